@@ -1,0 +1,47 @@
+//! What can be asked of a conversation.
+
+use super::{Author, Channel, Feedback, HandoffReason, Source, Tag};
+use crate::user::Role;
+use crate::{ClientMessageId, ConversationId, MessageText, TenantId, UserId};
+
+/// A user who may be assigned to a conversation, as the caller looked them up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignee {
+    pub id: UserId,
+    pub tenant: TenantId,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConversationCommand {
+    /// A customer or visitor opens a conversation on a channel.
+    Start {
+        tenant: TenantId,
+        conversation_id: ConversationId,
+        customer: UserId,
+        channel: Channel,
+    },
+    /// A customer or an agent writes. A `client_message_id` seen before in
+    /// this conversation makes the command a no-op (an idempotent retry).
+    PostMessage {
+        author: Author,
+        text: MessageText,
+        client_message_id: Option<ClientMessageId>,
+    },
+    /// The AI worker answers the customer message at version `in_reply_to`.
+    /// Its output arrives here as data.
+    AnswerMessage {
+        in_reply_to: u64,
+        text: MessageText,
+        intent: Option<String>,
+        confidence: f32,
+        sources: Vec<Source>,
+    },
+    /// Someone (the bot, the customer, an agent) asks for a human.
+    RequestHandoff { reason: HandoffReason },
+    AssignAgent { agent: Assignee },
+    Resolve { by: Option<UserId> },
+    Reopen { by: Option<UserId> },
+    ChangeTags { add: Vec<Tag>, remove: Vec<Tag> },
+    GiveFeedback { feedback: Feedback },
+}

@@ -1,0 +1,27 @@
+//! Why a conversation refused a command.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConversationError {
+    #[error("the conversation has not been started")]
+    NotStarted,
+    #[error("the conversation has already been started")]
+    AlreadyStarted,
+    #[error("the conversation is resolved; reopen it first")]
+    AlreadyResolved,
+    #[error("the conversation is not resolved")]
+    NotResolved,
+    #[error("a human has taken over this conversation; the bot stays silent")]
+    HandedToHuman,
+    #[error("only agents and admins can be assigned")]
+    NotAnAgent,
+    #[error("the user belongs to another tenant")]
+    OtherTenant,
+    #[error("there is no customer message at version {0}")]
+    UnknownMessage(u64),
+    #[error("there is no bot answer at version {0}")]
+    UnknownAnswer(u64),
+    #[error("a satisfaction score is between 1 and 5, got {0}")]
+    InvalidScore(u8),
+    #[error("the comment is too long (at most 1000 characters)")]
+    CommentTooLong,
+}

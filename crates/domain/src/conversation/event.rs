@@ -1,0 +1,74 @@
+//! What happened to a conversation.
+
+use super::{Author, Channel, Feedback, HandoffReason, Source, Tag};
+use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ConversationEvent {
+    ConversationStarted {
+        tenant: TenantId,
+        conversation_id: ConversationId,
+        customer: UserId,
+        channel: Channel,
+    },
+    /// Schema 2. Schema 1 was the seed's message shape, `{sender, content}`
+    /// (see [`crate::upcast`]).
+    MessagePosted {
+        author: Author,
+        text: Personal,
+        client_message_id: Option<ClientMessageId>,
+    },
+    /// The bot's answer to the customer message at version `in_reply_to`.
+    BotAnswered {
+        in_reply_to: u64,
+        text: Personal,
+        intent: Option<String>,
+        confidence: f32,
+        sources: Vec<Source>,
+    },
+    HandoffRequested {
+        reason: HandoffReason,
+    },
+    AgentAssigned {
+        agent: UserId,
+    },
+    ConversationResolved {
+        by: Option<UserId>,
+    },
+    ConversationReopened {
+        by: Option<UserId>,
+    },
+    FeedbackGiven {
+        feedback: Feedback,
+    },
+    TagsChanged {
+        added: Vec<Tag>,
+        removed: Vec<Tag>,
+    },
+}
+
+impl DomainEvent for ConversationEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::ConversationStarted { .. } => "ConversationStarted",
+            Self::MessagePosted { .. } => "MessagePosted",
+            Self::BotAnswered { .. } => "BotAnswered",
+            Self::HandoffRequested { .. } => "HandoffRequested",
+            Self::AgentAssigned { .. } => "AgentAssigned",
+            Self::ConversationResolved { .. } => "ConversationResolved",
+            Self::ConversationReopened { .. } => "ConversationReopened",
+            Self::FeedbackGiven { .. } => "FeedbackGiven",
+            Self::TagsChanged { .. } => "TagsChanged",
+        }
+    }
+
+    fn personal_fields_mut(&mut self) -> Vec<&mut Personal> {
+        match self {
+            Self::MessagePosted { text, .. } | Self::BotAnswered { text, .. } => vec![text],
+            Self::FeedbackGiven { feedback: Feedback::Csat { comment: Some(c), .. } } => vec![c],
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,228 @@
+use super::*;
+use crate::testing::given;
+use crate::{ConversationId, MessageText};
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+fn customer() -> UserId {
+    UserId::parse("cust").unwrap()
+}
+fn agent_id() -> UserId {
+    UserId::parse("agent").unwrap()
+}
+fn started() -> ConversationEvent {
+    ConversationEvent::ConversationStarted {
+        tenant: tenant(),
+        conversation_id: ConversationId::parse("c1").unwrap(),
+        customer: customer(),
+        channel: Channel::Web,
+    }
+}
+fn text(s: &str) -> MessageText {
+    MessageText::parse(s).unwrap()
+}
+fn cmid(s: &str) -> Option<ClientMessageId> {
+    Some(ClientMessageId::parse(s).unwrap())
+}
+fn customer_says(s: &str, id: &str) -> ConversationEvent {
+    ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain(s), client_message_id: cmid(id) }
+}
+fn post(s: &str, id: &str) -> ConversationCommand {
+    ConversationCommand::PostMessage { author: Author::Customer, text: text(s), client_message_id: cmid(id) }
+}
+fn answer(in_reply_to: u64) -> ConversationCommand {
+    ConversationCommand::AnswerMessage {
+        in_reply_to,
+        text: text("Cards arrive in 5 days."),
+        intent: Some("card_arrival".into()),
+        confidence: 0.9,
+        sources: vec![],
+    }
+}
+fn bot_answered(in_reply_to: u64) -> ConversationEvent {
+    ConversationEvent::BotAnswered {
+        in_reply_to,
+        text: Personal::plain("Cards arrive in 5 days."),
+        intent: Some("card_arrival".into()),
+        confidence: 0.9,
+        sources: vec![],
+    }
+}
+fn assignee(role: Role, tenant: &str) -> Assignee {
+    Assignee { id: agent_id(), tenant: TenantId::parse(tenant).unwrap(), role }
+}
+
+#[test]
+fn a_conversation_starts_once() {
+    let state = given::<Conversation>([])
+        .when(ConversationCommand::Start {
+            tenant: tenant(),
+            conversation_id: ConversationId::parse("c1").unwrap(),
+            customer: customer(),
+            channel: Channel::Web,
+        })
+        .then(vec![started()]);
+    assert_eq!(state.status(), Some(Status::Open));
+    given::<Conversation>([started()])
+        .when(ConversationCommand::Start {
+            tenant: tenant(),
+            conversation_id: ConversationId::parse("c1").unwrap(),
+            customer: customer(),
+            channel: Channel::Web,
+        })
+        .then_err(ConversationError::AlreadyStarted);
+}
+
+#[test]
+fn nothing_happens_before_the_start() {
+    given::<Conversation>([]).when(post("hi", "m1")).then_err(ConversationError::NotStarted);
+    given::<Conversation>([])
+        .when(ConversationCommand::Resolve { by: None })
+        .then_err(ConversationError::NotStarted);
+}
+
+#[test]
+fn a_customer_message_is_posted() {
+    given::<Conversation>([started()]).when(post("where is my card?", "m1")).then(vec![customer_says("where is my card?", "m1")]);
+}
+
+#[test]
+fn a_resolved_conversation_takes_no_message_until_reopened() {
+    let resolved = [started(), ConversationEvent::ConversationResolved { by: None }];
+    given::<Conversation>(resolved.clone()).when(post("hello?", "m1")).then_err(ConversationError::AlreadyResolved);
+    given::<Conversation>(resolved.clone())
+        .when(ConversationCommand::Reopen { by: Some(customer()) })
+        .then(vec![ConversationEvent::ConversationReopened { by: Some(customer()) }]);
+    let mut reopened = resolved.to_vec();
+    reopened.push(ConversationEvent::ConversationReopened { by: None });
+    given::<Conversation>(reopened).when(post("hello?", "m1")).then(vec![customer_says("hello?", "m1")]);
+}
+
+#[test]
+fn a_retried_client_message_id_produces_nothing() {
+    let state = given::<Conversation>([started(), customer_says("hi", "m1")]);
+    state.when(post("hi", "m1")).then_nothing();
+    // Even after resolving, a late retry is acknowledged rather than refused.
+    given::<Conversation>([started(), customer_says("hi", "m1"), ConversationEvent::ConversationResolved { by: None }])
+        .when(post("hi", "m1"))
+        .then_nothing();
+}
+
+#[test]
+fn the_version_of_a_deduplicated_message_is_known() {
+    let state = given::<Conversation>([started(), customer_says("hi", "m1")]).when(post("again", "m2")).then(vec![customer_says("again", "m2")]);
+    assert_eq!(state.client_message_version(&ClientMessageId::parse("m1").unwrap()), Some(2));
+    assert_eq!(state.client_message_version(&ClientMessageId::parse("m2").unwrap()), Some(3));
+}
+
+#[test]
+fn only_agents_and_admins_of_the_same_tenant_are_assigned() {
+    given::<Conversation>([started()])
+        .when(ConversationCommand::AssignAgent { agent: assignee(Role::Customer, "acme") })
+        .then_err(ConversationError::NotAnAgent);
+    given::<Conversation>([started()])
+        .when(ConversationCommand::AssignAgent { agent: assignee(Role::Agent, "globex") })
+        .then_err(ConversationError::OtherTenant);
+    given::<Conversation>([started()])
+        .when(ConversationCommand::AssignAgent { agent: assignee(Role::Admin, "acme") })
+        .then(vec![ConversationEvent::AgentAssigned { agent: agent_id() }]);
+    given::<Conversation>([started(), ConversationEvent::AgentAssigned { agent: agent_id() }])
+        .when(ConversationCommand::AssignAgent { agent: assignee(Role::Agent, "acme") })
+        .then_nothing();
+}
+
+#[test]
+fn the_bot_answers_a_customer_message_once() {
+    given::<Conversation>([started(), customer_says("where is my card?", "m1")]).when(answer(2)).then(vec![bot_answered(2)]);
+    given::<Conversation>([started(), customer_says("where is my card?", "m1"), bot_answered(2)]).when(answer(2)).then_nothing();
+    given::<Conversation>([started()]).when(answer(1)).then_err(ConversationError::UnknownMessage(1));
+}
+
+#[test]
+fn the_bot_stays_silent_once_a_human_is_involved() {
+    let asked = customer_says("where is my card?", "m1");
+    for human in [
+        ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked },
+        ConversationEvent::AgentAssigned { agent: agent_id() },
+        ConversationEvent::MessagePosted {
+            author: Author::Agent { id: agent_id() },
+            text: Personal::plain("I'm on it"),
+            client_message_id: None,
+        },
+    ] {
+        given::<Conversation>([started(), asked.clone(), human]).when(answer(2)).then_err(ConversationError::HandedToHuman);
+    }
+}
+
+#[test]
+fn a_handoff_waits_for_a_human_and_is_requested_once() {
+    let state = given::<Conversation>([started()])
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence })
+        .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence }]);
+    assert_eq!(state.status(), Some(Status::Pending));
+    given::<Conversation>([started(), ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence }])
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::CustomerAsked })
+        .then_nothing();
+    let state = given::<Conversation>([
+        started(),
+        ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence },
+        ConversationEvent::AgentAssigned { agent: agent_id() },
+    ]);
+    let state = state.when(ConversationCommand::Resolve { by: None }).then(vec![ConversationEvent::ConversationResolved { by: None }]);
+    assert_eq!(state.status(), Some(Status::Resolved));
+}
+
+#[test]
+fn resolving_twice_and_reopening_an_open_conversation_are_refused() {
+    given::<Conversation>([started(), ConversationEvent::ConversationResolved { by: None }])
+        .when(ConversationCommand::Resolve { by: None })
+        .then_err(ConversationError::AlreadyResolved);
+    given::<Conversation>([started()]).when(ConversationCommand::Reopen { by: None }).then_err(ConversationError::NotResolved);
+}
+
+#[test]
+fn csat_is_given_on_a_resolved_conversation_with_a_score_from_1_to_5() {
+    let csat = |score| ConversationCommand::GiveFeedback { feedback: Feedback::Csat { score, comment: None } };
+    given::<Conversation>([started()]).when(csat(5)).then_err(ConversationError::NotResolved);
+    let resolved = [started(), ConversationEvent::ConversationResolved { by: None }];
+    given::<Conversation>(resolved.clone()).when(csat(0)).then_err(ConversationError::InvalidScore(0));
+    given::<Conversation>(resolved.clone()).when(csat(6)).then_err(ConversationError::InvalidScore(6));
+    let state = given::<Conversation>(resolved)
+        .when(csat(4))
+        .then(vec![ConversationEvent::FeedbackGiven { feedback: Feedback::Csat { score: 4, comment: None } }]);
+    assert_eq!(state.csat(), Some(4));
+}
+
+#[test]
+fn answer_feedback_names_a_bot_answer() {
+    let fb = |v| ConversationCommand::GiveFeedback { feedback: Feedback::Answer { answer_version: v, helpful: false } };
+    let history = [started(), customer_says("card?", "m1"), bot_answered(2)];
+    given::<Conversation>(history.clone()).when(fb(2)).then_err(ConversationError::UnknownAnswer(2));
+    given::<Conversation>(history)
+        .when(fb(3))
+        .then(vec![ConversationEvent::FeedbackGiven { feedback: Feedback::Answer { answer_version: 3, helpful: false } }]);
+}
+
+#[test]
+fn tags_change_only_when_something_changes() {
+    let billing = Tag::parse(" Billing ").unwrap();
+    assert_eq!(billing.as_str(), "billing");
+    let state = given::<Conversation>([started()])
+        .when(ConversationCommand::ChangeTags { add: vec![billing.clone()], remove: vec![] })
+        .then(vec![ConversationEvent::TagsChanged { added: vec![billing.clone()], removed: vec![] }]);
+    assert!(state.tags().contains(&billing));
+    given::<Conversation>([started(), ConversationEvent::TagsChanged { added: vec![billing.clone()], removed: vec![] }])
+        .when(ConversationCommand::ChangeTags { add: vec![billing], remove: vec![] })
+        .then_nothing();
+    assert!(Tag::parse("   ").is_err());
+}
+
+#[test]
+fn events_serialise_with_a_type_tag() {
+    let json = serde_json::to_value(customer_says("hi", "m1")).unwrap();
+    assert_eq!(json["type"], "MessagePosted");
+    assert_eq!(json["author"]["kind"], "customer");
+    let back: ConversationEvent = serde_json::from_value(json).unwrap();
+    assert_eq!(back, customer_says("hi", "m1"));
+}

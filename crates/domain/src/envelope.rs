@@ -1,0 +1,154 @@
+//! The envelope every stored event travels in.
+//!
+//! An event on its own says what happened; its envelope says where it sits
+//! (stream and version, global position), whose it is (tenant), when it
+//! happened, and why (causation and correlation ids, so that a bot answer
+//! can be traced back to the customer message that caused it).
+
+use crate::{AggregateKind, IdError, TenantId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One aggregate's stream of events: `<tenant>.<kind>.<id>`.
+///
+/// The same form is the tail of the stream's NATS subject, so every part is
+/// a safe id (see [`crate::ids`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId {
+    tenant: TenantId,
+    kind: AggregateKind,
+    id: String,
+}
+
+/// Why a string is not a stream id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamIdError {
+    #[error("a stream id has the form <tenant>.<kind>.<id>, got {0:?}")]
+    Shape(String),
+    #[error("unknown aggregate kind {0:?}")]
+    Kind(String),
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+impl StreamId {
+    pub fn new(tenant: TenantId, kind: AggregateKind, id: impl std::fmt::Display) -> Result<Self, StreamIdError> {
+        let id = id.to_string();
+        // Reuse the id rules: the last part of the stream id is an id like any other.
+        crate::UserId::parse(id.clone()).map_err(|e| match e {
+            IdError::Empty { .. } => IdError::Empty { kind: "stream id" },
+            IdError::TooLong { max, .. } => IdError::TooLong { kind: "stream id", max },
+            IdError::InvalidCharacter { .. } => IdError::InvalidCharacter { kind: "stream id" },
+        })?;
+        Ok(Self { tenant, kind, id })
+    }
+
+    pub fn conversation(tenant: &TenantId, id: &crate::ConversationId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::Conversation, id: id.to_string() }
+    }
+
+    pub fn user(tenant: &TenantId, id: &UserId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::User, id: id.to_string() }
+    }
+
+    /// A tenant has one knowledge base.
+    pub fn knowledge_base(tenant: &TenantId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::KnowledgeBase, id: "kb".into() }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, StreamIdError> {
+        let mut parts = s.splitn(3, '.');
+        let (Some(t), Some(k), Some(i)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(StreamIdError::Shape(s.to_owned()));
+        };
+        let kind = AggregateKind::parse(k).ok_or_else(|| StreamIdError::Kind(k.to_owned()))?;
+        Self::new(TenantId::parse(t)?, kind, i)
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+    pub fn kind(&self) -> AggregateKind {
+        self.kind
+    }
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.tenant, self.kind, self.id)
+    }
+}
+
+impl Serialize for StreamId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the writer knows about an event besides the event itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// UUID v7: unique, and ordered by creation time. Also the idempotency key
+    /// of the append: the same event id is stored once.
+    pub event_id: Uuid,
+    pub tenant: TenantId,
+    pub occurred_at: Timestamp,
+    /// The event (or request) that caused this one.
+    pub causation_id: Option<Uuid>,
+    /// The conversation of causes this event belongs to (a request id at the edge).
+    pub correlation_id: Uuid,
+    /// Whose key seals the personal data in the event, if it has any.
+    pub subject: Option<UserId>,
+}
+
+/// A stored event: its place in the log, its metadata and the event.
+///
+/// The JSON form flattens everything into one object:
+/// `{"position": 7, "stream": "acme.conversation.c1", "version": 3,
+///   "event_id": "…", "tenant": "acme", "occurred_at": "…", …,
+///   "type": "MessagePosted", "schema": 2, "data": {…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<E> {
+    /// Place in the whole log: gap-free, starting at 1.
+    pub position: u64,
+    pub stream: StreamId,
+    /// Place in its stream: gap-free, starting at 1.
+    pub version: u64,
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The schema version the event was written with (before upcasting).
+    pub schema: u16,
+    pub data: E,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_round_trip_through_text() {
+        let t = TenantId::parse("acme").unwrap();
+        let s = StreamId::knowledge_base(&t);
+        assert_eq!(s.to_string(), "acme.kb.kb");
+        assert_eq!(StreamId::parse("acme.kb.kb").unwrap(), s);
+    }
+
+    #[test]
+    fn refuses_bad_stream_ids() {
+        assert!(matches!(StreamId::parse("acme.kb"), Err(StreamIdError::Shape(_))));
+        assert!(matches!(StreamId::parse("acme.car.x"), Err(StreamIdError::Kind(_))));
+        assert!(matches!(StreamId::parse("acme.user.a.b"), Err(StreamIdError::Id(_))));
+    }
+}

@@ -1,0 +1,271 @@
+//! Users: customers (with an account, or anonymous visitors of a tenant's
+//! website), agents and admins. Each belongs to exactly one tenant.
+//!
+//! A user's name, e-mail address and password hash are personal data, sealed
+//! with the user's own key; erasing the user deletes that key.
+
+use crate::{Aggregate, AggregateKind, DomainEvent, Personal, TenantId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Customer,
+    Agent,
+    Admin,
+}
+
+impl Role {
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Agent | Role::Admin)
+    }
+}
+
+/// An e-mail address, lower-cased, checked for a plausible shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid e-mail address")]
+pub struct EmailError;
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, EmailError> {
+        let s = s.trim().to_lowercase();
+        let (local, domain) = s.split_once('@').ok_or(EmailError)?;
+        let ok = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && s.len() <= 254
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !domain.contains('@');
+        if ok { Ok(Self(s)) } else { Err(EmailError) }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserCommand {
+    Register {
+        tenant: TenantId,
+        user_id: UserId,
+        role: Role,
+        name: Option<String>,
+        email: Option<Email>,
+        /// An argon2id PHC string, made by the caller (never a password).
+        password_hash: Option<String>,
+    },
+    ChangeRole { role: Role },
+    Erase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum UserEvent {
+    UserRegistered {
+        tenant: TenantId,
+        user_id: UserId,
+        role: Role,
+        name: Option<Personal>,
+        email: Option<Personal>,
+        password_hash: Option<Personal>,
+    },
+    UserRoleChanged { from: Role, to: Role },
+    UserErased,
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::UserRegistered { .. } => "UserRegistered",
+            Self::UserRoleChanged { .. } => "UserRoleChanged",
+            Self::UserErased => "UserErased",
+        }
+    }
+
+    fn personal_fields_mut(&mut self) -> Vec<&mut Personal> {
+        match self {
+            Self::UserRegistered { name, email, password_hash, .. } => {
+                [name, email, password_hash].into_iter().filter_map(Option::as_mut).collect()
+            }
+            _ => vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("the user is already registered")]
+    AlreadyRegistered,
+    #[error("the user is not registered")]
+    NotRegistered,
+    #[error("the user has been erased")]
+    Erased,
+    #[error("a name may hold at most 200 characters")]
+    NameTooLong,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    version: u64,
+    id: Option<UserId>,
+    tenant: Option<TenantId>,
+    role: Option<Role>,
+    erased: bool,
+}
+
+impl User {
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+    pub fn tenant(&self) -> Option<&TenantId> {
+        self.tenant.as_ref()
+    }
+    pub fn is_erased(&self) -> bool {
+        self.erased
+    }
+    fn registered(&self) -> Result<Role, UserError> {
+        match (self.role, self.erased) {
+            (_, true) => Err(UserError::Erased),
+            (None, _) => Err(UserError::NotRegistered),
+            (Some(r), false) => Ok(r),
+        }
+    }
+}
+
+impl Aggregate for User {
+    const KIND: AggregateKind = AggregateKind::User;
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = UserError;
+
+    fn decide(&self, command: &UserCommand, _now: Timestamp) -> Result<Vec<UserEvent>, UserError> {
+        match command {
+            UserCommand::Register { tenant, user_id, role, name, email, password_hash } => {
+                if self.erased {
+                    return Err(UserError::Erased);
+                }
+                if self.role.is_some() {
+                    return Err(UserError::AlreadyRegistered);
+                }
+                let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+                if name.is_some_and(|n| n.chars().count() > 200) {
+                    return Err(UserError::NameTooLong);
+                }
+                Ok(vec![UserEvent::UserRegistered {
+                    tenant: tenant.clone(),
+                    user_id: user_id.clone(),
+                    role: *role,
+                    name: name.map(Personal::plain),
+                    email: email.as_ref().map(|e| Personal::plain(e.as_str())),
+                    password_hash: password_hash.clone().map(Personal::Plain),
+                }])
+            }
+            UserCommand::ChangeRole { role } => {
+                let from = self.registered()?;
+                if from == *role {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::UserRoleChanged { from, to: *role }])
+            }
+            UserCommand::Erase => {
+                self.registered()?;
+                Ok(vec![UserEvent::UserErased])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &UserEvent) {
+        self.version += 1;
+        match event {
+            UserEvent::UserRegistered { tenant, user_id, role, .. } => {
+                self.id = Some(user_id.clone());
+                self.tenant = Some(tenant.clone());
+                self.role = Some(*role);
+            }
+            UserEvent::UserRoleChanged { to, .. } => self.role = Some(*to),
+            UserEvent::UserErased => self.erased = true,
+        }
+    }
+
+    fn data_subject(&self, event: &UserEvent) -> Option<UserId> {
+        match event {
+            UserEvent::UserRegistered { user_id, .. } => Some(user_id.clone()),
+            _ => self.id.clone(),
+        }
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::given;
+
+    fn registered(role: Role) -> UserEvent {
+        UserEvent::UserRegistered {
+            tenant: TenantId::parse("acme").unwrap(),
+            user_id: UserId::parse("u1").unwrap(),
+            role,
+            name: Some(Personal::plain("Ada")),
+            email: Some(Personal::plain("ada@example.com")),
+            password_hash: None,
+        }
+    }
+
+    fn register(role: Role) -> UserCommand {
+        UserCommand::Register {
+            tenant: TenantId::parse("acme").unwrap(),
+            user_id: UserId::parse("u1").unwrap(),
+            role,
+            name: Some("  Ada ".into()),
+            email: Some(Email::parse("Ada@Example.com").unwrap()),
+            password_hash: None,
+        }
+    }
+
+    #[test]
+    fn a_user_registers_once() {
+        given::<User>([]).when(register(Role::Agent)).then(vec![registered(Role::Agent)]);
+        given::<User>([registered(Role::Agent)]).when(register(Role::Agent)).then_err(UserError::AlreadyRegistered);
+    }
+
+    #[test]
+    fn roles_change_and_an_unchanged_role_is_a_no_op() {
+        given::<User>([registered(Role::Agent)])
+            .when(UserCommand::ChangeRole { role: Role::Admin })
+            .then(vec![UserEvent::UserRoleChanged { from: Role::Agent, to: Role::Admin }]);
+        given::<User>([registered(Role::Agent)]).when(UserCommand::ChangeRole { role: Role::Agent }).then_nothing();
+        given::<User>([]).when(UserCommand::ChangeRole { role: Role::Agent }).then_err(UserError::NotRegistered);
+    }
+
+    #[test]
+    fn an_erased_user_stays_erased() {
+        let state = given::<User>([registered(Role::Customer)]).when(UserCommand::Erase).then(vec![UserEvent::UserErased]);
+        assert!(state.is_erased());
+        given::<User>([registered(Role::Customer), UserEvent::UserErased]).when(UserCommand::Erase).then_err(UserError::Erased);
+        given::<User>([registered(Role::Customer), UserEvent::UserErased])
+            .when(register(Role::Customer))
+            .then_err(UserError::Erased);
+    }
+
+    #[test]
+    fn emails_are_checked() {
+        assert_eq!(Email::parse(" A@B.io ").unwrap().as_str(), "a@b.io");
+        for bad in ["", "a", "a@b", "@b.io", "a@.io", "a b@c.io", "a@b@c.io"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn personal_fields_are_all_listed() {
+        let mut e = registered(Role::Customer);
+        assert_eq!(e.personal_fields_mut().len(), 2);
+    }
+}
