@@ -1,0 +1,381 @@
+//! The embedded event log: one SQLite file in WAL mode.
+//!
+//! **Durability.** `synchronous=FULL` in WAL mode: a commit returns only after
+//! the WAL has been fsynced, so an acknowledged append survives `kill -9` and
+//! power loss. Speed comes from **group commit** instead of weaker
+//! durability: one writer thread owns the write connection, takes every
+//! append that is waiting (up to [`MAX_GROUP`]) and commits them in one
+//! transaction, one fsync. Each append runs in its own savepoint, so a
+//! conflicting append is rolled back alone and the others in its group still
+//! commit.
+//!
+//! **Readers** use their own connections (WAL lets them read while the writer
+//! writes) on tokio's blocking pool. Subscribers are woken in-process by the
+//! writer after each commit; appends made by another process are noticed by
+//! a slow re-check ([`EXTERNAL_WRITER_CHECK`]), which is off the hot path.
+
+use super::{Appended, EventLog, ExpectedVersion, LogError, NewEvent, RecordedEvent, Subscription};
+use async_trait::async_trait;
+use jamuna_domain::envelope::Envelope;
+use jamuna_domain::{EventMeta, StreamId, TenantId, UserId};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::value::RawValue;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// The most appends committed in one transaction.
+pub const MAX_GROUP: usize = 512;
+/// How often a caught-up subscriber looks for appends made by other processes.
+pub const EXTERNAL_WRITER_CHECK: Duration = Duration::from_millis(250);
+/// How many events a subscription reads per query while catching up.
+const CATCH_UP_BATCH: usize = 512;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY,
+    stream         TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    event_id       BLOB    NOT NULL UNIQUE,
+    type           TEXT    NOT NULL,
+    schema         INTEGER NOT NULL,
+    tenant         TEXT    NOT NULL,
+    occurred_at_us INTEGER NOT NULL,
+    causation_id   BLOB,
+    correlation_id BLOB    NOT NULL,
+    subject        TEXT,
+    data           TEXT    NOT NULL,
+    UNIQUE (stream, version)
+);
+";
+
+struct WriteRequest {
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Appended, LogError>>,
+}
+
+/// The SQLite event log. Cheap to share behind an `Arc`.
+pub struct SqliteLog {
+    writer: std_mpsc::SyncSender<WriteRequest>,
+    readers: Arc<Readers>,
+    head: watch::Sender<u64>,
+}
+
+impl SqliteLog {
+    /// Opens (or creates) the log at `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, LogError> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path)).await.map_err(LogError::internal)?
+    }
+
+    fn open_blocking(path: PathBuf) -> Result<Self, LogError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(LogError::unavailable)?;
+        }
+        let conn = Connection::open(&path).map_err(LogError::unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(LogError::internal)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(LogError::internal)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
+        conn.execute_batch(SCHEMA).map_err(LogError::internal)?;
+        let head: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0)).map_err(LogError::internal)?;
+        let (head_tx, _) = watch::channel(head);
+        let (tx, rx) = std_mpsc::sync_channel::<WriteRequest>(4 * MAX_GROUP);
+        let notify = head_tx.clone();
+        std::thread::Builder::new()
+            .name("jamuna-log-writer".into())
+            .spawn(move || writer_loop(conn, rx, notify))
+            .map_err(LogError::internal)?;
+        Ok(Self { writer: tx, readers: Arc::new(Readers { path, idle: Mutex::new(Vec::new()) }), head: head_tx })
+    }
+
+    async fn read<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R, LogError> + Send + 'static) -> Result<R, LogError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f)).await.map_err(LogError::internal)?
+    }
+}
+
+/// Read connections, opened on demand and kept for reuse.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> Result<R, LogError>) -> Result<R, LogError> {
+        let conn = self.idle.lock().map_err(|_| LogError::Invalid("reader pool poisoned".into()))?.pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path).map_err(LogError::unavailable)?;
+                c.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
+                c.pragma_update(None, "query_only", true).map_err(LogError::internal)?;
+                c
+            }
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteRequest>, head: watch::Sender<u64>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&mut conn, &group) {
+            Ok(results) => {
+                if let Some(last) = results.iter().filter_map(|r| r.as_ref().ok()).filter(|a| !a.duplicate).map(|a| a.last_position).max() {
+                    head.send_if_modified(|h| {
+                        let newer = last > *h;
+                        if newer {
+                            *h = last;
+                        }
+                        newer
+                    });
+                }
+                for (req, result) in group.into_iter().zip(results) {
+                    let _ = req.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "event log commit failed");
+                let msg = e.to_string();
+                for req in group {
+                    let _ = req.reply.send(Err(LogError::Unavailable(msg.clone().into())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole group; a savepoint per append.
+fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Result<Vec<Result<Appended, LogError>>> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(group.len());
+    for req in group {
+        let sp = tx.savepoint()?;
+        match append_one(&sp, req) {
+            Ok(a) => {
+                sp.commit()?;
+                results.push(Ok(a));
+            }
+            Err(AppendFailure::Refused(e)) => results.push(Err(e)),
+            Err(AppendFailure::Sqlite(e)) => return Err(e),
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+enum AppendFailure {
+    /// This append is refused; the rest of the group goes on.
+    Refused(LogError),
+    /// The database failed: the whole group fails.
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for AppendFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        AppendFailure::Sqlite(e)
+    }
+}
+
+fn append_one(conn: &Connection, req: &WriteRequest) -> Result<Appended, AppendFailure> {
+    let stream = req.stream.to_string();
+    // Idempotency: these event ids may have been stored by an earlier try.
+    let mut by_id = conn.prepare_cached("SELECT position, stream, version FROM events WHERE event_id = ?1")?;
+    let first = &req.events[0];
+    let known: Option<(u64, String, u64)> = by_id.query_row([first.meta.event_id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    if let Some((first_position, known_stream, _)) = known {
+        if known_stream != stream {
+            return Err(AppendFailure::Refused(LogError::Invalid(format!("event id {} is already stored in another stream", first.meta.event_id))));
+        }
+        let last = &req.events[req.events.len() - 1];
+        let (last_position, _, version): (u64, String, u64) = by_id
+            .query_row([last.meta.event_id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .ok_or_else(|| AppendFailure::Refused(LogError::Invalid("a retried append does not match the stored one".into())))?;
+        return Ok(Appended { first_position, last_position, version, duplicate: true });
+    }
+    let actual: u64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1")?
+        .query_row([&stream], |r| r.get(0))?;
+    if !req.expected.admits(actual) {
+        return Err(AppendFailure::Refused(LogError::Conflict { stream, expected: req.expected, actual }));
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (stream, version, event_id, type, schema, tenant, occurred_at_us, causation_id, correlation_id, subject, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    let mut first_position = 0;
+    let mut version = actual;
+    for e in &req.events {
+        version += 1;
+        let result = insert.execute(params![
+            stream,
+            version,
+            e.meta.event_id.as_bytes(),
+            e.event_type,
+            e.schema,
+            e.meta.tenant.as_str(),
+            e.meta.occurred_at.timestamp_micros(),
+            e.meta.causation_id.as_ref().map(|c| c.as_bytes().to_vec()),
+            e.meta.correlation_id.as_bytes(),
+            e.meta.subject.as_ref().map(|s| s.as_str()),
+            e.data.get(),
+        ]);
+        if let Err(rusqlite::Error::SqliteFailure(f, _)) = &result
+            && f.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            return Err(AppendFailure::Refused(LogError::Invalid(format!("event id {} appears twice", e.meta.event_id))));
+        }
+        result?;
+        if first_position == 0 {
+            first_position = conn.last_insert_rowid() as u64;
+        }
+    }
+    let last_position = conn.last_insert_rowid() as u64;
+    Ok(Appended { first_position, last_position, version, duplicate: false })
+}
+
+const SELECT: &str = "SELECT position, stream, version, event_id, type, schema, tenant, occurred_at_us, causation_id, correlation_id, subject, data FROM events";
+
+fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordedEvent, LogError>> {
+    let stream: String = r.get(1)?;
+    let event_id: Vec<u8> = r.get(3)?;
+    let tenant: String = r.get(6)?;
+    let occurred: i64 = r.get(7)?;
+    let causation: Option<Vec<u8>> = r.get(8)?;
+    let correlation: Vec<u8> = r.get(9)?;
+    let subject: Option<String> = r.get(10)?;
+    let data: String = r.get(11)?;
+    let (position, version, event_type, schema) = (r.get(0)?, r.get(2)?, r.get(4)?, r.get(5)?);
+    Ok((|| {
+        let corrupt = |what: &str| LogError::Internal(format!("corrupt event at position {position}: {what}").into());
+        let uuid = |b: &[u8]| uuid::Uuid::from_slice(b).map_err(|_| corrupt("bad uuid"));
+        Ok(Envelope {
+            position,
+            stream: StreamId::parse(&stream).map_err(|_| corrupt("bad stream id"))?,
+            version,
+            meta: EventMeta {
+                event_id: uuid(&event_id)?,
+                tenant: TenantId::parse(tenant).map_err(|_| corrupt("bad tenant"))?,
+                occurred_at: chrono::DateTime::from_timestamp_micros(occurred).ok_or_else(|| corrupt("bad time"))?,
+                causation_id: causation.as_deref().map(uuid).transpose()?,
+                correlation_id: uuid(&correlation)?,
+                subject: subject.map(UserId::parse).transpose().map_err(|_| corrupt("bad subject"))?,
+            },
+            event_type,
+            schema,
+            data: RawValue::from_string(data).map_err(|_| corrupt("bad JSON"))?,
+        })
+    })())
+}
+
+fn collect(stmt: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params) -> Result<Vec<RecordedEvent>, LogError> {
+    let rows = stmt.query_map(params, row_to_event).map_err(LogError::internal)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row.map_err(LogError::internal)??);
+    }
+    Ok(out)
+}
+
+fn read_all_blocking(conn: &Connection, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE position > ?1 ORDER BY position LIMIT ?2")).map_err(LogError::internal)?;
+    collect(&mut stmt, params![after, limit as u64])
+}
+
+#[async_trait]
+impl EventLog for SqliteLog {
+    async fn append(&self, stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<Appended, LogError> {
+        super::validate(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        let req = WriteRequest { stream: stream.clone(), expected, events, reply };
+        // A full queue means the writer is behind: wait (back-pressure) off the runtime.
+        let writer = self.writer.clone();
+        match writer.try_send(req) {
+            Ok(()) => {}
+            Err(std_mpsc::TrySendError::Full(req)) => {
+                tokio::task::spawn_blocking(move || writer.send(req))
+                    .await
+                    .map_err(LogError::internal)?
+                    .map_err(|_| LogError::Unavailable("the log writer has stopped".into()))?;
+            }
+            Err(std_mpsc::TrySendError::Disconnected(_)) => return Err(LogError::Unavailable("the log writer has stopped".into())),
+        }
+        answer.await.map_err(|_| LogError::Unavailable("the log writer has stopped".into()))?
+    }
+
+    async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        let stream = stream.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE stream = ?1 AND version > ?2 ORDER BY version")).map_err(LogError::internal)?;
+            collect(&mut stmt, params![stream, after_version])
+        })
+        .await
+    }
+
+    async fn read_all(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+        self.read(move |c| read_all_blocking(c, after_position, limit)).await
+    }
+
+    async fn head(&self) -> Result<u64, LogError> {
+        self.read(|c| c.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0)).map_err(LogError::internal)).await
+    }
+
+    async fn subscribe_all(&self, after_position: u64) -> Result<Subscription, LogError> {
+        let readers = self.readers.clone();
+        let mut head = self.head.subscribe();
+        Ok(Subscription::spawn(move |tx| async move {
+            let mut position = after_position;
+            loop {
+                // Mark the head as seen *before* reading, so an append that
+                // lands after the read still wakes us.
+                head.borrow_and_update();
+                let r = readers.clone();
+                let batch = match tokio::task::spawn_blocking(move || r.with(|c| read_all_blocking(c, position, CATCH_UP_BATCH))).await {
+                    Ok(b) => b,
+                    Err(e) => Err(LogError::internal(e)),
+                };
+                match batch {
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    Ok(events) if events.is_empty() => {
+                        tokio::select! {
+                            changed = head.changed() => if changed.is_err() { return },
+                            _ = tokio::time::sleep(EXTERNAL_WRITER_CHECK) => {}
+                        }
+                    }
+                    Ok(events) => {
+                        for e in events {
+                            position = e.position;
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}
+
+/// Reads the stored bytes of an event as they are on disk, for tests that
+/// check what the log really holds (e.g. that personal data is sealed).
+pub fn raw_data_at(path: &Path, position: u64) -> Result<Option<String>, LogError> {
+    let c = Connection::open(path).map_err(LogError::unavailable)?;
+    c.query_row("SELECT data FROM events WHERE position = ?1", [position], |r| r.get(0)).optional().map_err(LogError::internal)
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the write side, in one test binary.
+
+mod durability;
+mod handler;
+mod nats;
+mod sqlite;
+
+/// `make test` sets this: a test whose server is missing must fail, not skip.
+pub fn services_required() -> bool {
+    std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
