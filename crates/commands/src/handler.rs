@@ -1,8 +1,8 @@
 //! Command handling: load, decide, append, retry.
 //!
 //! ```text
-//! load  — the aggregate's state: from the in-memory cache, brought up to date
-//!         with the events appended since (one read of the stream's tail)
+//! load  — the aggregate's state: the cached one first (no read at all), or
+//!         the cached one brought up to date with one read of the stream's tail
 //! decide — the domain's pure `decide(state, command, now)`
 //! seal  — personal data is encrypted with the data subject's key
 //! append — with the version the decision was made at; if another writer got
@@ -14,9 +14,10 @@
 //! processes, and are retried with a jittered back-off.
 //!
 //! The cache holds the states of recently used streams (bounded, oldest
-//! evicted first). It is only a shortcut: every load reads what was appended
-//! after the cached version, so several processes (or a cache that missed an
-//! append) still decide against the latest state.
+//! evicted first). It is only a shortcut: a decision made on a stale cached
+//! state (another process appended) fails its append's version check and is
+//! made again on the state read from the log; a refusal or a no-op decided on
+//! cached state is confirmed against the log before it is answered.
 
 use crate::log::{Appended, EventLog, ExpectedVersion, LogError, NewEvent};
 use crate::seal::{self, SealError, Sealer};
@@ -75,7 +76,7 @@ impl CommandContext {
 #[derive(Debug)]
 pub struct Executed<A: Aggregate> {
     /// The state after the command.
-    pub state: A,
+    pub state: Arc<A>,
     /// The new events (plain, not sealed), in their envelopes. Empty when the
     /// command changed nothing (an idempotent retry).
     pub events: Vec<Envelope<A::Event>>,
@@ -105,11 +106,17 @@ struct Cache {
 }
 
 impl Cache {
-    fn get<A: Aggregate>(&self, stream: &StreamId) -> Option<A> {
-        self.states.get(stream).and_then(|s| s.downcast_ref::<A>()).cloned()
+    /// Takes the cached state out (the stream's lock is held, so nobody else
+    /// in this process needs it meanwhile); cloned only if a caller still
+    /// holds the last [`Executed::state`].
+    fn take<A: Aggregate>(&mut self, stream: &StreamId) -> Option<A> {
+        let entry = self.states.get_mut(stream)?;
+        let arc = entry.downcast_mut::<Arc<A>>()?;
+        let arc = std::mem::replace(arc, Arc::new(A::default()));
+        Some(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
     }
 
-    fn put<A: Aggregate>(&mut self, stream: &StreamId, state: A) {
+    fn put<A: Aggregate>(&mut self, stream: &StreamId, state: Arc<A>) {
         if self.states.insert(stream.clone(), Box::new(state)).is_none() {
             self.order.push_back(stream.clone());
             while self.order.len() > CACHE_CAPACITY {
@@ -147,17 +154,20 @@ impl CommandHandler {
     }
 
     /// The current state of an aggregate.
-    pub async fn load<A: Aggregate>(&self, stream: &StreamId) -> Result<A, CommandError<A::Error>> {
-        let mut state: A = self.cache().get(stream).unwrap_or_default();
-        let newer = self.log.read_stream(stream, state.version()).await.map_err(CommandError::Log)?;
-        if newer.is_empty() {
-            return Ok(state);
-        }
-        for recorded in &newer {
-            let event: A::Event = seal::decode(recorded)?;
-            state.apply(&event);
-        }
+    pub async fn load<A: Aggregate>(&self, stream: &StreamId) -> Result<Arc<A>, CommandError<A::Error>> {
+        let _serialised = self.locks[stripe(stream)].lock().await;
+        let state = Arc::new(self.load_owned::<A>(stream).await?);
         self.cache().put(stream, state.clone());
+        Ok(state)
+    }
+
+    /// The cached state brought up to date, taken out of the cache: the
+    /// caller puts it back. Call with the stream's lock held.
+    async fn load_owned<A: Aggregate>(&self, stream: &StreamId) -> Result<A, CommandError<A::Error>> {
+        let mut state: A = self.cache().take(stream).unwrap_or_default();
+        for recorded in self.log.read_stream(stream, state.version()).await.map_err(CommandError::Log)? {
+            state.apply(&seal::decode::<A::Event>(&recorded)?);
+        }
         Ok(state)
     }
 
@@ -168,64 +178,96 @@ impl CommandHandler {
             return Err(CommandError::Log(LogError::Invalid(format!("stream {stream} is not a {} of tenant {}", A::KIND, ctx.tenant))));
         }
         let _serialised = self.locks[stripe(stream)].lock().await;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                // Another process won the race: back off a little, with jitter.
-                let ms = rand::random_range(0..(1u64 << attempt.min(8)));
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            }
-            let state: A = self.load(stream).await?;
-            let decided = state.decide(command, ctx.now).map_err(CommandError::Rejected)?;
-            if decided.is_empty() {
-                return Ok(Executed { state, events: vec![], appended: None });
-            }
-            let expected = if state.version() == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(state.version()) };
-
-            // Seal each event under the subject the state names for it.
-            let mut next = state.clone();
-            let mut new_events = Vec::with_capacity(decided.len());
-            let mut metas = Vec::with_capacity(decided.len());
-            for event in &decided {
-                let meta = EventMeta {
-                    event_id: uuid::Uuid::now_v7(),
-                    tenant: ctx.tenant.clone(),
-                    occurred_at: ctx.now,
-                    causation_id: ctx.causation_id,
-                    correlation_id: ctx.correlation_id,
-                    subject: next.data_subject(event),
-                };
-                let mut sealed = event.clone();
-                self.sealer.seal(&ctx.tenant, meta.subject.as_ref(), meta.event_id, &mut sealed).await?;
-                let data = serde_json::value::to_raw_value(&sealed).map_err(|e| SealError::Encode(meta.event_id, e))?;
-                new_events.push(NewEvent { meta: meta.clone(), event_type: sealed.event_type().into(), schema: sealed.schema_version(), data });
-                metas.push(meta);
-                next.apply(event);
-            }
-
-            match self.log.append(stream, expected, new_events).await {
-                Ok(appended) => {
-                    self.cache().put(stream, next.clone());
-                    let base = state.version();
-                    let events = decided
-                        .into_iter()
-                        .zip(metas)
-                        .enumerate()
-                        .map(|(i, (event, meta))| Envelope {
-                            position: appended.first_position + i as u64,
-                            stream: stream.clone(),
-                            version: base + 1 + i as u64,
-                            meta,
-                            event_type: event.event_type().into(),
-                            schema: event.schema_version(),
-                            data: event,
-                        })
-                        .collect();
-                    return Ok(Executed { state: next, events, appended: Some(appended) });
+        // The first try decides on the cached state without reading the log:
+        // if another process appended meanwhile, the append's expected
+        // version catches it and the next try reads the log. A refusal or a
+        // no-op decided on cached state is checked against the log first.
+        let mut from_cache = true;
+        let mut conflicts = 0;
+        loop {
+            let cached = if from_cache { self.cache().take::<A>(stream) } else { None };
+            let verified = cached.is_none();
+            let state = match cached {
+                Some(state) => state,
+                None => self.load_owned::<A>(stream).await?,
+            };
+            match state.decide(command, ctx.now) {
+                Ok(events) if !events.is_empty() => match self.append(stream, state, events, ctx).await? {
+                    Some(executed) => return Ok(executed),
+                    None => {
+                        conflicts += 1;
+                        if conflicts >= MAX_ATTEMPTS {
+                            return Err(CommandError::Conflict(stream.to_string()));
+                        }
+                        // Another process won the race: back off a little, with jitter.
+                        let ms = rand::random_range(0..(1u64 << conflicts.min(8)));
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    }
+                },
+                decided => {
+                    let state = Arc::new(state);
+                    self.cache().put(stream, state.clone());
+                    if !verified {
+                        from_cache = false;
+                        continue;
+                    }
+                    return match decided {
+                        Ok(_) => Ok(Executed { state, events: vec![], appended: None }),
+                        Err(e) => Err(CommandError::Rejected(e)),
+                    };
                 }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(CommandError::Log(e)),
             }
+            from_cache = false;
         }
-        Err(CommandError::Conflict(stream.to_string()))
+    }
+
+    /// Seals and appends `decided` at the state's version; `None` on a conflict.
+    async fn append<A: Aggregate>(&self, stream: &StreamId, state: A, decided: Vec<A::Event>, ctx: &CommandContext) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
+        let base = state.version();
+        let expected = if base == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(base) };
+        // Seal each event under the subject the state names for it. The state
+        // moves forward as we go; on a failure it is dropped (not cached), so
+        // the next command reads the log.
+        let mut next = state;
+        let mut new_events = Vec::with_capacity(decided.len());
+        let mut metas = Vec::with_capacity(decided.len());
+        for event in &decided {
+            let meta = EventMeta {
+                event_id: uuid::Uuid::now_v7(),
+                tenant: ctx.tenant.clone(),
+                occurred_at: ctx.now,
+                causation_id: ctx.causation_id,
+                correlation_id: ctx.correlation_id,
+                subject: next.data_subject(event),
+            };
+            let mut sealed = event.clone();
+            self.sealer.seal(&ctx.tenant, meta.subject.as_ref(), meta.event_id, &mut sealed).await?;
+            let data = serde_json::value::to_raw_value(&sealed).map_err(|e| SealError::Encode(meta.event_id, e))?;
+            new_events.push(NewEvent { meta: meta.clone(), event_type: sealed.event_type().into(), schema: sealed.schema_version(), data });
+            metas.push(meta);
+            next.apply(event);
+        }
+        let appended = match self.log.append(stream, expected, new_events).await {
+            Ok(appended) => appended,
+            Err(e) if e.is_conflict() => return Ok(None),
+            Err(e) => return Err(CommandError::Log(e)),
+        };
+        let next = Arc::new(next);
+        self.cache().put(stream, next.clone());
+        let events = decided
+            .into_iter()
+            .zip(metas)
+            .enumerate()
+            .map(|(i, (event, meta))| Envelope {
+                position: appended.first_position + i as u64,
+                stream: stream.clone(),
+                version: base + 1 + i as u64,
+                meta,
+                event_type: event.event_type().into(),
+                schema: event.schema_version(),
+                data: event,
+            })
+            .collect();
+        Ok(Some(Executed { state: next, events, appended: Some(appended) }))
     }
 }

@@ -99,8 +99,10 @@ impl LogError {
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Appends `events` (all of one command) to `stream`, atomically: all or
-    /// none. Event ids make it idempotent: appending events whose ids are
-    /// already stored writes nothing and answers with the first append's place.
+    /// none. With an expected version (`NoStream` or `Exact`) it is
+    /// idempotent: a retry of an append that succeeded (same event ids, same
+    /// expectation) writes nothing and answers with the first append's place,
+    /// marked `duplicate`.
     async fn append(&self, stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<Appended, LogError>;
 
     /// The events of one stream with a version above `after_version`, in order.

@@ -105,6 +105,12 @@ impl NatsLog {
         Ok(Self { client, js, config, decoder })
     }
 
+    /// Deletes the whole stream and every event in it (benchmarks and tests).
+    pub async fn delete_stream(&self) -> Result<(), LogError> {
+        self.js.delete_stream(&self.config.stream_name).await.map_err(LogError::unavailable)?;
+        Ok(())
+    }
+
     fn subject(&self, stream: &StreamId) -> String {
         format!("{}.{stream}", self.config.subject_prefix)
     }

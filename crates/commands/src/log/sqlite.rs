@@ -29,6 +29,8 @@ use tokio::sync::{oneshot, watch};
 pub const MAX_GROUP: usize = 512;
 /// How often a caught-up subscriber looks for appends made by other processes.
 pub const EXTERNAL_WRITER_CHECK: Duration = Duration::from_millis(250);
+/// How often the WAL is checkpointed while appends arrive.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// How many events a subscription reads per query while catching up.
 const CATCH_UP_BATCH: usize = 512;
 
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS events (
     position       INTEGER PRIMARY KEY,
     stream         TEXT    NOT NULL,
     version        INTEGER NOT NULL,
-    event_id       BLOB    NOT NULL UNIQUE,
+    event_id       BLOB    NOT NULL,
     type           TEXT    NOT NULL,
     schema         INTEGER NOT NULL,
     tenant         TEXT    NOT NULL,
@@ -81,12 +83,21 @@ impl SqliteLog {
         conn.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
         conn.execute_batch(SCHEMA).map_err(LogError::internal)?;
         let head: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0)).map_err(LogError::internal)?;
+        // Checkpoints run on their own thread, not in the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(LogError::internal)?;
+        let checkpointer = Connection::open(&path).map_err(LogError::unavailable)?;
+        checkpointer.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
         let (head_tx, _) = watch::channel(head);
         let (tx, rx) = std_mpsc::sync_channel::<WriteRequest>(4 * MAX_GROUP);
         let notify = head_tx.clone();
+        let watch_head = head_tx.subscribe();
         std::thread::Builder::new()
             .name("jamuna-log-writer".into())
             .spawn(move || writer_loop(conn, rx, notify))
+            .map_err(LogError::internal)?;
+        std::thread::Builder::new()
+            .name("jamuna-log-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, watch_head))
             .map_err(LogError::internal)?;
         Ok(Self { writer: tx, readers: Arc::new(Readers { path, idle: Mutex::new(Vec::new()) }), head: head_tx })
     }
@@ -158,6 +169,26 @@ fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteRequest>, head:
     }
 }
 
+/// Copies the WAL back into the database now and then (PASSIVE: never blocks
+/// the writer or readers), so the writer's commits stay short. Ends when the
+/// log is dropped.
+fn checkpoint_loop(conn: Connection, head: watch::Receiver<u64>) {
+    let mut last = *head.borrow();
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if head.has_changed().is_err() {
+            return; // the writer is gone
+        }
+        let now = *head.borrow();
+        if now != last {
+            last = now;
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "event log checkpoint failed");
+            }
+        }
+    }
+}
+
 /// One transaction for the whole group; a savepoint per append.
 fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Result<Vec<Result<Appended, LogError>>> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -192,24 +223,33 @@ impl From<rusqlite::Error> for AppendFailure {
 
 fn append_one(conn: &Connection, req: &WriteRequest) -> Result<Appended, AppendFailure> {
     let stream = req.stream.to_string();
-    // Idempotency: these event ids may have been stored by an earlier try.
-    let mut by_id = conn.prepare_cached("SELECT position, stream, version FROM events WHERE event_id = ?1")?;
-    let first = &req.events[0];
-    let known: Option<(u64, String, u64)> = by_id.query_row([first.meta.event_id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-    if let Some((first_position, known_stream, _)) = known {
-        if known_stream != stream {
-            return Err(AppendFailure::Refused(LogError::Invalid(format!("event id {} is already stored in another stream", first.meta.event_id))));
-        }
-        let last = &req.events[req.events.len() - 1];
-        let (last_position, _, version): (u64, String, u64) = by_id
-            .query_row([last.meta.event_id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?
-            .ok_or_else(|| AppendFailure::Refused(LogError::Invalid("a retried append does not match the stored one".into())))?;
-        return Ok(Appended { first_position, last_position, version, duplicate: true });
-    }
     let actual: u64 = conn
         .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1")?
         .query_row([&stream], |r| r.get(0))?;
+    // Idempotency: an append that finds its stream past the version it
+    // expected may be a retry of one that succeeded: compare event ids.
+    let base = match req.expected {
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(v) => Some(v),
+        ExpectedVersion::Any => None,
+    };
+    if let Some(v) = base
+        && actual > v
+    {
+        let mut at = conn.prepare_cached("SELECT position, event_id FROM events WHERE stream = ?1 AND version = ?2")?;
+        let stored: Option<(u64, Vec<u8>)> = at.query_row(params![stream, v + 1], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        if let Some((first_position, id)) = stored
+            && id == req.events[0].meta.event_id.as_bytes()
+        {
+            let n = req.events.len() as u64;
+            let last: Option<(u64, Vec<u8>)> = at.query_row(params![stream, v + n], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            let last_id = req.events[req.events.len() - 1].meta.event_id;
+            return match last {
+                Some((last_position, id)) if id == last_id.as_bytes() => Ok(Appended { first_position, last_position, version: v + n, duplicate: true }),
+                _ => Err(AppendFailure::Refused(LogError::Invalid("a retried append does not match the stored one".into()))),
+            };
+        }
+    }
     if !req.expected.admits(actual) {
         return Err(AppendFailure::Refused(LogError::Conflict { stream, expected: req.expected, actual }));
     }
@@ -221,7 +261,7 @@ fn append_one(conn: &Connection, req: &WriteRequest) -> Result<Appended, AppendF
     let mut version = actual;
     for e in &req.events {
         version += 1;
-        let result = insert.execute(params![
+        insert.execute(params![
             stream,
             version,
             e.meta.event_id.as_bytes(),
@@ -233,13 +273,7 @@ fn append_one(conn: &Connection, req: &WriteRequest) -> Result<Appended, AppendF
             e.meta.correlation_id.as_bytes(),
             e.meta.subject.as_ref().map(|s| s.as_str()),
             e.data.get(),
-        ]);
-        if let Err(rusqlite::Error::SqliteFailure(f, _)) = &result
-            && f.code == rusqlite::ErrorCode::ConstraintViolation
-        {
-            return Err(AppendFailure::Refused(LogError::Invalid(format!("event id {} appears twice", e.meta.event_id))));
-        }
-        result?;
+        ])?;
         if first_position == 0 {
             first_position = conn.last_insert_rowid() as u64;
         }

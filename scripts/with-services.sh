@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Starts the servers the tests need on free loopback ports, runs the given
+# command with their addresses in the environment, and stops them afterwards,
+# whether the command passed or failed. Its exit code is the command's.
+#   JAMUNA_TEST_NATS_URL  NATS with JetStream (fsync before every ack)
+#   JAMUNA_REQUIRE_SERVICES=1  tests whose server is missing fail, not skip
+set -euo pipefail
+
+tmp=$(mktemp -d -t jamuna-services.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # name port
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "$1 did not start on port $2; its log:" >&2
+  cat "$tmp/$1.log" >&2 || true
+  exit 1
+}
+
+nats_port=$(free_port)
+sed -e "s|@PORT@|$nats_port|" -e "s|@STORE@|$tmp/jetstream|" infra/nats/nats.conf > "$tmp/nats.conf"
+nats-server -c "$tmp/nats.conf" >"$tmp/nats.log" 2>&1 &
+pids+=($!)
+wait_for_port nats "$nats_port"
+export JAMUNA_TEST_NATS_URL="nats://127.0.0.1:$nats_port"
+export JAMUNA_REQUIRE_SERVICES=1
+echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL"
+
+"$@"

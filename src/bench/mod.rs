@@ -1,0 +1,37 @@
+//! `jamuna bench …`: benchmarks that print figures. Tests never time things;
+//! these do, on the machine they run on.
+
+mod append;
+
+use crate::config::Config;
+use anyhow::Result;
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Commands/s and append latency of the event log, per adapter.
+    Append(append::Args),
+}
+
+pub async fn run(command: BenchCommand, _config: &Config) -> Result<()> {
+    match command {
+        BenchCommand::Append(args) => append::run(args).await,
+    }
+}
+
+/// Latencies in microseconds, reported as p50/p99 in milliseconds.
+pub struct Latencies(hdrhistogram::Histogram<u64>);
+
+impl Latencies {
+    pub fn new() -> Self {
+        Self(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"))
+    }
+    pub fn record(&mut self, d: std::time::Duration) {
+        let _ = self.0.record((d.as_micros() as u64).clamp(1, 60_000_000));
+    }
+    pub fn add(&mut self, other: &Latencies) {
+        let _ = self.0.add(&other.0);
+    }
+    pub fn ms(&self, q: f64) -> f64 {
+        self.0.value_at_quantile(q) as f64 / 1000.0
+    }
+}

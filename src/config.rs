@@ -1,0 +1,96 @@
+//! Configuration, loaded once: the embedded defaults (`config/default.toml`),
+//! then `JAMUNA_*` environment variables, then command-line flags.
+
+use anyhow::{Context, Result};
+use jamuna_commands::log::LogUrl;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub event_log: String,
+}
+
+/// What flags can override (`None`: not given).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Where the embedded mode keeps its files [env: JAMUNA_DATA_DIR]
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// The event log: sqlite:///path/events.db or nats://host:port [env: JAMUNA_EVENT_LOG]
+    #[arg(long, global = true)]
+    pub event_log: Option<String>,
+}
+
+impl Config {
+    pub fn defaults() -> Result<Self> {
+        toml::from_str(DEFAULTS).context("the built-in defaults (config/default.toml) do not parse")
+    }
+
+    pub fn load(flags: &Overrides) -> Result<Self> {
+        Self::load_from(flags, |k| std::env::var(k).ok())
+    }
+
+    fn load_from(flags: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut c = Self::defaults()?;
+        if let Some(v) = env("JAMUNA_DATA_DIR") {
+            c.data_dir = v.into();
+        }
+        if let Some(v) = env("JAMUNA_EVENT_LOG") {
+            c.event_log = v;
+        }
+        if let Some(v) = &flags.data_dir {
+            c.data_dir = v.clone();
+        }
+        if let Some(v) = &flags.event_log {
+            c.event_log = v.clone();
+        }
+        Ok(c)
+    }
+
+    /// The event log's URL: the configured one, or SQLite in the data directory.
+    pub fn event_log_url(&self) -> Result<LogUrl> {
+        if self.event_log.trim().is_empty() {
+            return Ok(LogUrl::Sqlite(self.data_dir.join("events.db")));
+        }
+        LogUrl::parse(self.event_log.trim()).map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_parse() {
+        let c = Config::defaults().unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("data/events.db".into()));
+    }
+
+    #[test]
+    fn environment_then_flags_override_the_defaults() {
+        let env = |k: &str| match k {
+            "JAMUNA_DATA_DIR" => Some("/srv/jamuna".to_string()),
+            "JAMUNA_EVENT_LOG" => Some("nats://127.0.0.1:4222".to_string()),
+            _ => None,
+        };
+        let c = Config::load_from(&Overrides::default(), env).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/jamuna"));
+        assert_eq!(c.event_log_url().unwrap(), LogUrl::Nats("nats://127.0.0.1:4222".into()));
+        let flags = Overrides { event_log: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
+        let c = Config::load_from(&flags, env).unwrap();
+        assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("/tmp/x.db".into()));
+    }
+
+    #[test]
+    fn a_bad_url_is_a_clear_error() {
+        let flags = Overrides { event_log: Some("mysql://db".into()), ..Default::default() };
+        let err = Config::load_from(&flags, |_| None).unwrap().event_log_url().unwrap_err();
+        assert!(err.to_string().contains("sqlite:///"), "{err}");
+    }
+}

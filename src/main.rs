@@ -1,0 +1,42 @@
+//! `jamuna`: the command-line program that wires Jamuna's crates together.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod config;
+mod events;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "jamuna", version, about = "Jamuna: an event-sourced customer-support chat platform")]
+struct Cli {
+    #[command(flatten)]
+    overrides: config::Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read the event log.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Measure Jamuna's parts and print the figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JAMUNA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = config::Config::load(&cli.overrides)?;
+    match cli.command {
+        Command::Events(c) => events::run(c, &config).await,
+        Command::Bench(c) => bench::run(c, &config).await,
+    }
+}
