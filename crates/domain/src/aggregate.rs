@@ -6,17 +6,19 @@ use serde::{Serialize, de::DeserializeOwned};
 /// The kinds of aggregate; each names a family of streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AggregateKind {
+    Tenant,
     Conversation,
     User,
     KnowledgeBase,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 3] = [Self::Conversation, Self::User, Self::KnowledgeBase];
+    pub const ALL: [AggregateKind; 4] = [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase];
 
     /// The name used in stream ids and NATS subjects.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Tenant => "tenant",
             Self::Conversation => "conversation",
             Self::User => "user",
             Self::KnowledgeBase => "kb",

@@ -51,6 +51,11 @@ impl StreamId {
         Self { tenant: tenant.clone(), kind: AggregateKind::User, id: id.to_string() }
     }
 
+    /// A tenant's own stream: its creation and settings.
+    pub fn of_tenant(tenant: &TenantId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::Tenant, id: tenant.to_string() }
+    }
+
     /// A tenant has one knowledge base.
     pub fn knowledge_base(tenant: &TenantId) -> Self {
         Self { tenant: tenant.clone(), kind: AggregateKind::KnowledgeBase, id: "kb".into() }

@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod ids;
 pub mod knowledge_base;
 pub mod personal;
+pub mod tenant;
 pub mod text;
 pub mod upcast;
 pub mod user;

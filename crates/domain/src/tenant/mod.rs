@@ -1,0 +1,195 @@
+//! A tenant: one support team, its settings and the public key of its chat
+//! widget. Everything else in Jamuna belongs to exactly one tenant.
+
+use crate::{Aggregate, AggregateKind, DomainEvent, Personal, TenantId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The tenant's settings, as the dashboard edits them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// Origins (`https://shop.example.com`) whose pages may open the widget's
+    /// WebSocket. Empty: none but the server's own.
+    pub allowed_origins: Vec<String>,
+    /// May customers register accounts themselves?
+    pub self_signup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TenantCommand {
+    Create { tenant: TenantId, name: String, widget_key: String, settings: TenantSettings },
+    ChangeSettings { settings: TenantSettings },
+    RotateWidgetKey { widget_key: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum TenantEvent {
+    TenantCreated { tenant: TenantId, name: String, widget_key: String, settings: TenantSettings },
+    TenantSettingsChanged { settings: TenantSettings },
+    WidgetKeyRotated { widget_key: String },
+}
+
+impl DomainEvent for TenantEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::TenantCreated { .. } => "TenantCreated",
+            Self::TenantSettingsChanged { .. } => "TenantSettingsChanged",
+            Self::WidgetKeyRotated { .. } => "WidgetKeyRotated",
+        }
+    }
+
+    /// A tenant's name and settings are the company's, not a person's.
+    fn personal_fields_mut(&mut self) -> Vec<&mut Personal> {
+        vec![]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantError {
+    #[error("the tenant already exists")]
+    AlreadyExists,
+    #[error("the tenant does not exist")]
+    NotFound,
+    #[error("a tenant name has 1 to 100 characters")]
+    InvalidName,
+    #[error("a widget key has 24 to 128 URL-safe characters")]
+    InvalidWidgetKey,
+    #[error("{0:?} is not an origin (scheme://host[:port])")]
+    InvalidOrigin(String),
+}
+
+fn check_settings(s: &TenantSettings) -> Result<(), TenantError> {
+    for o in &s.allowed_origins {
+        let ok = (o.starts_with("https://") || o.starts_with("http://"))
+            && !o.ends_with('/')
+            && o.split_once("://").is_some_and(|(_, host)| !host.is_empty() && !host.contains('/') && !host.contains(char::is_whitespace));
+        if !ok {
+            return Err(TenantError::InvalidOrigin(o.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn check_key(k: &str) -> Result<(), TenantError> {
+    if (24..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(())
+    } else {
+        Err(TenantError::InvalidWidgetKey)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tenant {
+    version: u64,
+    settings: Option<TenantSettings>,
+    widget_key: Option<String>,
+}
+
+impl Tenant {
+    pub fn settings(&self) -> Option<&TenantSettings> {
+        self.settings.as_ref()
+    }
+    pub fn widget_key(&self) -> Option<&str> {
+        self.widget_key.as_deref()
+    }
+}
+
+impl Aggregate for Tenant {
+    const KIND: AggregateKind = AggregateKind::Tenant;
+    type Command = TenantCommand;
+    type Event = TenantEvent;
+    type Error = TenantError;
+
+    fn decide(&self, command: &TenantCommand, _now: Timestamp) -> Result<Vec<TenantEvent>, TenantError> {
+        match command {
+            TenantCommand::Create { tenant, name, widget_key, settings } => {
+                if self.settings.is_some() {
+                    return Err(TenantError::AlreadyExists);
+                }
+                let name = name.trim();
+                if name.is_empty() || name.chars().count() > 100 {
+                    return Err(TenantError::InvalidName);
+                }
+                check_key(widget_key)?;
+                check_settings(settings)?;
+                Ok(vec![TenantEvent::TenantCreated { tenant: tenant.clone(), name: name.into(), widget_key: widget_key.clone(), settings: settings.clone() }])
+            }
+            TenantCommand::ChangeSettings { settings } => {
+                let current = self.settings.as_ref().ok_or(TenantError::NotFound)?;
+                check_settings(settings)?;
+                if current == settings {
+                    return Ok(vec![]);
+                }
+                Ok(vec![TenantEvent::TenantSettingsChanged { settings: settings.clone() }])
+            }
+            TenantCommand::RotateWidgetKey { widget_key } => {
+                if self.settings.is_none() {
+                    return Err(TenantError::NotFound);
+                }
+                check_key(widget_key)?;
+                Ok(vec![TenantEvent::WidgetKeyRotated { widget_key: widget_key.clone() }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &TenantEvent) {
+        self.version += 1;
+        match event {
+            TenantEvent::TenantCreated { widget_key, settings, .. } => {
+                self.settings = Some(settings.clone());
+                self.widget_key = Some(widget_key.clone());
+            }
+            TenantEvent::TenantSettingsChanged { settings } => self.settings = Some(settings.clone()),
+            TenantEvent::WidgetKeyRotated { widget_key } => self.widget_key = Some(widget_key.clone()),
+        }
+    }
+
+    fn data_subject(&self, _event: &TenantEvent) -> Option<UserId> {
+        None
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::given;
+
+    const KEY: &str = "wk_0123456789abcdefghijklmn";
+
+    fn settings(origins: &[&str]) -> TenantSettings {
+        TenantSettings { allowed_origins: origins.iter().map(|s| s.to_string()).collect(), self_signup: true }
+    }
+    fn created() -> TenantEvent {
+        TenantEvent::TenantCreated { tenant: TenantId::parse("acme").unwrap(), name: "Acme".into(), widget_key: KEY.into(), settings: settings(&[]) }
+    }
+
+    #[test]
+    fn a_tenant_is_created_once() {
+        let create = TenantCommand::Create { tenant: TenantId::parse("acme").unwrap(), name: " Acme ".into(), widget_key: KEY.into(), settings: settings(&[]) };
+        given::<Tenant>([]).when(create.clone()).then(vec![created()]);
+        given::<Tenant>([created()]).when(create).then_err(TenantError::AlreadyExists);
+    }
+
+    #[test]
+    fn origins_and_keys_are_checked() {
+        for bad in ["shop.example.com", "https://shop.example.com/", "https://", "ftp://x", "https://a b"] {
+            given::<Tenant>([created()])
+                .when(TenantCommand::ChangeSettings { settings: settings(&[bad]) })
+                .then_err(TenantError::InvalidOrigin(bad.into()));
+        }
+        given::<Tenant>([created()])
+            .when(TenantCommand::ChangeSettings { settings: settings(&["https://shop.example.com", "http://localhost:3000"]) })
+            .then(vec![TenantEvent::TenantSettingsChanged { settings: settings(&["https://shop.example.com", "http://localhost:3000"]) }]);
+        given::<Tenant>([created()]).when(TenantCommand::RotateWidgetKey { widget_key: "short".into() }).then_err(TenantError::InvalidWidgetKey);
+    }
+
+    #[test]
+    fn unchanged_settings_are_a_no_op() {
+        given::<Tenant>([created()]).when(TenantCommand::ChangeSettings { settings: settings(&[]) }).then_nothing();
+        given::<Tenant>([]).when(TenantCommand::ChangeSettings { settings: settings(&[]) }).then_err(TenantError::NotFound);
+    }
+}
