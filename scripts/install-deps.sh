@@ -3,19 +3,39 @@
 #   - nats-server (NATS with JetStream) from the Go module proxy, at a pinned
 #     version (Debian's 2.9 lacks atomic batches, batched direct gets and
 #     sync_interval: always, which the event log relies on);
-#   - Debian packages given as arguments (apt-get, only if missing).
-# Usage: scripts/install-deps.sh NATS_VERSION [DEBIAN_PACKAGE...]
+#   - ferretdb (a MongoDB-compatible server over SQLite, for the MongoDB read
+#     models' tests), built from its Go module at a pinned version;
+#   - Debian packages given as arguments (apt-get, only if missing), among
+#     them chromium, which the browser tests drive (never a downloaded browser).
+# Usage: scripts/install-deps.sh NATS_VERSION FERRETDB_VERSION [DEBIAN_PACKAGE...]
 set -euo pipefail
 nats_version=$1; shift
+ferretdb_version=$1; shift
 
 need() { command -v "$1" >/dev/null 2>&1; }
 need go || { echo "Go is needed to install nats-server (https://go.dev/doc/install)" >&2; exit 1; }
 need cargo || { echo "Rust is needed (https://rustup.rs)" >&2; exit 1; }
+need node && need npm || { echo "Node.js 20.19+ with npm is needed to build the web clients (https://nodejs.org)" >&2; exit 1; }
 
 gobin="$(go env GOPATH)/bin"
 if ! "$gobin/nats-server" --version 2>/dev/null | grep -q "${nats_version}"; then
   echo "installing nats-server ${nats_version} with go install…"
   go install "github.com/nats-io/nats-server/v2@${nats_version}"
+fi
+
+# `go install` of FerretDB builds a binary that refuses to start: its module
+# lacks the build/version/version.txt its release process generates. So build
+# it from a copy of the module with that file written.
+if ! "$gobin/ferretdb" --version 2>/dev/null | grep -q "version: ${ferretdb_version}"; then
+  echo "building ferretdb ${ferretdb_version} from its Go module…"
+  src="$(go mod download -json "github.com/FerretDB/FerretDB@${ferretdb_version}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$src" ] || { echo "could not download github.com/FerretDB/FerretDB@${ferretdb_version}" >&2; exit 1; }
+  work="$(mktemp -d)"
+  cp -r "$src" "$work/ferretdb"
+  chmod -R u+w "$work/ferretdb"
+  echo "${ferretdb_version}" > "$work/ferretdb/build/version/version.txt"
+  (cd "$work/ferretdb" && go build -buildvcs=false -o "$gobin/ferretdb" ./cmd/ferretdb)
+  rm -rf "$work"
 fi
 
 missing=()

@@ -8,3 +8,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# The web clients (clients/, built by `make clients`): lint, unit tests, then
+# the browser tests, which start the real `jamuna serve` (debug build) and
+# drive Debian's Chromium.
+cargo build -p jamuna
+export JAMUNA_BIN="${JAMUNA_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/jamuna-target}/debug/jamuna}"
+(cd clients && npm run lint && npm test && npm run test:e2e)

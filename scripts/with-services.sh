@@ -3,6 +3,7 @@
 # command with their addresses in the environment, and stops them afterwards,
 # whether the command passed or failed. Its exit code is the command's.
 #   JAMUNA_TEST_NATS_URL  NATS with JetStream (fsync before every ack)
+#   JAMUNA_TEST_MONGODB_URL  FerretDB (MongoDB wire protocol, SQLite backend)
 #   JAMUNA_REQUIRE_SERVICES=1  tests whose server is missing fail, not skip
 set -euo pipefail
 
@@ -35,7 +36,17 @@ nats-server -c "$tmp/nats.conf" >"$tmp/nats.log" 2>&1 &
 pids+=($!)
 wait_for_port nats "$nats_port"
 export JAMUNA_TEST_NATS_URL="nats://127.0.0.1:$nats_port"
+
+ferret_port=$(free_port)
+mkdir -p "$tmp/ferretdb"
+ferretdb --handler=sqlite --sqlite-url="file:$tmp/ferretdb/" --state-dir="$tmp/ferretdb" \
+  --listen-addr="127.0.0.1:$ferret_port" --debug-addr="127.0.0.1:$(free_port)" \
+  --telemetry=disable --log-level=warn >"$tmp/ferretdb.log" 2>&1 &
+pids+=($!)
+wait_for_port ferretdb "$ferret_port"
+export JAMUNA_TEST_MONGODB_URL="mongodb://127.0.0.1:$ferret_port/"
+
 export JAMUNA_REQUIRE_SERVICES=1
-echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL"
+echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL, FerretDB on $JAMUNA_TEST_MONGODB_URL"
 
 "$@"

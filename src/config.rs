@@ -13,6 +13,15 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 pub struct Config {
     pub data_dir: PathBuf,
     pub event_log: String,
+    pub listen: String,
+    pub public_origin: String,
+    pub dev: bool,
+    pub model_dir: PathBuf,
+    pub static_dir: String,
+    pub rate_limit_per_minute: u32,
+    /// Never in a file: only from JAMUNA_JWT_SECRET.
+    #[serde(skip)]
+    pub jwt_secret: Option<secrecy::SecretString>,
 }
 
 /// What flags can override (`None`: not given).
@@ -24,6 +33,9 @@ pub struct Overrides {
     /// The event log: sqlite:///path/events.db or nats://host:port [env: JAMUNA_EVENT_LOG]
     #[arg(long, global = true)]
     pub event_log: Option<String>,
+    /// Where the embedding model lives [env: JAMUNA_MODEL_DIR]
+    #[arg(long, global = true)]
+    pub model_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -43,11 +55,33 @@ impl Config {
         if let Some(v) = env("JAMUNA_EVENT_LOG") {
             c.event_log = v;
         }
+        if let Some(v) = env("JAMUNA_LISTEN") {
+            c.listen = v;
+        }
+        if let Some(v) = env("JAMUNA_PUBLIC_ORIGIN") {
+            c.public_origin = v;
+        }
+        if let Some(v) = env("JAMUNA_DEV") {
+            c.dev = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = env("JAMUNA_MODEL_DIR") {
+            c.model_dir = v.into();
+        }
+        if let Some(v) = env("JAMUNA_STATIC_DIR") {
+            c.static_dir = v;
+        }
+        if let Some(v) = env("JAMUNA_RATE_LIMIT_PER_MINUTE") {
+            c.rate_limit_per_minute = v.parse().with_context(|| format!("JAMUNA_RATE_LIMIT_PER_MINUTE={v:?} is not a number"))?;
+        }
+        c.jwt_secret = env("JAMUNA_JWT_SECRET").filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
         if let Some(v) = &flags.data_dir {
             c.data_dir = v.clone();
         }
         if let Some(v) = &flags.event_log {
             c.event_log = v.clone();
+        }
+        if let Some(v) = &flags.model_dir {
+            c.model_dir = v.clone();
         }
         Ok(c)
     }

@@ -3,7 +3,12 @@
 
 mod bench;
 mod config;
+mod eval;
 mod events;
+mod kb;
+mod projections;
+mod serve;
+mod wiring;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,6 +27,18 @@ enum Command {
     /// Read the event log.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// The knowledge base.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
+    /// Train intent classification as the product does and score a test set.
+    Eval(eval::Args),
+    /// Drop and rebuild read models from the event log (stop `serve` first).
+    Replay(projections::ReplayArgs),
+    /// The read models' projections.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
+    /// Run Jamuna in one process (the embedded mode).
+    Serve(serve::Args),
     /// Measure Jamuna's parts and print the figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -38,5 +55,10 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Events(c) => events::run(c, &config).await,
         Command::Bench(c) => bench::run(c, &config).await,
+        Command::Serve(args) => serve::run(args, config).await,
+        Command::Kb(c) => kb::run(c, &config).await,
+        Command::Replay(args) => projections::replay(args, &config).await,
+        Command::Projections(c) => projections::run(c, &config).await,
+        Command::Eval(args) => eval::run(args, &config).await,
     }
 }

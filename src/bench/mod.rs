@@ -2,6 +2,7 @@
 //! these do, on the machine they run on.
 
 mod append;
+mod ws;
 
 use crate::config::Config;
 use anyhow::Result;
@@ -10,11 +11,14 @@ use anyhow::Result;
 pub enum BenchCommand {
     /// Commands/s and append latency of the event log, per adapter.
     Append(append::Args),
+    /// Many WebSockets against a real server: RSS, messages/s, ack and push latency.
+    Ws(ws::Args),
 }
 
-pub async fn run(command: BenchCommand, _config: &Config) -> Result<()> {
+pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
+        BenchCommand::Ws(args) => ws::run(args, &config.model_dir).await,
     }
 }
 
@@ -30,6 +34,9 @@ impl Latencies {
     }
     pub fn add(&mut self, other: &Latencies) {
         let _ = self.0.add(&other.0);
+    }
+    pub fn count(&self) -> u64 {
+        self.0.len()
     }
     pub fn ms(&self, q: f64) -> f64 {
         self.0.value_at_quantile(q) as f64 / 1000.0

@@ -3,6 +3,8 @@
 //! A tenant has one knowledge base (one stream). Re-importing an unchanged
 //! article produces no event, so an import can be run again safely.
 
+pub mod import;
+
 use crate::{Aggregate, AggregateKind, ArticleId, DomainEvent, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -17,6 +19,9 @@ pub enum KnowledgeBaseCommand {
     AddArticle { tenant: TenantId, article_id: ArticleId, title: String, body: String, source: Option<String> },
     UpdateArticle { article_id: ArticleId, title: String, body: String },
     RemoveArticle { article_id: ArticleId },
+    /// Adds new articles and updates changed ones, all in one append: an
+    /// import is stored whole or not at all. Unchanged articles produce nothing.
+    Import { tenant: TenantId, articles: Vec<import::Draft> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +132,26 @@ impl Aggregate for KnowledgeBase {
                 }
                 Ok(vec![V::ArticleRemoved { article_id: article_id.clone() }])
             }
+            C::Import { tenant, articles } => {
+                let mut events = Vec::new();
+                for d in articles {
+                    check(&d.title, &d.body)?;
+                    match self.articles.get(&d.id) {
+                        None => events.push(V::ArticleAdded {
+                            tenant: tenant.clone(),
+                            article_id: d.id.clone(),
+                            title: d.title.trim().to_owned(),
+                            body: d.body.clone(),
+                            source: d.source.clone(),
+                        }),
+                        Some(known) if *known != fingerprint(d.title.trim(), &d.body) => {
+                            events.push(V::ArticleUpdated { article_id: d.id.clone(), title: d.title.trim().to_owned(), body: d.body.clone() })
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Ok(events)
+            }
         }
     }
 
@@ -204,6 +229,24 @@ mod tests {
             .then(vec![KnowledgeBaseEvent::ArticleRemoved { article_id: id() }]);
         assert!(state.is_empty());
         given::<KnowledgeBase>([]).when(KnowledgeBaseCommand::RemoveArticle { article_id: id() }).then_err(KnowledgeBaseError::UnknownArticle(id()));
+    }
+
+    #[test]
+    fn an_import_adds_new_updates_changed_and_skips_unchanged() {
+        let draft = |id: &str, body: &str| import::Draft { id: ArticleId::parse(id).unwrap(), title: "Card delivery".into(), body: body.into(), source: None };
+        let tenant = TenantId::parse("acme").unwrap();
+        given::<KnowledgeBase>([added()])
+            .when(KnowledgeBaseCommand::Import {
+                tenant: tenant.clone(),
+                articles: vec![draft("a1", "Cards arrive within 5 working days."), draft("a1x", "New"), ],
+            })
+            .then(vec![KnowledgeBaseEvent::ArticleAdded { tenant: tenant.clone(), article_id: ArticleId::parse("a1x").unwrap(), title: "Card delivery".into(), body: "New".into(), source: None }]);
+        given::<KnowledgeBase>([added()])
+            .when(KnowledgeBaseCommand::Import { tenant: tenant.clone(), articles: vec![draft("a1", "Changed")] })
+            .then(vec![KnowledgeBaseEvent::ArticleUpdated { article_id: id(), title: "Card delivery".into(), body: "Changed".into() }]);
+        given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::Import { tenant, articles: vec![draft("a2", "ok"), draft("a3", " ")] })
+            .then_err(KnowledgeBaseError::InvalidBody);
     }
 
     #[test]

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { foldConversation, mergeEvents } from './conversation';
+import type { ConversationEvent, EventFrame } from './types';
+
+let v = 0;
+const at = (event: ConversationEvent, version = ++v): EventFrame => ({ type: 'event', conversation_id: 'c1', version, position: version, occurred_at: '2025-01-01T00:00:00Z', event });
+
+describe('foldConversation', () => {
+  it('shows who said what, bot sources and feedback, handoff and agents', () => {
+    v = 0;
+    const events = [
+      at({ type: 'ConversationStarted', tenant: 't', conversation_id: 'c1', customer: 'u1', channel: 'web' }),
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'When will my card arrive?', client_message_id: 'm1' }),
+      at({ type: 'BotAnswered', in_reply_to: 2, text: 'Within 5 days.', intent: 'card_arrival', confidence: 0.9, sources: [{ article_id: 'card-delivery', title: 'When will my new card arrive?', passage: '…', score: 0.8 }] }),
+      at({ type: 'FeedbackGiven', feedback: { kind: 'answer', answer_version: 3, helpful: false } }),
+      at({ type: 'HandoffRequested', reason: 'customer_asked' }),
+      at({ type: 'AgentAssigned', agent: 'agent-1' }),
+      at({ type: 'MessagePosted', author: { kind: 'agent', id: 'agent-1' }, text: 'Hi, I am here.', client_message_id: 'm2' }),
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: { erased: true }, client_message_id: 'm3' }),
+      at({ type: 'TagsChanged', added: ['cards', 'late'], removed: [] }),
+      at({ type: 'TagsChanged', added: [], removed: ['late'] }),
+      at({ type: 'ConversationResolved', by: 'agent-1' }),
+      at({ type: 'FeedbackGiven', feedback: { kind: 'csat', score: 5, comment: 'great' } }),
+    ];
+    const view = foldConversation('c1', events, [{ conversation_id: 'c1', client_message_id: 'm9', text: 'thanks', created_at: 5 }]);
+    expect(view.customer).toBe('u1');
+    expect(view.status).toBe('resolved');
+    expect(view.assignee).toBe('agent-1');
+    expect(view.agents).toEqual(['agent-1']);
+    expect(view.humanInvolved).toBe(true);
+    expect(view.tags).toEqual(['cards']);
+    expect(view.csat).toBe(5);
+    const bot = view.messages.find((m) => m.role === 'bot');
+    expect(bot?.sources?.[0]?.article_id).toBe('card-delivery');
+    expect(bot?.helpful).toBe(false);
+    expect(view.messages.filter((m) => m.role !== 'system').map((m) => [m.role, m.text, m.state])).toEqual([
+      ['customer', 'When will my card arrive?', 'sent'],
+      ['bot', 'Within 5 days.', undefined],
+      ['agent', 'Hi, I am here.', 'sent'],
+      ['customer', '[erased]', 'sent'],
+      ['customer', 'thanks', 'sending'],
+    ]);
+  });
+
+  it('does not show a pending message twice once its event arrived', () => {
+    v = 0;
+    const events = [at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'hi', client_message_id: 'm1' })];
+    const view = foldConversation('c1', events, [{ conversation_id: 'c1', client_message_id: 'm1', text: 'hi', created_at: 1, acked: true }]);
+    expect(view.messages).toHaveLength(1);
+  });
+});
+
+describe('mergeEvents', () => {
+  it('keeps one event per version, sorted', () => {
+    v = 0;
+    const a = at({ type: 'HandoffRequested', reason: 'customer_asked' }, 2);
+    const b = at({ type: 'AgentAssigned', agent: 'x' }, 1);
+    const merged = mergeEvents([a], [b, a]);
+    expect(merged.map((e) => e.version)).toEqual([1, 2]);
+    expect(mergeEvents(merged, [a])).toBe(merged);
+  });
+});

@@ -1,0 +1,224 @@
+/**
+ * The REST half of the protocol: one typed method per endpoint of
+ * `/api/v1`, bearer authentication with a transparent refresh on 401, and
+ * errors as {@link ApiError} carrying the server's `{error: {code, message}}`.
+ */
+import type {
+  Analytics,
+  Article,
+  Channel,
+  ConversationDetail,
+  ConversationQuery,
+  ConversationSummary,
+  Feedback,
+  ImportResult,
+  Me,
+  MessageAck,
+  Page,
+  Role,
+  Tenant,
+  TokenResponse,
+  UserItem,
+} from './types';
+import { Session } from './session';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  /** True when retrying later may succeed (network, overload, server error). */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export interface RequestOptions {
+  auth?: boolean;
+  body?: unknown;
+  /** A raw body (e.g. a file to import) with its content type. */
+  raw?: { body: string; contentType: string };
+  signal?: AbortSignal;
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(
+    baseUrl: string,
+    readonly session: Session,
+    fetchImpl?: typeof fetch,
+  ) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.fetchImpl = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** The WebSocket URL of this server. */
+  get socketUrl(): string {
+    const base = this.baseUrl || globalThis.location.origin;
+    return base.replace(/^http/, 'ws') + '/api/v1/ws';
+  }
+
+  /** A valid access token (refreshing when needed). */
+  token(force = false): Promise<string> {
+    return this.session.accessToken((rt) => this.refreshTokens(rt), force);
+  }
+
+  private async refreshTokens(refreshToken: string): Promise<TokenResponse> {
+    return this.request<TokenResponse>('POST', '/api/v1/auth/refresh', { auth: false, body: { refresh_token: refreshToken } });
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const auth = opts.auth ?? true;
+    const attempt = async (force: boolean): Promise<Response> => {
+      const headers: Record<string, string> = { Accept: 'application/json' };
+      let body: string | undefined;
+      if (opts.raw) {
+        headers['Content-Type'] = opts.raw.contentType;
+        body = opts.raw.body;
+      } else if (opts.body !== undefined) {
+        headers['Content-Type'] = 'application/json';
+        body = JSON.stringify(opts.body);
+      }
+      if (auth) headers.Authorization = `Bearer ${await this.token(force)}`;
+      try {
+        return await this.fetchImpl(this.baseUrl + path, { method, headers, body, signal: opts.signal });
+      } catch (e) {
+        if (e instanceof DOMException && e.name === 'AbortError') throw e;
+        throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
+      }
+    };
+    let res = await attempt(false);
+    if (res.status === 401 && auth) res = await attempt(true);
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let json: unknown = undefined;
+    if (text) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? (res.statusText || `HTTP ${res.status}`));
+    }
+    return json as T;
+  }
+
+  // --- auth ---------------------------------------------------------------
+
+  async visitor(widgetKey: string): Promise<TokenResponse> {
+    const t = await this.request<TokenResponse>('POST', '/api/v1/auth/visitor', { auth: false, body: { widget_key: widgetKey } });
+    this.session.set(t);
+    return t;
+  }
+
+  async login(tenant: string, email: string, password: string): Promise<TokenResponse> {
+    const t = await this.request<TokenResponse>('POST', '/api/v1/auth/login', { auth: false, body: { tenant, email, password } });
+    this.session.set(t);
+    return t;
+  }
+
+  async logout(): Promise<void> {
+    const rt = this.session.current?.refresh_token;
+    this.session.clear();
+    if (rt) await this.request<void>('POST', '/api/v1/auth/logout', { auth: false, body: { refresh_token: rt } }).catch(() => undefined);
+  }
+
+  me(): Promise<Me> {
+    return this.request('GET', '/api/v1/users/me');
+  }
+
+  // --- conversations ------------------------------------------------------
+
+  startConversation(channel: Channel = 'web'): Promise<{ id: string }> {
+    return this.request('POST', '/api/v1/conversations', { body: { channel } });
+  }
+
+  conversations(query: ConversationQuery = {}, signal?: AbortSignal): Promise<Page<ConversationSummary>> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '' && v !== null) params.set(k, String(v));
+    const qs = params.toString();
+    return this.request('GET', `/api/v1/conversations${qs ? `?${qs}` : ''}`, { signal });
+  }
+
+  conversation(id: string): Promise<ConversationDetail> {
+    return this.request('GET', `/api/v1/conversations/${encodeURIComponent(id)}`);
+  }
+
+  postMessage(id: string, clientMessageId: string, text: string): Promise<MessageAck> {
+    return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/messages`, { body: { client_message_id: clientMessageId, text } });
+  }
+
+  private action(id: string, name: string, body: unknown = {}): Promise<unknown> {
+    return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/${name}`, { body });
+  }
+
+  assign(id: string, agentId?: string): Promise<unknown> {
+    return this.action(id, 'assign', agentId ? { agent_id: agentId } : {});
+  }
+  handoff(id: string): Promise<unknown> {
+    return this.action(id, 'handoff');
+  }
+  resolve(id: string): Promise<unknown> {
+    return this.action(id, 'resolve');
+  }
+  reopen(id: string): Promise<unknown> {
+    return this.action(id, 'reopen');
+  }
+  tags(id: string, add: string[], remove: string[] = []): Promise<unknown> {
+    return this.action(id, 'tags', { add, remove });
+  }
+  feedback(id: string, feedback: Feedback | { kind: 'csat'; score: number; comment?: string }): Promise<unknown> {
+    return this.action(id, 'feedback', feedback);
+  }
+
+  // --- tenant and users ---------------------------------------------------
+
+  tenant(): Promise<Tenant> {
+    return this.request('GET', '/api/v1/tenant');
+  }
+  updateSettings(settings: { allowed_origins: string[]; self_signup: boolean }): Promise<unknown> {
+    return this.request('PUT', '/api/v1/tenant/settings', { body: settings });
+  }
+  users(role?: Role): Promise<Page<UserItem>> {
+    return this.request('GET', `/api/v1/users${role ? `?role=${role}` : ''}`);
+  }
+  createUser(u: { email: string; password: string; name: string; role: Role }): Promise<{ id: string; role: Role }> {
+    return this.request('POST', '/api/v1/users', { body: u });
+  }
+  changeRole(id: string, role: Role): Promise<unknown> {
+    return this.request('PATCH', `/api/v1/users/${encodeURIComponent(id)}/role`, { body: { role } });
+  }
+  eraseUser(id: string): Promise<void> {
+    return this.request('DELETE', `/api/v1/users/${encodeURIComponent(id)}`);
+  }
+
+  // --- knowledge base and analytics --------------------------------------
+
+  articles(): Promise<Page<Article>> {
+    return this.request('GET', '/api/v1/kb/articles');
+  }
+  addArticle(a: { title: string; body: string; id?: string }): Promise<{ id: string }> {
+    return this.request('POST', '/api/v1/kb/articles', { body: a });
+  }
+  updateArticle(id: string, a: { title: string; body: string }): Promise<unknown> {
+    return this.request('PUT', `/api/v1/kb/articles/${encodeURIComponent(id)}`, { body: a });
+  }
+  removeArticle(id: string): Promise<unknown> {
+    return this.request('DELETE', `/api/v1/kb/articles/${encodeURIComponent(id)}`);
+  }
+  importArticles(body: string, contentType: 'text/markdown' | 'text/csv' | 'application/json'): Promise<ImportResult> {
+    return this.request('POST', '/api/v1/kb/import', { raw: { body, contentType } });
+  }
+  analytics(from: string, to: string): Promise<Analytics> {
+    return this.request('GET', `/api/v1/analytics?from=${from}&to=${to}`);
+  }
+}

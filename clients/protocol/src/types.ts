@@ -1,0 +1,240 @@
+/**
+ * The shapes of Jamuna's REST and WebSocket protocol, as the gateway sends them.
+ * Field names follow the wire (snake_case) so nothing is renamed in between.
+ */
+
+export type Role = 'customer' | 'agent' | 'admin';
+export type Channel = 'web' | 'mobile' | 'api';
+export type Status = 'open' | 'pending' | 'resolved';
+export type HandoffReason = 'low_confidence' | 'customer_asked' | 'repeated_failure' | 'negative_feedback';
+
+/** Personal text: plain once opened by the server; erased (crypto-shredded) data reads as "[erased]". */
+export type PersonalText = string | { erased: true } | { sealed: string };
+
+export interface TokenResponse {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  user_id: string;
+  tenant: string;
+  role: Role;
+}
+
+export interface Me {
+  id: string;
+  tenant: string;
+  role: Role;
+  visitor: boolean;
+  name: string | null;
+  email: string | null;
+}
+
+export type Author = { kind: 'customer' } | { kind: 'agent'; id: string } | { kind: 'bot' };
+
+export interface Source {
+  article_id: string;
+  title: string;
+  passage: string;
+  score: number;
+}
+
+export type Feedback =
+  | { kind: 'csat'; score: number; comment?: PersonalText | null }
+  | { kind: 'answer'; answer_version: number; helpful: boolean };
+
+export type ConversationEvent =
+  | { type: 'ConversationStarted'; tenant: string; conversation_id: string; customer: string; channel: Channel }
+  | { type: 'MessagePosted'; author: Author; text: PersonalText; client_message_id: string | null }
+  | { type: 'BotAnswered'; in_reply_to: number; text: PersonalText; intent: string | null; confidence: number; sources: Source[] }
+  | { type: 'HandoffRequested'; reason: HandoffReason }
+  | { type: 'AgentAssigned'; agent: string }
+  | { type: 'ConversationResolved'; by: string | null }
+  | { type: 'ConversationReopened'; by: string | null }
+  | { type: 'FeedbackGiven'; feedback: Feedback }
+  | { type: 'TagsChanged'; added: string[]; removed: string[] };
+
+/** One stored event of a conversation, as pushed over the socket and listed in a conversation's detail. */
+export interface EventFrame {
+  type: 'event';
+  conversation_id: string;
+  version: number;
+  position: number;
+  occurred_at: string;
+  event: ConversationEvent;
+}
+
+export interface AckFrame {
+  type: 'ack';
+  conversation_id: string;
+  client_message_id: string;
+  version: number;
+  duplicate: boolean;
+}
+
+export interface TypingFrame {
+  type: 'typing';
+  conversation_id: string;
+  user_id: string;
+  role: Role;
+  typing: boolean;
+}
+
+export interface ReadyFrame {
+  type: 'ready';
+  user_id: string;
+  tenant: string;
+  role: Role;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+}
+
+export type ServerFrame = EventFrame | AckFrame | TypingFrame | ReadyFrame | ErrorFrame | { type: 'pong' } | { type: 'presence'; [k: string]: unknown };
+
+export type ClientFrame =
+  | { type: 'auth'; token: string }
+  | { type: 'subscribe'; conversation_id: string; after_version: number }
+  | { type: 'unsubscribe'; conversation_id: string }
+  | { type: 'send'; conversation_id: string; client_message_id: string; text: string }
+  | { type: 'typing'; conversation_id: string; typing: boolean }
+  | { type: 'subscribe_inbox' }
+  | { type: 'ping' };
+
+export interface LastMessage {
+  author: Author | string;
+  text: PersonalText;
+  at: string;
+}
+
+export interface ConversationSummary {
+  tenant: string;
+  id: string;
+  customer: string;
+  channel: Channel;
+  status: Status;
+  assignee: string | null;
+  handoff_reason: HandoffReason | null;
+  human_involved: boolean;
+  tags: string[];
+  created_at: string;
+  updated_at: string;
+  first_response_at: string | null;
+  resolved_at: string | null;
+  last_message: LastMessage | null;
+  message_count: number;
+  csat: number | null;
+  version: number;
+  position: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor?: string | null;
+}
+
+export interface ConversationDetail {
+  id: string;
+  customer: string;
+  channel: Channel;
+  status: Status;
+  assignee: string | null;
+  human_involved: boolean;
+  tags: string[];
+  csat: number | null;
+  version: number;
+  events: EventFrame[];
+}
+
+export interface MessageAck {
+  conversation_id: string;
+  client_message_id: string;
+  version: number;
+  position?: number;
+  duplicate: boolean;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  widget_key?: string;
+  settings?: { allowed_origins: string[]; self_signup: boolean };
+}
+
+export interface UserItem {
+  id: string;
+  role: Role;
+  name: string | null;
+  email: string | null;
+  erased: boolean;
+  registered_at: string | null;
+  visitor?: boolean;
+}
+
+export interface Article {
+  id: string;
+  title: string;
+  body: string;
+  source: string | null;
+  created_at?: string | null;
+  updated_at: string | null;
+  /** How many bot answers cited the article (absent on servers that do not count them). */
+  citations?: number;
+}
+
+export interface ImportResult {
+  added: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface AnalyticsDay {
+  date: string;
+  conversations_started: number;
+  messages_customer: number;
+  messages_bot: number;
+  messages_agent: number;
+  bot_answers: number;
+  handoffs: number;
+  resolved: number;
+  resolved_without_human: number;
+  containment_rate: number | null;
+  first_response_p50_s: number | null;
+  first_response_p90_s: number | null;
+  resolution_p50_s: number | null;
+  resolution_p90_s: number | null;
+  csat_avg: number | null;
+  csat_count: number;
+}
+
+export interface Analytics {
+  from?: string;
+  to?: string;
+  days: AnalyticsDay[];
+  /** The whole range as one (percentiles over the range, not averages of days). */
+  total?: AnalyticsDay;
+  intents: { intent: string; count: number }[];
+}
+
+export type InboxView = 'all' | 'unassigned' | 'mine' | 'pending' | 'resolved';
+
+export interface ConversationQuery {
+  view?: InboxView;
+  status?: Status;
+  tag?: string;
+  channel?: Channel;
+  q?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** The text of a personal field, "[erased]" when it was shredded. */
+export function textOf(p: PersonalText | null | undefined): string {
+  if (typeof p === 'string') return p;
+  if (p && 'erased' in p) return '[erased]';
+  if (p && 'sealed' in p) return '[sealed]';
+  return '';
+}

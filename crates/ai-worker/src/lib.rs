@@ -1,0 +1,65 @@
+//! Jamuna's AI worker: the part of the product that reads customers' messages on CPU.
+//!
+//! It turns text into meaning-preserving vectors and decides what a message is about, or
+//! that it is about nothing the bot was taught, in which case a human takes over.
+//!
+//! - [`embed`]: a sentence encoder (all-MiniLM-L6-v2, BERT with candle on CPU) maps a
+//!   text to a unit vector in 384 dimensions; similar meanings lie close together.
+//!   The model is fetched at build time by `scripts/fetch-model.sh`, never at run time.
+//! - [`intent`]: a tenant's labelled examples train an [`IntentModel`]: a softmax head on
+//!   the frozen embeddings, with a calibrated confidence and a handoff threshold, both
+//!   chosen from the training examples by hiding whole intents as stand-ins for the
+//!   unknown. A prediction without an intent means "hand off to a human".
+//! - [`chunk`]: knowledge-base articles are split into overlapping passages that fit the
+//!   encoder, each keeping its byte position and heading, for retrieval.
+//! - [`eval`]: trains exactly as the product does and scores a held-out set
+//!   (per-intent precision, recall and F1; out-of-scope recall and precision).
+//! - [`bench`]: throughput and latency of the encoder, printed and never asserted.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use jamuna_ai_worker::{Embedder, Example, IntentModel, TrainConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let embedder = Embedder::load(Path::new("models/all-MiniLM-L6-v2"))?;
+//! let example = |text: &str, intent: &str| Example { text: text.into(), intent: intent.into() };
+//! let examples = [
+//!     example("My card hasn't arrived", "card_arrival"),
+//!     example("When will my card come?", "card_arrival"),
+//!     example("I lost my card", "lost_card"),
+//!     example("Someone stole my card", "lost_card"),
+//!     example("How do I change my PIN?", "change_pin"),
+//!     example("I want a new PIN", "change_pin"),
+//! ];
+//! let model = IntentModel::train(&embedder, &examples, &TrainConfig::default())?;
+//! let stored = serde_json::to_string(&model)?; // a tenant's model, kept for later
+//! let prediction = &model.classify(&embedder, &["where is my card?"])?[0];
+//! match &prediction.intent {
+//!     Some(intent) => println!("{intent} (confidence {:.2})", prediction.confidence),
+//!     None => println!("hand off to a human"),
+//! }
+//! # let _ = stored;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Everything here is synchronous and CPU-bound except [`AsyncEmbedder`], which moves the
+//! work to tokio's blocking pool. The crate knows nothing of the event log: the binary
+//! feeds it messages and turns its predictions into commands.
+
+#![forbid(unsafe_code)]
+
+pub mod answer;
+pub mod bench;
+pub mod chunk;
+pub mod embed;
+pub mod eval;
+mod head;
+pub mod intent;
+pub mod worker;
+
+pub use bench::{EmbedBenchReport, bench_embed};
+pub use chunk::{ChunkConfig, Passage, split_passages};
+pub use embed::{AsyncEmbedder, EmbedError, Embedder};
+pub use eval::{EvalError, EvalReport};
+pub use intent::{Example, IntentError, IntentModel, Prediction, TrainConfig};

@@ -1,0 +1,48 @@
+//! Integration tests of the AI worker against the real model (all-MiniLM-L6-v2).
+//!
+//! The model is found at `$JAMUNA_MODEL_DIR`, else `<workspace>/models/all-MiniLM-L6-v2`.
+//! When it is missing these tests fail, by design, telling you to run
+//! `scripts/fetch-model.sh`: a skipped model test would hide a broken setup.
+
+mod embed;
+mod intent;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use jamuna_ai_worker::Embedder;
+
+/// The model directory these tests use.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("JAMUNA_MODEL_DIR").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models")
+                .join(jamuna_ai_worker::embed::MODEL_DIR_NAME)
+        },
+        PathBuf::from,
+    )
+}
+
+/// One embedder shared by every test of this binary (loading takes a moment).
+pub fn embedder() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| {
+        let dir = model_dir();
+        match Embedder::load(&dir) {
+            Ok(e) => e,
+            Err(e) => panic!(
+                "cannot load the model from {}: {e}\n\
+                 run `scripts/fetch-model.sh` at the workspace root (or set JAMUNA_MODEL_DIR)",
+                dir.display()
+            ),
+        }
+    })
+}
+
+/// Path of a file under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}

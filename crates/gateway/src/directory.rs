@@ -1,0 +1,93 @@
+//! The read-side lookups the gateway needs, as a port: tenants (by id and by
+//! widget key) and users (by id and by e-mail, for login). The binary plugs
+//! in the users-and-tenants read model.
+
+use crate::error::ApiError;
+use async_trait::async_trait;
+use jamuna_domain::tenant::TenantSettings;
+use jamuna_domain::user::Role;
+use jamuna_domain::{TenantId, UserId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantInfo {
+    pub id: TenantId,
+    pub name: String,
+    pub widget_key: String,
+    pub settings: TenantSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserInfo {
+    pub id: UserId,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The argon2id PHC string; `None` for visitors.
+    pub password_hash: Option<String>,
+    pub erased: bool,
+    pub registered_at: jamuna_domain::Timestamp,
+}
+
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantInfo>, ApiError>;
+    async fn tenant_by_widget_key(&self, key: &str) -> Result<Option<TenantInfo>, ApiError>;
+    async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<UserInfo>, ApiError>;
+    async fn user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserInfo>, ApiError>;
+    /// The tenant's users (for the admin page), optionally of one role.
+    async fn users(&self, tenant: &TenantId, role: Option<Role>) -> Result<Vec<UserInfo>, ApiError>;
+    /// Waits (bounded) until the read model has applied the log up to
+    /// `position`, so a read right after a write sees it.
+    async fn caught_up(&self, position: u64) -> Result<(), ApiError>;
+}
+
+/// Which conversations an inbox or a customer's list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    Unassigned,
+    Mine,
+    Pending,
+    Resolved,
+    All,
+}
+
+/// A query of the conversations read model, always within one tenant.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub view: View,
+    /// The agent whose conversations `Mine` means.
+    pub agent: Option<UserId>,
+    /// Only this customer's conversations (a customer's own list).
+    pub customer: Option<UserId>,
+    pub status: Option<String>,
+    pub tag: Option<String>,
+    pub channel: Option<String>,
+    /// Full-text search over message text.
+    pub search: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// A page of conversation summaries (JSON, as the read model shapes them).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Page {
+    /// Conversation summaries, as the conversations read model shapes them.
+    pub items: Vec<serde_json::Value>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The conversations read model, as the inbox needs it.
+#[async_trait]
+pub trait ConversationQueries: Send + Sync + 'static {
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Page, ApiError>;
+}
+
+/// The analytics read model: per-day figures over a date range, as JSON
+/// (`{"days": [...], "intents": [...]}`).
+#[async_trait]
+pub trait AnalyticsQueries: Send + Sync + 'static {
+    async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, ApiError>;
+}

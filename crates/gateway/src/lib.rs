@@ -1,0 +1,123 @@
+//! # Jamuna's gateway
+//!
+//! The front door: the web widget, the mobile app and the dashboard talk only
+//! to it. It authenticates callers, turns requests into commands for the
+//! write side, answers queries from the read models, and pushes new events to
+//! connected WebSockets.
+//!
+//! * [`auth`] — argon2id passwords, short-lived JWTs, rotating refresh tokens;
+//! * [`routes`] — one module per resource, each with a `router()`;
+//! * [`ws`] — the WebSocket protocol, sessions, and the push hub;
+//! * [`service`] — what REST and WebSocket share;
+//! * [`error`] — the one error type and its mapping to HTTP.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod directory;
+pub mod error;
+pub mod routes;
+pub mod service;
+pub mod ws;
+
+use auth::jwt::Tokens;
+use auth::refresh::RefreshTokens;
+use directory::{AnalyticsQueries, ConversationQueries, Directory};
+use jamuna_commands::CommandHandler;
+use jamuna_domain::TenantId;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use tokio::sync::watch;
+use ws::hub::Hub;
+
+/// What the gateway is configured with (the binary loads it).
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The server's own origin (`http://localhost:8080`): always allowed.
+    pub public_origin: String,
+    /// Dev mode: the seed endpoints accept anonymous callers as visitors of
+    /// the default tenant. Never in production.
+    pub dev_mode: bool,
+    /// The tenant the seed-compatible endpoints (`/auth/token`, `/chat`,
+    /// `/ws/{client_id}`) use.
+    pub default_tenant: Option<TenantId>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long `POST /chat` waits for the bot.
+    pub chat_timeout: std::time::Duration,
+    /// Static files (the built web clients), if any.
+    pub static_dir: Option<std::path::PathBuf>,
+}
+
+/// Everything a handler needs: one `Clone` struct of `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<GatewayConfig>,
+    pub commands: Arc<CommandHandler>,
+    pub directory: Arc<dyn Directory>,
+    pub conversations: Arc<dyn ConversationQueries>,
+    pub analytics: Arc<dyn AnalyticsQueries>,
+    pub tokens: Arc<Tokens>,
+    pub refresh: Arc<RefreshTokens>,
+    pub hub: Arc<Hub>,
+    pub limiter: Arc<routes::limits::Limiter>,
+    pub metrics: PrometheusHandle,
+    /// Flips to `true` when the server shuts down: sockets close with 1012.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// May a page from `origin` open a socket for `tenant`? Non-browser
+    /// clients send no origin and are allowed; browsers must come from the
+    /// server itself or from one of the tenant's allowed origins.
+    pub async fn origin_allowed(&self, tenant: &TenantId, origin: Option<&str>) -> bool {
+        let Some(origin) = origin else { return true };
+        if origin == self.config.public_origin {
+            return true;
+        }
+        match self.directory.tenant(tenant).await {
+            Ok(Some(t)) => t.settings.allowed_origins.iter().any(|o| o == origin),
+            _ => false,
+        }
+    }
+}
+
+pub use routes::router;
+
+/// Per-socket read buffer: small, so ten thousand sockets stay cheap
+/// (the 128 KiB default costs ~1.3 GB at 10k sockets).
+pub const WS_READ_BUFFER: usize = 8 * 1024;
+/// The largest frame a client may send.
+pub const WS_MAX_MESSAGE: usize = 64 * 1024;
+
+/// `GET /api/v1/ws`: the token comes in `?token=` or as the first frame.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "websocket", operation_id = "openSocket",
+    summary = "Open the live WebSocket",
+    description = "A WebSocket upgrade. The token comes in `?token=` or as the first frame (`auth`). The frames, close codes and limits are described in the document's description.",
+    params(("token" = Option<String>, Query, description = "An access token; without it the first frame must be `auth`")),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open; the server's first frame is `ready`"),
+        (status = 401, description = "The `?token=` is invalid or expired", body = error::ErrorBody),
+        (status = 403, description = "This page's origin may not open a socket for this tenant", body = error::ErrorBody),
+    ))]
+async fn ws_upgrade(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Result<axum::response::Response, error::ApiError> {
+    let caller = match q.get("token") {
+        Some(t) => Some(state.tokens.verify_access(t)?),
+        None => None,
+    };
+    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+    if let Some(c) = &caller
+        && !state.origin_allowed(&c.tenant, origin.as_deref()).await
+    {
+        return Err(error::ApiError::Forbidden("this origin may not open a socket for this tenant".into()));
+    }
+    Ok(upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(WS_MAX_MESSAGE)
+        .max_frame_size(WS_MAX_MESSAGE)
+        .on_upgrade(move |socket| ws::session::run(socket, state, caller, origin)))
+}

@@ -1,0 +1,216 @@
+//! `/api/v1/auth`: login, refresh, logout, self-service registration, and
+//! visitor tokens for the chat widget.
+
+use super::json::ApiJson;
+use crate::AppState;
+use crate::auth::{Caller, password};
+use crate::error::{ApiError, ErrorBody, from_command};
+use crate::service;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use jamuna_domain::user::{Email, Role, User, UserCommand, UserError};
+use jamuna_domain::{StreamId, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/visitor", post(visitor))
+}
+
+/// A caller's tokens.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Single use: `/refresh` answers a new one.
+    pub refresh_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds the access token is valid.
+    pub expires_in: u64,
+    pub user_id: String,
+    pub tenant: String,
+    #[schema(value_type = super::docs::Role)]
+    pub role: Role,
+}
+
+/// Access and refresh tokens for a caller.
+pub async fn tokens_for(state: &AppState, caller: &Caller) -> Result<TokenResponse, ApiError> {
+    Ok(TokenResponse {
+        access_token: state.tokens.issue(caller)?,
+        refresh_token: state.refresh.issue(caller).await?,
+        token_type: "bearer",
+        expires_in: state.tokens.access_ttl.as_secs(),
+        user_id: caller.user.to_string(),
+        tenant: caller.tenant.to_string(),
+        role: caller.role,
+    })
+}
+
+pub fn user_code(e: &UserError) -> &'static str {
+    match e {
+        UserError::AlreadyRegistered => "already_registered",
+        UserError::NotRegistered => "not_registered",
+        UserError::Erased => "erased",
+        UserError::NameTooLong => "name_too_long",
+    }
+}
+
+/// A user's id follows from tenant and e-mail, so the User aggregate itself
+/// refuses a second registration of one address (no race through the read model).
+pub fn user_id_for_email(tenant: &TenantId, email: &Email) -> UserId {
+    let digest = Sha256::digest(format!("{tenant}\n{}", email.as_str()).as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    UserId::from_uuid(uuid::Uuid::from_u128(u128::from_str_radix(&hex, 16).unwrap_or_default()))
+}
+
+/// Checks e-mail and password against the users read model.
+pub async fn authenticate(state: &AppState, tenant: &str, email: &str, password: &str) -> Result<Caller, ApiError> {
+    let bad = || ApiError::Unauthorized("incorrect e-mail, password or tenant".into());
+    let tenant = TenantId::parse(tenant).map_err(|_| bad())?;
+    let email = Email::parse(email).map_err(|_| bad())?;
+    let user = state.directory.user_by_email(&tenant, email.as_str()).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone()).filter(|_| user.as_ref().is_some_and(|u| !u.erased));
+    // Verify even without a user, so timing does not reveal which addresses exist.
+    let ok = password::verify(password.to_owned(), hash.clone().unwrap_or_else(|| password::dummy_hash().into())).await;
+    match (user, ok && hash.is_some()) {
+        (Some(u), true) => Ok(Caller { user: u.id, tenant: u.tenant, role: u.role, visitor: false }),
+        _ => Err(bad()),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    tenant: String,
+    email: String,
+    password: String,
+}
+
+/// Signs in with e-mail and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", request_body = Login,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Incorrect e-mail, password or tenant", body = ErrorBody),
+    ))]
+async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<axum::Json<TokenResponse>, ApiError> {
+    let caller = authenticate(&state, &body.tenant, &body.email, &body.password).await?;
+    Ok(axum::Json(tokens_for(&state, &caller).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Refresh {
+    refresh_token: String,
+}
+
+/// Exchanges a refresh token (used up) for new tokens, with the user's current role.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh", request_body = Refresh,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "The refresh token is unknown, used, revoked or expired, or the user no longer exists", body = ErrorBody),
+    ))]
+async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refresh>) -> Result<axum::Json<TokenResponse>, ApiError> {
+    let caller = state.refresh.redeem(&body.refresh_token).await?;
+    // The role may have changed, or the user been erased, since the token was made.
+    if !caller.visitor {
+        let user = state.directory.user(&caller.tenant, &caller.user).await?;
+        match user {
+            Some(u) if !u.erased => {
+                let caller = Caller { role: u.role, ..caller };
+                return Ok(axum::Json(tokens_for(&state, &caller).await?));
+            }
+            _ => return Err(ApiError::Unauthorized("the user no longer exists".into())),
+        }
+    }
+    Ok(axum::Json(tokens_for(&state, &caller).await?))
+}
+
+/// Revokes a refresh token.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout", request_body = Refresh,
+    responses((status = 204, description = "Revoked (also when it was unknown)")))]
+async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<Refresh>) -> Result<StatusCode, ApiError> {
+    state.refresh.revoke(&body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    tenant: String,
+    email: String,
+    password: String,
+    name: Option<String>,
+}
+
+/// Self-service registration of a customer, where the tenant allows it.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register", request_body = Register,
+    responses(
+        (status = 201, description = "Registered and signed in", body = TokenResponse),
+        (status = 400, description = "Invalid tenant id or e-mail, weak password, or a malformed body", body = ErrorBody),
+        (status = 403, description = "The tenant does not allow self-service registration", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "`already_registered`: the e-mail is registered (or `name_too_long`)", body = ErrorBody),
+    ))]
+async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<Register>) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
+    let tenant = TenantId::parse(&body.tenant).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let info = state.directory.tenant(&tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
+    if !info.settings.self_signup {
+        return Err(ApiError::Forbidden("this tenant does not allow self-service registration".into()));
+    }
+    let caller = create_user(&state, &tenant, Role::Customer, &body.email, &body.password, body.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(tokens_for(&state, &caller).await?)))
+}
+
+/// Registers a user with a password (self-service, or by an admin).
+pub async fn create_user(state: &AppState, tenant: &TenantId, role: Role, email: &str, pw: &str, name: Option<String>) -> Result<Caller, ApiError> {
+    let email = Email::parse(email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    password::check_strength(pw)?;
+    let user_id = user_id_for_email(tenant, &email);
+    let hash = password::hash(pw.to_owned()).await?;
+    let stream = StreamId::user(tenant, &user_id);
+    let command = UserCommand::Register { tenant: tenant.clone(), user_id: user_id.clone(), role, name, email: Some(email), password_hash: Some(hash) };
+    let caller = Caller { user: user_id, tenant: tenant.clone(), role, visitor: false };
+    let done = state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    if let Some(a) = done.appended {
+        state.directory.caught_up(a.last_position).await?;
+    }
+    Ok(caller)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Visitor {
+    widget_key: String,
+}
+
+/// Exchanges a tenant's public widget key for a new visitor identity: a
+/// customer without an account, who sees only their own conversations.
+#[utoipa::path(post, path = "/api/v1/auth/visitor", tag = "auth", operation_id = "visitor", request_body = Visitor,
+    responses(
+        (status = 201, description = "A new visitor identity and its tokens", body = TokenResponse),
+        (status = 401, description = "Unknown widget key", body = ErrorBody),
+    ))]
+async fn visitor(State(state): State<AppState>, ApiJson(body): ApiJson<Visitor>) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
+    let tenant = state.directory.tenant_by_widget_key(&body.widget_key).await?.ok_or_else(|| ApiError::Unauthorized("unknown widget key".into()))?;
+    let caller = register_visitor(&state, &tenant.id, UserId::from_uuid(uuid::Uuid::now_v7())).await?;
+    Ok((StatusCode::CREATED, axum::Json(tokens_for(&state, &caller).await?)))
+}
+
+/// Registers a visitor (idempotent: an existing visitor is reused).
+pub async fn register_visitor(state: &AppState, tenant: &TenantId, user_id: UserId) -> Result<Caller, ApiError> {
+    let caller = Caller { user: user_id.clone(), tenant: tenant.clone(), role: Role::Customer, visitor: true };
+    let stream = StreamId::user(tenant, &user_id);
+    let command = UserCommand::Register { tenant: tenant.clone(), user_id, role: Role::Customer, name: None, email: None, password_hash: None };
+    match state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await {
+        Ok(_) | Err(jamuna_commands::CommandError::Rejected(UserError::AlreadyRegistered)) => Ok(caller),
+        Err(e) => Err(from_command(e, user_code)),
+    }
+}

@@ -1,0 +1,321 @@
+//! `/api/v1/conversations`: start, list, read, write, and manage.
+//!
+//! A conversation's detail is read from its stream in the event log, so a
+//! read right after a write always sees it; lists come from the read model.
+
+use super::json::ApiJson;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::directory::{ListQuery, Page, View};
+use crate::error::{ApiError, ErrorBody, from_command};
+use crate::service::{self, Ack, conversation_code};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use jamuna_domain::conversation::{Assignee, Channel, Conversation, ConversationCommand, Feedback, HandoffReason, Tag};
+use jamuna_domain::user::Role;
+use jamuna_domain::{ConversationId, Personal, UserId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/conversations", post(start).get(list))
+        .route("/api/v1/conversations/{id}", get(detail))
+        .route("/api/v1/conversations/{id}/messages", post(post_message))
+        .route("/api/v1/conversations/{id}/assign", post(assign))
+        .route("/api/v1/conversations/{id}/handoff", post(handoff))
+        .route("/api/v1/conversations/{id}/resolve", post(resolve))
+        .route("/api/v1/conversations/{id}/reopen", post(reopen))
+        .route("/api/v1/conversations/{id}/tags", post(tags))
+        .route("/api/v1/conversations/{id}/feedback", post(feedback))
+}
+
+fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
+    ConversationId::parse(id).map_err(|_| ApiError::NotFound("conversation"))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Start {
+    #[serde(default = "web")]
+    #[schema(value_type = super::docs::Channel, default = "web")]
+    channel: Channel,
+}
+
+/// A new resource's id.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct Created {
+    id: String,
+}
+
+fn web() -> Channel {
+    Channel::Web
+}
+
+/// A customer starts a conversation.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", operation_id = "startConversation",
+    request_body = Start, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Started", body = Created),
+        (status = 403, description = "Staff do not start conversations", body = ErrorBody),
+    ))]
+async fn start(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Start>) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let id = service::start(&state, &caller, body.channel).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    /// Which inbox (default `all`); customers always see only their own.
+    view: Option<View>,
+    /// `open`, `pending` or `resolved`.
+    status: Option<String>,
+    tag: Option<String>,
+    /// `web`, `mobile` or `api`.
+    channel: Option<String>,
+    /// Full-text search over message text.
+    q: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
+/// Lists conversations, newest activity first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", operation_id = "listConversations",
+    params(ListParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of conversation summaries", body = Page),
+        (status = 400, description = "`limit` out of range, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
+    ))]
+async fn list(State(state): State<AppState>, caller: Caller, super::json::ApiQuery(p): super::json::ApiQuery<ListParams>) -> Result<axum::Json<Page>, ApiError> {
+    let limit = p.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::BadRequest("limit is between 1 and 100".into()));
+    }
+    let query = ListQuery {
+        view: p.view.unwrap_or(View::All),
+        agent: Some(caller.user.clone()),
+        // Customers see only their own conversations, whatever they ask for.
+        customer: (!caller.is_staff()).then(|| caller.user.clone()),
+        status: p.status,
+        tag: p.tag,
+        channel: p.channel,
+        search: p.q.filter(|q| !q.trim().is_empty()),
+        cursor: p.cursor,
+        limit,
+    };
+    Ok(axum::Json(state.conversations.list(&caller.tenant, &query).await?))
+}
+
+/// The conversation's state and its whole timeline, as event frames (the same
+/// shape the WebSocket pushes).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", operation_id = "getConversation",
+    params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
+    responses((status = 200, description = "The conversation and its timeline", body = ConversationDetail), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody)))]
+async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let (stream, conversation) = service::authorize(&state, &caller, &id).await?;
+    let mut events = Vec::new();
+    for recorded in state.commands.log().read_stream(&stream, 0).await? {
+        if let Some(p) = crate::ws::hub::to_pushed(state.commands.sealer(), &recorded).await {
+            events.push(serde_json::from_str::<Value>(&p.frame).map_err(ApiError::internal)?);
+        }
+    }
+    let started = conversation.started();
+    Ok(axum::Json(json!({
+        "id": id,
+        "customer": started.map(|s| s.customer.to_string()),
+        "channel": started.map(|s| s.channel),
+        "status": conversation.status(),
+        "assignee": conversation.assignee(),
+        "human_involved": conversation.human_involved(),
+        "tags": conversation.tags(),
+        "csat": conversation.csat(),
+        "version": jamuna_domain::Aggregate::version(&*conversation),
+        "events": events,
+    })))
+}
+
+/// `GET /api/v1/conversations/{id}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ConversationDetail {
+    id: String,
+    customer: Option<String>,
+    #[schema(value_type = Option<super::docs::Channel>)]
+    channel: Option<()>,
+    #[schema(value_type = Option<super::docs::Status>)]
+    status: Option<()>,
+    /// The assigned agent's user id.
+    assignee: Option<String>,
+    human_involved: bool,
+    tags: Vec<String>,
+    /// The customer's satisfaction score, once given.
+    csat: Option<u8>,
+    version: u64,
+    /// `event` frames: `{"type":"event","conversation_id","version","position","occurred_at","event"}`,
+    /// `event` being the conversation event (`type`-tagged).
+    events: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PostMessage {
+    client_message_id: String,
+    text: String,
+}
+
+/// Posts a message as the caller, idempotently by `client_message_id`.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations", operation_id = "postMessage",
+    params(("id" = String, Path, description = "The conversation id")), request_body = PostMessage, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored", body = Ack),
+        (status = 200, description = "This `client_message_id` was stored before; nothing new was stored", body = Ack),
+        (status = 400, description = "Empty or too long text, or an invalid client message id", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
+        (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody),
+    ))]
+async fn post_message(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<PostMessage>) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
+    let ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text).await?;
+    let status = if ack.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, axum::Json(ack)))
+}
+
+/// Runs a command on an authorised conversation and answers its new version.
+async fn run(state: &AppState, caller: &Caller, id: &str, command: ConversationCommand) -> Result<axum::Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    let (stream, _) = service::authorize(state, caller, &id).await?;
+    let done = state.commands.execute::<Conversation>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    Ok(axum::Json(json!({"id": id, "version": done.version(), "changed": !done.events.is_empty()})))
+}
+
+/// The result of a command on a conversation.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents `run`'s `json!` body
+struct CommandResult {
+    id: String,
+    /// The conversation's version after the command.
+    version: u64,
+    /// False when the command changed nothing (it was already so).
+    changed: bool,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Assign {
+    /// The agent to assign; the caller when absent ("assign to me").
+    agent_id: Option<String>,
+}
+
+/// Staff assign an agent (the caller when `agent_id` is absent).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/assign", tag = "conversations", operation_id = "assignConversation",
+    params(("id" = String, Path, description = "The conversation id")), request_body = Assign, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Assigned", body = CommandResult),
+        (status = 400, description = "An invalid agent id", body = ErrorBody),
+        (status = 403, description = "Agents and admins only", body = ErrorBody),
+        (status = 404, description = "No such conversation, or no such agent", body = ErrorBody),
+        (status = 409, description = "A business rule refused it (e.g. `not_an_agent`, `already_resolved`)", body = ErrorBody),
+    ))]
+async fn assign(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Assign>) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_staff()?;
+    let agent_id = match body.agent_id {
+        Some(a) => UserId::parse(a).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        None => caller.user.clone(),
+    };
+    let agent = state.directory.user(&caller.tenant, &agent_id).await?.filter(|u| !u.erased).ok_or(ApiError::NotFound("agent"))?;
+    let command = ConversationCommand::AssignAgent { agent: Assignee { id: agent.id, tenant: agent.tenant, role: agent.role } };
+    run(&state, &caller, &id, command).await
+}
+
+/// The customer (or an agent) asks for a human.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/handoff", tag = "conversations", operation_id = "handoffConversation",
+    params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
+    responses((status = 200, description = "Handed off (or already)", body = CommandResult), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
+        (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody)))]
+async fn handoff(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let reason = if caller.is_staff() { "agent_took_over" } else { "customer_asked" };
+    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason: HandoffReason::CustomerAsked }).await?;
+    if done.0["changed"] == true {
+        metrics::counter!("jamuna_handoffs_total", "reason" => reason).increment(1);
+    }
+    Ok(done)
+}
+
+/// Resolves the conversation.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/resolve", tag = "conversations", operation_id = "resolveConversation",
+    params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
+    responses((status = 200, description = "Resolved (or already)", body = CommandResult), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
+        (status = 409, description = "A business rule refused it", body = ErrorBody)))]
+async fn resolve(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    run(&state, &caller, &id, ConversationCommand::Resolve { by: Some(caller.user.clone()) }).await
+}
+
+/// Reopens a resolved conversation.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/reopen", tag = "conversations", operation_id = "reopenConversation",
+    params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
+    responses((status = 200, description = "Reopened", body = CommandResult), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
+        (status = 409, description = "`not_resolved`, or another rule refused it", body = ErrorBody)))]
+async fn reopen(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    run(&state, &caller, &id, ConversationCommand::Reopen { by: Some(caller.user.clone()) }).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Tags {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// Staff add and remove tags (trimmed, lower case, 1 to 32 characters).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/tags", tag = "conversations", operation_id = "changeTags",
+    params(("id" = String, Path, description = "The conversation id")), request_body = Tags, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = CommandResult),
+        (status = 400, description = "An invalid tag", body = ErrorBody),
+        (status = 403, description = "Agents and admins only", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
+        (status = 409, description = "A business rule refused it", body = ErrorBody),
+    ))]
+async fn tags(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Tags>) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_staff()?;
+    let parse = |v: Vec<String>| v.iter().map(|t| Tag::parse(t).map_err(|e| ApiError::BadRequest(e.to_string()))).collect::<Result<Vec<_>, _>>();
+    run(&state, &caller, &id, ConversationCommand::ChangeTags { add: parse(body.add)?, remove: parse(body.remove)? }).await
+}
+
+/// A satisfaction score for the conversation, or a verdict on one bot answer.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum FeedbackBody {
+    Csat { score: u8, comment: Option<String> },
+    Answer { answer_version: u64, helpful: bool },
+}
+
+/// The customer gives feedback.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/feedback", tag = "conversations", operation_id = "giveFeedback",
+    params(("id" = String, Path, description = "The conversation id")), request_body = FeedbackBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Recorded", body = CommandResult),
+        (status = 403, description = "Feedback comes from the customer", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
+        (status = 409, description = "`invalid_score`, `comment_too_long`, `unknown_answer`, …", body = ErrorBody),
+    ))]
+async fn feedback(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<FeedbackBody>) -> Result<axum::Json<Value>, ApiError> {
+    if caller.role != Role::Customer {
+        return Err(ApiError::Forbidden("feedback comes from the customer".into()));
+    }
+    let feedback = match body {
+        FeedbackBody::Csat { score, comment } => Feedback::Csat { score, comment: comment.filter(|c| !c.trim().is_empty()).map(Personal::plain) },
+        FeedbackBody::Answer { answer_version, helpful } => Feedback::Answer { answer_version, helpful },
+    };
+    run(&state, &caller, &id, ConversationCommand::GiveFeedback { feedback }).await
+}

@@ -1,0 +1,213 @@
+//! `/api/v1/kb`: the tenant's knowledge base — list, add, edit, remove,
+//! import a file. Staff read it; admins change it.
+//!
+//! The list is folded from the knowledge base's stream in the log (one
+//! stream per tenant), so it always shows the latest change.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody, from_command};
+use crate::service;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, put};
+use jamuna_commands::seal;
+use jamuna_domain::knowledge_base::import::{self, Draft, Format};
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseError, KnowledgeBaseEvent};
+use jamuna_domain::{ArticleId, StreamId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/kb/articles", get(list).post(add))
+        .route("/api/v1/kb/articles/{id}", put(update).delete(remove))
+        .route("/api/v1/kb/import", axum::routing::post(import_file))
+}
+
+/// What an import did, in articles.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ImportReport {
+    added: usize,
+    updated: usize,
+    unchanged: usize,
+}
+
+pub fn kb_code(e: &KnowledgeBaseError) -> &'static str {
+    match e {
+        KnowledgeBaseError::ArticleExists(_) => "article_exists",
+        KnowledgeBaseError::UnknownArticle(_) => "unknown_article",
+        KnowledgeBaseError::InvalidTitle => "invalid_title",
+        KnowledgeBaseError::InvalidBody => "invalid_body",
+    }
+}
+
+/// One article of the knowledge base.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct Article {
+    id: String,
+    title: String,
+    /// Markdown.
+    body: String,
+    /// Where it came from (a file name or URL), if known.
+    source: Option<String>,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    updated_at: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ArticleList {
+    items: Vec<Article>,
+}
+
+/// Staff list the knowledge base, by id.
+#[utoipa::path(get, path = "/api/v1/kb/articles", tag = "kb", operation_id = "listArticles", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every article", body = ArticleList),
+        (status = 403, description = "Agents and admins only", body = ErrorBody),
+    ))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_staff()?;
+    let stream = StreamId::knowledge_base(&caller.tenant);
+    let mut articles: BTreeMap<String, Value> = BTreeMap::new();
+    for recorded in state.commands.log().read_stream(&stream, 0).await? {
+        let at = recorded.meta.occurred_at;
+        match seal::decode::<KnowledgeBaseEvent>(&recorded).map_err(ApiError::internal)? {
+            KnowledgeBaseEvent::ArticleAdded { article_id, title, body, source, .. } => {
+                articles.insert(article_id.to_string(), json!({"id": article_id, "title": title, "body": body, "source": source, "created_at": at, "updated_at": at}));
+            }
+            KnowledgeBaseEvent::ArticleUpdated { article_id, title, body } => {
+                if let Some(a) = articles.get_mut(article_id.as_str()) {
+                    a["title"] = json!(title);
+                    a["body"] = json!(body);
+                    a["updated_at"] = json!(at);
+                }
+            }
+            KnowledgeBaseEvent::ArticleRemoved { article_id } => {
+                articles.remove(article_id.as_str());
+            }
+        }
+    }
+    Ok(axum::Json(json!({"items": articles.into_values().collect::<Vec<_>>()})))
+}
+
+async fn run(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -> Result<usize, ApiError> {
+    caller.require_admin()?;
+    let stream = StreamId::knowledge_base(&caller.tenant);
+    let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
+    Ok(done.events.len())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewArticle {
+    /// Default: a slug of the title.
+    id: Option<String>,
+    title: String,
+    body: String,
+    source: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ArticleCreated {
+    id: String,
+}
+
+/// Admins add an article.
+#[utoipa::path(post, path = "/api/v1/kb/articles", tag = "kb", operation_id = "addArticle", request_body = NewArticle, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Added", body = ArticleCreated),
+        (status = 400, description = "An invalid article id", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "`article_exists`, `invalid_title`, `invalid_body`", body = ErrorBody),
+    ))]
+async fn add(State(state): State<AppState>, caller: Caller, super::json::ApiJson(a): super::json::ApiJson<NewArticle>) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    caller.require_admin()?;
+    let id = match a.id {
+        Some(id) => ArticleId::parse(id).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        None => import::slug(&a.title).unwrap_or_else(|| ArticleId::from_uuid(uuid::Uuid::now_v7())),
+    };
+    let command = KnowledgeBaseCommand::AddArticle { tenant: caller.tenant.clone(), article_id: id.clone(), title: a.title, body: a.body, source: a.source };
+    run(&state, &caller, command).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangedArticle {
+    title: String,
+    body: String,
+}
+
+fn article_id(id: &str) -> Result<ArticleId, ApiError> {
+    ArticleId::parse(id).map_err(|_| ApiError::NotFound("article"))
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ArticleChanged {
+    id: String,
+    /// False when title and body were already so.
+    changed: bool,
+}
+
+/// Admins replace an article's title and body.
+#[utoipa::path(put, path = "/api/v1/kb/articles/{id}", tag = "kb", operation_id = "updateArticle", params(("id" = String, Path, description = "The article id")), request_body = ChangedArticle, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = ArticleChanged),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "An invalid article id", body = ErrorBody),
+        (status = 409, description = "`unknown_article`, `invalid_title`, `invalid_body`", body = ErrorBody),
+    ))]
+async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, super::json::ApiJson(a): super::json::ApiJson<ChangedArticle>) -> Result<axum::Json<Value>, ApiError> {
+    let id = article_id(&id)?;
+    let changed = run(&state, &caller, KnowledgeBaseCommand::UpdateArticle { article_id: id.clone(), title: a.title, body: a.body }).await?;
+    Ok(axum::Json(json!({"id": id, "changed": changed > 0})))
+}
+
+/// Admins remove an article.
+#[utoipa::path(delete, path = "/api/v1/kb/articles/{id}", tag = "kb", operation_id = "removeArticle", params(("id" = String, Path, description = "The article id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "An invalid article id", body = ErrorBody),
+        (status = 409, description = "`unknown_article`", body = ErrorBody),
+    ))]
+async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    run(&state, &caller, KnowledgeBaseCommand::RemoveArticle { article_id: article_id(&id)? }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Imports a file (the body) whose format the content type names: all of it,
+/// or — on any error, reported with its line — none of it.
+#[utoipa::path(post, path = "/api/v1/kb/import", tag = "kb", operation_id = "importArticles", security(("bearer" = [])),
+    request_body(description = "The file; its content type names the format", content(
+        (String = "text/markdown"), (String = "text/csv"), (Object = "application/json"))),
+    responses(
+        (status = 200, description = "Imported", body = ImportReport),
+        (status = 400, description = "An unknown content type, a file that is not UTF-8, or a parse error (with its line)", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "`invalid_title`, `invalid_body`", body = ErrorBody),
+    ))]
+async fn import_file(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: axum::body::Bytes) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let format = Format::detect(content_type).ok_or_else(|| ApiError::BadRequest("send text/markdown, text/csv or application/json".into()))?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the file is not UTF-8 text".into()))?;
+    let drafts: Vec<Draft> = import::parse(format, text, Some("upload")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let total = drafts.len();
+    let stream = StreamId::knowledge_base(&caller.tenant);
+    let before = state.commands.load::<KnowledgeBase>(&stream).await.map_err(|e| from_command(e, kb_code))?;
+    let existing = drafts.iter().filter(|d| before.contains(&d.id)).count();
+    let changed = run(&state, &caller, KnowledgeBaseCommand::Import { tenant: caller.tenant.clone(), articles: drafts }).await?;
+    let added = total - existing;
+    Ok(axum::Json(json!({"added": added, "updated": changed.saturating_sub(added), "unchanged": total - changed})))
+}

@@ -1,0 +1,62 @@
+//! HTTP routes, one module per resource, each exposing `router()`.
+
+pub mod analytics;
+pub mod auth;
+pub mod conversations;
+pub mod docs;
+pub mod health;
+pub mod json;
+pub mod kb;
+pub mod limits;
+pub mod seed;
+pub mod tenants;
+pub mod users;
+
+use crate::AppState;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::time::Instant;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// The whole HTTP surface of the gateway.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(conversations::router())
+        .merge(users::router())
+        .merge(tenants::router())
+        .merge(kb::router())
+        .merge(analytics::router())
+        .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
+    let mut app = Router::new()
+        .merge(health::router())
+        .merge(seed::router())
+        .merge(docs::router())
+        .merge(api)
+        .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit))
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .layer(middleware::from_fn(track));
+    if let Some(dir) = &state.config.static_dir {
+        app = app.fallback_service(tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true));
+    }
+    app.with_state(state)
+}
+
+/// Request duration by route and status, for `/metrics`.
+async fn track(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("jamuna_http_request_duration_seconds", "route" => route.clone(), "method" => method, "status" => status.clone()).record(start.elapsed().as_secs_f64());
+    if response.status().is_server_error() {
+        metrics::counter!("jamuna_http_errors_total", "route" => route, "status" => status).increment(1);
+    }
+    response
+}
+
+/// Used by handlers that need the state without extracting anything else.
+pub type St = State<AppState>;

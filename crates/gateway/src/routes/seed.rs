@@ -1,0 +1,231 @@
+//! The original plan's API, kept working beside the richer one:
+//!
+//! * `POST /auth/token` — `username` (e-mail) and `password`, as a form or a
+//!   query (FastAPI's OAuth2 password flow), in the default tenant →
+//!   `{"access_token", "token_type": "bearer"}`; `401 {"detail": …}` otherwise;
+//! * `POST /chat` — `{"message"}` → `{"response"}`: the message goes into the
+//!   caller's current conversation and the bot's answer (or the handoff
+//!   notice) comes back, waiting a bounded time;
+//! * `GET /ws/{client_id}` — every text frame is a customer message, every
+//!   reply frame the answer's text. With `?token=` the caller is that user;
+//!   in dev mode an anonymous client is a visitor of the default tenant.
+
+use super::json::ApiJson;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::service;
+use crate::ws::hub::Push;
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand, ConversationEvent};
+use jamuna_domain::{ConversationId, Personal, StreamId, UserId};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/auth/token", post(token)).route("/chat", post(chat)).route("/ws/{client_id}", get(ws))
+}
+
+/// What the handoff sounds like to the customer.
+pub const HANDOFF_TEXT: &str = "I'm passing you to a human agent, who will answer here shortly.";
+/// When the bot has not answered in time.
+pub const PENDING_TEXT: &str = "Thanks, we have your message and will answer here shortly.";
+
+fn detail(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({"detail": message}))).into_response()
+}
+
+/// The seed API's sign-in form (FastAPI's OAuth2 password flow).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the fields `token` reads
+struct PasswordForm {
+    /// The e-mail address.
+    username: String,
+    password: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct SeedToken {
+    access_token: String,
+    #[schema(example = "bearer")]
+    token_type: String,
+}
+
+/// The seed API's error body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents `detail`'s `json!` body
+struct SeedError {
+    detail: String,
+}
+
+/// Signs in to the default tenant: `username` and `password` as a form, or in the query.
+#[utoipa::path(post, path = "/auth/token", tag = "seed", operation_id = "seedToken",
+    params(
+        ("username" = Option<String>, Query, description = "Instead of the form field"),
+        ("password" = Option<String>, Query, description = "Instead of the form field"),
+    ),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token (no refresh token)", body = SeedToken),
+        (status = 401, description = "Incorrect username or password", body = SeedError),
+        (status = 404, description = "No default tenant is configured", body = SeedError),
+        (status = 422, description = "Not a form, or `username`/`password` missing", body = SeedError),
+        (status = 500, description = "An internal error", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+    ))]
+async fn token(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, body: axum::body::Bytes) -> Response {
+    let mut fields = query;
+    if !body.is_empty() {
+        match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+            Ok(pairs) => fields.extend(pairs),
+            Err(_) => return detail(StatusCode::UNPROCESSABLE_ENTITY, "the body is not a form (application/x-www-form-urlencoded)"),
+        }
+    }
+    let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
+        return detail(StatusCode::UNPROCESSABLE_ENTITY, "username and password are required");
+    };
+    let Some(tenant) = &state.config.default_tenant else {
+        return detail(StatusCode::NOT_FOUND, "no default tenant is configured");
+    };
+    match super::auth::authenticate(&state, tenant.as_str(), username, password).await {
+        Ok(caller) => match state.tokens.issue(&caller) {
+            Ok(t) => axum::Json(json!({"access_token": t, "token_type": "bearer"})).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(ApiError::Unauthorized(_)) => {
+            let mut r = detail(StatusCode::UNAUTHORIZED, "Incorrect username or password");
+            r.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The seed API's one conversation per user: a fixed id derived from the
+/// user, started when missing and reopened when resolved.
+async fn current_conversation(state: &AppState, caller: &Caller) -> Result<ConversationId, ApiError> {
+    let digest = Sha256::digest(format!("seed\n{}\n{}", caller.tenant, caller.user).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let id = ConversationId::from_uuid(uuid::Uuid::from_bytes(bytes));
+    let stream = StreamId::conversation(&caller.tenant, &id);
+    let conversation = state.commands.load::<Conversation>(&stream).await.map_err(|e| crate::error::from_command(e, service::conversation_code))?;
+    let command = match conversation.status() {
+        None => Some(ConversationCommand::Start { tenant: caller.tenant.clone(), conversation_id: id.clone(), customer: caller.user.clone(), channel: Channel::Api }),
+        Some(jamuna_domain::conversation::Status::Resolved) => Some(ConversationCommand::Reopen { by: Some(caller.user.clone()) }),
+        Some(_) => None,
+    };
+    if let Some(c) = command {
+        state.commands.execute::<Conversation>(&stream, &c, &service::ctx(caller)).await.map_err(|e| crate::error::from_command(e, service::conversation_code))?;
+    }
+    Ok(id)
+}
+
+/// Posts `text` as the customer and waits (bounded) for what answers it.
+pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String, ApiError> {
+    let id = current_conversation(state, caller).await?;
+    let stream = StreamId::conversation(&caller.tenant, &id);
+    // Listen before writing, so the answer cannot slip past.
+    let (outlet, mut pushes) = state.hub.outlet();
+    state.hub.subscribe(&stream, &outlet);
+    let result = async {
+        let ack = service::post_message(state, caller, &id, &uuid::Uuid::now_v7().simple().to_string(), text).await?;
+        let deadline = tokio::time::Instant::now() + state.config.chat_timeout;
+        loop {
+            let push = match tokio::time::timeout_at(deadline, pushes.recv()).await {
+                Ok(Some(p)) => p,
+                _ => return Ok(PENDING_TEXT.to_string()),
+            };
+            let Push::Event(p) = push else { continue };
+            if p.version <= ack.version {
+                continue;
+            }
+            match &*p.event {
+                ConversationEvent::BotAnswered { in_reply_to, text, .. } if *in_reply_to == ack.version => return Ok(text.text().unwrap_or(Personal::ERASED_TEXT).to_string()),
+                ConversationEvent::HandoffRequested { .. } => return Ok(HANDOFF_TEXT.to_string()),
+                ConversationEvent::MessagePosted { author: Author::Agent { .. }, text, .. } => return Ok(text.text().unwrap_or(Personal::ERASED_TEXT).to_string()),
+                _ => {}
+            }
+        }
+    }
+    .await;
+    state.hub.forget(&outlet);
+    result
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct Chat {
+    message: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ChatReply {
+    /// The bot's answer, the handoff notice, an agent's reply, or a "we will answer" note after the wait.
+    response: String,
+}
+
+/// Sends a message into the caller's one seed conversation and waits (bounded) for the answer.
+#[utoipa::path(post, path = "/chat", tag = "seed", operation_id = "seedChat", request_body = Chat, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The answer", body = ChatReply),
+        (status = 400, description = "Empty or too long message, or a malformed body", body = ErrorBody),
+        (status = 409, description = "A business rule refused the message", body = ErrorBody),
+    ))]
+
+async fn chat(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Chat>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let response = ask(&state, &caller, &body.message).await?;
+    Ok(axum::Json(json!({"response": response})))
+}
+
+/// The seed socket: every text frame is a customer message, every reply frame the answer's text.
+#[utoipa::path(get, path = "/ws/{client_id}", tag = "seed", operation_id = "seedSocket",
+    params(
+        ("client_id" = String, Path, description = "The client's id; in dev mode without a token, the anonymous visitor's identity"),
+        ("token" = Option<String>, Query, description = "An access token; required unless the server runs in dev mode"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: send text frames, receive answers as text frames"),
+        (status = 400, description = "An invalid client id", body = ErrorBody),
+        (status = 401, description = "No or an invalid token", body = ErrorBody),
+        (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
+        (status = 500, description = "An internal error", body = ErrorBody),
+    ))]
+async fn ws(State(state): State<AppState>, Path(client_id): Path<String>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
+    let caller = match q.get("token") {
+        Some(t) => state.tokens.verify_access(t)?,
+        None => {
+            let tenant = state.config.default_tenant.clone().filter(|_| state.config.dev_mode).ok_or_else(|| ApiError::Unauthorized("a token is required (?token=…)".into()))?;
+            let id = UserId::parse(format!("seed-{client_id}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            super::auth::register_visitor(&state, &tenant, id).await?
+        }
+    };
+    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+    if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
+        return Err(ApiError::Forbidden("this origin may not open a socket".into()));
+    }
+    Ok(upgrade.read_buffer_size(crate::WS_READ_BUFFER).max_message_size(crate::WS_MAX_MESSAGE).on_upgrade(move |socket| seed_session(socket, state, caller)))
+}
+
+async fn seed_session(mut socket: WebSocket, state: AppState, caller: Caller) {
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Text(text) => match ask(&state, &caller, text.as_str()).await {
+                Ok(answer) => answer,
+                Err(e) => format!("error: {}", e.public_message()),
+            },
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if socket.send(Message::Text(reply.into())).await.is_err() {
+            break;
+        }
+    }
+}

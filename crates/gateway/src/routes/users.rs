@@ -1,0 +1,193 @@
+//! `/api/v1/users`: the caller's profile; admins create staff, change roles
+//! and erase users (GDPR: the user's key is deleted, so their personal data
+//! in the log reads as erased from then on).
+
+use super::json::ApiJson;
+use super::auth::{create_user, user_code};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody, from_command};
+use crate::service;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use jamuna_domain::user::{Role, User, UserCommand};
+use jamuna_domain::{StreamId, UserId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users/me", get(me))
+        .route("/api/v1/users", post(create).get(list))
+        .route("/api/v1/users/{id}/role", patch(change_role))
+        .route("/api/v1/users/{id}", axum::routing::delete(erase))
+}
+
+/// The caller's own profile.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", operation_id = "me", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Me)))]
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    let user = state.directory.user(&caller.tenant, &caller.user).await?;
+    Ok(axum::Json(json!({
+        "id": caller.user,
+        "tenant": caller.tenant,
+        "role": caller.role,
+        "visitor": caller.visitor,
+        "name": user.as_ref().and_then(|u| u.name.clone()),
+        "email": user.as_ref().and_then(|u| u.email.clone()),
+    })))
+}
+
+/// `GET /api/v1/users/me`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct Me {
+    id: String,
+    tenant: String,
+    #[schema(value_type = super::docs::Role)]
+    role: (),
+    /// An anonymous website visitor.
+    visitor: bool,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    /// Only users of this role.
+    #[param(value_type = Option<super::docs::Role>)]
+    role: Option<Role>,
+}
+
+/// One user of `GET /api/v1/users`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct UserSummary {
+    id: String,
+    #[schema(value_type = super::docs::Role)]
+    role: (),
+    name: Option<String>,
+    email: Option<String>,
+    erased: bool,
+    /// RFC 3339.
+    registered_at: String,
+    /// No e-mail: an anonymous website visitor.
+    visitor: bool,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct UserList {
+    items: Vec<UserSummary>,
+}
+
+/// Admins list the tenant's users.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "listUsers", params(ListParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tenant's users", body = UserList),
+        (status = 400, description = "An unknown role or parameter (a plain-text body: axum's query rejection)"),
+        (status = 403, description = "Admins only", body = ErrorBody),
+    ))]
+async fn list(State(state): State<AppState>, caller: Caller, super::json::ApiQuery(p): super::json::ApiQuery<ListParams>) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let users = state.directory.users(&caller.tenant, p.role).await?;
+    let items: Vec<Value> = users
+        .into_iter()
+        .map(|u| json!({"id": u.id, "role": u.role, "name": u.name, "email": u.email, "erased": u.erased, "registered_at": u.registered_at, "visitor": u.email.is_none()}))
+        .collect();
+    Ok(axum::Json(json!({"items": items})))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateUser)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    email: String,
+    password: String,
+    name: Option<String>,
+    #[schema(value_type = super::docs::Role)]
+    role: Role,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct UserCreated {
+    id: String,
+    #[schema(value_type = super::docs::Role)]
+    role: (),
+}
+
+/// Admins create a user with a password (staff, usually).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "createUser", request_body = Create, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = UserCreated),
+        (status = 400, description = "An invalid e-mail or a weak password", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "`already_registered`, `name_too_long`", body = ErrorBody),
+    ))]
+async fn create(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Create>) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    caller.require_admin()?;
+    let created = create_user(&state, &caller.tenant, body.role, &body.email, &body.password, body.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"id": created.user, "role": created.role}))))
+}
+
+fn parse_user(id: &str) -> Result<UserId, ApiError> {
+    UserId::parse(id).map_err(|_| ApiError::NotFound("user"))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangeRole {
+    #[schema(value_type = super::docs::Role)]
+    role: Role,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct RoleChanged {
+    id: String,
+    #[schema(value_type = super::docs::Role)]
+    role: (),
+    version: u64,
+}
+
+/// Admins change a user's role; the user's sessions end.
+#[utoipa::path(patch, path = "/api/v1/users/{id}/role", tag = "users", operation_id = "changeRole", params(("id" = String, Path, description = "The user id")), request_body = ChangeRole, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = RoleChanged),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "An invalid user id", body = ErrorBody),
+        (status = 409, description = "`not_registered`, `erased`", body = ErrorBody),
+    ))]
+async fn change_role(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<ChangeRole>) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let id = parse_user(&id)?;
+    let stream = StreamId::user(&caller.tenant, &id);
+    let done = state.commands.execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    // Tokens carry the role: make the user sign in again.
+    state.refresh.revoke_all(&caller.tenant, &id).await?;
+    Ok(axum::Json(json!({"id": id, "role": body.role, "version": done.version()})))
+}
+
+/// Admins erase a user (GDPR): their key is deleted, so their personal data reads as erased.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", operation_id = "eraseUser", params(("id" = String, Path, description = "The user id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 404, description = "An invalid user id", body = ErrorBody),
+        (status = 409, description = "`not_registered`, `erased`", body = ErrorBody),
+    ))]
+async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    let id = parse_user(&id)?;
+    let stream = StreamId::user(&caller.tenant, &id);
+    state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    // The event is stored; now the key goes, and with it the personal data.
+    state.commands.sealer().keys().erase(&caller.tenant, &id).await.map_err(ApiError::internal)?;
+    state.refresh.revoke_all(&caller.tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

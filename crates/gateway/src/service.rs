@@ -1,0 +1,89 @@
+//! What the REST routes and the WebSocket both do: one implementation each
+//! of "may this caller see this conversation", "post a message", "start a
+//! conversation", so the two transports cannot drift apart.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, from_command};
+use jamuna_commands::handler::{CommandContext, Executed};
+use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand, ConversationError};
+use jamuna_domain::{Aggregate, ClientMessageId, ConversationId, MessageText, StreamId};
+use std::sync::Arc;
+
+/// The stable error code of each business refusal.
+pub fn conversation_code(e: &ConversationError) -> &'static str {
+    match e {
+        ConversationError::NotStarted => "not_started",
+        ConversationError::AlreadyStarted => "already_started",
+        ConversationError::AlreadyResolved => "already_resolved",
+        ConversationError::NotResolved => "not_resolved",
+        ConversationError::HandedToHuman => "handed_to_human",
+        ConversationError::NotAnAgent => "not_an_agent",
+        ConversationError::OtherTenant => "other_tenant",
+        ConversationError::UnknownMessage(_) => "unknown_message",
+        ConversationError::UnknownAnswer(_) => "unknown_answer",
+        ConversationError::InvalidScore(_) => "invalid_score",
+        ConversationError::CommentTooLong => "comment_too_long",
+    }
+}
+
+pub fn ctx(caller: &Caller) -> CommandContext {
+    CommandContext::new(caller.tenant.clone(), chrono::Utc::now())
+}
+
+/// The conversation, if the caller may see it: staff of its tenant, or its
+/// own customer. Anything else is "not found", so ids cannot be probed.
+pub async fn authorize(state: &AppState, caller: &Caller, id: &ConversationId) -> Result<(StreamId, Arc<Conversation>), ApiError> {
+    let stream = StreamId::conversation(&caller.tenant, id);
+    let conversation = state.commands.load::<Conversation>(&stream).await.map_err(|e| from_command(e, conversation_code))?;
+    let Some(started) = conversation.started() else {
+        return Err(ApiError::NotFound("conversation"));
+    };
+    if started.tenant != caller.tenant || (!caller.is_staff() && started.customer != caller.user) {
+        return Err(ApiError::NotFound("conversation"));
+    }
+    Ok((stream, conversation))
+}
+
+/// Starts a conversation for a customer (its id is new, made here).
+pub async fn start(state: &AppState, caller: &Caller, channel: Channel) -> Result<ConversationId, ApiError> {
+    if caller.is_staff() {
+        return Err(ApiError::Forbidden("conversations are started by customers".into()));
+    }
+    let id = ConversationId::from_uuid(uuid::Uuid::now_v7());
+    let stream = StreamId::conversation(&caller.tenant, &id);
+    let command = ConversationCommand::Start { tenant: caller.tenant.clone(), conversation_id: id.clone(), customer: caller.user.clone(), channel };
+    state.commands.execute::<Conversation>(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    metrics::counter!("jamuna_conversations_started_total").increment(1);
+    Ok(id)
+}
+
+/// An acknowledged message.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Ack {
+    pub conversation_id: String,
+    pub client_message_id: String,
+    /// The conversation's version with this message.
+    pub version: u64,
+    /// The message's position in the event log (absent for a duplicate).
+    pub position: Option<u64>,
+    /// True when this client message id was stored before: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// Posts a message as the caller (customer or agent), idempotently by
+/// client message id.
+pub async fn post_message(state: &AppState, caller: &Caller, id: &ConversationId, client_message_id: &str, text: &str) -> Result<Ack, ApiError> {
+    let text = MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let cmid = ClientMessageId::parse(client_message_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (stream, _) = authorize(state, caller, id).await?;
+    let author = if caller.is_staff() { Author::Agent { id: caller.user.clone() } } else { Author::Customer };
+    let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
+    let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    metrics::counter!("jamuna_messages_in_total", "author" => if caller.is_staff() { "agent" } else { "customer" }).increment(1);
+    let (version, position, duplicate) = match executed.events.first() {
+        Some(e) => (e.version, Some(e.position), false),
+        None => (executed.state.client_message_version(&cmid).unwrap_or(executed.state.version()), None, true),
+    };
+    Ok(Ack { conversation_id: id.to_string(), client_message_id: cmid.to_string(), version, position, duplicate })
+}

@@ -1,0 +1,215 @@
+//! The hub: follows the event log from the head and pushes each new event of
+//! a conversation to the sockets subscribed to it, and to the inboxes of the
+//! tenant's agents. Each gateway replica runs its own hub over the same log,
+//! so a socket on replica A sees what was appended through replica B.
+//!
+//! Every socket has a bounded queue. A socket that falls that far behind is
+//! told to close (it reconnects and resumes from its last version) rather
+//! than making the server buffer without bound.
+
+use jamuna_commands::{EventLog, RecordedEvent, Sealer};
+use jamuna_domain::conversation::ConversationEvent;
+use jamuna_domain::{AggregateKind, StreamId, TenantId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+
+/// How many frames a socket may have queued before it is closed.
+pub const SOCKET_QUEUE: usize = 512;
+
+/// A conversation event, serialised once for every socket that gets it.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub stream: StreamId,
+    pub version: u64,
+    pub position: u64,
+    /// The `event` frame, as JSON text.
+    pub frame: Arc<str>,
+    pub event: Arc<ConversationEvent>,
+}
+
+/// What a socket receives from the hub.
+#[derive(Debug, Clone)]
+pub enum Push {
+    Event(Pushed),
+    /// A ready-made frame (typing, presence).
+    Frame(Arc<str>),
+}
+
+/// A socket's side of the hub.
+#[derive(Clone)]
+pub struct Outlet {
+    id: u64,
+    tx: mpsc::Sender<Push>,
+    /// Notified when the queue overflowed: the socket must close.
+    pub overflow: Arc<Notify>,
+}
+
+impl Outlet {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+#[derive(Default)]
+struct Routes {
+    conversations: HashMap<StreamId, HashMap<u64, Outlet>>,
+    inboxes: HashMap<TenantId, HashMap<u64, Outlet>>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    routes: Mutex<Routes>,
+    next_id: AtomicU64,
+    /// The last position pushed (for readiness and tests).
+    pub position: AtomicU64,
+}
+
+impl Hub {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new outlet and the receiver the socket reads.
+    pub fn outlet(&self) -> (Outlet, mpsc::Receiver<Push>) {
+        let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (Outlet { id, tx, overflow: Arc::new(Notify::new()) }, rx)
+    }
+
+    pub fn subscribe(&self, stream: &StreamId, outlet: &Outlet) {
+        self.routes().conversations.entry(stream.clone()).or_default().insert(outlet.id, outlet.clone());
+    }
+
+    pub fn unsubscribe(&self, stream: &StreamId, outlet: &Outlet) {
+        let mut r = self.routes();
+        if let Some(subs) = r.conversations.get_mut(stream) {
+            subs.remove(&outlet.id);
+            if subs.is_empty() {
+                r.conversations.remove(stream);
+            }
+        }
+    }
+
+    pub fn subscribe_inbox(&self, tenant: &TenantId, outlet: &Outlet) {
+        self.routes().inboxes.entry(tenant.clone()).or_default().insert(outlet.id, outlet.clone());
+    }
+
+    /// Removes every route of a socket (it closed).
+    pub fn forget(&self, outlet: &Outlet) {
+        let mut r = self.routes();
+        r.conversations.retain(|_, subs| {
+            subs.remove(&outlet.id);
+            !subs.is_empty()
+        });
+        r.inboxes.retain(|_, subs| {
+            subs.remove(&outlet.id);
+            !subs.is_empty()
+        });
+    }
+
+    /// Sends a ready-made frame to a conversation's sockets except `except`.
+    pub fn broadcast(&self, stream: &StreamId, frame: Arc<str>, except: Option<u64>) {
+        let targets: Vec<Outlet> = self.routes().conversations.get(stream).map(|s| s.values().filter(|o| Some(o.id) != except).cloned().collect()).unwrap_or_default();
+        for o in targets {
+            self.deliver(&o, Push::Frame(frame.clone()));
+        }
+    }
+
+    fn deliver(&self, outlet: &Outlet, push: Push) {
+        match outlet.tx.try_send(push) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("jamuna_ws_slow_consumers_total").increment(1);
+                self.forget(outlet);
+                outlet.overflow.notify_one();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.forget(outlet),
+        }
+    }
+
+    /// Routes one stored event.
+    pub fn publish(&self, pushed: Pushed) {
+        let (subs, inbox): (Vec<Outlet>, Vec<Outlet>) = {
+            let r = self.routes();
+            (
+                r.conversations.get(&pushed.stream).map(|s| s.values().cloned().collect()).unwrap_or_default(),
+                r.inboxes.get(pushed.stream.tenant()).map(|s| s.values().cloned().collect()).unwrap_or_default(),
+            )
+        };
+        let mut sent = std::collections::HashSet::new();
+        for o in subs.iter().chain(inbox.iter()) {
+            if sent.insert(o.id) {
+                self.deliver(o, Push::Event(pushed.clone()));
+            }
+        }
+        self.position.fetch_max(pushed.position, Ordering::Relaxed);
+    }
+
+    /// Follows the log from its head until the process stops, resubscribing
+    /// after an error.
+    pub async fn run(self: Arc<Self>, log: Arc<dyn EventLog>, sealer: Sealer) {
+        let mut after = match log.head().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "the push hub cannot read the log head");
+                0
+            }
+        };
+        self.position.store(after, Ordering::Relaxed);
+        loop {
+            match log.subscribe_all(after).await {
+                Ok(mut sub) => {
+                    while let Some(next) = sub.next().await {
+                        match next {
+                            Ok(recorded) => {
+                                after = recorded.position;
+                                if let Some(p) = to_pushed(&sealer, &recorded).await {
+                                    self.publish(p);
+                                } else {
+                                    self.position.fetch_max(after, Ordering::Relaxed);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "push subscription failed; resubscribing");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "push hub cannot subscribe; retrying"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// The `event` frame of a conversation event (other aggregates are not pushed).
+pub async fn to_pushed(sealer: &Sealer, recorded: &RecordedEvent) -> Option<Pushed> {
+    if recorded.stream.kind() != AggregateKind::Conversation {
+        return None;
+    }
+    let opened = match sealer.open::<ConversationEvent>(recorded).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(position = recorded.position, error = %e, "cannot open an event for push");
+            return None;
+        }
+    };
+    let frame = serde_json::json!({
+        "type": "event",
+        "conversation_id": recorded.stream.id(),
+        "version": recorded.version,
+        "position": recorded.position,
+        "occurred_at": recorded.meta.occurred_at,
+        "event": &opened.data,
+    });
+    Some(Pushed {
+        stream: recorded.stream.clone(),
+        version: recorded.version,
+        position: recorded.position,
+        frame: frame.to_string().into(),
+        event: Arc::new(opened.data),
+    })
+}

@@ -1,0 +1,6 @@
+//! Real-time: the WebSocket protocol, the sockets, and the hub that pushes
+//! new events from the log to the sockets allowed to see them.
+
+pub mod hub;
+pub mod protocol;
+pub mod session;

@@ -1,0 +1,268 @@
+//! One WebSocket connection of `/api/v1/ws`: authenticate, then serve
+//! frames and pushes until either side closes.
+//!
+//! Resume without loss or doubling: on `subscribe` the socket registers with
+//! the hub *first*, then sends the stored events after the client's version;
+//! every event frame (history or live) is sent only if its version is above
+//! the last one sent for that conversation.
+
+use super::hub::{Outlet, Push};
+use super::protocol::{ClientFrame, ServerFrame, parse};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::service;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::StreamExt;
+use jamuna_domain::conversation::ConversationEvent;
+use jamuna_domain::{ConversationId, StreamId};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
+pub const CLOSE_FORBIDDEN_ORIGIN: u16 = 4003;
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+pub const CLOSE_POLICY: u16 = 1008;
+pub const CLOSE_RESTART: u16 = 1012;
+pub const CLOSE_UNSUPPORTED: u16 = 1003;
+
+/// Frames a client may send per second (sustained), and the burst allowed.
+const FRAMES_PER_SECOND: f64 = 20.0;
+const FRAME_BURST: f64 = 40.0;
+/// After this many frames over the limit the socket is closed.
+const MAX_OVER_LIMIT: u32 = 20;
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// A token bucket for incoming frames.
+struct RateLimit {
+    tokens: f64,
+    at: Instant,
+    over: u32,
+}
+
+impl RateLimit {
+    fn new() -> Self {
+        Self { tokens: FRAME_BURST, at: Instant::now(), over: 0 }
+    }
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * FRAMES_PER_SECOND).min(FRAME_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.over += 1;
+            false
+        }
+    }
+}
+
+struct Session {
+    state: AppState,
+    caller: Caller,
+    outlet: Outlet,
+    /// Last event version sent, per conversation subscribed.
+    sent: HashMap<StreamId, u64>,
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+}
+
+async fn send_text(socket: &mut WebSocket, text: impl Into<Utf8Bytes>) -> bool {
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn send_error(socket: &mut WebSocket, code: &str, message: &str) -> bool {
+    send_text(socket, ServerFrame::Error { code, message }.to_json()).await
+}
+
+/// Serves one socket. `caller` is known when the token came with the upgrade.
+pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>, origin: Option<String>) {
+    let caller = match caller {
+        Some(c) => c,
+        None => match authenticate(&mut socket, &state).await {
+            Some(c) => c,
+            None => return,
+        },
+    };
+    if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
+        close(&mut socket, CLOSE_FORBIDDEN_ORIGIN, "origin not allowed").await;
+        return;
+    }
+    let (outlet, mut pushes) = state.hub.outlet();
+    let ready = ServerFrame::Ready { user_id: caller.user.as_str(), tenant: caller.tenant.as_str(), role: caller.role }.to_json();
+    if !send_text(&mut socket, ready).await {
+        return;
+    }
+    metrics::gauge!("jamuna_ws_connections").increment(1.0);
+    let mut session = Session { state: state.clone(), caller, outlet: outlet.clone(), sent: HashMap::new() };
+    let mut limit = RateLimit::new();
+    let mut last_seen = Instant::now();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            incoming = socket.next() => {
+                let Some(Ok(msg)) = incoming else { break };
+                last_seen = Instant::now();
+                match msg {
+                    Message::Text(text) => {
+                        if !limit.allow() {
+                            if limit.over > MAX_OVER_LIMIT {
+                                close(&mut socket, CLOSE_POLICY, "too many frames").await;
+                                break;
+                            }
+                            if !send_error(&mut socket, "rate_limited", "too many frames; slow down").await { break }
+                            continue;
+                        }
+                        metrics::counter!("jamuna_ws_frames_in_total").increment(1);
+                        if !session.handle(&mut socket, text.as_str()).await { break }
+                    }
+                    Message::Binary(_) => {
+                        close(&mut socket, CLOSE_UNSUPPORTED, "binary frames are not accepted").await;
+                        break;
+                    }
+                    Message::Ping(_) | Message::Pong(_) => {}
+                    Message::Close(_) => break,
+                }
+            }
+            push = pushes.recv() => {
+                let Some(push) = push else { break };
+                if !session.forward(&mut socket, push).await { break }
+            }
+            _ = outlet.overflow.notified() => {
+                close(&mut socket, CLOSE_TOO_SLOW, "too slow: reconnect and resume").await;
+                break;
+            }
+            _ = ping.tick() => {
+                if last_seen.elapsed() > IDLE_TIMEOUT {
+                    close(&mut socket, CLOSE_POLICY, "idle").await;
+                    break;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
+            _ = shutdown.changed() => {
+                close(&mut socket, CLOSE_RESTART, "server restarting: reconnect").await;
+                break;
+            }
+        }
+    }
+    state.hub.forget(&outlet);
+    metrics::gauge!("jamuna_ws_connections").decrement(1.0);
+}
+
+async fn authenticate(socket: &mut WebSocket, state: &AppState) -> Option<Caller> {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, socket.next()).await;
+    let text = match first {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        _ => {
+            close(socket, CLOSE_UNAUTHENTICATED, "authenticate first").await;
+            return None;
+        }
+    };
+    match parse(text.as_str()) {
+        Ok(ClientFrame::Auth { token }) => match state.tokens.verify_access(&token) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let _ = send_error(socket, "unauthorized", &e.public_message()).await;
+                close(socket, CLOSE_UNAUTHENTICATED, "invalid token").await;
+                None
+            }
+        },
+        _ => {
+            close(socket, CLOSE_UNAUTHENTICATED, "the first frame must be auth").await;
+            None
+        }
+    }
+}
+
+impl Session {
+    /// Handles one client frame; `false` ends the session.
+    async fn handle(&mut self, socket: &mut WebSocket, text: &str) -> bool {
+        let frame = match parse(text) {
+            Ok(f) => f,
+            Err((code, message)) => return send_error(socket, code, &message).await,
+        };
+        let result = match frame {
+            ClientFrame::Ping {} => return send_text(socket, ServerFrame::Pong.to_json()).await,
+            ClientFrame::Auth { .. } => Err(ApiError::BadRequest("already authenticated".into())),
+            ClientFrame::Subscribe { conversation_id, after_version } => self.subscribe(socket, &conversation_id, after_version).await,
+            ClientFrame::Unsubscribe { conversation_id } => {
+                let stream = StreamId::conversation(&self.caller.tenant, &conversation_id);
+                self.state.hub.unsubscribe(&stream, &self.outlet);
+                self.sent.remove(&stream);
+                Ok(true)
+            }
+            ClientFrame::Send { conversation_id, client_message_id, text } => {
+                match service::post_message(&self.state, &self.caller, &conversation_id, &client_message_id, &text).await {
+                    Ok(ack) => {
+                        let frame = ServerFrame::Ack { conversation_id: &ack.conversation_id, client_message_id: &ack.client_message_id, version: ack.version, duplicate: ack.duplicate };
+                        Ok(send_text(socket, frame.to_json()).await)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            ClientFrame::Typing { conversation_id, typing } => {
+                let stream = StreamId::conversation(&self.caller.tenant, &conversation_id);
+                if !self.sent.contains_key(&stream) {
+                    Err(ApiError::BadRequest("subscribe to the conversation first".into()))
+                } else {
+                    let frame = ServerFrame::Typing { conversation_id: conversation_id.as_str(), user_id: self.caller.user.as_str(), role: self.caller.role, typing };
+                    self.state.hub.broadcast(&stream, frame.to_json().into(), Some(self.outlet.id()));
+                    Ok(true)
+                }
+            }
+            ClientFrame::SubscribeInbox {} => match self.caller.require_staff() {
+                Ok(()) => {
+                    self.state.hub.subscribe_inbox(&self.caller.tenant, &self.outlet);
+                    Ok(true)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(open) => open,
+            Err(e) => send_error(socket, e.code(), &e.public_message()).await,
+        }
+    }
+
+    async fn subscribe(&mut self, socket: &mut WebSocket, id: &ConversationId, after_version: u64) -> Result<bool, ApiError> {
+        let (stream, _) = service::authorize(&self.state, &self.caller, id).await?;
+        // Register first, then send history: nothing appended in between is missed.
+        self.state.hub.subscribe(&stream, &self.outlet);
+        let last = self.sent.entry(stream.clone()).or_insert(after_version);
+        *last = (*last).max(after_version);
+        let history = self.state.commands.log().read_stream(&stream, after_version).await?;
+        for recorded in history {
+            if let Some(p) = super::hub::to_pushed(self.state.commands.sealer(), &recorded).await
+                && !self.forward(socket, Push::Event(p)).await
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends a push unless it was sent already; `false` if the socket is gone.
+    async fn forward(&mut self, socket: &mut WebSocket, push: Push) -> bool {
+        match push {
+            Push::Frame(f) => send_text(socket, f.to_string()).await,
+            Push::Event(p) => {
+                match self.sent.get_mut(&p.stream) {
+                    Some(last) if p.version <= *last => return true,
+                    Some(last) => *last = p.version,
+                    // An inbox push for a conversation this socket does not follow.
+                    None => {}
+                }
+                if matches!(*p.event, ConversationEvent::BotAnswered { .. } | ConversationEvent::MessagePosted { .. }) {
+                    metrics::counter!("jamuna_ws_messages_out_total").increment(1);
+                }
+                send_text(socket, p.frame.to_string()).await
+            }
+        }
+    }
+}

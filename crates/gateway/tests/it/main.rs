@@ -1,0 +1,3 @@
+//! The gateway's integration tests, in one binary (one link on two cores).
+
+mod docs;

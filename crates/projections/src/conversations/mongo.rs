@@ -1,0 +1,299 @@
+//! The conversations read model in MongoDB: one document per conversation,
+//! its messages inside, in the seed's shape:
+//!
+//! ```text
+//! { _id: "<tenant>.conversation.<id>", sessionId, tenant,
+//!   messages: [{ sender: "user" | "bot" | "agent", content, timestamp, version,
+//!                erased, agentId?, clientMessageId?, intent?, confidence?, sources?, inReplyTo? }],
+//!   metadata: { userId, channel, tags },
+//!   createdAt, updatedAt, updatedAtUs, createdAtUs, searchText: [texts not erased],
+//!   …the summary's own fields (status, assignee, first_response_at, resolved_at,
+//!    last_message, csat, message_count, version, position) }
+//! ```
+//!
+//! Message times are BSON dates (millisecond precision). Text search is a
+//! case-insensitive `$regex` per word over `searchText` (FerretDB has
+//! neither text indexes nor `$elemMatch` on fields), so a word matches anywhere inside a word.
+
+use super::{BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, Cursor, InboxView, Message, Page, apply, channel_str, erase, erase_message, status_str};
+use crate::error::{ProjectionError, StoreError};
+use crate::event::{Fact, Interest, Opened, ReadModel};
+use crate::mongo::{MongoReadDb, date, from_doc, regex_escape, to_doc};
+use async_trait::async_trait;
+use futures::StreamExt;
+use jamuna_domain::conversation::{Author, Source};
+use jamuna_domain::user::UserEvent;
+use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, StreamId, TenantId, UserId};
+use mongodb::IndexModel;
+use mongodb::bson::{Bson, Document, doc};
+use std::collections::HashMap;
+
+pub const COLLECTION: &str = "conversations";
+
+/// The conversations read model in a MongoDB database.
+#[derive(Clone)]
+pub struct MongoConversations {
+    db: MongoReadDb,
+}
+
+impl MongoConversations {
+    /// Uses `db`, creating the indexes the inbox needs.
+    pub async fn new(db: MongoReadDb) -> Result<Self, StoreError> {
+        let s = Self { db };
+        s.indexes().await?;
+        Ok(s)
+    }
+
+    async fn indexes(&self) -> Result<(), StoreError> {
+        let c = self.db.collection(COLLECTION);
+        for keys in [doc! {"tenant": 1, "updatedAtUs": -1, "sessionId": -1}, doc! {"tenant": 1, "customer": 1}] {
+            c.create_index(IndexModel::builder().keys(keys).build()).await?;
+        }
+        Ok(())
+    }
+}
+
+fn sender(a: &Author) -> &'static str {
+    match a {
+        Author::Customer => "user",
+        Author::Bot => "bot",
+        Author::Agent { .. } => "agent",
+    }
+}
+
+fn message_doc(m: &Message) -> Result<Document, StoreError> {
+    let mut d = doc! {"sender": sender(&m.author), "content": &m.text, "timestamp": date(&m.at), "version": m.version as i64, "erased": m.erased};
+    if let Author::Agent { id } = &m.author {
+        d.insert("agentId", id.as_str());
+    }
+    if let Some(c) = &m.client_message_id {
+        d.insert("clientMessageId", c.as_str());
+    }
+    if let Some(b) = &m.bot {
+        d.insert("inReplyTo", b.in_reply_to as i64);
+        d.insert("intent", b.intent.clone().map_or(Bson::Null, Bson::String));
+        d.insert("confidence", f64::from(b.confidence));
+        let sources: Vec<Bson> = b.sources.iter().map(|s| to_doc(s).map(Bson::Document)).collect::<Result<_, _>>()?;
+        d.insert("sources", sources);
+    }
+    Ok(d)
+}
+
+fn message_from(d: &Document) -> Result<Message, StoreError> {
+    let bad = |what: &str| StoreError::Internal(format!("a stored message has no valid {what}").into());
+    let author = match d.get_str("sender").map_err(|_| bad("sender"))? {
+        "user" => Author::Customer,
+        "bot" => Author::Bot,
+        "agent" => Author::Agent { id: UserId::parse(d.get_str("agentId").map_err(|_| bad("agentId"))?).map_err(StoreError::internal)? },
+        _ => return Err(bad("sender")),
+    };
+    let at = d.get_datetime("timestamp").map_err(|_| bad("timestamp"))?.timestamp_millis();
+    let at = chrono::DateTime::from_timestamp_millis(at).ok_or_else(|| bad("timestamp"))?;
+    let bot = match d.get_i64("inReplyTo") {
+        Ok(in_reply_to) => {
+            let sources = d.get_array("sources").map_err(|_| bad("sources"))?;
+            let sources: Vec<Source> = sources.iter().map(|s| s.as_document().cloned().ok_or_else(|| bad("source")).and_then(from_doc)).collect::<Result<_, _>>()?;
+            Some(BotAnswer {
+                in_reply_to: in_reply_to.max(0) as u64,
+                intent: d.get_str("intent").ok().map(str::to_owned),
+                confidence: d.get_f64("confidence").map_err(|_| bad("confidence"))? as f32,
+                sources,
+            })
+        }
+        Err(_) => None,
+    };
+    Ok(Message {
+        version: d.get_i64("version").map_err(|_| bad("version"))?.max(0) as u64,
+        author,
+        text: d.get_str("content").map_err(|_| bad("content"))?.to_owned(),
+        erased: d.get_bool("erased").map_err(|_| bad("erased"))?,
+        at,
+        client_message_id: d.get_str("clientMessageId").ok().map(ClientMessageId::parse).transpose().map_err(StoreError::internal)?,
+        bot,
+    })
+}
+
+fn document(s: &ConversationSummary, messages: &[Message]) -> Result<Document, StoreError> {
+    let mut d = to_doc(s)?;
+    let stream = StreamId::conversation(&s.tenant, &s.id).to_string();
+    d.insert("_id", stream);
+    d.insert("sessionId", s.id.as_str());
+    d.insert("messages", messages.iter().map(|m| message_doc(m).map(Bson::Document)).collect::<Result<Vec<_>, _>>()?);
+    // What text search looks at: the texts that are not erased.
+    d.insert("searchText", messages.iter().filter(|m| !m.erased).map(|m| m.text.as_str()).collect::<Vec<_>>());
+    let tags: Vec<&str> = s.tags.iter().map(|t| t.as_str()).collect();
+    d.insert("metadata", doc! {"userId": s.customer.as_str(), "channel": channel_str(s.channel), "tags": tags});
+    d.insert("createdAt", date(&s.created_at));
+    d.insert("updatedAt", date(&s.updated_at));
+    d.insert("createdAtUs", s.created_at.timestamp_micros());
+    d.insert("updatedAtUs", s.updated_at.timestamp_micros());
+    Ok(d)
+}
+
+fn parse(d: Document) -> Result<(ConversationSummary, Vec<Message>), StoreError> {
+    let messages = match d.get_array("messages") {
+        Ok(ms) => ms.iter().map(|m| m.as_document().ok_or_else(|| StoreError::Internal("a message is not a document".into())).and_then(message_from)).collect::<Result<_, _>>()?,
+        Err(_) => vec![],
+    };
+    Ok((from_doc(d)?, messages))
+}
+
+/// A conversation document being folded.
+struct Slot {
+    summary: Option<ConversationSummary>,
+    messages: Vec<Message>,
+    /// The position it was read at; `None`: not stored yet.
+    loaded: Option<i64>,
+    dirty: bool,
+}
+
+impl MongoConversations {
+    async fn load(&self, filter: Document, slots: &mut HashMap<String, Slot>) -> Result<(), StoreError> {
+        for d in self.db.find_all(COLLECTION, filter, doc! {}, None).await? {
+            let id = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
+            if slots.contains_key(&id) {
+                continue;
+            }
+            let (summary, messages) = parse(d)?;
+            let loaded = Some(summary.position as i64);
+            slots.insert(id, Slot { summary: Some(summary), messages, loaded, dirty: false });
+        }
+        Ok(())
+    }
+
+    async fn apply_batch(&self, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
+        let mut applied = self.db.checkpoint(projection).await?;
+        if through <= applied {
+            return Ok(());
+        }
+        let mut slots: HashMap<String, Slot> = HashMap::new();
+        let ids: Vec<String> =
+            events.iter().filter(|e| e.position > applied && matches!(e.fact, Fact::Conversation(_))).map(|e| e.stream.to_string()).collect();
+        if !ids.is_empty() {
+            self.load(doc! {"_id": {"$in": ids}}, &mut slots).await?;
+        }
+        for e in &events {
+            if e.position <= applied {
+                continue;
+            }
+            applied = e.position;
+            match &e.fact {
+                Fact::Conversation(event) => {
+                    let slot = slots.entry(e.stream.to_string()).or_insert(Slot { summary: None, messages: vec![], loaded: None, dirty: false });
+                    if let Some(m) = apply(&mut slot.summary, e, event)? {
+                        slot.messages.push(m);
+                    }
+                    slot.dirty = true;
+                }
+                Fact::User(UserEvent::UserErased) => {
+                    let (tenant, customer) = (e.tenant().clone(), e.stream.id().to_owned());
+                    self.load(doc! {"tenant": tenant.as_str(), "customer": &customer}, &mut slots).await?;
+                    for slot in slots.values_mut() {
+                        if let Some(s) = &mut slot.summary
+                            && s.tenant == tenant
+                            && s.customer.as_str() == customer
+                            && erase(s, e)
+                        {
+                            slot.messages.iter_mut().for_each(erase_message);
+                            slot.dirty = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let writes = slots.into_iter().filter(|(_, s)| s.dirty).filter_map(|(id, s)| s.summary.map(|summary| (id, summary, s.messages, s.loaded)));
+        let mut writes = futures::stream::iter(writes.map(|(id, summary, messages, loaded)| async move {
+            let d = document(&summary, &messages)?;
+            self.db.save(COLLECTION, &id, loaded, d).await
+        }))
+        .buffer_unordered(16);
+        while let Some(r) = writes.next().await {
+            r?;
+        }
+        self.db.set_checkpoint(projection, through).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ReadModel for MongoConversations {
+    fn interest(&self, kind: AggregateKind, event_type: &str) -> Interest {
+        super::interest(kind, event_type)
+    }
+
+    async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        self.db.checkpoint(projection).await
+    }
+
+    async fn apply(&self, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
+        self.apply_batch(projection, events, through).await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), StoreError> {
+        self.db.reset(projection, &[COLLECTION]).await?;
+        self.indexes().await
+    }
+}
+
+#[async_trait]
+impl ConversationStore for MongoConversations {
+    async fn conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<Option<ConversationDetail>, StoreError> {
+        let key = StreamId::conversation(tenant, id).to_string();
+        let Some(d) = self.db.collection(COLLECTION).find_one(doc! {"_id": key}).await? else { return Ok(None) };
+        let (summary, messages) = parse(d)?;
+        Ok(Some(ConversationDetail { summary, messages }))
+    }
+
+    async fn list(&self, q: &ConversationQuery) -> Result<Page<ConversationSummary>, StoreError> {
+        let tenant = q.tenant()?;
+        let mut and: Vec<Document> = vec![doc! {"tenant": tenant.as_str()}];
+        if let Some(c) = &q.customer {
+            and.push(doc! {"customer": c.as_str()});
+        }
+        match &q.view {
+            InboxView::All => {}
+            InboxView::Unassigned => and.push(doc! {"status": {"$ne": "resolved"}, "assignee": Bson::Null}),
+            InboxView::Mine(agent) => and.push(doc! {"status": {"$ne": "resolved"}, "assignee": agent.as_str()}),
+            InboxView::Pending => and.push(doc! {"status": "pending"}),
+            InboxView::Resolved => and.push(doc! {"status": "resolved"}),
+        }
+        if let Some(s) = q.status {
+            and.push(doc! {"status": status_str(s)});
+        }
+        if let Some(ch) = q.channel {
+            and.push(doc! {"metadata.channel": channel_str(ch)});
+        }
+        if let Some(t) = &q.tag {
+            and.push(doc! {"metadata.tags": t.as_str()});
+        }
+        if let Some(from) = &q.created_from {
+            and.push(doc! {"createdAtUs": {"$gte": from.timestamp_micros()}});
+        }
+        if let Some(to) = &q.created_to {
+            and.push(doc! {"createdAtUs": {"$lt": to.timestamp_micros()}});
+        }
+        for w in q.words() {
+            and.push(doc! {"searchText": {"$regex": regex_escape(&w), "$options": "i"}});
+        }
+        if let Some(cursor) = &q.cursor {
+            let (us, id) = cursor.parts()?;
+            and.push(doc! {"$or": [{"updatedAtUs": {"$lt": us}}, {"updatedAtUs": us, "sessionId": {"$lt": id}}]});
+        }
+        let size = q.page_size();
+        let docs = self.db.find_all(COLLECTION, doc! {"$and": and}, doc! {"updatedAtUs": -1, "sessionId": -1}, Some(size as i64 + 1)).await?;
+        let mut items = Vec::new();
+        let mut next = None;
+        for d in docs {
+            if items.len() == size {
+                next = items.last().map(|s: &ConversationSummary| Cursor::new(s.updated_at.timestamp_micros(), s.id.as_str()));
+                break;
+            }
+            let mut d = d;
+            d.remove("messages");
+            d.remove("searchText");
+            items.push(from_doc(d)?);
+        }
+        Ok(Page { items, next })
+    }
+}

@@ -1,0 +1,525 @@
+//! The projection runtime: follow the log, apply in batches, checkpoint,
+//! report, replay.
+//!
+//! A [`Projection`] folds events into a read model and stores the position
+//! of the last event it applied (its *checkpoint*) in the same write as the
+//! change, so that after a crash it continues exactly where its read model
+//! stands, and an event delivered twice changes nothing.
+//!
+//! The [`Projector`] runs one task per projection. Each task reads its
+//! checkpoint, subscribes to the log after it ([`EventLog::subscribe_all`]),
+//! and applies whatever has arrived in one batch (up to
+//! [`ProjectorConfig::batch_size`] events), which makes catching up fast and
+//! following the live log cheap. Then:
+//!
+//! * a **transient** failure (the log or the store unavailable, a write
+//!   conflict) is logged, and the task backs off and resubscribes from its
+//!   checkpoint;
+//! * a **failing event** (a payload that does not decode, a bug) stops that
+//!   projection — after applying everything before the event — with an
+//!   `error!` line and a [`RunState::Failed`] that [`Projector::status`]
+//!   reports. It is never skipped. The other projections keep running.
+//!
+//! Each task publishes its [`Progress`] on a `watch` channel, which backs both
+//! the status query and [`ProjectionHandle::wait_for`]: the gateway, after a
+//! command appended at position *p*, waits until the read model has reached
+//! *p* before it answers a query (read-your-writes).
+//!
+//! [`replay`] rebuilds one projection from scratch: it drops the read model
+//! and applies the whole log in large batches, reporting progress.
+
+use crate::error::ProjectionError;
+use async_trait::async_trait;
+use futures::FutureExt;
+use jamuna_commands::{EventLog, LogError, RecordedEvent};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A read model fed by the log.
+///
+/// ```no_run
+/// # use jamuna_projections::{Projection, ProjectionError};
+/// # use jamuna_commands::RecordedEvent;
+/// struct Count(std::sync::atomic::AtomicU64);
+/// #[async_trait::async_trait]
+/// impl Projection for Count {
+///     fn name(&self) -> &str { "count" }
+///     async fn checkpoint(&self) -> Result<u64, ProjectionError> { Ok(self.0.load(std::sync::atomic::Ordering::SeqCst)) }
+///     async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+///         // One write: the change and the checkpoint together.
+///         if let Some(last) = events.last() { self.0.fetch_max(last.position, std::sync::atomic::Ordering::SeqCst); }
+///         Ok(())
+///     }
+///     async fn reset(&self) -> Result<(), ProjectionError> { self.0.store(0, std::sync::atomic::Ordering::SeqCst); Ok(()) }
+/// }
+/// ```
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// A stable name: the key of its checkpoint, and how status reports it.
+    fn name(&self) -> &str;
+    /// The position of the last event applied (0: nothing yet).
+    async fn checkpoint(&self) -> Result<u64, ProjectionError>;
+    /// Applies `events` (in log order, possibly including events already
+    /// applied, which change nothing) and stores the last position as the
+    /// checkpoint in the same write.
+    async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError>;
+    /// Drops the read model and its checkpoint.
+    async fn reset(&self) -> Result<(), ProjectionError>;
+}
+
+/// How a projection task behaves.
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// The most events applied in one write.
+    pub batch_size: usize,
+    /// The first back-off after a transient failure; it doubles up to `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self { batch_size: 1_000, retry_initial: Duration::from_millis(100), retry_max: Duration::from_secs(5) }
+    }
+}
+
+/// What a projection task is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Reading its checkpoint.
+    Starting,
+    /// Following the log.
+    Running,
+    /// A transient failure; it will try again from its checkpoint.
+    Retrying { error: String },
+    /// Stopped at the event at `position`, which it could not apply.
+    Failed { position: u64, error: String },
+    /// Shut down.
+    Stopped,
+}
+
+/// A projection's position and state, as its task publishes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The checkpoint: every event up to here is in the read model.
+    pub position: u64,
+    pub state: RunState,
+}
+
+/// How a projection stands, for the status page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StatusState {
+    Starting,
+    CatchingUp,
+    CaughtUp,
+    Retrying { error: String },
+    Failed { at_position: u64, error: String },
+    Stopped,
+}
+
+/// One projection's status: position, lag behind the log's head, state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub position: u64,
+    pub head: u64,
+    /// Events in the log not yet in the read model.
+    pub lag: u64,
+    #[serde(flatten)]
+    pub state: StatusState,
+}
+
+impl ProjectionStatus {
+    fn new(name: &str, progress: &Progress, head: u64) -> Self {
+        let lag = head.saturating_sub(progress.position);
+        let state = match &progress.state {
+            RunState::Starting => StatusState::Starting,
+            RunState::Running if lag == 0 => StatusState::CaughtUp,
+            RunState::Running => StatusState::CatchingUp,
+            RunState::Retrying { error } => StatusState::Retrying { error: error.clone() },
+            RunState::Failed { position, error } => StatusState::Failed { at_position: *position, error: error.clone() },
+            RunState::Stopped => StatusState::Stopped,
+        };
+        Self { name: name.to_owned(), position: progress.position, head, lag, state }
+    }
+}
+
+/// Why [`ProjectionHandle::wait_for`] returned without the position reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("projection {name} reached {reached}, not {position}, within the time allowed")]
+    Timeout { name: String, position: u64, reached: u64 },
+    #[error("projection {name} has failed at position {at_position}: {error}")]
+    Failed { name: String, at_position: u64, error: String },
+    #[error("projection {name} has stopped")]
+    Stopped { name: String },
+}
+
+/// A view of one running projection: its progress, and waiting for a position.
+#[derive(Clone)]
+pub struct ProjectionHandle {
+    name: Arc<str>,
+    progress: watch::Receiver<Progress>,
+}
+
+impl ProjectionHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress.borrow().clone()
+    }
+
+    /// Waits until the read model holds every event up to `position`
+    /// (read-your-writes after a command appended there).
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
+        let mut rx = self.progress.clone();
+        let name = self.name.to_string();
+        let reached = |p: &Progress| p.position >= position || matches!(p.state, RunState::Failed { .. } | RunState::Stopped);
+        let waited = tokio::time::timeout(timeout, rx.wait_for(reached)).await;
+        let p = self.progress();
+        if p.position >= position {
+            return Ok(());
+        }
+        match (waited, p.state) {
+            (_, RunState::Failed { position: at_position, error }) => Err(WaitError::Failed { name, at_position, error }),
+            (Ok(Err(_)), _) | (_, RunState::Stopped) => Err(WaitError::Stopped { name }),
+            _ => Err(WaitError::Timeout { name, position, reached: p.position }),
+        }
+    }
+}
+
+struct Entry {
+    projection: Arc<dyn Projection>,
+    progress: watch::Sender<Progress>,
+}
+
+/// Runs projections: one task each, following the log.
+///
+/// ```no_run
+/// # async fn demo(log: std::sync::Arc<dyn jamuna_commands::EventLog>, p: std::sync::Arc<dyn jamuna_projections::Projection>) {
+/// use jamuna_projections::Projector;
+/// let mut projector = Projector::new(log);
+/// let conversations = projector.add(p);
+/// projector.start();
+/// conversations.wait_for(42, std::time::Duration::from_secs(2)).await.ok();
+/// let status = projector.status().await;
+/// projector.shutdown().await;
+/// # }
+/// ```
+pub struct Projector {
+    log: Arc<dyn EventLog>,
+    config: ProjectorConfig,
+    entries: Vec<Arc<Entry>>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Projector {
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        Self::with_config(log, ProjectorConfig::default())
+    }
+
+    pub fn with_config(log: Arc<dyn EventLog>, config: ProjectorConfig) -> Self {
+        Self { log, config, entries: Vec::new(), stop: watch::channel(false).0, tasks: Mutex::new(Vec::new()) }
+    }
+
+    /// Adds a projection (before [`Projector::start`]).
+    pub fn add(&mut self, projection: Arc<dyn Projection>) -> ProjectionHandle {
+        let (progress, rx) = watch::channel(Progress { position: 0, state: RunState::Starting });
+        let name: Arc<str> = projection.name().into();
+        self.entries.push(Arc::new(Entry { projection, progress }));
+        ProjectionHandle { name, progress: rx }
+    }
+
+    /// Starts a task per projection (a second call does nothing).
+    pub fn start(&self) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if !tasks.is_empty() {
+            return;
+        }
+        for entry in &self.entries {
+            let task = Task { log: self.log.clone(), entry: entry.clone(), config: self.config.clone(), stop: self.stop.subscribe() };
+            tasks.push(tokio::spawn(task.run()));
+        }
+    }
+
+    /// The handle of the projection called `name`.
+    pub fn handle(&self, name: &str) -> Option<ProjectionHandle> {
+        self.entries
+            .iter()
+            .find(|e| e.projection.name() == name)
+            .map(|e| ProjectionHandle { name: e.projection.name().into(), progress: e.progress.subscribe() })
+    }
+
+    pub fn handles(&self) -> Vec<ProjectionHandle> {
+        self.entries.iter().map(|e| ProjectionHandle { name: e.projection.name().into(), progress: e.progress.subscribe() }).collect()
+    }
+
+    /// Every projection's position, lag behind the head and state.
+    pub async fn status(&self) -> Result<Vec<ProjectionStatus>, LogError> {
+        let head = self.log.head().await?;
+        Ok(self.entries.iter().map(|e| ProjectionStatus::new(e.projection.name(), &e.progress.borrow(), head)).collect())
+    }
+
+    /// Waits until every projection has reached `position`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
+        let deadline = Instant::now() + timeout;
+        for h in self.handles() {
+            h.wait_for(position, deadline.saturating_duration_since(Instant::now())).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops every task after the batch it is applying, and waits for them.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+struct Task {
+    log: Arc<dyn EventLog>,
+    entry: Arc<Entry>,
+    config: ProjectorConfig,
+    stop: watch::Receiver<bool>,
+}
+
+/// Why a subscription loop ended.
+enum Ended {
+    Stop,
+    Retry(String),
+    Failed { position: u64, error: String },
+}
+
+impl Task {
+    fn name(&self) -> &str {
+        self.entry.projection.name()
+    }
+
+    fn publish(&self, position: u64, state: RunState) {
+        self.entry.progress.send_replace(Progress { position, state });
+    }
+
+    async fn run(mut self) {
+        let mut backoff = self.config.retry_initial;
+        let mut position = loop {
+            match self.entry.projection.checkpoint().await {
+                Ok(p) => break p,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(projection = self.name(), error = %e, "reading the checkpoint failed; retrying");
+                    self.publish(0, RunState::Retrying { error: e.to_string() });
+                    if self.pause(&mut backoff).await {
+                        return self.publish(0, RunState::Stopped);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(projection = self.name(), error = %e, "projection stopped: its checkpoint cannot be read");
+                    return self.publish(0, RunState::Failed { position: 0, error: e.to_string() });
+                }
+            }
+        };
+        self.publish(position, RunState::Running);
+        loop {
+            match self.follow(&mut position, &mut backoff).await {
+                Ended::Stop => return self.publish(position, RunState::Stopped),
+                Ended::Failed { position: at, error } => {
+                    tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
+                    return self.publish(position, RunState::Failed { position: at, error });
+                }
+                Ended::Retry(error) => {
+                    tracing::warn!(projection = self.name(), position, error = %error, "projection interrupted; resubscribing from its checkpoint");
+                    self.publish(position, RunState::Retrying { error });
+                    if self.pause(&mut backoff).await {
+                        return self.publish(position, RunState::Stopped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps for the back-off (doubling it); true if asked to stop meanwhile.
+    async fn pause(&mut self, backoff: &mut Duration) -> bool {
+        let d = *backoff;
+        *backoff = (*backoff * 2).min(self.config.retry_max);
+        tokio::select! {
+            _ = tokio::time::sleep(d) => *self.stop.borrow(),
+            _ = self.stop.changed() => true,
+        }
+    }
+
+    async fn follow(&mut self, position: &mut u64, backoff: &mut Duration) -> Ended {
+        if *self.stop.borrow() {
+            return Ended::Stop;
+        }
+        let mut sub = match self.log.subscribe_all(*position).await {
+            Ok(s) => s,
+            Err(e) => return Ended::Retry(e.to_string()),
+        };
+        self.publish(*position, RunState::Running);
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = self.stop.changed() => return Ended::Stop,
+                next = sub.next() => next,
+            };
+            let first = match first {
+                Some(Ok(e)) => e,
+                Some(Err(e)) => return Ended::Retry(e.to_string()),
+                None => return Ended::Retry("the subscription ended".into()),
+            };
+            // Take whatever else has already arrived: one write for all of it.
+            let mut batch = vec![first];
+            let mut interrupted = None;
+            while batch.len() < self.config.batch_size {
+                match sub.next().now_or_never() {
+                    Some(Some(Ok(e))) => batch.push(e),
+                    Some(Some(Err(e))) => {
+                        interrupted = Some(e.to_string());
+                        break;
+                    }
+                    Some(None) => {
+                        interrupted = Some("the subscription ended".into());
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            batch.retain(|e| e.position > *position);
+            if !batch.is_empty() {
+                match self.apply(&batch, position).await {
+                    Ok(()) => *backoff = self.config.retry_initial,
+                    Err(ended) => return ended,
+                }
+                self.publish(*position, RunState::Running);
+            }
+            if let Some(error) = interrupted {
+                return Ended::Retry(error);
+            }
+        }
+    }
+
+    /// Applies a batch; on a failing event, applies what precedes it and
+    /// names the event.
+    async fn apply(&self, batch: &[RecordedEvent], position: &mut u64) -> Result<(), Ended> {
+        let projection = &self.entry.projection;
+        match projection.apply(batch).await {
+            Ok(()) => {
+                *position = batch.last().map_or(*position, |e| e.position);
+                Ok(())
+            }
+            Err(e) if e.is_transient() => Err(Ended::Retry(e.to_string())),
+            Err(e) if batch.len() == 1 => Err(Ended::Failed { position: batch[0].position, error: e.to_string() }),
+            Err(_) => {
+                // Find the event at fault: apply one at a time.
+                for event in batch {
+                    match projection.apply(std::slice::from_ref(event)).await {
+                        Ok(()) => *position = event.position,
+                        Err(e) if e.is_transient() => return Err(Ended::Retry(e.to_string())),
+                        Err(e) => return Err(Ended::Failed { position: event.position, error: e.to_string() }),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Where a replay stands, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayProgress {
+    pub position: u64,
+    /// The head of the log when the replay started: where it will stop.
+    pub head: u64,
+    pub events: u64,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySummary {
+    pub projection: String,
+    pub events: u64,
+    pub position: u64,
+    pub elapsed: Duration,
+}
+
+impl ReplaySummary {
+    pub fn events_per_second(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 { self.events as f64 / s } else { 0.0 }
+    }
+}
+
+impl std::fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} events in {:.2} s ({:.0} events/s)", self.projection, self.events, self.elapsed.as_secs_f64(), self.events_per_second())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+}
+
+/// How many events a replay reads and applies at a time.
+pub const REPLAY_BATCH: usize = 4_096;
+
+/// Drops `projection`'s read model and rebuilds it from position 0 up to the
+/// head of the log as it is when the replay starts, calling `progress` after
+/// each batch. Reading the next batch overlaps with applying this one.
+///
+/// Run it while no [`Projector`] task runs the same projection (the binary's
+/// `replay` does it offline).
+pub async fn replay(
+    log: Arc<dyn EventLog>,
+    projection: &dyn Projection,
+    mut progress: impl FnMut(&ReplayProgress) + Send,
+) -> Result<ReplaySummary, ReplayError> {
+    let started = Instant::now();
+    let head = log.head().await?;
+    projection.reset().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RecordedEvent>, LogError>>(2);
+    let reader = tokio::spawn(async move {
+        let mut after = 0;
+        while after < head {
+            let page = log.read_all(after, REPLAY_BATCH).await;
+            let (last, empty) = match &page {
+                Ok(p) => (p.last().map(|e| e.position), p.is_empty()),
+                Err(_) => (None, true),
+            };
+            let failed = page.is_err();
+            if tx.send(page.map(|p| p.into_iter().filter(|e| e.position <= head).collect())).await.is_err() || failed || empty {
+                return;
+            }
+            after = last.unwrap_or(head);
+        }
+    });
+    let mut done = ReplayProgress { position: 0, head, events: 0 };
+    progress(&done);
+    while let Some(page) = rx.recv().await {
+        let page = page?;
+        let Some(last) = page.last() else { break };
+        let last = last.position;
+        projection.apply(&page).await?;
+        done.position = last;
+        done.events += page.len() as u64;
+        progress(&done);
+    }
+    reader.abort();
+    Ok(ReplaySummary { projection: projection.name().to_owned(), events: done.events, position: done.position, elapsed: started.elapsed() })
+}

@@ -1,0 +1,187 @@
+//! The projection runtime over a real SQLite log: following, batching,
+//! stopping on a bad event, retrying, waiting, replaying.
+
+use crate::Fixture;
+use async_trait::async_trait;
+use jamuna_commands::handler::CommandContext;
+use jamuna_commands::testing::event;
+use jamuna_commands::{ExpectedVersion, RecordedEvent};
+use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand};
+use jamuna_domain::{ConversationId, MessageText, StreamId};
+use jamuna_projections::conversations::sqlite::SqliteConversations;
+use jamuna_projections::conversations::{ConversationQuery, ConversationStore};
+use jamuna_projections::testing::{conversations_snapshot, tenant, user};
+use jamuna_projections::users::sqlite::SqliteUsers;
+use jamuna_projections::{Projection, ProjectionError, Projector, ProjectorConfig, RunState, StatusState, StoreError, WaitError, replay};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+async fn converse(f: &Fixture, id: &str, lines: usize) -> u64 {
+    let t = tenant("acme");
+    let cid = ConversationId::parse(id).expect("id");
+    let s = StreamId::conversation(&t, &cid);
+    let ctx = CommandContext::new(t.clone(), chrono::Utc::now());
+    let start = ConversationCommand::Start { tenant: t.clone(), conversation_id: cid, customer: user("u1"), channel: Channel::Web };
+    let mut last = f.handler.execute::<Conversation>(&s, &start, &ctx).await.expect("start").appended.expect("appended").last_position;
+    for n in 0..lines {
+        let post = ConversationCommand::PostMessage { author: Author::Customer, text: MessageText::parse(&format!("line {n}")).expect("text"), client_message_id: None };
+        last = f.handler.execute::<Conversation>(&s, &post, &ctx).await.expect("post").appended.expect("appended").last_position;
+    }
+    last
+}
+
+fn conversations(f: &Fixture) -> (Arc<SqliteConversations>, Arc<dyn Projection>) {
+    let store = Arc::new(SqliteConversations::open(f.dir.path().join(format!("conv-{}.db", uuid::Uuid::now_v7()))).expect("open"));
+    let p = jamuna_projections::conversations::projection(store.clone(), f.sealer());
+    (store, p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_projection_follows_appends_and_wait_for_reads_your_writes() {
+    let f = Fixture::new().await;
+    converse(&f, "before", 3).await;
+    let (store, p) = conversations(&f);
+    let mut projector = Projector::new(f.log());
+    let handle = projector.add(p);
+    projector.start();
+    for n in 0..5 {
+        let position = converse(&f, &format!("live{n}"), 2).await;
+        handle.wait_for(position, Duration::from_secs(10)).await.expect("reached");
+        let d = store.conversation(&tenant("acme"), &ConversationId::parse(format!("live{n}")).expect("id")).await.expect("read");
+        assert_eq!(d.expect("visible right after wait_for").messages.len(), 2);
+    }
+    let head = f.log().head().await.expect("head");
+    let status = projector.status().await.expect("status");
+    assert_eq!(status.len(), 1);
+    assert_eq!((status[0].name.as_str(), status[0].position, status[0].lag, &status[0].state), ("conversations", head, 0, &StatusState::CaughtUp));
+    let err = handle.wait_for(head + 1, Duration::from_millis(100)).await;
+    assert!(matches!(err, Err(WaitError::Timeout { reached, .. }) if reached == head), "{err:?}");
+    projector.shutdown().await;
+    assert_eq!(handle.progress().state, RunState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_event_stops_its_projection_loudly_and_the_others_go_on() {
+    let f = Fixture::new().await;
+    let good = converse(&f, "good", 2).await;
+    let bad_stream = StreamId::conversation(&tenant("acme"), &ConversationId::parse("bad").expect("id"));
+    let bad = f.log().append(&bad_stream, ExpectedVersion::Any, vec![event(1, "not a conversation event")]).await.expect("append").first_position;
+    converse(&f, "after", 2).await;
+    let head = f.log().head().await.expect("head");
+    let (store, p) = conversations(&f);
+    let users = Arc::new(SqliteUsers::open(f.dir.path().join("users.db")).expect("open"));
+    let mut projector = Projector::new(f.log());
+    let conv = projector.add(p);
+    let other = projector.add(jamuna_projections::users::projection(users, f.sealer()));
+    projector.start();
+    other.wait_for(head, Duration::from_secs(10)).await.expect("the users projection is not held up");
+    let err = conv.wait_for(head, Duration::from_secs(10)).await;
+    assert!(matches!(&err, Err(WaitError::Failed { at_position, .. }) if *at_position == bad), "{err:?}");
+    let progress = conv.progress();
+    assert_eq!(progress.position, good, "everything before the bad event is applied, nothing after");
+    let status = projector.status().await.expect("status");
+    let s = status.iter().find(|s| s.name == "conversations").expect("listed");
+    assert!(matches!(&s.state, StatusState::Failed { at_position, error } if *at_position == bad && error.contains("Test")), "{s:?}");
+    assert_eq!(s.lag, head - good);
+    assert!(store.conversation(&tenant("acme"), &ConversationId::parse("after").expect("id")).await.expect("read").is_none(), "nothing was skipped");
+    projector.shutdown().await;
+}
+
+/// Fails with a transient error the first few times it is asked to apply.
+struct Flaky {
+    inner: Arc<dyn Projection>,
+    failures: AtomicUsize,
+}
+
+#[async_trait]
+impl Projection for Flaky {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        self.inner.checkpoint().await
+    }
+    async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        if self.failures.fetch_sub(1, Ordering::SeqCst) > 0 {
+            return Err(StoreError::unavailable(std::io::Error::other("the disk is having a moment")).into());
+        }
+        self.inner.apply(events).await
+    }
+    async fn reset(&self) -> Result<(), ProjectionError> {
+        self.inner.reset().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_from_the_checkpoint() {
+    let f = Fixture::new().await;
+    let head = converse(&f, "c1", 10).await;
+    let (store, p) = conversations(&f);
+    let flaky = Arc::new(Flaky { inner: p, failures: AtomicUsize::new(3) });
+    let config = ProjectorConfig { retry_initial: Duration::from_millis(10), ..ProjectorConfig::default() };
+    let mut projector = Projector::with_config(f.log(), config);
+    let h = projector.add(flaky);
+    projector.start();
+    h.wait_for(head, Duration::from_secs(10)).await.expect("caught up after the retries");
+    assert_eq!(store.conversation(&tenant("acme"), &ConversationId::parse("c1").expect("id")).await.expect("read").expect("c1").messages.len(), 10);
+    projector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_recorded_event_delivered_twice_changes_nothing() {
+    let f = Fixture::new().await;
+    for n in 0..4 {
+        converse(&f, &format!("c{n}"), 3).await;
+    }
+    let events = f.log().read_all(0, 1_000).await.expect("read");
+    let (once, p1) = conversations(&f);
+    let (twice, p2) = conversations(&f);
+    p1.apply(&events).await.expect("once");
+    for e in &events {
+        p2.apply(&[e.clone(), e.clone()]).await.expect("doubled");
+    }
+    p2.apply(&events).await.expect("all again");
+    assert_eq!(conversations_snapshot(once.as_ref(), &tenant("acme")).await, conversations_snapshot(twice.as_ref(), &tenant("acme")).await);
+    assert_eq!(p2.checkpoint().await.expect("checkpoint"), events.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_restarts_from_its_checkpoint() {
+    let f = Fixture::new().await;
+    let first = converse(&f, "c1", 2).await;
+    let (store, p) = conversations(&f);
+    {
+        let mut projector = Projector::new(f.log());
+        let h = projector.add(p.clone());
+        projector.start();
+        h.wait_for(first, Duration::from_secs(10)).await.expect("reached");
+        projector.shutdown().await;
+    }
+    let second = converse(&f, "c2", 2).await;
+    let mut projector = Projector::new(f.log());
+    let h = projector.add(p);
+    projector.start();
+    h.wait_for(second, Duration::from_secs(10)).await.expect("reached");
+    assert_eq!(store.list(&ConversationQuery::inbox(tenant("acme"))).await.expect("list").items.len(), 2);
+    projector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_rebuilds_with_progress_and_a_summary() {
+    let f = Fixture::new().await;
+    for n in 0..30 {
+        converse(&f, &format!("c{n}"), 4).await;
+    }
+    let head = f.log().head().await.expect("head");
+    let (store, p) = conversations(&f);
+    p.apply(&f.log().read_all(0, 10).await.expect("read")).await.expect("a partial build to be dropped");
+    let mut seen = Vec::new();
+    let summary = replay(f.log(), p.as_ref(), |pr| seen.push(*pr)).await.expect("replay");
+    assert_eq!((summary.events, summary.position, summary.projection.as_str()), (head, head, "conversations"));
+    assert!(summary.events_per_second() > 0.0);
+    assert!(summary.to_string().contains("events/s"));
+    assert_eq!(seen.first().map(|p| (p.position, p.head)), Some((0, head)));
+    assert_eq!(seen.last().map(|p| (p.position, p.events)), Some((head, head)));
+    assert_eq!(store.list(&ConversationQuery::inbox(tenant("acme")).limit(100)).await.expect("list").items.len(), 30);
+}

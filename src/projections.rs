@@ -1,0 +1,77 @@
+//! `jamuna replay` and `jamuna projections status`: the read side, offline.
+
+use crate::config::Config;
+use crate::wiring::open_read_models;
+use anyhow::{Context, Result, bail};
+use jamuna_commands::keys::sqlite::SqliteKeyStore;
+use jamuna_commands::{Sealer, log};
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// Only this projection (users, conversations, analytics); all when absent.
+    #[arg(long)]
+    projection: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's position, lag behind the log's head, and state.
+    Status {
+        /// A running server to ask (its live state); without it, the stored checkpoints are read.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+fn open(config: &Config) -> Result<(jamuna_projections::ReadModels, Sealer)> {
+    let keys = Arc::new(SqliteKeyStore::open(config.data_dir.join("keys.db")).context("cannot open the key store")?);
+    Ok((open_read_models(&config.data_dir)?, Sealer::new(keys)))
+}
+
+/// Drops and rebuilds read models from the whole log. Stop `jamuna serve`
+/// first: a running server would write to the same read models.
+pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
+    let log = log::connect(&config.event_log_url()?).await.context("cannot open the event log")?;
+    let (models, sealer) = open(config)?;
+    let projections: Vec<_> = models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
+    if projections.is_empty() {
+        bail!("no projection is called {:?}: use users, conversations or analytics", args.projection.unwrap_or_default());
+    }
+    for p in projections {
+        let bar = indicatif::ProgressBar::new(log.head().await?);
+        bar.set_style(indicatif::ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_message(p.name().to_string());
+        let summary = jamuna_projections::replay(log.clone(), &*p, |progress| bar.set_position(progress.position)).await?;
+        bar.finish_and_clear();
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+pub async fn run(command: ProjectionsCommand, config: &Config) -> Result<()> {
+    let ProjectionsCommand::Status { url } = command;
+    if let Some(url) = url {
+        let body: serde_json::Value = reqwest::get(format!("{}/status/projections", url.trim_end_matches('/'))).await?.error_for_status()?.json().await?;
+        println!("{:<14} {:>10} {:>10} {:>8}  state", "projection", "position", "head", "lag");
+        for p in body["projections"].as_array().into_iter().flatten() {
+            let state = match p["state"].as_str() {
+                Some("failed") => format!("failed at {}: {}", p["at_position"], p["error"].as_str().unwrap_or_default()),
+                Some(s) => s.replace('_', " "),
+                None => "?".into(),
+            };
+            let n = |k: &str| p[k].as_u64().unwrap_or_default();
+            println!("{:<14} {:>10} {:>10} {:>8}  {state}", p["name"].as_str().unwrap_or("?"), n("position"), n("head"), n("lag"));
+        }
+        return Ok(());
+    }
+    let log = log::connect(&config.event_log_url()?).await.context("cannot open the event log")?;
+    let head = log.head().await?;
+    let (models, sealer) = open(config)?;
+    println!("{:<14} {:>10} {:>10} {:>8}  state", "projection", "position", "head", "lag");
+    for p in models.projections(&sealer) {
+        let position = p.checkpoint().await?;
+        println!("{:<14} {:>10} {:>10} {:>8}  stored checkpoint (ask a running server with --url for its live state)", p.name(), position, head, head.saturating_sub(position));
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Adapters from the read models (`jamuna-projections`) to the ports the
+//! gateway asks for (`jamuna_gateway::directory`).
+
+use async_trait::async_trait;
+use jamuna_domain::conversation::{Channel, Status, Tag};
+use jamuna_domain::{TenantId, UserId};
+use jamuna_gateway::directory::{AnalyticsQueries, ConversationQueries, Directory, ListQuery, Page, TenantInfo, UserInfo, View};
+use jamuna_projections::analytics::{AnalyticsStore, DailyStats};
+use jamuna_gateway::error::ApiError;
+use jamuna_projections::conversations::{ConversationQuery, ConversationStore, Cursor, InboxView};
+use jamuna_projections::users::{TenantRecord, UserRecord, UserStore};
+use jamuna_projections::{ProjectionHandle, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a request waits for the read models to catch up with its own write.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Invalid(m) => ApiError::BadRequest(m),
+        other => ApiError::Unavailable(Box::new(other)),
+    }
+}
+
+/// The read models, as the gateway's ports.
+pub struct GatewayReads {
+    pub users: Arc<dyn UserStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub analytics: Arc<dyn AnalyticsStore>,
+    /// Every projection the gateway's reads depend on.
+    pub handles: Vec<ProjectionHandle>,
+}
+
+fn tenant_info(t: TenantRecord) -> TenantInfo {
+    TenantInfo { id: t.id, name: t.name, widget_key: t.widget_key, settings: t.settings }
+}
+
+fn user_info(u: UserRecord) -> UserInfo {
+    UserInfo { id: u.id, tenant: u.tenant, role: u.role, name: u.name, email: u.email, password_hash: u.password_hash, erased: u.erased, registered_at: u.registered_at }
+}
+
+#[async_trait]
+impl Directory for GatewayReads {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantInfo>, ApiError> {
+        Ok(self.users.tenant(id).await.map_err(store_error)?.map(tenant_info))
+    }
+
+    async fn tenant_by_widget_key(&self, key: &str) -> Result<Option<TenantInfo>, ApiError> {
+        Ok(self.users.find_tenant_by_widget_key(key).await.map_err(store_error)?.map(tenant_info))
+    }
+
+    async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<UserInfo>, ApiError> {
+        Ok(self.users.user(tenant, id).await.map_err(store_error)?.map(user_info))
+    }
+
+    async fn user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserInfo>, ApiError> {
+        Ok(self.users.find_by_email(tenant, email).await.map_err(store_error)?.map(user_info))
+    }
+
+    async fn users(&self, tenant: &TenantId, role: Option<jamuna_domain::user::Role>) -> Result<Vec<UserInfo>, ApiError> {
+        let mut out = Vec::new();
+        let mut after: Option<UserId> = None;
+        loop {
+            let page = self.users.users(tenant, role, after.as_ref(), jamuna_projections::users::MAX_USERS).await.map_err(store_error)?;
+            let done = page.len() < jamuna_projections::users::MAX_USERS;
+            after = page.last().map(|u| u.id.clone());
+            out.extend(page.into_iter().map(user_info));
+            if done || out.len() >= 10_000 {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn caught_up(&self, position: u64) -> Result<(), ApiError> {
+        for h in &self.handles {
+            h.wait_for(position, READ_YOUR_WRITES).await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_status(s: &str) -> Result<Status, ApiError> {
+    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| ApiError::BadRequest(format!("unknown status {s:?}: open, pending or resolved")))
+}
+
+fn parse_channel(s: &str) -> Result<Channel, ApiError> {
+    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| ApiError::BadRequest(format!("unknown channel {s:?}: web, mobile or api")))
+}
+
+#[async_trait]
+impl ConversationQueries for GatewayReads {
+    async fn list(&self, tenant: &TenantId, q: &ListQuery) -> Result<Page, ApiError> {
+        let view = match q.view {
+            View::All => InboxView::All,
+            View::Unassigned => InboxView::Unassigned,
+            View::Mine => InboxView::Mine(q.agent.clone().ok_or_else(|| ApiError::BadRequest("view=mine needs an agent".into()))?),
+            View::Pending => InboxView::Pending,
+            View::Resolved => InboxView::Resolved,
+        };
+        let query = ConversationQuery {
+            tenant: Some(tenant.clone()),
+            customer: q.customer.clone(),
+            view,
+            status: q.status.as_deref().map(parse_status).transpose()?,
+            tag: q.tag.as_deref().map(|t| Tag::parse(t).map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?,
+            channel: q.channel.as_deref().map(parse_channel).transpose()?,
+            created_from: None,
+            created_to: None,
+            text: q.search.clone(),
+            limit: q.limit as usize,
+            cursor: q.cursor.as_deref().map(Cursor::parse).transpose().map_err(store_error)?,
+        };
+        let page = self.conversations.list(&query).await.map_err(store_error)?;
+        let items = page.items.iter().map(|s| serde_json::to_value(s).map_err(ApiError::internal)).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: page.next.map(|c| c.as_str().to_owned()) })
+    }
+}
+
+/// One day of the dashboard's charts.
+fn day_json(d: &DailyStats) -> serde_json::Value {
+    let c = &d.stats.counters;
+    let secs = |ms: Option<i64>| ms.map(|v| v as f64 / 1000.0);
+    serde_json::json!({
+        "date": d.day,
+        "conversations_started": c.conversations_started,
+        "messages_customer": c.messages_customer,
+        "messages_bot": c.messages_bot,
+        "messages_agent": c.messages_agent,
+        "bot_answers": c.bot_answers,
+        "handoffs": c.handoffs,
+        "resolved": c.resolved,
+        "resolved_without_human": c.resolved_without_human,
+        "containment_rate": d.stats.containment_rate,
+        "first_response_p50_s": secs(d.stats.first_response.map(|p| p.median_ms)),
+        "first_response_p90_s": secs(d.stats.first_response.map(|p| p.p90_ms)),
+        "resolution_p50_s": secs(d.stats.resolution.map(|p| p.median_ms)),
+        "resolution_p90_s": secs(d.stats.resolution.map(|p| p.p90_ms)),
+        "csat_avg": d.stats.csat_average,
+        "csat_count": c.csat_count,
+    })
+}
+
+#[async_trait]
+impl AnalyticsQueries for GatewayReads {
+    async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, ApiError> {
+        let report = self.analytics.report(tenant, from, to).await.map_err(store_error)?;
+        let mut intents: Vec<(&String, &u64)> = report.total.intents.iter().collect();
+        intents.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        Ok(serde_json::json!({
+            "from": report.from,
+            "to": report.to,
+            "days": report.days.iter().map(day_json).collect::<Vec<_>>(),
+            "total": day_json(&DailyStats { day: report.to, stats: report.total.clone() }),
+            "intents": intents.into_iter().map(|(i, n)| serde_json::json!({"intent": i, "count": n})).collect::<Vec<_>>(),
+        }))
+    }
+}
+
+/// The embedded read models: SQLite files under `<data_dir>/read`.
+pub fn open_read_models(data_dir: &std::path::Path) -> anyhow::Result<jamuna_projections::ReadModels> {
+    use anyhow::Context;
+    jamuna_projections::ReadModels::open_sqlite(data_dir.join("read")).context("cannot open the read models")
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `jamuna serve`, started on a free port with a
+//! fresh data directory, driven over HTTP and WebSocket.
+
+mod admin;
+mod api;
+mod app;
+mod seed;

@@ -1,0 +1,40 @@
+//! The original plan's API keeps working.
+
+use crate::app::*;
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn ws_client_1_says_hello_and_gets_a_non_empty_text() {
+    let app = spawn_app().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url("/ws/1")).await.expect("connect to /ws/1");
+    ws.send(Message::Text("Hello".into())).await.expect("send");
+    let reply = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("a reply").expect("open").expect("ok");
+    match reply {
+        Message::Text(t) => assert!(!t.trim().is_empty()),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn auth_token_then_chat_answers() {
+    let app = spawn_app().await;
+    let r = app.http.post(app.url("/auth/token")).form(&[("username", ADMIN_EMAIL), ("password", "wrong password!")]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["detail"].is_string());
+
+    let r = app.http.post(app.url("/auth/token")).form(&[("username", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    // The query form works too.
+    let r = app.http.post(app.url("/auth/token")).query(&[("username", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let (token, _) = app.visitor().await;
+    let (status, body) = app.post("/chat", Some(&token), serde_json::json!({"message": "Hello, my card has not arrived"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["response"].as_str().is_some_and(|r| !r.trim().is_empty()), "{body}");
+}
