@@ -70,6 +70,23 @@ impl ReadDb {
         .map_err(StoreError::internal)?
     }
 
+    /// Applies a batch of events with `apply_batch` (which also stores the
+    /// checkpoint, in its transaction) on the blocking pool: what every SQLite
+    /// read model's `ReadModel::apply` does.
+    pub async fn apply(
+        &self,
+        projection: &str,
+        events: Vec<crate::Opened>,
+        through: u64,
+        apply_batch: fn(&mut Connection, &str, Vec<crate::Opened>, u64) -> Result<(), crate::ProjectionError>,
+    ) -> Result<(), crate::ProjectionError> {
+        let name = projection.to_owned();
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.with_writer(|c| apply_batch(c, &name, events, through)))
+            .await
+            .map_err(|e| crate::ProjectionError::Store(StoreError::internal(e)))?
+    }
+
     /// Runs `f` with the writer connection on this thread (call it on the
     /// blocking pool).
     pub fn with_writer<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {

@@ -130,9 +130,7 @@ impl ReadModel for SqliteUsers {
     }
 
     async fn apply(&self, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
-        let name = projection.to_owned();
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.with_writer(|c| apply_batch(c, &name, events, through))).await.map_err(|e| ProjectionError::Store(StoreError::internal(e)))?
+        self.db.apply(projection, events, through, apply_batch).await
     }
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
