@@ -10,8 +10,9 @@ else
 fi
 
 # The web clients (clients/, built by `make clients`): lint, unit tests, then
-# the browser tests, which start the real `jamuna serve` (debug build) and
-# drive Debian's Chromium.
-cargo build -p jamuna
+# the browser tests, which start the real `jamuna serve` and drive Debian's
+# Chromium. The binary is the one the Rust tests just built for tests/e2e (a
+# separate `cargo build -p jamuna` would resolve features without the
+# dev-dependencies and rebuild half the workspace).
 export JAMUNA_BIN="${JAMUNA_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/jamuna-target}/debug/jamuna}"
 (cd clients && npm run lint && npm test && npm run test:e2e)
