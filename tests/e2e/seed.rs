@@ -33,8 +33,14 @@ async fn auth_token_then_chat_answers() {
     let r = app.http.post(app.url("/auth/token")).query(&[("username", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)]).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
-    let (token, _) = app.visitor().await;
-    let (status, body) = app.post("/chat", Some(&token), serde_json::json!({"message": "Hello, my card has not arrived"})).await;
+    // The seed's flow: the token from /auth/token chats through /chat, and the bot answers it.
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let (status, body) = app.post("/chat", Some(&token), serde_json::json!({"message": "My new card has not arrived yet, when will it come?"})).await;
+    assert_eq!(status, 200, "{body}");
+    let response = body["response"].as_str().unwrap_or_default();
+    assert!(response.contains("5 working days"), "the bot answers from the knowledge base: {body}");
+    let (visitor, _) = app.visitor().await;
+    let (status, body) = app.post("/chat", Some(&visitor), serde_json::json!({"message": "Hello"})).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["response"].as_str().is_some_and(|r| !r.trim().is_empty()), "{body}");
 }

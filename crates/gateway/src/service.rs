@@ -76,11 +76,15 @@ pub struct Ack {
 pub async fn post_message(state: &AppState, caller: &Caller, id: &ConversationId, client_message_id: &str, text: &str) -> Result<Ack, ApiError> {
     let text = MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let cmid = ClientMessageId::parse(client_message_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let (stream, _) = authorize(state, caller, id).await?;
-    let author = if caller.is_staff() { Author::Agent { id: caller.user.clone() } } else { Author::Customer };
+    let (stream, conversation) = authorize(state, caller, id).await?;
+    // The conversation's own customer writes as the customer (also a staff
+    // member chatting through the seed API); other staff write as agents.
+    let own = conversation.started().is_some_and(|s| s.customer == caller.user);
+    let author = if own || !caller.is_staff() { Author::Customer } else { Author::Agent { id: caller.user.clone() } };
+    let author_kind = author.clone();
     let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
     let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
-    metrics::counter!("jamuna_messages_in_total", "author" => if caller.is_staff() { "agent" } else { "customer" }).increment(1);
+    metrics::counter!("jamuna_messages_in_total", "author" => if matches!(author_kind, Author::Customer) { "customer" } else { "agent" }).increment(1);
     let (version, position, duplicate) = match executed.events.first() {
         Some(e) => (e.version, Some(e.position), false),
         None => (executed.state.client_message_version(&cmid).unwrap_or(executed.state.version()), None, true),
