@@ -16,6 +16,8 @@
 //!   adapter (`sqlite.rs`, `mongo.rs`).
 //! * [`read_models`] — all three opened from a data directory (SQLite) or a
 //!   MongoDB URL, with their projections ([`ReadModels`]).
+//! * [`sessions`] — sessions, presence and rate limits (in memory / Redis):
+//!   short-lived state that expires rather than being replayed.
 //! * [`bench`] — a realistic log generator and replay timings for
 //!   `jamuna bench replay`.
 //!
@@ -38,6 +40,7 @@ pub mod event;
 pub mod mongo;
 pub mod read_models;
 pub mod runtime;
+pub mod sessions;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

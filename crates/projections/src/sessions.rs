@@ -1,0 +1,85 @@
+//! # Sessions, presence and rate limits
+//!
+//! Short-lived state that is *not* a projection of the log: it is never
+//! replayed, it simply expires.
+//!
+//! * [`SessionStore`] — what the bot remembers of a conversation between
+//!   turns (the session id is the conversation id): who the customer is,
+//!   when they were last active, and a small [`SessionContext`] (the last
+//!   intent, the last question, a clarifying question still open). A session
+//!   lives for a TTL after its last [`touch`](SessionStore::touch).
+//! * [`PresenceStore`] — which users (agents) of a tenant are online: a user
+//!   stays online until `ttl` passes without another heartbeat.
+//! * [`RateLimits`] — a fixed-window counter per key.
+//!
+//! Two adapters: [`memory::MemorySessions`] (embedded `jamuna serve`, one
+//! process) and [`redis::RedisSessions`] (distributed roles sharing one
+//! Redis). Both implement all three traits and pass the same contract suite
+//! (`session_store_contract!` in the `testing` feature).
+//!
+//! Everything is scoped by tenant: a session read from another tenant is not
+//! found, and presence is kept per tenant.
+
+use crate::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jamuna_domain::{ConversationId, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub mod memory;
+
+pub use memory::MemorySessions;
+
+/// How long a session lives after its last touch unless configured otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What the bot remembers of a conversation between turns (JSON in Redis `context`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionContext {
+    pub last_intent: Option<String>,
+    /// The customer's last question the bot saw, for follow-ups ("and how long does that take?").
+    pub last_question: Option<String>,
+    /// A clarifying question the bot asked and is waiting on.
+    pub open_question: Option<String>,
+    pub turns: u32,
+    /// Free-form extra entities, for later use.
+    pub entities: std::collections::BTreeMap<String, String>,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub user_id: UserId,
+    pub last_active: DateTime<Utc>,
+    pub context: SessionContext,
+}
+
+/// The bot's memory of conversations, with a TTL.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The session of a conversation (session id = conversation id): sets userId and lastActive, refreshes the TTL.
+    async fn touch(&self, tenant: &TenantId, session: &ConversationId, user: &UserId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn get(&self, tenant: &TenantId, session: &ConversationId) -> Result<Option<SessionRecord>, StoreError>;
+    /// Replaces the context of a session. A session that does not exist (never
+    /// touched, or expired) is an [`StoreError::Invalid`]: touch it first.
+    async fn set_context(&self, tenant: &TenantId, session: &ConversationId, context: &SessionContext) -> Result<(), StoreError>;
+}
+
+/// Who is online, per tenant.
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
+    /// `user` is online until `ttl` passes without another heartbeat.
+    async fn heartbeat(&self, tenant: &TenantId, user: &UserId, ttl: Duration) -> Result<(), StoreError>;
+    async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError>;
+    /// The users of `tenant` online now, sorted by id.
+    async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError>;
+}
+
+/// Fixed-window rate limits.
+#[async_trait]
+pub trait RateLimits: Send + Sync {
+    /// Counts one hit for `key`; `Ok(Err(retry_after))` when over `limit` hits per `window`.
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Result<(), Duration>, StoreError>;
+}

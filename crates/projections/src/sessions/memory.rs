@@ -1,0 +1,157 @@
+//! Sessions, presence and rate limits in this process's memory: the
+//! embedded default (`jamuna serve`). Nothing survives a restart, which is
+//! fine for state that expires anyway.
+//!
+//! Expiry follows this process's monotonic clock (like Redis's TTLs follow
+//! the server's), not the `now` a caller passes to
+//! [`touch`](SessionStore::touch), which is only recorded as `lastActive`.
+//! Expired entries are dropped lazily when read and swept when a map grows.
+
+use super::{DEFAULT_SESSION_TTL, PresenceStore, RateLimits, SessionContext, SessionRecord, SessionStore};
+use crate::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jamuna_domain::{ConversationId, TenantId, UserId};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Above this many entries a map is swept of expired ones before it grows.
+const SWEEP_ABOVE: usize = 100_000;
+
+struct Session {
+    tenant: TenantId,
+    record: SessionRecord,
+    expires: Instant,
+}
+
+struct Window {
+    start: Instant,
+    window: Duration,
+    hits: u32,
+}
+
+/// Sessions, presence and rate limits in memory; implements all three ports.
+pub struct MemorySessions {
+    ttl: Duration,
+    sessions: Mutex<HashMap<ConversationId, Session>>,
+    presence: Mutex<HashMap<TenantId, HashMap<UserId, Instant>>>,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl Default for MemorySessions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemorySessions {
+    /// Sessions live [`DEFAULT_SESSION_TTL`] after their last touch.
+    pub fn new() -> Self {
+        Self::with_ttl(DEFAULT_SESSION_TTL)
+    }
+
+    /// Sessions live `ttl` after their last touch.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self { ttl, sessions: Mutex::default(), presence: Mutex::default(), windows: Mutex::default() }
+    }
+}
+
+/// A panic elsewhere while holding the lock leaves plain data behind: keep using it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn touch(&self, tenant: &TenantId, session: &ConversationId, user: &UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let at = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() > SWEEP_ABOVE {
+            sessions.retain(|_, s| s.expires > at);
+        }
+        let expires = at + self.ttl;
+        match sessions.get_mut(session) {
+            Some(s) if s.expires > at => {
+                if &s.tenant != tenant {
+                    return Err(StoreError::Conflict(format!("session {session} belongs to another tenant")));
+                }
+                s.record.user_id = user.clone();
+                s.record.last_active = now;
+                s.expires = expires;
+            }
+            _ => {
+                let record = SessionRecord { user_id: user.clone(), last_active: now, context: SessionContext::default() };
+                sessions.insert(session.clone(), Session { tenant: tenant.clone(), record, expires });
+            }
+        }
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, session: &ConversationId) -> Result<Option<SessionRecord>, StoreError> {
+        let sessions = lock(&self.sessions);
+        Ok(sessions.get(session).filter(|s| &s.tenant == tenant && s.expires > Instant::now()).map(|s| s.record.clone()))
+    }
+
+    async fn set_context(&self, tenant: &TenantId, session: &ConversationId, context: &SessionContext) -> Result<(), StoreError> {
+        let mut sessions = lock(&self.sessions);
+        match sessions.get_mut(session) {
+            Some(s) if &s.tenant == tenant && s.expires > Instant::now() => {
+                s.record.context = context.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Invalid(format!("no session {session}: touch it before setting its context"))),
+        }
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemorySessions {
+    async fn heartbeat(&self, tenant: &TenantId, user: &UserId, ttl: Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut presence = lock(&self.presence);
+        let users = presence.entry(tenant.clone()).or_default();
+        if users.len() > SWEEP_ABOVE {
+            users.retain(|_, until| *until > now);
+        }
+        users.insert(user.clone(), now + ttl);
+        Ok(())
+    }
+
+    async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
+        if let Some(users) = lock(&self.presence).get_mut(tenant) {
+            users.remove(user);
+        }
+        Ok(())
+    }
+
+    async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError> {
+        let now = Instant::now();
+        let mut presence = lock(&self.presence);
+        let Some(users) = presence.get_mut(tenant) else { return Ok(vec![]) };
+        users.retain(|_, until| *until > now);
+        let mut online: Vec<UserId> = users.keys().cloned().collect();
+        online.sort();
+        Ok(online)
+    }
+}
+
+#[async_trait]
+impl RateLimits for MemorySessions {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Result<(), Duration>, StoreError> {
+        let now = Instant::now();
+        let mut windows = lock(&self.windows);
+        if windows.len() > SWEEP_ABOVE {
+            windows.retain(|_, w| now.duration_since(w.start) < w.window);
+        }
+        let w = windows.entry(key.to_owned()).or_insert(Window { start: now, window, hits: 0 });
+        if now.duration_since(w.start) >= w.window {
+            *w = Window { start: now, window, hits: 0 };
+        }
+        w.hits = w.hits.saturating_add(1);
+        if w.hits > limit {
+            return Ok(Err(w.window.saturating_sub(now.duration_since(w.start))));
+        }
+        Ok(Ok(()))
+    }
+}
