@@ -5,7 +5,10 @@
 //! sealed for an erased user. Keys are cached in memory; erasing goes through
 //! the same store, which drops the cached key.
 
+#[cfg(feature = "testing")]
+pub mod contract;
 pub mod memory;
+pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -2,6 +2,7 @@
 
 mod durability;
 mod handler;
+mod keys;
 mod nats;
 mod sqlite;
 
