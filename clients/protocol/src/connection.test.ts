@@ -179,6 +179,46 @@ describe('Connection', () => {
     c.stop();
   });
 
+  it('wake() (back in the foreground) reconnects at once from a back-off, and pings an open socket to find it dead', async () => {
+    const c = make({ network: null, pongTimeoutMs: 5_000 });
+    c.subscribe('c1');
+    c.start();
+    let s = await accept();
+    // Open: a ping, and no answer within the pong timeout drops the socket and reconnects.
+    c.wake();
+    expect(s.ofType('ping')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(c.status).toBe('connecting');
+    s = last();
+    expect(s.closedByClient).toBe(true);
+    // Several failures in: the next try is far off, but wake() tries now.
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(60_000);
+      last().serverClose(1006);
+    }
+    const before = sockets.length;
+    c.wake();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(before + 1);
+    s = await accept();
+    expect(s.ofType('subscribe')).toEqual([{ type: 'subscribe', conversation_id: 'c1', after_version: 0 }]);
+    // A socket that answers the wake-up ping stays.
+    c.wake();
+    s.push({ type: 'pong' });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(c.status).toBe('open');
+    expect(s.closedByClient).toBe(false);
+    c.stop();
+  });
+
+  it('works where the global window has no addEventListener (React Native)', async () => {
+    const c = make({ network: {} as EventTarget });
+    c.start();
+    await accept();
+    expect(c.status).toBe('open');
+    c.stop();
+  });
+
   it('backs off exponentially while the server is unreachable, and retries at once when back online', async () => {
     const c = make();
     c.start();

@@ -118,7 +118,8 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this.started) return;
     this.started = true;
     const net = this.opts.network === undefined ? (globalThis as { window?: EventTarget }).window ?? null : this.opts.network;
-    if (net) {
+    // React Native has a `window` without addEventListener: it says when the app returns through wake().
+    if (net && typeof net.addEventListener === 'function') {
       const online = (): void => this.onOnline();
       const offline = (): void => this.onOffline();
       net.addEventListener('online', online);
@@ -134,6 +135,29 @@ export class Connection extends Emitter<ConnectionEvents> {
     for (const u of this.unlisten.splice(0)) u();
     this.drop();
     this.setStatus('closed');
+  }
+
+  /**
+   * The app is in front again (React Native's AppState "active", a page made
+   * visible): a socket that is down reconnects now instead of after its
+   * back-off, and an open one is pinged so a socket that died in the
+   * background is noticed within the pong timeout rather than the next heartbeat.
+   */
+  wake(): void {
+    if (!this.started) return;
+    if (this._status !== 'open' || !this.ws) {
+      // Waiting out a back-off: go now. (A socket being opened is left to finish.)
+      if (this.reconnectTimer) this.onOnline();
+      return;
+    }
+    this.frame({ type: 'ping' });
+    if (!this.pongTimer) {
+      const ws = this.ws;
+      this.pongTimer = setTimeout(() => {
+        this.pongTimer = null;
+        if (ws === this.ws) this.drop();
+      }, this.opts.pongTimeoutMs ?? 10_000);
+    }
   }
 
   /** Follows a conversation from `afterVersion` (or from where it was, if followed already). */

@@ -89,7 +89,7 @@ export class ApiClient {
       try {
         return await this.fetchImpl(this.baseUrl + path, { method, headers, body, signal: opts.signal });
       } catch (e) {
-        if (e instanceof DOMException && e.name === 'AbortError') throw e;
+        if ((e as { name?: unknown } | null)?.name === 'AbortError') throw e;
         throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
       }
     };
