@@ -1,21 +1,51 @@
 //! Refresh tokens: long-lived, random, stored only as hashes, rotated on use.
 //!
-//! The embedded mode keeps them in SQLite (`<data_dir>/sessions.db`), so a
-//! restart does not log everyone out.
+//! [`RefreshTokens`] makes, redeems and revokes them; where their hashes live
+//! is a small port, [`RefreshStore`], with one adapter per mode: [`sqlite`]
+//! (`<data_dir>/sessions.db`, the embedded mode, so a restart does not log
+//! everyone out) and [`mongo`] (a `refresh_tokens` collection every gateway
+//! replica shares, the distributed mode: a token issued by replica A can be
+//! redeemed or revoked at replica B).
+
+pub mod mongo;
+pub mod sqlite;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use async_trait::async_trait;
 use base64::Engine;
 use jamuna_domain::user::Role;
 use jamuna_domain::{TenantId, UserId};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+/// What is stored for a token, under the SHA-256 of the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub user: String,
+    pub tenant: String,
+    pub role: String,
+    pub visitor: bool,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Where refresh-token hashes live.
+#[async_trait]
+pub trait RefreshStore: Send + Sync + 'static {
+    async fn insert(&self, hash: Vec<u8>, record: RefreshRecord) -> Result<(), ApiError>;
+    /// Removes the token and returns what it was (atomically: a token is
+    /// redeemed at most once, even by two replicas at the same moment).
+    async fn take(&self, hash: Vec<u8>) -> Result<Option<RefreshRecord>, ApiError>;
+    async fn delete(&self, hash: Vec<u8>) -> Result<(), ApiError>;
+    /// Removes every token of a user.
+    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), ApiError>;
+}
+
 pub struct RefreshTokens {
-    conn: Arc<Mutex<Connection>>,
+    store: Arc<dyn RefreshStore>,
     ttl: Duration,
 }
 
@@ -24,33 +54,18 @@ fn hash(token: &str) -> Vec<u8> {
 }
 
 impl RefreshTokens {
-    pub fn open(path: &Path, ttl: Duration) -> Result<Self, ApiError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
-        }
-        let conn = Connection::open(path).map_err(ApiError::internal)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS refresh_tokens (
-                hash       BLOB PRIMARY KEY,
-                user_id    TEXT NOT NULL,
-                tenant     TEXT NOT NULL,
-                role       TEXT NOT NULL,
-                visitor    INTEGER NOT NULL,
-                expires_at INTEGER NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS refresh_by_user ON refresh_tokens (tenant, user_id);",
-        )
-        .map_err(ApiError::internal)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), ttl })
+    pub fn new(store: Arc<dyn RefreshStore>, ttl: Duration) -> Self {
+        Self { store, ttl }
     }
 
-    async fn with<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static) -> Result<R, ApiError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&conn.lock().unwrap_or_else(|p| p.into_inner())))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)
+    /// Tokens in a SQLite file (the embedded mode).
+    pub fn open(path: &Path, ttl: Duration) -> Result<Self, ApiError> {
+        Ok(Self::new(Arc::new(sqlite::SqliteRefreshStore::open(path)?), ttl))
+    }
+
+    /// Tokens in the MongoDB database `database` at `url` (the distributed mode).
+    pub async fn connect_mongo(url: &str, database: &str, ttl: Duration) -> Result<Self, ApiError> {
+        Ok(Self::new(Arc::new(mongo::MongoRefreshStore::connect(url, database).await?), ttl))
     }
 
     /// A new refresh token for `caller`.
@@ -58,59 +73,42 @@ impl RefreshTokens {
         let mut raw = [0u8; 32];
         rand::fill(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-        let (h, user, tenant, role, visitor) = (hash(&token), caller.user.to_string(), caller.tenant.to_string(), role_str(caller.role), caller.visitor);
-        let expires = chrono::Utc::now().timestamp() + self.ttl.as_secs() as i64;
-        self.with(move |c| {
-            c.execute(
-                "INSERT INTO refresh_tokens (hash, user_id, tenant, role, visitor, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![h, user, tenant, role, visitor, expires],
-            )
-        })
-        .await?;
+        let record = RefreshRecord {
+            user: caller.user.to_string(),
+            tenant: caller.tenant.to_string(),
+            role: role_str(caller.role).into(),
+            visitor: caller.visitor,
+            expires_at: chrono::Utc::now().timestamp() + self.ttl.as_secs() as i64,
+        };
+        self.store.insert(hash(&token), record).await?;
         Ok(token)
     }
 
     /// Uses up a refresh token: it is deleted (rotation) and its identity
     /// returned, if it was valid and unexpired.
     pub async fn redeem(&self, token: &str) -> Result<Caller, ApiError> {
-        let h = hash(token);
         let now = chrono::Utc::now().timestamp();
-        let row = self
-            .with(move |c| {
-                let row = c
-                    .query_row("SELECT user_id, tenant, role, visitor, expires_at FROM refresh_tokens WHERE hash = ?1", [&h], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, i64>(4)?))
-                    })
-                    .optional()?;
-                c.execute("DELETE FROM refresh_tokens WHERE hash = ?1", [&h])?;
-                Ok(row)
-            })
-            .await?;
         let invalid = || ApiError::Unauthorized("the refresh token is invalid or expired".into());
-        let (user, tenant, role, visitor, expires) = row.ok_or_else(invalid)?;
-        if expires < now {
+        let r = self.store.take(hash(token)).await?.ok_or_else(invalid)?;
+        if r.expires_at < now {
             return Err(invalid());
         }
         Ok(Caller {
-            user: UserId::parse(user).map_err(|_| invalid())?,
-            tenant: TenantId::parse(tenant).map_err(|_| invalid())?,
-            role: parse_role(&role).ok_or_else(invalid)?,
-            visitor,
+            user: UserId::parse(r.user).map_err(|_| invalid())?,
+            tenant: TenantId::parse(r.tenant).map_err(|_| invalid())?,
+            role: parse_role(&r.role).ok_or_else(invalid)?,
+            visitor: r.visitor,
         })
     }
 
     /// Revokes one token (logout); unknown tokens are ignored.
     pub async fn revoke(&self, token: &str) -> Result<(), ApiError> {
-        let h = hash(token);
-        self.with(move |c| c.execute("DELETE FROM refresh_tokens WHERE hash = ?1", [&h])).await?;
-        Ok(())
+        self.store.delete(hash(token)).await
     }
 
     /// Revokes every token of a user (role change, erasure).
     pub async fn revoke_all(&self, tenant: &TenantId, user: &UserId) -> Result<(), ApiError> {
-        let (t, u) = (tenant.to_string(), user.to_string());
-        self.with(move |c| c.execute("DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2", [&t, &u])).await?;
-        Ok(())
+        self.store.delete_user(tenant, user).await
     }
 }
 
@@ -131,23 +129,52 @@ fn parse_role(s: &str) -> Option<Role> {
     }
 }
 
+/// What every [`RefreshStore`] must do, run by each adapter's test. `a` and
+/// `b` are two handles on the same fresh storage (two replicas).
+#[doc(hidden)]
+pub async fn contract(a: Arc<dyn RefreshStore>, b: Arc<dyn RefreshStore>) {
+    let (a, b) = (RefreshTokens::new(a, Duration::from_secs(3600)), RefreshTokens::new(b, Duration::from_secs(3600)));
+    let who = Caller { user: UserId::parse("u").expect("id"), tenant: TenantId::parse("t").expect("id"), role: Role::Customer, visitor: true };
+    let t = a.issue(&who).await.expect("issue");
+    assert_eq!(b.redeem(&t).await.expect("redeem at the other replica"), who);
+    assert!(a.redeem(&t).await.is_err(), "a used token is gone");
+    let t2 = a.issue(&who).await.expect("issue");
+    b.revoke(&t2).await.expect("revoke");
+    assert!(a.redeem(&t2).await.is_err());
+    let t3 = a.issue(&who).await.expect("issue");
+    let other = Caller { user: UserId::parse("v").expect("id"), ..who.clone() };
+    let t4 = a.issue(&other).await.expect("issue");
+    b.revoke_all(&who.tenant, &who.user).await.expect("revoke all");
+    assert!(a.redeem(&t3).await.is_err());
+    assert_eq!(a.redeem(&t4).await.expect("another user's token stays"), other);
+    assert!(a.redeem("not-a-token").await.is_err());
+    let expired = RefreshTokens::new(a.store.clone(), Duration::ZERO);
+    let t5 = expired.issue(&who).await.expect("issue");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(a.redeem(&t5).await.is_err(), "an expired token is refused");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn tokens_rotate_and_revoke() {
+    async fn sqlite_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RefreshTokens::open(&dir.path().join("s.db"), Duration::from_secs(3600)).unwrap();
-        let who = Caller { user: UserId::parse("u").unwrap(), tenant: TenantId::parse("t").unwrap(), role: Role::Customer, visitor: true };
-        let t = store.issue(&who).await.unwrap();
-        assert_eq!(store.redeem(&t).await.unwrap(), who);
-        assert!(store.redeem(&t).await.is_err(), "a used token is gone");
-        let t2 = store.issue(&who).await.unwrap();
-        store.revoke(&t2).await.unwrap();
-        assert!(store.redeem(&t2).await.is_err());
-        let t3 = store.issue(&who).await.unwrap();
-        store.revoke_all(&who.tenant, &who.user).await.unwrap();
-        assert!(store.redeem(&t3).await.is_err());
+        let store: Arc<dyn RefreshStore> = Arc::new(sqlite::SqliteRefreshStore::open(&dir.path().join("s.db")).unwrap());
+        contract(store.clone(), store).await;
+    }
+
+    #[tokio::test]
+    async fn mongo_keeps_the_contract_across_two_connections() {
+        let Ok(url) = std::env::var("JAMUNA_TEST_MONGODB_URL") else {
+            assert!(std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"), "JAMUNA_TEST_MONGODB_URL is not set, but make test requires MongoDB/FerretDB");
+            eprintln!("NOT RUN: the MongoDB refresh-token test needs JAMUNA_TEST_MONGODB_URL (make test starts FerretDB and sets it)");
+            return;
+        };
+        let db = format!("refresh_{}", uuid::Uuid::now_v7().simple());
+        let a: Arc<dyn RefreshStore> = Arc::new(mongo::MongoRefreshStore::connect(&url, &db).await.unwrap());
+        let b: Arc<dyn RefreshStore> = Arc::new(mongo::MongoRefreshStore::connect(&url, &db).await.unwrap());
+        contract(a, b).await;
     }
 }
