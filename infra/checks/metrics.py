@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Every metric the Grafana dashboard or a Prometheus rule queries must be
+exported by some Jamuna role.
+
+"Exported" is read from the Rust sources: the names given to the `metrics`
+crate's macros (`counter!("name"`, `gauge!`, `histogram!`) in crates/ and src/
+(test code excluded), with the series the Prometheus exporter
+(metrics-exporter-prometheus) renders for each kind:
+
+  counter    name
+  gauge      name
+  histogram  name_sum and name_count always; name_bucket only when the
+             exporter is given buckets (`set_buckets`, or
+             `set_buckets_for_metric` with a matcher for that name); without
+             buckets it renders a summary (name{quantile=...}), which cannot be
+             aggregated over replicas, so a dashboard's histogram_quantile()
+             over name_bucket then has nothing to read
+  process_*  the metrics-process crate's collector, when some source uses it
+
+Usage: metrics.py REPO_ROOT DASHBOARD.json [RULES.yml ...] [--pending FILE]
+
+The pending file lists names the dashboard already queries while the role
+that will export them is being built (one name per line, `#` comments): they
+are reported as PENDING and do not fail the check, but a pending name that is
+exported by now does fail it (delete its line). Exit status 1 lists what is
+missing.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+# Series Prometheus itself adds to every scrape.
+SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
+             "scrape_samples_post_metric_relabeling", "scrape_series_added"}
+
+# What metrics-process (Linux) registers.
+PROCESS_METRICS = {"process_cpu_seconds_total", "process_open_fds", "process_max_fds",
+                   "process_virtual_memory_bytes", "process_virtual_memory_max_bytes",
+                   "process_resident_memory_bytes", "process_start_time_seconds",
+                   "process_threads"}
+
+PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right",
+                   "bool", "and", "or", "unless", "offset", "atan2", "inf", "nan",
+                   "Inf", "NaN", "start", "end"}
+
+MACRO = re.compile(r'\b(counter|gauge|histogram)!\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"')
+BUCKETS_FOR = re.compile(r'set_buckets_for_metric\(\s*(?:metrics_exporter_prometheus::)?Matcher::(Full|Prefix|Suffix)\(\s*"([^"]*)"')
+TEST_MODULE = re.compile(r'#\[cfg\(test\)\]\s*mod\s+\w+\s*\{')
+
+
+def strip_test_modules(text: str) -> str:
+    """Drops `#[cfg(test)] mod x { ... }` blocks (brace-matched)."""
+    out, pos = [], 0
+    for m in TEST_MODULE.finditer(text):
+        if m.start() < pos:
+            continue
+        out.append(text[pos:m.start()])
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        pos = i
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def rust_sources(root: Path):
+    for base in ("crates", "src"):
+        for path in sorted((root / base).rglob("*.rs")):
+            parts = path.relative_to(root).parts
+            if any(p in ("tests", "benches", "examples", "target") for p in parts):
+                continue
+            yield path
+
+
+def exported(root: Path):
+    """(series name -> 'kind in file'), and notes on how they were found."""
+    kinds = {}  # base name -> (kind, where)
+    all_buckets = False
+    bucket_matchers = []
+    uses_process = False
+    recommended_naming = False
+    for path in rust_sources(root):
+        text = strip_test_modules(path.read_text(encoding="utf-8"))
+        rel = str(path.relative_to(root))
+        for kind, name in MACRO.findall(text):
+            kinds.setdefault(name, (kind, rel))
+        if re.search(r"\.set_buckets\(", text):
+            all_buckets = True
+        bucket_matchers += BUCKETS_FOR.findall(text)
+        if "metrics_process" in text:
+            uses_process = True
+        if re.search(r"with_recommended_naming\(\s*true", text):
+            recommended_naming = True
+
+    def has_buckets(name):
+        if all_buckets:
+            return True
+        for how, pat in bucket_matchers:
+            if (how == "Full" and name == pat) or (how == "Prefix" and name.startswith(pat)) \
+                    or (how == "Suffix" and name.endswith(pat)):
+                return True
+        return False
+
+    series = {}
+    for name, (kind, where) in kinds.items():
+        label = f"{kind} in {where}"
+        if kind == "counter":
+            series[name + "_total" if recommended_naming and not name.endswith("_total") else name] = label
+        elif kind == "gauge":
+            series[name] = label
+        else:
+            series[name + "_sum"] = label
+            series[name + "_count"] = label
+            if has_buckets(name):
+                series[name + "_bucket"] = label
+            else:
+                series[name] = f"summary (no buckets set) in {where}"
+    if uses_process:
+        for name in PROCESS_METRICS:
+            series[name] = "metrics-process collector"
+    return series, {"histograms_with_buckets": sorted(n for n, (k, _) in kinds.items() if k == "histogram" and has_buckets(n)),
+                    "histograms_as_summaries": sorted(n for n, (k, _) in kinds.items() if k == "histogram" and not has_buckets(n)),
+                    "process_metrics": uses_process}
+
+
+def promql_metric_names(expr: str) -> set:
+    """The metric names a PromQL expression selects (no full parser: strings,
+    label matchers, ranges, grouping clauses and Grafana variables are removed,
+    then every identifier that is not a function call or keyword is a name)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+    s = re.sub(r"\$\{[^}]*\}|\$\w+", " ", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
+        tok = m.group(0)
+        before = s[m.start() - 1] if m.start() else " "
+        if before.isdigit() or before == ".":
+            continue  # 1e-9, 5m
+        if s[m.end():].lstrip().startswith("("):
+            continue  # a function or aggregation
+        if tok in PROMQL_KEYWORDS:
+            continue
+        names.add(tok)
+    return names
+
+
+def self_test():
+    cases = {
+        'histogram_quantile(0.95, sum by (le, route) (rate(a_bucket{job=~"x.*"}[$__rate_interval])))': {"a_bucket"},
+        "sum(rate(b_total[5m])) / clamp_min(sum(rate(c_count[5m])), 1e-9) > 0.02": {"b_total", "c_count"},
+        'max by (consumer) (d) > 1000 and on (instance) up{role="gateway"} == 0': {"d", "up"},
+        "sum(e) by (author) * 60 offset 1h": {"e"},
+    }
+    for expr, want in cases.items():
+        got = promql_metric_names(expr)
+        if got != want:
+            raise SystemExit(f"metrics.py self-test failed: {expr!r} gave {sorted(got)}, expected {sorted(want)}")
+
+
+def dashboard_queries(path: Path):
+    dash = json.loads(path.read_text(encoding="utf-8"))
+
+    def walk(panels):
+        for p in panels:
+            yield from walk(p.get("panels", []))
+            for t in p.get("targets", []):
+                if t.get("expr"):
+                    yield f"{path.name}: panel {p.get('title')!r}", t["expr"]
+    yield from walk(dash.get("panels", []))
+
+
+def check_dashboard(path: Path) -> list:
+    """The dashboard's shape: unique panel ids, no overlapping panels, a query
+    in every panel, and a row for each part the support lead and operator need."""
+    dash = json.loads(path.read_text(encoding="utf-8"))
+    errors, seen, boxes = [], set(), []
+    panels = dash.get("panels", [])
+    for p in panels:
+        if p.get("id") in seen:
+            errors.append(f"panel id {p.get('id')} is used twice")
+        seen.add(p.get("id"))
+        g = p.get("gridPos") or {}
+        box = (g.get("x", 0), g.get("y", 0), g.get("w", 0), g.get("h", 0), p.get("title"))
+        if box[0] + box[2] > 24:
+            errors.append(f"panel {p.get('title')!r} is wider than the grid")
+        for (x, y, w, h, t) in boxes:
+            if box[0] < x + w and x < box[0] + box[2] and box[1] < y + h and y < box[1] + box[3]:
+                errors.append(f"panels {t!r} and {p.get('title')!r} overlap")
+        boxes.append(box)
+        if p.get("type") != "row" and not any(t.get("expr") for t in p.get("targets", [])):
+            errors.append(f"panel {p.get('title')!r} has no query")
+    rows = {p.get("title") for p in panels if p.get("type") == "row"}
+    for want in ("Response time", "Engagement", "Errors", "Resources", "Bot"):
+        if want not in rows:
+            errors.append(f"no row {want!r}")
+    return errors
+
+
+def rule_queries(path: Path):
+    import yaml  # PyYAML, in the venv scripts/install-deps.sh makes
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for group in doc.get("groups", []):
+        for rule in group.get("rules", []):
+            yield f"{path.name}: rule {rule.get('alert') or rule.get('record')!r}", str(rule["expr"])
+
+
+def main(argv):
+    pending_file = None
+    if "--pending" in argv:
+        i = argv.index("--pending")
+        pending_file = Path(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
+    if len(argv) < 3:
+        raise SystemExit(__doc__)
+    self_test()
+    root, dashboard, rules = Path(argv[1]), Path(argv[2]), [Path(a) for a in argv[3:]]
+
+    layout_errors = check_dashboard(dashboard)
+    series, notes = exported(root)
+    pending = {}
+    if pending_file:
+        for line in pending_file.read_text(encoding="utf-8").splitlines():
+            name, _, why = line.partition("#")
+            if name.strip():
+                pending[name.strip()] = why.strip()
+
+    used = {}  # name -> [where]
+    queries = list(dashboard_queries(dashboard))
+    dashboard_query_count = len(queries)
+    for r in rules:
+        queries += list(rule_queries(r))
+    for where, expr in queries:
+        for name in promql_metric_names(expr):
+            used.setdefault(name, []).append(where)
+
+    print(f"metrics: {len(series)} series exported by the roles (from the Rust sources)")
+    if notes["histograms_with_buckets"]:
+        print(f"  histograms with buckets: {', '.join(notes['histograms_with_buckets'])}")
+    if notes["histograms_as_summaries"]:
+        print(f"  histograms rendered as summaries (no buckets set): {', '.join(notes['histograms_as_summaries'])}")
+    print(f"  process_* metrics: {'yes (metrics-process)' if notes['process_metrics'] else 'no'}")
+    print(f"metrics: {len(queries)} queries ({dashboard.name}{''.join(', ' + r.name for r in rules)}) use {len(used)} metrics")
+
+    missing, stale, waiting = [], [], []
+    for name in sorted(used):
+        if name in series or name in SYNTHETIC:
+            if name in pending:
+                stale.append(name)
+            continue
+        (waiting if name in pending else missing).append(name)
+    for name in stale:
+        print(f"  STALE PENDING {name}: exported now ({series.get(name)}); delete it from {pending_file}")
+    for name in waiting:
+        print(f"  PENDING {name}: not exported yet ({pending[name]}); used by {used[name][0]}")
+    for name in missing:
+        print(f"  MISSING {name}: used by {'; '.join(sorted(set(used[name])))}")
+    for name in sorted(set(pending) - set(used)):
+        print(f"  STALE PENDING {name}: no query uses it; delete it from {pending_file}")
+        stale.append(name)
+    for e in layout_errors:
+        print(f"  DASHBOARD {e}")
+    if missing or stale or layout_errors:
+        print(f"metrics: FAILED: {len(missing)} queried metrics are exported by no role, {len(stale)} stale pending entries, {len(layout_errors)} dashboard errors")
+        return 1
+    rows = [p["title"] for p in json.loads(dashboard.read_text(encoding="utf-8"))["panels"] if p.get("type") == "row"]
+    print(f"dashboard: {dashboard_query_count} queries in rows {', '.join(rows)}; no overlapping panels")
+    print(f"metrics: ok: {len(used) - len(waiting)} queried metrics are exported" + (f", {len(waiting)} pending" if waiting else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

