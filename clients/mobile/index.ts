@@ -1,0 +1,5 @@
+import 'react-native-gesture-handler';
+import { registerRootComponent } from 'expo';
+import { Root } from './src/App';
+
+registerRootComponent(Root);

@@ -1,0 +1,143 @@
+/**
+ * One conversation on the phone: its events from the socket (history first,
+ * from version 0, then live), the messages still in the outbox, typing, and
+ * the customer's actions. The folding is the protocol package's, as in the widget.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import {
+  type ApiClient,
+  ApiError,
+  type Connection,
+  type ConnectionStatus,
+  type ConversationView,
+  type EventFrame,
+  type PendingMessage,
+  foldConversation,
+  mergeEvents,
+} from '@jamuna/protocol';
+
+export interface ConversationModel {
+  view: ConversationView;
+  status: ConnectionStatus;
+  agentTyping: boolean;
+  error: string | null;
+  send(text: string): void;
+  askHuman(): Promise<void>;
+  rateAnswer(version: number, helpful: boolean): Promise<void>;
+  rateConversation(score: number): Promise<void>;
+  typing(on: boolean): void;
+}
+
+const message = (e: unknown, fallback: string): string => (e instanceof ApiError ? e.message : fallback);
+
+export function useConversation(api: ApiClient, conn: Connection, id: string): ConversationModel {
+  const [events, setEvents] = useState<EventFrame[]>([]);
+  const [pending, setPending] = useState<PendingMessage[]>(() => conn.pending(id));
+  const [status, setStatus] = useState<ConnectionStatus>(conn.status);
+  const [agentTyping, setAgentTyping] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    setEvents([]);
+    const offs = [
+      conn.on('event', (f) => {
+        if (f.conversation_id === id) setEvents((old) => mergeEvents(old, [f]));
+      }),
+      conn.on('outbox', () => setPending(conn.pending(id))),
+      conn.on('status', setStatus),
+      conn.on('typing', (t) => {
+        if (t.conversation_id === id && t.role !== 'customer') setAgentTyping(t.typing);
+      }),
+    ];
+    setPending(conn.pending(id));
+    setStatus(conn.status);
+    conn.subscribe(id, 0);
+    return () => {
+      for (const off of offs) off();
+      conn.unsubscribe(id);
+    };
+  }, [conn, id]);
+
+  // A message from the agent ends their typing indicator.
+  useEffect(() => {
+    const last = events[events.length - 1];
+    if (last?.event.type === 'MessagePosted' && last.event.author.kind === 'agent') setAgentTyping(false);
+  }, [events]);
+
+  const view = useMemo(() => foldConversation(id, events, pending, 'customer'), [id, events, pending]);
+
+  const send = useCallback(
+    (text: string) => {
+      const t = text.trim();
+      if (!t) return;
+      setError(null);
+      conn.send(id, t);
+      setPending(conn.pending(id));
+    },
+    [conn, id],
+  );
+
+  const askHuman = useCallback(async () => {
+    try {
+      await api.handoff(id);
+    } catch (e) {
+      setError(message(e, 'Could not reach an agent.'));
+    }
+  }, [api, id]);
+
+  const rateAnswer = useCallback(
+    async (version: number, helpful: boolean) => {
+      try {
+        await api.feedback(id, { kind: 'answer', answer_version: version, helpful });
+      } catch (e) {
+        setError(message(e, 'Your feedback could not be sent.'));
+      }
+    },
+    [api, id],
+  );
+
+  const rateConversation = useCallback(
+    async (score: number) => {
+      try {
+        await api.feedback(id, { kind: 'csat', score });
+      } catch (e) {
+        setError(message(e, 'Your rating could not be sent.'));
+      }
+    },
+    [api, id],
+  );
+
+  const typingState = useRef<{ on: boolean; timer: ReturnType<typeof setTimeout> | null; sentAt: number }>({ on: false, timer: null, sentAt: 0 });
+  const typing = useCallback(
+    (on: boolean) => {
+      const s = typingState.current;
+      if (s.timer) clearTimeout(s.timer);
+      s.timer = null;
+      if (on) {
+        const now = Date.now();
+        if (!s.on || now - s.sentAt > 3000) {
+          conn.typing(id, true);
+          s.sentAt = now;
+        }
+        s.on = true;
+        s.timer = setTimeout(() => {
+          s.on = false;
+          conn.typing(id, false);
+        }, 4000);
+      } else if (s.on) {
+        s.on = false;
+        conn.typing(id, false);
+      }
+    },
+    [conn, id],
+  );
+  useEffect(
+    () => () => {
+      const t = typingState.current.timer;
+      if (t) clearTimeout(t);
+    },
+    [],
+  );
+
+  return { view, status, agentTyping, error, send, askHuman, rateAnswer, rateConversation, typing };
+}
