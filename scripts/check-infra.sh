@@ -64,11 +64,16 @@ expect_render_error "without an event log" "the event log is not configured" --s
 expect_render_error "with a SQLite event log" "must be a nats:// URL" --set "secrets.jwtSecret=$jwt" --set nats.enabled=false --set external.eventLog=sqlite:///data/events.db
 expect_render_error "with an unknown projection" "is not a projection" --set "secrets.jwtSecret=$jwt" --set "projector.projections={users,tickets}"
 
+# JAMUNA_* variables the chart sets that the program does not read yet (issue
+# #8, the distributed roles): reported, not failed; reported as STALE once
+# they are read (then delete them here).
+pending_env=(--repo . --pending-env JAMUNA_QDRANT_URL)
+
 step "manifests against the Kubernetes schemas (kubernetes-validate $("$py" -c 'import kubernetes_validate.version as v; print(v.__version__)'), offline)"
-"$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
-"$py" infra/checks/manifests.py "$out/production.yaml" "${schema_versions[@]}" --existing-secret jamuna-credentials \
+"$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" "${pending_env[@]}" --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
+"$py" infra/checks/manifests.py "$out/production.yaml" "${schema_versions[@]}" "${pending_env[@]}" --existing-secret jamuna-credentials \
   --expect Deployment=5 --expect HorizontalPodAutoscaler=1 --expect Ingress=1 --expect ServiceMonitor=1 || fail "manifests (values-production.yaml)"
-"$py" infra/checks/manifests.py "$out/everything.yaml" "${schema_versions[@]}" --expect StatefulSet=4 || fail "manifests (every option on)"
+"$py" infra/checks/manifests.py "$out/everything.yaml" "${schema_versions[@]}" "${pending_env[@]}" --expect StatefulSet=4 || fail "manifests (every option on)"
 # The validator itself must catch a wrong field (or the checks above prove nothing).
 sed 's/^  revisionHistoryLimit:/  revisionHistoryLimitt:/' "$out/default.yaml" > "$out/broken.yaml"
 if "$py" infra/checks/manifests.py "$out/broken.yaml" --kube 1.37 > "$out/broken.log"; then

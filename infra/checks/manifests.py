@@ -11,12 +11,19 @@
    declared existing Secret).
 3. What the chart promises for each role: probes on /healthz and /readyz,
    resource requests, a non-root user, the role as the container's argument.
+4. Every JAMUNA_* variable the chart gives the roles is read by the program
+   (its name appears in the Rust sources under src/ or crates/*/src), so a
+   renamed or misspelt key cannot silently do nothing; --pending-env names
+   the ones the program is about to read.
 
-Usage: manifests.py RENDERED.yaml --kube 1.27 --kube 1.37 [--existing-secret NAME] [--expect KIND=N ...]
+Usage: manifests.py RENDERED.yaml --kube 1.27 --kube 1.37 [--existing-secret NAME]
+       [--expect KIND=N ...] [--repo ROOT --pending-env NAME ...]
 """
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 import yaml
 import kubernetes_validate
@@ -53,6 +60,8 @@ def main():
     ap.add_argument("--kube", action="append", required=True)
     ap.add_argument("--existing-secret", default="")
     ap.add_argument("--expect", action="append", default=[], help="KIND=N: exactly N resources of that kind")
+    ap.add_argument("--repo", help="the repository root, to check the JAMUNA_* variables against the sources")
+    ap.add_argument("--pending-env", action="append", default=[])
     args = ap.parse_args()
 
     with open(args.file, encoding="utf-8") as f:
@@ -148,6 +157,36 @@ def main():
         for s in by_kind.get("Secret", []):
             if "JAMUNA_JWT_SECRET" in (s.get("stringData") or {}) or "JAMUNA_JWT_SECRET" in (s.get("data") or {}):
                 errors.append(f"secret/{s['metadata']['name']}: holds JAMUNA_JWT_SECRET although secrets.existingSecret is set")
+
+    # 4. the variables the roles get, against what the program reads
+    if args.repo:
+        root = Path(args.repo)
+        read = set()
+        for base in [root / "src"] + sorted((root / "crates").glob("*/src")):
+            for path in base.rglob("*.rs"):
+                read |= set(re.findall(r'"(JAMUNA_[A-Z0-9_]+)"', path.read_text(encoding="utf-8")))
+        given = set()
+        config = {(d["kind"], d["metadata"]["name"]): {**(d.get("data") or {}), **(d.get("stringData") or {})}
+                  for d in by_kind.get("ConfigMap", []) + by_kind.get("Secret", [])}
+        for w in by_kind.get("Deployment", []):
+            for c in w["spec"]["template"]["spec"]["containers"]:
+                if c["name"] not in ROLES:
+                    continue
+                given |= {e["name"] for e in c.get("env", [])}
+                for src in c.get("envFrom", []):
+                    ref = src.get("configMapRef") or src.get("secretRef")
+                    kind = "ConfigMap" if "configMapRef" in src else "Secret"
+                    given |= set(config.get((kind, ref["name"]), {}))
+        jamuna = sorted(v for v in given if v.startswith("JAMUNA_"))
+        for v in jamuna:
+            if v not in read and v not in args.pending_env:
+                errors.append(f"the roles get {v}, which no Rust source under src/ or crates/*/src reads")
+        for v in args.pending_env:
+            if v in read:
+                notes.append(f"STALE: {v} is read by the program now: drop it from --pending-env in scripts/check-infra.sh")
+        waiting = [v for v in jamuna if v in args.pending_env]
+        notes.append(f"{len(jamuna) - len(waiting)} JAMUNA_* variables given to the roles are read by the program"
+                     + (f"; pending: {', '.join(waiting)}" if waiting else ""))
 
     for e in args.expect:
         kind, _, n = e.partition("=")

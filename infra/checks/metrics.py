@@ -21,9 +21,10 @@ Usage: metrics.py REPO_ROOT DASHBOARD.json [RULES.yml ...] [--pending FILE]
 
 The pending file lists names the dashboard already queries while the role
 that will export them is being built (one name per line, `#` comments): they
-are reported as PENDING and do not fail the check, but a pending name that is
-exported by now does fail it (delete its line). Exit status 1 lists what is
-missing.
+are reported as PENDING and do not fail the check. A pending name that is
+exported by now, or that no query uses, is reported as STALE (delete its
+line); that does not fail the check either, since the role's change and the
+list's edit may land in either order. Exit status 1 lists what is missing.
 """
 
 import json
@@ -243,7 +244,9 @@ def main(argv):
         print(f"  histograms with buckets: {', '.join(notes['histograms_with_buckets'])}")
     if notes["histograms_as_summaries"]:
         print(f"  histograms rendered as summaries (no buckets set): {', '.join(notes['histograms_as_summaries'])}")
-    print(f"  process_* metrics: {'yes (metrics-process)' if notes['process_metrics'] else 'no'}")
+    proc = sorted(n for n in series if n.startswith("process_"))
+    print(f"  process_* metrics: {', '.join(proc) if proc else 'none'}"
+          + (" (metrics-process)" if notes["process_metrics"] else ""))
     print(f"metrics: {len(queries)} queries ({dashboard.name}{''.join(', ' + r.name for r in rules)}) use {len(used)} metrics")
 
     missing, stale, waiting = [], [], []
@@ -264,12 +267,13 @@ def main(argv):
         stale.append(name)
     for e in layout_errors:
         print(f"  DASHBOARD {e}")
-    if missing or stale or layout_errors:
-        print(f"metrics: FAILED: {len(missing)} queried metrics are exported by no role, {len(stale)} stale pending entries, {len(layout_errors)} dashboard errors")
+    if missing or layout_errors:
+        print(f"metrics: FAILED: {len(missing)} queried metrics are exported by no role, {len(layout_errors)} dashboard errors")
         return 1
     rows = [p["title"] for p in json.loads(dashboard.read_text(encoding="utf-8"))["panels"] if p.get("type") == "row"]
     print(f"dashboard: {dashboard_query_count} queries in rows {', '.join(rows)}; no overlapping panels")
-    print(f"metrics: ok: {len(used) - len(waiting)} queried metrics are exported" + (f", {len(waiting)} pending" if waiting else ""))
+    print(f"metrics: ok: {len(used) - len(waiting)} queried metrics are exported" + (f", {len(waiting)} pending" if waiting else "")
+          + (f", {len(stale)} stale pending entries to delete" if stale else ""))
     return 0
 
 

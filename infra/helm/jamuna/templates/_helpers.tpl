@@ -58,7 +58,7 @@ the render for the ones that are required.
 
 {{- define "jamuna.mongodbUrl" -}}
 {{- if .Values.mongodb.enabled -}}
-{{- printf "mongodb://%s-mongodb:27017/jamuna" .Release.Name -}}
+{{- printf "mongodb://%s-mongodb:27017" .Release.Name -}}
 {{- else -}}
 {{- .Values.external.mongodb -}}
 {{- end -}}
