@@ -5,7 +5,12 @@
 //!
 //! Article ids follow from titles (a slug), so importing the same file
 //! again updates the articles instead of adding copies.
+//!
+//! Labelled examples come as a `text,category` CSV (like BANKING77; the
+//! intent column may also be called `intent` or `label`), and the answers to
+//! intents as a `category,answer` CSV.
 
+use super::{LabelledExample, MAX_ANSWER_CHARS, MAX_EXAMPLE_CHARS, MAX_INTENT_CHARS};
 use crate::ArticleId;
 
 /// An article as a file describes it.
@@ -147,6 +152,101 @@ fn json(text: &str, source: Option<&str>) -> Result<Vec<Draft>, ImportError> {
         .and_then(|v| if v.is_empty() { Err(err(1, "the array is empty")) } else { Ok(v) })
 }
 
+/// What a CSV file holds, told by its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvKind {
+    /// `question,answer` (or `title,body`): articles.
+    Articles,
+    /// `text,category` (or `intent`, `label`): labelled examples.
+    Examples,
+    /// `category,answer` (or `intent`, `label`): what to answer per intent.
+    Answers,
+}
+
+/// Reads a CSV file's header to tell articles from examples.
+pub fn csv_kind(text: &str) -> Option<CsvKind> {
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+    let headers = reader.headers().ok()?;
+    let has = |name: &str| headers.iter().any(|h| h.trim().eq_ignore_ascii_case(name));
+    let intent = has("category") || has("intent") || has("label");
+    if has("text") && intent {
+        Some(CsvKind::Examples)
+    } else if intent && has("answer") {
+        Some(CsvKind::Answers)
+    } else if (has("question") || has("title")) && (has("answer") || has("body")) {
+        Some(CsvKind::Articles)
+    } else {
+        None
+    }
+}
+
+/// Rows of a CSV as (line, the two named columns), trimmed.
+fn two_columns(text: &str, first: &[&str], second: &[&str], what: &str) -> Result<Vec<(usize, String, String)>, ImportError> {
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+    let col = |names: &[&str]| names.iter().find_map(|n| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(n)));
+    let (Some(a), Some(b)) = (col(first), col(second)) else {
+        return Err(err(1, format!("the CSV header must name the columns {what}")));
+    };
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        out.push((line, record.get(a).unwrap_or_default().trim().to_owned(), record.get(b).unwrap_or_default().trim().to_owned()));
+    }
+    if out.is_empty() {
+        return Err(err(1, "the file has no rows"));
+    }
+    Ok(out)
+}
+
+fn check_intent(line: usize, intent: &str) -> Result<(), ImportError> {
+    if intent.is_empty() {
+        return Err(err(line, "the category is empty"));
+    }
+    if intent.chars().count() > MAX_INTENT_CHARS || intent.chars().any(char::is_control) {
+        return Err(err(line, format!("the category {intent:?} is longer than {MAX_INTENT_CHARS} characters or has control characters")));
+    }
+    Ok(())
+}
+
+/// Parses labelled examples: a CSV with a `text` column and a `category`
+/// (or `intent`, `label`) column.
+pub fn parse_examples(text: &str) -> Result<Vec<LabelledExample>, ImportError> {
+    two_columns(text, &["text"], &["category", "intent", "label"], "text,category")?
+        .into_iter()
+        .map(|(line, text, intent)| {
+            if text.is_empty() {
+                return Err(err(line, "the text is empty"));
+            }
+            if text.chars().count() > MAX_EXAMPLE_CHARS {
+                return Err(err(line, format!("the text is longer than {MAX_EXAMPLE_CHARS} characters")));
+            }
+            check_intent(line, &intent)?;
+            Ok(LabelledExample { text, intent })
+        })
+        .collect()
+}
+
+/// Parses the answers to intents: a CSV with a `category` (or `intent`,
+/// `label`) column and an `answer` column. An intent named twice is an error.
+pub fn parse_answers(text: &str) -> Result<Vec<(String, String)>, ImportError> {
+    let mut seen = std::collections::HashSet::new();
+    two_columns(text, &["category", "intent", "label"], &["answer"], "category,answer")?
+        .into_iter()
+        .map(|(line, intent, answer)| {
+            check_intent(line, &intent)?;
+            if answer.is_empty() || answer.chars().count() > MAX_ANSWER_CHARS {
+                return Err(err(line, format!("the answer needs 1 to {MAX_ANSWER_CHARS} characters")));
+            }
+            if !seen.insert(intent.clone()) {
+                return Err(err(line, format!("the category {intent:?} has a second answer")));
+            }
+            Ok((intent, answer))
+        })
+        .collect()
+}
+
 /// The line on which each element of a top-level JSON array starts.
 fn item_lines(text: &str) -> Vec<usize> {
     let (mut depth, mut in_str, mut escaped, mut line) = (0i32, false, false, 1);
@@ -211,6 +311,36 @@ mod tests {
         let e = parse(Format::Json, "[\n  {\"question\": \"Q1\", \"answer\": \"A1\"},\n  {\"question\": \"Q2\"}\n]", None).unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(parse(Format::Json, "{oops", None).is_err());
+    }
+
+    #[test]
+    fn labelled_examples_are_read_with_their_lines() {
+        let e = parse_examples("text,category\nMy card has not arrived,card_arrival\n\" Lost it \",lost_card\n").unwrap();
+        assert_eq!(e, vec![
+            LabelledExample { text: "My card has not arrived".into(), intent: "card_arrival".into() },
+            LabelledExample { text: "Lost it".into(), intent: "lost_card".into() },
+        ]);
+        assert_eq!(parse_examples("text,category\nok,a\n,b\n").unwrap_err().line, 3);
+        assert_eq!(parse_examples("text,category\nok,a\nno intent,\n").unwrap_err().line, 3);
+        assert_eq!(parse_examples("text,category\nok,a\nok,a,extra\n").unwrap_err().line, 3);
+        assert_eq!(parse_examples("question,answer\nq,a\n").unwrap_err().line, 1);
+        assert_eq!(parse_examples("text,category\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn answers_are_read_and_a_second_answer_is_refused() {
+        let a = parse_answers("category,answer\ncard_arrival,\"Cards arrive in 5 days, usually.\"\n").unwrap();
+        assert_eq!(a, vec![("card_arrival".to_string(), "Cards arrive in 5 days, usually.".to_string())]);
+        assert_eq!(parse_answers("category,answer\na,x\na,y\n").unwrap_err().line, 3);
+        assert_eq!(parse_answers("category,answer\na,\n").unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn csv_kind_follows_the_header() {
+        assert_eq!(csv_kind("text,category\na,b\n"), Some(CsvKind::Examples));
+        assert_eq!(csv_kind("question,answer\na,b\n"), Some(CsvKind::Articles));
+        assert_eq!(csv_kind("category,answer\na,b\n"), Some(CsvKind::Answers));
+        assert_eq!(csv_kind("foo,bar\n"), None);
     }
 
     #[test]

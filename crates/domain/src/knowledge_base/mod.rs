@@ -1,18 +1,70 @@
-//! A tenant's knowledge base: the articles the bot answers from.
+//! A tenant's knowledge base: the articles the bot answers from, and the
+//! labelled examples its intent model learns from.
 //!
 //! A tenant has one knowledge base (one stream). Re-importing an unchanged
-//! article produces no event, so an import can be run again safely.
+//! article, example or answer produces no event, so an import can be run
+//! again safely.
+//!
+//! The events, by kind:
+//!
+//! * articles — `ArticleAdded`, `ArticleUpdated`, `ArticleRemoved`;
+//! * labelled examples (`text`, `intent`) — `ExamplesAdded` and
+//!   `ExamplesRemoved`, each carrying a batch small enough for one event
+//!   (at most [`MAX_BATCH_BYTES`] of JSON); a large import is several such
+//!   events in one atomic append;
+//! * `IntentAnswerSet` — the text the bot answers with when it recognises an
+//!   intent;
+//! * `IntentModelTrained` — a model was trained on the examples as they then
+//!   were (pinned by their [`examples_fingerprint`]); the AI worker follows
+//!   it by loading or retraining that model.
 
 pub mod import;
 
 use crate::{Aggregate, AggregateKind, ArticleId, DomainEvent, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 /// The largest article body, in bytes: an event stays well under 256 KiB.
 pub const MAX_BODY_BYTES: usize = 200 * 1024;
 pub const MAX_TITLE_CHARS: usize = 300;
+/// The most JSON one `ExamplesAdded`/`ExamplesRemoved` event carries.
+pub const MAX_BATCH_BYTES: usize = 192 * 1024;
+/// The longest example text, in characters (the encoder reads far less).
+pub const MAX_EXAMPLE_CHARS: usize = 2_000;
+/// The longest intent name, in characters.
+pub const MAX_INTENT_CHARS: usize = 100;
+/// The longest intent answer, in characters (it is sent as a message).
+pub const MAX_ANSWER_CHARS: usize = 4_000;
+/// The most examples a knowledge base holds (training time grows with them).
+pub const MAX_EXAMPLES: usize = 100_000;
+
+/// One labelled example: a customer message and the intent it expresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LabelledExample {
+    pub text: String,
+    pub intent: String,
+}
+
+/// What a training run measured, as `kb train` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    /// The examples it was trained on, as [`examples_fingerprint`] names them.
+    pub examples_fingerprint: String,
+    pub examples: usize,
+    pub intents: usize,
+    /// Calibrated confidence below which the bot does not trust the intent.
+    pub threshold: f32,
+    /// Accuracy on held-out training examples without handoff.
+    pub held_out_accuracy: f32,
+    /// Held-out in-scope accuracy at the threshold (a handoff counts as wrong).
+    pub in_scope_accuracy: f32,
+    /// Held-out share of hidden (stand-in unknown) intents handed off.
+    pub oos_recall: f32,
+    pub seconds: f32,
+    /// The training method and its version, so a worker retrains the same way.
+    pub trainer: String,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KnowledgeBaseCommand {
@@ -22,6 +74,15 @@ pub enum KnowledgeBaseCommand {
     /// Adds new articles and updates changed ones, all in one append: an
     /// import is stored whole or not at all. Unchanged articles produce nothing.
     Import { tenant: TenantId, articles: Vec<import::Draft> },
+    /// Adds the examples not yet known and sets the answers that changed, in
+    /// batches of events of one append.
+    ImportExamples { examples: Vec<LabelledExample>, answers: Vec<(String, String)> },
+    /// Removes the examples that are known (others are ignored).
+    RemoveExamples { examples: Vec<LabelledExample> },
+    SetIntentAnswer { intent: String, answer: String },
+    /// Records a model trained on the examples named by the fingerprint;
+    /// refused when the examples changed since.
+    RecordIntentModel { trained: TrainedModel },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +91,14 @@ pub enum KnowledgeBaseEvent {
     ArticleAdded { tenant: TenantId, article_id: ArticleId, title: String, body: String, source: Option<String> },
     ArticleUpdated { article_id: ArticleId, title: String, body: String },
     ArticleRemoved { article_id: ArticleId },
+    /// A batch of labelled examples (at most [`MAX_BATCH_BYTES`] of JSON).
+    ExamplesAdded { examples: Vec<LabelledExample> },
+    ExamplesRemoved { examples: Vec<LabelledExample> },
+    /// When the bot recognises `intent`, it answers with `answer`.
+    IntentAnswerSet { intent: String, answer: String },
+    /// Model `version` of the tenant was trained on the examples as they were
+    /// at this point of the stream.
+    IntentModelTrained { version: u64, trained: TrainedModel },
 }
 
 impl DomainEvent for KnowledgeBaseEvent {
@@ -38,10 +107,15 @@ impl DomainEvent for KnowledgeBaseEvent {
             Self::ArticleAdded { .. } => "ArticleAdded",
             Self::ArticleUpdated { .. } => "ArticleUpdated",
             Self::ArticleRemoved { .. } => "ArticleRemoved",
+            Self::ExamplesAdded { .. } => "ExamplesAdded",
+            Self::ExamplesRemoved { .. } => "ExamplesRemoved",
+            Self::IntentAnswerSet { .. } => "IntentAnswerSet",
+            Self::IntentModelTrained { .. } => "IntentModelTrained",
         }
     }
 
-    /// Articles are the tenant's published content, not personal data.
+    /// Articles, examples and answers are the tenant's own content, written
+    /// for training and publishing, not personal data.
     fn personal_fields_mut(&mut self) -> Vec<&mut Personal> {
         vec![]
     }
@@ -57,6 +131,16 @@ pub enum KnowledgeBaseError {
     InvalidTitle,
     #[error("an article needs a body of at most {MAX_BODY_BYTES} bytes")]
     InvalidBody,
+    #[error("an example needs a text of 1 to {MAX_EXAMPLE_CHARS} characters and an intent of 1 to {MAX_INTENT_CHARS}")]
+    InvalidExample,
+    #[error("an intent answer needs an intent and a text of 1 to {MAX_ANSWER_CHARS} characters")]
+    InvalidAnswer,
+    #[error("a knowledge base holds at most {MAX_EXAMPLES} examples")]
+    TooManyExamples,
+    #[error("there are no labelled examples to train on")]
+    NoExamples,
+    #[error("the examples changed while the model was trained; train again")]
+    ExamplesChanged,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,6 +148,80 @@ pub struct KnowledgeBase {
     version: u64,
     /// Article → a fingerprint of its title and body, to spot unchanged updates.
     articles: HashMap<ArticleId, u64>,
+    /// A stable hash of each example.
+    examples: HashSet<u64>,
+    /// Intent → a hash of its answer.
+    answers: HashMap<String, u64>,
+    /// The latest trained model's version (0: none).
+    model_version: u64,
+}
+
+/// FNV-1a, 64 bits: stable across builds and machines (it names example sets in events).
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            h ^= 0x1f;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        for b in part.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn example_hash(e: &LabelledExample) -> u64 {
+    fnv1a(&[&e.intent, &e.text])
+}
+
+/// Names a set of examples, whatever their order: the same set, the same name.
+pub fn examples_fingerprint<'a>(examples: impl IntoIterator<Item = &'a LabelledExample>) -> String {
+    let hashes: HashSet<u64> = examples.into_iter().map(example_hash).collect();
+    fingerprint_of(&hashes)
+}
+
+fn fingerprint_of(hashes: &HashSet<u64>) -> String {
+    let sum = hashes.iter().fold(0u64, |s, &h| s.wrapping_add(h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ h));
+    format!("{}-{sum:016x}", hashes.len())
+}
+
+fn check_example(e: &LabelledExample) -> Result<(), KnowledgeBaseError> {
+    let text = e.text.trim().chars().count();
+    let intent = e.intent.trim().chars().count();
+    let clean = e.intent == e.intent.trim() && e.text == e.text.trim() && !e.intent.chars().any(char::is_control);
+    if text == 0 || text > MAX_EXAMPLE_CHARS || intent == 0 || intent > MAX_INTENT_CHARS || !clean {
+        return Err(KnowledgeBaseError::InvalidExample);
+    }
+    Ok(())
+}
+
+fn check_answer(intent: &str, answer: &str) -> Result<(), KnowledgeBaseError> {
+    let n = answer.trim().chars().count();
+    if intent.trim().is_empty() || intent.chars().count() > MAX_INTENT_CHARS || n == 0 || n > MAX_ANSWER_CHARS {
+        return Err(KnowledgeBaseError::InvalidAnswer);
+    }
+    Ok(())
+}
+
+/// Splits examples into batches of at most [`MAX_BATCH_BYTES`] of JSON each.
+fn batches(examples: Vec<LabelledExample>) -> Vec<Vec<LabelledExample>> {
+    let mut out: Vec<Vec<LabelledExample>> = Vec::new();
+    let mut size = 0usize;
+    for e in examples {
+        // An example's JSON, a comma, and room for the event's envelope.
+        let n = serde_json::to_string(&e).map_or(e.text.len() * 6 + e.intent.len() * 6 + 32, |s| s.len() + 1);
+        if out.is_empty() || size + n > MAX_BATCH_BYTES - 1024 {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += n;
+        if let Some(last) = out.last_mut() {
+            last.push(e);
+        }
+    }
+    out
 }
 
 fn fingerprint(title: &str, body: &str) -> u64 {
@@ -92,6 +250,21 @@ impl KnowledgeBase {
     }
     pub fn is_empty(&self) -> bool {
         self.articles.is_empty()
+    }
+    /// How many labelled examples there are.
+    pub fn examples(&self) -> usize {
+        self.examples.len()
+    }
+    pub fn contains_example(&self, example: &LabelledExample) -> bool {
+        self.examples.contains(&example_hash(example))
+    }
+    /// The current examples' [`examples_fingerprint`], from their hashes.
+    pub fn examples_fingerprint(&self) -> String {
+        fingerprint_of(&self.examples)
+    }
+    /// The latest trained model's version (0: none yet).
+    pub fn model_version(&self) -> u64 {
+        self.model_version
     }
 }
 
@@ -152,6 +325,62 @@ impl Aggregate for KnowledgeBase {
                 }
                 Ok(events)
             }
+            C::ImportExamples { examples, answers } => {
+                let mut seen = HashSet::new();
+                let mut new = Vec::new();
+                for e in examples {
+                    check_example(e)?;
+                    let h = example_hash(e);
+                    if !self.examples.contains(&h) && seen.insert(h) {
+                        new.push(e.clone());
+                    }
+                }
+                if self.examples.len() + new.len() > MAX_EXAMPLES {
+                    return Err(KnowledgeBaseError::TooManyExamples);
+                }
+                let mut events: Vec<V> = batches(new).into_iter().map(|examples| V::ExamplesAdded { examples }).collect();
+                let mut set = HashMap::new();
+                for (intent, answer) in answers {
+                    check_answer(intent, answer)?;
+                    set.insert(intent.trim(), answer.trim());
+                }
+                let mut set: Vec<(&str, &str)> = set.into_iter().collect();
+                set.sort();
+                for (intent, answer) in set {
+                    if self.answers.get(intent) != Some(&fnv1a(&[answer])) {
+                        events.push(V::IntentAnswerSet { intent: intent.to_owned(), answer: answer.to_owned() });
+                    }
+                }
+                Ok(events)
+            }
+            C::RemoveExamples { examples } => {
+                let mut seen = HashSet::new();
+                let known: Vec<LabelledExample> = examples
+                    .iter()
+                    .filter(|e| {
+                        let h = example_hash(e);
+                        self.examples.contains(&h) && seen.insert(h)
+                    })
+                    .cloned()
+                    .collect();
+                Ok(batches(known).into_iter().map(|examples| V::ExamplesRemoved { examples }).collect())
+            }
+            C::SetIntentAnswer { intent, answer } => {
+                check_answer(intent, answer)?;
+                if self.answers.get(intent.trim()) == Some(&fnv1a(&[answer.trim()])) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::IntentAnswerSet { intent: intent.trim().to_owned(), answer: answer.trim().to_owned() }])
+            }
+            C::RecordIntentModel { trained } => {
+                if self.examples.is_empty() {
+                    return Err(KnowledgeBaseError::NoExamples);
+                }
+                if trained.examples_fingerprint != self.examples_fingerprint() {
+                    return Err(KnowledgeBaseError::ExamplesChanged);
+                }
+                Ok(vec![V::IntentModelTrained { version: self.model_version + 1, trained: trained.clone() }])
+            }
         }
     }
 
@@ -164,6 +393,20 @@ impl Aggregate for KnowledgeBase {
             }
             KnowledgeBaseEvent::ArticleRemoved { article_id } => {
                 self.articles.remove(article_id);
+            }
+            KnowledgeBaseEvent::ExamplesAdded { examples } => {
+                self.examples.extend(examples.iter().map(example_hash));
+            }
+            KnowledgeBaseEvent::ExamplesRemoved { examples } => {
+                for e in examples {
+                    self.examples.remove(&example_hash(e));
+                }
+            }
+            KnowledgeBaseEvent::IntentAnswerSet { intent, answer } => {
+                self.answers.insert(intent.clone(), fnv1a(&[answer]));
+            }
+            KnowledgeBaseEvent::IntentModelTrained { version, .. } => {
+                self.model_version = *version;
             }
         }
     }
@@ -247,6 +490,87 @@ mod tests {
         given::<KnowledgeBase>([])
             .when(KnowledgeBaseCommand::Import { tenant, articles: vec![draft("a2", "ok"), draft("a3", " ")] })
             .then_err(KnowledgeBaseError::InvalidBody);
+    }
+
+    fn ex(text: &str, intent: &str) -> LabelledExample {
+        LabelledExample { text: text.into(), intent: intent.into() }
+    }
+
+    #[test]
+    fn examples_are_added_once_and_answers_only_when_changed() {
+        let import = |examples: Vec<LabelledExample>, answers: Vec<(&str, &str)>| KnowledgeBaseCommand::ImportExamples {
+            examples,
+            answers: answers.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        };
+        let state = given::<KnowledgeBase>([])
+            .when(import(vec![ex("where is my card", "card_arrival"), ex("where is my card", "card_arrival"), ex("lost it", "lost_card")], vec![("lost_card", " Freeze it. ")]))
+            .then(vec![
+                KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("where is my card", "card_arrival"), ex("lost it", "lost_card")] },
+                KnowledgeBaseEvent::IntentAnswerSet { intent: "lost_card".into(), answer: "Freeze it.".into() },
+            ]);
+        assert_eq!(state.examples(), 2);
+        let known = [
+            KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("where is my card", "card_arrival"), ex("lost it", "lost_card")] },
+            KnowledgeBaseEvent::IntentAnswerSet { intent: "lost_card".into(), answer: "Freeze it.".into() },
+        ];
+        given::<KnowledgeBase>(known.clone()).when(import(vec![ex("lost it", "lost_card")], vec![("lost_card", "Freeze it.")])).then_nothing();
+        given::<KnowledgeBase>(known.clone())
+            .when(import(vec![ex("lost it", "lost_card"), ex("new", "x")], vec![("lost_card", "Call us.")]))
+            .then(vec![
+                KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("new", "x")] },
+                KnowledgeBaseEvent::IntentAnswerSet { intent: "lost_card".into(), answer: "Call us.".into() },
+            ]);
+        // One bad row refuses the whole import.
+        given::<KnowledgeBase>([]).when(import(vec![ex("ok", "a"), ex("", "b")], vec![])).then_err(KnowledgeBaseError::InvalidExample);
+        given::<KnowledgeBase>([]).when(import(vec![ex("ok", "a")], vec![("a", " ")])).then_err(KnowledgeBaseError::InvalidAnswer);
+        let state = given::<KnowledgeBase>(known)
+            .when(KnowledgeBaseCommand::RemoveExamples { examples: vec![ex("lost it", "lost_card"), ex("never added", "x")] })
+            .then(vec![KnowledgeBaseEvent::ExamplesRemoved { examples: vec![ex("lost it", "lost_card")] }]);
+        assert!(!state.contains_example(&ex("lost it", "lost_card")));
+        assert!(state.contains_example(&ex("where is my card", "card_arrival")));
+    }
+
+    #[test]
+    fn a_large_import_is_split_into_events_that_each_fit() {
+        let examples: Vec<LabelledExample> = (0..10_000).map(|i| ex(&format!("example number {i} about something or other, padded to a typical length"), &format!("intent_{}", i % 77))).collect();
+        let events = KnowledgeBase::default().decide(&KnowledgeBaseCommand::ImportExamples { examples: examples.clone(), answers: vec![] }, crate::testing::now()).unwrap();
+        assert!(events.len() > 1, "{} events", events.len());
+        let mut total = 0;
+        for e in &events {
+            let json = serde_json::to_string(e).unwrap();
+            assert!(json.len() <= MAX_BATCH_BYTES, "{} bytes", json.len());
+            let KnowledgeBaseEvent::ExamplesAdded { examples } = e else { panic!("{e:?}") };
+            total += examples.len();
+        }
+        assert_eq!(total, 10_000);
+        let mut state = KnowledgeBase::default();
+        events.iter().for_each(|e| state.apply(e));
+        assert_eq!(state.examples_fingerprint(), examples_fingerprint(&examples));
+    }
+
+    #[test]
+    fn a_trained_model_is_recorded_only_for_the_current_examples() {
+        let known = [KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("a", "x"), ex("b", "y")] }];
+        let trained = |fingerprint: String| TrainedModel {
+            examples_fingerprint: fingerprint,
+            examples: 2,
+            intents: 2,
+            threshold: 0.5,
+            held_out_accuracy: 0.9,
+            in_scope_accuracy: 0.8,
+            oos_recall: 0.7,
+            seconds: 1.0,
+            trainer: "test".into(),
+        };
+        // Order does not matter to the fingerprint.
+        let fp = examples_fingerprint(&[ex("b", "y"), ex("a", "x")]);
+        let state = given::<KnowledgeBase>(known.clone())
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(fp.clone()) })
+            .then(vec![KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: trained(fp.clone()) }]);
+        assert_eq!(state.model_version(), 1);
+        let stale = examples_fingerprint(&[ex("a", "x")]);
+        given::<KnowledgeBase>(known).when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(stale) }).then_err(KnowledgeBaseError::ExamplesChanged);
+        given::<KnowledgeBase>([]).when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(fp) }).then_err(KnowledgeBaseError::NoExamples);
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/kb/import", axum::routing::post(import_file))
 }
 
-/// What an import did, in articles.
+/// What an import did: in articles, or for a `text,category` CSV in
+/// labelled examples, or for a `category,answer` CSV in intent answers.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents the handler's `json!` body
 struct ImportReport {
@@ -42,6 +43,11 @@ pub fn kb_code(e: &KnowledgeBaseError) -> &'static str {
         KnowledgeBaseError::UnknownArticle(_) => "unknown_article",
         KnowledgeBaseError::InvalidTitle => "invalid_title",
         KnowledgeBaseError::InvalidBody => "invalid_body",
+        KnowledgeBaseError::InvalidExample => "invalid_example",
+        KnowledgeBaseError::InvalidAnswer => "invalid_answer",
+        KnowledgeBaseError::TooManyExamples => "too_many_examples",
+        KnowledgeBaseError::NoExamples => "no_examples",
+        KnowledgeBaseError::ExamplesChanged => "examples_changed",
     }
 }
 
@@ -59,6 +65,8 @@ struct Article {
     created_at: String,
     /// RFC 3339.
     updated_at: String,
+    /// How many bot answers cited it over the last year (from the analytics read model).
+    citations: u64,
 }
 
 #[derive(utoipa::ToSchema)]
@@ -93,9 +101,26 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Jso
             KnowledgeBaseEvent::ArticleRemoved { article_id } => {
                 articles.remove(article_id.as_str());
             }
+            KnowledgeBaseEvent::ExamplesAdded { .. }
+            | KnowledgeBaseEvent::ExamplesRemoved { .. }
+            | KnowledgeBaseEvent::IntentAnswerSet { .. }
+            | KnowledgeBaseEvent::IntentModelTrained { .. } => {}
         }
     }
+    let cited = citations(&state, &caller).await?;
+    for (id, a) in &mut articles {
+        a["citations"] = json!(cited.get(id).copied().unwrap_or(0));
+    }
     Ok(axum::Json(json!({"items": articles.into_values().collect::<Vec<_>>()})))
+}
+
+/// Bot answers citing each article over the last year, by article id.
+async fn citations(state: &AppState, caller: &Caller) -> Result<BTreeMap<String, u64>, ApiError> {
+    let to = chrono::Utc::now().date_naive();
+    let from = to - chrono::Duration::days(365);
+    let report = state.analytics.range(&caller.tenant, from, to).await?;
+    let rows = report["citations"].as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(rows.iter().filter_map(|r| Some((r["article_id"].as_str()?.to_owned(), r["count"].as_u64()?))).collect())
 }
 
 async fn run(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -> Result<usize, ApiError> {
@@ -103,6 +128,13 @@ async fn run(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -
     let stream = StreamId::knowledge_base(&caller.tenant);
     let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
     Ok(done.events.len())
+}
+
+async fn run_events(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -> Result<Vec<jamuna_domain::envelope::Envelope<KnowledgeBaseEvent>>, ApiError> {
+    caller.require_admin()?;
+    let stream = StreamId::knowledge_base(&caller.tenant);
+    let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
+    Ok(done.events)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -187,7 +219,10 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
 }
 
 /// Imports a file (the body) whose format the content type names: all of it,
-/// or — on any error, reported with its line — none of it.
+/// or — on any error, reported with its line — none of it. A CSV whose
+/// header is `text,category` holds labelled examples for the intent model
+/// (train it with `jamuna kb train`); one whose header is `category,answer`
+/// holds the answers to intents.
 #[utoipa::path(post, path = "/api/v1/kb/import", tag = "kb", operation_id = "importArticles", security(("bearer" = [])),
     request_body(description = "The file; its content type names the format", content(
         (String = "text/markdown"), (String = "text/csv"), (Object = "application/json"))),
@@ -195,13 +230,34 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
         (status = 200, description = "Imported", body = ImportReport),
         (status = 400, description = "An unknown content type, a file that is not UTF-8, or a parse error (with its line)", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 409, description = "`invalid_title`, `invalid_body`", body = ErrorBody),
+        (status = 409, description = "`invalid_title`, `invalid_body`, `invalid_example`, `invalid_answer`, `too_many_examples`", body = ErrorBody),
     ))]
 async fn import_file(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: axum::body::Bytes) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let format = Format::detect(content_type).ok_or_else(|| ApiError::BadRequest("send text/markdown, text/csv or application/json".into()))?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the file is not UTF-8 text".into()))?;
+    if format == Format::Csv {
+        let bad = |e: import::ImportError| ApiError::BadRequest(e.to_string());
+        let (examples, answers) = match import::csv_kind(text) {
+            Some(import::CsvKind::Examples) => (import::parse_examples(text).map_err(bad)?, vec![]),
+            Some(import::CsvKind::Answers) => (vec![], import::parse_answers(text).map_err(bad)?),
+            _ => (vec![], vec![]),
+        };
+        if !examples.is_empty() || !answers.is_empty() {
+            let total = examples.len() + answers.len();
+            let events = run_events(&state, &caller, KnowledgeBaseCommand::ImportExamples { examples, answers }).await?;
+            let added: usize = events
+                .iter()
+                .map(|e| match &e.data {
+                    KnowledgeBaseEvent::ExamplesAdded { examples } => examples.len(),
+                    KnowledgeBaseEvent::IntentAnswerSet { .. } => 1,
+                    _ => 0,
+                })
+                .sum();
+            return Ok(axum::Json(json!({"added": added, "updated": 0, "unchanged": total - added})));
+        }
+    }
     let drafts: Vec<Draft> = import::parse(format, text, Some("upload")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let total = drafts.len();
     let stream = StreamId::knowledge_base(&caller.tenant);
