@@ -20,12 +20,20 @@ export interface ConversationModel {
   view: ConversationView;
   status: ConnectionStatus;
   agentTyping: boolean;
+  /** Display names of the agents who joined, by user id ('' when they have none). */
+  agentNames: Record<string, string>;
   error: string | null;
   send(text: string): void;
   askHuman(): Promise<void>;
   rateAnswer(version: number, helpful: boolean): Promise<void>;
   rateConversation(score: number): Promise<void>;
   typing(on: boolean): void;
+}
+
+/** The detail's `agents` (id and display name), on servers that send it. */
+function agentsOf(detail: object): { id: string; name: string | null }[] {
+  const a = (detail as { agents?: unknown }).agents;
+  return Array.isArray(a) ? a.filter((x): x is { id: string; name: string | null } => typeof x?.id === 'string') : [];
 }
 
 const message = (e: unknown, fallback: string): string => (e instanceof ApiError ? e.message : fallback);
@@ -65,6 +73,29 @@ export function useConversation(api: ApiClient, conn: Connection, id: string): C
   }, [events]);
 
   const view = useMemo(() => foldConversation(id, events, pending, 'customer'), [id, events, pending]);
+
+  // An agent's name is not in the events (only their id): ask the detail once per new agent.
+  const [agentNames, setAgentNames] = useState<Record<string, string>>({});
+  const unnamed = view.agents.filter((a) => !(a in agentNames)).join(',');
+  useEffect(() => {
+    if (unnamed === '') return;
+    let live = true;
+    api
+      .conversation(id)
+      .then((d) => {
+        if (!live) return;
+        setAgentNames((prev) => {
+          const next = { ...prev };
+          for (const a of agentsOf(d)) next[a.id] = a.name ?? '';
+          for (const u of unnamed.split(',')) if (!(u in next)) next[u] = '';
+          return next;
+        });
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [api, id, unnamed]);
 
   const send = useCallback(
     (text: string) => {
@@ -139,5 +170,5 @@ export function useConversation(api: ApiClient, conn: Connection, id: string): C
     [],
   );
 
-  return { view, status, agentTyping, error, send, askHuman, rateAnswer, rateConversation, typing };
+  return { view, status, agentTyping, agentNames, error, send, askHuman, rateAnswer, rateConversation, typing };
 }

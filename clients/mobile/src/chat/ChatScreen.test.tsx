@@ -34,6 +34,7 @@ class FakeSocket implements SocketLike {
 
 const CONV = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const ME = 'cust-1';
+const AGENT = 'agent-0000-7f3a';
 let version = 0;
 function frame(event: EventFrame['event']): EventFrame {
   version += 1;
@@ -53,7 +54,9 @@ async function setup(): Promise<Setup> {
   const requests: Setup['requests'] = [];
   const fakeFetch = (async (url: string, init?: { method?: string; body?: string }) => {
     requests.push({ method: init?.method ?? 'GET', url, body: init?.body ? JSON.parse(init.body) : undefined });
-    return new Response(JSON.stringify({ version: 99 }), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    // The detail names the agents; every action answers with a version.
+    const body = (init?.method ?? 'GET') === 'GET' && url.endsWith(`/conversations/${CONV}`) ? { id: CONV, agents: [{ id: AGENT, name: 'Priya Raman' }], events: [] } : { version: 99 };
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
   }) as unknown as typeof fetch;
   const store = new MemoryStore();
   const api = new ApiClient('http://jamuna.test', new Session(store, 'jamuna.session'), fakeFetch);
@@ -219,24 +222,26 @@ describe('ChatScreen', () => {
     expect(screen.getByTestId('chat-subtitle').props.children).toBe('Waiting for a person from the team');
     expect(screen.queryByTestId('agent-avatar')).toBeNull();
     await act(async () => {
-      socket().push(frame({ type: 'AgentAssigned', agent: 'agent-0000-7f3a' }));
+      socket().push(frame({ type: 'AgentAssigned', agent: AGENT }));
     });
-    expect(screen.getByTestId('chat-title').props.children).toBe('Agent 7F3A');
-    expect(screen.getByTestId('agent-avatar')).toBeTruthy();
-    expect(screen.getByText('Agent 7F3A joined the conversation')).toBeTruthy();
+    // The name comes from the conversation's detail (the events carry only the agent's id).
+    expect(requests.filter((r) => r.method === 'GET' && r.url.endsWith(`/conversations/${CONV}`))).toHaveLength(1);
+    expect(screen.getByTestId('chat-title').props.children).toBe('Priya Raman');
+    expect(screen.getByTestId('agent-avatar')).toHaveTextContent('PR');
+    expect(screen.getByText('Priya Raman joined the conversation')).toBeTruthy();
     await act(async () => {
-      socket().push({ type: 'typing', conversation_id: CONV, user_id: 'agent-0000-7f3a', role: 'agent', typing: true });
+      socket().push({ type: 'typing', conversation_id: CONV, user_id: AGENT, role: 'agent', typing: true });
     });
     expect(screen.getByTestId('chat-subtitle').props.children).toBe('typing…');
     await act(async () => {
-      socket().push(frame({ type: 'MessagePosted', author: { kind: 'agent', id: 'agent-0000-7f3a' }, text: 'Hi, I can help with that.', client_message_id: null }));
+      socket().push(frame({ type: 'MessagePosted', author: { kind: 'agent', id: AGENT }, text: 'Hi, I can help with that.', client_message_id: null }));
     });
     expect(screen.getByText('Hi, I can help with that.')).toBeTruthy();
     expect(screen.getByTestId('chat-subtitle').props.children).toBe('from the support team');
     expect(screen.queryByTestId('csat')).toBeNull();
 
     await act(async () => {
-      socket().push(frame({ type: 'ConversationResolved', by: 'agent-0000-7f3a' }));
+      socket().push(frame({ type: 'ConversationResolved', by: AGENT }));
     });
     expect(screen.getByTestId('csat')).toBeTruthy();
     await act(async () => {

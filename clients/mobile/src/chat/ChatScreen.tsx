@@ -6,11 +6,11 @@
  * a resolved conversation asks for a rating.
  */
 import { useCallback, useMemo } from 'react';
-import { Pressable, StyleSheet, Text, View } from 'react-native';
+import { Pressable, StyleSheet, Text, View, useWindowDimensions } from 'react-native';
 import { Bubble, type BubbleProps, GiftedChat, type Reply, type User } from 'react-native-gifted-chat';
 import type { ApiClient, Connection } from '@jamuna/protocol';
 import { useConversation } from '../useConversation';
-import { type JamunaMessage, QUICK_HELPED, QUICK_HUMAN, agentName, toGiftedMessages } from './messages';
+import { type JamunaMessage, QUICK_HELPED, QUICK_HUMAN, agentName, initials, toGiftedMessages } from './messages';
 
 export interface ChatScreenProps {
   api: ApiClient;
@@ -32,10 +32,14 @@ const STATUS_TEXT: Record<string, string> = {
 
 export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreenProps) {
   const chat = useConversation(api, conn, conversationId);
+  // Bubbles leave room for the avatar (left) and a margin: in pixels, as percentages differ between renderers.
+  const { width } = useWindowDimensions();
+  const bubbleWidth = useMemo(() => ({ left: { maxWidth: Math.max(160, width - 100) }, right: { maxWidth: Math.max(160, width - 70) } }), [width]);
   const { view } = chat;
-  const messages = useMemo(() => toGiftedMessages(view, me), [view, me]);
+  const messages = useMemo(() => toGiftedMessages(view, me, chat.agentNames), [view, me, chat.agentNames]);
   const user = useMemo<User>(() => ({ _id: me }), [me]);
-  const agent = view.agents[view.agents.length - 1] ?? null;
+  const agentId = view.agents[view.agents.length - 1] ?? null;
+  const agent = agentId ? agentName(agentId, chat.agentNames) : null;
 
   const onSend = useCallback((sent: JamunaMessage[]) => {
     for (const m of sent) chat.send(m.text);
@@ -91,6 +95,7 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
     (props: BubbleProps<JamunaMessage>) => (
       <Bubble
         {...props}
+        wrapperStyle={bubbleWidth}
         renderTicks={(m: JamunaMessage) =>
           m.user._id === me ? (
             <Text style={styles.tick} accessibilityLabel={m.failed ? 'Not sent' : m.pending ? 'Sending' : 'Sent'} testID={`state-${m._id}`}>
@@ -100,7 +105,7 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
         }
       />
     ),
-    [me],
+    [me, bubbleWidth],
   );
 
   const renderFooter = useCallback(() => {
@@ -131,12 +136,12 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
         )}
         {agent ? (
           <View style={styles.avatar} testID="agent-avatar">
-            <Text style={styles.avatarText}>{agentName(agent).slice(-2)}</Text>
+            <Text style={styles.avatarText}>{initials(agent)}</Text>
           </View>
         ) : null}
         <View style={styles.headerText}>
           <Text style={styles.title} testID="chat-title">
-            {agent ? agentName(agent) : 'Support'}
+            {agent ?? 'Support'}
           </Text>
           <Text style={styles.subtitle} testID="chat-subtitle">
             {chat.agentTyping ? 'typing…' : agent ? 'from the support team' : view.status === 'pending' ? 'Waiting for a person from the team' : 'Assistant · answers from our help centre'}
@@ -161,6 +166,7 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
         renderQuickReplies={renderQuickReplies}
         isTyping={chat.agentTyping}
         renderCustomView={renderCustomView}
+        isCustomViewBottom
         renderBubble={renderBubble}
         renderChatFooter={renderFooter}
         isUsernameVisible
@@ -184,7 +190,7 @@ const styles = StyleSheet.create({
   avatarText: { color: '#fff', fontWeight: '700' },
   banner: { backgroundColor: '#fef3c7', color: '#92400e', padding: 6, textAlign: 'center', fontSize: 12 },
   error: { backgroundColor: '#fee2e2', color: '#991b1b', padding: 6, textAlign: 'center', fontSize: 12 },
-  sources: { paddingHorizontal: 10, paddingTop: 8, borderTopWidth: StyleSheet.hairlineWidth, borderTopColor: '#cbd5e1', marginTop: 4, maxWidth: 260 },
+  sources: { paddingHorizontal: 10, paddingTop: 6, paddingBottom: 2, borderTopWidth: StyleSheet.hairlineWidth, borderTopColor: '#cbd5e1', marginTop: 2 },
   sourcesTitle: { fontSize: 11, fontWeight: '700', color: '#475569', textTransform: 'uppercase' },
   source: { fontSize: 12, color: '#1e3a8a', marginTop: 2 },
   quick: { flexDirection: 'row', flexWrap: 'wrap', marginTop: 6 },

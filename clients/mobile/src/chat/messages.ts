@@ -18,15 +18,23 @@ export interface JamunaMessage extends IMessage {
 export const BOT: User = { _id: 'bot', name: 'Assistant' };
 
 /**
- * The protocol names an agent by user id only (a customer may not read the
- * staff directory), so the app shows a role name with a stable short tag.
+ * An agent's name: their display name from the conversation's detail, else
+ * (no name set, or not loaded yet) "Agent" with a short tag of their id.
  */
-export function agentName(agentId: string): string {
+export function agentName(agentId: string, names: Record<string, string> = {}): string {
+  const name = names[agentId]?.trim();
+  if (name) return name;
   return `Agent ${agentId.replace(/[^a-zA-Z0-9]/g, '').slice(-4).toUpperCase()}`;
 }
 
-export function agentUser(agentId: string): User {
-  return { _id: `agent:${agentId}`, name: agentName(agentId) };
+export function agentUser(agentId: string, names: Record<string, string> = {}): User {
+  return { _id: `agent:${agentId}`, name: agentName(agentId, names) };
+}
+
+/** One or two initials for an avatar. */
+export function initials(name: string): string {
+  const words = name.split(/\s+/).filter(Boolean);
+  return ((words[0]?.[0] ?? '') + (words.length > 1 ? (words[words.length - 1]?.[0] ?? '') : '')).toUpperCase() || '?';
 }
 
 export const QUICK_HELPED = 'helped';
@@ -40,13 +48,13 @@ const quickReplies = (): QuickReplies => ({
   ],
 });
 
-function systemText(m: ChatMessage): string {
-  if (m.notice === 'AgentAssigned' && m.agentId) return `${agentName(m.agentId)} joined the conversation`;
+function systemText(m: ChatMessage, names: Record<string, string>): string {
+  if (m.notice === 'AgentAssigned' && m.agentId) return `${agentName(m.agentId, names)} joined the conversation`;
   if (m.notice === 'HandoffRequested') return 'We are getting a person from the team to help you.';
   return m.text;
 }
 
-export function toGiftedMessages(view: ConversationView, me: string): JamunaMessage[] {
+export function toGiftedMessages(view: ConversationView, me: string, names: Record<string, string> = {}): JamunaMessage[] {
   const out: JamunaMessage[] = [];
   for (const m of view.messages) {
     if (m.notice === 'FeedbackGiven') continue;
@@ -66,10 +74,10 @@ export function toGiftedMessages(view: ConversationView, me: string): JamunaMess
         out.push({ ...base, text: m.text, user: BOT, sources: m.sources ?? [], helpful: m.helpful ?? null });
         break;
       case 'agent':
-        out.push({ ...base, text: m.text, user: agentUser(m.agentId ?? 'agent') });
+        out.push({ ...base, text: m.text, user: agentUser(m.agentId ?? 'agent', names) });
         break;
       default:
-        out.push({ ...base, text: systemText(m), user: { _id: 'system' }, system: true });
+        out.push({ ...base, text: systemText(m, names), user: { _id: 'system' }, system: true });
         break;
     }
   }
