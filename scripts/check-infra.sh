@@ -70,7 +70,7 @@ expect_render_error "with an unknown projection" "is not a projection" --set "se
 pending_env=(--repo . --pending-env JAMUNA_QDRANT_URL)
 
 step "manifests against the Kubernetes schemas (kubernetes-validate $("$py" -c 'import kubernetes_validate.version as v; print(v.__version__)'), offline)"
-"$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" "${pending_env[@]}" --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
+"$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" "${pending_env[@]}" --prometheus infra/prometheus/prometheus.yml --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
 "$py" infra/checks/manifests.py "$out/production.yaml" "${schema_versions[@]}" "${pending_env[@]}" --existing-secret jamuna-credentials \
   --expect Deployment=5 --expect HorizontalPodAutoscaler=1 --expect Ingress=1 --expect ServiceMonitor=1 || fail "manifests (values-production.yaml)"
 "$py" infra/checks/manifests.py "$out/everything.yaml" "${schema_versions[@]}" "${pending_env[@]}" --expect StatefulSet=4 || fail "manifests (every option on)"

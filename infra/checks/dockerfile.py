@@ -112,6 +112,21 @@ def main(root: Path) -> int:
             errors.append(f"the Makefile no longer runs {needle!r}: the Dockerfile and make have drifted")
     if "npm ci" not in runs(stage("clients")):
         errors.append("stage clients does not install with `npm ci` (the lockfile)")
+    else:
+        # `npm ci` runs before the sources are copied (for the layer cache), so
+        # it sees only the manifests copied before it: each workspace's must be.
+        import json
+        workspaces = json.loads((root / "clients/package.json").read_text(encoding="utf-8")).get("workspaces", [])
+        before = []
+        for word, rest in stage("clients")[2]:
+            if word == "RUN" and "npm ci" in rest:
+                break
+            if word == "COPY":
+                before += shlex.split(rest)
+        for ws in workspaces:
+            if f"clients/{ws}/package.json" not in before:
+                errors.append(f"stage clients: the workspace {ws}'s package.json is not copied before `npm ci`")
+        print(f"dockerfile: npm workspaces {', '.join(workspaces)}: manifests copied before npm ci")
     if "--locked" not in runs(stage("build")) or "-p jamuna" not in runs(stage("build")):
         errors.append("stage build does not run `cargo build --release --locked -p jamuna`")
 

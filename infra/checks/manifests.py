@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--expect", action="append", default=[], help="KIND=N: exactly N resources of that kind")
     ap.add_argument("--repo", help="the repository root, to check the JAMUNA_* variables against the sources")
     ap.add_argument("--pending-env", action="append", default=[])
+    ap.add_argument("--prometheus", help="prometheus.yml: its pod discovery must find every role's pods")
     args = ap.parse_args()
 
     with open(args.file, encoding="utf-8") as f:
@@ -187,6 +188,36 @@ def main():
         waiting = [v for v in jamuna if v in args.pending_env]
         notes.append(f"{len(jamuna) - len(waiting)} JAMUNA_* variables given to the roles are read by the program"
                      + (f"; pending: {', '.join(waiting)}" if waiting else ""))
+
+    # 5. infra/prometheus/prometheus.yml finds the pods the chart annotates
+    if args.prometheus:
+        with open(args.prometheus, encoding="utf-8") as f:
+            prom = yaml.safe_load(f)
+        job = next((j for j in prom.get("scrape_configs", []) if j.get("kubernetes_sd_configs")), None)
+        if not job:
+            errors.append(f"{args.prometheus}: no job discovers Kubernetes pods")
+        else:
+            keeps = [(r["source_labels"][0], r["regex"]) for r in job.get("relabel_configs", []) if r.get("action") == "keep"]
+            found = 0
+            for w in by_kind.get("Deployment", []):
+                meta = w["spec"]["template"]["metadata"]
+                c = w["spec"]["template"]["spec"]["containers"][0]
+                if c["name"] not in ROLES:
+                    continue
+                seen = {f"__meta_kubernetes_pod_label_{k}": v for k, v in (meta.get("labels") or {}).items()}
+                seen.update({f"__meta_kubernetes_pod_annotation_{k}": v for k, v in (meta.get("annotations") or {}).items()})
+                seen = {re.sub(r"[^a-zA-Z0-9_]", "_", k): v for k, v in seen.items()}
+                if all(re.fullmatch(rx, str(seen.get(src, ""))) for src, rx in keeps):
+                    found += 1
+                    port = (meta.get("annotations") or {}).get("prometheus.io/port")
+                    http = next((p["containerPort"] for p in c.get("ports", []) if p.get("name") == "http"), None)
+                    if str(port) != str(http):
+                        errors.append(f"deployment/{w['metadata']['name']}: prometheus.io/port {port} is not the http port {http}")
+                    if "app_kubernetes_io_component" not in "".join(r.get("source_labels", [""])[0] for r in job["relabel_configs"] if r.get("target_label") == "role"):
+                        errors.append(f"{args.prometheus}: the role label does not come from app.kubernetes.io/component")
+                else:
+                    errors.append(f"deployment/{w['metadata']['name']}: {args.prometheus} job {job['job_name']} would not scrape its pods")
+            notes.append(f"{args.prometheus} (job {job['job_name']}) scrapes the pods of all {found} role Deployments")
 
     for e in args.expect:
         kind, _, n = e.partition("=")
