@@ -14,7 +14,7 @@ NATS_VERSION := v2.15.2
 FERRETDB_VERSION := v1.24.2
 APT_PACKAGES := redis-server chromium
 
-.PHONY: serve test deps model build release clients clean-data
+.PHONY: serve test deps model build release clients mobile clean-data
 
 ## serve: install what is missing, fetch the model, build, and start Jamuna
 ## embedded on http://localhost:8080 (dev mode: a demo tenant, knowledge base
@@ -27,7 +27,7 @@ model:
 	@scripts/fetch-model.sh models
 
 ## test: install and start every service the tests need, then run every test.
-test: deps clients
+test: deps clients mobile
 	scripts/with-services.sh scripts/run-tests.sh
 
 ## deps: system packages and servers the project needs (idempotent).
@@ -43,6 +43,12 @@ release:
 ## clients: the chat widget and the dashboard (npm workspace in clients/), built into clients/dist.
 clients:
 	cd clients && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi && npm run build
+
+## mobile: the React Native app (clients/mobile, its own npm project: React
+## Native pins its own React) and its web build, served by jamuna at /mobile/.
+## After `clients`, whose build empties clients/dist.
+mobile:
+	cd clients/mobile && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi && CI=1 npm run export:web
 
 clean-data:
 	rm -rf data

@@ -19,4 +19,8 @@ scripts/check-infra.sh
 # separate `cargo build -p jamuna` would resolve features without the
 # dev-dependencies and rebuild half the workspace).
 export JAMUNA_BIN="${JAMUNA_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/jamuna-target}/debug/jamuna}"
+# The mobile app (clients/mobile, its own npm project; `make mobile` installed
+# it and exported its web build for the browser test in clients/e2e): types
+# and component tests. The clients' lint below covers its sources too.
+(cd clients/mobile && npm run typecheck && npm test)
 (cd clients && npm run lint && npm test && npm run test:e2e)
