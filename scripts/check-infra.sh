@@ -94,17 +94,21 @@ fi
 step "metrics the dashboard and the alert rules query"
 "$py" infra/checks/metrics.py . infra/grafana/jamuna.json infra/prometheus/rules.yml \
   --pending infra/grafana/pending-metrics.txt || fail "metrics"
-# The check itself must catch a metric no role exports.
+# The check itself must catch a metric no role exports, and a label no
+# exported metric carries.
 "$py" - "$out/dash.json" <<'EOF'
 import json, sys
-json.dump({"panels": [{"title": "probe", "targets": [{"expr": "rate(jamuna_no_such_metric_total[5m])"}]}]}, open(sys.argv[1], "w"))
+json.dump({"panels": [{"title": "probe", "targets": [
+    {"expr": "rate(jamuna_no_such_metric_total[5m])"},
+    {"expr": "sum by (no_such_label) (rate(jamuna_conversations_started_total[5m]))"}]}]}, open(sys.argv[1], "w"))
 EOF
 if "$py" infra/checks/metrics.py . "$out/dash.json" > "$out/metrics.log"; then
   fail "a dashboard querying jamuna_no_such_metric_total passed the metrics check"
-elif grep -q "MISSING jamuna_no_such_metric_total" "$out/metrics.log"; then
-  echo "a dashboard querying an unexported metric is refused: $(grep -m1 MISSING "$out/metrics.log")"
+elif grep -q "MISSING jamuna_no_such_metric_total" "$out/metrics.log" && grep -q "label 'no_such_label'" "$out/metrics.log"; then
+  echo "a dashboard querying an unexported metric or label is refused:"
+  grep -E "MISSING|LABEL" "$out/metrics.log"
 else
-  fail "the metrics check refused the probe dashboard without naming jamuna_no_such_metric_total: $(cat "$out/metrics.log")"
+  fail "the metrics check refused the probe dashboard without naming jamuna_no_such_metric_total and no_such_label: $(cat "$out/metrics.log")"
 fi
 
 echo

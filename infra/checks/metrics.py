@@ -76,9 +76,34 @@ def rust_sources(root: Path):
             yield path
 
 
+def macro_call(text: str, start: int) -> str:
+    """The rest of a macro call from `start` to its closing parenthesis."""
+    depth, i = 1, start
+    while i < len(text) and depth:
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        i += 1
+    return text[start:i]
+
+
+# Labels Prometheus attaches to every series of a target (prometheus.yml).
+TARGET_LABELS = {"instance", "job", "role", "pod", "namespace"}
+
+
+def promql_labels(expr: str) -> set:
+    """The label names an expression groups by or matches on."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    found = set()
+    for clause in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", s):
+        found |= {l.strip() for l in clause.split(",") if l.strip()}
+    for matchers in re.findall(r"\{([^}]*)\}", s):
+        found |= set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
+    return found
+
+
 def exported(root: Path):
     """(series name -> 'kind in file'), and notes on how they were found."""
     kinds = {}  # base name -> (kind, where)
+    labels = {}  # base name -> label keys given at any call site
     all_buckets = False
     bucket_matchers = []
     uses_process = False
@@ -86,8 +111,10 @@ def exported(root: Path):
     for path in rust_sources(root):
         text = strip_test_modules(path.read_text(encoding="utf-8"))
         rel = str(path.relative_to(root))
-        for kind, name in MACRO.findall(text):
+        for m in MACRO.finditer(text):
+            kind, name = m.group(1), m.group(2)
             kinds.setdefault(name, (kind, rel))
+            labels.setdefault(name, set()).update(re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*=>', macro_call(text, m.end())))
         if re.search(r"\.set_buckets\(", text):
             all_buckets = True
         bucket_matchers += BUCKETS_FOR.findall(text)
@@ -105,8 +132,13 @@ def exported(root: Path):
                 return True
         return False
 
-    series = {}
+    series, series_labels = {}, {}
     for name, (kind, where) in kinds.items():
+        base = labels.get(name, set())
+        for suffix, extra in (("", set()), ("_total", set()), ("_sum", set()), ("_count", set()), ("_bucket", {"le"})):
+            series_labels[name + suffix] = base | extra
+        if kind == "histogram" and not has_buckets(name):
+            series_labels[name] = base | {"quantile"}
         label = f"{kind} in {where}"
         if kind == "counter":
             series[name + "_total" if recommended_naming and not name.endswith("_total") else name] = label
@@ -124,7 +156,7 @@ def exported(root: Path):
             series[name] = "metrics-process collector"
     return series, {"histograms_with_buckets": sorted(n for n, (k, _) in kinds.items() if k == "histogram" and has_buckets(n)),
                     "histograms_as_summaries": sorted(n for n, (k, _) in kinds.items() if k == "histogram" and not has_buckets(n)),
-                    "process_metrics": uses_process}
+                    "process_metrics": uses_process, "labels": series_labels}
 
 
 def promql_metric_names(expr: str) -> set:
@@ -157,6 +189,8 @@ def self_test():
         'max by (consumer) (d) > 1000 and on (instance) up{role="gateway"} == 0': {"d", "up"},
         "sum(e) by (author) * 60 offset 1h": {"e"},
     }
+    if promql_labels('sum by (le, route) (rate(a{job=~"x", status!="200"}[5m]))') != {"le", "route", "job", "status"}:
+        raise SystemExit("metrics.py self-test failed: promql_labels")
     for expr, want in cases.items():
         got = promql_metric_names(expr)
         if got != want:
@@ -235,9 +269,15 @@ def main(argv):
     dashboard_query_count = len(queries)
     for r in rules:
         queries += list(rule_queries(r))
+    label_errors = []
     for where, expr in queries:
-        for name in promql_metric_names(expr):
+        names = promql_metric_names(expr)
+        for name in names:
             used.setdefault(name, []).append(where)
+        if names and all(n in notes["labels"] for n in names):
+            have = set().union(*(notes["labels"][n] for n in names)) | TARGET_LABELS
+            for label in sorted(promql_labels(expr) - have):
+                label_errors.append(f"{where}: label {label!r} is on none of {', '.join(sorted(names))}")
 
     print(f"metrics: {len(series)} series exported by the roles (from the Rust sources)")
     if notes["histograms_with_buckets"]:
@@ -267,8 +307,11 @@ def main(argv):
         stale.append(name)
     for e in layout_errors:
         print(f"  DASHBOARD {e}")
-    if missing or layout_errors:
-        print(f"metrics: FAILED: {len(missing)} queried metrics are exported by no role, {len(layout_errors)} dashboard errors")
+    for e in label_errors:
+        print(f"  LABEL {e}")
+    if missing or layout_errors or label_errors:
+        print(f"metrics: FAILED: {len(missing)} queried metrics are exported by no role, "
+              f"{len(label_errors)} queried labels no metric carries, {len(layout_errors)} dashboard errors")
         return 1
     rows = [p["title"] for p in json.loads(dashboard.read_text(encoding="utf-8"))["panels"] if p.get("type") == "row"]
     print(f"dashboard: {dashboard_query_count} queries in rows {', '.join(rows)}; no overlapping panels")
