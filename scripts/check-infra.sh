@@ -6,10 +6,11 @@
 #   2. the rendered manifests against the Kubernetes JSON schemas that the PyPI
 #      package kubernetes-validate ships (strict), plus the references between
 #      them (infra/checks/manifests.py);
-#   3. the Dockerfile: hadolint, and a structural check (infra/checks/dockerfile.py);
+#   3. the in-cluster NATS configuration, with `nats-server -t`; the
+#      Dockerfile: hadolint, and a structural check (infra/checks/dockerfile.py);
 #   4. every metric the Grafana dashboard and the Prometheus rules query is
 #      exported by some role (infra/checks/metrics.py).
-# Needs helm and the venv that scripts/install-deps.sh installs (`make deps`).
+# Needs helm, nats-server and the venv that scripts/install-deps.sh installs (`make deps`).
 # Usage: scripts/check-infra.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +88,33 @@ if "$py" infra/checks/manifests.py "$out/broken.yaml" --kube 1.37 > "$out/broken
   fail "a manifest with an unknown field passed validation"
 else
   echo "a manifest with an unknown field is refused: $(grep -m1 ERROR "$out/broken.log" | cut -c1-140)…"
+fi
+
+step "the in-cluster NATS configuration (charts/nats), by nats-server itself"
+nats_server="$(command -v nats-server || echo "$(go env GOPATH 2>/dev/null)/bin/nats-server")"
+"$py" - "$out/default.yaml" "$out/nats.conf" <<'EOF'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "ConfigMap" and "nats.conf" in d.get("data", {}):
+        open(sys.argv[2], "w").write(d["data"]["nats.conf"])
+EOF
+if [ ! -s "$out/nats.conf" ]; then
+  fail "the default render has no NATS ConfigMap with nats.conf"
+elif ! grep -qE '^[[:space:]]*sync_interval:[[:space:]]*always' "$out/nats.conf"; then
+  fail "the in-cluster NATS does not fsync before acknowledging (sync_interval: always)"
+elif "$nats_server" -t -c "$out/nats.conf"; then
+  echo "the rendered nats.conf is valid for $("$nats_server" --version) and has sync_interval: always"
+else
+  fail "nats-server refuses the rendered nats.conf"
+fi
+
+# The image runs the NATS version the tests run (the Makefile's NATS_VERSION).
+make_nats=$(sed -n 's/^NATS_VERSION := v//p' Makefile)
+chart_nats=$(sed -n 's/^  tag: \([0-9.]*\).*/\1/p' "$chart/charts/nats/values.yaml")
+if [ "$make_nats" = "$chart_nats" ]; then
+  echo "the in-cluster NATS image is $chart_nats, the version the tests run"
+else
+  fail "charts/nats runs NATS $chart_nats, the tests run $make_nats (Makefile NATS_VERSION)"
 fi
 
 step "Dockerfile (infra/docker/Dockerfile)"
