@@ -89,7 +89,9 @@ describe('the chat widget and the dashboard, in a real browser', () => {
     await reply.press('Enter');
 
     await visitor.locator('.jw-msg[data-role="agent"]').getByText('Hi, this is Sam from the support team. How can I help?').waitFor({ timeout: 30_000 });
-    await visitor.getByText('An agent from the team has joined').waitFor();
+    // The agent's display name, not a bare "agent", once the widget has looked it up.
+    await visitor.getByText('Demo Admin from the team has joined').waitFor();
+    await visitor.locator('.jw-msg[data-role="agent"] .jw-author').getByText('Demo Admin').first().waitFor();
 
     // A question the bot could answer now goes to the human only.
     await widgetSend(visitor, 'When will my new card arrive?');

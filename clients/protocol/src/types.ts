@@ -146,7 +146,14 @@ export interface ConversationDetail {
   tags: string[];
   csat: number | null;
   version: number;
+  /** The staff who were assigned or wrote, with the display name a customer may see. */
+  agents: AgentName[];
   events: EventFrame[];
+}
+
+export interface AgentName {
+  id: string;
+  name: string | null;
 }
 
 export interface MessageAck {

@@ -73,6 +73,8 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
   const view = chat.view;
   const messages = view?.messages ?? [];
   const agentJoined = (view?.agents.length ?? 0) > 0;
+  const lastAgent = view?.assignee ?? view?.agents[view.agents.length - 1];
+  const agentName = (lastAgent && chat.agentNames[lastAgent]) || null;
   const resolved = view?.status === 'resolved';
 
   useEffect(() => {
@@ -101,7 +103,9 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
       : chat.interrupted
         ? 'Reconnecting…'
         : agentJoined
-          ? 'An agent from the team has joined'
+          ? agentName
+            ? `${agentName} from the team has joined`
+            : 'An agent from the team has joined'
           : config.subtitle;
 
   return (
@@ -120,7 +124,7 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
     >
       <header className="jw-header">
         <div className="jw-avatar" aria-hidden="true">
-          {agentJoined ? 'A' : config.title.slice(0, 1).toUpperCase()}
+          {agentJoined ? (agentName ?? 'A').slice(0, 1).toUpperCase() : config.title.slice(0, 1).toUpperCase()}
         </div>
         <div className="jw-heading">
           <h2>{config.title}</h2>
@@ -213,7 +217,8 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
 function Message({ m, config, chat }: { m: ChatMessage; config: WidgetConfig; chat: ReturnType<typeof useChat> }) {
   if (m.role === 'system') {
     if (m.notice === 'FeedbackGiven') return null;
-    const text = m.notice === 'AgentAssigned' ? 'An agent joined the conversation' : m.notice === 'HandoffRequested' ? 'We are getting a person from the team to help you.' : m.text;
+    const name = m.agentId ? chat.agentNames[m.agentId] : '';
+    const text = m.notice === 'AgentAssigned' ? `${name || 'An agent'} joined the conversation` : m.notice === 'HandoffRequested' ? 'We are getting a person from the team to help you.' : m.text;
     return (
       <p className="jw-notice" data-notice={m.notice}>
         {text}
@@ -221,7 +226,7 @@ function Message({ m, config, chat }: { m: ChatMessage; config: WidgetConfig; ch
     );
   }
   const mine = m.role === 'customer';
-  const who = mine ? 'You' : m.role === 'bot' ? 'Assistant' : 'Agent';
+  const who = mine ? 'You' : m.role === 'bot' ? 'Assistant' : (m.agentId && chat.agentNames[m.agentId]) || 'Agent';
   return (
     <div className={`jw-msg jw-msg-${m.role}`} data-role={m.role} data-state={m.state} data-version={m.version ?? undefined}>
       {!mine && <span className="jw-author">{who}</span>}

@@ -28,6 +28,8 @@ export interface Chat {
   conversationId: string | null;
   view: ConversationView | null;
   agentTyping: boolean;
+  /** Display names of the agents who joined, by user id (from the conversation's detail). */
+  agentNames: Record<string, string>;
   error: string | null;
   send(text: string): Promise<boolean>;
   retry(clientMessageId: string): void;
@@ -171,6 +173,29 @@ export function useChat(config: WidgetConfig): Chat {
 
   const view = useMemo(() => (conversationId ? foldConversation(conversationId, events, pending, 'customer') : null), [conversationId, events, pending]);
 
+  // An agent's name is not in the events (only their id): ask the detail once per new agent.
+  const [agentNames, setAgentNames] = useState<Record<string, string>>({});
+  const unnamed = view?.agents.filter((a) => !(a in agentNames)).join(',') ?? '';
+  useEffect(() => {
+    if (!conversationId || unnamed === '') return;
+    let live = true;
+    api
+      .conversation(conversationId)
+      .then((d) => {
+        if (!live) return;
+        setAgentNames((prev) => {
+          const next = { ...prev };
+          for (const a of d.agents ?? []) next[a.id] = a.name ?? '';
+          for (const id of unnamed.split(',')) if (!(id in next)) next[id] = '';
+          return next;
+        });
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [api, conversationId, unnamed]);
+
   const askHuman = useCallback(async () => {
     const id = await ensureConversation();
     if (!id) return;
@@ -246,6 +271,7 @@ export function useChat(config: WidgetConfig): Chat {
     conversationId,
     view,
     agentTyping,
+    agentNames,
     error,
     send,
     retry: (cmid) => conn?.retry(cmid),

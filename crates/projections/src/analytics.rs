@@ -8,7 +8,8 @@
 //!   reply of the bot or an agent), by the day the conversation started, and
 //!   **resolution time** (from the start to the first resolution), by the day
 //!   of that resolution: median and 90th percentile (nearest rank);
-//! * CSAT average and count, by the day it was given; bot answers per intent.
+//! * CSAT average and count, by the day it was given; bot answers per intent;
+//! * citations: how many bot answers cited each knowledge-base article.
 //!
 //! The projection keeps counters per day plus a few facts per conversation
 //! (which the times and the containment need); percentiles are computed when
@@ -130,6 +131,8 @@ pub struct Effect {
     pub day: Option<NaiveDate>,
     pub counters: Counters,
     pub intent: Option<String>,
+    /// The articles a bot answer cites, each once.
+    pub cited: Vec<String>,
 }
 
 /// Folds a conversation event into the conversation's facts and says what it
@@ -139,6 +142,7 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
     use ConversationEvent as V;
     let mut c = Counters::default();
     let mut intent = None;
+    let mut cited: Vec<String> = Vec::new();
     let ahead = facts.as_ref().is_some_and(|f| f.position >= e.position);
     if let V::ConversationStarted { .. } = event {
         c.conversations_started = 1;
@@ -156,7 +160,7 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
                 position: e.position,
             });
         }
-        return Ok(Effect { day: Some(e.at.date_naive()), counters: c, intent });
+        return Ok(Effect { day: Some(e.at.date_naive()), counters: c, intent, cited });
     }
     let Some(current) = facts.as_ref() else {
         return Err(ProjectionError::bad_event(e.position, format!("an event of {} before the conversation started", e.stream)));
@@ -186,10 +190,16 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
                 reply(&mut f);
             }
         },
-        V::BotAnswered { intent: i, .. } => {
+        V::BotAnswered { intent: i, sources, .. } => {
             c.messages_bot = 1;
             c.bot_answers = 1;
             intent = i.clone();
+            for s in sources {
+                let id = s.article_id.to_string();
+                if !cited.contains(&id) {
+                    cited.push(id);
+                }
+            }
             reply(&mut f);
         }
         V::HandoffRequested { .. } => {
@@ -219,7 +229,7 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
         f.position = e.position;
         *facts = Some(f);
     }
-    Ok(Effect { day: Some(e.at.date_naive()), counters: c, intent })
+    Ok(Effect { day: Some(e.at.date_naive()), counters: c, intent, cited })
 }
 
 /// The median and 90th percentile of a set of durations (nearest rank).
@@ -253,10 +263,12 @@ pub struct Stats {
     pub first_response: Option<Percentiles>,
     pub resolution: Option<Percentiles>,
     pub intents: BTreeMap<String, u64>,
+    /// Bot answers citing each article, by article id.
+    pub citations: BTreeMap<String, u64>,
 }
 
 impl Stats {
-    fn new(counters: Counters, first: &mut [i64], resolution: &mut [i64], intents: BTreeMap<String, u64>) -> Self {
+    fn new(counters: Counters, first: &mut [i64], resolution: &mut [i64], intents: BTreeMap<String, u64>, citations: BTreeMap<String, u64>) -> Self {
         let ratio = |a: u64, b: u64| if b == 0 { None } else { Some(a as f64 / b as f64) };
         Self {
             containment_rate: ratio(counters.resolved_without_human, counters.resolved),
@@ -265,6 +277,7 @@ impl Stats {
             first_response: Percentiles::of(first),
             resolution: Percentiles::of(resolution),
             intents,
+            citations,
         }
     }
 }
@@ -292,6 +305,8 @@ pub struct Report {
 pub struct RawAnalytics {
     pub days: Vec<(NaiveDate, Counters)>,
     pub intents: Vec<(NaiveDate, String, u64)>,
+    /// Citations per day and article id.
+    pub citations: Vec<(NaiveDate, String, u64)>,
     /// First response times, by the day the conversation started.
     pub first_responses: Vec<(NaiveDate, i64)>,
     /// Resolution times, by the day of the first resolution.
@@ -303,10 +318,14 @@ pub fn build_report(tenant: TenantId, from: NaiveDate, to: NaiveDate, raw: RawAn
     for (d, c) in raw.days {
         counters.entry(d).or_default().add(&c);
     }
-    let mut intents: HashMap<NaiveDate, BTreeMap<String, u64>> = HashMap::new();
-    for (d, i, n) in raw.intents {
-        *intents.entry(d).or_default().entry(i).or_default() += n;
-    }
+    let by_day = |rows: Vec<(NaiveDate, String, u64)>| {
+        let mut m: HashMap<NaiveDate, BTreeMap<String, u64>> = HashMap::new();
+        for (d, k, n) in rows {
+            *m.entry(d).or_default().entry(k).or_default() += n;
+        }
+        m
+    };
+    let (mut intents, mut citations) = (by_day(raw.intents), by_day(raw.citations));
     let group = |v: &[(NaiveDate, i64)]| {
         let mut m: HashMap<NaiveDate, Vec<i64>> = HashMap::new();
         for (d, ms) in v {
@@ -318,6 +337,7 @@ pub fn build_report(tenant: TenantId, from: NaiveDate, to: NaiveDate, raw: RawAn
     let mut days = Vec::new();
     let mut total = Counters::default();
     let mut total_intents = BTreeMap::new();
+    let mut total_citations = BTreeMap::new();
     for day in from.iter_days().take_while(|d| *d <= to) {
         let c = counters.get(&day).copied().unwrap_or_default();
         total.add(&c);
@@ -325,13 +345,17 @@ pub fn build_report(tenant: TenantId, from: NaiveDate, to: NaiveDate, raw: RawAn
         for (k, v) in &i {
             *total_intents.entry(k.clone()).or_default() += v;
         }
+        let a = citations.remove(&day).unwrap_or_default();
+        for (k, v) in &a {
+            *total_citations.entry(k.clone()).or_default() += v;
+        }
         let mut f = firsts.remove(&day).unwrap_or_default();
         let mut r = resolutions.remove(&day).unwrap_or_default();
-        days.push(DailyStats { day, stats: Stats::new(c, &mut f, &mut r, i) });
+        days.push(DailyStats { day, stats: Stats::new(c, &mut f, &mut r, i, a) });
     }
     let mut all_first: Vec<i64> = raw.first_responses.iter().filter(|(d, _)| (from..=to).contains(d)).map(|x| x.1).collect();
     let mut all_res: Vec<i64> = raw.resolutions.iter().filter(|(d, _)| (from..=to).contains(d)).map(|x| x.1).collect();
-    let total = Stats::new(total, &mut all_first, &mut all_res, total_intents);
+    let total = Stats::new(total, &mut all_first, &mut all_res, total_intents, total_citations);
     Report { tenant, from, to, days, total }
 }
 

@@ -573,6 +573,8 @@ pub mod analytics {
         assert_eq!((res.count, res.median_ms, res.p90_ms), (2, 100_000, 300_000));
         assert_eq!(d.intents.get("card_delivery"), Some(&2));
         assert_eq!(d.intents.get("refund"), Some(&1));
+        assert_eq!(d.citations.get("kb-1"), Some(&3), "every bot answer cites kb-1 once");
+        assert_eq!(d.citations.len(), 1);
         assert!(r.days[1].stats.counters.is_zero(), "the next day: nothing in acme");
         assert_eq!(r.total, r.days[0].stats);
         let g = report(&a, "globex", 2).await;

@@ -29,6 +29,8 @@ struct Range {
 struct Analytics {
     days: Vec<serde_json::Value>,
     intents: Vec<serde_json::Value>,
+    /// `{"article_id", "count"}`: bot answers citing each article, most cited first.
+    citations: Vec<serde_json::Value>,
 }
 
 /// The longest range one request may ask for.

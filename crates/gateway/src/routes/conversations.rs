@@ -129,6 +129,7 @@ async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<St
         }
     }
     let started = conversation.started();
+    let agents = agent_names(&state, &caller, &events).await?;
     Ok(axum::Json(json!({
         "id": id,
         "customer": started.map(|s| s.customer.to_string()),
@@ -139,8 +140,33 @@ async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<St
         "tags": conversation.tags(),
         "csat": conversation.csat(),
         "version": jamuna_domain::Aggregate::version(&*conversation),
+        "agents": agents,
         "events": events,
     })))
+}
+
+/// The staff who took part (assigned or wrote), with the name the customer
+/// may see: the display name, never the e-mail address.
+async fn agent_names(state: &AppState, caller: &Caller, events: &[Value]) -> Result<Vec<Value>, ApiError> {
+    let mut ids: Vec<&str> = Vec::new();
+    for f in events {
+        let e = &f["event"];
+        let id = match e["type"].as_str() {
+            Some("AgentAssigned") => e["agent"].as_str(),
+            Some("MessagePosted") if e["author"]["kind"] == "agent" => e["author"]["id"].as_str(),
+            _ => None,
+        };
+        if let Some(id) = id.filter(|id| !ids.contains(id)) {
+            ids.push(id);
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Ok(user) = UserId::parse(id) else { continue };
+        let name = state.directory.user(&caller.tenant, &user).await?.filter(|u| !u.erased).and_then(|u| u.name);
+        out.push(json!({"id": id, "name": name}));
+    }
+    Ok(out)
 }
 
 /// `GET /api/v1/conversations/{id}`.
@@ -160,6 +186,8 @@ struct ConversationDetail {
     /// The customer's satisfaction score, once given.
     csat: Option<u8>,
     version: u64,
+    /// `{"id", "name"}` of every agent who was assigned or wrote; `name` is the display name (null if none).
+    agents: Vec<serde_json::Value>,
     /// `event` frames: `{"type":"event","conversation_id","version","position","occurred_at","event"}`,
     /// `event` being the conversation event (`type`-tagged).
     events: Vec<serde_json::Value>,

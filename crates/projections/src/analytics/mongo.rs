@@ -1,5 +1,6 @@
 //! The analytics read model in MongoDB: a document per tenant and day
-//! (`analytics_daily`: the counters, the intents as `[{intent, count}]`) and a
+//! (`analytics_daily`: the counters, the intents as `[{intent, count}]`, the
+//! cited articles as `[{article, count}]`) and a
 //! document of facts per conversation (`analytics_facts`).
 //!
 //! Without transactions, a batch writes the day documents first, then the
@@ -30,12 +31,20 @@ struct Intent {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+struct Citation {
+    article: String,
+    count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Day {
     tenant: String,
     day: String,
     #[serde(flatten)]
     counters: Counters,
     intents: Vec<Intent>,
+    #[serde(default)]
+    citations: Vec<Citation>,
     position: u64,
 }
 
@@ -118,7 +127,7 @@ impl MongoAnalytics {
                         let p = day.position as i64;
                         (day, Some(p), false)
                     }
-                    None => (Day { tenant: e.tenant().to_string(), day: day(d), counters: Counters::default(), intents: vec![], position: 0 }, None, false),
+                    None => (Day { tenant: e.tenant().to_string(), day: day(d), counters: Counters::default(), intents: vec![], citations: vec![], position: 0 }, None, false),
                 };
                 days.insert(key.clone(), entry);
             }
@@ -131,6 +140,12 @@ impl MongoAnalytics {
                 match doc.intents.iter_mut().find(|x| x.intent == i) {
                     Some(x) => x.count += 1,
                     None => doc.intents.push(Intent { intent: i, count: 1 }),
+                }
+            }
+            for a in effect.cited {
+                match doc.citations.iter_mut().find(|x| x.article == a) {
+                    Some(x) => x.count += 1,
+                    None => doc.citations.push(Citation { article: a, count: 1 }),
                 }
             }
             doc.position = e.position;
@@ -208,6 +223,7 @@ impl AnalyticsStore for MongoAnalytics {
             out.days.push((date, d.counters));
             let intents: BTreeMap<String, u64> = d.intents.into_iter().map(|i| (i.intent, i.count)).collect();
             out.intents.extend(intents.into_iter().map(|(i, n)| (date, i, n)));
+            out.citations.extend(d.citations.into_iter().map(|c| (date, c.article, c.count)));
         }
         let started = self.db.find_all(FACTS, doc! {"tenant": tenant.as_str(), "startedDay": {"$gte": &f, "$lte": &t}}, doc! {}, None).await?;
         out.first_responses = times(started, "startedDay", "firstResponseMs")?;

@@ -1,5 +1,5 @@
 //! The analytics read model in SQLite: a counters row per tenant and day, a
-//! row per tenant, day and intent, and a row of facts per conversation (with
+//! row per tenant, day and intent (and per cited article), and a row of facts per conversation (with
 //! the first response and resolution times the percentiles are taken from).
 
 use super::{AnalyticsStore, ConversationFacts, Counters, RawAnalytics, apply};
@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS intents (
     count  INTEGER NOT NULL,
     PRIMARY KEY (tenant, day, intent)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS citations (
+    tenant  TEXT    NOT NULL,
+    day     TEXT    NOT NULL,
+    article TEXT    NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (tenant, day, article)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS facts (
     tenant            TEXT NOT NULL,
     id                TEXT NOT NULL,
@@ -53,7 +60,7 @@ CREATE INDEX IF NOT EXISTS facts_by_start      ON facts (tenant, started_day);
 CREATE INDEX IF NOT EXISTS facts_by_resolution ON facts (tenant, resolved_day);
 ";
 
-const DROP: &str = "DROP TABLE IF EXISTS daily; DROP TABLE IF EXISTS intents; DROP TABLE IF EXISTS facts;";
+const DROP: &str = "DROP TABLE IF EXISTS daily; DROP TABLE IF EXISTS intents; DROP TABLE IF EXISTS citations; DROP TABLE IF EXISTS facts;";
 
 static UPSERT_DAILY: LazyLock<String> = LazyLock::new(|| {
     let cols = Counters::FIELDS.join(", ");
@@ -103,6 +110,7 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
     let mut facts: HashMap<Key, Option<ConversationFacts>> = HashMap::new();
     let mut days: HashMap<(TenantId, NaiveDate), Counters> = HashMap::new();
     let mut intents: HashMap<(TenantId, NaiveDate, String), u64> = HashMap::new();
+    let mut citations: HashMap<(TenantId, NaiveDate, String), u64> = HashMap::new();
     for e in &events {
         if e.position <= applied {
             continue;
@@ -123,6 +131,9 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
             if let Some(i) = effect.intent {
                 *intents.entry((e.tenant().clone(), d, i)).or_default() += 1;
             }
+            for a in effect.cited {
+                *citations.entry((e.tenant().clone(), d, a)).or_default() += 1;
+            }
         }
     }
     let mut upsert_day = tx.prepare_cached(&UPSERT_DAILY)?;
@@ -137,6 +148,12 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
     for ((t, d, i), n) in &intents {
         upsert.execute(params![t.as_str(), day(*d), i, *n as i64])?;
     }
+    let mut cite = tx.prepare_cached(
+        "INSERT INTO citations (tenant, day, article, count) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, day, article) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for ((t, d, a), n) in &citations {
+        cite.execute(params![t.as_str(), day(*d), a, *n as i64])?;
+    }
     let mut save = tx.prepare_cached(
         "INSERT INTO facts (tenant, id, started_day, first_response_ms, resolved_day, resolution_ms, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (tenant, id) DO UPDATE SET first_response_ms = excluded.first_response_ms, resolved_day = excluded.resolved_day,
@@ -147,7 +164,7 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
             save.execute(params![t.as_str(), id.as_str(), day(f.started_day()), f.first_response_ms, f.resolved_day.map(day), f.resolution_ms, to_json(f)?])?;
         }
     }
-    drop((upsert_day, upsert, save));
+    drop((upsert_day, upsert, cite, save));
     set_checkpoint(&tx, projection, through)?;
     tx.commit()?;
     Ok(())
@@ -169,12 +186,18 @@ fn raw(c: &Connection, tenant: &str, from: NaiveDate, to: NaiveDate) -> Result<R
         let (d, v) = row?;
         out.days.push((parse_day(&d)?, Counters::from_values(v)));
     }
-    let mut stmt = c.prepare_cached("SELECT day, intent, count FROM intents WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3")?;
-    let rows = stmt.query_map(params![tenant, f, t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-    for row in rows {
-        let (d, i, n) = row?;
-        out.intents.push((parse_day(&d)?, i, n.max(0) as u64));
-    }
+    let keyed = |sql: &str| -> Result<Vec<(NaiveDate, String, u64)>, StoreError> {
+        let mut stmt = c.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![tenant, f, t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut v = Vec::new();
+        for row in rows {
+            let (d, k, n) = row?;
+            v.push((parse_day(&d)?, k, n.max(0) as u64));
+        }
+        Ok(v)
+    };
+    out.intents = keyed("SELECT day, intent, count FROM intents WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3")?;
+    out.citations = keyed("SELECT day, article, count FROM citations WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3")?;
     let times = |sql: &str| -> Result<Vec<(NaiveDate, i64)>, StoreError> {
         let mut stmt = c.prepare_cached(sql)?;
         let rows = stmt.query_map(params![tenant, f, t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
