@@ -18,6 +18,9 @@
 //!   MongoDB URL, with their projections ([`ReadModels`]).
 //! * [`sessions`] — sessions, presence and rate limits (in memory / Redis):
 //!   short-lived state that expires rather than being replayed.
+//! * [`vectors`] — the knowledge-base passages, embedded, for retrieval
+//!   (qdrant-edge in-process / a Qdrant server), and the projection that
+//!   keeps them in step with the articles.
 //! * [`bench`] — a realistic log generator and replay timings for
 //!   `jamuna bench replay`.
 //!
@@ -45,6 +48,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
+pub mod vectors;
 
 pub use error::{ProjectionError, StoreError};
 pub use event::{Fact, Interest, Opened, ReadModel, ReadModelProjection};

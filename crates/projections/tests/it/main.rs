@@ -3,6 +3,7 @@
 mod mongo;
 mod runtime;
 mod sqlite;
+mod vectors;
 
 use jamuna_commands::handler::CommandHandler;
 use jamuna_commands::keys::memory::MemoryKeyStore;
