@@ -19,6 +19,16 @@ pub struct Config {
     pub model_dir: PathBuf,
     pub static_dir: String,
     pub rate_limit_per_minute: u32,
+    /// The read models, data keys, refresh tokens and worker checkpoint in
+    /// MongoDB (`mongodb://host:port`); empty: SQLite files in `data_dir`.
+    pub mongodb_url: String,
+    pub mongodb_database: String,
+    /// Sessions, presence and rate limits in Redis (`redis://host:port`);
+    /// empty: in memory.
+    pub redis_url: String,
+    /// The NATS JetStream stream holding the log, and its subjects' prefix.
+    pub nats_stream: String,
+    pub nats_subject_prefix: String,
     /// Never in a file: only from JAMUNA_JWT_SECRET.
     #[serde(skip)]
     pub jwt_secret: Option<secrecy::SecretString>,
@@ -73,6 +83,17 @@ impl Config {
         if let Some(v) = env("JAMUNA_RATE_LIMIT_PER_MINUTE") {
             c.rate_limit_per_minute = v.parse().with_context(|| format!("JAMUNA_RATE_LIMIT_PER_MINUTE={v:?} is not a number"))?;
         }
+        for (key, field) in [
+            ("JAMUNA_MONGODB_URL", &mut c.mongodb_url),
+            ("JAMUNA_MONGODB_DATABASE", &mut c.mongodb_database),
+            ("JAMUNA_REDIS_URL", &mut c.redis_url),
+            ("JAMUNA_NATS_STREAM", &mut c.nats_stream),
+            ("JAMUNA_NATS_SUBJECT_PREFIX", &mut c.nats_subject_prefix),
+        ] {
+            if let Some(v) = env(key) {
+                *field = v;
+            }
+        }
         c.jwt_secret = env("JAMUNA_JWT_SECRET").filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
         if let Some(v) = &flags.data_dir {
             c.data_dir = v.clone();
@@ -92,6 +113,16 @@ impl Config {
             return Ok(LogUrl::Sqlite(self.data_dir.join("events.db")));
         }
         LogUrl::parse(self.event_log.trim()).map_err(Into::into)
+    }
+
+    /// The MongoDB URL, if the shared stores live there (the distributed mode).
+    pub fn mongodb(&self) -> Option<&str> {
+        Some(self.mongodb_url.trim()).filter(|u| !u.is_empty())
+    }
+
+    /// The Redis URL, if sessions and presence live there.
+    pub fn redis(&self) -> Option<&str> {
+        Some(self.redis_url.trim()).filter(|u| !u.is_empty())
     }
 }
 
@@ -116,6 +147,9 @@ mod tests {
         let c = Config::load_from(&Overrides::default(), env).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/jamuna"));
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Nats("nats://127.0.0.1:4222".into()));
+        assert_eq!(c.mongodb(), None, "no MongoDB unless configured");
+        let with_mongo = Config::load_from(&Overrides::default(), |k| (k == "JAMUNA_MONGODB_URL").then(|| "mongodb://db:27017".to_string())).unwrap();
+        assert_eq!(with_mongo.mongodb(), Some("mongodb://db:27017"));
         let flags = Overrides { event_log: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
         let c = Config::load_from(&flags, env).unwrap();
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("/tmp/x.db".into()));

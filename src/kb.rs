@@ -4,14 +4,11 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
-use jamuna_commands::handler::{CommandContext, CommandHandler};
-use jamuna_commands::keys::sqlite::SqliteKeyStore;
-use jamuna_commands::{Sealer, log};
+use jamuna_commands::handler::CommandContext;
 use jamuna_domain::knowledge_base::import::{self, Format};
 use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand};
 use jamuna_domain::{StreamId, TenantId};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(clap::Subcommand)]
 pub enum KbCommand {
@@ -38,9 +35,7 @@ async fn import_file(config: &Config, file: &std::path::Path, tenant: &str) -> R
     let total = drafts.len();
     let progress = indicatif::ProgressBar::new_spinner().with_message(format!("importing {total} articles from {name}"));
     progress.enable_steady_tick(std::time::Duration::from_millis(100));
-    let log = log::connect(&config.event_log_url()?).await.context("cannot open the event log")?;
-    let keys = Arc::new(SqliteKeyStore::open(config.data_dir.join("keys.db"))?);
-    let handler = CommandHandler::new(log, Sealer::new(keys));
+    let handler = crate::roles::write_side(config).await?.commands;
     let stream = StreamId::knowledge_base(&tenant);
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     let before = handler.load::<KnowledgeBase>(&stream).await.map_err(|e| anyhow::anyhow!("{e}"))?;

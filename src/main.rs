@@ -7,6 +7,7 @@ mod eval;
 mod events;
 mod kb;
 mod projections;
+mod roles;
 mod serve;
 mod wiring;
 
@@ -39,6 +40,13 @@ enum Command {
     Projections(projections::ProjectionsCommand),
     /// Run Jamuna in one process (the embedded mode).
     Serve(serve::Args),
+    /// The distributed mode's HTTP and WebSocket API (no projectors, no AI worker).
+    Gateway(roles::gateway::Args),
+    /// The distributed mode's projections into the read models.
+    Projector(roles::projector::Args),
+    /// The distributed mode's AI worker.
+    #[command(name = "ai-worker")]
+    AiWorker(roles::ai_worker::Args),
     /// Measure Jamuna's parts and print the figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -56,6 +64,9 @@ async fn main() -> Result<()> {
         Command::Events(c) => events::run(c, &config).await,
         Command::Bench(c) => bench::run(c, &config).await,
         Command::Serve(args) => serve::run(args, config).await,
+        Command::Gateway(args) => roles::gateway::run(args, config).await,
+        Command::Projector(args) => roles::projector::run(args, config).await,
+        Command::AiWorker(args) => roles::ai_worker::run(args, config).await,
         Command::Kb(c) => kb::run(c, &config).await,
         Command::Replay(args) => projections::replay(args, &config).await,
         Command::Projections(c) => projections::run(c, &config).await,

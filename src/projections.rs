@@ -1,11 +1,9 @@
 //! `jamuna replay` and `jamuna projections status`: the read side, offline.
 
 use crate::config::Config;
-use crate::wiring::open_read_models;
-use anyhow::{Context, Result, bail};
-use jamuna_commands::keys::sqlite::SqliteKeyStore;
-use jamuna_commands::{Sealer, log};
-use std::sync::Arc;
+use crate::roles;
+use anyhow::{Result, bail};
+use jamuna_commands::Sealer;
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
@@ -24,16 +22,17 @@ pub enum ProjectionsCommand {
     },
 }
 
-fn open(config: &Config) -> Result<(jamuna_projections::ReadModels, Sealer)> {
-    let keys = Arc::new(SqliteKeyStore::open(config.data_dir.join("keys.db")).context("cannot open the key store")?);
-    Ok((open_read_models(&config.data_dir)?, Sealer::new(keys)))
+/// The read models and the key store the configuration names (SQLite in the
+/// data directory, or MongoDB).
+async fn open(config: &Config) -> Result<(jamuna_projections::ReadModels, Sealer)> {
+    Ok((roles::read_models(config).await?, Sealer::new(roles::key_store(config).await?)))
 }
 
 /// Drops and rebuilds read models from the whole log. Stop `jamuna serve`
-/// first: a running server would write to the same read models.
+/// (or the `jamuna projector`) first: it would write to the same read models.
 pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
-    let log = log::connect(&config.event_log_url()?).await.context("cannot open the event log")?;
-    let (models, sealer) = open(config)?;
+    let log = roles::event_log(config).await?;
+    let (models, sealer) = open(config).await?;
     let projections: Vec<_> = models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
     if projections.is_empty() {
         bail!("no projection is called {:?}: use users, conversations or analytics", args.projection.unwrap_or_default());
@@ -65,9 +64,9 @@ pub async fn run(command: ProjectionsCommand, config: &Config) -> Result<()> {
         }
         return Ok(());
     }
-    let log = log::connect(&config.event_log_url()?).await.context("cannot open the event log")?;
+    let log = roles::event_log(config).await?;
     let head = log.head().await?;
-    let (models, sealer) = open(config)?;
+    let (models, sealer) = open(config).await?;
     println!("{:<14} {:>10} {:>10} {:>8}  state", "projection", "position", "head", "lag");
     for p in models.projections(&sealer) {
         let position = p.checkpoint().await?;

@@ -28,8 +28,50 @@ pub struct GatewayReads {
     pub users: Arc<dyn UserStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
-    /// Every projection the gateway's reads depend on.
-    pub handles: Vec<ProjectionHandle>,
+    /// How a request waits for the read models to hold its own write.
+    pub catch_up: CatchUp,
+}
+
+/// Read-your-writes: how the gateway learns that the projections its reads
+/// depend on have reached a position.
+pub enum CatchUp {
+    /// The projector runs in this process (`serve`): watch its progress.
+    Local(Vec<ProjectionHandle>),
+    /// The projector is another process (`jamuna gateway`): poll the
+    /// checkpoints it stores with the read models.
+    Stored(Vec<Arc<dyn jamuna_projections::Projection>>),
+}
+
+impl CatchUp {
+    async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+        match self {
+            CatchUp::Local(handles) => {
+                for h in handles {
+                    h.wait_for(position, READ_YOUR_WRITES).await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+                }
+                Ok(())
+            }
+            CatchUp::Stored(projections) => {
+                let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
+                for p in projections {
+                    let mut pause = Duration::from_millis(5);
+                    loop {
+                        let reached = p.checkpoint().await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+                        if reached >= position {
+                            break;
+                        }
+                        if tokio::time::Instant::now() >= deadline {
+                            let e = jamuna_projections::WaitError::Timeout { name: p.name().to_owned(), position, reached };
+                            return Err(ApiError::Unavailable(Box::new(e)));
+                        }
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(100));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 fn tenant_info(t: TenantRecord) -> TenantInfo {
@@ -73,10 +115,7 @@ impl Directory for GatewayReads {
     }
 
     async fn caught_up(&self, position: u64) -> Result<(), ApiError> {
-        for h in &self.handles {
-            h.wait_for(position, READ_YOUR_WRITES).await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
-        }
-        Ok(())
+        self.catch_up.wait_for(position).await
     }
 }
 
@@ -157,8 +196,3 @@ impl AnalyticsQueries for GatewayReads {
     }
 }
 
-/// The embedded read models: SQLite files under `<data_dir>/read`.
-pub fn open_read_models(data_dir: &std::path::Path) -> anyhow::Result<jamuna_projections::ReadModels> {
-    use anyhow::Context;
-    jamuna_projections::ReadModels::open_sqlite(data_dir.join("read")).context("cannot open the read models")
-}

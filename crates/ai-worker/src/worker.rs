@@ -20,7 +20,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Where the worker remembers how far it answered.
+/// Where the worker remembers how far it answered: a file in the embedded
+/// mode ([`Checkpoint`]), a shared database in the distributed mode (the
+/// binary's MongoDB adapter), so a restarted worker on another machine
+/// continues where the last one stopped.
+#[async_trait::async_trait]
+pub trait CheckpointStore: Send + Sync + 'static {
+    /// The last position answered (0: none).
+    async fn load(&self) -> std::io::Result<u64>;
+    async fn store(&self, position: u64) -> std::io::Result<()>;
+}
+
+/// The checkpoint in a file.
 pub struct Checkpoint {
     path: PathBuf,
 }
@@ -29,16 +40,20 @@ impl Checkpoint {
     pub fn new(path: PathBuf) -> Self {
         Self { path }
     }
+}
 
-    pub fn load(&self) -> u64 {
-        std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+#[async_trait::async_trait]
+impl CheckpointStore for Checkpoint {
+    async fn load(&self) -> std::io::Result<u64> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(s) => Ok(s.trim().parse().unwrap_or(0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// Written to a temporary file and renamed, so it is never half-written.
-    pub fn store(&self, position: u64) -> std::io::Result<()> {
+    async fn store(&self, position: u64) -> std::io::Result<()> {
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, position.to_string())?;
         std::fs::rename(tmp, &self.path)
@@ -48,25 +63,56 @@ impl Checkpoint {
 pub struct Worker {
     pub commands: Arc<CommandHandler>,
     pub answerer: Arc<Answerer>,
-    pub checkpoint: Checkpoint,
+    pub checkpoint: Arc<dyn CheckpointStore>,
 }
 
 impl Worker {
     /// Runs until the process stops; resubscribes after errors.
     pub async fn run(self, log: Arc<dyn EventLog>) {
-        let answered_up_to = self.checkpoint.load();
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        self.run_until(log, stop).await
+    }
+
+    /// Runs until `stop` turns `true`: then it finishes the event in hand,
+    /// stores its checkpoint and returns.
+    pub async fn run_until(self, log: Arc<dyn EventLog>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let answered_up_to = loop {
+            match self.checkpoint.load().await {
+                Ok(p) => break p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ai-worker cannot read its checkpoint; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+        };
         let mut position = 0;
+        let mut stored = answered_up_to;
         let mut last_store = Instant::now();
-        loop {
+        'outer: loop {
+            if *stop.borrow() {
+                break;
+            }
             let mut sub = match log.subscribe_all(position).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "ai-worker cannot subscribe; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => break 'outer,
+                    }
                     continue;
                 }
             };
-            while let Some(next) = sub.next().await {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.changed() => break 'outer,
+                    next = sub.next() => next,
+                };
+                let Some(next) = next else { break };
                 let recorded = match next {
                     Ok(r) => r,
                     Err(e) => {
@@ -77,14 +123,24 @@ impl Worker {
                 self.handle(&recorded, recorded.position > answered_up_to)
                     .await;
                 position = recorded.position;
-                if position > answered_up_to && last_store.elapsed() > Duration::from_millis(500) {
-                    if let Err(e) = self.checkpoint.store(position) {
-                        tracing::warn!(error = %e, "ai-worker cannot store its checkpoint");
+                if position > stored && last_store.elapsed() > Duration::from_millis(500) {
+                    match self.checkpoint.store(position).await {
+                        Ok(()) => stored = position,
+                        Err(e) => tracing::warn!(error = %e, "ai-worker cannot store its checkpoint"),
                     }
                     last_store = Instant::now();
                 }
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => break 'outer,
+            }
+        }
+        if position > stored {
+            match self.checkpoint.store(position).await {
+                Ok(()) => tracing::info!(position, "ai-worker stopped; checkpoint stored"),
+                Err(e) => tracing::warn!(error = %e, "ai-worker cannot store its checkpoint on shutdown"),
+            }
         }
     }
 

@@ -1,0 +1,77 @@
+//! `jamuna ai-worker`: follows the log and answers customers (or hands them
+//! to a human). On SIGTERM it finishes the message in hand, stores its
+//! checkpoint and stops.
+
+use super::{Ready, jwt_secret, ops_router, serve_ops, write_side};
+use crate::config::Config;
+use anyhow::{Context, Result};
+use jamuna_ai_worker::answer::{AnswerConfig, Answerer};
+use jamuna_ai_worker::worker::{Checkpoint, CheckpointStore, Worker};
+use jamuna_ai_worker::{AsyncEmbedder, Embedder};
+use jamuna_commands::CommandHandler;
+use jamuna_projections::mongo::MongoReadDb;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dev mode: no JAMUNA_JWT_SECRET needed [env: JAMUNA_DEV]
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// The checkpoint's key in MongoDB's `checkpoints` collection.
+const CHECKPOINT: &str = "ai-worker";
+
+/// The worker's checkpoint in the `checkpoints` collection the read models
+/// use, so a worker restarted anywhere continues where the last one stopped.
+struct MongoCheckpoint(MongoReadDb);
+
+#[async_trait::async_trait]
+impl CheckpointStore for MongoCheckpoint {
+    async fn load(&self) -> std::io::Result<u64> {
+        self.0.checkpoint(CHECKPOINT).await.map_err(std::io::Error::other)
+    }
+    async fn store(&self, position: u64) -> std::io::Result<()> {
+        self.0.set_checkpoint(CHECKPOINT, position).await.map_err(std::io::Error::other)
+    }
+}
+
+/// Where the worker's checkpoint lives.
+pub async fn checkpoint(config: &Config) -> Result<Arc<dyn CheckpointStore>> {
+    Ok(match config.mongodb() {
+        Some(url) => Arc::new(MongoCheckpoint(MongoReadDb::connect(url, &config.mongodb_database).await.with_context(|| format!("cannot open the checkpoint store at {url}"))?)),
+        None => Arc::new(Checkpoint::new(config.data_dir.join("ai-worker.checkpoint"))),
+    })
+}
+
+/// The answerer: the embedding model and the knowledge-base index.
+pub async fn answerer(config: &Config) -> Result<Arc<Answerer>> {
+    let embedder = Embedder::load(&config.model_dir).with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
+    Ok(Arc::new(Answerer::new(AsyncEmbedder::new(Arc::new(embedder)), AnswerConfig::default()).await.context("cannot start the answerer")?))
+}
+
+/// The worker, ready to run.
+pub async fn worker(config: &Config, commands: Arc<CommandHandler>) -> Result<Worker> {
+    Ok(Worker { commands, answerer: answerer(config).await?, checkpoint: checkpoint(config).await? })
+}
+
+pub async fn run(args: Args, mut config: Config) -> Result<()> {
+    config.dev |= args.dev;
+    super::data_dir(&config)?;
+    jwt_secret(&config)?;
+    let metrics = super::metrics()?;
+    let write = write_side(&config).await?;
+    let worker = worker(&config, write.commands.clone()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
+    let log = write.log.clone();
+    let ready: Ready = Arc::new(move || {
+        let log = log.clone();
+        Box::pin(async move { log.head().await.map(|_| ()).map_err(|e| format!("the event log is unavailable: {e}")) })
+    });
+    serve_ops(&config, "ai-worker", ops_router(metrics, ready), super::shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    task.await.context("the ai-worker task failed")?;
+    tracing::info!("ai-worker stopped");
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `jamuna projector [--projection NAME]`: keeps the read models up to date
+//! from the log. On SIGTERM each projection finishes the batch it is
+//! applying (its checkpoint is stored in the same write) and stops.
+//!
+//! Run one projector per projection (or one for all): two processes running
+//! the same projection would not corrupt it (every write is conditional on
+//! the position it was read at) but would do the work twice.
+
+use super::{Ready, jwt_secret, key_store, ops_router, read_models, serve_ops};
+use crate::config::Config;
+use anyhow::{Result, bail};
+use axum::response::IntoResponse;
+use jamuna_commands::{EventLog, Sealer};
+use jamuna_projections::{ProjectionHandle, Projector, ReadModels, RunState};
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only this projection (users, conversations, analytics); all when absent.
+    #[arg(long)]
+    pub projection: Option<String>,
+    /// Dev mode: no JAMUNA_JWT_SECRET needed [env: JAMUNA_DEV]
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// Starts the projections of `models` (or only the one called `only`).
+pub fn start(models: &ReadModels, log: Arc<dyn EventLog>, sealer: &Sealer, only: Option<&str>) -> Result<(Arc<Projector>, Vec<ProjectionHandle>)> {
+    let mut projector = Projector::new(log);
+    let handles: Vec<_> = models.projections(sealer).into_iter().filter(|p| only.is_none_or(|n| n == p.name())).map(|p| projector.add(p)).collect();
+    if handles.is_empty() {
+        bail!("no projection is called {:?}: use users, conversations or analytics", only.unwrap_or_default());
+    }
+    projector.start();
+    Ok((Arc::new(projector), handles))
+}
+
+/// `GET /status/projections`: each projection's position, lag and state.
+pub fn status_router(projector: Arc<Projector>) -> axum::Router {
+    axum::Router::new().route(
+        "/status/projections",
+        axum::routing::get(move || {
+            let projector = projector.clone();
+            async move {
+                match projector.status().await {
+                    Ok(s) => axum::Json(serde_json::json!({"projections": s})).into_response(),
+                    Err(e) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+                }
+            }
+        }),
+    )
+}
+
+pub async fn run(args: Args, mut config: Config) -> Result<()> {
+    config.dev |= args.dev;
+    super::data_dir(&config)?;
+    jwt_secret(&config)?;
+    let metrics = super::metrics()?;
+    let log = super::event_log(&config).await?;
+    let sealer = Sealer::new(key_store(&config).await?);
+    let models = read_models(&config).await?;
+    let (projector, handles) = start(&models, log.clone(), &sealer, args.projection.as_deref())?;
+    // Ready while the log answers and no projection has failed.
+    let ready: Ready = Arc::new(move || {
+        let (log, handles) = (log.clone(), handles.clone());
+        Box::pin(async move {
+            log.head().await.map_err(|e| format!("the event log is unavailable: {e}"))?;
+            for h in &handles {
+                if let RunState::Failed { position, error } = h.progress().state {
+                    return Err(format!("projection {} failed at position {position}: {error}", h.name()));
+                }
+            }
+            Ok(())
+        })
+    });
+    let router = ops_router(metrics, ready).merge(status_router(projector.clone()));
+    serve_ops(&config, "projector", router, super::shutdown_signal()).await?;
+    projector.shutdown().await;
+    tracing::info!("projector stopped; checkpoints stored");
+    Ok(())
+}
