@@ -87,6 +87,8 @@ pub async fn serve_api(
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let hub = Arc::new(Hub::default());
     tokio::spawn(hub.clone().run(write.log.clone(), write.sealer.clone()));
+    let sessions = super::sessions(config).await?;
+    tokio::spawn(jamuna_gateway::ws::presence::watch(hub.clone(), sessions.presence.clone()));
     let state = AppState {
         config: Arc::new(GatewayConfig {
             public_origin: public_origin.clone(),
@@ -103,6 +105,7 @@ pub async fn serve_api(
         tokens: Arc::new(Tokens::new(&secret, "jamuna", "jamuna-api", Duration::from_secs(15 * 60)).map_err(anyhow::Error::msg)?),
         refresh: Arc::new(refresh_tokens(config).await?),
         hub,
+        presence: sessions.presence.clone(),
         limiter: Arc::new(Limiter::new(config.rate_limit_per_minute)),
         metrics,
         shutdown: shutdown_rx,

@@ -83,6 +83,27 @@ pub async fn refresh_tokens(config: &Config) -> Result<RefreshTokens> {
     r.map_err(|e| anyhow::anyhow!("cannot open the refresh-token store: {e}"))
 }
 
+/// Sessions, presence and rate limits: one store for all three ports.
+#[derive(Clone)]
+pub struct Sessions {
+    pub sessions: Arc<dyn jamuna_projections::sessions::SessionStore>,
+    pub presence: Arc<dyn jamuna_projections::sessions::PresenceStore>,
+    pub rate_limits: Arc<dyn jamuna_projections::sessions::RateLimits>,
+}
+
+/// Sessions, presence and rate limits: Redis when `JAMUNA_REDIS_URL` is set
+/// (shared by the replicas), else in this process's memory.
+pub async fn sessions(config: &Config) -> Result<Sessions> {
+    use jamuna_projections::sessions::MemorySessions;
+    Ok(match config.redis() {
+        Some(url) => anyhow::bail!("JAMUNA_REDIS_URL={url} is set, but the Redis session store is not built in yet"),
+        None => {
+            let m = Arc::new(MemorySessions::new());
+            Sessions { sessions: m.clone(), presence: m.clone(), rate_limits: m }
+        }
+    })
+}
+
 /// The write side: the log, the sealer over the key store, the command handler.
 pub struct WriteSide {
     pub log: Arc<dyn EventLog>,
@@ -132,7 +153,14 @@ pub fn random_token(bytes: usize) -> String {
 /// The Prometheus recorder of this process, with the process metrics
 /// (`process_*`) refreshed at every scrape.
 pub fn metrics() -> Result<PrometheusHandle> {
-    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    // Buckets, not summaries: histogram_quantile() over replicas needs them.
+    const SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+        .context("cannot set the histogram buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

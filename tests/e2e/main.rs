@@ -4,4 +4,6 @@
 mod admin;
 mod api;
 mod app;
+mod distributed;
+mod frames;
 mod seed;

@@ -9,6 +9,7 @@
 //! * [`routes`] — one module per resource, each with a `router()`;
 //! * [`ws`] — the WebSocket protocol, sessions, and the push hub;
 //! * [`service`] — what REST and WebSocket share;
+//! * [`trace`] — W3C trace context per request and frame, carried into events;
 //! * [`error`] — the one error type and its mapping to HTTP.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod directory;
 pub mod error;
 pub mod routes;
 pub mod service;
+pub mod trace;
 pub mod ws;
 
 use auth::jwt::Tokens;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub refresh: Arc<RefreshTokens>,
     pub hub: Arc<Hub>,
+    /// Who of the staff is online (shared by the replicas in the distributed mode).
+    pub presence: Arc<dyn ws::presence::PresenceStore>,
     pub limiter: Arc<routes::limits::Limiter>,
     pub metrics: PrometheusHandle,
     /// Flips to `true` when the server shuts down: sockets close with 1012.
@@ -81,7 +85,10 @@ impl AppState {
     }
 }
 
-pub use routes::router;
+/// The whole HTTP surface, each request in its own trace context ([`trace`]).
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state).layer(axum::middleware::from_fn(trace::middleware))
+}
 
 /// Per-socket read buffer: small, so ten thousand sockets stay cheap
 /// (the 128 KiB default costs ~1.3 GB at 10k sockets).

@@ -27,8 +27,14 @@ pub fn conversation_code(e: &ConversationError) -> &'static str {
     }
 }
 
+/// The command context of the caller's request: the request's trace id
+/// (see [`crate::trace`]) becomes the events' correlation id.
 pub fn ctx(caller: &Caller) -> CommandContext {
-    CommandContext::new(caller.tenant.clone(), chrono::Utc::now())
+    let mut ctx = CommandContext::new(caller.tenant.clone(), chrono::Utc::now());
+    if let Some(t) = crate::trace::current() {
+        ctx.correlation_id = t.correlation_id();
+    }
+    ctx
 }
 
 /// The conversation, if the caller may see it: staff of its tenant, or its

@@ -9,7 +9,7 @@
 
 use jamuna_commands::{EventLog, RecordedEvent, Sealer};
 use jamuna_domain::conversation::ConversationEvent;
-use jamuna_domain::{AggregateKind, StreamId, TenantId};
+use jamuna_domain::{AggregateKind, StreamId, TenantId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +56,8 @@ impl Outlet {
 struct Routes {
     conversations: HashMap<StreamId, HashMap<u64, Outlet>>,
     inboxes: HashMap<TenantId, HashMap<u64, Outlet>>,
+    /// Every staff socket, with its user: presence goes to them.
+    staff: HashMap<TenantId, HashMap<u64, (UserId, Outlet)>>,
 }
 
 #[derive(Default)]
@@ -64,6 +66,8 @@ pub struct Hub {
     next_id: AtomicU64,
     /// The last position pushed (for readiness and tests).
     pub position: AtomicU64,
+    /// Poked when a staff socket opens or closes here (see [`super::presence`]).
+    pub presence_changed: Notify,
 }
 
 impl Hub {
@@ -96,9 +100,37 @@ impl Hub {
         self.routes().inboxes.entry(tenant.clone()).or_default().insert(outlet.id, outlet.clone());
     }
 
+    /// A staff socket of `user` opened: it gets `presence` frames.
+    pub fn join_staff(&self, tenant: &TenantId, user: &UserId, outlet: &Outlet) {
+        self.routes().staff.entry(tenant.clone()).or_default().insert(outlet.id, (user.clone(), outlet.clone()));
+        self.presence_changed.notify_one();
+    }
+
+    /// Does `user` still have a staff socket on this replica?
+    pub fn staff_connected(&self, tenant: &TenantId, user: &UserId) -> bool {
+        self.routes().staff.get(tenant).is_some_and(|s| s.values().any(|(u, _)| u == user))
+    }
+
+    /// The tenants with staff sockets here.
+    pub fn staff_tenants(&self) -> Vec<TenantId> {
+        self.routes().staff.keys().cloned().collect()
+    }
+
+    /// Sends a ready-made frame to every staff socket of `tenant`.
+    pub fn send_to_staff(&self, tenant: &TenantId, frame: Arc<str>) {
+        let targets: Vec<Outlet> = self.routes().staff.get(tenant).map(|s| s.values().map(|(_, o)| o.clone()).collect()).unwrap_or_default();
+        for o in targets {
+            self.deliver(&o, Push::Frame(frame.clone()));
+        }
+    }
+
     /// Removes every route of a socket (it closed).
     pub fn forget(&self, outlet: &Outlet) {
         let mut r = self.routes();
+        r.staff.retain(|_, subs| {
+            subs.remove(&outlet.id);
+            !subs.is_empty()
+        });
         r.conversations.retain(|_, subs| {
             subs.remove(&outlet.id);
             !subs.is_empty()

@@ -2,5 +2,6 @@
 //! new events from the log to the sockets allowed to see them.
 
 pub mod hub;
+pub mod presence;
 pub mod protocol;
 pub mod session;

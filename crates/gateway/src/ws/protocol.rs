@@ -12,13 +12,27 @@
 //! | `{"type":"subscribe_inbox"}` | agents: live updates of the tenant's conversations |
 //! | `{"type":"ping"}` | heartbeat; answered by `pong` |
 //!
-//! Server → client: `ready`, `event`, `ack`, `typing`, `pong`, and `error` (`{"type":"error","code":"…","message":"…"}`; the socket stays
+//! Every client frame may also carry `"traceparent":"00-<trace id>-<span id>-<flags>"`
+//! (W3C trace context): the frame's work joins that trace, and the trace id is
+//! stored as the correlation id of the events it causes. Without one, each
+//! frame starts a new trace.
+//!
+//! Server → client: `ready`, `event`, `ack`, `typing`, `presence`, `pong`, and `error` (`{"type":"error","code":"…","message":"…"}`; the socket stays
 //! open unless the close code says otherwise).
+//!
+//! `{"type":"presence","online":["<user id>",…]}` goes to staff (agent and
+//! admin) sockets only: first right after `ready`, then whenever the set of
+//! the tenant's staff online changes (on any gateway replica; within a few
+//! seconds). A staff user is online while one of their sockets is open and
+//! alive: the socket's open, its `ping` frames and its answers to the server's
+//! pings keep them online for 75 s.
 //!
 //! Close codes: 4001 unauthenticated, 4003 origin not allowed for the
 //! tenant, 4008 too slow (the send queue overflowed: reconnect and resume),
 //! 1008 policy (frame rate exceeded, or idle past the heartbeat timeout),
-//! 1012 service restart (reconnect), 1003 binary frames are not accepted.
+//! 1012 service restart (reconnect), 1003 binary frames are not accepted,
+//! 1007 a text frame that is not valid UTF-8, 1009 a frame over 64 KiB,
+//! 1002 any other unreadable frame. Nothing in a refused frame is stored.
 
 use jamuna_domain::ConversationId;
 use serde::{Deserialize, Serialize};
@@ -37,7 +51,18 @@ pub enum ClientFrame {
 
 /// Why a frame could not be read, as an `error` frame's code.
 pub fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ("invalid_json", format!("the frame is not JSON: {e}")))?;
+    parse_traced(text).map(|(frame, _)| frame)
+}
+
+/// A frame and its optional `traceparent` field (W3C trace context, allowed
+/// on every client frame: see [`crate::trace`]).
+pub fn parse_traced(text: &str) -> Result<(ClientFrame, Option<String>), (&'static str, String)> {
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| ("invalid_json", format!("the frame is not JSON: {e}")))?;
+    let traceparent = match value.as_object_mut().and_then(|o| o.remove("traceparent")) {
+        None => None,
+        Some(serde_json::Value::String(t)) => Some(t),
+        Some(_) => return Err(("invalid_frame", "\"traceparent\" must be a string".into())),
+    };
     let Some(kind) = value.get("type").and_then(|t| t.as_str()) else {
         return Err(("invalid_frame", "a frame needs a string \"type\"".into()));
     };
@@ -45,7 +70,8 @@ pub fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     if !KNOWN.contains(&kind) {
         return Err(("unknown_frame", format!("unknown frame type {kind:?}")));
     }
-    serde_json::from_value(value).map_err(|e| ("invalid_frame", e.to_string()))
+    let frame = serde_json::from_value(value).map_err(|e| ("invalid_frame", e.to_string()))?;
+    Ok((frame, traceparent))
 }
 
 #[derive(Debug, Clone, Serialize)]

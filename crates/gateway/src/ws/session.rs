@@ -7,7 +7,9 @@
 //! the last one sent for that conversation.
 
 use super::hub::{Outlet, Push};
-use super::protocol::{ClientFrame, ServerFrame, parse};
+use super::presence::PRESENCE_TTL;
+use super::protocol::{ClientFrame, ServerFrame, parse, parse_traced};
+use crate::trace::{self, TraceContext};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -25,6 +27,9 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_RESTART: u16 = 1012;
 pub const CLOSE_UNSUPPORTED: u16 = 1003;
+pub const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+pub const CLOSE_PROTOCOL: u16 = 1002;
 
 /// Frames a client may send per second (sustained), and the burst allowed.
 const FRAMES_PER_SECOND: f64 = 20.0;
@@ -69,6 +74,17 @@ struct Session {
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let kind = match code {
+        CLOSE_RESTART => None,
+        CLOSE_UNAUTHENTICATED => Some("unauthenticated"),
+        CLOSE_FORBIDDEN_ORIGIN => Some("origin"),
+        CLOSE_TOO_SLOW => Some("too_slow"),
+        CLOSE_UNSUPPORTED => Some("unsupported_frame"),
+        _ => Some("policy"),
+    };
+    if let Some(kind) = kind {
+        metrics::counter!("jamuna_ws_errors_total", "kind" => kind).increment(1);
+    }
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
 }
 
@@ -77,6 +93,7 @@ async fn send_text(socket: &mut WebSocket, text: impl Into<Utf8Bytes>) -> bool {
 }
 
 async fn send_error(socket: &mut WebSocket, code: &str, message: &str) -> bool {
+    metrics::counter!("jamuna_ws_errors_total", "kind" => "frame").increment(1);
     send_text(socket, ServerFrame::Error { code, message }.to_json()).await
 }
 
@@ -99,6 +116,22 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
         return;
     }
     metrics::gauge!("jamuna_ws_connections").increment(1.0);
+    let staff = caller.require_staff().is_ok();
+    if staff {
+        session_heartbeat(&state, &caller).await;
+        state.hub.join_staff(&caller.tenant, &caller.user, &outlet);
+        // The socket learns who is online now; changes follow as `presence` frames.
+        match state.presence.online(&caller.tenant).await {
+            Ok(online) => {
+                if !send_text(&mut socket, super::presence::frame(&online).to_string()).await {
+                    state.hub.forget(&outlet);
+                    metrics::gauge!("jamuna_ws_connections").decrement(1.0);
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read who is online"),
+        }
+    }
     let mut session = Session { state: state.clone(), caller, outlet: outlet.clone(), sent: HashMap::new() };
     let mut limit = RateLimit::new();
     let mut last_seen = Instant::now();
@@ -107,7 +140,17 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
     loop {
         tokio::select! {
             incoming = socket.next() => {
-                let Some(Ok(msg)) = incoming else { break };
+                let msg = match incoming {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        let (code, reason) = read_error(&e);
+                        tracing::info!(error = %e, code, "closing a socket that sent an unreadable frame");
+                        metrics::counter!("jamuna_ws_errors_total", "reason" => reason).increment(1);
+                        close(&mut socket, code, reason).await;
+                        break;
+                    }
+                    None => break,
+                };
                 last_seen = Instant::now();
                 match msg {
                     Message::Text(text) => {
@@ -143,6 +186,9 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
                     close(&mut socket, CLOSE_POLICY, "idle").await;
                     break;
                 }
+                if staff {
+                    session_heartbeat(&session.state, &session.caller).await;
+                }
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break }
             }
             _ = shutdown.changed() => {
@@ -152,7 +198,34 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
         }
     }
     state.hub.forget(&outlet);
+    if staff && !state.hub.staff_connected(&session.caller.tenant, &session.caller.user) {
+        if let Err(e) = state.presence.leave(&session.caller.tenant, &session.caller.user).await {
+            tracing::warn!(error = %e, "cannot mark a user offline");
+        }
+        state.hub.presence_changed.notify_one();
+    }
     metrics::gauge!("jamuna_ws_connections").decrement(1.0);
+}
+
+/// Keeps a staff user online for another [`PRESENCE_TTL`].
+async fn session_heartbeat(state: &AppState, caller: &Caller) {
+    if let Err(e) = state.presence.heartbeat(&caller.tenant, &caller.user, PRESENCE_TTL).await {
+        tracing::warn!(error = %e, "cannot record a heartbeat");
+    }
+}
+
+/// The close code for a frame the socket could not read: 1007 for a text
+/// frame that is not UTF-8, 1009 for one over the size limit, 1002 otherwise.
+fn read_error(e: &axum::Error) -> (u16, &'static str) {
+    // axum hides tungstenite's error type; its message names the cause.
+    let text = e.to_string();
+    if text.contains("UTF-8") {
+        (CLOSE_INVALID_PAYLOAD, "text frames must be valid UTF-8")
+    } else if text.contains("Space limit") {
+        (CLOSE_TOO_BIG, "frame too big")
+    } else {
+        (CLOSE_PROTOCOL, "protocol error")
+    }
 }
 
 async fn authenticate(socket: &mut WebSocket, state: &AppState) -> Option<Caller> {
@@ -183,12 +256,23 @@ async fn authenticate(socket: &mut WebSocket, state: &AppState) -> Option<Caller
 impl Session {
     /// Handles one client frame; `false` ends the session.
     async fn handle(&mut self, socket: &mut WebSocket, text: &str) -> bool {
-        let frame = match parse(text) {
+        let (frame, traceparent) = match parse_traced(text) {
             Ok(f) => f,
             Err((code, message)) => return send_error(socket, code, &message).await,
         };
+        // Each frame is its own trace (or continues the client's).
+        let trace = TraceContext::from_optional(traceparent.as_deref());
+        trace::scope(trace, "ws_frame", self.handle_frame(socket, frame)).await
+    }
+
+    async fn handle_frame(&mut self, socket: &mut WebSocket, frame: ClientFrame) -> bool {
         let result = match frame {
-            ClientFrame::Ping {} => return send_text(socket, ServerFrame::Pong.to_json()).await,
+            ClientFrame::Ping {} => {
+                if self.caller.require_staff().is_ok() {
+                    session_heartbeat(&self.state, &self.caller).await;
+                }
+                return send_text(socket, ServerFrame::Pong.to_json()).await;
+            }
             ClientFrame::Auth { .. } => Err(ApiError::BadRequest("already authenticated".into())),
             ClientFrame::Subscribe { conversation_id, after_version } => self.subscribe(socket, &conversation_id, after_version).await,
             ClientFrame::Unsubscribe { conversation_id } => {

@@ -80,6 +80,7 @@ async fn app(dir: &std::path::Path) -> axum::Router {
         tokens: Arc::new(Tokens::new(&"x".repeat(32).into(), "jamuna", "jamuna-api", Duration::from_secs(60)).unwrap()),
         refresh: Arc::new(RefreshTokens::open(&dir.join("sessions.db"), Duration::from_secs(60)).unwrap()),
         hub: Arc::new(Hub::default()),
+        presence: Arc::new(jamuna_projections::sessions::MemorySessions::new()),
         limiter: Arc::new(Limiter::new(10_000)),
         metrics: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle(),
         shutdown,

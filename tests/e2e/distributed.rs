@@ -1,0 +1,246 @@
+//! The distributed mode end to end: NATS JetStream for the log, FerretDB
+//! (MongoDB protocol) for the read models, keys, refresh tokens and the
+//! worker's checkpoint; two `jamuna gateway` processes, one `jamuna
+//! projector` and one `jamuna ai-worker`, each a child process with its own
+//! data directory. Every test gets a stream and a database of its own.
+//!
+//! The servers come from `scripts/with-services.sh` (JAMUNA_TEST_NATS_URL,
+//! JAMUNA_TEST_MONGODB_URL, and JAMUNA_TEST_REDIS_URL when it exports one).
+//! Without them the tests say so and do nothing, unless
+//! JAMUNA_REQUIRE_SERVICES=1, where they fail.
+
+use crate::app::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Services {
+    nats: String,
+    mongodb: String,
+    redis: Option<String>,
+}
+
+fn services(test: &str) -> Option<Services> {
+    let (nats, mongodb) = (std::env::var("JAMUNA_TEST_NATS_URL").ok(), std::env::var("JAMUNA_TEST_MONGODB_URL").ok());
+    let required = std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    match (nats, mongodb) {
+        (Some(nats), Some(mongodb)) => Some(Services { nats, mongodb, redis: std::env::var("JAMUNA_TEST_REDIS_URL").ok() }),
+        _ => {
+            assert!(!required, "{test}: JAMUNA_TEST_NATS_URL and JAMUNA_TEST_MONGODB_URL are not set, but JAMUNA_REQUIRE_SERVICES=1");
+            eprintln!("NOT RUN: {test} needs NATS and MongoDB/FerretDB (run it under scripts/with-services.sh)");
+            None
+        }
+    }
+}
+
+/// One role process; killed when dropped.
+pub struct Role {
+    pub child: Child,
+    /// `http://host:port`: the API (gateway) or health and metrics (others).
+    pub base: String,
+    pub widget_key: Option<String>,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The configuration every role of one cluster shares.
+struct Cluster {
+    env: Vec<(&'static str, String)>,
+}
+
+impl Cluster {
+    fn new(s: &Services) -> Self {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let mut env = vec![
+            ("JAMUNA_EVENT_LOG", s.nats.clone()),
+            ("JAMUNA_NATS_STREAM", format!("E2E_{id}")),
+            ("JAMUNA_NATS_SUBJECT_PREFIX", format!("e{id}")),
+            ("JAMUNA_MONGODB_URL", s.mongodb.clone()),
+            ("JAMUNA_MONGODB_DATABASE", format!("e2e_{id}")),
+            ("JAMUNA_JWT_SECRET", format!("distributed-e2e-secret-{id}")),
+            ("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+            ("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("JAMUNA_LISTEN", "127.0.0.1:0".into()),
+            ("JAMUNA_LOG", "warn".into()),
+        ];
+        if let Some(r) = &s.redis {
+            env.push(("JAMUNA_REDIS_URL", r.clone()));
+        }
+        Self { env }
+    }
+
+    /// Starts `jamuna <args>` and waits for the address it prints.
+    fn spawn(&self, args: &[&str]) -> Role {
+        let (child, base, widget_key, data) = self.start(args);
+        Role { child, base, widget_key, _data: data }
+    }
+
+    fn start(&self, args: &[&str]) -> (Child, String, Option<String>, tempfile::TempDir) {
+        let data = tempfile::tempdir().expect("a data dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jamuna"));
+        cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start a jamuna role");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base, mut widget_key) = (None, None);
+        for line in lines.by_ref() {
+            let line = line.expect("a line");
+            if let Some(k) = line.split("widget key: ").nth(1) {
+                widget_key = Some(k.trim().to_string());
+            }
+            if let Some(addr) = line.split(" on http://").nth(1) {
+                base = Some(format!("http://{}", addr.trim()));
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let base = base.unwrap_or_else(|| panic!("jamuna {args:?} printed no address (see its stderr above)"));
+        (child, base, widget_key, data)
+    }
+
+    fn gateway(&self) -> App {
+        let (child, base, widget_key, data) = self.start(&["gateway", "--dev"]);
+        App { child, base, data, http: reqwest::Client::new(), widget_key: widget_key.expect("a dev gateway prints the widget key") }
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{base} did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Retries `f` until it gives `Some` (the read models catching up in another process).
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn is_event(f: &Value, conversation: &str) -> bool {
+    f["type"] == "event" && f["conversation_id"] == conversation
+}
+
+/// Reads event frames of `conversation` until one has type `kind`; returns
+/// every event frame of it read on the way, in order.
+async fn events_until(ws: &mut Ws, conversation: &str, kind: &str, seen: &mut Vec<Value>) -> Value {
+    loop {
+        let f = next_frame(ws).await;
+        if is_event(&f, conversation) {
+            seen.push(f.clone());
+            if f["event"]["type"] == kind {
+                return f;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_customer_on_gateway_a_and_an_agent_on_gateway_b_hold_a_conversation_with_the_bot_and_a_handoff() {
+    let Some(s) = services("the distributed conversation test") else { return };
+    let cluster = Cluster::new(&s);
+    let projector = cluster.spawn(&["projector"]);
+    let worker = cluster.spawn(&["ai-worker"]);
+    let a = cluster.gateway();
+    let b = cluster.gateway();
+    for base in [&projector.base, &worker.base, &a.base, &b.base] {
+        wait_ready(&a.http, base).await;
+    }
+    assert_eq!(a.widget_key, b.widget_key, "the second gateway found the demo tenant in the log");
+
+    // The agent signs in at B once the projector has the admin in MongoDB.
+    let admin = eventually("the admin can sign in at gateway B", || async {
+        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let mut agent = b.socket(&admin).await;
+    send(&mut agent, json!({"type": "subscribe_inbox"})).await;
+
+    // The customer, a visitor of the widget, at A.
+    let visitor = eventually("a visitor token at gateway A", || async {
+        let (s, body) = a.post("/api/v1/auth/visitor", None, json!({"widget_key": a.widget_key})).await;
+        (s == 201).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let id = a.start_conversation(&visitor).await;
+    let mut customer = a.socket(&visitor).await;
+    send(&mut customer, json!({"type": "subscribe", "conversation_id": id, "after_version": 0})).await;
+    let (mut at_a, mut at_b) = (Vec::new(), Vec::new());
+
+    // A question the knowledge base answers.
+    send(&mut customer, json!({"type": "send", "conversation_id": id, "client_message_id": "d-1", "text": "My new card has not arrived yet, when will it come?"})).await;
+    let answer = events_until(&mut customer, &id, "BotAnswered", &mut at_a).await;
+    assert_eq!(answer["event"]["sources"][0]["article_id"], "card-delivery", "{answer}");
+    events_until(&mut agent, &id, "BotAnswered", &mut at_b).await;
+
+    // Asking for a person: the bot hands off, and the handoff reaches B's inbox live.
+    send(&mut customer, json!({"type": "send", "conversation_id": id, "client_message_id": "d-2", "text": "can I talk to a human please"})).await;
+    let handoff = events_until(&mut agent, &id, "HandoffRequested", &mut at_b).await;
+    assert_eq!(handoff["conversation_id"], id);
+    events_until(&mut customer, &id, "HandoffRequested", &mut at_a).await;
+
+    // The agent takes it at B and replies over the socket; the customer at A sees it.
+    let (s, body) = b.post(&format!("/api/v1/conversations/{id}/assign"), Some(&admin), json!({})).await;
+    assert_eq!(s, 200, "{body}");
+    send(&mut agent, json!({"type": "send", "conversation_id": id, "client_message_id": "agent-1", "text": "Hello, I am looking at your card order now."})).await;
+    let reply = loop {
+        let f = events_until(&mut customer, &id, "MessagePosted", &mut at_a).await;
+        if f["event"]["author"]["role"] == "agent" || f["event"]["text"] == "Hello, I am looking at your card order now." {
+            break f;
+        }
+    };
+    assert_eq!(reply["event"]["text"], "Hello, I am looking at your card order now.");
+    let last = reply["version"].as_u64().expect("a version");
+    while at_b.last().and_then(|f| f["version"].as_u64()) != Some(last) {
+        let f = next_frame(&mut agent).await;
+        if is_event(&f, &id) {
+            at_b.push(f);
+        }
+    }
+
+    // Every event of the conversation reached both sockets, once each, in order.
+    let versions = |frames: &[Value]| frames.iter().map(|f| f["version"].as_u64().expect("version")).collect::<Vec<_>>();
+    let all: Vec<u64> = (1..=last).collect();
+    assert_eq!(versions(&at_a), all, "customer's socket at A");
+    assert_eq!(versions(&at_b), all, "agent's socket at B");
+    let kinds = |frames: &[Value]| frames.iter().map(|f| f["event"]["type"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    assert_eq!(kinds(&at_a), kinds(&at_b));
+    for k in ["ConversationStarted", "MessagePosted", "BotAnswered", "HandoffRequested", "AgentAssigned"] {
+        assert!(kinds(&at_a).iter().any(|x| x == k), "{k} missing from {:?}", kinds(&at_a));
+    }
+
+    // The projector's read models, read through the other gateway, reach the same version.
+    let summary = eventually("the conversation's summary at gateway A", || async {
+        let (s, page) = a.get("/api/v1/conversations?view=all", Some(&admin)).await;
+        assert_eq!(s, 200, "{page}");
+        page["items"].as_array().and_then(|items| items.iter().find(|c| c["id"] == id && c["version"].as_u64() == Some(last)).cloned())
+    })
+    .await;
+    assert_eq!(summary["human_involved"], true, "{summary}");
+    // Two from the customer, the bot's answer, the agent's reply.
+    assert_eq!(summary["message_count"], 4, "{summary}");
+    assert_eq!(summary["last_message"]["text"], "Hello, I am looking at your card order now.", "{summary}");
+}
