@@ -94,9 +94,12 @@ pub struct Sessions {
 /// Sessions, presence and rate limits: Redis when `JAMUNA_REDIS_URL` is set
 /// (shared by the replicas), else in this process's memory.
 pub async fn sessions(config: &Config) -> Result<Sessions> {
-    use jamuna_projections::sessions::MemorySessions;
+    use jamuna_projections::sessions::{DEFAULT_SESSION_TTL, MemorySessions, RedisSessions};
     Ok(match config.redis() {
-        Some(url) => anyhow::bail!("JAMUNA_REDIS_URL={url} is set, but the Redis session store is not built in yet"),
+        Some(url) => {
+            let r = Arc::new(RedisSessions::connect(url, DEFAULT_SESSION_TTL).await.map_err(|e| anyhow::anyhow!("cannot open the session store at {url}: {e}"))?);
+            Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r }
+        }
         None => {
             let m = Arc::new(MemorySessions::new());
             Sessions { sessions: m.clone(), presence: m.clone(), rate_limits: m }

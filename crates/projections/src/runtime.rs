@@ -245,6 +245,7 @@ impl Projector {
             let task = Task { log: self.log.clone(), entry: entry.clone(), config: self.config.clone(), stop: self.stop.subscribe() };
             tasks.push(tokio::spawn(task.run()));
         }
+        tasks.push(tokio::spawn(publish_lag(self.log.clone(), self.entries.clone(), self.stop.subscribe())));
     }
 
     /// The handle of the projection called `name`.
@@ -280,6 +281,26 @@ impl Projector {
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             let _ = t.await;
+        }
+    }
+}
+
+/// How often the `jamuna_consumer_lag_events` gauges are refreshed.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// Publishes each projection's lag behind the log's head (events) as the
+/// gauge `jamuna_consumer_lag_events{consumer}`, until the projector stops.
+async fn publish_lag(log: Arc<dyn EventLog>, entries: Vec<Arc<Entry>>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Ok(head) = log.head().await {
+            for e in &entries {
+                let position = e.progress.borrow().position;
+                metrics::gauge!("jamuna_consumer_lag_events", "consumer" => e.projection.name().to_owned()).set(head.saturating_sub(position) as f64);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LAG_EVERY) => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -327,6 +348,7 @@ impl Task {
                 }
                 Err(e) => {
                     tracing::error!(projection = self.name(), error = %e, "projection stopped: its checkpoint cannot be read");
+                    metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
                     return self.publish(0, RunState::Failed { position: 0, error: e.to_string() });
                 }
             }
@@ -337,6 +359,7 @@ impl Task {
                 Ended::Stop => return self.publish(position, RunState::Stopped),
                 Ended::Failed { position: at, error } => {
                     tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
+                    metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
                     return self.publish(position, RunState::Failed { position: at, error });
                 }
                 Ended::Retry(error) => {
