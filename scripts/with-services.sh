@@ -4,6 +4,7 @@
 # whether the command passed or failed. Its exit code is the command's.
 #   JAMUNA_TEST_NATS_URL  NATS with JetStream (fsync before every ack)
 #   JAMUNA_TEST_MONGODB_URL  FerretDB (MongoDB wire protocol, SQLite backend)
+#   JAMUNA_TEST_REDIS_URL  Redis (no persistence)
 #   JAMUNA_REQUIRE_SERVICES=1  tests whose server is missing fail, not skip
 set -euo pipefail
 
@@ -46,7 +47,14 @@ pids+=($!)
 wait_for_port ferretdb "$ferret_port"
 export JAMUNA_TEST_MONGODB_URL="mongodb://127.0.0.1:$ferret_port/"
 
+redis_port=$(free_port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+  --dir "$tmp" --protected-mode yes >"$tmp/redis.log" 2>&1 &
+pids+=($!)
+wait_for_port redis "$redis_port"
+export JAMUNA_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
+
 export JAMUNA_REQUIRE_SERVICES=1
-echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL, FerretDB on $JAMUNA_TEST_MONGODB_URL"
+echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL, FerretDB on $JAMUNA_TEST_MONGODB_URL, Redis on $JAMUNA_TEST_REDIS_URL"
 
 "$@"

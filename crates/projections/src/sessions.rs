@@ -28,8 +28,13 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 pub mod memory;
+pub mod redis;
+
+#[cfg(feature = "testing")]
+pub mod contract;
 
 pub use memory::MemorySessions;
+pub use redis::RedisSessions;
 
 /// How long a session lives after its last touch unless configured otherwise.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);

@@ -2,6 +2,7 @@
 
 mod mongo;
 mod runtime;
+mod sessions;
 mod sqlite;
 mod vectors;
 

@@ -1,0 +1,256 @@
+//! Sessions, presence and rate limits in Redis: the distributed adapter,
+//! shared by every gateway and AI-worker process.
+//!
+//! The layout follows the seed:
+//!
+//! * `session:{sessionId}` — a hash with `userId`, `lastActive` (RFC 3339),
+//!   `context` (the [`SessionContext`] as JSON) and `tenant`, expiring `ttl`
+//!   after the last touch. A read from another tenant finds nothing, and a
+//!   touch from another tenant is refused ([`StoreError::Conflict`]).
+//! * `presence:{tenant}` — a sorted set of user ids scored by the time (Redis
+//!   server milliseconds) their presence expires; the set itself expires with
+//!   its last member.
+//! * `ratelimit:{key}` — a fixed-window counter: `INCR`, and `PEXPIRE` on the
+//!   first hit of a window.
+//!
+//! Every write that reads first is one Lua script, so it is atomic and takes
+//! one round trip; time comes from the Redis server (`TIME`), so processes
+//! with skewed clocks agree on who is online.
+
+use super::{PresenceStore, RateLimits, SessionContext, SessionRecord, SessionStore};
+use crate::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jamuna_domain::{ConversationId, TenantId, UserId};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Sets who and when, creates the session (with an empty context) if it is
+/// new, refreshes the TTL. Returns 0 if the session belongs to another tenant.
+static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('HGET', KEYS[1], 'tenant')
+if t and t ~= ARGV[1] then return 0 end
+if not t then redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'context', ARGV[5]) end
+redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'lastActive', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+",
+    )
+});
+
+/// Replaces the context of a live session of this tenant; 0 if there is none.
+static SET_CONTEXT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'context', ARGV[2])
+return 1
+",
+    )
+});
+
+/// The Redis server's clock in milliseconds, as a Lua snippet.
+const SERVER_NOW: &str = "local time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n";
+
+/// Scores the user with their expiry, drops the expired, and keeps the set
+/// alive as long as its longest-lived member.
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SERVER_NOW}
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+"
+    ))
+});
+
+/// The members whose expiry is still ahead, sorted by id.
+static ONLINE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SERVER_NOW}
+local users = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+table.sort(users)
+return users
+"
+    ))
+});
+
+/// Counts a hit; returns the count and the milliseconds left in the window.
+static HIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if n == 1 or left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {n, left}
+",
+    )
+});
+
+/// Sessions, presence and rate limits in Redis; implements all three ports.
+/// Cheap to clone: one multiplexed connection that reconnects by itself.
+#[derive(Clone)]
+pub struct RedisSessions {
+    conn: ConnectionManager,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessions").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+fn store_error(e: RedisError) -> StoreError {
+    if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::internal(e)
+    }
+}
+
+fn millis(d: Duration) -> Result<u64, StoreError> {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return Err(StoreError::Invalid(format!("a duration of {d:?} is shorter than Redis's millisecond resolution")));
+    }
+    Ok(ms)
+}
+
+fn session_key(session: &ConversationId) -> String {
+    format!("session:{session}")
+}
+
+fn presence_key(tenant: &TenantId) -> String {
+    format!("presence:{tenant}")
+}
+
+/// Something we did not write sits under one of our keys.
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::internal(std::io::Error::other(format!("unreadable {what} in Redis: {detail}")))
+}
+
+impl RedisSessions {
+    /// Connects to `url` (`redis://host:port/db`); sessions live `ttl` after
+    /// their last touch. Fails if the server cannot be reached now.
+    pub async fn connect(url: &str, ttl: Duration) -> Result<Self, StoreError> {
+        millis(ttl)?;
+        let client = redis::Client::open(url).map_err(|e| StoreError::Invalid(format!("the Redis URL is not valid: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(client, config).await.map_err(store_error)?;
+        Ok(Self { conn, ttl })
+    }
+
+    /// How long a session lives after its last touch.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    async fn touch(&self, tenant: &TenantId, session: &ConversationId, user: &UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let empty = serde_json::to_string(&SessionContext::default()).map_err(StoreError::internal)?;
+        let ok: i64 = TOUCH
+            .key(session_key(session))
+            .arg(tenant.as_str())
+            .arg(user.as_str())
+            .arg(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .arg(millis(self.ttl)?)
+            .arg(empty)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        if ok == 0 {
+            return Err(StoreError::Conflict(format!("session {session} belongs to another tenant")));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, session: &ConversationId) -> Result<Option<SessionRecord>, StoreError> {
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(session_key(session))
+            .arg(&["tenant", "userId", "lastActive", "context"])
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let [Some(t), user, last_active, context] = <[Option<String>; 4]>::try_from(fields).map_err(|f| corrupt("HMGET reply", format!("{} fields", f.len())))? else {
+            return Ok(None);
+        };
+        if t != tenant.as_str() {
+            return Ok(None);
+        }
+        let user_id = UserId::parse(user.unwrap_or_default()).map_err(|e| corrupt("session userId", e))?;
+        let last_active = DateTime::parse_from_rfc3339(last_active.as_deref().unwrap_or_default())
+            .map_err(|e| corrupt("session lastActive", e))?
+            .with_timezone(&Utc);
+        let context = match context {
+            Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("session context", e))?,
+            None => SessionContext::default(),
+        };
+        Ok(Some(SessionRecord { user_id, last_active, context }))
+    }
+
+    async fn set_context(&self, tenant: &TenantId, session: &ConversationId, context: &SessionContext) -> Result<(), StoreError> {
+        let json = serde_json::to_string(context).map_err(StoreError::internal)?;
+        let ok: i64 = SET_CONTEXT
+            .key(session_key(session))
+            .arg(tenant.as_str())
+            .arg(json)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        if ok == 0 {
+            return Err(StoreError::Invalid(format!("no session {session}: touch it before setting its context")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PresenceStore for RedisSessions {
+    async fn heartbeat(&self, tenant: &TenantId, user: &UserId, ttl: Duration) -> Result<(), StoreError> {
+        let _: i64 = HEARTBEAT
+            .key(presence_key(tenant))
+            .arg(user.as_str())
+            .arg(millis(ttl)?)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
+        let _: i64 = redis::cmd("ZREM").arg(presence_key(tenant)).arg(user.as_str()).query_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError> {
+        let users: Vec<String> = ONLINE.key(presence_key(tenant)).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        users.into_iter().map(|u| UserId::parse(u).map_err(|e| corrupt("presence member", e))).collect()
+    }
+}
+
+#[async_trait]
+impl RateLimits for RedisSessions {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Result<(), Duration>, StoreError> {
+        let (hits, left): (u64, u64) =
+            HIT.key(format!("ratelimit:{key}")).arg(millis(window)?).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        if hits > u64::from(limit) {
+            return Ok(Err(Duration::from_millis(left)));
+        }
+        Ok(Ok(()))
+    }
+}
