@@ -10,6 +10,7 @@
 //! [`EventLog::subscribe_all`] first delivers everything after it, then every
 //! new append as it happens, in global order.
 
+pub mod kurrent;
 pub mod nats;
 pub mod sqlite;
 
@@ -159,17 +160,22 @@ impl Drop for Subscription {
 }
 
 /// Which log a URL names: `sqlite:///path/to/events.db`, `sqlite::memory:`
-/// is not offered (the log must be durable), or `nats://host:port`.
+/// is not offered (the log must be durable), `nats://host:port`, or a
+/// KurrentDB connection string (`kurrentdb://host:2113?tls=false`,
+/// `esdb://…`, and their `+discover` forms).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogUrl {
     Sqlite(std::path::PathBuf),
     Nats(String),
+    Kurrent(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogUrlError {
-    #[error("unsupported event log URL {0:?}: use sqlite:///path/to/events.db or nats://host:port")]
+    #[error("unsupported event log URL {0:?}: use sqlite:///path/to/events.db, nats://host:port or kurrentdb://host:2113")]
     Scheme(String),
+    #[error("bad KurrentDB connection string: {0}")]
+    Kurrent(String),
     #[error("the event log URL {0:?} has no path: use sqlite:///path/to/events.db (three slashes for an absolute path, sqlite://relative/path otherwise)")]
     NoPath(String),
 }
@@ -189,15 +195,22 @@ impl LogUrl {
             }
             return Ok(LogUrl::Nats(url.into()));
         }
+        if ["kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://"].iter().any(|p| url.starts_with(p)) {
+            kurrent::parse_connection_string(url).map_err(LogUrlError::Kurrent)?;
+            return Ok(LogUrl::Kurrent(url.into()));
+        }
         Err(LogUrlError::Scheme(url.into()))
     }
 }
 
 /// Opens the log a URL names.
 pub async fn connect(url: &LogUrl) -> Result<std::sync::Arc<dyn EventLog>, LogError> {
+    // Before any TLS connection (see the function's docs).
+    kurrent::ensure_crypto_provider();
     Ok(match url {
         LogUrl::Sqlite(path) => std::sync::Arc::new(sqlite::SqliteLog::open(path).await?),
         LogUrl::Nats(url) => std::sync::Arc::new(nats::NatsLog::connect(url, nats::NatsConfig::default()).await?),
+        LogUrl::Kurrent(url) => std::sync::Arc::new(kurrent::KurrentLog::connect(url, kurrent::KurrentConfig::default()).await?),
     })
 }
 
@@ -229,6 +242,11 @@ mod tests {
         assert!(matches!(LogUrl::parse("postgres://x"), Err(LogUrlError::Scheme(_))));
         assert!(matches!(LogUrl::parse("sqlite://"), Err(LogUrlError::NoPath(_))));
         assert!(matches!(LogUrl::parse("nats://"), Err(LogUrlError::Scheme(_))));
+        assert_eq!(LogUrl::parse("kurrentdb://127.0.0.1:2113?tls=false"), Ok(LogUrl::Kurrent("kurrentdb://127.0.0.1:2113?tls=false".into())));
+        assert_eq!(LogUrl::parse("esdb://admin:changeit@db:2113"), Ok(LogUrl::Kurrent("esdb://admin:changeit@db:2113".into())));
+        assert!(matches!(LogUrl::parse("esdb+discover://cluster.example:2113"), Ok(LogUrl::Kurrent(_))));
+        assert!(matches!(LogUrl::parse("kurrentdb://db:notaport"), Err(LogUrlError::Kurrent(_))));
+        assert!(matches!(LogUrl::parse("kurrent://db:2113"), Err(LogUrlError::Scheme(_))));
     }
 
     #[test]

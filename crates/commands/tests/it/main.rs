@@ -3,6 +3,7 @@
 mod durability;
 mod handler;
 mod keys;
+mod kurrent;
 mod nats;
 mod sqlite;
 
