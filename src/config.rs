@@ -26,6 +26,10 @@ pub struct Config {
     /// Sessions, presence and rate limits in Redis (`redis://host:port`);
     /// empty: in memory.
     pub redis_url: String,
+    /// The knowledge-base vectors on a Qdrant server (gRPC, `http://host:6334`),
+    /// in this collection; empty: qdrant-edge in-process under `data_dir/vectors`.
+    pub qdrant_url: String,
+    pub qdrant_collection: String,
     /// The NATS JetStream stream holding the log, and its subjects' prefix.
     pub nats_stream: String,
     pub nats_subject_prefix: String,
@@ -87,6 +91,8 @@ impl Config {
             ("JAMUNA_MONGODB_URL", &mut c.mongodb_url),
             ("JAMUNA_MONGODB_DATABASE", &mut c.mongodb_database),
             ("JAMUNA_REDIS_URL", &mut c.redis_url),
+            ("JAMUNA_QDRANT_URL", &mut c.qdrant_url),
+            ("JAMUNA_QDRANT_COLLECTION", &mut c.qdrant_collection),
             ("JAMUNA_NATS_STREAM", &mut c.nats_stream),
             ("JAMUNA_NATS_SUBJECT_PREFIX", &mut c.nats_subject_prefix),
         ] {
@@ -118,6 +124,11 @@ impl Config {
     /// The MongoDB URL, if the shared stores live there (the distributed mode).
     pub fn mongodb(&self) -> Option<&str> {
         Some(self.mongodb_url.trim()).filter(|u| !u.is_empty())
+    }
+
+    /// The Qdrant server's URL, if the knowledge-base vectors live there.
+    pub fn qdrant(&self) -> Option<&str> {
+        Some(self.qdrant_url.trim()).filter(|u| !u.is_empty())
     }
 
     /// The Redis URL, if sessions and presence live there.

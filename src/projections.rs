@@ -2,12 +2,12 @@
 
 use crate::config::Config;
 use crate::roles;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use jamuna_commands::Sealer;
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
-    /// Only this projection (users, conversations, analytics); all when absent.
+    /// Only this projection (users, conversations, analytics, vectors); all when absent.
     #[arg(long)]
     projection: Option<String>,
 }
@@ -33,9 +33,15 @@ async fn open(config: &Config) -> Result<(jamuna_projections::ReadModels, Sealer
 pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
     let log = roles::event_log(config).await?;
     let (models, sealer) = open(config).await?;
-    let projections: Vec<_> = models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
+    let mut projections: Vec<_> = models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
+    // The knowledge-base vectors: every article is embedded again, so the model is loaded.
+    if args.projection.as_deref().is_none_or(|n| n == jamuna_projections::vectors::PROJECTION) {
+        let embedder = jamuna_ai_worker::Embedder::load(&config.model_dir).with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
+        let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = crate::wiring::open_vectors(config, &jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(embedder))).await?;
+        projections.push(vectors);
+    }
     if projections.is_empty() {
-        bail!("no projection is called {:?}: use users, conversations or analytics", args.projection.unwrap_or_default());
+        bail!("no projection is called {:?}: use users, conversations, analytics or vectors", args.projection.unwrap_or_default());
     }
     for p in projections {
         let bar = indicatif::ProgressBar::new(log.head().await?);

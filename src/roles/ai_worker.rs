@@ -47,7 +47,9 @@ pub async fn checkpoint(config: &Config) -> Result<Arc<dyn CheckpointStore>> {
 /// The answerer: the embedding model and the knowledge-base index.
 pub async fn answerer(config: &Config) -> Result<Arc<Answerer>> {
     let embedder = Embedder::load(&config.model_dir).with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
-    Ok(Arc::new(Answerer::new(AsyncEmbedder::new(Arc::new(embedder)), AnswerConfig::default()).await.context("cannot start the answerer")?))
+    let embedder = AsyncEmbedder::new(Arc::new(embedder));
+    let vectors = crate::wiring::open_vectors(config, &embedder).await?;
+    Ok(Arc::new(Answerer::new(embedder, vectors, AnswerConfig::default()).await.context("cannot start the answerer")?))
 }
 
 /// The worker, ready to run.

@@ -10,16 +10,18 @@
 //!    if it is close enough. Otherwise the bot does not guess: it hands off
 //!    with reason `low_confidence`.
 //!
-//! The passages live in memory per tenant, embedded once when their article
-//! is added or updated. The scoring is a pure function ([`choose`]) so it can
-//! be tested without a model.
+//! The passages live in the knowledge-base vector index
+//! ([`jamuna_projections::vectors`]: qdrant-edge in-process or a Qdrant
+//! server), embedded once when their article is added or updated; a message
+//! is compared with the tenant's nearest passages only. The scoring is a pure
+//! function ([`choose`]) so it can be tested without a model.
 
-use crate::chunk::{ChunkConfig, split_passages};
 use crate::embed::{AsyncEmbedder, EmbedError, cosine};
+use jamuna_domain::TenantId;
 use jamuna_domain::conversation::{HandoffReason, Source};
-use jamuna_domain::{ArticleId, TenantId};
-use std::collections::HashMap;
-use std::sync::RwLock;
+use jamuna_projections::StoreError;
+use jamuna_projections::vectors::{VectorHit, VectorProjection};
+use std::sync::Arc;
 
 /// The bot's decision about one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,15 +59,6 @@ impl Default for AnswerConfig {
             max_answer_chars: 800,
         }
     }
-}
-
-/// One embedded passage of an article.
-#[derive(Debug, Clone)]
-pub struct IndexedPassage {
-    pub article_id: ArticleId,
-    pub title: String,
-    pub text: String,
-    pub embedding: Vec<f32>,
 }
 
 /// Canned phrases the bot recognises, embedded once.
@@ -133,11 +126,12 @@ fn asks_for_human(text: &str) -> bool {
 }
 
 /// The decision for a message with embedding `query`, against the tenant's
-/// passages and the canned phrases. Pure: no model, no I/O.
+/// passages nearest it (`hits`, best first, scored by cosine similarity) and
+/// the canned phrases. Pure: no model, no I/O.
 pub fn choose(
     text: &str,
     query: &[f32],
-    passages: &[IndexedPassage],
+    hits: &[VectorHit],
     phrases: &[Phrase],
     config: &AnswerConfig,
 ) -> Decision {
@@ -159,12 +153,7 @@ pub fn choose(
             confidence: s,
         };
     }
-    let mut scored: Vec<(f32, &IndexedPassage)> = passages
-        .iter()
-        .map(|p| (cosine(query, &p.embedding), p))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let best = scored.first().map(|s| s.0).unwrap_or(0.0);
+    let best = hits.first().map(|h| h.score).unwrap_or(0.0);
     if let Some((kind, s)) = best_phrase
         && s >= config.phrase_score
         && s >= best
@@ -177,14 +166,14 @@ pub fn choose(
             sources: vec![],
         };
     }
-    let Some(&(score, top)) = scored.first().filter(|s| s.0 >= config.min_score) else {
+    let Some(top) = hits.first().filter(|h| h.score >= config.min_score) else {
         return Decision::Handoff {
             reason: HandoffReason::LowConfidence,
             confidence: best.max(0.0),
         };
     };
     let mut sources = Vec::new();
-    for (s, p) in scored.iter().take_while(|(s, _)| *s >= config.min_score) {
+    for p in hits.iter().take_while(|h| h.score >= config.min_score) {
         if sources.len() >= config.max_sources {
             break;
         }
@@ -198,14 +187,14 @@ pub fn choose(
             article_id: p.article_id.clone(),
             title: p.title.clone(),
             passage: p.text.chars().take(300).collect(),
-            score: *s,
+            score: p.score,
         });
     }
     let text: String = top.text.chars().take(config.max_answer_chars).collect();
     Decision::Answer {
         text,
         intent: None,
-        confidence: score,
+        confidence: top.score,
         sources,
     }
 }
@@ -214,13 +203,16 @@ pub fn choose(
 pub struct Answerer {
     embedder: AsyncEmbedder,
     phrases: Vec<Phrase>,
-    knowledge: RwLock<HashMap<TenantId, Vec<IndexedPassage>>>,
-    chunks: ChunkConfig,
+    /// The knowledge-base vectors, and the projection that keeps them current.
+    vectors: Arc<VectorProjection>,
     pub config: AnswerConfig,
 }
 
 impl Answerer {
-    pub async fn new(embedder: AsyncEmbedder, config: AnswerConfig) -> Result<Self, EmbedError> {
+    /// `vectors` holds the knowledge bases; its encoder must be this
+    /// embedder's ([`crate::encoder::ChunkEncoder`]), so that passages and
+    /// messages are embedded alike.
+    pub async fn new(embedder: AsyncEmbedder, vectors: Arc<VectorProjection>, config: AnswerConfig) -> Result<Self, EmbedError> {
         let texts: Vec<String> = PHRASES.iter().map(|(_, t)| t.to_string()).collect();
         let embeddings = embedder.embed(texts).await?;
         let phrases = PHRASES
@@ -234,63 +226,35 @@ impl Answerer {
         Ok(Self {
             embedder,
             phrases,
-            knowledge: RwLock::new(HashMap::new()),
-            chunks: ChunkConfig::default(),
+            vectors,
             config,
         })
     }
 
-    /// Adds or replaces an article's passages.
-    pub async fn index_article(
-        &self,
-        tenant: &TenantId,
-        article_id: &ArticleId,
-        title: &str,
-        body: &str,
-    ) -> Result<usize, EmbedError> {
-        let passages = split_passages(body, &self.chunks);
-        // The title helps retrieval: each passage is embedded with it.
-        let texts: Vec<String> = passages
-            .iter()
-            .map(|p| format!("{title}\n{}", p.text))
-            .collect();
-        let embeddings = if texts.is_empty() {
-            vec![]
-        } else {
-            self.embedder.embed(texts).await?
-        };
-        let indexed: Vec<IndexedPassage> = passages
-            .into_iter()
-            .zip(embeddings)
-            .map(|(p, embedding)| IndexedPassage {
-                article_id: article_id.clone(),
-                title: title.to_string(),
-                text: p.text,
-                embedding,
-            })
-            .collect();
-        let n = indexed.len();
-        let mut k = self.knowledge.write().unwrap_or_else(|p| p.into_inner());
-        let list = k.entry(tenant.clone()).or_default();
-        list.retain(|p| &p.article_id != article_id);
-        list.extend(indexed);
-        Ok(n)
-    }
-
-    pub fn remove_article(&self, tenant: &TenantId, article_id: &ArticleId) {
-        let mut k = self.knowledge.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = k.get_mut(tenant) {
-            list.retain(|p| &p.article_id != article_id);
-        }
+    /// The knowledge-base vector projection: the worker feeds it the
+    /// knowledge-base events in log order, so a message is answered from the
+    /// articles as they stood when it was sent.
+    pub fn vectors(&self) -> &Arc<VectorProjection> {
+        &self.vectors
     }
 
     /// How many passages a tenant has.
-    pub fn passages(&self, tenant: &TenantId) -> usize {
-        self.knowledge
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tenant)
-            .map_or(0, Vec::len)
+    pub async fn passages(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.vectors.index().count(tenant).await
+    }
+
+    /// The tenant's passages nearest `query`, best first. When the index
+    /// fails, none (logged and counted): the bot then hands off rather than guess.
+    async fn search(&self, tenant: &TenantId, query: &[f32]) -> Vec<VectorHit> {
+        let limit = (self.config.max_sources * 4).max(8);
+        match self.vectors.index().search(tenant, query, limit).await {
+            Ok(hits) => hits,
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "the knowledge-base vector search failed; answering without passages");
+                metrics::counter!("jamuna_vector_search_failures_total").increment(1);
+                vec![]
+            }
+        }
     }
 
     /// Decides what to say to `text` from a customer of `tenant`.
@@ -302,15 +266,47 @@ impl Answerer {
             .into_iter()
             .next()
             .unwrap_or_default();
-        let k = self.knowledge.read().unwrap_or_else(|p| p.into_inner());
-        let passages = k.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
-        Ok(choose(text, &query, passages, &self.phrases, &self.config))
+        let hits = self.search(tenant, &query).await;
+        Ok(choose(text, &query, &hits, &self.phrases, &self.config))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jamuna_domain::ArticleId;
+
+    /// A passage with its embedding, as the vector index holds it.
+    struct IndexedPassage {
+        article_id: ArticleId,
+        title: String,
+        text: String,
+        embedding: Vec<f32>,
+    }
+
+    /// What the vector index does before [`choose`]: score every passage, best first.
+    fn choose_among(
+        text: &str,
+        query: &[f32],
+        passages: &[IndexedPassage],
+        phrases: &[Phrase],
+        config: &AnswerConfig,
+    ) -> Decision {
+        let mut hits: Vec<VectorHit> = passages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| VectorHit {
+                score: cosine(query, &p.embedding),
+                article_id: p.article_id.clone(),
+                title: p.title.clone(),
+                text: p.text.clone(),
+                position: i as u32,
+                version: 1,
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        choose(text, query, &hits, phrases, config)
+    }
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -343,7 +339,7 @@ mod tests {
             passage("cards", &[1.0, 0.0, 0.1]),
             passage("fees", &[0.2, 0.1, 0.0]),
         ];
-        let d = choose(
+        let d = choose_among(
             "where is my card",
             &unit(&[1.0, 0.05, 0.05]),
             &passages,
@@ -367,7 +363,7 @@ mod tests {
     #[test]
     fn a_far_message_hands_off_instead_of_guessing() {
         let passages = [passage("cards", &[1.0, 0.0, 0.0])];
-        let d = choose(
+        let d = choose_among(
             "what is the meaning of life",
             &unit(&[-1.0, 0.1, -0.2]),
             &passages,
@@ -384,7 +380,7 @@ mod tests {
             ),
             "{d:?}"
         );
-        let empty = choose(
+        let empty = choose_among(
             "anything",
             &unit(&[1.0, 0.0, 0.0]),
             &[],
@@ -402,7 +398,7 @@ mod tests {
 
     #[test]
     fn asking_for_a_human_hands_off() {
-        let d = choose(
+        let d = choose_among(
             "can I talk to a human please",
             &unit(&[1.0, 0.0, 0.0]),
             &[passage("cards", &[1.0, 0.0, 0.0])],
@@ -416,7 +412,7 @@ mod tests {
                 ..
             }
         ));
-        let d = choose(
+        let d = choose_among(
             "get me someone",
             &unit(&[0.0, 1.0, 0.0]),
             &[],
@@ -434,7 +430,7 @@ mod tests {
 
     #[test]
     fn greetings_get_a_greeting() {
-        let d = choose(
+        let d = choose_among(
             "hello",
             &unit(&[0.0, 0.0, 1.0]),
             &[passage("cards", &[1.0, 0.0, 0.0])],

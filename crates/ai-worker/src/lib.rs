@@ -12,6 +12,8 @@
 //!   unknown. A prediction without an intent means "hand off to a human".
 //! - [`chunk`]: knowledge-base articles are split into overlapping passages that fit the
 //!   encoder, each keeping its byte position and heading, for retrieval.
+//! - [`encoder`]: the chunker and the encoder together, as the read side's passage
+//!   encoder: the knowledge-base vector projection stores what it computes.
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
 //! - [`bench`]: throughput and latency of the encoder, printed and never asserted.
@@ -53,6 +55,7 @@ pub mod answer;
 pub mod bench;
 pub mod chunk;
 pub mod embed;
+pub mod encoder;
 pub mod eval;
 mod head;
 pub mod intent;

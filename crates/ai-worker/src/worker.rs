@@ -16,6 +16,7 @@ use jamuna_domain::conversation::{
 };
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{AggregateKind, MessageText, TenantId};
+use jamuna_projections::{Projection, ProjectionError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,29 +156,16 @@ impl Worker {
     }
 
     async fn index(&self, recorded: &RecordedEvent) {
-        let tenant = recorded.stream.tenant();
         let result = match seal::decode::<KnowledgeBaseEvent>(recorded) {
+            // Articles: the vector projection embeds and stores their passages
+            // (an event it has applied already changes nothing).
             Ok(
-                KnowledgeBaseEvent::ArticleAdded {
-                    article_id,
-                    title,
-                    body,
-                    ..
-                }
-                | KnowledgeBaseEvent::ArticleUpdated {
-                    article_id,
-                    title,
-                    body,
-                },
-            ) => self
-                .answerer
-                .index_article(tenant, &article_id, &title, &body)
-                .await
-                .map(|_| ()),
-            Ok(KnowledgeBaseEvent::ArticleRemoved { article_id }) => {
-                self.answerer.remove_article(tenant, &article_id);
-                Ok(())
-            }
+                KnowledgeBaseEvent::ArticleAdded { .. }
+                | KnowledgeBaseEvent::ArticleUpdated { .. }
+                | KnowledgeBaseEvent::ArticleRemoved { .. },
+            ) => self.index_article(recorded).await,
+            // Labelled examples, intent answers and models: not the vectors' business.
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!(position = recorded.position, error = %e, "ai-worker cannot read a knowledge-base event");
                 Ok(())
@@ -185,6 +173,23 @@ impl Worker {
         };
         if let Err(e) = result {
             tracing::error!(position = recorded.position, error = %e, "ai-worker cannot index an article");
+        }
+    }
+
+    /// Applies an article event to the knowledge-base vectors, waiting out
+    /// an unavailable vector store (up to about a minute). A failure is
+    /// logged by the caller; `jamuna replay --projection vectors` rebuilds.
+    async fn index_article(&self, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.answerer.vectors().apply(std::slice::from_ref(recorded)).await {
+                Err(e) if e.is_transient() && backoff < Duration::from_secs(30) => {
+                    tracing::warn!(position = recorded.position, error = %e, "the vector store is unavailable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                other => return other,
+            }
         }
     }
 

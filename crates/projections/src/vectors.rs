@@ -201,6 +201,27 @@ impl VectorProjection {
     pub fn index(&self) -> &Arc<dyn VectorIndex> {
         &self.index
     }
+
+    /// Embeds an article and replaces its passages in the index: what
+    /// `ArticleAdded` and `ArticleUpdated` do (and what tools and tests
+    /// without a log can call). Returns how many passages it has.
+    pub async fn write_article(&self, tenant: &TenantId, article_id: &ArticleId, title: &str, body: &str, version: u64) -> Result<usize, WriteError> {
+        let encoded = self.encoder.encode(title, body).await?;
+        let passages: Vec<PassagePoint> = encoded.into_iter().map(|p| PassagePoint { position: p.position, text: p.text, vector: p.vector }).collect();
+        let n = passages.len();
+        let article = ArticlePassages { tenant: tenant.clone(), article_id: article_id.clone(), title: title.to_owned(), version, passages };
+        self.index.upsert_article(article).await?;
+        Ok(n)
+    }
+}
+
+/// Why [`VectorProjection::write_article`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn is_article_event(r: &RecordedEvent) -> bool {
@@ -241,11 +262,12 @@ impl Projection for VectorProjection {
         changes.sort_by_key(|(_, (position, _))| *position);
         for ((tenant, article_id), (position, change)) in changes {
             match change {
-                Change::Write { title, body, version } => {
-                    let encoded = self.encoder.encode(&title, &body).await.map_err(|e| ProjectionError::bad_event(position, e))?;
-                    let passages = encoded.into_iter().map(|p| PassagePoint { position: p.position, text: p.text, vector: p.vector }).collect();
-                    self.index.upsert_article(ArticlePassages { tenant, article_id, title, version, passages }).await?;
-                }
+                Change::Write { title, body, version } => match self.write_article(&tenant, &article_id, &title, &body, version).await {
+                    Ok(_) => {}
+                    // The model failed on this article: the projection stops here, loudly.
+                    Err(WriteError::Encode(e)) => return Err(ProjectionError::bad_event(position, e)),
+                    Err(WriteError::Store(e)) => return Err(e.into()),
+                },
                 Change::Remove => self.index.remove_article(&tenant, &article_id).await?,
             }
         }

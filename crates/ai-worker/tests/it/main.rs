@@ -6,6 +6,7 @@
 
 mod embed;
 mod intent;
+mod vectors;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
