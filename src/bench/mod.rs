@@ -2,6 +2,7 @@
 //! these do, on the machine they run on.
 
 mod append;
+mod replay;
 mod ws;
 
 use crate::config::Config;
@@ -13,12 +14,15 @@ pub enum BenchCommand {
     Append(append::Args),
     /// Many WebSockets against a real server: RSS, messages/s, ack and push latency.
     Ws(ws::Args),
+    /// Rebuild of every read model per adapter (events/s) and inbox query latency.
+    Replay(replay::Args),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Ws(args) => ws::run(args, &config.model_dir).await,
+        BenchCommand::Replay(args) => replay::run(args).await,
     }
 }
 

@@ -6,8 +6,10 @@
 //! answering with intents, handoffs, agents stepping in, resolutions, CSAT,
 //! tags, and a few customers erased at the end. Time is simulated (passed
 //! into the commands), and the randomness is seeded, so a spec always gives
-//! the same shape of log. [`replay_sqlite`] times a rebuild of each SQLite
-//! read model. Nothing here prints: `jamuna bench replay` does.
+//! the same shape of log. [`replay_each`] times a rebuild of each read model
+//! ([`replay_sqlite`]: the SQLite ones), and [`inbox_probes`] with
+//! [`time_inbox`] the dashboard's inbox queries. Nothing here prints:
+//! `jamuna bench replay` does.
 
 use crate::analytics::sqlite::SqliteAnalytics;
 use crate::conversations::sqlite::SqliteConversations;
@@ -39,6 +41,9 @@ pub struct LogSpec {
     pub seed: u64,
     /// The first day.
     pub start: Timestamp,
+    /// Each customer writes 1 to this many messages (each answered by the
+    /// bot or an agent): the main knob of events per conversation.
+    pub rounds: u64,
 }
 
 impl Default for LogSpec {
@@ -52,6 +57,7 @@ impl Default for LogSpec {
             erase_one_in: 50,
             seed: 7,
             start: chrono::DateTime::from_timestamp(1_748_736_000, 0).unwrap_or_default(), // 2025-06-01
+            rounds: 3,
         }
     }
 }
@@ -60,6 +66,8 @@ impl Default for LogSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
     pub tenants: Vec<TenantId>,
+    /// Each tenant's agents (the first one is its admin), in tenant order.
+    pub agents: Vec<Vec<UserId>>,
     pub conversations: usize,
     /// The head of the log afterwards.
     pub head: u64,
@@ -174,6 +182,8 @@ pub async fn generate(handler: Arc<CommandHandler>, spec: &LogSpec) -> Result<Ge
     let span_ms = day_ms * i64::from(spec.days.max(1));
     let step = span_ms / spec.conversations.max(1) as i64;
     let all = tenants.clone();
+    let all_agents = agents.clone();
+    let rounds = spec.rounds.max(1);
     let for_jobs = handler.clone();
     let jobs = (0..spec.conversations).map(move |n| {
         let handler = for_jobs.clone();
@@ -183,7 +193,7 @@ pub async fn generate(handler: Arc<CommandHandler>, spec: &LogSpec) -> Result<Ge
         let start = spec.start + chrono::Duration::milliseconds(step * n as i64);
         let rng = Rng(spec.seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
         let erase = spec.erase_one_in > 0 && n % spec.erase_one_in == spec.erase_one_in - 1;
-        async move { conversation(&handler, n, tenant, &agents, start, rng, erase).await }
+        async move { conversation(&handler, n, tenant, &agents, start, rng, erase, rounds).await }
     });
     let mut results = futures::stream::iter(jobs).buffer_unordered(spec.concurrency.max(1));
     let mut last = spec.start;
@@ -191,11 +201,21 @@ pub async fn generate(handler: Arc<CommandHandler>, spec: &LogSpec) -> Result<Ge
         last = last.max(r?);
     }
     let head = handler.log().head().await?;
-    Ok(Generated { tenants, conversations: spec.conversations, head, first_day: spec.start.date_naive(), last_day: last.date_naive() })
+    Ok(Generated { tenants, agents: all_agents, conversations: spec.conversations, head, first_day: spec.start.date_naive(), last_day: last.date_naive() })
 }
 
 /// One customer's conversation, start to finish; returns the time of its last event.
-async fn conversation(h: &CommandHandler, n: usize, tenant: TenantId, agents: &[UserId], start: Timestamp, mut rng: Rng, erase: bool) -> Result<Timestamp, BenchError> {
+#[allow(clippy::too_many_arguments)]
+async fn conversation(
+    h: &CommandHandler,
+    n: usize,
+    tenant: TenantId,
+    agents: &[UserId],
+    start: Timestamp,
+    mut rng: Rng,
+    erase: bool,
+    max_rounds: u64,
+) -> Result<Timestamp, BenchError> {
     let bad = |e: jamuna_domain::IdError| BenchError::Command(e.to_string());
     let customer = UserId::parse(id("cust", n)).map_err(bad)?;
     let cid = ConversationId::parse(id("conv", n)).map_err(bad)?;
@@ -222,7 +242,7 @@ async fn conversation(h: &CommandHandler, n: usize, tenant: TenantId, agents: &[
     };
     run::<Conversation>(h, &s, ConversationCommand::Start { tenant: tenant.clone(), conversation_id: cid, customer: customer.clone(), channel }, now).await?;
     let mut human = false;
-    let rounds = 1 + rng.below(3);
+    let rounds = 1 + rng.below(max_rounds);
     for round in 0..rounds {
         let line = if round == 0 { rng.pick(&QUESTIONS) } else { rng.pick(&FOLLOW_UPS) };
         let post = ConversationCommand::PostMessage {
@@ -288,17 +308,82 @@ pub async fn replay_sqlite(
     log: Arc<dyn EventLog>,
     sealer: Sealer,
     dir: &Path,
-    mut progress: impl FnMut(&str, &ReplayProgress) + Send,
+    progress: impl FnMut(&str, &ReplayProgress) + Send,
 ) -> Result<Vec<ReplaySummary>, BenchError> {
     let projections = [
         conversations::projection(Arc::new(SqliteConversations::open(dir.join("conversations.db"))?), sealer.clone()),
         users::projection(Arc::new(SqliteUsers::open(dir.join("users.db"))?), sealer.clone()),
         analytics::projection(Arc::new(SqliteAnalytics::open(dir.join("analytics.db"))?), sealer),
     ];
+    replay_each(log, &projections, progress).await
+}
+
+/// Rebuilds each of `projections` from `log`, one after the other, from
+/// position 0; `progress` hears from each replay.
+pub async fn replay_each(
+    log: Arc<dyn EventLog>,
+    projections: &[Arc<dyn crate::Projection>],
+    mut progress: impl FnMut(&str, &ReplayProgress) + Send,
+) -> Result<Vec<ReplaySummary>, BenchError> {
     let mut out = Vec::new();
     for p in projections {
         let name = p.name().to_owned();
         out.push(replay(log.clone(), p.as_ref(), |r| progress(&name, r)).await?);
+    }
+    Ok(out)
+}
+
+/// One inbox query the dashboard asks, by name.
+#[derive(Debug, Clone)]
+pub struct InboxProbe {
+    pub name: &'static str,
+    pub query: conversations::ConversationQuery,
+}
+
+/// The inbox queries of the dashboard against a generated log: each view of
+/// the first tenant's inbox (first page), a filter by tag, a page deep into
+/// the list, and full-text searches.
+pub async fn inbox_probes(store: &dyn conversations::ConversationStore, generated: &Generated) -> Result<Vec<InboxProbe>, BenchError> {
+    use conversations::{ConversationQuery as Q, InboxView};
+    let tenant = generated.tenants.first().cloned().ok_or_else(|| BenchError::Command("the log has no tenant".into()))?;
+    let agent = generated.agents.first().and_then(|a| a.get(1).or(a.first())).cloned().ok_or_else(|| BenchError::Command("the log has no agent".into()))?;
+    let inbox = || Q::inbox(tenant.clone());
+    // The cursor of the fifth page, so "deep page" starts 100 rows in.
+    let mut cursor = None;
+    for _ in 0..4 {
+        cursor = store.list(&inbox().limit(25).after(cursor)).await?.next;
+    }
+    let tag = Tag::parse("billing").map_err(|e| BenchError::Command(e.to_string()))?;
+    Ok(vec![
+        InboxProbe { name: "all", query: inbox() },
+        InboxProbe { name: "unassigned", query: inbox().view(InboxView::Unassigned) },
+        InboxProbe { name: "mine", query: inbox().view(InboxView::Mine(agent)) },
+        InboxProbe { name: "pending handoff", query: inbox().view(InboxView::Pending) },
+        InboxProbe { name: "resolved", query: inbox().view(InboxView::Resolved) },
+        InboxProbe { name: "tag filter", query: Q { tag: Some(tag), ..inbox() } },
+        InboxProbe { name: "page 5", query: inbox().after(cursor) },
+        InboxProbe { name: "search 'refund'", query: Q { text: Some("refund".into()), ..inbox() } },
+        InboxProbe { name: "search 'card delivery'", query: Q { text: Some("card delivery".into()), ..inbox() } },
+    ])
+}
+
+/// Runs each probe `rounds` times (after one warm-up) and returns each one's
+/// latencies and how many conversations its first page held.
+pub async fn time_inbox(
+    store: &dyn conversations::ConversationStore,
+    probes: &[InboxProbe],
+    rounds: usize,
+) -> Result<Vec<(&'static str, usize, Vec<std::time::Duration>)>, BenchError> {
+    let mut out = Vec::new();
+    for p in probes {
+        let hits = store.list(&p.query).await?.items.len();
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let started = std::time::Instant::now();
+            store.list(&p.query).await?;
+            times.push(started.elapsed());
+        }
+        out.push((p.name, hits, times));
     }
     Ok(out)
 }
