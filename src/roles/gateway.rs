@@ -106,7 +106,7 @@ pub async fn serve_api(
         refresh: Arc::new(refresh_tokens(config).await?),
         hub,
         presence: sessions.presence.clone(),
-        limiter: Arc::new(Limiter::new(config.rate_limit_per_minute)),
+        limiter: Arc::new(Limiter::with_store(config.rate_limit_per_minute, sessions.rate_limits.clone())),
         metrics,
         shutdown: shutdown_rx,
     };

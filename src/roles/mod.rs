@@ -12,6 +12,8 @@
 //! | data keys | `JAMUNA_MONGODB_URL` | SQLite `<data>/keys.db` | MongoDB `keys` |
 //! | refresh tokens | `JAMUNA_MONGODB_URL` | SQLite `<data>/sessions.db` | MongoDB `refresh_tokens` |
 //! | AI-worker checkpoint | `JAMUNA_MONGODB_URL` | file `<data>/ai-worker.checkpoint` | MongoDB `checkpoints` (`ai-worker`) |
+//! | sessions, presence, rate limits | `JAMUNA_REDIS_URL` | in memory | Redis |
+//! | knowledge-base vectors | `JAMUNA_QDRANT_URL` | qdrant-edge `<data>/vectors` | Qdrant server |
 //!
 //! Every role serves `/healthz`, `/readyz` and `/metrics` (the gateway on its
 //! API address, the others on a small listener of their own at

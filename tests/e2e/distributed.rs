@@ -10,7 +10,9 @@
 //! JAMUNA_REQUIRE_SERVICES=1, where they fail.
 
 use crate::app::*;
+use futures::StreamExt;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,7 +41,6 @@ pub struct Role {
     pub child: Child,
     /// `http://host:port`: the API (gateway) or health and metrics (others).
     pub base: String,
-    pub widget_key: Option<String>,
     _data: tempfile::TempDir,
 }
 
@@ -78,8 +79,8 @@ impl Cluster {
 
     /// Starts `jamuna <args>` and waits for the address it prints.
     fn spawn(&self, args: &[&str]) -> Role {
-        let (child, base, widget_key, data) = self.start(args);
-        Role { child, base, widget_key, _data: data }
+        let (child, base, _, data) = self.start(args);
+        Role { child, base, _data: data }
     }
 
     fn start(&self, args: &[&str]) -> (Child, String, Option<String>, tempfile::TempDir) {
@@ -370,4 +371,77 @@ async fn a_projector_killed_mid_burst_and_restarted_ends_equal_to_a_replay() {
     assert!(replay.status().expect("run jamuna replay").success(), "jamuna replay succeeds");
     let rebuilt = read_models_snapshot(&a, &admin).await;
     assert_eq!(live, rebuilt, "the read models after kill -9 and restart equal a rebuild from the log");
+}
+
+/// The online user ids of `presence` frames, sorted, until they are `expected`
+/// (a frame may repeat the current list; each must come within 15 s).
+async fn presence(ws: &mut Ws, expected: &[String]) -> Vec<String> {
+    loop {
+        let f = frame_where(ws, |f| f["type"] == "presence").await;
+        let mut ids: Vec<String> = f["online"].as_array().expect("online").iter().map(|v| v.as_str().expect("an id").to_owned()).collect();
+        ids.sort();
+        if ids == expected {
+            return ids;
+        }
+    }
+}
+
+#[tokio::test]
+async fn agents_see_who_is_online_across_gateways_and_sigterm_closes_sockets_with_1012() {
+    let Some(s) = services("the distributed presence test") else { return };
+    let cluster = Cluster::new(&s);
+    let _projector = cluster.spawn(&["projector"]);
+    let a = cluster.gateway();
+    let mut b = cluster.gateway();
+    // Presence is shared through Redis; without it each gateway knows only its own sockets.
+    let agent_gateway = if s.redis.is_some() { &a } else { &b };
+    let admin = eventually("the admin can sign in at B", || async {
+        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        (s == 200).then(|| body.clone())
+    })
+    .await;
+    let (admin_token, admin_id) = (admin["access_token"].as_str().expect("token").to_owned(), admin["user_id"].as_str().map(str::to_owned));
+    let mut admin_ws = b.socket(&admin_token).await;
+    let admin_id = admin_id.expect("the login names the user");
+    let first = frame_where(&mut admin_ws, |f| f["type"] == "presence").await;
+    assert_eq!(first["online"], json!([admin_id]), "a staff socket first learns who is online: itself");
+
+    let (s, created) = b.post("/api/v1/users", Some(&admin_token), json!({"email": "ana@demo.example", "password": "a strong password", "name": "Ana", "role": "agent"})).await;
+    assert_eq!(s, 201, "{created}");
+    let agent_id = created["id"].as_str().expect("id").to_owned();
+    let agent_token = eventually("the agent can sign in", || async {
+        let (s, body) = agent_gateway.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
+        (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let mut agent_ws = agent_gateway.socket(&agent_token).await;
+    let mut both = vec![admin_id.clone(), agent_id.clone()];
+    both.sort();
+    presence(&mut admin_ws, &both).await; // the admin sees the agent come online
+    presence(&mut agent_ws, &both).await;
+
+    // Customers get no presence frames.
+    let (visitor, _) = eventually("a visitor token", || async {
+        let (s, body) = a.post("/api/v1/auth/visitor", None, json!({"widget_key": a.widget_key})).await;
+        (s == 201).then(|| (body["access_token"].as_str().unwrap_or_default().to_owned(), ()))
+    })
+    .await;
+    let mut customer = a.socket(&visitor).await;
+    send(&mut customer, json!({"type": "ping"})).await;
+    assert_eq!(next_frame(&mut customer).await["type"], "pong", "no presence frame before the pong");
+
+    agent_ws.close(None).await.expect("close");
+    presence(&mut admin_ws, std::slice::from_ref(&admin_id)).await; // the admin sees the agent go
+
+    // SIGTERM to gateway B: its sockets are told to reconnect (1012), and it exits cleanly.
+    let status = terminate(&mut b.child);
+    let mut code = None;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(10), admin_ws.next()).await {
+        if let Message::Close(f) = m {
+            code = f.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1012), "service restart: reconnect");
+    assert!(status.success(), "the gateway exits cleanly on SIGTERM: {status:?}");
 }

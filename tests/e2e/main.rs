@@ -7,3 +7,4 @@ mod app;
 mod distributed;
 mod frames;
 mod seed;
+mod trace;

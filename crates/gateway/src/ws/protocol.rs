@@ -23,7 +23,7 @@
 //! `{"type":"presence","online":["<user id>",…]}` goes to staff (agent and
 //! admin) sockets only: first right after `ready`, then whenever the set of
 //! the tenant's staff online changes (on any gateway replica; within a few
-//! seconds). A staff user is online while one of their sockets is open and
+//! seconds). A frame may repeat the list the socket already has. A staff user is online while one of their sockets is open and
 //! alive: the socket's open, its `ping` frames and its answers to the server's
 //! pings keep them online for 75 s.
 //!
