@@ -163,7 +163,7 @@ async fn a_customer_on_gateway_a_and_an_agent_on_gateway_b_hold_a_conversation_w
     let Some(s) = services("the distributed conversation test") else { return };
     let cluster = Cluster::new(&s);
     let projector = cluster.spawn(&["projector"]);
-    let worker = cluster.spawn(&["ai-worker"]);
+    let mut worker = cluster.spawn(&["ai-worker"]);
     let a = cluster.gateway();
     let b = cluster.gateway();
     for base in [&projector.base, &worker.base, &a.base, &b.base] {
@@ -244,6 +244,9 @@ async fn a_customer_on_gateway_a_and_an_agent_on_gateway_b_hold_a_conversation_w
     // Two from the customer, the bot's answer, the agent's reply.
     assert_eq!(summary["message_count"], 4, "{summary}");
     assert_eq!(summary["last_message"]["text"], "Hello, I am looking at your card order now.", "{summary}");
+
+    // SIGTERM: the AI worker stores its checkpoint and exits cleanly.
+    assert!(terminate(&mut worker.child).success(), "the ai-worker exits cleanly on SIGTERM");
 }
 
 /// What the read models say, through the API: every conversation summary,
@@ -444,4 +447,22 @@ async fn agents_see_who_is_online_across_gateways_and_sigterm_closes_sockets_wit
     }
     assert_eq!(code, Some(1012), "service restart: reconnect");
     assert!(status.success(), "the gateway exits cleanly on SIGTERM: {status:?}");
+}
+
+#[test]
+fn every_role_refuses_to_start_without_a_jwt_secret_outside_dev_mode() {
+    for role in ["serve", "gateway", "projector", "ai-worker"] {
+        let data = tempfile::tempdir().expect("dir");
+        let out = Command::new(env!("CARGO_BIN_EXE_jamuna"))
+            .arg(role)
+            .env("JAMUNA_DATA_DIR", data.path())
+            .env("JAMUNA_LISTEN", "127.0.0.1:0")
+            .env_remove("JAMUNA_JWT_SECRET")
+            .env_remove("JAMUNA_DEV")
+            .output()
+            .expect("run jamuna");
+        assert!(!out.status.success(), "jamuna {role} started without a secret");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("JAMUNA_JWT_SECRET is not set"), "jamuna {role}: {err}");
+    }
 }
