@@ -121,7 +121,10 @@ impl Worker {
                         break;
                     }
                 };
-                self.handle(&recorded, recorded.position > answered_up_to)
+                // The event's correlation id is the trace id of the request
+                // that caused it (see the gateway's `trace`): log under it.
+                let span = tracing::info_span!("event", trace_id = %recorded.meta.correlation_id.simple(), position = recorded.position);
+                tracing::Instrument::instrument(self.handle(&recorded, recorded.position > answered_up_to), span)
                     .await;
                 position = recorded.position;
                 if position > stored && last_store.elapsed() > Duration::from_millis(500) {
