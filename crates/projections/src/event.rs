@@ -90,6 +90,10 @@ pub trait ReadModel: Send + Sync + 'static {
     async fn reset(&self, projection: &str) -> Result<(), StoreError>;
 }
 
+/// How many events [`ReadModelProjection`] opens while the previous ones are
+/// written (see its `apply`).
+pub const OPEN_CHUNK: usize = 2_048;
+
 /// A [`Projection`] over any [`ReadModel`]: decodes (and opens) what the
 /// model asks for and hands it over.
 pub struct ReadModelProjection {
@@ -101,6 +105,16 @@ pub struct ReadModelProjection {
 impl ReadModelProjection {
     pub fn new(name: impl Into<String>, sealer: Sealer, model: Arc<dyn ReadModel>) -> Self {
         Self { name: name.into(), sealer, model }
+    }
+
+    async fn open_all(&self, events: &[RecordedEvent]) -> Result<Vec<Opened>, ProjectionError> {
+        let mut opened = Vec::with_capacity(events.len());
+        for r in events {
+            if let Some(o) = self.open(r).await? {
+                opened.push(o);
+            }
+        }
+        Ok(opened)
     }
 
     async fn open(&self, r: &RecordedEvent) -> Result<Option<Opened>, ProjectionError> {
@@ -141,19 +155,34 @@ impl Projection for ReadModelProjection {
         Ok(self.model.checkpoint(&self.name).await?)
     }
 
+    /// Opening (decode, key look-up, decryption) and the model's write
+    /// overlap: a large batch is cut into chunks of [`OPEN_CHUNK`] events, and
+    /// chunk k+1 is opened while chunk k is written (each chunk is one write
+    /// with its own checkpoint, in order; a failure stops at its chunk).
     async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let Some(last) = events.last() else { return Ok(()) };
-        let mut opened = Vec::with_capacity(events.len());
-        for r in events {
-            if let Some(o) = self.open(r).await? {
-                opened.push(o);
-            }
-        }
         let through = events.iter().map(|e| e.position).max().unwrap_or(last.position);
-        self.model.apply(&self.name, opened, through).await
+        let mut pending: Option<(Vec<Opened>, u64)> = None;
+        for chunk in events.chunks(OPEN_CHUNK) {
+            let chunk_through = chunk.iter().map(|e| e.position).max().unwrap_or(0);
+            let opened = match pending.take() {
+                Some((ready, ready_through)) => {
+                    let (written, opened) = tokio::join!(self.model.apply(&self.name, ready, ready_through), self.open_all(chunk));
+                    written?;
+                    opened?
+                }
+                None => self.open_all(chunk).await?,
+            };
+            pending = Some((opened, chunk_through));
+        }
+        match pending {
+            Some((ready, _)) => self.model.apply(&self.name, ready, through).await,
+            None => Ok(()),
+        }
     }
 
     async fn reset(&self) -> Result<(), ProjectionError> {
         Ok(self.model.reset(&self.name).await?)
     }
 }
+

@@ -500,7 +500,7 @@ pub enum ReplayError {
 }
 
 /// How many events a replay reads and applies at a time.
-pub const REPLAY_BATCH: usize = 4_096;
+pub const REPLAY_BATCH: usize = 16_384;
 
 /// Drops `projection`'s read model and rebuilds it from position 0 up to the
 /// head of the log as it is when the replay starts, calling `progress` after

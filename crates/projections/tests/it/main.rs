@@ -1,6 +1,7 @@
 //! Integration tests of the read side, in one test binary.
 
 mod mongo;
+mod replay;
 mod runtime;
 mod sessions;
 mod sqlite;
