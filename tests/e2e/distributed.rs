@@ -170,6 +170,13 @@ async fn a_customer_on_gateway_a_and_an_agent_on_gateway_b_hold_a_conversation_w
         wait_ready(&a.http, base).await;
     }
     assert_eq!(a.widget_key, b.widget_key, "the second gateway found the demo tenant in the log");
+    // Every role serves its metrics, the process's own among them.
+    for base in [&projector.base, &worker.base, &a.base] {
+        let text = a.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        for name in ["process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"] {
+            assert!(text.contains(name), "{base}/metrics lacks {name}");
+        }
+    }
 
     // The agent signs in at B once the projector has the admin in MongoDB.
     let admin = eventually("the admin can sign in at gateway B", || async {
