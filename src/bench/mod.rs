@@ -1,8 +1,10 @@
 //! `jamuna bench …`: benchmarks that print figures. Tests never time things;
 //! these do, on the machine they run on.
 
+mod answer;
 mod append;
 mod replay;
+mod embed;
 mod ws;
 
 use crate::config::Config;
@@ -16,6 +18,10 @@ pub enum BenchCommand {
     Ws(ws::Args),
     /// Rebuild of every read model per adapter (events/s) and inbox query latency.
     Replay(replay::Args),
+    /// The encoder: sentences/s in batches of 64, single-sentence latency.
+    Embed(embed::Args),
+    /// The bot end to end (embedded mode): customer message appended → answer appended.
+    Answer(answer::Args),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
@@ -23,6 +29,8 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Ws(args) => ws::run(args, &config.model_dir).await,
         BenchCommand::Replay(args) => replay::run(args).await,
+        BenchCommand::Embed(args) => embed::run(args, &config.model_dir).await,
+        BenchCommand::Answer(args) => answer::run(args, config).await,
     }
 }
 

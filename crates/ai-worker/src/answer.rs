@@ -9,6 +9,14 @@
 //!    tenant's knowledge base; the best passage answers, citing its article,
 //!    if it is close enough. Otherwise the bot does not guess: it hands off
 //!    with reason `low_confidence`.
+//! 4. **Intent** (when the tenant has a trained model): a confident intent
+//!    with an answer answers with it; a confident intent without one is
+//!    recorded on the retrieval answer; a message below the model's
+//!    calibrated threshold is left to retrieval ([`crate::live::with_intent`]).
+//!
+//! [`Answerer::decide_in_session`] adds the conversation's context: a short
+//! follow-up is read with the question before it, and an unclear message
+//! gets one clarifying question before a handoff ([`crate::dialogue`]).
 //!
 //! The passages live in the knowledge-base vector index
 //! ([`jamuna_projections::vectors`]: qdrant-edge in-process or a Qdrant
@@ -206,6 +214,10 @@ pub struct Answerer {
     /// The knowledge-base vectors, and the projection that keeps them current.
     vectors: Arc<VectorProjection>,
     pub config: AnswerConfig,
+    /// The tenants' labelled examples, intent answers and models (see [`crate::live`]).
+    pub(crate) intents: std::sync::Arc<crate::live::LiveIntents>,
+    /// What the bot remembers between turns (see [`crate::dialogue`]).
+    pub(crate) sessions: Option<std::sync::Arc<dyn jamuna_projections::sessions::SessionStore>>,
 }
 
 impl Answerer {
@@ -224,6 +236,8 @@ impl Answerer {
             })
             .collect();
         Ok(Self {
+            intents: std::sync::Arc::new(crate::live::LiveIntents::new(embedder.clone())),
+            sessions: None,
             embedder,
             phrases,
             vectors,
@@ -267,7 +281,14 @@ impl Answerer {
             .next()
             .unwrap_or_default();
         let hits = self.search(tenant, &query).await;
-        Ok(choose(text, &query, &hits, &self.phrases, &self.config))
+        let retrieved = choose(text, &query, &hits, &self.phrases, &self.config);
+        // The tenant's intent model, if trained, has the first word (crate::live::with_intent).
+        let predicted = self.intents.predict(tenant, &query);
+        Ok(crate::live::with_intent(
+            retrieved,
+            predicted.as_ref().map(|p| &p.0),
+            predicted.as_ref().and_then(|p| p.1.as_deref()),
+        ))
     }
 }
 

@@ -21,7 +21,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::embed::Embedder;
-use crate::intent::{Calibration, Example, IntentError, IntentModel, TrainConfig};
+use crate::intent::{Calibration, Example, IntentError};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +199,8 @@ pub fn run(
         }
     }
 
-    let model = IntentModel::train(embedder, &train, &TrainConfig::default())?;
+    // Exactly as `kb train` and the live worker train a tenant's model.
+    let model = crate::learn::train(embedder, &train, &mut |_, _| {})?.model;
     let train_seconds = start.elapsed().as_secs_f64();
     let texts: Vec<&str> = test.iter().map(|(_, e)| e.text.as_str()).collect();
     let predictions = model.classify(embedder, &texts)?;

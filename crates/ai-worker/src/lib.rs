@@ -14,6 +14,11 @@
 //!   encoder, each keeping its byte position and heading, for retrieval.
 //! - [`encoder`]: the chunker and the encoder together, as the read side's passage
 //!   encoder: the knowledge-base vector projection stores what it computes.
+//! - [`learn`]: the one way a tenant's model is trained (`kb train`, the worker and
+//!   `eval` share it), and where trained models are cached.
+//! - [`live`]: each tenant's examples, intent answers and model in use, folded from the
+//!   log; [`dialogue`]: follow-ups read in the conversation's context, one clarifying
+//!   question before a handoff.
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
 //! - [`bench`]: throughput and latency of the encoder, printed and never asserted.
@@ -54,11 +59,14 @@
 pub mod answer;
 pub mod bench;
 pub mod chunk;
+pub mod dialogue;
 pub mod embed;
 pub mod encoder;
 pub mod eval;
 mod head;
 pub mod intent;
+pub mod learn;
+pub mod live;
 pub mod worker;
 
 pub use bench::{EmbedBenchReport, bench_embed};

@@ -159,6 +159,7 @@ impl Worker {
     }
 
     async fn index(&self, recorded: &RecordedEvent) {
+        let tenant = recorded.stream.tenant();
         let result = match seal::decode::<KnowledgeBaseEvent>(recorded) {
             // Articles: the vector projection embeds and stores their passages
             // (an event it has applied already changes nothing).
@@ -167,8 +168,11 @@ impl Worker {
                 | KnowledgeBaseEvent::ArticleUpdated { .. }
                 | KnowledgeBaseEvent::ArticleRemoved { .. },
             ) => self.index_article(recorded).await,
-            // Labelled examples, intent answers and models: not the vectors' business.
-            Ok(_) => Ok(()),
+            // Labelled examples, intent answers and trained models.
+            Ok(other) => {
+                self.answerer.learn(tenant, &other);
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!(position = recorded.position, error = %e, "ai-worker cannot read a knowledge-base event");
                 Ok(())
@@ -222,21 +226,27 @@ impl Worker {
         };
         let stream = &recorded.stream;
         // Skip early when a human already has it (the domain refuses anyway).
-        match self.commands.load::<Conversation>(stream).await {
+        let customer = match self.commands.load::<Conversation>(stream).await {
             Ok(c)
                 if c.human_involved()
                     || c.status() == Some(jamuna_domain::conversation::Status::Resolved) =>
             {
                 return;
             }
-            Ok(_) => {}
+            Ok(c) => c.started().map(|s| s.customer.clone()),
             Err(e) => {
                 tracing::warn!(error = %e, "ai-worker cannot load a conversation");
                 return;
             }
-        }
+        };
         let tenant: &TenantId = stream.tenant();
-        let decision = match self.answerer.decide(tenant, text).await {
+        // Read in the conversation's context (the session id is the conversation id).
+        let conversation = jamuna_domain::ConversationId::parse(stream.id()).ok();
+        let decided = match (&conversation, &customer) {
+            (Some(id), Some(customer)) => self.answerer.decide_in_session(tenant, id, customer, text).await,
+            _ => self.answerer.decide(tenant, text).await,
+        };
+        let decision = match decided {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "ai-worker cannot embed a message");

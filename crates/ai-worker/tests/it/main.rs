@@ -4,12 +4,13 @@
 //! When it is missing these tests fail, by design, telling you to run
 //! `scripts/fetch-model.sh`: a skipped model test would hide a broken setup.
 
+mod answer;
 mod embed;
 mod intent;
 mod vectors;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use jamuna_ai_worker::Embedder;
 
@@ -27,11 +28,20 @@ pub fn model_dir() -> PathBuf {
 
 /// One embedder shared by every test of this binary (loading takes a moment).
 pub fn embedder() -> &'static Embedder {
-    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    shared()
+}
+
+/// The shared embedder, as the async worker holds it.
+pub fn shared_embedder() -> Arc<Embedder> {
+    Arc::clone(shared())
+}
+
+fn shared() -> &'static Arc<Embedder> {
+    static EMBEDDER: OnceLock<Arc<Embedder>> = OnceLock::new();
     EMBEDDER.get_or_init(|| {
         let dir = model_dir();
         match Embedder::load(&dir) {
-            Ok(e) => e,
+            Ok(e) => Arc::new(e),
             Err(e) => panic!(
                 "cannot load the model from {}: {e}\n\
                  run `scripts/fetch-model.sh` at the workspace root (or set JAMUNA_MODEL_DIR)",

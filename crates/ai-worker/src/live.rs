@@ -1,0 +1,257 @@
+//! The tenants' intents as the worker follows the log: labelled examples,
+//! the answer to each intent, and the trained model in use.
+//!
+//! Examples and answers are folded from `ExamplesAdded`, `ExamplesRemoved`
+//! and `IntentAnswerSet`. On `IntentModelTrained` the examples held at that
+//! point of the log are exactly those the model was trained on, so they are
+//! kept aside and a background task loads that model from the
+//! [`ModelCache`] or retrains it ([`learn::train_async`]) and installs it.
+//! Until then the previous model (or none) keeps answering. Replaying a log
+//! with many trainings only builds the newest: a task takes the latest
+//! pending training when it starts.
+//!
+//! [`with_intent`] is the pure rule that combines a recognised intent with
+//! the retrieval decision.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jamuna_domain::TenantId;
+use jamuna_domain::knowledge_base::{KnowledgeBaseEvent, LabelledExample, TrainedModel, examples_fingerprint};
+
+use crate::answer::Decision;
+use crate::embed::AsyncEmbedder;
+use crate::intent::{Example, IntentModel, Prediction};
+use crate::learn::{self, ModelCache};
+
+/// Intents the small-talk replies carry; a recognised business intent does not override them.
+pub const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye"];
+
+/// The decision once the intent model has spoken.
+///
+/// - A request for a human and small talk stand as retrieval decided.
+/// - A confident intent with an answer: that answer, with the intent and its confidence.
+/// - A confident intent without an answer: the retrieval decision, recording the intent.
+/// - No confident intent (out of scope, or no model): the retrieval decision.
+pub fn with_intent(retrieved: Decision, prediction: Option<&Prediction>, answer: Option<&str>) -> Decision {
+    use jamuna_domain::conversation::HandoffReason;
+    match &retrieved {
+        Decision::Handoff { reason: HandoffReason::CustomerAsked, .. } => return retrieved,
+        Decision::Answer { intent: Some(i), sources, .. } if sources.is_empty() && SMALL_TALK.contains(&i.as_str()) => return retrieved,
+        _ => {}
+    }
+    let Some((p, intent)) = prediction.and_then(|p| p.intent.as_ref().map(|i| (p, i))) else {
+        return retrieved;
+    };
+    if let Some(answer) = answer.filter(|a| !a.trim().is_empty()) {
+        return Decision::Answer { text: answer.to_owned(), intent: Some(intent.clone()), confidence: p.confidence, sources: vec![] };
+    }
+    match retrieved {
+        Decision::Answer { text, confidence, sources, .. } => Decision::Answer { text, intent: Some(intent.clone()), confidence, sources },
+        handoff => handoff,
+    }
+}
+
+struct Pending {
+    version: u64,
+    trained: TrainedModel,
+    examples: Vec<Example>,
+}
+
+#[derive(Default)]
+struct TenantIntents {
+    examples: HashSet<LabelledExample>,
+    answers: HashMap<String, String>,
+    model: Option<(u64, Arc<IntentModel>)>,
+    pending: Option<Pending>,
+    training: bool,
+}
+
+/// Every tenant's intents, shared by the worker (which feeds it events) and
+/// the answerer (which asks it).
+pub struct LiveIntents {
+    embedder: AsyncEmbedder,
+    cache: Mutex<Option<ModelCache>>,
+    tenants: Mutex<HashMap<TenantId, TenantIntents>>,
+}
+
+impl LiveIntents {
+    pub fn new(embedder: AsyncEmbedder) -> Self {
+        Self { embedder, cache: Mutex::new(None), tenants: Mutex::new(HashMap::new()) }
+    }
+
+    /// Where trained models are cached (without one, every worker start retrains).
+    pub fn set_cache(&self, cache: ModelCache) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(cache);
+    }
+
+    fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut TenantIntents) -> R) -> R {
+        let mut t = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        f(t.entry(tenant.clone()).or_default())
+    }
+
+    /// Folds one knowledge-base event in. Must run inside a tokio runtime
+    /// (a training is started on `IntentModelTrained`).
+    pub fn apply(self: &Arc<Self>, tenant: &TenantId, event: &KnowledgeBaseEvent) {
+        match event {
+            KnowledgeBaseEvent::ExamplesAdded { examples } => self.with(tenant, |t| t.examples.extend(examples.iter().cloned())),
+            KnowledgeBaseEvent::ExamplesRemoved { examples } => self.with(tenant, |t| {
+                for e in examples {
+                    t.examples.remove(e);
+                }
+            }),
+            KnowledgeBaseEvent::IntentAnswerSet { intent, answer } => self.with(tenant, |t| {
+                t.answers.insert(intent.clone(), answer.clone());
+            }),
+            KnowledgeBaseEvent::IntentModelTrained { version, trained } => {
+                let start = self.with(tenant, |t| {
+                    t.pending = Some(Pending { version: *version, trained: trained.clone(), examples: learn::canonical(&t.examples) });
+                    !std::mem::replace(&mut t.training, true)
+                });
+                if start {
+                    let this = Arc::clone(self);
+                    let tenant = tenant.clone();
+                    tokio::spawn(async move { this.train_pending(tenant).await });
+                }
+            }
+            KnowledgeBaseEvent::ArticleAdded { .. } | KnowledgeBaseEvent::ArticleUpdated { .. } | KnowledgeBaseEvent::ArticleRemoved { .. } => {}
+        }
+    }
+
+    /// Builds the newest pending model of `tenant`, then any that came meanwhile.
+    async fn train_pending(self: Arc<Self>, tenant: TenantId) {
+        // Let a replay of the log reach the newest training before starting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        loop {
+            let Some(p) = self.with(&tenant, |t| {
+                let p = t.pending.take();
+                if p.is_none() {
+                    t.training = false;
+                }
+                p
+            }) else {
+                return;
+            };
+            if let Some(model) = self.load_or_train(&tenant, &p).await {
+                self.install(&tenant, p.version, Arc::new(model));
+            }
+        }
+    }
+
+    async fn load_or_train(&self, tenant: &TenantId, p: &Pending) -> Option<IntentModel> {
+        let fingerprint = &p.trained.examples_fingerprint;
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(model) = cache.as_ref().and_then(|c| c.load(tenant, p.version, fingerprint)) {
+            tracing::info!(%tenant, version = p.version, "intent model loaded from the cache");
+            return Some(model);
+        }
+        let held: Vec<LabelledExample> = p.examples.iter().map(|e| LabelledExample { text: e.text.clone(), intent: e.intent.clone() }).collect();
+        if examples_fingerprint(&held) != *fingerprint {
+            tracing::warn!(%tenant, version = p.version, "the examples differ from those the model was trained on; training on the examples held");
+        }
+        if p.trained.trainer != learn::TRAINER {
+            tracing::warn!(%tenant, version = p.version, trainer = %p.trained.trainer, "the model was trained by another method; retraining with {}", learn::TRAINER);
+        }
+        tracing::info!(%tenant, version = p.version, examples = p.examples.len(), "training the intent model");
+        match learn::train_async(&self.embedder, p.examples.clone()).await {
+            Ok(trained) => {
+                tracing::info!(%tenant, version = p.version, seconds = trained.seconds, "intent model trained");
+                if let Some(c) = &cache
+                    && let Err(e) = c.store(tenant, p.version, fingerprint, &trained.model)
+                {
+                    tracing::warn!(%tenant, error = %e, "cannot cache the intent model");
+                }
+                Some(trained.model)
+            }
+            Err(e) => {
+                tracing::error!(%tenant, version = p.version, error = %e, "cannot train the intent model");
+                None
+            }
+        }
+    }
+
+    /// Puts `model` in use for `tenant`, unless a newer version already is.
+    pub fn install(&self, tenant: &TenantId, version: u64, model: Arc<IntentModel>) {
+        self.with(tenant, |t| {
+            if t.model.as_ref().is_none_or(|(v, _)| *v <= version) {
+                t.model = Some((version, model));
+            }
+        });
+    }
+
+    /// The version of the model in use (0: none).
+    pub fn model_version(&self, tenant: &TenantId) -> u64 {
+        self.with(tenant, |t| t.model.as_ref().map_or(0, |m| m.0))
+    }
+
+    pub fn model(&self, tenant: &TenantId) -> Option<Arc<IntentModel>> {
+        self.with(tenant, |t| t.model.as_ref().map(|m| Arc::clone(&m.1)))
+    }
+
+    /// The model's prediction for an embedded message, with the intent's
+    /// answer if it has one; `None` without a model.
+    pub fn predict(&self, tenant: &TenantId, query: &[f32]) -> Option<(Prediction, Option<String>)> {
+        let model = self.model(tenant)?;
+        // Outside the lock: the nearest-example search reads every example.
+        let prediction = model.predict(query);
+        let answer = prediction.intent.as_ref().and_then(|i| self.with(tenant, |t| t.answers.get(i).cloned()));
+        Some((prediction, answer))
+    }
+
+    /// How many examples `tenant` has.
+    pub fn examples(&self, tenant: &TenantId) -> usize {
+        self.with(tenant, |t| t.examples.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jamuna_domain::ArticleId;
+    use jamuna_domain::conversation::{HandoffReason, Source};
+
+    fn prediction(intent: Option<&str>) -> Prediction {
+        Prediction { intent: intent.map(str::to_owned), confidence: 0.9, top: vec![] }
+    }
+    fn kb_answer() -> Decision {
+        Decision::Answer {
+            text: "From the article".into(),
+            intent: None,
+            confidence: 0.6,
+            sources: vec![Source { article_id: ArticleId::parse("a").unwrap(), title: "A".into(), passage: "p".into(), score: 0.6 }],
+        }
+    }
+    fn low() -> Decision {
+        Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.2 }
+    }
+
+    #[test]
+    fn a_confident_intent_with_an_answer_answers_with_it() {
+        let d = with_intent(low(), Some(&prediction(Some("card_arrival"))), Some("Cards take 5 days."));
+        assert_eq!(d, Decision::Answer { text: "Cards take 5 days.".into(), intent: Some("card_arrival".into()), confidence: 0.9, sources: vec![] });
+    }
+
+    #[test]
+    fn without_an_answer_retrieval_answers_and_the_intent_is_recorded() {
+        let d = with_intent(kb_answer(), Some(&prediction(Some("card_arrival"))), None);
+        let Decision::Answer { intent, text, sources, .. } = d else { panic!("{d:?}") };
+        assert_eq!((intent.as_deref(), text.as_str(), sources.len()), (Some("card_arrival"), "From the article", 1));
+        assert_eq!(with_intent(low(), Some(&prediction(Some("card_arrival"))), None), low());
+    }
+
+    #[test]
+    fn out_of_scope_leaves_retrieval_to_decide() {
+        assert_eq!(with_intent(kb_answer(), Some(&prediction(None)), None), kb_answer());
+        assert_eq!(with_intent(low(), Some(&prediction(None)), Some("ignored")), low());
+        assert_eq!(with_intent(low(), None, None), low());
+    }
+
+    #[test]
+    fn humans_and_small_talk_come_first() {
+        let human = Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0 };
+        assert_eq!(with_intent(human.clone(), Some(&prediction(Some("x"))), Some("a")), human);
+        let hello = Decision::Answer { text: "Hi!".into(), intent: Some("greeting".into()), confidence: 0.8, sources: vec![] };
+        assert_eq!(with_intent(hello.clone(), Some(&prediction(Some("x"))), Some("a")), hello);
+    }
+}
