@@ -88,6 +88,17 @@ pub trait ReadModel: Send + Sync + 'static {
 
     /// Drops everything: the model and its checkpoint.
     async fn reset(&self, projection: &str) -> Result<(), StoreError>;
+
+    /// Drops everything before a replay, which may load in bulk; see
+    /// [`Projection::begin_rebuild`]. By default [`ReadModel::reset`].
+    async fn begin_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.reset(projection).await
+    }
+
+    /// Finishes what [`ReadModel::begin_rebuild`] deferred.
+    async fn end_rebuild(&self, _projection: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// How many events [`ReadModelProjection`] opens while the previous ones are
@@ -183,6 +194,14 @@ impl Projection for ReadModelProjection {
 
     async fn reset(&self) -> Result<(), ProjectionError> {
         Ok(self.model.reset(&self.name).await?)
+    }
+
+    async fn begin_rebuild(&self) -> Result<(), ProjectionError> {
+        Ok(self.model.begin_rebuild(&self.name).await?)
+    }
+
+    async fn end_rebuild(&self) -> Result<(), ProjectionError> {
+        Ok(self.model.end_rebuild(&self.name).await?)
     }
 }
 

@@ -66,6 +66,19 @@ pub trait Projection: Send + Sync + 'static {
     async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError>;
     /// Drops the read model and its checkpoint.
     async fn reset(&self) -> Result<(), ProjectionError>;
+    /// Drops the read model for a [`replay`], which may load it in bulk
+    /// (e.g. build secondary indexes once at the end rather than row by
+    /// row); [`replay`] calls [`Projection::end_rebuild`] when it has
+    /// reached the head. By default the same as [`Projection::reset`].
+    async fn begin_rebuild(&self) -> Result<(), ProjectionError> {
+        self.reset().await
+    }
+    /// The replay is done: finish what [`Projection::begin_rebuild`]
+    /// deferred. A model must also finish it by itself if the process died
+    /// before this was called (e.g. when it is next opened).
+    async fn end_rebuild(&self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }
 
 /// How a projection task behaves.
@@ -515,7 +528,7 @@ pub async fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let head = log.head().await?;
-    projection.reset().await?;
+    projection.begin_rebuild().await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RecordedEvent>, LogError>>(2);
     let reader = tokio::spawn(async move {
         let mut after = 0;
@@ -544,5 +557,6 @@ pub async fn replay(
         progress(&done);
     }
     reader.abort();
+    projection.end_rebuild().await?;
     Ok(ReplaySummary { projection: projection.name().to_owned(), events: done.events, position: done.position, elapsed: started.elapsed() })
 }

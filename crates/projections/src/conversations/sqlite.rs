@@ -5,6 +5,12 @@
 //!
 //! A batch of events is one transaction: the summaries it touches are loaded
 //! once, folded in memory and written once, together with the checkpoint.
+//!
+//! A replay loads in bulk: [`ReadModel::begin_rebuild`] drops the FTS
+//! triggers and leaves a row in `fts_deferred`; [`ReadModel::end_rebuild`]
+//! indexes every message's text in one statement and puts the triggers back.
+//! If the process dies in between, the next [`SqliteConversations::open`]
+//! sees the row and finishes the job, so a search never misses a message.
 
 use super::{BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, InboxView, Message, Page, apply, channel_str, conversation_id, erase, status_str};
 use crate::error::{ProjectionError, StoreError};
@@ -60,6 +66,21 @@ END;
 CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages WHEN old.erased = 0 BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.seq, old.text);
 END;
+CREATE TABLE IF NOT EXISTS fts_deferred (projection TEXT PRIMARY KEY);
+";
+
+/// Bulk loading: messages go in without the FTS triggers.
+const DEFER_FTS: &str = "
+DROP TRIGGER IF EXISTS messages_fts_insert;
+DROP TRIGGER IF EXISTS messages_fts_update;
+DROP TRIGGER IF EXISTS messages_fts_delete;
+";
+
+/// Indexes every live message's text at once (what the triggers would have
+/// done row by row: erased text is not indexed).
+const FILL_FTS: &str = "
+INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+INSERT INTO messages_fts (rowid, text) SELECT seq, text FROM messages WHERE erased = 0;
 ";
 
 const DROP: &str = "
@@ -69,6 +90,7 @@ DROP TRIGGER IF EXISTS messages_fts_delete;
 DROP TABLE IF EXISTS messages_fts;
 DROP TABLE IF EXISTS messages;
 DROP TABLE IF EXISTS conversations;
+DROP TABLE IF EXISTS fts_deferred;
 ";
 
 /// A message row's JSON: everything but the text, which has its own column.
@@ -89,8 +111,24 @@ pub struct SqliteConversations {
 impl SqliteConversations {
     /// Opens (or creates) the read model at `path`, e.g. `<data>/read/conversations.db`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Ok(Self { db: ReadDb::open(path, SCHEMA)? })
+        let db = ReadDb::open(path, SCHEMA)?;
+        db.with_writer(finish_deferred_fts)?;
+        Ok(Self { db })
     }
+}
+
+/// If a bulk load left the text index behind, fills it and puts the triggers
+/// back (the schema's DDL is idempotent), in one transaction.
+fn finish_deferred_fts(c: &mut Connection) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    let deferred: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM fts_deferred)", [], |r| r.get(0))?;
+    if deferred {
+        tx.execute_batch(FILL_FTS)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute("DELETE FROM fts_deferred", [])?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 type Key = (TenantId, ConversationId);
@@ -297,6 +335,24 @@ impl ReadModel for SqliteConversations {
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
         self.db.reset(projection, DROP).await
+    }
+
+    async fn begin_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.db.reset(projection, DROP).await?;
+        let name = projection.to_owned();
+        self.db
+            .write(move |c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(DEFER_FTS)?;
+                tx.execute("INSERT OR IGNORE INTO fts_deferred (projection) VALUES (?1)", [&name])?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn end_rebuild(&self, _projection: &str) -> Result<(), StoreError> {
+        self.db.write(finish_deferred_fts).await
     }
 }
 
