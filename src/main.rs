@@ -58,6 +58,8 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JAMUNA_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    // One TLS provider for every client (NATS, MongoDB, KurrentDB), before any connects.
+    jamuna_commands::log::kurrent::ensure_crypto_provider();
     let cli = Cli::parse();
     let config = config::Config::load(&cli.overrides)?;
     match cli.command {

@@ -129,6 +129,10 @@ fn parse_channel(s: &str) -> Result<Channel, ApiError> {
 
 #[async_trait]
 impl ConversationQueries for GatewayReads {
+    async fn open_count(&self) -> Result<u64, ApiError> {
+        self.conversations.open_count().await.map_err(store_error)
+    }
+
     async fn list(&self, tenant: &TenantId, q: &ListQuery) -> Result<Page, ApiError> {
         let view = match q.view {
             View::All => InboxView::All,
@@ -186,12 +190,15 @@ impl AnalyticsQueries for GatewayReads {
         let report = self.analytics.report(tenant, from, to).await.map_err(store_error)?;
         let mut intents: Vec<(&String, &u64)> = report.total.intents.iter().collect();
         intents.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let mut citations: Vec<(&String, &u64)> = report.total.citations.iter().collect();
+        citations.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         Ok(serde_json::json!({
             "from": report.from,
             "to": report.to,
             "days": report.days.iter().map(day_json).collect::<Vec<_>>(),
             "total": day_json(&DailyStats { day: report.to, stats: report.total.clone() }),
             "intents": intents.into_iter().map(|(i, n)| serde_json::json!({"intent": i, "count": n})).collect::<Vec<_>>(),
+            "citations": citations.into_iter().map(|(a, n)| serde_json::json!({"article_id": a, "count": n})).collect::<Vec<_>>(),
         }))
     }
 }

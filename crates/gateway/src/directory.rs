@@ -83,6 +83,8 @@ pub struct Page {
 #[async_trait]
 pub trait ConversationQueries: Send + Sync + 'static {
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Page, ApiError>;
+    /// Unresolved conversations of every tenant, for the operators' gauge.
+    async fn open_count(&self) -> Result<u64, ApiError>;
 }
 
 /// The analytics read model: per-day figures over a date range, as JSON

@@ -415,6 +415,7 @@ mod tests {
         let raw = RawAnalytics {
             days: vec![(d(2), c), (d(9), c)],
             intents: vec![(d(2), "refund".into(), 3)],
+            citations: vec![(d(2), "kb-1".into(), 2), (d(3), "kb-1".into(), 1), (d(9), "kb-2".into(), 5)],
             first_responses: vec![(d(2), 1000), (d(3), 3000)],
             resolutions: vec![],
         };
@@ -423,6 +424,8 @@ mod tests {
         assert_eq!(r.days[1].stats.containment_rate, Some(0.5));
         assert_eq!(r.days[1].stats.csat_average, Some(4.5));
         assert_eq!(r.total.counters.resolved, 2, "day 9 is outside the range");
+        assert_eq!(r.total.citations.get("kb-1"), Some(&3));
+        assert_eq!(r.total.citations.get("kb-2"), None, "day 9 is outside the range");
         assert_eq!(r.total.first_response.map(|p| p.median_ms), Some(1000));
         assert_eq!(r.total.intents.get("refund"), Some(&3));
         assert!(check_range(d(3), d(1)).is_err());

@@ -238,6 +238,9 @@ pub trait ConversationStore: ReadModel {
     async fn conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<Option<ConversationDetail>, StoreError>;
     /// A page of conversations, newest activity first.
     async fn list(&self, query: &ConversationQuery) -> Result<Page<ConversationSummary>, StoreError>;
+    /// Conversations not resolved, across every tenant (an operator's gauge,
+    /// `jamuna_conversations_active`; never shown to a tenant).
+    async fn open_count(&self) -> Result<u64, StoreError>;
 }
 
 /// The projection that keeps a [`ConversationStore`] up to date.

@@ -324,6 +324,8 @@ pub mod conversations {
         assert_eq!(ids(&list(ConversationQuery { created_from: Some(c2_start), ..inbox() }).await), ["c4", "c3", "c2"]);
         assert_eq!(ids(&list(ConversationQuery { created_from: Some(c2_start), created_to: Some(c3_start), ..inbox() }).await), ["c2"]);
         assert!(matches!(a.list(&ConversationQuery::default()).await, Err(crate::StoreError::Invalid(_))), "a query without a tenant is refused");
+        let globex_open = list(ConversationQuery::inbox(tenant("globex"))).await.iter().filter(|c| c.status != Status::Resolved).count() as u64;
+        assert_eq!(a.open_count().await.expect("open count"), 3 + globex_open, "every tenant's unresolved conversations: acme's c2, c3, c4 and globex's");
     }
 
     pub async fn text_search_finds_words_in_messages(a: S, _b: S) {

@@ -40,6 +40,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     process_metrics();
+    // The gauge is the read model's count at scrape time (replicas agree: query it with max()).
+    if let Ok(n) = state.conversations.open_count().await {
+        metrics::gauge!("jamuna_conversations_active").set(n as f64);
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 

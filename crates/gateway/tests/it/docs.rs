@@ -51,6 +51,9 @@ impl ConversationQueries for Empty {
     async fn list(&self, _: &TenantId, _: &ListQuery) -> Result<Page, ApiError> {
         Ok(Page { items: Vec::new(), next_cursor: None })
     }
+    async fn open_count(&self) -> Result<u64, ApiError> {
+        Ok(0)
+    }
 }
 
 #[async_trait]

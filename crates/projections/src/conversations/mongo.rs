@@ -245,6 +245,10 @@ impl ConversationStore for MongoConversations {
         Ok(Some(ConversationDetail { summary, messages }))
     }
 
+    async fn open_count(&self) -> Result<u64, StoreError> {
+        Ok(self.db.collection(COLLECTION).count_documents(doc! {"status": {"$ne": "resolved"}}).await?)
+    }
+
     async fn list(&self, q: &ConversationQuery) -> Result<Page<ConversationSummary>, StoreError> {
         let tenant = q.tenant()?;
         let mut and: Vec<Document> = vec![doc! {"tenant": tenant.as_str()}];

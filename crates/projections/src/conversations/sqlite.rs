@@ -367,6 +367,12 @@ impl ConversationStore for SqliteConversations {
         let q = query.clone();
         self.db.read(move |c| list(c, &q)).await
     }
+
+    async fn open_count(&self) -> Result<u64, StoreError> {
+        self.db
+            .read(|c| Ok(c.prepare_cached("SELECT count(*) FROM conversations WHERE status <> 'resolved'")?.query_row([], |r| r.get::<_, i64>(0))?.max(0) as u64))
+            .await
+    }
 }
 
 #[cfg(test)]
