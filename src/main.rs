@@ -9,6 +9,7 @@ mod kb;
 mod projections;
 mod roles;
 mod serve;
+mod telemetry;
 mod wiring;
 
 use anyhow::Result;
@@ -54,15 +55,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JAMUNA_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = Cli::parse();
+    let telemetry = init_tracing(&cli.command)?;
     // One TLS provider for every client (NATS, MongoDB, KurrentDB), before any connects.
     jamuna_commands::log::kurrent::ensure_crypto_provider();
-    let cli = Cli::parse();
     let config = config::Config::load(&cli.overrides)?;
-    match cli.command {
+    let outcome = match cli.command {
         Command::Events(c) => events::run(c, &config).await,
         Command::Bench(c) => bench::run(c, &config).await,
         Command::Serve(args) => serve::run(args, config).await,
@@ -73,5 +71,31 @@ async fn main() -> Result<()> {
         Command::Replay(args) => projections::replay(args, &config).await,
         Command::Projections(c) => projections::run(c, &config).await,
         Command::Eval(args) => eval::run(args, &config).await,
+    };
+    if let Some(t) = telemetry {
+        // Export the spans still buffered (the exporter's client blocks).
+        let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
     }
+    outcome
+}
+
+/// Logs to stderr (filtered by `JAMUNA_LOG`), and traces over OTLP when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see [`telemetry`]), under the
+/// role's service name unless `OTEL_SERVICE_NAME` names one.
+fn init_tracing(command: &Command) -> Result<Option<telemetry::Telemetry>> {
+    use tracing_subscriber::prelude::*;
+    let service = match command {
+        Command::Gateway(_) => "jamuna-gateway",
+        Command::Projector(_) => "jamuna-projector",
+        Command::AiWorker(_) => "jamuna-ai-worker",
+        _ => "jamuna",
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(tracing_subscriber::EnvFilter::try_from_env("JAMUNA_LOG").unwrap_or_else(|_| "info".into()));
+    let (telemetry, otlp) = telemetry::Telemetry::from_env(service)?.unzip();
+    // Traces take the info-level spans whatever JAMUNA_LOG says.
+    let otlp = otlp.map(|l| l.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+    tracing_subscriber::registry().with(fmt).with(otlp).init();
+    Ok(telemetry)
 }

@@ -6,5 +6,6 @@ mod api;
 mod app;
 mod distributed;
 mod frames;
+mod otel;
 mod seed;
 mod trace;

@@ -122,8 +122,10 @@ impl Worker {
                     }
                 };
                 // The event's correlation id is the trace id of the request
-                // that caused it (see the gateway's `trace`): log under it.
-                let span = tracing::info_span!("event", trace_id = %recorded.meta.correlation_id.simple(), position = recorded.position);
+                // that caused it (see the gateway's `trace`): log under it, as
+                // a child of the span that appended the event (its id is
+                // derived from the event id: `EventMeta::span_id_hex`).
+                let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position);
                 tracing::Instrument::instrument(self.handle(&recorded, recorded.position > answered_up_to), span)
                     .await;
                 position = recorded.position;

@@ -177,6 +177,14 @@ impl CommandHandler {
         if stream.kind() != A::KIND || stream.tenant() != &ctx.tenant {
             return Err(CommandError::Log(LogError::Invalid(format!("stream {stream} is not a {} of tenant {}", A::KIND, ctx.tenant))));
         }
+        // A span per command, in the command's trace (its correlation id): a
+        // child of the caller's span when that is in the same trace (the
+        // gateway's request, the AI worker's handling of an event).
+        let span = tracing::info_span!("command", trace_id = %ctx.correlation_id.simple(), aggregate = %A::KIND, stream = %stream);
+        tracing::Instrument::instrument(self.execute_traced(stream, command, ctx), span).await
+    }
+
+    async fn execute_traced<A: Aggregate>(&self, stream: &StreamId, command: &A::Command, ctx: &CommandContext) -> Result<Executed<A>, CommandError<A::Error>> {
         let _serialised = self.locks[stripe(stream)].lock().await;
         // The first try decides on the cached state without reading the log:
         // if another process appended meanwhile, the append's expected
@@ -247,7 +255,25 @@ impl CommandHandler {
             metas.push(meta);
             next.apply(event);
         }
-        let appended = match self.log.append(stream, expected, new_events).await {
+        // One `append` span per event, covering the log's append, whose span
+        // id is derived from the event id (`EventMeta::span_id_hex`): whoever
+        // consumes the event can continue the trace from the span that wrote it.
+        let spans: Vec<tracing::Span> = metas
+            .iter()
+            .zip(&decided)
+            .map(|(meta, event)| tracing::info_span!("append", span_id = %meta.span_id_hex(), event_type = event.event_type(), stream = %stream, event_id = %meta.event_id, outcome = tracing::field::Empty))
+            .collect();
+        let result = self.log.append(stream, expected, new_events).await;
+        let outcome = match &result {
+            Ok(_) => "appended",
+            Err(e) if e.is_conflict() => "conflict",
+            Err(_) => "error",
+        };
+        for span in &spans {
+            span.record("outcome", outcome);
+        }
+        drop(spans);
+        let appended = match result {
             Ok(appended) => appended,
             Err(e) if e.is_conflict() => return Ok(None),
             Err(e) => return Err(CommandError::Log(e)),

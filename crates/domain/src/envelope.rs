@@ -116,6 +116,23 @@ pub struct EventMeta {
     pub subject: Option<UserId>,
 }
 
+impl EventMeta {
+    /// The trace this event belongs to, as 32 hex digits: its correlation id
+    /// (the gateway makes the W3C trace id of a request its correlation id).
+    pub fn trace_id_hex(&self) -> String {
+        self.correlation_id.simple().to_string()
+    }
+
+    /// The id of the span that appended this event (a tracing span of the
+    /// command handler), as 16 hex digits: the last 8 bytes of the event id,
+    /// the random part of a UUID v7 (never all zero: they hold the variant
+    /// bits). Derived, not stored, so a consumer of any event — old ones
+    /// too — can name the span that wrote it as the parent of its own work.
+    pub fn span_id_hex(&self) -> String {
+        self.event_id.as_bytes()[8..].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// A stored event: its place in the log, its metadata and the event.
 ///
 /// The JSON form flattens everything into one object:
@@ -148,6 +165,20 @@ mod tests {
         let s = StreamId::knowledge_base(&t);
         assert_eq!(s.to_string(), "acme.kb.kb");
         assert_eq!(StreamId::parse("acme.kb.kb").unwrap(), s);
+    }
+
+    #[test]
+    fn an_events_trace_and_span_ids_come_from_its_correlation_and_event_ids() {
+        let meta = EventMeta {
+            event_id: Uuid::parse_str("0190b6e2-7c4a-7d1e-9f3a-1b2c3d4e5f60").unwrap(),
+            tenant: TenantId::parse("acme").unwrap(),
+            occurred_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            causation_id: None,
+            correlation_id: Uuid::parse_str("4bf92f35-77b3-4da6-a3ce-929d0e0e4736").unwrap(),
+            subject: None,
+        };
+        assert_eq!(meta.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(meta.span_id_hex(), "9f3a1b2c3d4e5f60");
     }
 
     #[test]

@@ -9,8 +9,14 @@
 //! stamps the trace id on the commands it executes as their
 //! **correlation id** (a trace id and a UUID are both 16 bytes), so it is
 //! stored in every event's metadata; the AI worker copies the correlation id
-//! of the message it answers onto its answer. An OpenTelemetry exporter can be
-//! layered on these spans later without touching the call sites.
+//! of the message it answers onto its answer.
+//!
+//! These spans are exported over OTLP when the binary is told to (see
+//! `src/telemetry.rs`): the `trace_id`, `span_id` and `parent_id` fields are
+//! the span's OpenTelemetry ids, so the trace a client started in its
+//! `traceparent` is the one the exporter reports. Spans opened inside this
+//! one (the command handler's `command` and `append`) are its children; the
+//! AI worker and the push hub continue the trace from an event's metadata.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -102,8 +108,8 @@ impl TraceContext {
     /// The `tracing` span of this hop.
     pub fn span(&self, name: &'static str) -> tracing::Span {
         match name {
-            "ws_frame" => tracing::info_span!("ws_frame", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p))),
-            _ => tracing::info_span!("request", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p))),
+            "ws_frame" => tracing::info_span!("ws_frame", otel.kind = "server", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p))),
+            _ => tracing::info_span!("request", otel.kind = "server", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p))),
         }
     }
 }

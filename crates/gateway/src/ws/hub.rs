@@ -197,10 +197,21 @@ impl Hub {
                         match next {
                             Ok(recorded) => {
                                 after = recorded.position;
-                                if let Some(p) = to_pushed(&sealer, &recorded).await {
-                                    self.publish(p);
-                                } else {
-                                    self.position.fetch_max(after, Ordering::Relaxed);
+                                // The push continues the event's trace, as a child of
+                                // the span that appended it (see `EventMeta::span_id_hex`).
+                                let span = (recorded.stream.kind() == AggregateKind::Conversation).then(|| {
+                                    tracing::info_span!("push", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, stream = %recorded.stream, position = recorded.position)
+                                });
+                                let work = async {
+                                    if let Some(p) = to_pushed(&sealer, &recorded).await {
+                                        self.publish(p);
+                                    } else {
+                                        self.position.fetch_max(after, Ordering::Relaxed);
+                                    }
+                                };
+                                match span {
+                                    Some(span) => tracing::Instrument::instrument(work, span).await,
+                                    None => work.await,
                                 }
                             }
                             Err(e) => {
