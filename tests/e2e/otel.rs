@@ -138,6 +138,37 @@ fn by_id<'a>(spans: &'a [Exported], id: &str) -> &'a Exported {
 const SERVER: i32 = 2;
 const CONSUMER: i32 = 5;
 
+/// The trace of one customer message (posted over HTTP with `CLIENT_SPAN` as
+/// the caller) to the push of the bot's answer, every parent link checked,
+/// and which service exported each part.
+fn message_to_answer(spans: &[Exported], trace: &str, request_span: &str, gateway: &str, worker: &str) {
+    // The gateway's request: the client's span is its parent, its id is the one the response named.
+    let request = one(spans, trace, "request", &[]);
+    assert_eq!((request.parent_id.as_str(), request.span_id.as_str(), request.kind, request.service.as_str()), (CLIENT_SPAN, request_span, SERVER, gateway));
+    // The command and the append of the customer's message, children of the request.
+    let posted = one(spans, trace, "append", &[("event_type", "MessagePosted")]);
+    assert_eq!((posted.attr("outcome"), posted.service.as_str()), (Some("appended"), gateway));
+    let command = by_id(spans, &posted.parent_id);
+    assert_eq!((command.name.as_str(), command.parent_id.as_str()), ("command", request.span_id.as_str()));
+    // The append span's id is derived from the event id (its random tail), so readers of the log find it.
+    let event_id = uuid::Uuid::parse_str(posted.attr("event_id").expect("an event id")).expect("a UUID");
+    assert_eq!(posted.span_id, hex(&event_id.as_bytes()[8..]));
+
+    // The AI worker handled the message as a child of the span that appended it.
+    let handled = one(spans, trace, "ai_worker.handle", &[("event_type", "MessagePosted")]);
+    assert_eq!((handled.parent_id.as_str(), handled.kind, handled.service.as_str()), (posted.span_id.as_str(), CONSUMER, worker));
+    // Its answer: a command under the worker's span, appending BotAnswered.
+    let answered = one(spans, trace, "append", &[("event_type", "BotAnswered")]);
+    assert_eq!(answered.service, worker);
+    let answer_command = by_id(spans, &answered.parent_id);
+    assert_eq!((answer_command.name.as_str(), answer_command.parent_id.as_str()), ("command", handled.span_id.as_str()));
+    // The gateway pushed both events, each as a child of the span that appended it.
+    for appended in [posted, answered] {
+        let push = one(spans, trace, "push", &[("event_type", appended.attr("event_type").unwrap_or_default())]);
+        assert_eq!((push.parent_id.as_str(), push.kind, push.service.as_str()), (appended.span_id.as_str(), CONSUMER, gateway));
+    }
+}
+
 #[tokio::test]
 async fn one_trace_follows_a_message_from_the_gateway_through_the_log_and_the_ai_worker_to_the_push() {
     let (endpoint, got) = receiver().await;
@@ -164,42 +195,13 @@ async fn one_trace_follows_a_message_from_the_gateway_through_the_log_and_the_ai
     assert_eq!(frame_where(&mut ws, |f| f["type"] == "ack").await["client_message_id"], "o-2");
 
     // Wait for the push of the bot's answer (and of the frame's message).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let spans = loop {
-        let spans = got.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let spans = spans_when(&got, "the pushes of the bot's answer and of the frame's message", |spans| {
         let pushed = |trace: &str, ty: &str| spans.iter().any(|s| s.trace_id == trace && s.name == "push" && s.attr("event_type") == Some(ty));
-        if pushed(TRACE, "BotAnswered") && pushed(WS_TRACE, "MessagePosted") {
-            break spans;
-        }
-        assert!(Instant::now() < deadline, "no push of the bot's answer was exported in the trace; got {spans:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        pushed(TRACE, "BotAnswered") && pushed(WS_TRACE, "MessagePosted")
+    })
+    .await;
     assert!(spans.iter().all(|s| s.service == "jamuna"), "serve's service name is jamuna: {:?}", spans.iter().map(|s| &s.service).collect::<std::collections::HashSet<_>>());
-
-    // The gateway's request: the client's span is its parent, its id is the one the response named.
-    let request = one(&spans, TRACE, "request", &[]);
-    assert_eq!((request.parent_id.as_str(), request.span_id.as_str(), request.kind), (CLIENT_SPAN, request_span.as_str(), SERVER));
-    // The command and the append of the customer's message, children of the request.
-    let posted = one(&spans, TRACE, "append", &[("event_type", "MessagePosted")]);
-    assert_eq!(posted.attr("outcome"), Some("appended"));
-    let command = by_id(&spans, &posted.parent_id);
-    assert_eq!((command.name.as_str(), command.parent_id.as_str()), ("command", request.span_id.as_str()));
-    // The append span's id is derived from the event id (its random tail), so readers of the log find it.
-    let event_id = uuid::Uuid::parse_str(posted.attr("event_id").expect("an event id")).expect("a UUID");
-    assert_eq!(posted.span_id, hex(&event_id.as_bytes()[8..]));
-
-    // The AI worker handled the message as a child of the span that appended it.
-    let handled = one(&spans, TRACE, "ai_worker.handle", &[("event_type", "MessagePosted")]);
-    assert_eq!((handled.parent_id.as_str(), handled.kind), (posted.span_id.as_str(), CONSUMER));
-    // Its answer: a command under the worker's span, appending BotAnswered.
-    let answered = one(&spans, TRACE, "append", &[("event_type", "BotAnswered")]);
-    let answer_command = by_id(&spans, &answered.parent_id);
-    assert_eq!((answer_command.name.as_str(), answer_command.parent_id.as_str()), ("command", handled.span_id.as_str()));
-    // The gateway pushed both events, each as a child of the span that appended it.
-    for appended in [posted, answered] {
-        let push = one(&spans, TRACE, "push", &[("event_type", appended.attr("event_type").unwrap_or_default())]);
-        assert_eq!((push.parent_id.as_str(), push.kind), (appended.span_id.as_str(), CONSUMER));
-    }
+    message_to_answer(&spans, TRACE, &request_span, "jamuna", "jamuna");
 
     // The WebSocket frame: the same chain from its own traceparent.
     let frame = one(&spans, WS_TRACE, "ws_frame", &[]);
@@ -207,4 +209,113 @@ async fn one_trace_follows_a_message_from_the_gateway_through_the_log_and_the_ai
     let ws_posted = one(&spans, WS_TRACE, "append", &[("event_type", "MessagePosted")]);
     assert_eq!(by_id(&spans, &by_id(&spans, &ws_posted.parent_id).parent_id).span_id, frame.span_id);
     assert_eq!(one(&spans, WS_TRACE, "push", &[("event_type", "MessagePosted")]).parent_id, ws_posted.span_id);
+}
+
+/// Spans received, once `done` says they are all there (within 60 s).
+async fn spans_when(got: &Mutex<Vec<Exported>>, what: &str, done: impl Fn(&[Exported]) -> bool) -> Vec<Exported> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let spans = got.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if done(&spans) {
+            return spans;
+        }
+        assert!(Instant::now() < deadline, "{what}: not exported within 60 s; got {spans:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The distributed roles, each exporting to the same receiver: the trace
+/// crosses processes through NATS (the event's metadata), and each part is
+/// exported under its role's service name.
+#[tokio::test]
+async fn in_the_distributed_mode_the_trace_crosses_the_roles_through_the_log() {
+    const TRACE: &str = "6cf92f3577b34da6a3ce929d0e0e4738";
+    let (nats, mongodb) = (std::env::var("JAMUNA_TEST_NATS_URL").ok(), std::env::var("JAMUNA_TEST_MONGODB_URL").ok());
+    let (Some(nats), Some(mongodb)) = (nats, mongodb) else {
+        assert!(std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"), "JAMUNA_TEST_NATS_URL and JAMUNA_TEST_MONGODB_URL are not set, but JAMUNA_REQUIRE_SERVICES=1");
+        eprintln!("NOT RUN: the distributed OpenTelemetry test needs NATS and MongoDB/FerretDB (run it under scripts/with-services.sh)");
+        return;
+    };
+    let (endpoint, got) = receiver().await;
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let mut env = vec![
+        ("JAMUNA_EVENT_LOG", nats),
+        ("JAMUNA_NATS_STREAM", format!("OTEL_{id}")),
+        ("JAMUNA_NATS_SUBJECT_PREFIX", format!("o{id}")),
+        ("JAMUNA_MONGODB_URL", mongodb),
+        ("JAMUNA_MONGODB_DATABASE", format!("otel_{id}")),
+        ("JAMUNA_JWT_SECRET", format!("otel-e2e-secret-{id}")),
+        ("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("JAMUNA_LISTEN", "127.0.0.1:0".into()),
+        ("JAMUNA_LOG", "warn".into()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
+    ];
+    if let Ok(r) = std::env::var("JAMUNA_TEST_REDIS_URL") {
+        env.push(("JAMUNA_REDIS_URL", r));
+    }
+    // Starts a role; returns it, its address and the widget key if it printed one.
+    let start = |args: &[&str]| {
+        let data = tempfile::tempdir().expect("a data dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jamuna"));
+        cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).env_remove("OTEL_SERVICE_NAME").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start a jamuna role");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut base, mut widget_key) = (None, None);
+        for line in lines.by_ref() {
+            let line = line.expect("a line");
+            if let Some(k) = line.split("widget key: ").nth(1) {
+                widget_key = Some(k.trim().to_string());
+            }
+            if let Some(addr) = line.split(" on http://").nth(1) {
+                base = Some(format!("http://{}", addr.trim()));
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let base = base.unwrap_or_else(|| panic!("jamuna {args:?} printed no address"));
+        App { child, base, data, http: reqwest::Client::new(), widget_key: widget_key.unwrap_or_default() }
+    };
+    let _projector = start(&["projector"]);
+    let worker = start(&["ai-worker"]);
+    let gateway = start(&["gateway", "--dev"]);
+    for base in [&_projector.base, &worker.base, &gateway.base] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !gateway.http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            assert!(Instant::now() < deadline, "{base} did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let visitor = loop {
+        let (s, body) = gateway.post("/api/v1/auth/visitor", None, json!({"widget_key": gateway.widget_key})).await;
+        if let (201, Some(t)) = (s, body["access_token"].as_str()) {
+            break t.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no visitor token: {s} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let conversation = gateway.start_conversation(&visitor).await;
+    let r = gateway
+        .http
+        .post(gateway.url(&format!("/api/v1/conversations/{conversation}/messages")))
+        .bearer_auth(&visitor)
+        .header("traceparent", format!("00-{TRACE}-{CLIENT_SPAN}-01"))
+        .json(&json!({"client_message_id": "d-1", "text": "My new card has not arrived yet, when will it come?"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 201);
+    let back = r.headers().get("traceparent").and_then(|v| v.to_str().ok()).expect("a traceparent").to_owned();
+    let request_span = back.split('-').nth(2).expect("a span id").to_owned();
+
+    let spans = spans_when(&got, "the gateway's push of the bot's answer", |spans| {
+        spans.iter().any(|s| s.trace_id == TRACE && s.name == "push" && s.attr("event_type") == Some("BotAnswered"))
+    })
+    .await;
+    message_to_answer(&spans, TRACE, &request_span, "jamuna-gateway", "jamuna-ai-worker");
 }
