@@ -89,20 +89,23 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Exported>>>) {
     (format!("http://{addr}"), got)
 }
 
-/// `jamuna serve` exporting to `endpoint`.
-fn spawn_traced(endpoint: &str) -> App {
+/// `jamuna serve` exporting to `endpoint` every `delay_ms`, under `service` if given.
+fn spawn_traced(endpoint: &str, delay_ms: u64, service: Option<&str>) -> App {
     let data = tempfile::tempdir().expect("a data dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jamuna"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jamuna"));
+    cmd.env_remove("OTEL_SERVICE_NAME");
+    if let Some(name) = service {
+        cmd.env("OTEL_SERVICE_NAME", name);
+    }
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--dev"])
         .env("JAMUNA_DATA_DIR", data.path())
         .env("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("JAMUNA_LOG", "warn")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env_remove("OTEL_SERVICE_NAME")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        // Export every 100 ms rather than every 5 s.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_BSP_SCHEDULE_DELAY", delay_ms.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -172,7 +175,8 @@ fn message_to_answer(spans: &[Exported], trace: &str, request_span: &str, gatewa
 #[tokio::test]
 async fn one_trace_follows_a_message_from_the_gateway_through_the_log_and_the_ai_worker_to_the_push() {
     let (endpoint, got) = receiver().await;
-    let app = spawn_traced(&endpoint);
+    // Export every 100 ms rather than every 5 s.
+    let app = spawn_traced(&endpoint, 100, None);
     let (visitor, _) = app.visitor().await;
     let id = app.start_conversation(&visitor).await;
 
@@ -318,4 +322,28 @@ async fn in_the_distributed_mode_the_trace_crosses_the_roles_through_the_log() {
     })
     .await;
     message_to_answer(&spans, TRACE, &request_span, "jamuna-gateway", "jamuna-ai-worker");
+}
+
+/// `OTEL_SERVICE_NAME` names the service, and the spans still buffered are
+/// exported when the process stops on SIGTERM (the exporter is flushed).
+#[tokio::test]
+async fn the_service_name_is_configurable_and_buffered_spans_are_flushed_at_shutdown() {
+    const TRACE: &str = "7df92f3577b34da6a3ce929d0e0e4739";
+    let (endpoint, got) = receiver().await;
+    // A batch is due only every 10 minutes: what arrives is the shutdown's flush.
+    let mut app = spawn_traced(&endpoint, 600_000, Some("support-eu"));
+    let r = app.http.get(app.url("/healthz")).header("traceparent", format!("00-{TRACE}-{CLIENT_SPAN}-01")).send().await.expect("get");
+    assert!(r.status().is_success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(got.lock().unwrap_or_else(|p| p.into_inner()).is_empty(), "nothing is exported before the batch is due");
+    let status = Command::new("kill").args(["-TERM", &app.child.id().to_string()]).status().expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop within 20 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let spans = got.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let request = one(&spans, TRACE, "request", &[]);
+    assert_eq!((request.service.as_str(), request.parent_id.as_str()), ("support-eu", CLIENT_SPAN));
 }
