@@ -473,3 +473,226 @@ fn every_role_refuses_to_start_without_a_jwt_secret_outside_dev_mode() {
         assert!(err.contains("JAMUNA_JWT_SECRET is not set"), "jamuna {role}: {err}");
     }
 }
+
+/// Opens `/api/v1/ws` at `base` and authenticates; `None` if the gateway is
+/// unreachable or the socket closes before `ready`.
+async fn try_socket(base: &str, token: &str) -> Option<Ws> {
+    use futures::SinkExt;
+    let url = format!("{}/api/v1/ws", base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(url)).await.ok()?.ok()?;
+    ws.send(Message::Text(json!({"type": "auth", "token": token}).to_string().into())).await.ok()?;
+    match read_frame(&mut ws).await {
+        Some(f) if f["type"] == "ready" => Some(ws),
+        _ => None,
+    }
+}
+
+/// The next JSON frame within 15 s, or `None` when the socket closed or broke.
+async fn read_frame(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), ws.next()).await.ok()?? {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(t.as_str()).expect("JSON")),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn try_send(ws: &mut Ws, frame: Value) -> bool {
+    use futures::SinkExt;
+    ws.send(Message::Text(frame.to_string().into())).await.is_ok()
+}
+
+/// What one resuming WebSocket client did and saw.
+#[derive(Debug, Default)]
+struct ClientRun {
+    /// Client message ids acknowledged, and the version each ack named.
+    acked: Vec<(String, u64)>,
+    /// Versions of the conversation's event frames received, in arrival order.
+    versions: Vec<u64>,
+    /// Each client message id as seen in event frames (to count duplicates).
+    seen_ids: Vec<String>,
+    reconnects: usize,
+    resent: usize,
+}
+
+/// A customer's client, as the protocol expects one to behave: it sends
+/// numbered messages one at a time and waits for each ack; when its socket
+/// breaks it connects to the next gateway, resubscribes after the last
+/// version it saw and resends the unacknowledged message with the same
+/// client message id. Returns once every message is acked and the socket
+/// has seen the conversation up to `final_version`.
+async fn resuming_client(gateways: Vec<String>, token: String, conversation: String, c: usize, messages: usize, final_version: u64, acked_total: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> ClientRun {
+    let mut run = ClientRun::default();
+    let (mut g, mut last_version, mut next, mut pending): (usize, u64, usize, Option<String>) = (0, 0, 0, None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    'connect: loop {
+        assert!(Instant::now() < deadline, "customer {c}: not done within 120 s: {run:?}");
+        let Some(mut ws) = try_socket(&gateways[g], &token).await else {
+            g = (g + 1) % gateways.len();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        if !try_send(&mut ws, json!({"type": "subscribe", "conversation_id": conversation, "after_version": last_version})).await {
+            continue;
+        }
+        loop {
+            if pending.is_none() && next < messages {
+                pending = Some(format!("k{c}-{next}"));
+                next += 1;
+                // Under the socket's frame rate limit (20/s).
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            } else if pending.is_some() {
+                // Only right after a reconnect: the message in flight when the socket broke.
+                run.resent += 1;
+            }
+            if let Some(cmid) = &pending {
+                let frame = json!({"type": "send", "conversation_id": conversation, "client_message_id": cmid, "text": format!("message {cmid}")});
+                if !try_send(&mut ws, frame).await {
+                    break;
+                }
+            } else if last_version >= final_version {
+                return run;
+            }
+            // Until the pending message's ack (or, when none is pending, the next event).
+            let mut broken = false;
+            loop {
+                let Some(f) = read_frame(&mut ws).await else {
+                    broken = true;
+                    break;
+                };
+                if is_event(&f, &conversation) {
+                    let v = f["version"].as_u64().expect("a version");
+                    run.versions.push(v);
+                    last_version = last_version.max(v);
+                    if let Some(id) = f["event"]["client_message_id"].as_str() {
+                        run.seen_ids.push(id.to_owned());
+                    }
+                    if pending.is_none() {
+                        break;
+                    }
+                } else if f["type"] == "ack" && pending.as_deref() == f["client_message_id"].as_str() {
+                    run.acked.push((pending.take().expect("pending"), f["version"].as_u64().expect("a version")));
+                    acked_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                } else {
+                    assert_ne!(f["type"], "error", "customer {c}: {f}");
+                }
+            }
+            if broken {
+                break;
+            }
+        }
+        // The socket broke (its gateway died): the next one.
+        run.reconnects += 1;
+        g = (g + 1) % gateways.len();
+        continue 'connect;
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_killed_while_clients_send_loses_and_doubles_nothing_acknowledged() {
+    const CUSTOMERS: usize = 6;
+    const MESSAGES: usize = 40;
+    let Some(s) = services("the gateway kill -9 test") else { return };
+    let mut cluster = Cluster::new(&s);
+    cluster.env.push(("JAMUNA_RATE_LIMIT_PER_MINUTE", "1000000".into()));
+    let projector = cluster.spawn(&["projector"]);
+    let mut a = cluster.gateway();
+    let b = cluster.gateway();
+    for base in [&projector.base, &a.base, &b.base] {
+        wait_ready(&b.http, base).await;
+    }
+    let admin = eventually("the admin can sign in at B", || async {
+        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let mut customers = Vec::new();
+    for _ in 0..CUSTOMERS {
+        let token = eventually("a visitor token at A", || async {
+            let (s, body) = a.post("/api/v1/auth/visitor", None, json!({"widget_key": a.widget_key})).await;
+            (s == 201).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+        })
+        .await;
+        let id = a.start_conversation(&token).await;
+        customers.push((token, id));
+    }
+    // Started (version 1), then each message once; no ai-worker runs here.
+    let final_version = 1 + MESSAGES as u64;
+
+    // An agent on B follows every conversation from its start.
+    let mut agent = b.socket(&admin).await;
+    for (_, id) in &customers {
+        send(&mut agent, json!({"type": "subscribe", "conversation_id": id, "after_version": 0})).await;
+    }
+    let ids: Vec<String> = customers.iter().map(|(_, id)| id.clone()).collect();
+    let agent_task = tokio::spawn(async move {
+        let mut seen: std::collections::HashMap<String, Vec<u64>> = ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        let deadline = Instant::now() + Duration::from_secs(150);
+        while seen.values().any(|v| v.last().copied().unwrap_or(0) < final_version) {
+            assert!(Instant::now() < deadline, "the agent's socket did not see every conversation to its end");
+            let f = read_frame(&mut agent).await.expect("the agent's socket on B stays open");
+            if f["type"] == "event"
+                && let Some(v) = f["conversation_id"].as_str().and_then(|id| seen.get_mut(id))
+            {
+                v.push(f["version"].as_u64().expect("a version"));
+            }
+        }
+        // Anything doubled would come right after; give it a moment.
+        while let Ok(Some(f)) = tokio::time::timeout(Duration::from_secs(1), read_frame(&mut agent)).await {
+            if f["type"] == "event"
+                && let Some(v) = f["conversation_id"].as_str().and_then(|id| seen.get_mut(id))
+            {
+                v.push(f["version"].as_u64().expect("a version"));
+            }
+        }
+        seen
+    });
+
+    // The customers, all on A at first.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = customers
+        .iter()
+        .enumerate()
+        .map(|(c, (token, id))| tokio::spawn(resuming_client(vec![a.base.clone(), b.base.clone()], token.clone(), id.clone(), c, MESSAGES, final_version, acked.clone())))
+        .collect();
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < CUSTOMERS * MESSAGES / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.child.kill().expect("kill -9 gateway A");
+    let _ = a.child.wait();
+    let killed_at = acked.load(std::sync::atomic::Ordering::Relaxed);
+    let mut runs = Vec::new();
+    for t in tasks {
+        runs.push(t.await.expect("a customer's client"));
+    }
+    let agent_seen = agent_task.await.expect("the agent's socket");
+    let reconnects: usize = runs.iter().map(|r| r.reconnects).sum();
+    let resent: usize = runs.iter().map(|r| r.resent).sum();
+    eprintln!("gateway A killed after {killed_at} acks; {reconnects} reconnects to B, {resent} unacknowledged messages resent");
+    assert!(runs.iter().all(|r| r.reconnects >= 1), "every customer lost gateway A and reconnected: {runs:?}");
+
+    let all: Vec<u64> = (1..=final_version).collect();
+    for (c, ((_, id), run)) in customers.iter().zip(&runs).enumerate() {
+        // Every acknowledged message is stored exactly once, read from the log through B.
+        let (s, detail) = b.get(&format!("/api/v1/conversations/{id}"), Some(&admin)).await;
+        assert_eq!(s, 200, "{detail}");
+        let stored: Vec<&str> = detail["events"].as_array().expect("events").iter().filter_map(|f| f["event"]["client_message_id"].as_str()).collect();
+        assert_eq!(run.acked.len(), MESSAGES, "customer {c}: every message was acked in the end");
+        for (cmid, version) in &run.acked {
+            assert_eq!(stored.iter().filter(|s| *s == cmid).count(), 1, "customer {c}: {cmid} stored once: {stored:?}");
+            let at = detail["events"].as_array().expect("events").iter().find(|f| f["event"]["client_message_id"] == cmid.as_str()).expect("stored");
+            assert_eq!(at["version"].as_u64(), Some(*version), "customer {c}: the ack of {cmid} named its stored version");
+        }
+        assert_eq!(stored.len(), MESSAGES, "customer {c}: nothing else, nothing twice: {stored:?}");
+        assert_eq!(detail["version"].as_u64(), Some(final_version));
+        // Each subscriber saw each event once, in version order.
+        assert_eq!(run.versions, all, "customer {c}'s socket(s), across the reconnect");
+        let mut ids = run.seen_ids.clone();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), run.seen_ids.len(), "customer {c}: a message pushed twice");
+        assert_eq!(agent_seen[id.as_str()], all, "the agent's socket on B, conversation of customer {c}");
+    }
+}
