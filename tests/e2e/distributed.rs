@@ -696,3 +696,208 @@ async fn a_gateway_killed_while_clients_send_loses_and_doubles_nothing_acknowled
         assert_eq!(agent_seen[id.as_str()], all, "the agent's socket on B, conversation of customer {c}");
     }
 }
+
+/// A nats-server of one test's own (the template `infra/nats/nats.conf`, a
+/// free port, a JetStream store in a temporary directory), so the test can
+/// kill and restart it without disturbing the others. Killed when dropped.
+struct OwnNats {
+    child: Child,
+    config: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnNats {
+    /// `None` when nats-server is not installed.
+    fn start() -> Option<Self> {
+        let dir = tempfile::tempdir().expect("a dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/infra/nats/nats.conf")).expect("infra/nats/nats.conf");
+        let text = template.replace("@PORT@", &port.to_string()).replace("@STORE@", &dir.path().join("jetstream").display().to_string());
+        let config = dir.path().join("nats.conf");
+        std::fs::write(&config, text).expect("write nats.conf");
+        let child = Self::spawn(&config, port)?;
+        Some(Self { child, config, port, _dir: dir })
+    }
+
+    fn spawn(config: &std::path::Path, port: u16) -> Option<Child> {
+        let child = Command::new("nats-server").arg("-c").arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(child)
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`, then, after `down`, a new server on the same port and store.
+    async fn restart(&mut self, down: Duration) {
+        self.child.kill().expect("kill -9 nats-server");
+        let _ = self.child.wait();
+        tokio::time::sleep(down).await;
+        self.child = Self::spawn(&self.config, self.port).expect("nats-server starts again");
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_acknowledged_is_lost() {
+    const CUSTOMERS: usize = 4;
+    const MESSAGES: usize = 30;
+    let Some(s) = services("the NATS restart test") else { return };
+    let required = std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let Some(mut nats) = OwnNats::start() else {
+        assert!(!required, "the NATS restart test needs nats-server on PATH, but JAMUNA_REQUIRE_SERVICES=1");
+        eprintln!("NOT RUN: the NATS restart test needs nats-server on PATH");
+        return;
+    };
+    let mut cluster = Cluster::new(&Services { nats: nats.url(), mongodb: s.mongodb.clone(), redis: s.redis.clone() });
+    cluster.env.push(("JAMUNA_RATE_LIMIT_PER_MINUTE", "1000000".into()));
+    let projector = cluster.spawn(&["projector"]);
+    let worker = cluster.spawn(&["ai-worker"]);
+    let a = cluster.gateway();
+    let b = cluster.gateway();
+    for base in [&projector.base, &worker.base, &a.base, &b.base] {
+        wait_ready(&a.http, base).await;
+    }
+    let admin = eventually("the admin can sign in at B", || async {
+        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let mut customers = Vec::new();
+    for _ in 0..CUSTOMERS {
+        let token = eventually("a visitor token", || async {
+            let (s, body) = a.post("/api/v1/auth/visitor", None, json!({"widget_key": a.widget_key})).await;
+            (s == 201).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+        })
+        .await;
+        customers.push((token.clone(), a.start_conversation(&token).await));
+    }
+
+    // An agent's socket on B follows every conversation through the restart.
+    let mut agent = b.socket(&admin).await;
+    for (_, id) in &customers {
+        send(&mut agent, json!({"type": "subscribe", "conversation_id": id, "after_version": 0})).await;
+    }
+    let seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u64>>>> = std::sync::Arc::default();
+    let agent_task = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(120), agent.next()).await {
+                let Message::Text(t) = m else { continue };
+                let f: Value = serde_json::from_str(t.as_str()).expect("JSON");
+                if f["type"] == "event"
+                    && let (Some(id), Some(v)) = (f["conversation_id"].as_str(), f["version"].as_u64())
+                {
+                    seen.lock().expect("lock").entry(id.to_owned()).or_default().push(v);
+                }
+            }
+            panic!("the agent's socket on B closed or went quiet");
+        })
+    };
+
+    // Customers write over REST, half through A and half through B; a request
+    // that fails (NATS is down) is retried with the same client message id.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let retried = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let tasks: Vec<_> = customers
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(c, (token, id))| {
+            let base = if c % 2 == 0 { a.base.clone() } else { b.base.clone() };
+            let (http, acked, retried) = (http.clone(), acked.clone(), retried.clone());
+            tokio::spawn(async move {
+                let mut acks = Vec::new();
+                for m in 0..MESSAGES {
+                    let cmid = format!("n{c}-{m}");
+                    let deadline = Instant::now() + Duration::from_secs(90);
+                    loop {
+                        let body = json!({"client_message_id": cmid, "text": format!("message {m} of customer {c}")});
+                        let r = http.post(format!("{base}/api/v1/conversations/{id}/messages")).bearer_auth(&token).json(&body).send().await;
+                        match r {
+                            Ok(r) if r.status().is_success() => {
+                                let ack: Value = r.json().await.expect("an ack");
+                                acks.push((cmid.clone(), ack["version"].as_u64().expect("a version")));
+                                acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                            Ok(r) => assert!(r.status().is_server_error(), "customer {c}, {cmid}: {} {:?}", r.status(), r.text().await),
+                            Err(_) => {}
+                        }
+                        retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        assert!(Instant::now() < deadline, "customer {c}: {cmid} not acknowledged within 90 s of NATS coming back");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                acks
+            })
+        })
+        .collect();
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < CUSTOMERS * MESSAGES / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let killed_at = acked.load(std::sync::atomic::Ordering::Relaxed);
+    nats.restart(Duration::from_secs(2)).await;
+    let mut acks = Vec::new();
+    for t in tasks {
+        acks.push(t.await.expect("a customer"));
+    }
+    eprintln!("NATS killed and restarted after {killed_at} acks; {} requests retried", retried.load(std::sync::atomic::Ordering::Relaxed));
+
+    // The ai-worker reconnected: it answers a question asked now (it handles
+    // the log in order, so every earlier message has been handled too).
+    let (token, _) = &customers[0];
+    let asked = a.start_conversation(token).await;
+    let (s, body) = a.post(&format!("/api/v1/conversations/{asked}/messages"), Some(token), json!({"client_message_id": "after-restart", "text": "My new card has not arrived yet, when will it come?"})).await;
+    assert_eq!(s, 201, "{body}");
+    let answer = eventually("the bot's answer after the restart", || async {
+        let (_, d) = b.get(&format!("/api/v1/conversations/{asked}"), Some(&admin)).await;
+        d["events"].as_array().and_then(|e| e.iter().find(|f| f["event"]["type"] == "BotAnswered").cloned())
+    })
+    .await;
+    assert_eq!(answer["event"]["sources"][0]["article_id"], "card-delivery", "{answer}");
+
+    for (c, ((_, id), acks)) in customers.iter().zip(&acks).enumerate() {
+        // Every acknowledged message is in the log, once, at the version its ack named.
+        let (s, detail) = b.get(&format!("/api/v1/conversations/{id}"), Some(&admin)).await;
+        assert_eq!(s, 200, "{detail}");
+        let events = detail["events"].as_array().expect("events");
+        let stored: Vec<&str> = events.iter().filter(|f| f["event"]["author"]["role"] != "bot").filter_map(|f| f["event"]["client_message_id"].as_str()).collect();
+        assert_eq!(acks.len(), MESSAGES);
+        for (cmid, version) in acks {
+            let at: Vec<&Value> = events.iter().filter(|f| f["event"]["client_message_id"] == cmid.as_str()).collect();
+            assert_eq!(at.len(), 1, "customer {c}: {cmid} stored once: {stored:?}");
+            assert_eq!(at[0]["version"].as_u64(), Some(*version), "customer {c}: {cmid} at the acked version");
+        }
+        let version = detail["version"].as_u64().expect("a version");
+        let versions: Vec<u64> = events.iter().map(|f| f["version"].as_u64().expect("v")).collect();
+        assert_eq!(versions, (1..=version).collect::<Vec<_>>(), "customer {c}: a gapless stream");
+
+        // The gateway's push reconnected: the agent's socket saw every event once, in order.
+        let all: Vec<u64> = (1..=version).collect();
+        eventually("the agent's socket at the conversation's last version", || async { (seen.lock().expect("lock").get(id.as_str()).and_then(|v| v.last().copied()) >= Some(version)).then_some(()) }).await;
+        // The projector reconnected: its read model reached the same version.
+        eventually("the read model at the log's version", || async {
+            let (_, page) = b.get("/api/v1/conversations?view=all&limit=100", Some(&admin)).await;
+            page["items"].as_array().and_then(|items| items.iter().find(|i| i["id"] == id.as_str() && i["version"].as_u64() == Some(version)).map(|_| ()))
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(seen.lock().expect("lock")[id.as_str()], all, "the agent's socket on B, conversation of customer {c}");
+    }
+    agent_task.abort();
+}
