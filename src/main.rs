@@ -92,7 +92,7 @@ fn init_tracing(command: &Command) -> Result<Option<telemetry::Telemetry>> {
     };
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_filter(tracing_subscriber::EnvFilter::try_from_env("JAMUNA_LOG").unwrap_or_else(|_| "info".into()));
+        .with_filter(tracing_subscriber::EnvFilter::try_from_env("JAMUNA_LOG").unwrap_or_else(|_| "info,qdrant_edge=error".into()));
     let (telemetry, otlp) = telemetry::Telemetry::from_env(service)?.unzip();
     // Traces take the info-level spans whatever JAMUNA_LOG says.
     let otlp = otlp.map(|l| l.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
