@@ -78,26 +78,6 @@ pub async fn run(args: Args) -> Result<()> {
     spinner.finish_and_clear();
     eprintln!("generated {} events ({} conversations, {} tenants) in {:.1} s", generated.head, generated.conversations, generated.tenants.len(), started.elapsed().as_secs_f64());
 
-    let mut rows = Vec::new();
-    let mut inbox = Vec::new();
-    let sqlite = ReadModels::open_sqlite(tmp.path().join("read")).context("opening the SQLite read models")?;
-    rebuild("sqlite", &log, &sealer, &sqlite, &mut rows).await?;
-    inbox.push(("sqlite", measure_inbox(sqlite.conversations.as_ref(), &generated, args.queries).await?));
-
-    if let Some(url) = &args.mongodb_url {
-        let name = format!("jamuna_bench_{}", uuid::Uuid::now_v7().simple());
-        let mongo = ReadModels::connect_mongo(url, &name).await.with_context(|| format!("cannot reach MongoDB at {url}"))?;
-        let result = async {
-            rebuild("mongodb", &log, &sealer, &mongo, &mut rows).await?;
-            inbox.push(("mongodb", measure_inbox(mongo.conversations.as_ref(), &generated, args.queries).await?));
-            anyhow::Ok(())
-        }
-        .await;
-        let db = MongoReadDb::connect(url, &name).await?;
-        db.database().drop().await.with_context(|| format!("dropping the bench database {name}"))?;
-        result?;
-    }
-
     println!(
         "jamuna bench replay — {cores} cores; log: {} events, {} conversations, {} tenants, {} days (SQLite log, generated in a temp dir)",
         generated.head,
@@ -105,21 +85,45 @@ pub async fn run(args: Args) -> Result<()> {
         generated.tenants.len(),
         spec.days
     );
-    println!("full rebuild from position 0 (reset, read the whole log, open personal data, apply in batches); events/s counts every log event read");
+    println!("full rebuild from position 0 (reset, read the whole log, open personal data, apply in batches); events/s counts every log event read;");
+    println!("inbox queries: first page (25) of the first tenant, {} runs each, one at a time. Each adapter's figures print as soon as it is done.", args.queries);
+
+    let sqlite = ReadModels::open_sqlite(tmp.path().join("read")).context("opening the SQLite read models")?;
+    let mut rows = Vec::new();
+    rebuild("sqlite", &log, &sealer, &sqlite, &mut rows).await?;
+    let probes = measure_inbox(sqlite.conversations.as_ref(), &generated, args.queries).await?;
+    print_results("sqlite", &rows, &probes);
+
+    if let Some(url) = &args.mongodb_url {
+        let name = format!("jamuna_bench_{}", uuid::Uuid::now_v7().simple());
+        let mongo = ReadModels::connect_mongo(url, &name).await.with_context(|| format!("cannot reach MongoDB at {url}"))?;
+        let result = async {
+            let mut rows = Vec::new();
+            rebuild("mongodb", &log, &sealer, &mongo, &mut rows).await?;
+            let probes = measure_inbox(mongo.conversations.as_ref(), &generated, args.queries).await?;
+            print_results("mongodb", &rows, &probes);
+            anyhow::Ok(())
+        }
+        .await;
+        let db = MongoReadDb::connect(url, &name).await?;
+        db.database().drop().await.with_context(|| format!("dropping the bench database {name}"))?;
+        result?;
+    }
+    Ok(())
+}
+
+/// One adapter's figures: its rebuilds, then its inbox queries.
+fn print_results(adapter: &str, rows: &[Row], probes: &[(&'static str, usize, Latencies)]) {
+    println!();
     println!("{:<8} {:<14} {:>10} {:>10} {:>12}", "adapter", "read model", "events", "seconds", "events/s");
-    for r in &rows {
+    for r in rows {
         let secs = r.summary.elapsed.as_secs_f64();
         println!("{:<8} {:<14} {:>10} {:>10.2} {:>12.0}", r.adapter, r.summary.projection, r.summary.events, secs, r.summary.events as f64 / secs.max(1e-9));
     }
-    println!();
-    println!("inbox queries, first page (25) of the first tenant ({} conversations in the log), {} runs each, one at a time", generated.conversations, args.queries);
     println!("{:<8} {:<24} {:>6} {:>10} {:>10}", "adapter", "query", "rows", "p50 ms", "p99 ms");
-    for (adapter, probes) in &inbox {
-        for (name, hits, lat) in probes {
-            println!("{:<8} {:<24} {:>6} {:>10.2} {:>10.2}", adapter, name, hits, lat.ms(0.5), lat.ms(0.99));
-        }
+    for (name, hits, lat) in probes {
+        println!("{:<8} {:<24} {:>6} {:>10.2} {:>10.2}", adapter, name, hits, lat.ms(0.5), lat.ms(0.99));
     }
-    Ok(())
 }
 
 async fn rebuild(adapter: &'static str, log: &Arc<dyn EventLog>, sealer: &Sealer, models: &ReadModels, rows: &mut Vec<Row>) -> Result<()> {
