@@ -3,6 +3,7 @@
 
 mod answer;
 mod append;
+mod chat;
 mod replay;
 mod embed;
 mod ws;
@@ -22,6 +23,8 @@ pub enum BenchCommand {
     Embed(embed::Args),
     /// The bot end to end (embedded mode): customer message appended → answer appended.
     Answer(answer::Args),
+    /// Embedded and distributed side by side: answers/s and send → bot answer pushed, p50/p99.
+    Chat(chat::Args),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
@@ -31,6 +34,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
         BenchCommand::Replay(args) => replay::run(args).await,
         BenchCommand::Embed(args) => embed::run(args, &config.model_dir).await,
         BenchCommand::Answer(args) => answer::run(args, config).await,
+        BenchCommand::Chat(args) => chat::run(args, &config.model_dir).await,
     }
 }
 

@@ -31,10 +31,12 @@ pub struct Args {
     seconds: u64,
 }
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-    widget_key: String,
+/// A `jamuna` child process (killed when dropped) and the address it printed.
+pub(super) struct Server {
+    pub child: std::process::Child,
+    pub base: String,
+    /// Printed by dev-mode `serve` and `gateway`.
+    pub widget_key: Option<String>,
     _data: tempfile::TempDir,
 }
 
@@ -45,54 +47,64 @@ impl Drop for Server {
     }
 }
 
-fn start_server(model_dir: &std::path::Path) -> Result<Server> {
+/// The variables that pick distributed adapters: a child given none of them
+/// runs embedded, whatever the benchmark's own environment says.
+const ADAPTER_VARS: &[&str] = &["JAMUNA_EVENT_LOG", "JAMUNA_MONGODB_URL", "JAMUNA_REDIS_URL", "JAMUNA_QDRANT_URL"];
+
+/// Starts `jamuna <args>` with a fresh data directory and `env`, and waits
+/// for the address it prints (`… on http://host:port`).
+pub(super) fn spawn(args: &[&str], env: &[(&str, String)]) -> Result<Server> {
     let data = tempfile::tempdir()?;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
-        .env("JAMUNA_DATA_DIR", data.path())
-        .env("JAMUNA_MODEL_DIR", model_dir)
-        .env("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000")
-        .env("JAMUNA_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("cannot start jamuna serve")?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).env("JAMUNA_LISTEN", "127.0.0.1:0").env("JAMUNA_LOG", "warn").stdout(std::process::Stdio::piped());
+    for v in ADAPTER_VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().with_context(|| format!("cannot start jamuna {args:?}"))?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = std::io::BufReader::new(stdout).lines();
-    let (mut base, mut key) = (None, None);
+    let (mut base, mut widget_key) = (None, None);
     for line in lines.by_ref() {
         let line = line?;
         if let Some(k) = line.split("widget key: ").nth(1) {
-            key = Some(k.trim().to_string());
+            widget_key = Some(k.trim().to_string());
         }
-        if let Some(a) = line.split("listening on ").nth(1) {
-            base = Some(a.trim().to_string());
+        if let Some(a) = line.split(" on http://").nth(1) {
+            base = Some(format!("http://{}", a.trim()));
             break;
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    match (base, key) {
-        (Some(base), Some(widget_key)) => Ok(Server { child, base, widget_key, _data: data }),
-        _ => bail!("jamuna serve did not start"),
+    match base {
+        Some(base) => Ok(Server { child, base, widget_key, _data: data }),
+        None => bail!("jamuna {args:?} did not start"),
     }
 }
 
-fn rss_mib(pid: u32) -> Option<f64> {
+fn start_server(model_dir: &std::path::Path) -> Result<Server> {
+    spawn(&["serve", "--dev"], &[("JAMUNA_MODEL_DIR", model_dir.display().to_string()), ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".into())])
+}
+
+pub(super) fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(super) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(base: &str, token: &str, conversation: &str) -> Result<Ws> {
+/// A socket authenticated by its URL, subscribed to `conversation` after `after_version`.
+pub(super) async fn open(base: &str, token: &str, conversation: &str, after_version: u64) -> Result<Ws> {
     let url = format!("{}/api/v1/ws?token={token}", base.replacen("http", "ws", 1));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
     let ready = ws.next().await.context("closed")??;
     if !ready.to_text().unwrap_or_default().contains("\"ready\"") {
         bail!("no ready frame: {ready:?}");
     }
-    // Started and handed off: versions 1 and 2 are history.
-    ws.send(Message::Text(json!({"type": "subscribe", "conversation_id": conversation, "after_version": 2}).to_string().into())).await?;
+    ws.send(Message::Text(json!({"type": "subscribe", "conversation_id": conversation, "after_version": after_version}).to_string().into())).await?;
     Ok(ws)
 }
 
@@ -102,6 +114,7 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
     }
     let pairs = args.sockets / 2;
     let server = start_server(model_dir)?;
+    let widget_key = server.widget_key.clone().context("serve --dev printed no widget key")?;
     let http = reqwest::Client::new();
     let idle_rss = rss_mib(server.child.id());
     eprintln!("opening {} sockets…", pairs * 2);
@@ -110,13 +123,14 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
     let mut senders = Vec::with_capacity(pairs);
     let mut receivers = Vec::with_capacity(pairs);
     for i in 0..pairs {
-        let v: Value = http.post(format!("{}/api/v1/auth/visitor", server.base)).json(&json!({"widget_key": server.widget_key})).send().await?.json().await?;
+        let v: Value = http.post(format!("{}/api/v1/auth/visitor", server.base)).json(&json!({"widget_key": widget_key})).send().await?.json().await?;
         let token = v["access_token"].as_str().context("no token")?.to_string();
         let c: Value = http.post(format!("{}/api/v1/conversations", server.base)).bearer_auth(&token).json(&json!({"channel": "web"})).send().await?.json().await?;
         let id = c["id"].as_str().context("no conversation")?.to_string();
         http.post(format!("{}/api/v1/conversations/{id}/handoff", server.base)).bearer_auth(&token).json(&json!({})).send().await?;
-        senders.push((id.clone(), open(&server.base, &token, &id).await.with_context(|| format!("socket {}", 2 * i))?));
-        receivers.push(open(&server.base, &token, &id).await.with_context(|| format!("socket {}", 2 * i + 1))?);
+        // Started and handed off: versions 1 and 2 are history.
+        senders.push((id.clone(), open(&server.base, &token, &id, 2).await.with_context(|| format!("socket {}", 2 * i))?));
+        receivers.push(open(&server.base, &token, &id, 2).await.with_context(|| format!("socket {}", 2 * i + 1))?);
         if (i + 1) % 1000 == 0 {
             eprintln!("  {} sockets open", 2 * (i + 1));
         }
