@@ -228,7 +228,7 @@ impl Worker {
         };
         let stream = &recorded.stream;
         // Skip early when a human already has it (the domain refuses anyway).
-        let customer = match self.commands.load::<Conversation>(stream).await {
+        let customer = match retry_transient(|| self.commands.load::<Conversation>(stream)).await {
             Ok(c)
                 if c.human_involved()
                     || c.status() == Some(jamuna_domain::conversation::Status::Resolved) =>
@@ -285,11 +285,10 @@ impl Worker {
             correlation_id: recorded.meta.correlation_id,
             causation_id: Some(recorded.meta.event_id),
         };
-        match self
-            .commands
-            .execute::<Conversation>(stream, &command, &ctx)
-            .await
-        {
+        // A retry after a write whose acknowledgement was lost decides again on
+        // the stored state: the domain answers a message once and hands off
+        // once, so it stores nothing twice.
+        match retry_transient(|| self.commands.execute::<Conversation>(stream, &command, &ctx)).await {
             Ok(_) => {
                 let latency = (chrono::Utc::now() - recorded.meta.occurred_at)
                     .to_std()
@@ -303,5 +302,71 @@ impl Worker {
                 tracing::error!(error = %e, conversation = %stream, "ai-worker cannot answer")
             }
         }
+    }
+}
+
+/// How long the worker keeps retrying a command while the log is unavailable
+/// (e.g. NATS restarting) before it gives up on that message.
+const TRANSIENT_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Runs `op` again, with back-off, while it fails because the log is
+/// unavailable or other writers keep winning; other errors return at once.
+async fn retry_transient<T, E, F, Fut>(mut op: F) -> Result<T, CommandError<E>>
+where
+    E: std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CommandError<E>>>,
+{
+    let deadline = Instant::now() + TRANSIENT_RETRY_FOR;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Err(CommandError::Log(jamuna_commands::LogError::Unavailable(e))) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, "the event log is unavailable; the ai-worker retries");
+            }
+            Err(CommandError::Conflict(s)) if Instant::now() < deadline => {
+                tracing::warn!(stream = %s, "the conversation kept changing; the ai-worker retries");
+            }
+            other => return other,
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use jamuna_commands::LogError;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("refused")]
+    struct Refused;
+
+    #[tokio::test]
+    async fn an_unavailable_log_is_retried_until_it_answers() {
+        let calls = AtomicU32::new(0);
+        let result: Result<u32, CommandError<Refused>> = retry_transient(|| async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(CommandError::Log(LogError::Unavailable("restarting".into()))),
+                n => Ok(n),
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_retried() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), CommandError<Refused>> = retry_transient(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(CommandError::Rejected(Refused))
+        })
+        .await;
+        assert!(matches!(result, Err(CommandError::Rejected(Refused))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }
