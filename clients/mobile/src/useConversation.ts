@@ -3,7 +3,7 @@
  * from version 0, then live), the messages still in the outbox, typing, and
  * the customer's actions. The folding is the protocol package's, as in the widget.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import {
   type ApiClient,
   ApiError,
@@ -12,6 +12,7 @@ import {
   type ConversationView,
   type EventFrame,
   type PendingMessage,
+  TypingSignal,
   foldConversation,
   mergeEvents,
 } from '@jamuna/protocol';
@@ -138,37 +139,9 @@ export function useConversation(api: ApiClient, conn: Connection, id: string): C
     [api, id],
   );
 
-  const typingState = useRef<{ on: boolean; timer: ReturnType<typeof setTimeout> | null; sentAt: number }>({ on: false, timer: null, sentAt: 0 });
-  const typing = useCallback(
-    (on: boolean) => {
-      const s = typingState.current;
-      if (s.timer) clearTimeout(s.timer);
-      s.timer = null;
-      if (on) {
-        const now = Date.now();
-        if (!s.on || now - s.sentAt > 3000) {
-          conn.typing(id, true);
-          s.sentAt = now;
-        }
-        s.on = true;
-        s.timer = setTimeout(() => {
-          s.on = false;
-          conn.typing(id, false);
-        }, 4000);
-      } else if (s.on) {
-        s.on = false;
-        conn.typing(id, false);
-      }
-    },
-    [conn, id],
-  );
-  useEffect(
-    () => () => {
-      const t = typingState.current.timer;
-      if (t) clearTimeout(t);
-    },
-    [],
-  );
+  const typingSignal = useMemo(() => new TypingSignal((on) => conn.typing(id, on)), [conn, id]);
+  useEffect(() => () => typingSignal.dispose(), [typingSignal]);
+  const typing = useCallback((on: boolean) => typingSignal.set(on), [typingSignal]);
 
   return { view, status, agentTyping, agentNames, error, send, askHuman, rateAnswer, rateConversation, typing };
 }

@@ -10,4 +10,5 @@ export * from './outbox';
 export * from './backoff';
 export * from './connection';
 export * from './conversation';
+export * from './typing';
 export { Emitter } from './emitter';

@@ -13,6 +13,7 @@ import {
   Outbox,
   type PendingMessage,
   Session,
+  TypingSignal,
   browserStore,
   foldConversation,
   mergeEvents,
@@ -237,31 +238,20 @@ export function useChat(config: WidgetConfig): Chat {
     setEvents([]);
   }, [prefix, store]);
 
-  const typingState = useRef<{ on: boolean; timer: ReturnType<typeof setTimeout> | null; sentAt: number }>({ on: false, timer: null, sentAt: 0 });
+  const typingSignal = useMemo(
+    () =>
+      new TypingSignal((on) => {
+        const id = conversationRef.current;
+        if (conn && id) conn.typing(id, on);
+      }),
+    [conn],
+  );
+  useEffect(() => () => typingSignal.dispose(), [typingSignal]);
   const typing = useCallback(
     (on: boolean) => {
-      const id = conversationRef.current;
-      if (!conn || !id) return;
-      const s = typingState.current;
-      if (s.timer) clearTimeout(s.timer);
-      s.timer = null;
-      if (on) {
-        const now = Date.now();
-        if (!s.on || now - s.sentAt > 3000) {
-          conn.typing(id, true);
-          s.sentAt = now;
-        }
-        s.on = true;
-        s.timer = setTimeout(() => {
-          s.on = false;
-          conn.typing(id, false);
-        }, 4000);
-      } else if (s.on) {
-        s.on = false;
-        conn.typing(id, false);
-      }
+      if (conn && conversationRef.current) typingSignal.set(on);
     },
-    [conn],
+    [conn, typingSignal],
   );
 
   return {
