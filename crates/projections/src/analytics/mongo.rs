@@ -3,7 +3,10 @@
 //! cited articles as `[{article, count}]`) and a
 //! document of facts per conversation (`analytics_facts`).
 //!
-//! Without transactions, a batch writes the day documents first, then the
+//! A batch folds the facts of the conversations it touches (read in one
+//! `find`), then reads the days those facts count towards (one `find`), and
+//! writes each collection back in one `insert` and one `update`
+//! ([`Documents`]). Without transactions, it writes the day documents first, then the
 //! facts, then the checkpoint: a day document applies an event only if its
 //! position is below the event's, and the effect of an event is computed
 //! from facts that are never written before the days they feed, so a batch
@@ -12,7 +15,7 @@
 use super::{AnalyticsStore, ConversationFacts, Counters, RawAnalytics, apply};
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
-use crate::mongo::{MongoReadDb, from_doc, to_doc};
+use crate::mongo::{Documents, MongoReadDb, Write, from_doc, to_doc};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use jamuna_domain::{AggregateKind, TenantId};
@@ -75,11 +78,12 @@ fn parse_day(s: &str) -> Result<NaiveDate, StoreError> {
 #[derive(Clone)]
 pub struct MongoAnalytics {
     db: MongoReadDb,
+    docs: Documents,
 }
 
 impl MongoAnalytics {
     pub async fn new(db: MongoReadDb) -> Result<Self, StoreError> {
-        let s = Self { db };
+        let s = Self { docs: Documents::new(db.clone()), db };
         s.indexes().await?;
         Ok(s)
     }
@@ -93,21 +97,20 @@ impl MongoAnalytics {
     }
 
     async fn apply_batch(&self, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
-        let mut applied = self.db.checkpoint(projection).await?;
+        let mut applied = self.docs.applied(projection).await?;
         if through <= applied {
             return Ok(());
         }
         // Facts of the conversations in the batch: (facts, loaded position, changed).
         let mut facts: HashMap<String, (Option<ConversationFacts>, Option<i64>, bool)> = HashMap::new();
-        let ids: Vec<String> = events.iter().filter(|e| e.position > applied && matches!(e.fact, Fact::Conversation(_))).map(|e| e.stream.to_string()).collect();
-        if !ids.is_empty() {
-            for d in self.db.find_all(FACTS, doc! {"_id": {"$in": ids}}, doc! {}, None).await? {
-                let id = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
-                let f: FactsDoc = from_doc(d)?;
-                facts.insert(id, (Some(f.facts), Some(f.position as i64), false));
-            }
+        let ids = events.iter().filter(|e| e.position > applied && matches!(e.fact, Fact::Conversation(_))).map(|e| e.stream.to_string());
+        for d in self.docs.load(FACTS, ids).await? {
+            let id = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
+            let f: FactsDoc = from_doc(d)?;
+            facts.insert(id, (Some(f.facts), Some(f.position as i64), false));
         }
-        let mut days: HashMap<String, (Day, Option<i64>, bool)> = HashMap::new();
+        // What each event adds to its day, in order: (position, day key, tenant, day, effect).
+        let mut effects = Vec::new();
         for e in &events {
             if e.position <= applied {
                 continue;
@@ -117,22 +120,23 @@ impl MongoAnalytics {
             let slot = facts.entry(e.stream.to_string()).or_insert((None, None, false));
             let effect = apply(&mut slot.0, e, event)?;
             slot.2 = true;
-            let Some(d) = effect.day else { continue };
-            let key = format!("{}/{}", e.tenant(), day(d));
-            if !days.contains_key(&key) {
-                let loaded = self.db.collection(DAILY).find_one(doc! {"_id": &key}).await?;
-                let entry = match loaded {
-                    Some(doc) => {
-                        let day: Day = from_doc(doc)?;
-                        let p = day.position as i64;
-                        (day, Some(p), false)
-                    }
-                    None => (Day { tenant: e.tenant().to_string(), day: day(d), counters: Counters::default(), intents: vec![], citations: vec![], position: 0 }, None, false),
-                };
-                days.insert(key.clone(), entry);
+            if let Some(d) = effect.day {
+                effects.push((e.position, format!("{}/{}", e.tenant(), day(d)), e.tenant().to_string(), d, effect));
             }
-            let Some((doc, _, dirty)) = days.get_mut(&key) else { continue };
-            if doc.position >= e.position {
+        }
+        let mut days: HashMap<String, (Day, Option<i64>, bool)> = HashMap::new();
+        for d in self.docs.load(DAILY, effects.iter().map(|(_, key, ..)| key.clone())).await? {
+            let id = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
+            let day: Day = from_doc(d)?;
+            let loaded = Some(day.position as i64);
+            days.insert(id, (day, loaded, false));
+        }
+        for (position, key, tenant, d, effect) in effects {
+            let (doc, _, dirty) = days.entry(key).or_insert_with(|| {
+                let empty = Day { tenant, day: day(d), counters: Counters::default(), intents: vec![], citations: vec![], position: 0 };
+                (empty, None, false)
+            });
+            if doc.position >= position {
                 continue;
             }
             doc.counters.add(&effect.counters);
@@ -148,16 +152,19 @@ impl MongoAnalytics {
                     None => doc.citations.push(Citation { article: a, count: 1 }),
                 }
             }
-            doc.position = e.position;
+            doc.position = position;
             *dirty = true;
         }
+        let mut writes = Vec::new();
         for (key, (d, loaded, dirty)) in days {
             if dirty {
                 let mut doc = to_doc(&d)?;
                 doc.insert("_id", &key);
-                self.db.save(DAILY, &key, loaded, doc).await?;
+                writes.push(Write { id: key, loaded, doc });
             }
         }
+        self.docs.write(DAILY, writes).await?;
+        let mut writes = Vec::new();
         for (key, (f, loaded, dirty)) in facts {
             let Some(f) = f.filter(|_| dirty) else { continue };
             if loaded.is_some_and(|p| p >= f.position as i64) {
@@ -175,9 +182,10 @@ impl MongoAnalytics {
             };
             let mut doc = to_doc(&stored)?;
             doc.insert("_id", &key);
-            self.db.save(FACTS, &key, loaded, doc).await?;
+            writes.push(Write { id: key, loaded, doc });
         }
-        self.db.set_checkpoint(projection, through).await?;
+        self.docs.write(FACTS, writes).await?;
+        self.docs.commit(projection, through).await?;
         Ok(())
     }
 }
@@ -197,7 +205,19 @@ impl ReadModel for MongoAnalytics {
     }
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
-        self.db.reset(projection, &[DAILY, FACTS]).await?;
+        self.docs.reset(projection, &[DAILY, FACTS]).await?;
+        self.indexes().await
+    }
+
+    /// Drops the model and holds its documents in memory until the end
+    /// (days written out before facts, as in a batch); the indexes are
+    /// built then.
+    async fn begin_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.docs.begin_rebuild(projection, &[DAILY, FACTS]).await
+    }
+
+    async fn end_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.docs.end_rebuild(projection).await?;
         self.indexes().await
     }
 }

@@ -11,6 +11,10 @@
 //!    last_message, csat, message_count, version, position) }
 //! ```
 //!
+//! A batch reads the conversations it touches in one `find` and writes them
+//! back in one `insert` and one `update` ([`Documents`]); a rebuild holds
+//! them in memory and builds the inbox's indexes at the end.
+//!
 //! Message times are BSON dates (millisecond precision). Text search is a
 //! case-insensitive `$regex` per word over `searchText` (FerretDB has
 //! neither text indexes nor `$elemMatch` on fields), so a word matches anywhere inside a word.
@@ -18,9 +22,8 @@
 use super::{BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, Cursor, InboxView, Message, Page, apply, channel_str, erase, erase_message, status_str};
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
-use crate::mongo::{MongoReadDb, date, from_doc, regex_escape, to_doc};
+use crate::mongo::{Documents, MongoReadDb, Write, date, from_doc, regex_escape, to_doc};
 use async_trait::async_trait;
-use futures::StreamExt;
 use jamuna_domain::conversation::{Author, Source};
 use jamuna_domain::user::UserEvent;
 use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, StreamId, TenantId, UserId};
@@ -34,12 +37,13 @@ pub const COLLECTION: &str = "conversations";
 #[derive(Clone)]
 pub struct MongoConversations {
     db: MongoReadDb,
+    docs: Documents,
 }
 
 impl MongoConversations {
     /// Uses `db`, creating the indexes the inbox needs.
     pub async fn new(db: MongoReadDb) -> Result<Self, StoreError> {
-        let s = Self { db };
+        let s = Self { docs: Documents::new(db.clone()), db };
         s.indexes().await?;
         Ok(s)
     }
@@ -148,8 +152,9 @@ struct Slot {
 }
 
 impl MongoConversations {
-    async fn load(&self, filter: Document, slots: &mut HashMap<String, Slot>) -> Result<(), StoreError> {
-        for d in self.db.find_all(COLLECTION, filter, doc! {}, None).await? {
+    /// Adds the documents `found` to `slots` (those already there are newer).
+    fn slot_in(found: Vec<Document>, slots: &mut HashMap<String, Slot>) -> Result<(), StoreError> {
+        for d in found {
             let id = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
             if slots.contains_key(&id) {
                 continue;
@@ -162,16 +167,13 @@ impl MongoConversations {
     }
 
     async fn apply_batch(&self, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
-        let mut applied = self.db.checkpoint(projection).await?;
+        let mut applied = self.docs.applied(projection).await?;
         if through <= applied {
             return Ok(());
         }
         let mut slots: HashMap<String, Slot> = HashMap::new();
-        let ids: Vec<String> =
-            events.iter().filter(|e| e.position > applied && matches!(e.fact, Fact::Conversation(_))).map(|e| e.stream.to_string()).collect();
-        if !ids.is_empty() {
-            self.load(doc! {"_id": {"$in": ids}}, &mut slots).await?;
-        }
+        let ids = events.iter().filter(|e| e.position > applied && matches!(e.fact, Fact::Conversation(_))).map(|e| e.stream.to_string());
+        Self::slot_in(self.docs.load(COLLECTION, ids).await?, &mut slots)?;
         for e in &events {
             if e.position <= applied {
                 continue;
@@ -187,7 +189,7 @@ impl MongoConversations {
                 }
                 Fact::User(UserEvent::UserErased) => {
                     let (tenant, customer) = (e.tenant().clone(), e.stream.id().to_owned());
-                    self.load(doc! {"tenant": tenant.as_str(), "customer": &customer}, &mut slots).await?;
+                    Self::slot_in(self.docs.load_where(COLLECTION, &[("tenant", tenant.as_str()), ("customer", &customer)]).await?, &mut slots)?;
                     for slot in slots.values_mut() {
                         if let Some(s) = &mut slot.summary
                             && s.tenant == tenant
@@ -202,16 +204,14 @@ impl MongoConversations {
                 _ => {}
             }
         }
-        let writes = slots.into_iter().filter(|(_, s)| s.dirty).filter_map(|(id, s)| s.summary.map(|summary| (id, summary, s.messages, s.loaded)));
-        let mut writes = futures::stream::iter(writes.map(|(id, summary, messages, loaded)| async move {
-            let d = document(&summary, &messages)?;
-            self.db.save(COLLECTION, &id, loaded, d).await
-        }))
-        .buffer_unordered(16);
-        while let Some(r) = writes.next().await {
-            r?;
+        let mut writes = Vec::new();
+        for (id, slot) in slots {
+            if let (true, Some(summary)) = (slot.dirty, slot.summary) {
+                writes.push(Write { doc: document(&summary, &slot.messages)?, id, loaded: slot.loaded });
+            }
         }
-        self.db.set_checkpoint(projection, through).await?;
+        self.docs.write(COLLECTION, writes).await?;
+        self.docs.commit(projection, through).await?;
         Ok(())
     }
 }
@@ -231,7 +231,18 @@ impl ReadModel for MongoConversations {
     }
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
-        self.db.reset(projection, &[COLLECTION]).await?;
+        self.docs.reset(projection, &[COLLECTION]).await?;
+        self.indexes().await
+    }
+
+    /// Drops the model and holds its documents in memory until the end;
+    /// the indexes are built then.
+    async fn begin_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.docs.begin_rebuild(projection, &[COLLECTION]).await
+    }
+
+    async fn end_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.docs.end_rebuild(projection).await?;
         self.indexes().await
     }
 }

@@ -1,16 +1,19 @@
 //! The users and tenants read model in MongoDB: a document per user
 //! (`_id` is the user's stream id) and per tenant (`_id` is the tenant id),
-//! each the record's own fields, with the position it reflects.
+//! each the record's own fields, with the position it reflects. A batch reads
+//! the records it touches in one `find` per collection and writes them back
+//! in one `insert` and one `update` each ([`Documents`]).
 
 use super::{TenantRecord, UserRecord, UserStore, apply_tenant, apply_user, limit, user_id};
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
-use crate::mongo::{MongoReadDb, from_doc, to_doc};
+use crate::mongo::{Documents, MongoReadDb, Write, from_doc, to_doc};
 use async_trait::async_trait;
 use jamuna_domain::user::Role;
 use jamuna_domain::{AggregateKind, StreamId, TenantId, UserId};
 use mongodb::IndexModel;
 use mongodb::bson::{Document, doc};
+use std::collections::HashMap;
 
 pub const USERS: &str = "users";
 pub const TENANTS: &str = "tenants";
@@ -19,11 +22,16 @@ pub const TENANTS: &str = "tenants";
 #[derive(Clone)]
 pub struct MongoUsers {
     db: MongoReadDb,
+    docs: Documents,
 }
+
+/// Records being folded, by `_id`: the record, the position it was read at
+/// (`None`: not stored) and whether the batch changed it.
+type Slots<T> = HashMap<String, (Option<T>, Option<i64>, bool)>;
 
 impl MongoUsers {
     pub async fn new(db: MongoReadDb) -> Result<Self, StoreError> {
-        let s = Self { db };
+        let s = Self { docs: Documents::new(db.clone()), db };
         s.indexes().await?;
         Ok(s)
     }
@@ -36,6 +44,51 @@ impl MongoUsers {
 
     async fn one<T: serde::de::DeserializeOwned>(&self, collection: &str, filter: Document, sort: Document) -> Result<Option<T>, StoreError> {
         self.db.find_all(collection, filter, sort, Some(1)).await?.into_iter().next().map(from_doc).transpose()
+    }
+
+    /// The records of `collection` with these `_id`s, as slots.
+    async fn load<T: serde::de::DeserializeOwned + Positioned>(&self, collection: &str, ids: Vec<String>) -> Result<Slots<T>, StoreError> {
+        let mut slots = HashMap::new();
+        for d in self.docs.load(collection, ids.iter().cloned()).await? {
+            let id = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
+            let record: T = from_doc(d)?;
+            let loaded = Some(record.position() as i64);
+            slots.insert(id, (Some(record), loaded, false));
+        }
+        for id in ids {
+            slots.entry(id).or_insert((None, None, false));
+        }
+        Ok(slots)
+    }
+
+    /// Writes the changed records of `slots` to `collection`.
+    async fn write<T: serde::Serialize>(&self, collection: &str, slots: Slots<T>) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
+        for (id, (record, loaded, changed)) in slots {
+            if let (true, Some(r)) = (changed, record) {
+                let mut doc = to_doc(&r)?;
+                doc.insert("_id", &id);
+                writes.push(Write { id, loaded, doc });
+            }
+        }
+        self.docs.write(collection, writes).await
+    }
+}
+
+/// A record that knows the log position it reflects.
+trait Positioned {
+    fn position(&self) -> u64;
+}
+
+impl Positioned for UserRecord {
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+impl Positioned for TenantRecord {
+    fn position(&self) -> u64 {
+        self.position
     }
 }
 
@@ -58,49 +111,71 @@ impl ReadModel for MongoUsers {
     }
 
     async fn apply(&self, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
-        let mut applied = self.db.checkpoint(projection).await?;
+        let mut applied = self.docs.applied(projection).await?;
         if through <= applied {
             return Ok(());
         }
+        // Each event once, in order, past the checkpoint.
+        let mut fresh = Vec::with_capacity(events.len());
         for e in &events {
-            if e.position <= applied {
-                continue;
+            if e.position > applied {
+                applied = e.position;
+                fresh.push(e);
             }
-            applied = e.position;
-            match &e.fact {
-                Fact::User(event) => {
+        }
+        // The `_id` of each event's record, read in one go.
+        let mut keys = Vec::with_capacity(fresh.len());
+        let (mut user_ids, mut tenant_ids) = (Vec::new(), Vec::new());
+        for e in &fresh {
+            let key = match &e.fact {
+                Fact::User(_) => {
                     let key = StreamId::user(e.tenant(), &user_id(e)?).to_string();
-                    let mut record: Option<UserRecord> = self.one(USERS, doc! {"_id": &key}, doc! {}).await?;
-                    let loaded = record.as_ref().map(|r| r.position as i64);
-                    if apply_user(&mut record, e, event)?
-                        && let Some(r) = record
-                    {
-                        let mut d = to_doc(&r)?;
-                        d.insert("_id", &key);
-                        self.db.save(USERS, &key, loaded, d).await?;
-                    }
+                    user_ids.push(key.clone());
+                    Some(key)
                 }
-                Fact::Tenant(event) => {
+                Fact::Tenant(_) => {
                     let key = e.tenant().to_string();
-                    let mut record: Option<TenantRecord> = self.one(TENANTS, doc! {"_id": &key}, doc! {}).await?;
-                    let loaded = record.as_ref().map(|r| r.position as i64);
-                    if apply_tenant(&mut record, e, event)?
-                        && let Some(r) = record
-                    {
-                        let mut d = to_doc(&r)?;
-                        d.insert("_id", &key);
-                        self.db.save(TENANTS, &key, loaded, d).await?;
-                    }
+                    tenant_ids.push(key.clone());
+                    Some(key)
+                }
+                _ => None,
+            };
+            keys.push(key);
+        }
+        let mut users: Slots<UserRecord> = self.load(USERS, user_ids).await?;
+        let mut tenants: Slots<TenantRecord> = self.load(TENANTS, tenant_ids).await?;
+        for (e, key) in fresh.into_iter().zip(keys) {
+            match (&e.fact, key) {
+                (Fact::User(event), Some(key)) => {
+                    let (record, _, changed) = users.entry(key).or_insert((None, None, false));
+                    *changed |= apply_user(record, e, event)?;
+                }
+                (Fact::Tenant(event), Some(key)) => {
+                    let (record, _, changed) = tenants.entry(key).or_insert((None, None, false));
+                    *changed |= apply_tenant(record, e, event)?;
                 }
                 _ => {}
             }
         }
-        self.db.set_checkpoint(projection, through).await?;
+        self.write(USERS, users).await?;
+        self.write(TENANTS, tenants).await?;
+        self.docs.commit(projection, through).await?;
         Ok(())
     }
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
-        self.db.reset(projection, &[USERS, TENANTS]).await?;
+        self.docs.reset(projection, &[USERS, TENANTS]).await?;
+        self.indexes().await
+    }
+
+    /// Drops the model and holds its records in memory until the end; the
+    /// indexes are built then.
+    async fn begin_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.docs.begin_rebuild(projection, &[USERS, TENANTS]).await
+    }
+
+    async fn end_rebuild(&self, projection: &str) -> Result<(), StoreError> {
+        self.docs.end_rebuild(projection).await?;
         self.indexes().await
     }
 }
