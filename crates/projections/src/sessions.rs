@@ -11,6 +11,9 @@
 //! * [`PresenceStore`] — which users (agents) of a tenant are online: a user
 //!   stays online until `ttl` passes without another heartbeat.
 //! * [`RateLimits`] — a fixed-window counter per key.
+//! * [`Leases`] — which processes of a group are alive, and which of them
+//!   holds each unit of work: how replicas of the projector and the AI
+//!   worker share their work ([`crate::work_share`]).
 //!
 //! Two adapters: [`memory::MemorySessions`] (embedded `jamuna serve`, one
 //! process) and [`redis::RedisSessions`] (distributed roles sharing one
@@ -80,6 +83,30 @@ pub trait PresenceStore: Send + Sync {
     async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError>;
     /// The users of `tenant` online now, sorted by id.
     async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError>;
+}
+
+/// Group membership and leases on units of work, for replicas sharing work
+/// ([`crate::work_share::WorkShare`]). A lease is held by one member until it
+/// releases it or `ttl` passes without a renewal; time is the store's clock
+/// (Redis's server time), so members with skewed clocks agree.
+///
+/// A lease only keeps two replicas from doing the same work *at once* in the
+/// normal case; it is not a fence: a member that stalls past its TTL may
+/// still finish what it had started. What it writes must therefore be safe to
+/// write twice — projections write conditionally on their checkpoint, and the
+/// domain answers a message once.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// `member` of `group` is alive for `ttl` more; returns the members
+    /// alive now (including `member`), sorted.
+    async fn members(&self, group: &str, member: &str, ttl: Duration) -> Result<Vec<String>, StoreError>;
+    /// Takes the lease on `unit` for `member` for `ttl` if it is free or
+    /// already `member`'s (renewing it); `true` if `member` holds it now.
+    async fn acquire(&self, group: &str, unit: &str, member: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Gives up the lease on `unit` if `member` holds it.
+    async fn release(&self, group: &str, unit: &str, member: &str) -> Result<(), StoreError>;
+    /// `member` leaves `group` at once rather than when its TTL passes.
+    async fn leave_group(&self, group: &str, member: &str) -> Result<(), StoreError>;
 }
 
 /// Fixed-window rate limits.

@@ -10,7 +10,7 @@
 //! Expiry is checked only as "gone after the TTL has passed" (sleeping a
 //! little longer than the TTL); nothing here asserts how fast anything is.
 
-use super::{PresenceStore, RateLimits, SessionContext, SessionStore};
+use super::{Leases, PresenceStore, RateLimits, SessionContext, SessionStore};
 use crate::StoreError;
 use jamuna_domain::{ConversationId, TenantId, UserId};
 use std::sync::Arc;
@@ -22,8 +22,8 @@ pub const SHORT_TTL: Duration = Duration::from_millis(300);
 pub const LONG_TTL: Duration = Duration::from_secs(600);
 
 /// What a sessions adapter implements.
-pub trait Sessions: SessionStore + PresenceStore + RateLimits {}
-impl<T: SessionStore + PresenceStore + RateLimits> Sessions for T {}
+pub trait Sessions: SessionStore + PresenceStore + RateLimits + Leases {}
+impl<T: SessionStore + PresenceStore + RateLimits + Leases> Sessions for T {}
 
 /// One test per rule of the sessions contract. `$make` is an async fn
 /// `(Duration) -> Option<impl Sessions>`.
@@ -54,6 +54,10 @@ macro_rules! session_store_contract {
             a_window_allows_its_limit_then_refuses,
             keys_are_counted_apart,
             a_new_window_starts_after_the_last,
+            members_are_listed_sorted_until_they_leave_or_expire,
+            a_lease_is_held_by_one_member_until_released,
+            a_lease_is_renewed_by_its_holder_and_free_after_its_ttl,
+            groups_are_apart,
         );
     };
 }
@@ -217,4 +221,50 @@ pub async fn a_new_window_starts_after_the_last<S: Sessions>(s: Arc<S>, _: Arc<S
     assert!(s.hit(&key, 1, SHORT_TTL).await.expect("hit").is_err());
     tokio::time::sleep(SHORT_TTL * 3).await;
     assert_eq!(s.hit(&key, 1, SHORT_TTL).await.expect("hit"), Ok(()), "a new window counts from zero");
+}
+
+fn group() -> String {
+    format!("g{}", uuid::Uuid::now_v7().simple())
+}
+
+pub async fn members_are_listed_sorted_until_they_leave_or_expire<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let g = group();
+    assert_eq!(s.members(&g, "b", LONG_TTL).await.expect("b"), ["b"]);
+    assert_eq!(s.members(&g, "a", LONG_TTL).await.expect("a"), ["a", "b"]);
+    s.members(&g, "c", SHORT_TTL).await.expect("c");
+    s.leave_group(&g, "a").await.expect("leave");
+    assert_eq!(s.members(&g, "b", LONG_TTL).await.expect("b again"), ["b", "c"]);
+    tokio::time::sleep(SHORT_TTL + Duration::from_millis(150)).await;
+    assert_eq!(s.members(&g, "b", LONG_TTL).await.expect("after c expired"), ["b"], "c expired without another heartbeat");
+}
+
+pub async fn a_lease_is_held_by_one_member_until_released<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let g = group();
+    assert!(s.acquire(&g, "unit-1", "a", LONG_TTL).await.expect("a takes it"));
+    assert!(!s.acquire(&g, "unit-1", "b", LONG_TTL).await.expect("b asks"), "a holds it");
+    assert!(s.acquire(&g, "unit-2", "b", LONG_TTL).await.expect("another unit is free"));
+    s.release(&g, "unit-1", "b").await.expect("b cannot release what it does not hold");
+    assert!(!s.acquire(&g, "unit-1", "b", LONG_TTL).await.expect("b asks again"), "a still holds it");
+    s.release(&g, "unit-1", "a").await.expect("a releases");
+    assert!(s.acquire(&g, "unit-1", "b", LONG_TTL).await.expect("b takes it"));
+}
+
+pub async fn a_lease_is_renewed_by_its_holder_and_free_after_its_ttl<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let g = group();
+    assert!(s.acquire(&g, "u", "a", SHORT_TTL).await.expect("take"));
+    tokio::time::sleep(SHORT_TTL / 2).await;
+    assert!(s.acquire(&g, "u", "a", SHORT_TTL).await.expect("renew"), "the holder renews");
+    tokio::time::sleep(SHORT_TTL / 2 + Duration::from_millis(50)).await;
+    assert!(!s.acquire(&g, "u", "b", LONG_TTL).await.expect("b asks"), "renewed, so not yet expired");
+    tokio::time::sleep(SHORT_TTL).await;
+    assert!(s.acquire(&g, "u", "b", LONG_TTL).await.expect("b takes it"), "free once its TTL passed");
+    assert!(!s.acquire(&g, "u", "a", LONG_TTL).await.expect("a asks"), "b holds it now");
+}
+
+pub async fn groups_are_apart<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let (g1, g2) = (group(), group());
+    assert!(s.acquire(&g1, "u", "a", LONG_TTL).await.expect("g1"));
+    assert!(s.acquire(&g2, "u", "b", LONG_TTL).await.expect("g2: the same unit name in another group"));
+    s.members(&g1, "a", LONG_TTL).await.expect("a in g1");
+    assert_eq!(s.members(&g2, "b", LONG_TTL).await.expect("b in g2"), ["b"]);
 }

@@ -7,7 +7,7 @@
 //! [`touch`](SessionStore::touch), which is only recorded as `lastActive`.
 //! Expired entries are dropped lazily when read and swept when a map grows.
 
-use super::{DEFAULT_SESSION_TTL, PresenceStore, RateLimits, SessionContext, SessionRecord, SessionStore};
+use super::{DEFAULT_SESSION_TTL, Leases, PresenceStore, RateLimits, SessionContext, SessionRecord, SessionStore};
 use crate::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -37,6 +37,14 @@ pub struct MemorySessions {
     sessions: Mutex<HashMap<ConversationId, Session>>,
     presence: Mutex<HashMap<TenantId, HashMap<UserId, Instant>>>,
     windows: Mutex<HashMap<String, Window>>,
+    /// Per group: members with their expiry, and leases (unit -> holder, expiry).
+    groups: Mutex<HashMap<String, Group>>,
+}
+
+#[derive(Default)]
+struct Group {
+    members: HashMap<String, Instant>,
+    leases: HashMap<String, (String, Instant)>,
 }
 
 impl Default for MemorySessions {
@@ -53,7 +61,7 @@ impl MemorySessions {
 
     /// Sessions live `ttl` after their last touch.
     pub fn with_ttl(ttl: Duration) -> Self {
-        Self { ttl, sessions: Mutex::default(), presence: Mutex::default(), windows: Mutex::default() }
+        Self { ttl, sessions: Mutex::default(), presence: Mutex::default(), windows: Mutex::default(), groups: Mutex::default() }
     }
 }
 
@@ -153,5 +161,49 @@ impl RateLimits for MemorySessions {
             return Ok(Err(w.window.saturating_sub(now.duration_since(w.start))));
         }
         Ok(Ok(()))
+    }
+}
+
+#[async_trait]
+impl Leases for MemorySessions {
+    async fn members(&self, group: &str, member: &str, ttl: Duration) -> Result<Vec<String>, StoreError> {
+        let now = Instant::now();
+        let mut groups = lock(&self.groups);
+        let g = groups.entry(group.to_owned()).or_default();
+        g.members.insert(member.to_owned(), now + ttl);
+        g.members.retain(|_, expires| *expires > now);
+        let mut alive: Vec<String> = g.members.keys().cloned().collect();
+        alive.sort();
+        Ok(alive)
+    }
+
+    async fn acquire(&self, group: &str, unit: &str, member: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut groups = lock(&self.groups);
+        let g = groups.entry(group.to_owned()).or_default();
+        match g.leases.get(unit) {
+            Some((holder, expires)) if holder != member && *expires > now => Ok(false),
+            _ => {
+                g.leases.insert(unit.to_owned(), (member.to_owned(), now + ttl));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release(&self, group: &str, unit: &str, member: &str) -> Result<(), StoreError> {
+        let mut groups = lock(&self.groups);
+        if let Some(g) = groups.get_mut(group)
+            && g.leases.get(unit).is_some_and(|(holder, _)| holder == member)
+        {
+            g.leases.remove(unit);
+        }
+        Ok(())
+    }
+
+    async fn leave_group(&self, group: &str, member: &str) -> Result<(), StoreError> {
+        if let Some(g) = lock(&self.groups).get_mut(group) {
+            g.members.remove(member);
+        }
+        Ok(())
     }
 }

@@ -12,12 +12,15 @@
 //!   its last member.
 //! * `ratelimit:{key}` — a fixed-window counter: `INCR`, and `PEXPIRE` on the
 //!   first hit of a window.
+//! * `work:{group}:members` — a sorted set of the group's members scored by
+//!   the time their membership expires (like presence), and
+//!   `work:{group}:lease:{unit}` — the holder of a lease, expiring with it.
 //!
 //! Every write that reads first is one Lua script, so it is atomic and takes
 //! one round trip; time comes from the Redis server (`TIME`), so processes
 //! with skewed clocks agree on who is online.
 
-use super::{PresenceStore, RateLimits, SessionContext, SessionRecord, SessionStore};
+use super::{Leases, PresenceStore, RateLimits, SessionContext, SessionRecord, SessionStore};
 use crate::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -56,15 +59,15 @@ return 1
 /// The Redis server's clock in milliseconds, as a Lua snippet.
 const SERVER_NOW: &str = "local time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n";
 
-/// Scores the user with their expiry, drops the expired, and keeps the set
-/// alive as long as its longest-lived member.
+/// Scores `ARGV[1]` in the sorted set `KEYS[1]` with its expiry (`ARGV[2]`
+/// ms from now), drops the expired, and keeps the set alive as long as its
+/// longest-lived member, as a Lua snippet after [`SERVER_NOW`].
+const BEAT: &str = "local ttl = tonumber(ARGV[2])\nredis.call('ZADD', KEYS[1], now + ttl, ARGV[1])\nredis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\nif redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end\n";
+
+/// A user's heartbeat ([`BEAT`]).
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{SERVER_NOW}
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+        r"{SERVER_NOW}{BEAT}
 return 1
 "
     ))
@@ -79,6 +82,39 @@ table.sort(users)
 return users
 "
     ))
+});
+
+/// A member's heartbeat ([`BEAT`]); returns the live members sorted.
+static MEMBERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SERVER_NOW}{BEAT}
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.sort(members)
+return members
+"
+    ))
+});
+
+/// Takes or renews a lease: 1 if ARGV[1] holds it now, 0 if another does.
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+",
+    )
+});
+
+/// Deletes a lease if ARGV[1] holds it.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+",
+    )
 });
 
 /// Counts a hit; returns the count and the milliseconds left in the window.
@@ -252,5 +288,35 @@ impl RateLimits for RedisSessions {
             return Ok(Err(Duration::from_millis(left)));
         }
         Ok(Ok(()))
+    }
+}
+
+fn members_key(group: &str) -> String {
+    format!("work:{group}:members")
+}
+
+fn lease_key(group: &str, unit: &str) -> String {
+    format!("work:{group}:lease:{unit}")
+}
+
+#[async_trait]
+impl Leases for RedisSessions {
+    async fn members(&self, group: &str, member: &str, ttl: Duration) -> Result<Vec<String>, StoreError> {
+        MEMBERS.key(members_key(group)).arg(member).arg(millis(ttl)?).invoke_async(&mut self.conn.clone()).await.map_err(store_error)
+    }
+
+    async fn acquire(&self, group: &str, unit: &str, member: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let held: i64 = ACQUIRE.key(lease_key(group, unit)).arg(member).arg(millis(ttl)?).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        Ok(held == 1)
+    }
+
+    async fn release(&self, group: &str, unit: &str, member: &str) -> Result<(), StoreError> {
+        let _: i64 = RELEASE.key(lease_key(group, unit)).arg(member).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn leave_group(&self, group: &str, member: &str) -> Result<(), StoreError> {
+        let _: i64 = redis::cmd("ZREM").arg(members_key(group)).arg(member).query_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        Ok(())
     }
 }
