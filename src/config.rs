@@ -26,6 +26,8 @@ pub struct Config {
     /// Sessions, presence and rate limits in Redis (`redis://host:port`);
     /// empty: in memory.
     pub redis_url: String,
+    /// How long a silent replica keeps its leases on shared work.
+    pub lease_ttl_ms: u64,
     /// The knowledge-base vectors on a Qdrant server (gRPC, `http://host:6334`),
     /// in this collection; empty: qdrant-edge in-process under `data_dir/vectors`.
     pub qdrant_url: String,
@@ -83,6 +85,9 @@ impl Config {
         }
         if let Some(v) = env("JAMUNA_STATIC_DIR") {
             c.static_dir = v;
+        }
+        if let Some(v) = env("JAMUNA_LEASE_TTL_MS") {
+            c.lease_ttl_ms = v.parse().ok().filter(|ms| *ms >= 100).with_context(|| format!("JAMUNA_LEASE_TTL_MS={v:?} is not a number of milliseconds (at least 100)"))?;
         }
         if let Some(v) = env("JAMUNA_RATE_LIMIT_PER_MINUTE") {
             c.rate_limit_per_minute = v.parse().with_context(|| format!("JAMUNA_RATE_LIMIT_PER_MINUTE={v:?} is not a number"))?;

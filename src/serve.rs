@@ -21,7 +21,7 @@ pub async fn run(args: Args, mut config: Config) -> Result<()> {
 
     // Read models, following the log.
     let models = roles::read_models(&config).await?;
-    let (projector, handles) = projector::start(&models, write.log.clone(), &write.sealer, None)?;
+    let (projector, handles) = projector::start(&models, write.log.clone(), &write.sealer, None, None)?;
     // Read-your-writes waits for users and conversations (analytics may lag).
     let reads = Arc::new(GatewayReads {
         users: models.users.clone(),

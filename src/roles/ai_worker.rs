@@ -1,12 +1,16 @@
 //! `jamuna ai-worker`: follows the log and answers customers (or hands them
 //! to a human). On SIGTERM it finishes the message in hand, stores its
-//! checkpoint and stops.
+//! checkpoints, releases its partitions and stops.
+//!
+//! Replicas split the conversations' partitions between them by leases in
+//! Redis (see `jamuna_projections::work_share`), so each message is decided
+//! by one worker; without Redis one worker does all of it.
 
 use super::{Ready, jwt_secret, ops_router, serve_ops, write_side};
 use crate::config::Config;
 use anyhow::{Context, Result};
 use jamuna_ai_worker::answer::{AnswerConfig, Answerer};
-use jamuna_ai_worker::worker::{Checkpoint, CheckpointStore, Worker};
+use jamuna_ai_worker::worker::{Checkpoint, CheckpointStore, Worker, partition_units};
 use jamuna_ai_worker::{AsyncEmbedder, Embedder};
 use jamuna_commands::CommandHandler;
 use jamuna_projections::mongo::MongoReadDb;
@@ -19,20 +23,17 @@ pub struct Args {
     pub dev: bool,
 }
 
-/// The checkpoint's key in MongoDB's `checkpoints` collection.
-const CHECKPOINT: &str = "ai-worker";
-
-/// The worker's checkpoint in the `checkpoints` collection the read models
+/// The worker's checkpoints in the `checkpoints` collection the read models
 /// use, so a worker restarted anywhere continues where the last one stopped.
 struct MongoCheckpoint(MongoReadDb);
 
 #[async_trait::async_trait]
 impl CheckpointStore for MongoCheckpoint {
-    async fn load(&self) -> std::io::Result<u64> {
-        self.0.checkpoint(CHECKPOINT).await.map_err(std::io::Error::other)
+    async fn load(&self, key: &str) -> std::io::Result<u64> {
+        self.0.checkpoint(key).await.map_err(std::io::Error::other)
     }
-    async fn store(&self, position: u64) -> std::io::Result<()> {
-        self.0.set_checkpoint(CHECKPOINT, position).await.map_err(std::io::Error::other)
+    async fn store(&self, key: &str, position: u64) -> std::io::Result<()> {
+        self.0.set_checkpoint(key, position).await.map_err(std::io::Error::other)
     }
 }
 
@@ -40,7 +41,7 @@ impl CheckpointStore for MongoCheckpoint {
 pub async fn checkpoint(config: &Config) -> Result<Arc<dyn CheckpointStore>> {
     Ok(match config.mongodb() {
         Some(url) => Arc::new(MongoCheckpoint(MongoReadDb::connect(url, &config.mongodb_database).await.with_context(|| format!("cannot open the checkpoint store at {url}"))?)),
-        None => Arc::new(Checkpoint::new(config.data_dir.join("ai-worker.checkpoint"))),
+        None => Arc::new(Checkpoint::in_dir(config.data_dir.clone())),
     })
 }
 
@@ -56,9 +57,10 @@ pub async fn answerer(config: &Config) -> Result<Arc<Answerer>> {
     Ok(Arc::new(answerer.with_model_cache(jamuna_ai_worker::learn::ModelCache::in_data_dir(&config.data_dir)).with_sessions(sessions)))
 }
 
-/// The worker, ready to run.
+/// The worker, ready to run, with its share of the partitions.
 pub async fn worker(config: &Config, commands: Arc<CommandHandler>) -> Result<Worker> {
-    Ok(Worker { commands, answerer: answerer(config).await?, checkpoint: checkpoint(config).await? })
+    let share = Arc::new(super::work_share(config, "ai-worker", partition_units()).await?);
+    Ok(Worker { commands, answerer: answerer(config).await?, checkpoint: checkpoint(config).await?, share })
 }
 
 pub async fn run(args: Args, mut config: Config) -> Result<()> {

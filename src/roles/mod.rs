@@ -91,6 +91,8 @@ pub struct Sessions {
     pub sessions: Arc<dyn jamuna_projections::sessions::SessionStore>,
     pub presence: Arc<dyn jamuna_projections::sessions::PresenceStore>,
     pub rate_limits: Arc<dyn jamuna_projections::sessions::RateLimits>,
+    /// Leases for replicas sharing work: only when shared (Redis).
+    pub leases: Option<Arc<dyn jamuna_projections::sessions::Leases>>,
 }
 
 /// Sessions, presence and rate limits: Redis when `JAMUNA_REDIS_URL` is set
@@ -100,13 +102,41 @@ pub async fn sessions(config: &Config) -> Result<Sessions> {
     Ok(match config.redis() {
         Some(url) => {
             let r = Arc::new(RedisSessions::connect(url, DEFAULT_SESSION_TTL).await.map_err(|e| anyhow::anyhow!("cannot open the session store at {url}: {e}"))?);
-            Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r }
+            Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r.clone(), leases: Some(r) }
         }
         None => {
             let m = Arc::new(MemorySessions::new());
-            Sessions { sessions: m.clone(), presence: m.clone(), rate_limits: m }
+            Sessions { sessions: m.clone(), presence: m.clone(), rate_limits: m, leases: None }
         }
     })
+}
+
+/// This process's share of `group`'s `units`: split by leases with the
+/// other replicas when Redis is configured, else all of them (this process is
+/// the only one: a second replica would do the same work again). Replicas
+/// are in one group when they follow the same stream into the same database
+/// (`JAMUNA_NATS_STREAM`, `JAMUNA_MONGODB_DATABASE`): two installations may
+/// share a Redis server.
+pub async fn work_share(config: &Config, role: &str, units: Vec<String>) -> Result<jamuna_projections::work_share::WorkShare> {
+    use jamuna_projections::work_share::{WorkShare, WorkShareConfig};
+    let group = &format!("{}/{}/{role}", config.nats_stream, config.mongodb_database);
+    let Some(leases) = sessions(config).await?.leases else {
+        tracing::info!(role, "no JAMUNA_REDIS_URL: this process does all of the {role}'s work; run one replica");
+        return Ok(WorkShare::everything(units));
+    };
+    let member = format!("{}-{}-{:04x}", hostname(), std::process::id(), rand::random::<u16>());
+    tracing::info!(group, member, "sharing the {role}'s work with its other replicas through Redis");
+    Ok(WorkShare::start(leases, group, member, units, WorkShareConfig::with_ttl(std::time::Duration::from_millis(config.lease_ttl_ms))))
+}
+
+/// This machine's name (a pod's name in Kubernetes), for member ids.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
 }
 
 /// The write side: the log, the sealer over the key store, the command handler.

@@ -2,15 +2,20 @@
 //! from the log. On SIGTERM each projection finishes the batch it is
 //! applying (its checkpoint is stored in the same write) and stops.
 //!
-//! Run one projector per projection (or one for all): two processes running
-//! the same projection would not corrupt it (every write is conditional on
-//! the position it was read at) but would do the work twice.
+//! Replicas share the projections: with Redis configured, each replica joins
+//! the group of projectors running the same projections and runs those it
+//! holds a lease on (see `jamuna_projections::work_share`); the others stand
+//! by and take over within the lease TTL when it dies. Without Redis one
+//! projector runs them all: a second one would not corrupt a read model
+//! (every write is conditional on the position it was read at) but would do
+//! the work twice.
 
 use super::{Ready, jwt_secret, key_store, ops_router, read_models, serve_ops};
 use crate::config::Config;
 use anyhow::{Result, bail};
 use axum::response::IntoResponse;
 use jamuna_commands::{EventLog, Sealer};
+use jamuna_projections::work_share::WorkShare;
 use jamuna_projections::{ProjectionHandle, Projector, ReadModels, RunState};
 use std::sync::Arc;
 
@@ -24,9 +29,13 @@ pub struct Args {
     pub dev: bool,
 }
 
-/// Starts the projections of `models` (or only the one called `only`).
-pub fn start(models: &ReadModels, log: Arc<dyn EventLog>, sealer: &Sealer, only: Option<&str>) -> Result<(Arc<Projector>, Vec<ProjectionHandle>)> {
+/// Starts the projections of `models` (or only the one called `only`),
+/// each only while its name is in `share`'s set when given.
+pub fn start(models: &ReadModels, log: Arc<dyn EventLog>, sealer: &Sealer, only: Option<&str>, share: Option<&WorkShare>) -> Result<(Arc<Projector>, Vec<ProjectionHandle>)> {
     let mut projector = Projector::new(log);
+    if let Some(share) = share {
+        projector.share(share.held());
+    }
     let handles: Vec<_> = models.projections(sealer).into_iter().filter(|p| only.is_none_or(|n| n == p.name())).map(|p| projector.add(p)).collect();
     if handles.is_empty() {
         bail!("no projection is called {:?}: use users, conversations or analytics", only.unwrap_or_default());
@@ -59,7 +68,11 @@ pub async fn run(args: Args, mut config: Config) -> Result<()> {
     let log = super::event_log(&config).await?;
     let sealer = Sealer::new(key_store(&config).await?);
     let models = read_models(&config).await?;
-    let (projector, handles) = start(&models, log.clone(), &sealer, args.projection.as_deref())?;
+    // Replicas running the same projections form one group and split them.
+    let mut units: Vec<String> = models.projections(&sealer).iter().map(|p| p.name().to_owned()).filter(|n| args.projection.as_deref().is_none_or(|o| o == n)).collect();
+    units.sort();
+    let share = super::work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
+    let (projector, handles) = start(&models, log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;
     // Ready while the log answers and no projection has failed.
     let ready: Ready = Arc::new(move || {
         let (log, handles) = (log.clone(), handles.clone());
@@ -76,6 +89,7 @@ pub async fn run(args: Args, mut config: Config) -> Result<()> {
     let router = ops_router(metrics, ready).merge(status_router(projector.clone()));
     serve_ops(&config, "projector", router, super::shutdown_signal()).await?;
     projector.shutdown().await;
-    tracing::info!("projector stopped; checkpoints stored");
+    share.shutdown().await;
+    tracing::info!("projector stopped; checkpoints stored, projections released");
     Ok(())
 }

@@ -69,7 +69,9 @@ impl Cluster {
             ("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL.into()),
             ("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
             ("JAMUNA_LISTEN", "127.0.0.1:0".into()),
-            ("JAMUNA_LOG", "warn".into()),
+            ("JAMUNA_LOG", "warn,qdrant_edge=error".into()),
+            // A replica killed by a test hands its work over within 2 s.
+            ("JAMUNA_LEASE_TTL_MS", "2000".into()),
         ];
         if let Some(r) = &s.redis {
             env.push(("JAMUNA_REDIS_URL", r.clone()));
@@ -107,6 +109,17 @@ impl Cluster {
         std::thread::spawn(move || for _ in lines {});
         let base = base.unwrap_or_else(|| panic!("jamuna {args:?} printed no address (see its stderr above)"));
         (child, base, widget_key, data)
+    }
+
+    /// Runs `jamuna replay`: rebuilds every read model from the log.
+    fn replay(&self) {
+        let data = tempfile::tempdir().expect("dir");
+        let mut replay = Command::new(env!("CARGO_BIN_EXE_jamuna"));
+        replay.args(["replay"]).env("JAMUNA_DATA_DIR", data.path()).stdout(Stdio::null());
+        for (k, v) in &self.env {
+            replay.env(k, v);
+        }
+        assert!(replay.status().expect("run jamuna replay").success(), "jamuna replay succeeds");
     }
 
     fn gateway(&self) -> App {
@@ -372,15 +385,137 @@ async fn a_projector_killed_mid_burst_and_restarted_ends_equal_to_a_replay() {
     // same read models from the log, and they must be equal.
     let mut projector = projector;
     assert!(terminate(&mut projector.child).success(), "the projector exits cleanly on SIGTERM");
-    let data = tempfile::tempdir().expect("dir");
-    let mut replay = Command::new(env!("CARGO_BIN_EXE_jamuna"));
-    replay.args(["replay"]).env("JAMUNA_DATA_DIR", data.path()).stdout(Stdio::null());
-    for (k, v) in &cluster.env {
-        replay.env(k, v);
-    }
-    assert!(replay.status().expect("run jamuna replay").success(), "jamuna replay succeeds");
+    cluster.replay();
     let rebuilt = read_models_snapshot(&a, &admin).await;
     assert_eq!(live, rebuilt, "the read models after kill -9 and restart equal a rebuild from the log");
+}
+
+/// Which projections a projector runs now (not standing by), and whether
+/// each of them has caught up with `head` (when given).
+async fn running(http: &reqwest::Client, projector: &Role) -> Option<Vec<(String, bool, u64)>> {
+    let body: Value = http.get(format!("{}/status/projections", projector.base)).send().await.ok()?.json().await.ok()?;
+    let all = body["projections"].as_array()?;
+    Some(
+        all.iter()
+            .filter(|p| p["state"] != "standby")
+            .map(|p| (p["name"].as_str().unwrap_or_default().to_owned(), p["state"] == "caught_up", p["head"].as_u64().unwrap_or(0)))
+            .collect(),
+    )
+}
+
+/// A counter or gauge of a role's `/metrics` (0 when not exported yet).
+async fn metric(http: &reqwest::Client, role: &Role, name: &str) -> Option<f64> {
+    let text = http.get(format!("{}/metrics", role.base)).send().await.ok()?.text().await.ok()?;
+    Some(text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0))
+}
+
+/// The bot's decisions (answers and handoffs) in a conversation's timeline.
+async fn decisions(gateway: &App, admin: &str, id: &str) -> usize {
+    let (s, detail) = gateway.get(&format!("/api/v1/conversations/{id}"), Some(admin)).await;
+    assert_eq!(s, 200, "{detail}");
+    detail["events"].as_array().map_or(0, |e| e.iter().filter(|f| matches!(f["event"]["type"].as_str(), Some("BotAnswered" | "HandoffRequested"))).count())
+}
+
+/// Starts `n` conversations with one question each; returns their ids.
+async fn questions(gateway: &App, n: usize, tag: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (s, body) = gateway.post("/api/v1/auth/visitor", None, json!({"widget_key": gateway.widget_key})).await;
+        assert_eq!(s, 201, "{body}");
+        let token = body["access_token"].as_str().expect("a token").to_owned();
+        let id = gateway.start_conversation(&token).await;
+        let (s, body) = gateway.post(&format!("/api/v1/conversations/{id}/messages"), Some(&token), json!({"client_message_id": format!("{tag}-{i}"), "text": "My new card has not arrived yet, when will it come?"})).await;
+        assert_eq!(s, 201, "{body}");
+        ids.push(id);
+    }
+    ids
+}
+
+/// Two projectors and two AI workers share one log through leases in Redis:
+/// each projection runs on one projector and each conversation's messages
+/// are decided by one worker; `kill -9` one of each and the others take over
+/// within the lease TTL, with nothing decided twice and read models equal to
+/// a replay.
+#[tokio::test]
+async fn replicas_of_the_projector_and_the_ai_worker_share_the_work_and_take_over_from_a_dead_one() {
+    const FIRST: usize = 24;
+    const AFTER_KILL: usize = 8;
+    let Some(s) = services("the replicas test") else { return };
+    if s.redis.is_none() {
+        assert!(!std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1"), "the replicas test needs JAMUNA_TEST_REDIS_URL, but JAMUNA_REQUIRE_SERVICES=1");
+        eprintln!("NOT RUN: the replicas test needs Redis for its leases (JAMUNA_TEST_REDIS_URL)");
+        return;
+    }
+    let mut cluster = Cluster::new(&s);
+    cluster.env.push(("JAMUNA_RATE_LIMIT_PER_MINUTE", "1000000".into()));
+    let mut projectors = [cluster.spawn(&["projector"]), cluster.spawn(&["projector"])];
+    let mut workers = [cluster.spawn(&["ai-worker"]), cluster.spawn(&["ai-worker"])];
+    let a = cluster.gateway();
+    for base in projectors.iter().chain(&workers).map(|r| &r.base).chain([&a.base]) {
+        wait_ready(&a.http, base).await;
+    }
+
+    // The three projections split two and one; every one runs once.
+    let split = eventually("the projectors split the projections", || async {
+        let (x, y) = (running(&a.http, &projectors[0]).await?, running(&a.http, &projectors[1]).await?);
+        let mut names: Vec<&str> = x.iter().chain(&y).map(|(n, ..)| n.as_str()).collect();
+        names.sort();
+        (names == ["analytics", "conversations", "users"] && !x.is_empty() && !y.is_empty()).then(|| (x.len(), y.len()))
+    })
+    .await;
+    eprintln!("projections per projector: {split:?}");
+    // The 16 partitions split eight and eight.
+    eventually("the workers split the partitions", || async {
+        let (x, y) = (metric(&a.http, &workers[0], "jamuna_ai_worker_partitions").await?, metric(&a.http, &workers[1], "jamuna_ai_worker_partitions").await?);
+        (x == 8.0 && y == 8.0).then_some(())
+    })
+    .await;
+
+    let admin = eventually("the admin can sign in", || async {
+        let (s, body) = a.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let first = questions(&a, FIRST, "first").await;
+    for id in &first {
+        eventually("the bot decides every question", || async { (decisions(&a, &admin, id).await > 0).then_some(()) }).await;
+    }
+    // Each question was decided by one worker, and both workers had some.
+    let per_worker = [metric(&a.http, &workers[0], "jamuna_ai_worker_decisions_total").await.expect("metrics"), metric(&a.http, &workers[1], "jamuna_ai_worker_decisions_total").await.expect("metrics")];
+    eprintln!("decisions per worker: {per_worker:?}");
+    assert_eq!(per_worker.iter().sum::<f64>(), FIRST as f64, "every question decided once, by one worker: {per_worker:?}");
+    assert!(per_worker.iter().all(|&d| d > 0.0), "both workers decide: {per_worker:?}");
+
+    // kill -9 one of each: the survivors take over every unit.
+    let killed = Instant::now();
+    projectors[0].child.kill().expect("kill -9 a projector");
+    workers[0].child.kill().expect("kill -9 a worker");
+    let _ = (projectors[0].child.wait(), workers[0].child.wait());
+    let after = questions(&a, AFTER_KILL, "after").await;
+    for id in &after {
+        eventually("the surviving worker decides every later question", || async { (decisions(&a, &admin, id).await > 0).then_some(()) }).await;
+    }
+    eventually("the surviving worker holds every partition", || async {
+        (metric(&a.http, &workers[1], "jamuna_ai_worker_partitions").await? == 16.0).then_some(())
+    })
+    .await;
+    let head: u64 = eventually("the surviving projector runs every projection, caught up", || async {
+        let mine = running(&a.http, &projectors[1]).await?;
+        (mine.len() == 3 && mine.iter().all(|(_, caught_up, _)| *caught_up)).then(|| mine[0].2)
+    })
+    .await;
+    eprintln!("took over and caught up with {head} in {:.1} s after kill -9", killed.elapsed().as_secs_f64());
+    for id in first.iter().chain(&after) {
+        assert_eq!(decisions(&a, &admin, id).await, 1, "{id}: decided exactly once");
+    }
+
+    // The survivor's read models equal a replay of the log.
+    let live = read_models_snapshot(&a, &admin).await;
+    assert_eq!(live["conversations"].as_array().map(Vec::len), Some(FIRST + AFTER_KILL), "{live}");
+    assert!(terminate(&mut projectors[1].child).success(), "the projector exits cleanly on SIGTERM");
+    assert!(terminate(&mut workers[1].child).success(), "the ai-worker exits cleanly on SIGTERM");
+    cluster.replay();
+    assert_eq!(live, read_models_snapshot(&a, &admin).await, "the read models after the takeover equal a rebuild from the log");
 }
 
 /// The online user ids of `presence` frames, sorted, until they are `expected`

@@ -7,6 +7,15 @@
 //! command handler. Both are idempotent in the domain (a message is answered
 //! once, a handoff requested once), so after a crash the worker may see a
 //! message again without answering twice.
+//!
+//! **Replicas.** Conversations fall into [`PARTITIONS`] partitions (a hash
+//! of the conversation id); a worker answers the messages of the partitions
+//! it holds ([`WorkShare`]: one process holds them all; replicas split them
+//! by leases in Redis). Every replica still reads the whole log, because each
+//! needs the knowledge base. Each partition has its own checkpoint: a worker
+//! that takes a partition over answers what its last holder left after that
+//! checkpoint, then goes on with the live log. A conversation's messages are
+//! always answered by one worker, in order.
 
 use crate::answer::{Answerer, Decision};
 use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
@@ -16,7 +25,9 @@ use jamuna_domain::conversation::{
 };
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{AggregateKind, MessageText, TenantId};
+use jamuna_projections::work_share::{PARTITIONS, WorkShare, partition_of, partition_unit};
 use jamuna_projections::{Projection, ProjectionError};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,44 +38,74 @@ use std::time::{Duration, Instant};
 /// continues where the last one stopped.
 #[async_trait::async_trait]
 pub trait CheckpointStore: Send + Sync + 'static {
-    /// The last position answered (0: none).
-    async fn load(&self) -> std::io::Result<u64>;
-    async fn store(&self, position: u64) -> std::io::Result<()>;
+    /// The last position answered under `key` (0: none).
+    async fn load(&self, key: &str) -> std::io::Result<u64>;
+    async fn store(&self, key: &str, position: u64) -> std::io::Result<()>;
 }
 
-/// The checkpoint in a file.
+/// The checkpoint key of a partition.
+pub fn checkpoint_key(partition: u32) -> String {
+    format!("ai-worker.p{partition}")
+}
+
+/// The key of the one checkpoint workers kept before partitions: where a
+/// partition without a checkpoint of its own starts.
+pub const WHOLE_LOG_CHECKPOINT: &str = "ai-worker";
+
+/// Checkpoints in files, `<dir>/<key>.checkpoint`.
 pub struct Checkpoint {
-    path: PathBuf,
+    dir: PathBuf,
 }
 
 impl Checkpoint {
-    pub fn new(path: PathBuf) -> Self {
-        Self { path }
+    pub fn in_dir(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.checkpoint"))
     }
 }
 
 #[async_trait::async_trait]
 impl CheckpointStore for Checkpoint {
-    async fn load(&self) -> std::io::Result<u64> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(s) => Ok(s.trim().parse().unwrap_or(0)),
+    async fn load(&self, key: &str) -> std::io::Result<u64> {
+        match std::fs::read_to_string(self.path(key)) {
+            Ok(s) => s.trim().parse().map_err(|e| std::io::Error::other(format!("{} is not a position: {e}", self.path(key).display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
     }
 
     /// Written to a temporary file and renamed, so it is never half-written.
-    async fn store(&self, position: u64) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("tmp");
+    async fn store(&self, key: &str, position: u64) -> std::io::Result<()> {
+        let path = self.path(key);
+        let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, position.to_string())?;
-        std::fs::rename(tmp, &self.path)
+        std::fs::rename(tmp, path)
     }
+}
+
+/// Every partition, as units of work for a [`WorkShare`].
+pub fn partition_units() -> Vec<String> {
+    (0..PARTITIONS).map(partition_unit).collect()
 }
 
 pub struct Worker {
     pub commands: Arc<CommandHandler>,
     pub answerer: Arc<Answerer>,
     pub checkpoint: Arc<dyn CheckpointStore>,
+    /// Which partitions this worker answers ([`partition_units`]); it
+    /// releases them when it stops.
+    pub share: Arc<WorkShare>,
+}
+
+/// A partition this worker holds.
+struct Held {
+    /// Messages after this position are this worker's to answer.
+    from: u64,
+    /// The position last stored as the partition's checkpoint.
+    stored: u64,
 }
 
 impl Worker {
@@ -75,23 +116,15 @@ impl Worker {
     }
 
     /// Runs until `stop` turns `true`: then it finishes the event in hand,
-    /// stores its checkpoint and returns.
+    /// stores its checkpoints, releases its partitions and returns.
     pub async fn run_until(self, log: Arc<dyn EventLog>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let answered_up_to = loop {
-            match self.checkpoint.load().await {
-                Ok(p) => break p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ai-worker cannot read its checkpoint; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
-            }
-        };
+        let mut partitions = self.share.held();
+        let mut held: BTreeMap<u32, Held> = BTreeMap::new();
         let mut position = 0;
-        let mut stored = answered_up_to;
         let mut last_store = Instant::now();
+        if !self.rebalance(&log, &mut partitions, &mut held, position, &mut stop).await {
+            return self.share.shutdown().await;
+        }
         'outer: loop {
             if *stop.borrow() {
                 break;
@@ -111,6 +144,12 @@ impl Worker {
                 let next = tokio::select! {
                     biased;
                     _ = stop.changed() => break 'outer,
+                    Ok(()) = partitions.changed() => {
+                        if !self.rebalance(&log, &mut partitions, &mut held, position, &mut stop).await {
+                            break 'outer;
+                        }
+                        continue;
+                    }
                     next = sub.next() => next,
                 };
                 let Some(next) = next else { break };
@@ -121,19 +160,12 @@ impl Worker {
                         break;
                     }
                 };
-                // The event's correlation id is the trace id of the request
-                // that caused it (see the gateway's `trace`): log under it, as
-                // a child of the span that appended the event (its id is
-                // derived from the event id: `EventMeta::span_id_hex`).
-                let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position);
-                tracing::Instrument::instrument(self.handle(&recorded, recorded.position > answered_up_to), span)
-                    .await;
+                let answer = recorded.stream.kind() == AggregateKind::Conversation
+                    && held.get(&partition_of(recorded.stream.id())).is_some_and(|h| recorded.position > h.from);
+                self.handle_traced(&recorded, answer).await;
                 position = recorded.position;
-                if position > stored && last_store.elapsed() > Duration::from_millis(500) {
-                    match self.checkpoint.store(position).await {
-                        Ok(()) => stored = position,
-                        Err(e) => tracing::warn!(error = %e, "ai-worker cannot store its checkpoint"),
-                    }
+                if last_store.elapsed() > Duration::from_millis(500) {
+                    self.store_checkpoints(&mut held, position).await;
                     last_store = Instant::now();
                 }
             }
@@ -142,12 +174,113 @@ impl Worker {
                 _ = stop.changed() => break 'outer,
             }
         }
-        if position > stored {
-            match self.checkpoint.store(position).await {
-                Ok(()) => tracing::info!(position, "ai-worker stopped; checkpoint stored"),
-                Err(e) => tracing::warn!(error = %e, "ai-worker cannot store its checkpoint on shutdown"),
+        self.store_checkpoints(&mut held, position).await;
+        tracing::info!(position, partitions = held.len(), "ai-worker stopped; checkpoints stored");
+        self.share.shutdown().await;
+    }
+
+    /// Handles one event under a span that continues its trace: the event's
+    /// correlation id is the trace id of the request that caused it (see the
+    /// gateway's `trace`), and the span that appended it has an id derived
+    /// from the event id (`EventMeta::span_id_hex`).
+    async fn handle_traced(&self, recorded: &RecordedEvent, answer: bool) {
+        let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position);
+        tracing::Instrument::instrument(self.handle(recorded, answer), span).await;
+    }
+
+    /// Stores, for every partition held, that everything up to `position`
+    /// has been answered (where that is news).
+    async fn store_checkpoints(&self, held: &mut BTreeMap<u32, Held>, position: u64) {
+        for (p, h) in held.iter_mut() {
+            if position > h.stored.max(h.from) {
+                match self.checkpoint.store(&checkpoint_key(*p), position).await {
+                    Ok(()) => h.stored = position,
+                    Err(e) => tracing::warn!(partition = p, error = %e, "ai-worker cannot store a checkpoint"),
+                }
             }
         }
+    }
+
+    /// Follows a change in the partitions held: stores the checkpoints of
+    /// those given up; answers, for those taken over, what was left between
+    /// their checkpoint and `position`. False if asked to stop meanwhile.
+    async fn rebalance(
+        &self,
+        log: &Arc<dyn EventLog>,
+        partitions: &mut tokio::sync::watch::Receiver<BTreeSet<String>>,
+        held: &mut BTreeMap<u32, Held>,
+        position: u64,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let wanted: BTreeSet<u32> = partitions.borrow_and_update().iter().filter_map(|u| u.strip_prefix('p')?.parse().ok()).collect();
+        let given_up: BTreeMap<u32, Held> = held.extract_if(.., |p, _| !wanted.contains(p)).collect();
+        if !given_up.is_empty() {
+            let mut given_up = given_up;
+            self.store_checkpoints(&mut given_up, position).await;
+            tracing::info!(partitions = ?given_up.keys().collect::<Vec<_>>(), "ai-worker handed partitions over");
+        }
+        for p in wanted {
+            if held.contains_key(&p) {
+                continue;
+            }
+            let Some(from) = self.load_checkpoint(p, stop).await else { return false };
+            if from < position && !self.catch_up(log, p, from, position, stop).await {
+                return false;
+            }
+            held.insert(p, Held { from: from.max(position), stored: from });
+        }
+        metrics::gauge!("jamuna_ai_worker_partitions").set(held.len() as f64);
+        true
+    }
+
+    /// A partition's checkpoint, or the whole-log one of older versions when
+    /// it has none; waits out an unavailable store. `None` if asked to stop.
+    async fn load_checkpoint(&self, p: u32, stop: &mut tokio::sync::watch::Receiver<bool>) -> Option<u64> {
+        loop {
+            let loaded = match self.checkpoint.load(&checkpoint_key(p)).await {
+                Ok(0) => self.checkpoint.load(WHOLE_LOG_CHECKPOINT).await,
+                other => other,
+            };
+            match loaded {
+                Ok(position) => return Some(position),
+                Err(e) => {
+                    tracing::warn!(partition = p, error = %e, "ai-worker cannot read a checkpoint; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the messages of partition `p` in `(after, up_to]`: what its
+    /// previous holder had not answered when it stopped. False if asked to stop.
+    async fn catch_up(&self, log: &Arc<dyn EventLog>, p: u32, mut after: u64, up_to: u64, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        tracing::info!(partition = p, after, up_to, "ai-worker catches up on a partition it took over");
+        while after < up_to {
+            if *stop.borrow() {
+                return false;
+            }
+            let page = match log.read_all(after, 512).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(partition = p, error = %e, "ai-worker cannot read the log to catch up; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = stop.changed() => return false,
+                    }
+                }
+            };
+            let Some(last) = page.last().map(|e| e.position) else { break };
+            for recorded in page.iter().filter(|e| e.position <= up_to) {
+                if recorded.stream.kind() == AggregateKind::Conversation && partition_of(recorded.stream.id()) == p && recorded.event_type == "MessagePosted" {
+                    self.handle_traced(recorded, true).await;
+                }
+            }
+            after = last;
+        }
+        true
     }
 
     async fn handle(&self, recorded: &RecordedEvent, answer: bool) {
@@ -249,7 +382,11 @@ impl Worker {
             _ => self.answerer.decide(tenant, text).await,
         };
         let decision = match decided {
-            Ok(d) => d,
+            Ok(d) => {
+                // Messages this worker decided about (replicas never decide the same one).
+                metrics::counter!("jamuna_ai_worker_decisions_total").increment(1);
+                d
+            }
             Err(e) => {
                 tracing::error!(error = %e, "ai-worker cannot embed a message");
                 return;

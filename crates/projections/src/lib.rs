@@ -21,6 +21,8 @@
 //! * [`vectors`] — the knowledge-base passages, embedded, for retrieval
 //!   (qdrant-edge in-process / a Qdrant server), and the projection that
 //!   keeps them in step with the articles.
+//! * [`work_share`] — replicas of a role splitting their units of work
+//!   (projections, conversation partitions) by leases in [`sessions::Leases`].
 //! * [`bench`] — a realistic log generator and replay timings for
 //!   `jamuna bench replay`.
 //!
@@ -49,6 +51,7 @@ pub mod sqlite;
 pub mod testing;
 pub mod users;
 pub mod vectors;
+pub mod work_share;
 
 pub use error::{ProjectionError, StoreError};
 pub use event::{Fact, Interest, Opened, ReadModel, ReadModelProjection};

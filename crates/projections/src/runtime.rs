@@ -25,6 +25,12 @@
 //! command appended at position *p*, waits until the read model has reached
 //! *p* before it answers a query (read-your-writes).
 //!
+//! Replicas of the projector share the projections between them: given
+//! [`Projector::share`] (a [`crate::work_share::WorkShare`]'s `held` set), a
+//! task runs its projection only while this process holds it, and stands by
+//! ([`RunState::Standby`]) otherwise; when it takes the projection over, it
+//! starts from the checkpoint the last holder stored.
+//!
 //! [`replay`] rebuilds one projection from scratch: it drops the read model
 //! and applies the whole log in large batches, reporting progress.
 
@@ -32,6 +38,7 @@ use crate::error::ProjectionError;
 use async_trait::async_trait;
 use futures::FutureExt;
 use jamuna_commands::{EventLog, LogError, RecordedEvent};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -102,6 +109,8 @@ impl Default for ProjectorConfig {
 pub enum RunState {
     /// Reading its checkpoint.
     Starting,
+    /// Another replica runs it (see [`Projector::share`]).
+    Standby,
     /// Following the log.
     Running,
     /// A transient failure; it will try again from its checkpoint.
@@ -125,6 +134,7 @@ pub struct Progress {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum StatusState {
     Starting,
+    Standby,
     CatchingUp,
     CaughtUp,
     Retrying { error: String },
@@ -149,6 +159,7 @@ impl ProjectionStatus {
         let lag = head.saturating_sub(progress.position);
         let state = match &progress.state {
             RunState::Starting => StatusState::Starting,
+            RunState::Standby => StatusState::Standby,
             RunState::Running if lag == 0 => StatusState::CaughtUp,
             RunState::Running => StatusState::CatchingUp,
             RunState::Retrying { error } => StatusState::Retrying { error: error.clone() },
@@ -229,6 +240,8 @@ pub struct Projector {
     entries: Vec<Arc<Entry>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The projections this process may run now; all when `None`.
+    held: Option<watch::Receiver<BTreeSet<String>>>,
 }
 
 impl Projector {
@@ -237,7 +250,7 @@ impl Projector {
     }
 
     pub fn with_config(log: Arc<dyn EventLog>, config: ProjectorConfig) -> Self {
-        Self { log, config, entries: Vec::new(), stop: watch::channel(false).0, tasks: Mutex::new(Vec::new()) }
+        Self { log, config, entries: Vec::new(), stop: watch::channel(false).0, tasks: Mutex::new(Vec::new()), held: None }
     }
 
     /// Adds a projection (before [`Projector::start`]).
@@ -248,6 +261,12 @@ impl Projector {
         ProjectionHandle { name, progress: rx }
     }
 
+    /// Runs each projection only while its name is in `held` (before
+    /// [`Projector::start`]): replicas sharing the projections.
+    pub fn share(&mut self, held: watch::Receiver<BTreeSet<String>>) {
+        self.held = Some(held);
+    }
+
     /// Starts a task per projection (a second call does nothing).
     pub fn start(&self) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
@@ -255,7 +274,7 @@ impl Projector {
             return;
         }
         for entry in &self.entries {
-            let task = Task { log: self.log.clone(), entry: entry.clone(), config: self.config.clone(), stop: self.stop.subscribe() };
+            let task = Task { log: self.log.clone(), entry: entry.clone(), config: self.config.clone(), stop: self.stop.subscribe(), held: self.held.clone() };
             tasks.push(tokio::spawn(task.run()));
         }
         tasks.push(tokio::spawn(publish_lag(self.log.clone(), self.entries.clone(), self.stop.subscribe())));
@@ -307,8 +326,10 @@ async fn publish_lag(log: Arc<dyn EventLog>, entries: Vec<Arc<Entry>>, mut stop:
     loop {
         if let Ok(head) = log.head().await {
             for e in &entries {
-                let position = e.progress.borrow().position;
-                metrics::gauge!("jamuna_consumer_lag_events", "consumer" => e.projection.name().to_owned()).set(head.saturating_sub(position) as f64);
+                let progress = e.progress.borrow().clone();
+                // The replica that runs a projection reports its lag; the others 0.
+                let lag = if progress.state == RunState::Standby { 0 } else { head.saturating_sub(progress.position) };
+                metrics::gauge!("jamuna_consumer_lag_events", "consumer" => e.projection.name().to_owned()).set(lag as f64);
             }
         }
         tokio::select! {
@@ -329,11 +350,14 @@ struct Task {
     entry: Arc<Entry>,
     config: ProjectorConfig,
     stop: watch::Receiver<bool>,
+    held: Option<watch::Receiver<BTreeSet<String>>>,
 }
 
 /// Why a subscription loop ended.
 enum Ended {
     Stop,
+    /// Another replica runs the projection now.
+    Released,
     Retry(String),
     Failed { position: u64, error: String },
 }
@@ -347,7 +371,57 @@ impl Task {
         self.entry.progress.send_replace(Progress { position, state });
     }
 
+    /// Whether this process may run the projection now.
+    fn may_run(&self) -> bool {
+        self.held.as_ref().is_none_or(|h| h.borrow().contains(self.name()))
+    }
+
+    /// Waits until this process may run the projection; false if asked to stop meanwhile.
+    async fn wait_turn(&mut self, position: u64) -> bool {
+        let mut announced = false;
+        loop {
+            if *self.stop.borrow() {
+                return false;
+            }
+            if self.may_run() {
+                return true;
+            }
+            if !announced {
+                tracing::info!(projection = self.name(), "another replica runs this projection; standing by");
+                self.publish(position, RunState::Standby);
+                announced = true;
+            }
+            let Some(held) = self.held.as_mut() else { return true };
+            tokio::select! {
+                changed = held.changed() => {
+                    if changed.is_err() {
+                        // Nothing will change any more: wait for the stop.
+                        let _ = self.stop.changed().await;
+                        return false;
+                    }
+                }
+                _ = self.stop.changed() => return false,
+            }
+        }
+    }
+
     async fn run(mut self) {
+        let mut position = 0;
+        loop {
+            if !self.wait_turn(position).await {
+                return self.publish(position, RunState::Stopped);
+            }
+            match self.run_turn().await {
+                (p, true) => position = p,
+                (_, false) => return,
+            }
+        }
+    }
+
+    /// Runs the projection from its checkpoint while this process holds it:
+    /// `(position, true)` when it was handed to another replica, `false`
+    /// when the task is over (stopped or failed).
+    async fn run_turn(&mut self) -> (u64, bool) {
         let mut backoff = self.config.retry_initial;
         let mut position = loop {
             match self.entry.projection.checkpoint().await {
@@ -356,30 +430,38 @@ impl Task {
                     tracing::warn!(projection = self.name(), error = %e, "reading the checkpoint failed; retrying");
                     self.publish(0, RunState::Retrying { error: e.to_string() });
                     if self.pause(&mut backoff).await {
-                        return self.publish(0, RunState::Stopped);
+                        self.publish(0, RunState::Stopped);
+                        return (0, false);
                     }
                 }
                 Err(e) => {
                     tracing::error!(projection = self.name(), error = %e, "projection stopped: its checkpoint cannot be read");
                     metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
-                    return self.publish(0, RunState::Failed { position: 0, error: e.to_string() });
+                    self.publish(0, RunState::Failed { position: 0, error: e.to_string() });
+                    return (0, false);
                 }
             }
         };
         self.publish(position, RunState::Running);
         loop {
             match self.follow(&mut position, &mut backoff).await {
-                Ended::Stop => return self.publish(position, RunState::Stopped),
+                Ended::Stop => {
+                    self.publish(position, RunState::Stopped);
+                    return (position, false);
+                }
+                Ended::Released => return (position, true),
                 Ended::Failed { position: at, error } => {
                     tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
                     metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
-                    return self.publish(position, RunState::Failed { position: at, error });
+                    self.publish(position, RunState::Failed { position: at, error });
+                    return (position, false);
                 }
                 Ended::Retry(error) => {
                     tracing::warn!(projection = self.name(), position, error = %error, "projection interrupted; resubscribing from its checkpoint");
                     self.publish(position, RunState::Retrying { error });
                     if self.pause(&mut backoff).await {
-                        return self.publish(position, RunState::Stopped);
+                        self.publish(position, RunState::Stopped);
+                        return (position, false);
                     }
                 }
             }
@@ -400,15 +482,20 @@ impl Task {
         if *self.stop.borrow() {
             return Ended::Stop;
         }
+        if !self.may_run() {
+            return Ended::Released;
+        }
         let mut sub = match self.log.subscribe_all(*position).await {
             Ok(s) => s,
             Err(e) => return Ended::Retry(e.to_string()),
         };
         self.publish(*position, RunState::Running);
         loop {
+            let name: Arc<str> = self.name().into();
             let first = tokio::select! {
                 biased;
                 _ = self.stop.changed() => return Ended::Stop,
+                _ = released(&mut self.held, &name) => return Ended::Released,
                 next = sub.next() => next,
             };
             let first = match first {
@@ -470,6 +557,19 @@ impl Task {
                 Ok(())
             }
         }
+    }
+}
+
+/// Returns once `name` is no longer in `held` (never when `held` is `None`).
+async fn released(held: &mut Option<watch::Receiver<BTreeSet<String>>>, name: &str) {
+    match held {
+        // Closed (the share is gone) while still ours: nothing will change.
+        Some(held) => {
+            if held.wait_for(|h| !h.contains(name)).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

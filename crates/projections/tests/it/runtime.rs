@@ -185,3 +185,55 @@ async fn replay_rebuilds_with_progress_and_a_summary() {
     assert_eq!(seen.last().map(|p| (p.position, p.events)), Some((head, head)));
     assert_eq!(store.list(&ConversationQuery::inbox(tenant("acme")).limit(100)).await.expect("list").items.len(), 30);
 }
+
+/// Two replicas share a projection through leases: one runs it, the other
+/// stands by; when the first leaves, the second takes over from the stored
+/// checkpoint and the read model ends as a replay builds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_a_projection_and_one_takes_over_when_the_other_leaves() {
+    use jamuna_projections::sessions::{Leases, MemorySessions};
+    use jamuna_projections::work_share::{WorkShare, WorkShareConfig};
+    let f = Fixture::new().await;
+    converse(&f, "first", 3).await;
+    let store = Arc::new(SqliteConversations::open(f.dir.path().join("shared.db")).expect("open"));
+    let leases: Arc<dyn Leases> = Arc::new(MemorySessions::new());
+    let config = WorkShareConfig::with_ttl(Duration::from_millis(400));
+    let units = vec!["conversations".to_string()];
+    let replica = |member: &str| {
+        let share = WorkShare::start(leases.clone(), "projector", member.into(), units.clone(), config.clone());
+        let mut projector = Projector::new(f.log());
+        projector.share(share.held());
+        let handle = projector.add(jamuna_projections::conversations::projection(store.clone(), f.sealer()));
+        projector.start();
+        (share, projector, handle)
+    };
+    let (share_a, projector_a, a) = replica("a");
+    let (share_b, projector_b, b) = replica("b");
+    let head = f.log().head().await.expect("head");
+    // Whichever took the lease runs it; the other stands by.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (runner, standby) = loop {
+        match (a.progress().state, b.progress().state) {
+            (RunState::Running, RunState::Standby) => break (&a, &b),
+            (RunState::Standby, RunState::Running) => break (&b, &a),
+            states => assert!(std::time::Instant::now() < deadline, "one runs, one stands by: {states:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    runner.wait_for(head, Duration::from_secs(10)).await.expect("the runner catches up");
+    assert_eq!(standby.progress().state, RunState::Standby);
+    let ((leaving_share, leaving_projector), (staying_projector, staying)) =
+        if std::ptr::eq(runner, &a) { ((&share_a, &projector_a), (&projector_b, &b)) } else { ((&share_b, &projector_b), (&projector_a, &a)) };
+    // The runner leaves (its tasks stop first, then its leases go).
+    leaving_projector.shutdown().await;
+    leaving_share.shutdown().await;
+    let position = converse(&f, "second", 4).await;
+    staying.wait_for(position, Duration::from_secs(10)).await.expect("the other replica takes over and catches up");
+    let status = staying_projector.status().await.expect("status");
+    assert_eq!(status[0].state, StatusState::CaughtUp);
+    let built = conversations_snapshot(store.as_ref(), &tenant("acme")).await;
+    let (fresh, p) = conversations(&f);
+    replay(f.log(), p.as_ref(), |_| {}).await.expect("replay");
+    assert_eq!(built, conversations_snapshot(fresh.as_ref(), &tenant("acme")).await, "the shared read model equals a replay");
+    staying_projector.shutdown().await;
+}
