@@ -40,6 +40,10 @@ pub struct Args {
     /// Redis for the distributed mode's sessions, presence and rate limits (optional).
     #[arg(long, env = "JAMUNA_REDIS_URL")]
     redis_url: Option<String>,
+    /// AI-worker replicas in the distributed mode (more than one needs
+    /// Redis: they split the conversations by leases there).
+    #[arg(long, default_value_t = 1)]
+    ai_workers: usize,
     /// Only the embedded mode.
     #[arg(long)]
     embedded_only: bool,
@@ -67,8 +71,11 @@ struct Row {
 }
 
 pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
-    if args.customers == 0 || args.seconds == 0 {
-        bail!("--customers and --seconds must be at least 1");
+    if args.customers == 0 || args.seconds == 0 || args.ai_workers == 0 {
+        bail!("--customers, --seconds and --ai-workers must be at least 1");
+    }
+    if args.ai_workers > 1 && args.redis_url.is_none() {
+        bail!("--ai-workers {} needs --redis-url (JAMUNA_REDIS_URL): replicas split the work by leases in Redis", args.ai_workers);
     }
     let model = ("JAMUNA_MODEL_DIR", model_dir.display().to_string());
     let unlimited = ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".to_string());
@@ -102,12 +109,15 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
             if let Some(r) = &args.redis_url {
                 env.push(("JAMUNA_REDIS_URL", r.clone()));
             }
-            eprintln!("distributed: starting gateway, projector and ai-worker…");
-            let gateway = spawn(&["gateway", "--dev"], &env)?;
-            let projector = spawn(&["projector"], &env)?;
-            let worker = spawn(&["ai-worker"], &env)?;
-            let roles = [gateway, projector, worker];
-            let row = measure("distributed", if args.redis_url.is_some() { "gateway+projector+ai-worker; NATS, MongoDB, Redis" } else { "gateway+projector+ai-worker; NATS, MongoDB" }, &roles[0], &roles, &args).await;
+            let workers = args.ai_workers;
+            eprintln!("distributed: starting gateway, projector and {workers} ai-worker(s)…");
+            let mut roles = vec![spawn(&["gateway", "--dev"], &env)?, spawn(&["projector"], &env)?];
+            for _ in 0..workers {
+                roles.push(spawn(&["ai-worker"], &env)?);
+            }
+            let workers = if workers == 1 { "ai-worker".to_owned() } else { format!("{workers} ai-workers") };
+            let servers = if args.redis_url.is_some() { "NATS, MongoDB, Redis" } else { "NATS, MongoDB" };
+            let row = measure("distributed", &format!("gateway+projector+{workers}; {servers}"), &roles[0], &roles, &args).await;
             drop(roles);
             // The run's stream and database go with it.
             let stream = NatsConfig { stream_name: format!("BENCH_{id}"), subject_prefix: format!("b{id}"), ..NatsConfig::default() };
