@@ -73,10 +73,9 @@ expect_render_error "without an event log" "the event log is not configured" --s
 expect_render_error "with a SQLite event log" "must be a nats:// URL" --set "secrets.jwtSecret=$jwt" --set nats.enabled=false --set external.eventLog=sqlite:///data/events.db
 expect_render_error "with an unknown projection" "is not a projection" --set "secrets.jwtSecret=$jwt" --set "projector.projections={users,tickets}"
 
-# JAMUNA_* variables the chart sets that the program does not read yet (issue
-# #8, the distributed roles): reported, not failed; reported as STALE once
-# they are read (then delete them here).
-pending_env=(--repo . --pending-env JAMUNA_QDRANT_URL)
+# Every JAMUNA_* variable the chart sets must be read by the program
+# (--pending-env NAME would let one through while it is being built).
+pending_env=(--repo .)
 
 step "manifests against the Kubernetes schemas (kubernetes-validate $("$py" -c 'import kubernetes_validate.version as v; print(v.__version__)'), offline)"
 "$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" "${pending_env[@]}" --prometheus infra/prometheus/prometheus.yml --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
