@@ -460,7 +460,7 @@ async fn replicas_of_the_projector_and_the_ai_worker_share_the_work_and_take_ove
         let (x, y) = (running(&a.http, &projectors[0]).await?, running(&a.http, &projectors[1]).await?);
         let mut names: Vec<&str> = x.iter().chain(&y).map(|(n, ..)| n.as_str()).collect();
         names.sort();
-        (names == ["analytics", "conversations", "users"] && !x.is_empty() && !y.is_empty()).then(|| (x.len(), y.len()))
+        (names == ["analytics", "conversations", "users"] && !x.is_empty() && !y.is_empty()).then_some((x.len(), y.len()))
     })
     .await;
     eprintln!("projections per projector: {split:?}");

@@ -27,7 +27,7 @@ pub fn article(s: &str) -> ArticleId {
 
 /// A unit vector mostly along axis `axis`, tilted a little along `axis + 1`.
 pub fn axis(axis: usize, tilt: f32) -> Vec<f32> {
-    let mut v = vec![0.0; DIM];
+    let mut v = [0.0; DIM];
     v[axis % DIM] = 1.0;
     v[(axis + 1) % DIM] = tilt;
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
