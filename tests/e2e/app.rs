@@ -36,7 +36,7 @@ pub fn start(data: &std::path::Path) -> (Child, String, String) {
         .env("JAMUNA_DATA_DIR", data)
         .env("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("JAMUNA_LOG", "warn")
+        .env("JAMUNA_LOG", "warn,qdrant_edge=error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -102,7 +102,7 @@ fn spawn_traced(endpoint: &str, delay_ms: u64, service: Option<&str>) -> App {
         .env("JAMUNA_DATA_DIR", data.path())
         .env("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("JAMUNA_LOG", "warn")
+        .env("JAMUNA_LOG", "warn,qdrant_edge=error")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .env("OTEL_BSP_SCHEDULE_DELAY", delay_ms.to_string())
@@ -252,7 +252,7 @@ async fn in_the_distributed_mode_the_trace_crosses_the_roles_through_the_log() {
         ("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL.into()),
         ("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
         ("JAMUNA_LISTEN", "127.0.0.1:0".into()),
-        ("JAMUNA_LOG", "warn".into()),
+        ("JAMUNA_LOG", "warn,qdrant_edge=error".into()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
     ];
