@@ -213,9 +213,8 @@ impl Worker {
         stop: &mut tokio::sync::watch::Receiver<bool>,
     ) -> bool {
         let wanted: BTreeSet<u32> = partitions.borrow_and_update().iter().filter_map(|u| u.strip_prefix('p')?.parse().ok()).collect();
-        let given_up: BTreeMap<u32, Held> = held.extract_if(.., |p, _| !wanted.contains(p)).collect();
+        let mut given_up: BTreeMap<u32, Held> = held.extract_if(.., |p, _| !wanted.contains(p)).collect();
         if !given_up.is_empty() {
-            let mut given_up = given_up;
             self.store_checkpoints(&mut given_up, position).await;
             tracing::info!(partitions = ?given_up.keys().collect::<Vec<_>>(), "ai-worker handed partitions over");
         }

@@ -412,16 +412,16 @@ impl Task {
                 return self.publish(position, RunState::Stopped);
             }
             match self.run_turn().await {
-                (p, true) => position = p,
-                (_, false) => return,
+                Some(p) => position = p,
+                None => return,
             }
         }
     }
 
     /// Runs the projection from its checkpoint while this process holds it:
-    /// `(position, true)` when it was handed to another replica, `false`
+    /// the position reached when it was handed to another replica, `None`
     /// when the task is over (stopped or failed).
-    async fn run_turn(&mut self) -> (u64, bool) {
+    async fn run_turn(&mut self) -> Option<u64> {
         let mut backoff = self.config.retry_initial;
         let mut position = loop {
             match self.entry.projection.checkpoint().await {
@@ -431,14 +431,14 @@ impl Task {
                     self.publish(0, RunState::Retrying { error: e.to_string() });
                     if self.pause(&mut backoff).await {
                         self.publish(0, RunState::Stopped);
-                        return (0, false);
+                        return None;
                     }
                 }
                 Err(e) => {
                     tracing::error!(projection = self.name(), error = %e, "projection stopped: its checkpoint cannot be read");
                     metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
                     self.publish(0, RunState::Failed { position: 0, error: e.to_string() });
-                    return (0, false);
+                    return None;
                 }
             }
         };
@@ -447,21 +447,21 @@ impl Task {
             match self.follow(&mut position, &mut backoff).await {
                 Ended::Stop => {
                     self.publish(position, RunState::Stopped);
-                    return (position, false);
+                    return None;
                 }
-                Ended::Released => return (position, true),
+                Ended::Released => return Some(position),
                 Ended::Failed { position: at, error } => {
                     tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
                     metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
                     self.publish(position, RunState::Failed { position: at, error });
-                    return (position, false);
+                    return None;
                 }
                 Ended::Retry(error) => {
                     tracing::warn!(projection = self.name(), position, error = %error, "projection interrupted; resubscribing from its checkpoint");
                     self.publish(position, RunState::Retrying { error });
                     if self.pause(&mut backoff).await {
                         self.publish(position, RunState::Stopped);
-                        return (position, false);
+                        return None;
                     }
                 }
             }
@@ -490,12 +490,14 @@ impl Task {
             Err(e) => return Ended::Retry(e.to_string()),
         };
         self.publish(*position, RunState::Running);
+        // The entry's own handle, so that its name can be borrowed while `held` is.
+        let entry = self.entry.clone();
+        let name = entry.projection.name();
         loop {
-            let name: Arc<str> = self.name().into();
             let first = tokio::select! {
                 biased;
                 _ = self.stop.changed() => return Ended::Stop,
-                _ = released(&mut self.held, &name) => return Ended::Released,
+                _ = released(&mut self.held, name) => return Ended::Released,
                 next = sub.next() => next,
             };
             let first = match first {
