@@ -87,7 +87,11 @@ impl Config {
             c.static_dir = v;
         }
         if let Some(v) = env("JAMUNA_LEASE_TTL_MS") {
-            c.lease_ttl_ms = v.parse().ok().filter(|ms| *ms >= 100).with_context(|| format!("JAMUNA_LEASE_TTL_MS={v:?} is not a number of milliseconds (at least 100)"))?;
+            c.lease_ttl_ms = v
+                .parse()
+                .ok()
+                .filter(|ms| *ms >= 100)
+                .with_context(|| format!("JAMUNA_LEASE_TTL_MS={v:?} is not a number of milliseconds (at least 100)"))?;
         }
         if let Some(v) = env("JAMUNA_RATE_LIMIT_PER_MINUTE") {
             c.rate_limit_per_minute = v.parse().with_context(|| format!("JAMUNA_RATE_LIMIT_PER_MINUTE={v:?} is not a number"))?;
@@ -164,7 +168,8 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/jamuna"));
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Nats("nats://127.0.0.1:4222".into()));
         assert_eq!(c.mongodb(), None, "no MongoDB unless configured");
-        let with_mongo = Config::load_from(&Overrides::default(), |k| (k == "JAMUNA_MONGODB_URL").then(|| "mongodb://db:27017".to_string())).unwrap();
+        let with_mongo =
+            Config::load_from(&Overrides::default(), |k| (k == "JAMUNA_MONGODB_URL").then(|| "mongodb://db:27017".to_string())).unwrap();
         assert_eq!(with_mongo.mongodb(), Some("mongodb://db:27017"));
         let flags = Overrides { event_log: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
         let c = Config::load_from(&flags, env).unwrap();

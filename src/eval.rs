@@ -21,7 +21,8 @@ pub struct Args {
 pub async fn run(args: Args, config: &Config) -> Result<()> {
     let dir = config.model_dir.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let embedder = Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
+        let embedder =
+            Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
         jamuna_ai_worker::eval::run(&embedder, &args.train, &args.test, args.oos_label.as_deref()).context("evaluation failed")
     })
     .await??;

@@ -12,9 +12,9 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
+use jamuna_ai_worker::learn::ModelCache;
 use jamuna_commands::handler::CommandContext;
 use jamuna_domain::knowledge_base::import::{self, Format};
-use jamuna_ai_worker::learn::ModelCache;
 use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent, examples_fingerprint};
 use jamuna_domain::{StreamId, TenantId};
 use std::path::PathBuf;
@@ -44,7 +44,9 @@ pub async fn run(command: KbCommand, config: &Config) -> Result<()> {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let kind = Format::detect(&file.display().to_string()).filter(|f| *f == Format::Csv).and_then(|_| import::csv_kind(&text));
             match kind {
-                Some(import::CsvKind::Examples | import::CsvKind::Answers) => import_examples(config, &file, &text, answers.as_deref(), &tenant).await,
+                Some(import::CsvKind::Examples | import::CsvKind::Answers) => {
+                    import_examples(config, &file, &text, answers.as_deref(), &tenant).await
+                }
                 _ if answers.is_some() => bail!("--answers goes with a CSV of labelled examples (text,category)"),
                 _ => import_file(config, &file, &tenant).await,
             }
@@ -54,12 +56,20 @@ pub async fn run(command: KbCommand, config: &Config) -> Result<()> {
 }
 
 /// Labelled examples and/or answers, in one append.
-async fn import_examples(config: &Config, file: &std::path::Path, text: &str, answers: Option<&std::path::Path>, tenant: &str) -> Result<()> {
+async fn import_examples(
+    config: &Config,
+    file: &std::path::Path,
+    text: &str,
+    answers: Option<&std::path::Path>,
+    tenant: &str,
+) -> Result<()> {
     let tenant = TenantId::parse(tenant).context("--tenant")?;
     let name = file.display().to_string();
     let (mut examples, mut intent_answers) = (Vec::new(), Vec::new());
     match import::csv_kind(text) {
-        Some(import::CsvKind::Answers) => intent_answers = import::parse_answers(text).with_context(|| format!("{name} was not imported"))?,
+        Some(import::CsvKind::Answers) => {
+            intent_answers = import::parse_answers(text).with_context(|| format!("{name} was not imported"))?
+        }
         _ => examples = import::parse_examples(text).with_context(|| format!("{name} was not imported"))?,
     }
     if let Some(path) = answers {
@@ -68,14 +78,20 @@ async fn import_examples(config: &Config, file: &std::path::Path, text: &str, an
         intent_answers.extend(import::parse_answers(&text).with_context(|| format!("{answers_name}: nothing was imported"))?);
     }
     let intents: std::collections::BTreeSet<&str> = examples.iter().map(|e| e.intent.as_str()).collect();
-    let progress = indicatif::ProgressBar::new_spinner().with_message(format!("importing {} examples of {} intents and {} answers from {name}", examples.len(), intents.len(), intent_answers.len()));
+    let progress = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "importing {} examples of {} intents and {} answers from {name}",
+        examples.len(),
+        intents.len(),
+        intent_answers.len()
+    ));
     progress.enable_steady_tick(std::time::Duration::from_millis(100));
     let handler = crate::roles::write_side(config).await?.commands;
     let stream = StreamId::knowledge_base(&tenant);
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     let total = (examples.len(), intent_answers.len());
     let command = KnowledgeBaseCommand::ImportExamples { examples, answers: intent_answers };
-    let done = handler.execute::<KnowledgeBase>(&stream, &command, &ctx).await.map_err(|e| anyhow::anyhow!("{name} was not imported: {e}"))?;
+    let done =
+        handler.execute::<KnowledgeBase>(&stream, &command, &ctx).await.map_err(|e| anyhow::anyhow!("{name} was not imported: {e}"))?;
     progress.finish_and_clear();
     let (mut added, mut answered, batches) = (0, 0, done.events.len());
     for e in &done.events {
@@ -85,7 +101,11 @@ async fn import_examples(config: &Config, file: &std::path::Path, text: &str, an
             _ => {}
         }
     }
-    println!("{name}: {added} examples added ({} already known), {answered} answers set ({} unchanged), in {batches} events", total.0 - added, total.1 - answered);
+    println!(
+        "{name}: {added} examples added ({} already known), {answered} answers set ({} unchanged), in {batches} events",
+        total.0 - added,
+        total.1 - answered
+    );
     if added > 0 {
         println!("now train the intent model: jamuna kb train --tenant {tenant}");
     }
@@ -114,10 +134,15 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
     let examples = jamuna_ai_worker::learn::canonical(&held);
     let dir = config.model_dir.clone();
     let bar = indicatif::ProgressBar::new(examples.len() as u64).with_message("embedding examples");
-    bar.set_style(indicatif::ProgressStyle::with_template("{msg:24} [{bar:40}] {pos}/{len} ({eta})").map_err(|e| anyhow::anyhow!("{e}"))?.progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:24} [{bar:40}] {pos}/{len} ({eta})")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .progress_chars("=> "),
+    );
     let progress = bar.clone();
     let trained = tokio::task::spawn_blocking(move || {
-        let embedder = jamuna_ai_worker::Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
+        let embedder = jamuna_ai_worker::Embedder::load(&dir)
+            .with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
         jamuna_ai_worker::learn::train(&embedder, &examples, &mut |done, total| {
             progress.set_position(done as u64);
             if done == total {
@@ -140,11 +165,19 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
     });
     let Some(version) = version else { bail!("the model was not recorded") };
     let cache = ModelCache::in_data_dir(&config.data_dir);
-    let path = cache.store(&tenant, version, &fingerprint, &trained.model).with_context(|| format!("cannot write the model under {}", cache.dir().display()))?;
+    let path = cache
+        .store(&tenant, version, &fingerprint, &trained.model)
+        .with_context(|| format!("cannot write the model under {}", cache.dir().display()))?;
     println!("intent model v{version} of {tenant}: {} examples, {} intents, {:.1}s", record.examples, record.intents, record.seconds);
-    println!("held-out accuracy {:.4} (never handing off); at threshold {:.3}: in-scope accuracy {:.4}, out-of-scope recall {:.4}", record.held_out_accuracy, record.threshold, record.in_scope_accuracy, record.oos_recall);
+    println!(
+        "held-out accuracy {:.4} (never handing off); at threshold {:.3}: in-scope accuracy {:.4}, out-of-scope recall {:.4}",
+        record.held_out_accuracy, record.threshold, record.in_scope_accuracy, record.oos_recall
+    );
     println!("saved to {}", path.display());
-    println!("{}", serde_json::json!({"version": version, "examples": record.examples, "intents": record.intents, "threshold": record.threshold, "held_out_accuracy": record.held_out_accuracy, "in_scope_accuracy": record.in_scope_accuracy, "oos_recall": record.oos_recall, "seconds": record.seconds}));
+    println!(
+        "{}",
+        serde_json::json!({"version": version, "examples": record.examples, "intents": record.intents, "threshold": record.threshold, "held_out_accuracy": record.held_out_accuracy, "in_scope_accuracy": record.in_scope_accuracy, "oos_recall": record.oos_recall, "seconds": record.seconds})
+    );
     Ok(())
 }
 
@@ -153,7 +186,8 @@ async fn import_file(config: &Config, file: &std::path::Path, tenant: &str) -> R
     let name = file.display().to_string();
     let Some(format) = Format::detect(&name) else { bail!("{name}: use a .md, .csv or .json file") };
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
-    let drafts = import::parse(format, &text, file.file_name().and_then(|n| n.to_str())).with_context(|| format!("{name} was not imported"))?;
+    let drafts =
+        import::parse(format, &text, file.file_name().and_then(|n| n.to_str())).with_context(|| format!("{name} was not imported"))?;
     let total = drafts.len();
     let progress = indicatif::ProgressBar::new_spinner().with_message(format!("importing {total} articles from {name}"));
     progress.enable_steady_tick(std::time::Duration::from_millis(100));
@@ -162,7 +196,10 @@ async fn import_file(config: &Config, file: &std::path::Path, tenant: &str) -> R
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     let before = handler.load::<KnowledgeBase>(&stream).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let existing = drafts.iter().filter(|d| before.contains(&d.id)).count();
-    let done = handler.execute::<KnowledgeBase>(&stream, &KnowledgeBaseCommand::Import { tenant, articles: drafts }, &ctx).await.map_err(|e| anyhow::anyhow!("{name} was not imported: {e}"))?;
+    let done = handler
+        .execute::<KnowledgeBase>(&stream, &KnowledgeBaseCommand::Import { tenant, articles: drafts }, &ctx)
+        .await
+        .map_err(|e| anyhow::anyhow!("{name} was not imported: {e}"))?;
     let changed = done.events.len();
     let added = total - existing;
     progress.finish_and_clear();

@@ -33,11 +33,14 @@ async fn open(config: &Config) -> Result<(jamuna_projections::ReadModels, Sealer
 pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
     let log = roles::event_log(config).await?;
     let (models, sealer) = open(config).await?;
-    let mut projections: Vec<_> = models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
+    let mut projections: Vec<_> =
+        models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
     // The knowledge-base vectors: every article is embedded again, so the model is loaded.
     if args.projection.as_deref().is_none_or(|n| n == jamuna_projections::vectors::PROJECTION) {
-        let embedder = jamuna_ai_worker::Embedder::load(&config.model_dir).with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
-        let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = crate::wiring::open_vectors(config, &jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(embedder))).await?;
+        let embedder = jamuna_ai_worker::Embedder::load(&config.model_dir)
+            .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
+        let vectors: std::sync::Arc<dyn jamuna_projections::Projection> =
+            crate::wiring::open_vectors(config, &jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(embedder))).await?;
         projections.push(vectors);
     }
     if projections.is_empty() {
@@ -45,7 +48,10 @@ pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
     }
     for p in projections {
         let bar = indicatif::ProgressBar::new(log.head().await?);
-        bar.set_style(indicatif::ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         bar.set_message(p.name().to_string());
         let summary = jamuna_projections::replay(log.clone(), &*p, |progress| bar.set_position(progress.position)).await?;
         bar.finish_and_clear();
@@ -57,7 +63,8 @@ pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
 pub async fn run(command: ProjectionsCommand, config: &Config) -> Result<()> {
     let ProjectionsCommand::Status { url } = command;
     if let Some(url) = url {
-        let body: serde_json::Value = reqwest::get(format!("{}/status/projections", url.trim_end_matches('/'))).await?.error_for_status()?.json().await?;
+        let body: serde_json::Value =
+            reqwest::get(format!("{}/status/projections", url.trim_end_matches('/'))).await?.error_for_status()?.json().await?;
         println!("{:<14} {:>10} {:>10} {:>8}  state", "projection", "position", "head", "lag");
         for p in body["projections"].as_array().into_iter().flatten() {
             let state = match p["state"].as_str() {
@@ -76,7 +83,13 @@ pub async fn run(command: ProjectionsCommand, config: &Config) -> Result<()> {
     println!("{:<14} {:>10} {:>10} {:>8}  state", "projection", "position", "head", "lag");
     for p in models.projections(&sealer) {
         let position = p.checkpoint().await?;
-        println!("{:<14} {:>10} {:>10} {:>8}  stored checkpoint (ask a running server with --url for its live state)", p.name(), position, head, head.saturating_sub(position));
+        println!(
+            "{:<14} {:>10} {:>10} {:>8}  stored checkpoint (ask a running server with --url for its live state)",
+            p.name(),
+            position,
+            head,
+            head.saturating_sub(position)
+        );
     }
     Ok(())
 }

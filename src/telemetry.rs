@@ -28,7 +28,9 @@
 //! Every other field is exported as an attribute.
 
 use anyhow::{Context as _, Result};
-use opentelemetry::trace::{SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _, TracerProvider as _,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use std::cell::Cell;
@@ -58,7 +60,8 @@ impl Telemetry {
         if !set("OTEL_SERVICE_NAME") {
             resource = resource.with_service_name(default_service.to_owned());
         }
-        let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_id_generator(ChosenIds).with_resource(resource.build()).build();
+        let provider =
+            SdkTracerProvider::builder().with_batch_exporter(exporter).with_id_generator(ChosenIds).with_resource(resource.build()).build();
         let layer = OtlpLayer { tracer: provider.tracer("jamuna") };
         Ok(Some((Self { provider }, layer)))
     }
@@ -208,7 +211,13 @@ where
         let Some(otel) = span.extensions_mut().remove::<OtelSpan>() else { return };
         let trace_id = TraceId::from_bytes(otel.trace_id);
         let parent = match otel.parent_id {
-            Some(p) => Context::new().with_remote_span_context(SpanContext::new(trace_id, SpanId::from_bytes(p), TraceFlags::SAMPLED, true, TraceState::default())),
+            Some(p) => Context::new().with_remote_span_context(SpanContext::new(
+                trace_id,
+                SpanId::from_bytes(p),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            )),
             None => Context::new(),
         };
         let builder = SpanBuilder::from_name(span.name()).with_kind(otel.kind).with_start_time(otel.start).with_attributes(otel.attributes);

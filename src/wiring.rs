@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use jamuna_domain::conversation::{Channel, Status, Tag};
 use jamuna_domain::{TenantId, UserId};
 use jamuna_gateway::directory::{AnalyticsQueries, ConversationQueries, Directory, ListQuery, Page, TenantInfo, UserInfo, View};
-use jamuna_projections::analytics::{AnalyticsStore, DailyStats};
 use jamuna_gateway::error::ApiError;
+use jamuna_projections::analytics::{AnalyticsStore, DailyStats};
 use jamuna_projections::conversations::{ConversationQuery, ConversationStore, Cursor, InboxView};
 use jamuna_projections::users::{TenantRecord, UserRecord, UserStore};
 use jamuna_projections::{ProjectionHandle, StoreError};
@@ -79,7 +79,16 @@ fn tenant_info(t: TenantRecord) -> TenantInfo {
 }
 
 fn user_info(u: UserRecord) -> UserInfo {
-    UserInfo { id: u.id, tenant: u.tenant, role: u.role, name: u.name, email: u.email, password_hash: u.password_hash, erased: u.erased, registered_at: u.registered_at }
+    UserInfo {
+        id: u.id,
+        tenant: u.tenant,
+        role: u.role,
+        name: u.name,
+        email: u.email,
+        password_hash: u.password_hash,
+        erased: u.erased,
+        registered_at: u.registered_at,
+    }
 }
 
 #[async_trait]
@@ -120,11 +129,13 @@ impl Directory for GatewayReads {
 }
 
 fn parse_status(s: &str) -> Result<Status, ApiError> {
-    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| ApiError::BadRequest(format!("unknown status {s:?}: open, pending or resolved")))
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| ApiError::BadRequest(format!("unknown status {s:?}: open, pending or resolved")))
 }
 
 fn parse_channel(s: &str) -> Result<Channel, ApiError> {
-    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| ApiError::BadRequest(format!("unknown channel {s:?}: web, mobile or api")))
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| ApiError::BadRequest(format!("unknown channel {s:?}: web, mobile or api")))
 }
 
 #[async_trait]
@@ -206,15 +217,24 @@ impl AnalyticsQueries for GatewayReads {
 /// The knowledge-base vectors, with the projection that fills them with
 /// passages embedded by `embedder`: the Qdrant server when `qdrant_url` is
 /// set, else qdrant-edge in-process under `<data_dir>/vectors`.
-pub async fn open_vectors(config: &crate::config::Config, embedder: &jamuna_ai_worker::AsyncEmbedder) -> anyhow::Result<Arc<jamuna_projections::vectors::VectorProjection>> {
+pub async fn open_vectors(
+    config: &crate::config::Config,
+    embedder: &jamuna_ai_worker::AsyncEmbedder,
+) -> anyhow::Result<Arc<jamuna_projections::vectors::VectorProjection>> {
     use anyhow::Context;
     use jamuna_projections::vectors::{VectorIndex, VectorProjection, edge::EdgeVectors, qdrant::QdrantVectors};
     let dimension = embedder.embedder().dim();
     let index: Arc<dyn VectorIndex> = match config.qdrant() {
-        Some(url) => Arc::new(QdrantVectors::connect(url, &config.qdrant_collection, dimension).await.with_context(|| format!("cannot open the vector index at {url}"))?),
+        Some(url) => Arc::new(
+            QdrantVectors::connect(url, &config.qdrant_collection, dimension)
+                .await
+                .with_context(|| format!("cannot open the vector index at {url}"))?,
+        ),
         None => {
             let dir = config.data_dir.join("vectors");
-            Arc::new(EdgeVectors::open(&dir, dimension).await.with_context(|| format!("cannot open the vector index in {}", dir.display()))?)
+            Arc::new(
+                EdgeVectors::open(&dir, dimension).await.with_context(|| format!("cannot open the vector index in {}", dir.display()))?,
+            )
         }
     };
     let encoder = Arc::new(jamuna_ai_worker::encoder::ChunkEncoder::new(embedder.clone()));

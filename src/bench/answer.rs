@@ -73,7 +73,8 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     };
     let examples = jamuna_domain::knowledge_base::import::parse_examples(&text).context("the examples were not read")?;
     let intents: BTreeSet<String> = examples.iter().map(|e| e.intent.clone()).collect();
-    let answers: Vec<(String, String)> = intents.iter().map(|i| (i.clone(), format!("Here is how we help with {}.", i.replace('_', " ")))).collect();
+    let answers: Vec<(String, String)> =
+        intents.iter().map(|i| (i.clone(), format!("Here is how we help with {}.", i.replace('_', " ")))).collect();
     let kb = StreamId::knowledge_base(&tenant);
     let ctx = || CommandContext::new(tenant.clone(), chrono::Utc::now());
     commands
@@ -84,7 +85,8 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     let model_dir = config.model_dir.clone();
     let canonical = learn::canonical(&examples);
     let trained = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder = jamuna_ai_worker::Embedder::load(&model_dir).with_context(|| format!("cannot load the model from {}", model_dir.display()))?;
+        let embedder =
+            jamuna_ai_worker::Embedder::load(&model_dir).with_context(|| format!("cannot load the model from {}", model_dir.display()))?;
         Ok(learn::train(&embedder, &canonical, &mut |_, _| {})?)
     })
     .await??;
@@ -120,7 +122,8 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     for (i, text) in messages.iter().enumerate() {
         let id = ConversationId::parse(format!("bench-{i}"))?;
         let stream = StreamId::conversation(&tenant, &id);
-        let start = ConversationCommand::Start { tenant: tenant.clone(), conversation_id: id, customer: customer.clone(), channel: Channel::Web };
+        let start =
+            ConversationCommand::Start { tenant: tenant.clone(), conversation_id: id, customer: customer.clone(), channel: Channel::Web };
         commands.execute::<Conversation>(&stream, &start, &ctx()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let post = ConversationCommand::PostMessage { author: Author::Customer, text: MessageText::parse(text)?, client_message_id: None };
         let t0 = Instant::now();
@@ -160,6 +163,9 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         latencies.ms(1.0),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("{}", serde_json::json!({"messages": latencies.count(), "answered": answered, "intent_answers": by_intent, "handoffs": handed_off, "p50_ms": latencies.ms(0.5), "p99_ms": latencies.ms(0.99), "examples": examples.len(), "intents": intents.len()}));
+    println!(
+        "{}",
+        serde_json::json!({"messages": latencies.count(), "answered": answered, "intent_answers": by_intent, "handoffs": handed_off, "p50_ms": latencies.ms(0.5), "p99_ms": latencies.ms(0.99), "examples": examples.len(), "intents": intents.len()})
+    );
     Ok(())
 }

@@ -9,12 +9,12 @@
 
 use super::Latencies;
 use anyhow::{Context, Result};
+use jamuna_commands::Sealer;
 use jamuna_commands::handler::{CommandContext, CommandHandler};
 use jamuna_commands::keys::sqlite::SqliteKeyStore;
 use jamuna_commands::log::nats::{NatsConfig, NatsLog};
 use jamuna_commands::log::sqlite::SqliteLog;
 use jamuna_commands::log::{EventLog, ExpectedVersion, NewEvent};
-use jamuna_commands::Sealer;
 use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand};
 use jamuna_domain::{ClientMessageId, ConversationId, EventMeta, MessageText, StreamId, TenantId, UserId};
 use std::sync::Arc;
@@ -47,7 +47,12 @@ pub async fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     let span = Duration::from_secs_f64(args.seconds);
     for adapter in &args.adapters {
-        for (scenario, writers, batch) in [("commands, 1 stream", 1, 0), ("commands, 16 streams", 16, 0), ("batches of 100, 1 writer", 1, 100), ("batches of 100, 16 writers", 16, 100)] {
+        for (scenario, writers, batch) in [
+            ("commands, 1 stream", 1, 0),
+            ("commands, 16 streams", 16, 0),
+            ("batches of 100, 1 writer", 1, 100),
+            ("batches of 100, 16 writers", 16, 100),
+        ] {
             let (log, cleanup) = open(adapter, &args.nats_url, tmp.path()).await?;
             let keys = Arc::new(SqliteKeyStore::open(tmp.path().join(format!("keys-{}.db", uuid::Uuid::now_v7())))?);
             let handler = Arc::new(CommandHandler::new(log.clone(), Sealer::new(keys)));
@@ -58,13 +63,28 @@ pub async fn run(args: Args) -> Result<()> {
             }
         }
     }
-    println!("jamuna bench append — {} cores, {} s per scenario", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), args.seconds);
-    println!("sqlite: WAL, synchronous=FULL (fsync before every acknowledgement), group commit; nats: file storage, the server's sync_interval decides durability");
-    println!("{:<8} {:<28} {:>10} {:>14} {:>14} {:>10} {:>10}", "adapter", "scenario", "appends", "appends/s", "events/s", "p50 ms", "p99 ms");
+    println!(
+        "jamuna bench append — {} cores, {} s per scenario",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        args.seconds
+    );
+    println!(
+        "sqlite: WAL, synchronous=FULL (fsync before every acknowledgement), group commit; nats: file storage, the server's sync_interval decides durability"
+    );
+    println!(
+        "{:<8} {:<28} {:>10} {:>14} {:>14} {:>10} {:>10}",
+        "adapter", "scenario", "appends", "appends/s", "events/s", "p50 ms", "p99 ms"
+    );
     for r in &rows {
         println!(
             "{:<8} {:<28} {:>10} {:>14.0} {:>14.0} {:>10.2} {:>10.2}",
-            r.adapter, r.scenario, r.ops, r.ops as f64 / r.secs, r.events as f64 / r.secs, r.lat.ms(0.5), r.lat.ms(0.99)
+            r.adapter,
+            r.scenario,
+            r.ops,
+            r.ops as f64 / r.secs,
+            r.events as f64 / r.secs,
+            r.lat.ms(0.5),
+            r.lat.ms(0.99)
         );
     }
     Ok(())
@@ -120,10 +140,19 @@ async fn commands(handler: Arc<CommandHandler>, writers: usize, span: Duration) 
 fn test_event(n: u64) -> Result<NewEvent> {
     let id = uuid::Uuid::now_v7();
     Ok(NewEvent {
-        meta: EventMeta { event_id: id, tenant: tenant(), occurred_at: chrono::Utc::now(), causation_id: None, correlation_id: id, subject: None },
+        meta: EventMeta {
+            event_id: id,
+            tenant: tenant(),
+            occurred_at: chrono::Utc::now(),
+            causation_id: None,
+            correlation_id: id,
+            subject: None,
+        },
         event_type: "BenchEvent".into(),
         schema: 1,
-        data: serde_json::value::to_raw_value(&serde_json::json!({"type": "BenchEvent", "n": n, "text": "a customer message of a typical length, around eighty characters"}))?,
+        data: serde_json::value::to_raw_value(
+            &serde_json::json!({"type": "BenchEvent", "n": n, "text": "a customer message of a typical length, around eighty characters"}),
+        )?,
     })
 }
 

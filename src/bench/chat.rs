@@ -121,7 +121,12 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
             drop(roles);
             // The run's stream and database go with it.
             let stream = NatsConfig { stream_name: format!("BENCH_{id}"), subject_prefix: format!("b{id}"), ..NatsConfig::default() };
-            NatsLog::connect(nats, stream).await.context("cannot reach NATS to delete the bench stream")?.delete_stream().await.context("deleting the bench stream")?;
+            NatsLog::connect(nats, stream)
+                .await
+                .context("cannot reach NATS to delete the bench stream")?
+                .delete_stream()
+                .await
+                .context("deleting the bench stream")?;
             MongoReadDb::connect(mongodb, &format!("bench_{id}")).await?.database().drop().await.context("dropping the bench database")?;
             rows.push(row?);
         }
@@ -129,9 +134,15 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
     }
 
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("jamuna bench chat — {cores} cores, {} customers asking the bot in a closed loop, {} s per mode", args.customers, args.seconds);
+    println!(
+        "jamuna bench chat — {cores} cores, {} customers asking the bot in a closed loop, {} s per mode",
+        args.customers, args.seconds
+    );
     println!("latency: the customer's send frame → the bot's answer pushed back on the customer's socket");
-    println!("{:<12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  processes", "mode", "answers", "answers/s", "p50 ms", "p99 ms", "handoffs", "RSS MiB");
+    println!(
+        "{:<12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  processes",
+        "mode", "answers", "answers/s", "p50 ms", "p99 ms", "handoffs", "RSS MiB"
+    );
     for r in &rows {
         println!(
             "{:<12} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>9.0}  {}",
@@ -171,7 +182,8 @@ struct Customer {
 }
 
 async fn new_conversation(http: &reqwest::Client, base: &str, token: &str) -> Result<String> {
-    let c: Value = http.post(format!("{base}/api/v1/conversations")).bearer_auth(token).json(&json!({"channel": "web"})).send().await?.json().await?;
+    let c: Value =
+        http.post(format!("{base}/api/v1/conversations")).bearer_auth(token).json(&json!({"channel": "web"})).send().await?.json().await?;
     Ok(c["id"].as_str().with_context(|| format!("no conversation: {c}"))?.to_string())
 }
 
@@ -203,7 +215,10 @@ async fn ask(c: &mut Customer, http: &reqwest::Client, base: &str, n: u64, quest
     c.ws.send(Message::Text(frame.to_string().into())).await?;
     let mut asked_at = None;
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(30), c.ws.next()).await.context("no reply within 30 s")?.context("socket closed")??;
+        let m = tokio::time::timeout(Duration::from_secs(30), c.ws.next())
+            .await
+            .context("no reply within 30 s")?
+            .context("socket closed")??;
         let Message::Text(t) = m else { continue };
         let f: Value = serde_json::from_str(t.as_str())?;
         match f["type"].as_str() {
@@ -218,7 +233,8 @@ async fn ask(c: &mut Customer, http: &reqwest::Client, base: &str, n: u64, quest
                     latency.record(started.elapsed());
                     let next = new_conversation(http, base, &c.token).await?;
                     c.ws.send(Message::Text(json!({"type": "unsubscribe", "conversation_id": c.conversation}).to_string().into())).await?;
-                    c.ws.send(Message::Text(json!({"type": "subscribe", "conversation_id": next, "after_version": 0}).to_string().into())).await?;
+                    c.ws.send(Message::Text(json!({"type": "subscribe", "conversation_id": next, "after_version": 0}).to_string().into()))
+                        .await?;
                     c.conversation = next;
                     return Ok(true);
                 }

@@ -19,7 +19,8 @@ pub struct Args {
 pub async fn run(args: Args, model_dir: &Path) -> Result<()> {
     let dir = model_dir.to_path_buf();
     let report = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder = Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
+        let embedder =
+            Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
         let sentences: Vec<String> = match &args.data {
             Some(path) => {
                 let examples = jamuna_ai_worker::eval::read_examples(path).with_context(|| format!("cannot read {}", path.display()))?;

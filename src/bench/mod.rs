@@ -4,8 +4,8 @@
 mod answer;
 mod append;
 mod chat;
-mod replay;
 mod embed;
+mod replay;
 mod ws;
 
 use crate::config::Config;

@@ -71,12 +71,19 @@ pub async fn run(args: Args) -> Result<()> {
         rounds: rounds_for(args.events as f64 / args.conversations.max(1) as f64),
         ..LogSpec::default()
     };
-    let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("generating {} conversations (up to {} turns each)", spec.conversations, spec.rounds));
+    let spinner = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("generating {} conversations (up to {} turns each)", spec.conversations, spec.rounds));
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let started = Instant::now();
     let generated = generate(handler, &spec).await.context("generating the log")?;
     spinner.finish_and_clear();
-    eprintln!("generated {} events ({} conversations, {} tenants) in {:.1} s", generated.head, generated.conversations, generated.tenants.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {} events ({} conversations, {} tenants) in {:.1} s",
+        generated.head,
+        generated.conversations,
+        generated.tenants.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     println!(
         "jamuna bench replay — {cores} cores; log: {} events, {} conversations, {} tenants, {} days (SQLite log, generated in a temp dir)",
@@ -85,8 +92,13 @@ pub async fn run(args: Args) -> Result<()> {
         generated.tenants.len(),
         spec.days
     );
-    println!("full rebuild from position 0 (reset, read the whole log, open personal data, apply in batches); events/s counts every log event read;");
-    println!("inbox queries: first page (25) of the first tenant, {} runs each, one at a time. Each adapter's figures print as soon as it is done.", args.queries);
+    println!(
+        "full rebuild from position 0 (reset, read the whole log, open personal data, apply in batches); events/s counts every log event read;"
+    );
+    println!(
+        "inbox queries: first page (25) of the first tenant, {} runs each, one at a time. Each adapter's figures print as soon as it is done.",
+        args.queries
+    );
 
     let sqlite = ReadModels::open_sqlite(tmp.path().join("read")).context("opening the SQLite read models")?;
     let mut rows = Vec::new();
@@ -118,7 +130,14 @@ fn print_results(adapter: &str, rows: &[Row], probes: &[(&'static str, usize, La
     println!("{:<8} {:<14} {:>10} {:>10} {:>12}", "adapter", "read model", "events", "seconds", "events/s");
     for r in rows {
         let secs = r.summary.elapsed.as_secs_f64();
-        println!("{:<8} {:<14} {:>10} {:>10.2} {:>12.0}", r.adapter, r.summary.projection, r.summary.events, secs, r.summary.events as f64 / secs.max(1e-9));
+        println!(
+            "{:<8} {:<14} {:>10} {:>10.2} {:>12.0}",
+            r.adapter,
+            r.summary.projection,
+            r.summary.events,
+            secs,
+            r.summary.events as f64 / secs.max(1e-9)
+        );
     }
     println!("{:<8} {:<24} {:>6} {:>10} {:>10}", "adapter", "query", "rows", "p50 ms", "p99 ms");
     for (name, hits, lat) in probes {
@@ -143,7 +162,11 @@ async fn rebuild(adapter: &'static str, log: &Arc<dyn EventLog>, sealer: &Sealer
     Ok(())
 }
 
-async fn measure_inbox(store: &dyn ConversationStore, generated: &Generated, rounds: usize) -> Result<Vec<(&'static str, usize, Latencies)>> {
+async fn measure_inbox(
+    store: &dyn ConversationStore,
+    generated: &Generated,
+    rounds: usize,
+) -> Result<Vec<(&'static str, usize, Latencies)>> {
     let probes = inbox_probes(store, generated).await?;
     Ok(time_inbox(store, &probes, rounds.max(1))
         .await?

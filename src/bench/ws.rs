@@ -56,7 +56,11 @@ const ADAPTER_VARS: &[&str] = &["JAMUNA_EVENT_LOG", "JAMUNA_MONGODB_URL", "JAMUN
 pub(super) fn spawn(args: &[&str], env: &[(&str, String)]) -> Result<Server> {
     let data = tempfile::tempdir()?;
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).env("JAMUNA_LISTEN", "127.0.0.1:0").env("JAMUNA_LOG", "warn").stdout(std::process::Stdio::piped());
+    cmd.args(args)
+        .env("JAMUNA_DATA_DIR", data.path())
+        .env("JAMUNA_LISTEN", "127.0.0.1:0")
+        .env("JAMUNA_LOG", "warn")
+        .stdout(std::process::Stdio::piped());
     for v in ADAPTER_VARS {
         cmd.env_remove(v);
     }
@@ -85,7 +89,10 @@ pub(super) fn spawn(args: &[&str], env: &[(&str, String)]) -> Result<Server> {
 }
 
 fn start_server(model_dir: &std::path::Path) -> Result<Server> {
-    spawn(&["serve", "--dev"], &[("JAMUNA_MODEL_DIR", model_dir.display().to_string()), ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".into())])
+    spawn(
+        &["serve", "--dev"],
+        &[("JAMUNA_MODEL_DIR", model_dir.display().to_string()), ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".into())],
+    )
 }
 
 pub(super) fn rss_mib(pid: u32) -> Option<f64> {
@@ -104,7 +111,10 @@ pub(super) async fn open(base: &str, token: &str, conversation: &str, after_vers
     if !ready.to_text().unwrap_or_default().contains("\"ready\"") {
         bail!("no ready frame: {ready:?}");
     }
-    ws.send(Message::Text(json!({"type": "subscribe", "conversation_id": conversation, "after_version": after_version}).to_string().into())).await?;
+    ws.send(Message::Text(
+        json!({"type": "subscribe", "conversation_id": conversation, "after_version": after_version}).to_string().into(),
+    ))
+    .await?;
     Ok(ws)
 }
 
@@ -123,9 +133,17 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
     let mut senders = Vec::with_capacity(pairs);
     let mut receivers = Vec::with_capacity(pairs);
     for i in 0..pairs {
-        let v: Value = http.post(format!("{}/api/v1/auth/visitor", server.base)).json(&json!({"widget_key": widget_key})).send().await?.json().await?;
+        let v: Value =
+            http.post(format!("{}/api/v1/auth/visitor", server.base)).json(&json!({"widget_key": widget_key})).send().await?.json().await?;
         let token = v["access_token"].as_str().context("no token")?.to_string();
-        let c: Value = http.post(format!("{}/api/v1/conversations", server.base)).bearer_auth(&token).json(&json!({"channel": "web"})).send().await?.json().await?;
+        let c: Value = http
+            .post(format!("{}/api/v1/conversations", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"channel": "web"}))
+            .send()
+            .await?
+            .json()
+            .await?;
         let id = c["id"].as_str().context("no conversation")?.to_string();
         http.post(format!("{}/api/v1/conversations/{id}/handoff", server.base)).bearer_auth(&token).json(&json!({})).send().await?;
         // Started and handed off: versions 1 and 2 are history.
@@ -207,12 +225,24 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let busy_rss = rss_mib(server.child.id());
     let (acks, pushes) = (acks.lock().await, pushes.lock().await);
-    println!("jamuna bench ws — {} cores, {} sockets ({} pairs), target {} msg/s for {} s", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), pairs * 2, pairs, args.rate, args.seconds);
+    println!(
+        "jamuna bench ws — {} cores, {} sockets ({} pairs), target {} msg/s for {} s",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        pairs * 2,
+        pairs,
+        args.rate,
+        args.seconds
+    );
     let mib = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.0} MiB"));
     println!("server RSS: idle {}, holding the sockets {}, after sending {}", mib(idle_rss), mib(held_rss), mib(busy_rss));
     println!("messages sent: {total} in {elapsed:.1} s = {:.0} msg/s", total as f64 / elapsed);
     println!("acks received: {} — send → ack p50 {:.2} ms, p99 {:.2} ms", acks.count(), acks.ms(0.5), acks.ms(0.99));
-    println!("pushes received: {} — send → push on the other socket p50 {:.2} ms, p99 {:.2} ms", pushes.count(), pushes.ms(0.5), pushes.ms(0.99));
+    println!(
+        "pushes received: {} — send → push on the other socket p50 {:.2} ms, p99 {:.2} ms",
+        pushes.count(),
+        pushes.ms(0.5),
+        pushes.ms(0.99)
+    );
     for t in tasks {
         t.abort();
     }

@@ -40,14 +40,19 @@ impl CheckpointStore for MongoCheckpoint {
 /// Where the worker's checkpoint lives.
 pub async fn checkpoint(config: &Config) -> Result<Arc<dyn CheckpointStore>> {
     Ok(match config.mongodb() {
-        Some(url) => Arc::new(MongoCheckpoint(MongoReadDb::connect(url, &config.mongodb_database).await.with_context(|| format!("cannot open the checkpoint store at {url}"))?)),
+        Some(url) => Arc::new(MongoCheckpoint(
+            MongoReadDb::connect(url, &config.mongodb_database)
+                .await
+                .with_context(|| format!("cannot open the checkpoint store at {url}"))?,
+        )),
         None => Arc::new(Checkpoint::in_dir(config.data_dir.clone())),
     })
 }
 
 /// The answerer: the embedding model and the knowledge-base index.
 pub async fn answerer(config: &Config) -> Result<Arc<Answerer>> {
-    let embedder = Embedder::load(&config.model_dir).with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
+    let embedder = Embedder::load(&config.model_dir)
+        .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
     let embedder = AsyncEmbedder::new(Arc::new(embedder));
     let vectors = crate::wiring::open_vectors(config, &embedder).await?;
     let answerer = Answerer::new(embedder, vectors, AnswerConfig::default()).await.context("cannot start the answerer")?;

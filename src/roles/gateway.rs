@@ -161,7 +161,8 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
     // Another replica (or an earlier start with another data directory)
     // created it already: the log says so.
     if let Some(k) = commands.load::<Tenant>(&stream).await.map_err(|e| anyhow::anyhow!("cannot read the demo tenant: {e}"))?.widget_key() {
-        let password = std::env::var("JAMUNA_DEMO_ADMIN_PASSWORD").unwrap_or_else(|_| "(the one printed when the demo tenant was created)".into());
+        let password =
+            std::env::var("JAMUNA_DEMO_ADMIN_PASSWORD").unwrap_or_else(|_| "(the one printed when the demo tenant was created)".into());
         return Ok(Demo { email, password, widget_key: k.to_owned() });
     }
     let password = std::env::var("JAMUNA_DEMO_ADMIN_PASSWORD").unwrap_or_else(|_| random_token(12));
@@ -173,12 +174,28 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
     let email_parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("JAMUNA_DEMO_ADMIN_EMAIL: {e}"))?;
     let user_id = jamuna_gateway::routes::auth::user_id_for_email(&tenant, &email_parsed);
     let hash = jamuna_gateway::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let register = UserCommand::Register { tenant: tenant.clone(), user_id: user_id.clone(), role: Role::Admin, name: Some("Demo Admin".into()), email: Some(email_parsed), password_hash: Some(hash) };
-    commands.execute::<User>(&StreamId::user(&tenant, &user_id), &register, &ctx()).await.map_err(|e| anyhow::anyhow!("cannot create the demo admin: {e}"))?;
+    let register = UserCommand::Register {
+        tenant: tenant.clone(),
+        user_id: user_id.clone(),
+        role: Role::Admin,
+        name: Some("Demo Admin".into()),
+        email: Some(email_parsed),
+        password_hash: Some(hash),
+    };
+    commands
+        .execute::<User>(&StreamId::user(&tenant, &user_id), &register, &ctx())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the demo admin: {e}"))?;
 
     let kb = StreamId::knowledge_base(&tenant);
     for (id, title, body) in DEMO_ARTICLES {
-        let add = KnowledgeBaseCommand::AddArticle { tenant: tenant.clone(), article_id: ArticleId::parse(*id)?, title: title.to_string(), body: body.to_string(), source: None };
+        let add = KnowledgeBaseCommand::AddArticle {
+            tenant: tenant.clone(),
+            article_id: ArticleId::parse(*id)?,
+            title: title.to_string(),
+            body: body.to_string(),
+            source: None,
+        };
         commands.execute::<KnowledgeBase>(&kb, &add, &ctx()).await.map_err(|e| anyhow::anyhow!("cannot add a demo article: {e}"))?;
     }
     let login = serde_json::json!({"email": email, "password": password, "widget_key": widget_key});
@@ -187,10 +204,34 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
 }
 
 const DEMO_ARTICLES: &[(&str, &str, &str)] = &[
-    ("card-delivery", "When will my new card arrive?", "New cards are sent by post and arrive within 5 working days of your order. If your card has not arrived after 7 working days, tell us in the chat and we will cancel it and send a new one for free. You can track the delivery in the app under Cards > Delivery status."),
-    ("lost-card", "I lost my card or it was stolen", "If your card is lost or stolen, freeze it straight away in the app under Cards > Freeze card, then order a replacement. Frozen cards cannot be used for payments or cash withdrawals. A replacement card costs nothing and arrives within 5 working days."),
-    ("change-pin", "How do I change my PIN?", "You can change your PIN at any cash machine that offers PIN services: insert your card, choose PIN services and follow the steps. You can view your current PIN in the app under Cards > Show PIN."),
-    ("transfer-time", "How long does a bank transfer take?", "Transfers between accounts at our bank are instant. Transfers to other banks in the same country usually arrive within 2 hours on working days. International transfers take 1 to 3 working days, depending on the country and currency."),
-    ("exchange-rate", "Which exchange rate do you use?", "Card payments in a foreign currency are converted at the interbank exchange rate of the day, with no markup on weekdays. On weekends a 0.5% markup applies to protect against rate changes while markets are closed."),
-    ("top-up", "How do I top up my account?", "You can top up your account by bank transfer, with a debit card in the app under Accounts > Top up, or with Apple Pay and Google Pay. Card top-ups arrive instantly; bank transfers take up to 2 hours."),
+    (
+        "card-delivery",
+        "When will my new card arrive?",
+        "New cards are sent by post and arrive within 5 working days of your order. If your card has not arrived after 7 working days, tell us in the chat and we will cancel it and send a new one for free. You can track the delivery in the app under Cards > Delivery status.",
+    ),
+    (
+        "lost-card",
+        "I lost my card or it was stolen",
+        "If your card is lost or stolen, freeze it straight away in the app under Cards > Freeze card, then order a replacement. Frozen cards cannot be used for payments or cash withdrawals. A replacement card costs nothing and arrives within 5 working days.",
+    ),
+    (
+        "change-pin",
+        "How do I change my PIN?",
+        "You can change your PIN at any cash machine that offers PIN services: insert your card, choose PIN services and follow the steps. You can view your current PIN in the app under Cards > Show PIN.",
+    ),
+    (
+        "transfer-time",
+        "How long does a bank transfer take?",
+        "Transfers between accounts at our bank are instant. Transfers to other banks in the same country usually arrive within 2 hours on working days. International transfers take 1 to 3 working days, depending on the country and currency.",
+    ),
+    (
+        "exchange-rate",
+        "Which exchange rate do you use?",
+        "Card payments in a foreign currency are converted at the interbank exchange rate of the day, with no markup on weekdays. On weekends a 0.5% markup applies to protect against rate changes while markets are closed.",
+    ),
+    (
+        "top-up",
+        "How do I top up my account?",
+        "You can top up your account by bank transfer, with a debit card in the app under Accounts > Top up, or with Apple Pay and Google Pay. Card top-ups arrive instantly; bank transfers take up to 2 hours.",
+    ),
 ];

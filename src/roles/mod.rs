@@ -52,7 +52,11 @@ pub async fn event_log(config: &Config) -> Result<Arc<dyn EventLog>> {
     log::kurrent::ensure_crypto_provider();
     let log: Arc<dyn EventLog> = match url {
         LogUrl::Nats(url) => {
-            let nats = NatsConfig { stream_name: config.nats_stream.clone(), subject_prefix: config.nats_subject_prefix.clone(), ..NatsConfig::default() };
+            let nats = NatsConfig {
+                stream_name: config.nats_stream.clone(),
+                subject_prefix: config.nats_subject_prefix.clone(),
+                ..NatsConfig::default()
+            };
             Arc::new(NatsLog::connect(&url, nats).await.with_context(|| format!("cannot connect to the event log at {url}"))?)
         }
         other @ (LogUrl::Sqlite(_) | LogUrl::Kurrent(_)) => log::connect(&other).await.context("cannot open the event log")?,
@@ -63,7 +67,9 @@ pub async fn event_log(config: &Config) -> Result<Arc<dyn EventLog>> {
 /// Where per-user data keys live.
 pub async fn key_store(config: &Config) -> Result<Arc<dyn KeyStore>> {
     Ok(match config.mongodb() {
-        Some(url) => Arc::new(MongoKeyStore::connect(url, &config.mongodb_database).await.with_context(|| format!("cannot open the key store at {url}"))?),
+        Some(url) => Arc::new(
+            MongoKeyStore::connect(url, &config.mongodb_database).await.with_context(|| format!("cannot open the key store at {url}"))?,
+        ),
         None => Arc::new(SqliteKeyStore::open(config.data_dir.join("keys.db")).context("cannot open the key store")?),
     })
 }
@@ -71,7 +77,9 @@ pub async fn key_store(config: &Config) -> Result<Arc<dyn KeyStore>> {
 /// The read models.
 pub async fn read_models(config: &Config) -> Result<ReadModels> {
     Ok(match config.mongodb() {
-        Some(url) => ReadModels::connect_mongo(url, &config.mongodb_database).await.with_context(|| format!("cannot open the read models at {url}"))?,
+        Some(url) => ReadModels::connect_mongo(url, &config.mongodb_database)
+            .await
+            .with_context(|| format!("cannot open the read models at {url}"))?,
         None => ReadModels::open_sqlite(config.data_dir.join("read")).context("cannot open the read models")?,
     })
 }
@@ -101,7 +109,11 @@ pub async fn sessions(config: &Config) -> Result<Sessions> {
     use jamuna_projections::sessions::{DEFAULT_SESSION_TTL, MemorySessions, RedisSessions};
     Ok(match config.redis() {
         Some(url) => {
-            let r = Arc::new(RedisSessions::connect(url, DEFAULT_SESSION_TTL).await.map_err(|e| anyhow::anyhow!("cannot open the session store at {url}: {e}"))?);
+            let r = Arc::new(
+                RedisSessions::connect(url, DEFAULT_SESSION_TTL)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the session store at {url}: {e}"))?,
+            );
             Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r.clone(), leases: Some(r) }
         }
         None => {
@@ -165,7 +177,9 @@ pub fn jwt_secret(config: &Config) -> Result<SecretString> {
         return Ok(s.clone());
     }
     if !config.dev {
-        bail!("JAMUNA_JWT_SECRET is not set. Set it to at least 32 random bytes (e.g. `openssl rand -base64 48`), or run with --dev for a local trial.");
+        bail!(
+            "JAMUNA_JWT_SECRET is not set. Set it to at least 32 random bytes (e.g. `openssl rand -base64 48`), or run with --dev for a local trial."
+        );
     }
     let path = config.data_dir.join("dev-jwt-secret");
     if let Ok(s) = std::fs::read_to_string(&path)
@@ -245,7 +259,12 @@ pub fn ops_router(metrics: PrometheusHandle, ready: Ready) -> axum::Router {
 }
 
 /// Serves `router` on `config.listen` until shutdown; prints the address.
-pub async fn serve_ops(config: &Config, role: &str, router: axum::Router, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve_ops(
+    config: &Config,
+    role: &str,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!("{role}: health and metrics on http://{addr}");

@@ -31,12 +31,19 @@ pub struct Args {
 
 /// Starts the projections of `models` (or only the one called `only`),
 /// each only while its name is in `share`'s set when given.
-pub fn start(models: &ReadModels, log: Arc<dyn EventLog>, sealer: &Sealer, only: Option<&str>, share: Option<&WorkShare>) -> Result<(Arc<Projector>, Vec<ProjectionHandle>)> {
+pub fn start(
+    models: &ReadModels,
+    log: Arc<dyn EventLog>,
+    sealer: &Sealer,
+    only: Option<&str>,
+    share: Option<&WorkShare>,
+) -> Result<(Arc<Projector>, Vec<ProjectionHandle>)> {
     let mut projector = Projector::new(log);
     if let Some(share) = share {
         projector.share(share.held());
     }
-    let handles: Vec<_> = models.projections(sealer).into_iter().filter(|p| only.is_none_or(|n| n == p.name())).map(|p| projector.add(p)).collect();
+    let handles: Vec<_> =
+        models.projections(sealer).into_iter().filter(|p| only.is_none_or(|n| n == p.name())).map(|p| projector.add(p)).collect();
     if handles.is_empty() {
         bail!("no projection is called {:?}: use users, conversations or analytics", only.unwrap_or_default());
     }
@@ -69,7 +76,12 @@ pub async fn run(args: Args, mut config: Config) -> Result<()> {
     let sealer = Sealer::new(key_store(&config).await?);
     let models = read_models(&config).await?;
     // Replicas running the same projections form one group and split them.
-    let mut units: Vec<String> = models.projections(&sealer).iter().map(|p| p.name().to_owned()).filter(|n| args.projection.as_deref().is_none_or(|o| o == n)).collect();
+    let mut units: Vec<String> = models
+        .projections(&sealer)
+        .iter()
+        .map(|p| p.name().to_owned())
+        .filter(|n| args.projection.as_deref().is_none_or(|o| o == n))
+        .collect();
     units.sort();
     let share = super::work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
     let (projector, handles) = start(&models, log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;

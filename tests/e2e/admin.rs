@@ -11,27 +11,39 @@ async fn admins_manage_the_knowledge_base_and_imports_are_all_or_nothing() {
     let n = before["items"].as_array().unwrap().len();
 
     let csv = "question,answer\nCan I get a metal card?,Yes: order it in the app under Cards > Upgrade.\nDo you charge for ATM withdrawals?,Up to 200 EUR a month is free.\n";
-    let r = app.http.post(app.url("/api/v1/kb/import")).bearer_auth(&admin).header("content-type", "text/csv").body(csv).send().await.unwrap();
+    let r =
+        app.http.post(app.url("/api/v1/kb/import")).bearer_auth(&admin).header("content-type", "text/csv").body(csv).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["added"], 2, "{body}");
     // Importing again changes nothing.
-    let r = app.http.post(app.url("/api/v1/kb/import")).bearer_auth(&admin).header("content-type", "text/csv").body(csv).send().await.unwrap();
+    let r =
+        app.http.post(app.url("/api/v1/kb/import")).bearer_auth(&admin).header("content-type", "text/csv").body(csv).send().await.unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!((body["added"].as_u64(), body["unchanged"].as_u64()), (Some(0), Some(2)), "{body}");
     // A broken file names its line and imports nothing.
     let bad = "question,answer\nA fine question?,A fine answer.\nA question with no answer,\n";
-    let r = app.http.post(app.url("/api/v1/kb/import")).bearer_auth(&admin).header("content-type", "text/csv").body(bad).send().await.unwrap();
+    let r =
+        app.http.post(app.url("/api/v1/kb/import")).bearer_auth(&admin).header("content-type", "text/csv").body(bad).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("line 3"), "{body}");
     let (_, after) = app.get("/api/v1/kb/articles", Some(&admin)).await;
     assert_eq!(after["items"].as_array().unwrap().len(), n + 2);
 
-    let (s, created) = app.post("/api/v1/kb/articles", Some(&admin), json!({"title": "Opening hours", "body": "Our chat is open around the clock."})).await;
+    let (s, created) = app
+        .post("/api/v1/kb/articles", Some(&admin), json!({"title": "Opening hours", "body": "Our chat is open around the clock."}))
+        .await;
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().unwrap();
-    let r = app.http.put(app.url(&format!("/api/v1/kb/articles/{id}"))).bearer_auth(&admin).json(&json!({"title": "Opening hours", "body": "Always open."})).send().await.unwrap();
+    let r = app
+        .http
+        .put(app.url(&format!("/api/v1/kb/articles/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"title": "Opening hours", "body": "Always open."}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let r = app.http.delete(app.url(&format!("/api/v1/kb/articles/{id}"))).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 204);
@@ -48,12 +60,21 @@ async fn admins_manage_the_knowledge_base_and_imports_are_all_or_nothing() {
 async fn admins_create_agents_who_log_in_and_erased_users_are_gone() {
     let app = spawn_app().await;
     let admin = app.login_admin().await;
-    let (s, agent) = app.post("/api/v1/users", Some(&admin), json!({"email": "ana@demo.example", "password": "a strong password", "name": "Ana", "role": "agent"})).await;
+    let (s, agent) = app
+        .post(
+            "/api/v1/users",
+            Some(&admin),
+            json!({"email": "ana@demo.example", "password": "a strong password", "name": "Ana", "role": "agent"}),
+        )
+        .await;
     assert_eq!(s, 201, "{agent}");
-    let (s, login) = app.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
+    let (s, login) =
+        app.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
     assert_eq!(s, 200, "{login}");
     assert_eq!(login["role"], "agent");
-    let (s, _) = app.post("/api/v1/users", Some(&admin), json!({"email": "ana@demo.example", "password": "a strong password", "role": "agent"})).await;
+    let (s, _) = app
+        .post("/api/v1/users", Some(&admin), json!({"email": "ana@demo.example", "password": "a strong password", "role": "agent"}))
+        .await;
     assert_eq!(s, 409, "one account per address");
     let (_, users) = app.get("/api/v1/users", Some(&admin)).await;
     assert!(users["items"].as_array().unwrap().iter().any(|u| u["email"] == "ana@demo.example"), "{users}");
@@ -70,7 +91,8 @@ async fn admins_create_agents_who_log_in_and_erased_users_are_gone() {
     assert_eq!(r.status().as_u16(), 204);
     let (s, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": again["refresh_token"]})).await;
     assert_eq!(s, 401, "an erased user's tokens are revoked");
-    let (s, _) = app.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
+    let (s, _) =
+        app.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
     assert_eq!(s, 401, "an erased user cannot log in");
     let (_, users) = app.get("/api/v1/users", Some(&admin)).await;
     assert!(!users["items"].as_array().unwrap().iter().any(|u| u["email"] == "ana@demo.example"), "the address is gone: {users}");

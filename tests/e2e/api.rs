@@ -49,7 +49,13 @@ async fn a_reconnecting_client_gets_exactly_the_events_it_missed() {
     let (s, _) = app.post(&format!("/api/v1/conversations/{id}/handoff"), Some(&visitor), json!({})).await;
     assert_eq!(s, 200);
     for (i, text) in ["one", "two", "three"].iter().enumerate() {
-        let (s, body) = app.post(&format!("/api/v1/conversations/{id}/messages"), Some(&visitor), json!({"client_message_id": format!("r{i}"), "text": text})).await;
+        let (s, body) = app
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                Some(&visitor),
+                json!({"client_message_id": format!("r{i}"), "text": text}),
+            )
+            .await;
         assert_eq!(s, 201, "{body}");
     }
     // The client last saw version 3 (started, handoff, "one").
@@ -91,7 +97,13 @@ async fn an_acknowledged_message_survives_kill_9() {
     let mut app = spawn_app().await;
     let (visitor, _) = app.visitor().await;
     let id = app.start_conversation(&visitor).await;
-    let (s, ack) = app.post(&format!("/api/v1/conversations/{id}/messages"), Some(&visitor), json!({"client_message_id": "k1", "text": "please keep this"})).await;
+    let (s, ack) = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&visitor),
+            json!({"client_message_id": "k1", "text": "please keep this"}),
+        )
+        .await;
     assert_eq!(s, 201);
     app.child.kill().expect("kill -9");
     app.child.wait().expect("reap");
@@ -100,7 +112,8 @@ async fn an_acknowledged_message_survives_kill_9() {
     app.base = base;
     let (s, detail) = app.get(&format!("/api/v1/conversations/{id}"), Some(&visitor)).await;
     assert_eq!(s, 200, "{detail}");
-    let kept = detail["events"].as_array().unwrap().iter().any(|e| e["version"] == ack["version"] && e["event"]["text"] == "please keep this");
+    let kept =
+        detail["events"].as_array().unwrap().iter().any(|e| e["version"] == ack["version"] && e["event"]["text"] == "please keep this");
     assert!(kept, "{detail}");
 }
 
@@ -134,7 +147,13 @@ async fn bad_http_input_gets_clear_errors_and_stores_nothing() {
     assert_eq!(s, 400, "{b}");
     let huge = "x".repeat(300 * 1024);
     // Its own client: the server closes a connection whose body it refused to read.
-    let r = reqwest::Client::new().post(app.url(&path)).bearer_auth(&visitor).json(&json!({"client_message_id": "huge", "text": huge})).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url(&path))
+        .bearer_auth(&visitor)
+        .json(&json!({"client_message_id": "huge", "text": huge}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     let (s, b) = app.post("/api/v1/conversations/no.such/messages", Some(&visitor), json!({"client_message_id": "a", "text": "hi"})).await;
     assert_eq!(s, 404, "{b}");
@@ -150,7 +169,12 @@ async fn forged_and_expired_tokens_are_refused() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let alg_none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
-    let tampered = format!("{}.{}.{}", parts[0], b64.encode(r#"{"sub":"someone","tenant":"demo","role":"admin","iss":"jamuna","aud":"jamuna-api","iat":0,"exp":99999999999}"#), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(r#"{"sub":"someone","tenant":"demo","role":"admin","iss":"jamuna","aud":"jamuna-api","iat":0,"exp":99999999999}"#),
+        parts[2]
+    );
     for token in [alg_none.as_str(), tampered.as_str(), "garbage", ""] {
         let (s, b) = app.get("/api/v1/users/me", Some(token)).await;
         assert_eq!(s, 401, "{token}: {b}");
@@ -213,7 +237,8 @@ async fn customers_and_tenants_are_isolated() {
     let id = app.start_conversation(&alice).await;
     let (s, _) = app.get(&format!("/api/v1/conversations/{id}"), Some(&bob)).await;
     assert_eq!(s, 404, "bob must not see alice's conversation");
-    let (s, _) = app.post(&format!("/api/v1/conversations/{id}/messages"), Some(&bob), json!({"client_message_id": "x", "text": "hi"})).await;
+    let (s, _) =
+        app.post(&format!("/api/v1/conversations/{id}/messages"), Some(&bob), json!({"client_message_id": "x", "text": "hi"})).await;
     assert_eq!(s, 404);
     let mut ws = app.socket(&bob).await;
     send(&mut ws, json!({"type": "subscribe", "conversation_id": id, "after_version": 0})).await;
@@ -223,7 +248,12 @@ async fn customers_and_tenants_are_isolated() {
     let secret = std::fs::read_to_string(app.data.path().join("dev-jwt-secret")).unwrap();
     let now = chrono_now();
     let claims = json!({"sub": "intruder", "tenant": "other", "role": "admin", "visitor": false, "iss": "jamuna", "aud": "jamuna-api", "iat": now, "exp": now + 600});
-    let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &jsonwebtoken::EncodingKey::from_secret(secret.trim().as_bytes())).unwrap();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.trim().as_bytes()),
+    )
+    .unwrap();
     let (s, _) = app.get(&format!("/api/v1/conversations/{id}"), Some(&token)).await;
     assert_eq!(s, 404);
     let (s, list) = app.get("/api/v1/conversations", Some(&token)).await;

@@ -98,7 +98,8 @@ impl App {
     }
 
     pub async fn login_admin(&self) -> String {
-        let (s, body) = self.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            self.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         assert_eq!(s, 200, "{body}");
         body["access_token"].as_str().expect("a token").to_string()
     }
@@ -132,7 +133,11 @@ pub async fn send(ws: &mut Ws, frame: Value) {
 /// The next JSON frame (skipping pings), within 15 s.
 pub async fn next_frame(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("a frame within 15 s").expect("the socket is open").expect("no error");
+        let msg = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("a frame within 15 s")
+            .expect("the socket is open")
+            .expect("no error");
         match msg {
             Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
             Message::Ping(_) | Message::Pong(_) => continue,

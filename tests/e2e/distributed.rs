@@ -12,10 +12,10 @@
 use crate::app::*;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
 
 struct Services {
     nats: String,
@@ -193,7 +193,8 @@ async fn a_customer_on_gateway_a_and_an_agent_on_gateway_b_hold_a_conversation_w
 
     // The agent signs in at B once the projector has the admin in MongoDB.
     let admin = eventually("the admin can sign in at gateway B", || async {
-        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
     })
     .await;
@@ -218,7 +219,8 @@ async fn a_customer_on_gateway_a_and_an_agent_on_gateway_b_hold_a_conversation_w
     events_until(&mut agent, &id, "BotAnswered", &mut at_b).await;
 
     // Asking for a person: the bot hands off, and the handoff reaches B's inbox live.
-    send(&mut customer, json!({"type": "send", "conversation_id": id, "client_message_id": "d-2", "text": "can I talk to a human please"})).await;
+    send(&mut customer, json!({"type": "send", "conversation_id": id, "client_message_id": "d-2", "text": "can I talk to a human please"}))
+        .await;
     let handoff = events_until(&mut agent, &id, "HandoffRequested", &mut at_b).await;
     assert_eq!(handoff["conversation_id"], id);
     events_until(&mut customer, &id, "HandoffRequested", &mut at_a).await;
@@ -328,7 +330,8 @@ async fn a_projector_killed_mid_burst_and_restarted_ends_equal_to_a_replay() {
     wait_ready(&a.http, &projector.base).await;
     wait_ready(&a.http, &a.base).await;
     let admin = eventually("the admin can sign in", || async {
-        let (s, body) = a.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            a.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
     })
     .await;
@@ -352,7 +355,13 @@ async fn a_projector_killed_mid_burst_and_restarted_ends_equal_to_a_replay() {
         tasks.push(tokio::spawn(async move {
             for m in 0..PER_CUSTOMER {
                 let body = json!({"client_message_id": format!("burst-{c}-{m}"), "text": format!("message {m} of customer {c}")});
-                let r = http.post(format!("{base}/api/v1/conversations/{id}/messages")).bearer_auth(&token).json(&body).send().await.expect("post");
+                let r = http
+                    .post(format!("{base}/api/v1/conversations/{id}/messages"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("post");
                 assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
                 acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -373,7 +382,8 @@ async fn a_projector_killed_mid_burst_and_restarted_ends_equal_to_a_replay() {
     // A new projector continues from the stored checkpoints.
     let projector = cluster.spawn(&["projector"]);
     let head = {
-        let r: Value = a.http.get(format!("{}/status/projections", projector.base)).send().await.expect("status").json().await.expect("json");
+        let r: Value =
+            a.http.get(format!("{}/status/projections", projector.base)).send().await.expect("status").json().await.expect("json");
         r["projections"][0]["head"].as_u64().expect("head")
     };
     caught_up(&a.http, &projector, head).await;
@@ -413,7 +423,9 @@ async fn metric(http: &reqwest::Client, role: &Role, name: &str) -> Option<f64> 
 async fn decisions(gateway: &App, admin: &str, id: &str) -> usize {
     let (s, detail) = gateway.get(&format!("/api/v1/conversations/{id}"), Some(admin)).await;
     assert_eq!(s, 200, "{detail}");
-    detail["events"].as_array().map_or(0, |e| e.iter().filter(|f| matches!(f["event"]["type"].as_str(), Some("BotAnswered" | "HandoffRequested"))).count())
+    detail["events"]
+        .as_array()
+        .map_or(0, |e| e.iter().filter(|f| matches!(f["event"]["type"].as_str(), Some("BotAnswered" | "HandoffRequested"))).count())
 }
 
 /// Starts `n` conversations with one question each; returns their ids.
@@ -424,7 +436,13 @@ async fn questions(gateway: &App, n: usize, tag: &str) -> Vec<String> {
         assert_eq!(s, 201, "{body}");
         let token = body["access_token"].as_str().expect("a token").to_owned();
         let id = gateway.start_conversation(&token).await;
-        let (s, body) = gateway.post(&format!("/api/v1/conversations/{id}/messages"), Some(&token), json!({"client_message_id": format!("{tag}-{i}"), "text": "My new card has not arrived yet, when will it come?"})).await;
+        let (s, body) = gateway
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                Some(&token),
+                json!({"client_message_id": format!("{tag}-{i}"), "text": "My new card has not arrived yet, when will it come?"}),
+            )
+            .await;
         assert_eq!(s, 201, "{body}");
         ids.push(id);
     }
@@ -442,7 +460,10 @@ async fn replicas_of_the_projector_and_the_ai_worker_share_the_work_and_take_ove
     const AFTER_KILL: usize = 8;
     let Some(s) = services("the replicas test") else { return };
     if s.redis.is_none() {
-        assert!(!std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1"), "the replicas test needs JAMUNA_TEST_REDIS_URL, but JAMUNA_REQUIRE_SERVICES=1");
+        assert!(
+            !std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1"),
+            "the replicas test needs JAMUNA_TEST_REDIS_URL, but JAMUNA_REQUIRE_SERVICES=1"
+        );
         eprintln!("NOT RUN: the replicas test needs Redis for its leases (JAMUNA_TEST_REDIS_URL)");
         return;
     }
@@ -466,13 +487,17 @@ async fn replicas_of_the_projector_and_the_ai_worker_share_the_work_and_take_ove
     eprintln!("projections per projector: {split:?}");
     // The 16 partitions split eight and eight.
     eventually("the workers split the partitions", || async {
-        let (x, y) = (metric(&a.http, &workers[0], "jamuna_ai_worker_partitions").await?, metric(&a.http, &workers[1], "jamuna_ai_worker_partitions").await?);
+        let (x, y) = (
+            metric(&a.http, &workers[0], "jamuna_ai_worker_partitions").await?,
+            metric(&a.http, &workers[1], "jamuna_ai_worker_partitions").await?,
+        );
         (x == 8.0 && y == 8.0).then_some(())
     })
     .await;
 
     let admin = eventually("the admin can sign in", || async {
-        let (s, body) = a.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            a.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
     })
     .await;
@@ -481,7 +506,10 @@ async fn replicas_of_the_projector_and_the_ai_worker_share_the_work_and_take_ove
         eventually("the bot decides every question", || async { (decisions(&a, &admin, id).await > 0).then_some(()) }).await;
     }
     // Each question was decided by one worker, and both workers had some.
-    let per_worker = [metric(&a.http, &workers[0], "jamuna_ai_worker_decisions_total").await.expect("metrics"), metric(&a.http, &workers[1], "jamuna_ai_worker_decisions_total").await.expect("metrics")];
+    let per_worker = [
+        metric(&a.http, &workers[0], "jamuna_ai_worker_decisions_total").await.expect("metrics"),
+        metric(&a.http, &workers[1], "jamuna_ai_worker_decisions_total").await.expect("metrics"),
+    ];
     eprintln!("decisions per worker: {per_worker:?}");
     assert_eq!(per_worker.iter().sum::<f64>(), FIRST as f64, "every question decided once, by one worker: {per_worker:?}");
     assert!(per_worker.iter().all(|&d| d > 0.0), "both workers decide: {per_worker:?}");
@@ -493,7 +521,8 @@ async fn replicas_of_the_projector_and_the_ai_worker_share_the_work_and_take_ove
     let _ = (projectors[0].child.wait(), workers[0].child.wait());
     let after = questions(&a, AFTER_KILL, "after").await;
     for id in &after {
-        eventually("the surviving worker decides every later question", || async { (decisions(&a, &admin, id).await > 0).then_some(()) }).await;
+        eventually("the surviving worker decides every later question", || async { (decisions(&a, &admin, id).await > 0).then_some(()) })
+            .await;
     }
     eventually("the surviving worker holds every partition", || async {
         (metric(&a.http, &workers[1], "jamuna_ai_worker_partitions").await? == 16.0).then_some(())
@@ -541,7 +570,8 @@ async fn agents_see_who_is_online_across_gateways_and_sigterm_closes_sockets_wit
     // Presence is shared through Redis; without it each gateway knows only its own sockets.
     let agent_gateway = if s.redis.is_some() { &a } else { &b };
     let admin = eventually("the admin can sign in at B", || async {
-        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         (s == 200).then(|| body.clone())
     })
     .await;
@@ -551,11 +581,19 @@ async fn agents_see_who_is_online_across_gateways_and_sigterm_closes_sockets_wit
     let first = frame_where(&mut admin_ws, |f| f["type"] == "presence").await;
     assert_eq!(first["online"], json!([admin_id]), "a staff socket first learns who is online: itself");
 
-    let (s, created) = b.post("/api/v1/users", Some(&admin_token), json!({"email": "ana@demo.example", "password": "a strong password", "name": "Ana", "role": "agent"})).await;
+    let (s, created) = b
+        .post(
+            "/api/v1/users",
+            Some(&admin_token),
+            json!({"email": "ana@demo.example", "password": "a strong password", "name": "Ana", "role": "agent"}),
+        )
+        .await;
     assert_eq!(s, 201, "{created}");
     let agent_id = created["id"].as_str().expect("id").to_owned();
     let agent_token = eventually("the agent can sign in", || async {
-        let (s, body) = agent_gateway.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
+        let (s, body) = agent_gateway
+            .post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"}))
+            .await;
         (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
     })
     .await;
@@ -657,7 +695,15 @@ struct ClientRun {
 /// version it saw and resends the unacknowledged message with the same
 /// client message id. Returns once every message is acked and the socket
 /// has seen the conversation up to `final_version`.
-async fn resuming_client(gateways: Vec<String>, token: String, conversation: String, c: usize, messages: usize, final_version: u64, acked_total: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> ClientRun {
+async fn resuming_client(
+    gateways: Vec<String>,
+    token: String,
+    conversation: String,
+    c: usize,
+    messages: usize,
+    final_version: u64,
+    acked_total: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> ClientRun {
     let mut run = ClientRun::default();
     let (mut g, mut last_version, mut next, mut pending): (usize, u64, usize, Option<String>) = (0, 0, 0, None);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -682,7 +728,8 @@ async fn resuming_client(gateways: Vec<String>, token: String, conversation: Str
                 run.resent += 1;
             }
             if let Some(cmid) = &pending {
-                let frame = json!({"type": "send", "conversation_id": conversation, "client_message_id": cmid, "text": format!("message {cmid}")});
+                let frame =
+                    json!({"type": "send", "conversation_id": conversation, "client_message_id": cmid, "text": format!("message {cmid}")});
                 if !try_send(&mut ws, frame).await {
                     break;
                 }
@@ -739,7 +786,8 @@ async fn a_gateway_killed_while_clients_send_loses_and_doubles_nothing_acknowled
         wait_ready(&b.http, base).await;
     }
     let admin = eventually("the admin can sign in at B", || async {
-        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
     })
     .await;
@@ -790,7 +838,17 @@ async fn a_gateway_killed_while_clients_send_loses_and_doubles_nothing_acknowled
     let tasks: Vec<_> = customers
         .iter()
         .enumerate()
-        .map(|(c, (token, id))| tokio::spawn(resuming_client(vec![a.base.clone(), b.base.clone()], token.clone(), id.clone(), c, MESSAGES, final_version, acked.clone())))
+        .map(|(c, (token, id))| {
+            tokio::spawn(resuming_client(
+                vec![a.base.clone(), b.base.clone()],
+                token.clone(),
+                id.clone(),
+                c,
+                MESSAGES,
+                final_version,
+                acked.clone(),
+            ))
+        })
         .collect();
     while acked.load(std::sync::atomic::Ordering::Relaxed) < CUSTOMERS * MESSAGES / 3 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -813,11 +871,17 @@ async fn a_gateway_killed_while_clients_send_loses_and_doubles_nothing_acknowled
         // Every acknowledged message is stored exactly once, read from the log through B.
         let (s, detail) = b.get(&format!("/api/v1/conversations/{id}"), Some(&admin)).await;
         assert_eq!(s, 200, "{detail}");
-        let stored: Vec<&str> = detail["events"].as_array().expect("events").iter().filter_map(|f| f["event"]["client_message_id"].as_str()).collect();
+        let stored: Vec<&str> =
+            detail["events"].as_array().expect("events").iter().filter_map(|f| f["event"]["client_message_id"].as_str()).collect();
         assert_eq!(run.acked.len(), MESSAGES, "customer {c}: every message was acked in the end");
         for (cmid, version) in &run.acked {
             assert_eq!(stored.iter().filter(|s| *s == cmid).count(), 1, "customer {c}: {cmid} stored once: {stored:?}");
-            let at = detail["events"].as_array().expect("events").iter().find(|f| f["event"]["client_message_id"] == cmid.as_str()).expect("stored");
+            let at = detail["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .find(|f| f["event"]["client_message_id"] == cmid.as_str())
+                .expect("stored");
             assert_eq!(at["version"].as_u64(), Some(*version), "customer {c}: the ack of {cmid} named its stored version");
         }
         assert_eq!(stored.len(), MESSAGES, "customer {c}: nothing else, nothing twice: {stored:?}");
@@ -906,7 +970,8 @@ async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_ac
         wait_ready(&a.http, base).await;
     }
     let admin = eventually("the admin can sign in at B", || async {
-        let (s, body) = b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        let (s, body) =
+            b.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
         (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
     })
     .await;
@@ -961,7 +1026,8 @@ async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_ac
                     let deadline = Instant::now() + Duration::from_secs(90);
                     loop {
                         let body = json!({"client_message_id": cmid, "text": format!("message {m} of customer {c}")});
-                        let r = http.post(format!("{base}/api/v1/conversations/{id}/messages")).bearer_auth(&token).json(&body).send().await;
+                        let r =
+                            http.post(format!("{base}/api/v1/conversations/{id}/messages")).bearer_auth(&token).json(&body).send().await;
                         match r {
                             Ok(r) if r.status().is_success() => {
                                 let ack: Value = r.json().await.expect("an ack");
@@ -997,7 +1063,13 @@ async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_ac
     // the log in order, so every earlier message has been handled too).
     let (token, _) = &customers[0];
     let asked = a.start_conversation(token).await;
-    let (s, body) = a.post(&format!("/api/v1/conversations/{asked}/messages"), Some(token), json!({"client_message_id": "after-restart", "text": "My new card has not arrived yet, when will it come?"})).await;
+    let (s, body) = a
+        .post(
+            &format!("/api/v1/conversations/{asked}/messages"),
+            Some(token),
+            json!({"client_message_id": "after-restart", "text": "My new card has not arrived yet, when will it come?"}),
+        )
+        .await;
     assert_eq!(s, 201, "{body}");
     let answer = eventually("the bot's answer after the restart", || async {
         let (_, d) = b.get(&format!("/api/v1/conversations/{asked}"), Some(&admin)).await;
@@ -1011,7 +1083,11 @@ async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_ac
         let (s, detail) = b.get(&format!("/api/v1/conversations/{id}"), Some(&admin)).await;
         assert_eq!(s, 200, "{detail}");
         let events = detail["events"].as_array().expect("events");
-        let stored: Vec<&str> = events.iter().filter(|f| f["event"]["author"]["role"] != "bot").filter_map(|f| f["event"]["client_message_id"].as_str()).collect();
+        let stored: Vec<&str> = events
+            .iter()
+            .filter(|f| f["event"]["author"]["role"] != "bot")
+            .filter_map(|f| f["event"]["client_message_id"].as_str())
+            .collect();
         assert_eq!(acks.len(), MESSAGES);
         for (cmid, version) in acks {
             let at: Vec<&Value> = events.iter().filter(|f| f["event"]["client_message_id"] == cmid.as_str()).collect();
@@ -1024,11 +1100,16 @@ async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_ac
 
         // The gateway's push reconnected: the agent's socket saw every event once, in order.
         let all: Vec<u64> = (1..=version).collect();
-        eventually("the agent's socket at the conversation's last version", || async { (seen.lock().expect("lock").get(id.as_str()).and_then(|v| v.last().copied()) >= Some(version)).then_some(()) }).await;
+        eventually("the agent's socket at the conversation's last version", || async {
+            (seen.lock().expect("lock").get(id.as_str()).and_then(|v| v.last().copied()) >= Some(version)).then_some(())
+        })
+        .await;
         // The projector reconnected: its read model reached the same version.
         eventually("the read model at the log's version", || async {
             let (_, page) = b.get("/api/v1/conversations?view=all&limit=100", Some(&admin)).await;
-            page["items"].as_array().and_then(|items| items.iter().find(|i| i["id"] == id.as_str() && i["version"].as_u64() == Some(version)).map(|_| ()))
+            page["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|i| i["id"] == id.as_str() && i["version"].as_u64() == Some(version)).map(|_| ()))
         })
         .await;
         tokio::time::sleep(Duration::from_millis(200)).await;

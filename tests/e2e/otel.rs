@@ -7,8 +7,8 @@
 
 use crate::app::*;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use prost::Message as _;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
@@ -66,7 +66,8 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Exported>>>) {
                 };
                 let mut spans = sink.lock().unwrap_or_else(|p| p.into_inner());
                 for rs in request.resource_spans {
-                    let service = rs.resource.iter().flat_map(|r| &r.attributes).find(|kv| kv.key == "service.name").map(text).unwrap_or_default();
+                    let service =
+                        rs.resource.iter().flat_map(|r| &r.attributes).find(|kv| kv.key == "service.name").map(text).unwrap_or_default();
                     for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
                         spans.push(Exported {
                             service: service.clone(),
@@ -124,13 +125,25 @@ fn spawn_traced(endpoint: &str, delay_ms: u64, service: Option<&str>) -> App {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    App { child, base: base.expect("the server printed its address"), data, http: reqwest::Client::new(), widget_key: widget_key.expect("the widget key") }
+    App {
+        child,
+        base: base.expect("the server printed its address"),
+        data,
+        http: reqwest::Client::new(),
+        widget_key: widget_key.expect("the widget key"),
+    }
 }
 
 /// The one span of `trace` named `name` whose attributes match `attrs`.
 fn one<'a>(spans: &'a [Exported], trace: &str, name: &str, attrs: &[(&str, &str)]) -> &'a Exported {
-    let found: Vec<&Exported> = spans.iter().filter(|s| s.trace_id == trace && s.name == name && attrs.iter().all(|(k, v)| s.attr(k) == Some(v))).collect();
-    assert_eq!(found.len(), 1, "one {name} {attrs:?} in trace {trace}, got {found:#?}\nall spans of the trace: {:#?}", spans.iter().filter(|s| s.trace_id == trace).collect::<Vec<_>>());
+    let found: Vec<&Exported> =
+        spans.iter().filter(|s| s.trace_id == trace && s.name == name && attrs.iter().all(|(k, v)| s.attr(k) == Some(v))).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {name} {attrs:?} in trace {trace}, got {found:#?}\nall spans of the trace: {:#?}",
+        spans.iter().filter(|s| s.trace_id == trace).collect::<Vec<_>>()
+    );
     found[0]
 }
 
@@ -147,7 +160,10 @@ const CONSUMER: i32 = 5;
 fn message_to_answer(spans: &[Exported], trace: &str, request_span: &str, gateway: &str, worker: &str) {
     // The gateway's request: the client's span is its parent, its id is the one the response named.
     let request = one(spans, trace, "request", &[]);
-    assert_eq!((request.parent_id.as_str(), request.span_id.as_str(), request.kind, request.service.as_str()), (CLIENT_SPAN, request_span, SERVER, gateway));
+    assert_eq!(
+        (request.parent_id.as_str(), request.span_id.as_str(), request.kind, request.service.as_str()),
+        (CLIENT_SPAN, request_span, SERVER, gateway)
+    );
     // The command and the append of the customer's message, children of the request.
     let posted = one(spans, trace, "append", &[("event_type", "MessagePosted")]);
     assert_eq!((posted.attr("outcome"), posted.service.as_str()), (Some("appended"), gateway));
@@ -200,11 +216,16 @@ async fn one_trace_follows_a_message_from_the_gateway_through_the_log_and_the_ai
 
     // Wait for the push of the bot's answer (and of the frame's message).
     let spans = spans_when(&got, "the pushes of the bot's answer and of the frame's message", |spans| {
-        let pushed = |trace: &str, ty: &str| spans.iter().any(|s| s.trace_id == trace && s.name == "push" && s.attr("event_type") == Some(ty));
+        let pushed =
+            |trace: &str, ty: &str| spans.iter().any(|s| s.trace_id == trace && s.name == "push" && s.attr("event_type") == Some(ty));
         pushed(TRACE, "BotAnswered") && pushed(WS_TRACE, "MessagePosted")
     })
     .await;
-    assert!(spans.iter().all(|s| s.service == "jamuna"), "serve's service name is jamuna: {:?}", spans.iter().map(|s| &s.service).collect::<std::collections::HashSet<_>>());
+    assert!(
+        spans.iter().all(|s| s.service == "jamuna"),
+        "serve's service name is jamuna: {:?}",
+        spans.iter().map(|s| &s.service).collect::<std::collections::HashSet<_>>()
+    );
     message_to_answer(&spans, TRACE, &request_span, "jamuna", "jamuna");
 
     // The WebSocket frame: the same chain from its own traceparent.
@@ -236,7 +257,10 @@ async fn in_the_distributed_mode_the_trace_crosses_the_roles_through_the_log() {
     const TRACE: &str = "6cf92f3577b34da6a3ce929d0e0e4738";
     let (nats, mongodb) = (std::env::var("JAMUNA_TEST_NATS_URL").ok(), std::env::var("JAMUNA_TEST_MONGODB_URL").ok());
     let (Some(nats), Some(mongodb)) = (nats, mongodb) else {
-        assert!(std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"), "JAMUNA_TEST_NATS_URL and JAMUNA_TEST_MONGODB_URL are not set, but JAMUNA_REQUIRE_SERVICES=1");
+        assert!(
+            std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "JAMUNA_TEST_NATS_URL and JAMUNA_TEST_MONGODB_URL are not set, but JAMUNA_REQUIRE_SERVICES=1"
+        );
         eprintln!("NOT RUN: the distributed OpenTelemetry test needs NATS and MongoDB/FerretDB (run it under scripts/with-services.sh)");
         return;
     };

@@ -35,7 +35,8 @@ async fn auth_token_then_chat_answers() {
 
     // The seed's flow: the token from /auth/token chats through /chat, and the bot answers it.
     let token = body["access_token"].as_str().unwrap().to_string();
-    let (status, body) = app.post("/chat", Some(&token), serde_json::json!({"message": "My new card has not arrived yet, when will it come?"})).await;
+    let (status, body) =
+        app.post("/chat", Some(&token), serde_json::json!({"message": "My new card has not arrived yet, when will it come?"})).await;
     assert_eq!(status, 200, "{body}");
     let response = body["response"].as_str().unwrap_or_default();
     assert!(response.contains("5 working days"), "the bot answers from the knowledge base: {body}");

@@ -13,7 +13,11 @@ const WS_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// Every stored event, as `jamuna events tail` prints them.
 fn events(app: &App) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_jamuna")).args(["events", "tail"]).env("JAMUNA_DATA_DIR", app.data.path()).output().expect("run jamuna events tail");
+    let out = Command::new(env!("CARGO_BIN_EXE_jamuna"))
+        .args(["events", "tail"])
+        .env("JAMUNA_DATA_DIR", app.data.path())
+        .output()
+        .expect("run jamuna events tail");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("an event")).collect()
 }

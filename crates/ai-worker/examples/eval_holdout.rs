@@ -17,14 +17,10 @@ use jamuna_ai_worker::{Embedder, bench_embed, eval};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let data = PathBuf::from(
-        args.next()
-            .ok_or("usage: eval_holdout DATA.csv [OOS_INTENTS] [SEED]")?,
-    );
+    let data = PathBuf::from(args.next().ok_or("usage: eval_holdout DATA.csv [OOS_INTENTS] [SEED]")?);
     let oos_intents: usize = args.next().map_or(Ok(10), |s| s.parse())?;
     let seed: u64 = args.next().map_or(Ok(7), |s| s.parse())?;
-    let model_dir = std::env::var_os("JAMUNA_MODEL_DIR")
-        .map_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"), PathBuf::from);
+    let model_dir = std::env::var_os("JAMUNA_MODEL_DIR").map_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"), PathBuf::from);
 
     let t = Instant::now();
     let embedder = Embedder::load(&model_dir)?;
@@ -56,9 +52,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sentences: Vec<&str> = split.test.iter().map(|e| e.text.as_str()).collect();
     println!("{}", bench_embed(&embedder, &sentences)?);
     let long = jamuna_ai_worker::bench::mixed_sentences(512);
-    println!(
-        "synthetic mixed lengths: {}",
-        bench_embed(&embedder, &long)?
-    );
+    println!("synthetic mixed lengths: {}", bench_embed(&embedder, &long)?);
     Ok(())
 }

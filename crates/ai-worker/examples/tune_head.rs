@@ -22,17 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let embeddings = match cache.as_ref().filter(|c| c.exists()) {
         Some(c) => serde_json::from_slice::<Vec<Vec<f32>>>(&std::fs::read(c)?)?,
         None => {
-            let model_dir = std::env::var_os("JAMUNA_MODEL_DIR")
-                .map_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"), PathBuf::from);
+            let model_dir = std::env::var_os("JAMUNA_MODEL_DIR").map_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"), PathBuf::from);
             let embedder = Embedder::load(&model_dir)?;
             let t = Instant::now();
             let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
             let e = embedder.embed(&texts)?;
-            println!(
-                "embedded {} rows in {:.1}s",
-                e.len(),
-                t.elapsed().as_secs_f64()
-            );
+            println!("embedded {} rows in {:.1}s", e.len(), t.elapsed().as_secs_f64());
             if let Some(c) = &cache {
                 std::fs::write(c, serde_json::to_vec(&e)?)?;
             }
@@ -49,55 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = TrainConfig::default();
     let grid: Vec<(&str, TrainConfig)> = vec![
         ("default", base.clone()),
-        (
-            "lr 0.003",
-            TrainConfig {
-                learning_rate: 0.003,
-                ..base.clone()
-            },
-        ),
-        (
-            "lr 0.03",
-            TrainConfig {
-                learning_rate: 0.03,
-                ..base.clone()
-            },
-        ),
-        (
-            "epochs 60",
-            TrainConfig {
-                epochs: 60,
-                ..base.clone()
-            },
-        ),
-        (
-            "epochs 15",
-            TrainConfig {
-                epochs: 15,
-                ..base.clone()
-            },
-        ),
-        (
-            "wd 0.1",
-            TrainConfig {
-                weight_decay: 0.1,
-                ..base.clone()
-            },
-        ),
-        (
-            "wd 0",
-            TrainConfig {
-                weight_decay: 0.0,
-                ..base.clone()
-            },
-        ),
-        (
-            "smooth 0.1",
-            TrainConfig {
-                label_smoothing: 0.1,
-                ..base.clone()
-            },
-        ),
+        ("lr 0.003", TrainConfig { learning_rate: 0.003, ..base.clone() }),
+        ("lr 0.03", TrainConfig { learning_rate: 0.03, ..base.clone() }),
+        ("epochs 60", TrainConfig { epochs: 60, ..base.clone() }),
+        ("epochs 15", TrainConfig { epochs: 15, ..base.clone() }),
+        ("wd 0.1", TrainConfig { weight_decay: 0.1, ..base.clone() }),
+        ("wd 0", TrainConfig { weight_decay: 0.0, ..base.clone() }),
+        ("smooth 0.1", TrainConfig { label_smoothing: 0.1, ..base.clone() }),
     ];
     for (name, config) in grid {
         let t = Instant::now();

@@ -34,16 +34,8 @@ use std::sync::Arc;
 /// The bot's decision about one message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Answer {
-        text: String,
-        intent: Option<String>,
-        confidence: f32,
-        sources: Vec<Source>,
-    },
-    Handoff {
-        reason: HandoffReason,
-        confidence: f32,
-    },
+    Answer { text: String, intent: Option<String>, confidence: f32, sources: Vec<Source> },
+    Handoff { reason: HandoffReason, confidence: f32 },
 }
 
 #[derive(Debug, Clone)]
@@ -60,12 +52,7 @@ pub struct AnswerConfig {
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        Self {
-            min_score: 0.45,
-            max_sources: 3,
-            phrase_score: 0.72,
-            max_answer_chars: 800,
-        }
+        Self { min_score: 0.45, max_sources: 3, phrase_score: 0.72, max_answer_chars: 800 }
     }
 }
 
@@ -88,10 +75,7 @@ const PHRASES: &[(PhraseKind, &str)] = &[
     (PhraseKind::Human, "I want to talk to a human"),
     (PhraseKind::Human, "Can I speak to a real person?"),
     (PhraseKind::Human, "connect me with an agent please"),
-    (
-        PhraseKind::Human,
-        "I need a customer service representative",
-    ),
+    (PhraseKind::Human, "I need a customer service representative"),
     (PhraseKind::Greeting, "Hello"),
     (PhraseKind::Greeting, "Hi there"),
     (PhraseKind::Greeting, "Good morning"),
@@ -102,24 +86,14 @@ const PHRASES: &[(PhraseKind, &str)] = &[
 ];
 
 /// Words that ask for a person whatever the rest of the message says.
-const HUMAN_WORDS: &[&str] = &[
-    "human",
-    "real person",
-    "agent",
-    "representative",
-    "operator",
-    "someone real",
-];
+const HUMAN_WORDS: &[&str] = &["human", "real person", "agent", "representative", "operator", "someone real"];
 
 impl PhraseKind {
     fn reply(self) -> Option<(&'static str, &'static str)> {
         match self {
             PhraseKind::Human => None,
             PhraseKind::Greeting => Some(("greeting", "Hi! How can I help you today?")),
-            PhraseKind::Thanks => Some((
-                "thanks",
-                "You're welcome! Is there anything else I can help with?",
-            )),
+            PhraseKind::Thanks => Some(("thanks", "You're welcome! Is there anything else I can help with?")),
             PhraseKind::Goodbye => Some(("goodbye", "Goodbye, and thanks for getting in touch!")),
         }
     }
@@ -127,39 +101,21 @@ impl PhraseKind {
 
 fn asks_for_human(text: &str) -> bool {
     let t = text.to_lowercase();
-    HUMAN_WORDS.iter().any(|w| {
-        t.split(|c: char| !c.is_alphanumeric() && c != ' ')
-            .any(|part| part.contains(w))
-    })
+    HUMAN_WORDS.iter().any(|w| t.split(|c: char| !c.is_alphanumeric() && c != ' ').any(|part| part.contains(w)))
 }
 
 /// The decision for a message with embedding `query`, against the tenant's
 /// passages nearest it (`hits`, best first, scored by cosine similarity) and
 /// the canned phrases. Pure: no model, no I/O.
-pub fn choose(
-    text: &str,
-    query: &[f32],
-    hits: &[VectorHit],
-    phrases: &[Phrase],
-    config: &AnswerConfig,
-) -> Decision {
-    let best_phrase = phrases
-        .iter()
-        .map(|p| (p.kind, cosine(query, &p.embedding)))
-        .max_by(|a, b| a.1.total_cmp(&b.1));
+pub fn choose(text: &str, query: &[f32], hits: &[VectorHit], phrases: &[Phrase], config: &AnswerConfig) -> Decision {
+    let best_phrase = phrases.iter().map(|p| (p.kind, cosine(query, &p.embedding))).max_by(|a, b| a.1.total_cmp(&b.1));
     if asks_for_human(text) {
-        return Decision::Handoff {
-            reason: HandoffReason::CustomerAsked,
-            confidence: 1.0,
-        };
+        return Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0 };
     }
     if let Some((PhraseKind::Human, s)) = best_phrase
         && s >= config.phrase_score
     {
-        return Decision::Handoff {
-            reason: HandoffReason::CustomerAsked,
-            confidence: s,
-        };
+        return Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: s };
     }
     let best = hits.first().map(|h| h.score).unwrap_or(0.0);
     if let Some((kind, s)) = best_phrase
@@ -167,28 +123,17 @@ pub fn choose(
         && s >= best
         && let Some((intent, reply)) = kind.reply()
     {
-        return Decision::Answer {
-            text: reply.into(),
-            intent: Some(intent.into()),
-            confidence: s,
-            sources: vec![],
-        };
+        return Decision::Answer { text: reply.into(), intent: Some(intent.into()), confidence: s, sources: vec![] };
     }
     let Some(top) = hits.first().filter(|h| h.score >= config.min_score) else {
-        return Decision::Handoff {
-            reason: HandoffReason::LowConfidence,
-            confidence: best.max(0.0),
-        };
+        return Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: best.max(0.0) };
     };
     let mut sources = Vec::new();
     for p in hits.iter().take_while(|h| h.score >= config.min_score) {
         if sources.len() >= config.max_sources {
             break;
         }
-        if sources
-            .iter()
-            .any(|src: &Source| src.article_id == p.article_id)
-        {
+        if sources.iter().any(|src: &Source| src.article_id == p.article_id) {
             continue;
         }
         sources.push(Source {
@@ -199,12 +144,7 @@ pub fn choose(
         });
     }
     let text: String = top.text.chars().take(config.max_answer_chars).collect();
-    Decision::Answer {
-        text,
-        intent: None,
-        confidence: top.score,
-        sources,
-    }
+    Decision::Answer { text, intent: None, confidence: top.score, sources }
 }
 
 /// The tenants' knowledge, embedded, and the model that embeds messages.
@@ -227,14 +167,7 @@ impl Answerer {
     pub async fn new(embedder: AsyncEmbedder, vectors: Arc<VectorProjection>, config: AnswerConfig) -> Result<Self, EmbedError> {
         let texts: Vec<String> = PHRASES.iter().map(|(_, t)| t.to_string()).collect();
         let embeddings = embedder.embed(texts).await?;
-        let phrases = PHRASES
-            .iter()
-            .zip(embeddings)
-            .map(|((kind, _), embedding)| Phrase {
-                kind: *kind,
-                embedding,
-            })
-            .collect();
+        let phrases = PHRASES.iter().zip(embeddings).map(|((kind, _), embedding)| Phrase { kind: *kind, embedding }).collect();
         Ok(Self {
             intents: std::sync::Arc::new(crate::live::LiveIntents::new(embedder.clone())),
             sessions: None,
@@ -273,22 +206,12 @@ impl Answerer {
 
     /// Decides what to say to `text` from a customer of `tenant`.
     pub async fn decide(&self, tenant: &TenantId, text: &str) -> Result<Decision, EmbedError> {
-        let query = self
-            .embedder
-            .embed(vec![text.to_string()])
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let query = self.embedder.embed(vec![text.to_string()]).await?.into_iter().next().unwrap_or_default();
         let hits = self.search(tenant, &query).await;
         let retrieved = choose(text, &query, &hits, &self.phrases, &self.config);
         // The tenant's intent model, if trained, has the first word (crate::live::with_intent).
         let predicted = self.intents.predict(tenant, &query);
-        Ok(crate::live::with_intent(
-            retrieved,
-            predicted.as_ref().map(|p| &p.0),
-            predicted.as_ref().and_then(|p| p.1.as_deref()),
-        ))
+        Ok(crate::live::with_intent(retrieved, predicted.as_ref().map(|p| &p.0), predicted.as_ref().and_then(|p| p.1.as_deref())))
     }
 }
 
@@ -306,13 +229,7 @@ mod tests {
     }
 
     /// What the vector index does before [`choose`]: score every passage, best first.
-    fn choose_among(
-        text: &str,
-        query: &[f32],
-        passages: &[IndexedPassage],
-        phrases: &[Phrase],
-        config: &AnswerConfig,
-    ) -> Decision {
+    fn choose_among(text: &str, query: &[f32], passages: &[IndexedPassage], phrases: &[Phrase], config: &AnswerConfig) -> Decision {
         let mut hits: Vec<VectorHit> = passages
             .iter()
             .enumerate()
@@ -343,39 +260,16 @@ mod tests {
     }
     fn phrases() -> Vec<Phrase> {
         vec![
-            Phrase {
-                kind: PhraseKind::Greeting,
-                embedding: unit(&[0.0, 0.0, 1.0]),
-            },
-            Phrase {
-                kind: PhraseKind::Human,
-                embedding: unit(&[0.0, 1.0, 0.0]),
-            },
+            Phrase { kind: PhraseKind::Greeting, embedding: unit(&[0.0, 0.0, 1.0]) },
+            Phrase { kind: PhraseKind::Human, embedding: unit(&[0.0, 1.0, 0.0]) },
         ]
     }
 
     #[test]
     fn the_closest_passage_answers_and_is_cited() {
-        let passages = [
-            passage("cards", &[1.0, 0.0, 0.1]),
-            passage("fees", &[0.2, 0.1, 0.0]),
-        ];
-        let d = choose_among(
-            "where is my card",
-            &unit(&[1.0, 0.05, 0.05]),
-            &passages,
-            &phrases(),
-            &AnswerConfig::default(),
-        );
-        let Decision::Answer {
-            text,
-            sources,
-            confidence,
-            ..
-        } = d
-        else {
-            panic!("expected an answer: {d:?}")
-        };
+        let passages = [passage("cards", &[1.0, 0.0, 0.1]), passage("fees", &[0.2, 0.1, 0.0])];
+        let d = choose_among("where is my card", &unit(&[1.0, 0.05, 0.05]), &passages, &phrases(), &AnswerConfig::default());
+        let Decision::Answer { text, sources, confidence, .. } = d else { panic!("expected an answer: {d:?}") };
         assert_eq!(text, "Text of cards");
         assert_eq!(sources[0].article_id.as_str(), "cards");
         assert!(confidence > 0.9);
@@ -384,37 +278,10 @@ mod tests {
     #[test]
     fn a_far_message_hands_off_instead_of_guessing() {
         let passages = [passage("cards", &[1.0, 0.0, 0.0])];
-        let d = choose_among(
-            "what is the meaning of life",
-            &unit(&[-1.0, 0.1, -0.2]),
-            &passages,
-            &phrases(),
-            &AnswerConfig::default(),
-        );
-        assert!(
-            matches!(
-                d,
-                Decision::Handoff {
-                    reason: HandoffReason::LowConfidence,
-                    ..
-                }
-            ),
-            "{d:?}"
-        );
-        let empty = choose_among(
-            "anything",
-            &unit(&[1.0, 0.0, 0.0]),
-            &[],
-            &[],
-            &AnswerConfig::default(),
-        );
-        assert!(matches!(
-            empty,
-            Decision::Handoff {
-                reason: HandoffReason::LowConfidence,
-                ..
-            }
-        ));
+        let d = choose_among("what is the meaning of life", &unit(&[-1.0, 0.1, -0.2]), &passages, &phrases(), &AnswerConfig::default());
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::LowConfidence, .. }), "{d:?}");
+        let empty = choose_among("anything", &unit(&[1.0, 0.0, 0.0]), &[], &[], &AnswerConfig::default());
+        assert!(matches!(empty, Decision::Handoff { reason: HandoffReason::LowConfidence, .. }));
     }
 
     #[test]
@@ -426,41 +293,14 @@ mod tests {
             &phrases(),
             &AnswerConfig::default(),
         );
-        assert!(matches!(
-            d,
-            Decision::Handoff {
-                reason: HandoffReason::CustomerAsked,
-                ..
-            }
-        ));
-        let d = choose_among(
-            "get me someone",
-            &unit(&[0.0, 1.0, 0.0]),
-            &[],
-            &phrases(),
-            &AnswerConfig::default(),
-        );
-        assert!(matches!(
-            d,
-            Decision::Handoff {
-                reason: HandoffReason::CustomerAsked,
-                ..
-            }
-        ));
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::CustomerAsked, .. }));
+        let d = choose_among("get me someone", &unit(&[0.0, 1.0, 0.0]), &[], &phrases(), &AnswerConfig::default());
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::CustomerAsked, .. }));
     }
 
     #[test]
     fn greetings_get_a_greeting() {
-        let d = choose_among(
-            "hello",
-            &unit(&[0.0, 0.0, 1.0]),
-            &[passage("cards", &[1.0, 0.0, 0.0])],
-            &phrases(),
-            &AnswerConfig::default(),
-        );
-        assert!(
-            matches!(d, Decision::Answer { intent: Some(ref i), .. } if i == "greeting"),
-            "{d:?}"
-        );
+        let d = choose_among("hello", &unit(&[0.0, 0.0, 1.0]), &[passage("cards", &[1.0, 0.0, 0.0])], &phrases(), &AnswerConfig::default());
+        assert!(matches!(d, Decision::Answer { intent: Some(ref i), .. } if i == "greeting"), "{d:?}");
     }
 }

@@ -53,10 +53,7 @@ impl fmt::Display for EmbedBenchReport {
 /// Measures `embedder` on `sentences` (one warm-up batch first): throughput over batches
 /// of [`BENCH_BATCH`] in the given order, then the latency of embedding them one at a time
 /// (the first 200).
-pub fn bench_embed<S: AsRef<str>>(
-    embedder: &Embedder,
-    sentences: &[S],
-) -> Result<EmbedBenchReport, EmbedError> {
+pub fn bench_embed<S: AsRef<str>>(embedder: &Embedder, sentences: &[S]) -> Result<EmbedBenchReport, EmbedError> {
     let texts: Vec<&str> = sentences.iter().map(AsRef::as_ref).collect();
     if let Some(warm) = texts.chunks(BENCH_BATCH).next() {
         embedder.embed(warm)?;
@@ -75,11 +72,7 @@ pub fn bench_embed<S: AsRef<str>>(
     }
     single.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pct = |q: f64| {
-        single
-            .get(((single.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |d| ms(*d))
-    };
+    let pct = |q: f64| single.get(((single.len() as f64 * q).ceil() as usize).saturating_sub(1)).map_or(0.0, |d| ms(*d));
     let words: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
     Ok(EmbedBenchReport {
         sentences: texts.len(),
@@ -124,18 +117,9 @@ pub fn mixed_sentences(n: usize) -> Vec<String> {
     ];
     (0..n)
         .map(|i| {
-            let s = format!(
-                "{} {} {}",
-                OPENERS[i % OPENERS.len()],
-                MIDDLES[(i / 3) % MIDDLES.len()],
-                TAILS[(i * 7 / 5) % TAILS.len()]
-            );
+            let s = format!("{} {} {}", OPENERS[i % OPENERS.len()], MIDDLES[(i / 3) % MIDDLES.len()], TAILS[(i * 7 / 5) % TAILS.len()]);
             let s = s.trim_end().to_owned() + ".";
-            if i % 11 == 0 {
-                "Card not arrived.".to_owned()
-            } else {
-                s
-            }
+            if i % 11 == 0 { "Card not arrived.".to_owned() } else { s }
         })
         .collect()
 }

@@ -28,10 +28,7 @@ pub struct ChunkConfig {
 
 impl Default for ChunkConfig {
     fn default() -> Self {
-        Self {
-            max_words: 160,
-            overlap_words: 32,
-        }
+        Self { max_words: 160, overlap_words: 32 }
     }
 }
 
@@ -105,11 +102,7 @@ pub fn split_passages(text: &str, config: &ChunkConfig) -> Vec<Passage> {
 /// Cuts the text at Markdown ATX headings outside fenced code blocks.
 fn sections(text: &str) -> Vec<Section> {
     let mut sections = Vec::new();
-    let mut current = Section {
-        heading: None,
-        start: 0,
-        end: 0,
-    };
+    let mut current = Section { heading: None, start: 0, end: 0 };
     let mut in_fence = false;
     let mut offset = 0usize;
     for line in text.split_inclusive('\n') {
@@ -120,11 +113,7 @@ fn sections(text: &str) -> Vec<Section> {
         if !in_fence && let Some(title) = heading(trimmed) {
             current.end = offset;
             sections.push(current);
-            current = Section {
-                heading: Some(title.to_owned()),
-                start: offset + line.len(),
-                end: 0,
-            };
+            current = Section { heading: Some(title.to_owned()), start: offset + line.len(), end: 0 };
         }
         offset += line.len();
     }
@@ -179,11 +168,7 @@ fn words(text: &str, start: usize, end: usize) -> Vec<Word> {
 
 fn word(slice: &str, base: usize, s: usize, e: usize) -> Word {
     let w = slice[s..e].trim_end_matches(['"', '\'', ')', ']', '*', '_']);
-    Word {
-        start: base + s,
-        end: base + e,
-        boundary: w.ends_with(['.', '!', '?', ':', ';']),
-    }
+    Word { start: base + s, end: base + e, boundary: w.ends_with(['.', '!', '?', ':', ';']) }
 }
 
 #[cfg(test)]
@@ -191,25 +176,16 @@ mod tests {
     use super::*;
 
     fn config(max_words: usize, overlap_words: usize) -> ChunkConfig {
-        ChunkConfig {
-            max_words,
-            overlap_words,
-        }
+        ChunkConfig { max_words, overlap_words }
     }
 
     fn numbered(n: usize) -> String {
-        (0..n)
-            .map(|i| format!("w{i}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        (0..n).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
     }
 
     #[test]
     fn short_text_is_one_passage_and_blank_is_none() {
-        let p = split_passages(
-            "Reset your password from the login page.",
-            &ChunkConfig::default(),
-        );
+        let p = split_passages("Reset your password from the login page.", &ChunkConfig::default());
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].text, "Reset your password from the login page.");
         assert_eq!((p[0].start, p[0].heading.as_deref()), (0, None));
@@ -221,10 +197,7 @@ mod tests {
     fn long_text_is_windowed_with_overlap() {
         let text = numbered(25);
         let p = split_passages(&text, &config(10, 3));
-        let counts: Vec<usize> = p
-            .iter()
-            .map(|x| x.text.split_whitespace().count())
-            .collect();
+        let counts: Vec<usize> = p.iter().map(|x| x.text.split_whitespace().count()).collect();
         assert!(counts.iter().all(|&c| c <= 10), "{counts:?}");
         // Overlap: each passage starts 3 words before the previous ended.
         assert!(p[1].text.starts_with("w7 "), "{}", p[1].text);
@@ -232,10 +205,7 @@ mod tests {
         for x in &p {
             assert_eq!(&text[x.start..x.end], x.text);
         }
-        assert_eq!(
-            p.iter().map(|x| x.index).collect::<Vec<_>>(),
-            (0..p.len()).collect::<Vec<_>>()
-        );
+        assert_eq!(p.iter().map(|x| x.index).collect::<Vec<_>>(), (0..p.len()).collect::<Vec<_>>());
     }
 
     #[test]
@@ -250,18 +220,12 @@ mod tests {
     fn headings_start_sections_but_not_inside_code() {
         let text = "Intro line.\n\n# Refunds\nRefunds take 5 days.\n\n```\n# not a heading\n```\n## Cards ##\nCards arrive in a week.\n";
         let p = split_passages(text, &ChunkConfig::default());
-        let got: Vec<(Option<&str>, &str)> = p
-            .iter()
-            .map(|x| (x.heading.as_deref(), x.text.as_str()))
-            .collect();
+        let got: Vec<(Option<&str>, &str)> = p.iter().map(|x| (x.heading.as_deref(), x.text.as_str())).collect();
         assert_eq!(
             got,
             [
                 (None, "Intro line."),
-                (
-                    Some("Refunds"),
-                    "Refunds take 5 days.\n\n```\n# not a heading\n```"
-                ),
+                (Some("Refunds"), "Refunds take 5 days.\n\n```\n# not a heading\n```"),
                 (Some("Cards"), "Cards arrive in a week."),
             ]
         );

@@ -38,7 +38,23 @@ pub const CLARIFY_INTENT: &str = "clarify";
 /// The most of the previous question kept as context, in characters.
 const MAX_CONTEXT_CHARS: usize = 300;
 
-const OPENERS: &[&str] = &["and ", "and,", "what about", "how about", "also", "but ", "so ", "then ", "what if", "ok and", "okay and", "same for", "is that", "does that", "can i also"];
+const OPENERS: &[&str] = &[
+    "and ",
+    "and,",
+    "what about",
+    "how about",
+    "also",
+    "but ",
+    "so ",
+    "then ",
+    "what if",
+    "ok and",
+    "okay and",
+    "same for",
+    "is that",
+    "does that",
+    "can i also",
+];
 const REFERRING: &[&str] = &["that", "it", "this", "those", "these", "them", "there", "one", "same"];
 
 /// Whether `text` reads like a follow-up to a previous question: short, and
@@ -109,7 +125,13 @@ impl Answerer {
     /// Decides about a customer's message in the context the session store
     /// keeps for the conversation, and updates that context. Without a store,
     /// or when it fails, the message is read alone (the failure is logged).
-    pub async fn decide_in_session(&self, tenant: &TenantId, conversation: &ConversationId, customer: &UserId, text: &str) -> Result<Decision, EmbedError> {
+    pub async fn decide_in_session(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        customer: &UserId,
+        text: &str,
+    ) -> Result<Decision, EmbedError> {
         let Some(store) = &self.sessions else {
             return Ok(self.decide_in_context(tenant, text, &SessionContext::default()).await?.0);
         };
@@ -138,7 +160,12 @@ impl Answerer {
 
     /// The decision for `text` given the conversation's `context`, and the
     /// context to keep for the next message. Pure apart from the model.
-    pub async fn decide_in_context(&self, tenant: &TenantId, text: &str, context: &SessionContext) -> Result<(Decision, SessionContext), EmbedError> {
+    pub async fn decide_in_context(
+        &self,
+        tenant: &TenantId,
+        text: &str,
+        context: &SessionContext,
+    ) -> Result<(Decision, SessionContext), EmbedError> {
         let mut decision = self.decide(tenant, text).await?;
         let mut question = text.trim().to_owned();
         if let Some(previous) = context.last_question.as_deref().filter(|p| !p.trim().is_empty())
@@ -164,7 +191,8 @@ impl Answerer {
             };
             next.open_question = Some(CLARIFY.to_owned());
             next.last_question = Some(question);
-            let clarify = Decision::Answer { text: CLARIFY.to_owned(), intent: Some(CLARIFY_INTENT.to_owned()), confidence, sources: vec![] };
+            let clarify =
+                Decision::Answer { text: CLARIFY.to_owned(), intent: Some(CLARIFY_INTENT.to_owned()), confidence, sources: vec![] };
             return Ok((clarify, next));
         }
         next.open_question = None;

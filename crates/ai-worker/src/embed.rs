@@ -44,9 +44,7 @@ const MAX_BATCH_TOKENS: usize = 64 * 64;
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// A model file is missing: the model is fetched at build time, not at run time.
-    #[error(
-        "model file {path} not found: run `make` or `scripts/fetch-model.sh` to fetch all-MiniLM-L6-v2"
-    )]
+    #[error("model file {path} not found: run `make` or `scripts/fetch-model.sh` to fetch all-MiniLM-L6-v2")]
     ModelMissing { path: PathBuf },
     /// `config.json` could not be read or parsed.
     #[error("bad model config {path}: {message}")]
@@ -73,10 +71,7 @@ pub struct Embedder {
 
 impl std::fmt::Debug for Embedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedder")
-            .field("dim", &self.dim)
-            .field("max_tokens", &self.max_tokens)
-            .finish_non_exhaustive()
+        f.debug_struct("Embedder").field("dim", &self.dim).field("max_tokens", &self.max_tokens).finish_non_exhaustive()
     }
 }
 
@@ -85,26 +80,18 @@ impl Embedder {
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let file = |name: &str| -> Result<PathBuf, EmbedError> {
             let path = dir.join(name);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(EmbedError::ModelMissing { path })
-            }
+            if path.is_file() { Ok(path) } else { Err(EmbedError::ModelMissing { path }) }
         };
         let config_path = file("config.json")?;
         let tokenizer_path = file("tokenizer.json")?;
         let weights_path = file("model.safetensors")?;
 
-        let config_err = |message: String| EmbedError::Config {
-            path: config_path.clone(),
-            message,
-        };
+        let config_err = |message: String| EmbedError::Config { path: config_path.clone(), message };
         let text = std::fs::read_to_string(&config_path).map_err(|e| config_err(e.to_string()))?;
         let config: Config = serde_json::from_str(&text).map_err(|e| config_err(e.to_string()))?;
         let max_tokens = MAX_TOKENS.min(config.max_position_embeddings);
 
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         // The file pads every input to 128 tokens; we pad per batch instead.
         tokenizer.with_padding(None);
         tokenizer
@@ -119,18 +106,10 @@ impl Embedder {
         let device = Device::Cpu;
         // Safe loading (reads the file into memory) rather than mmap: `unsafe` is forbidden
         // in this crate, and the model is only 90 MB.
-        let bytes = std::fs::read(&weights_path).map_err(|_| EmbedError::ModelMissing {
-            path: weights_path.clone(),
-        })?;
+        let bytes = std::fs::read(&weights_path).map_err(|_| EmbedError::ModelMissing { path: weights_path.clone() })?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
         let model = BertModel::load(vb, &config)?;
-        Ok(Self {
-            model,
-            tokenizer,
-            device,
-            dim: config.hidden_size,
-            max_tokens,
-        })
+        Ok(Self { model, tokenizer, device, dim: config.hidden_size, max_tokens })
     }
 
     /// Dimension of the embeddings (384 for all-MiniLM-L6-v2).
@@ -146,12 +125,8 @@ impl Embedder {
     /// Number of tokens `text` becomes, before truncation, including `[CLS]` and `[SEP]`.
     pub fn count_tokens(&self, text: &str) -> Result<usize, EmbedError> {
         let mut tokenizer = self.tokenizer.clone();
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let encoding = tokenizer
-            .encode(text, true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        tokenizer.with_truncation(None).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let encoding = tokenizer.encode(text, true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         Ok(encoding.len())
     }
 
@@ -163,10 +138,7 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
 
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
@@ -183,8 +155,7 @@ impl Embedder {
     /// Embeds one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let mut v = self.embed(&[text])?;
-        v.pop()
-            .ok_or_else(|| EmbedError::Task("no embedding returned".to_owned()))
+        v.pop().ok_or_else(|| EmbedError::Task("no embedding returned".to_owned()))
     }
 
     /// Runs one padded batch through the encoder; returns pooled, normalised vectors.
@@ -251,10 +222,7 @@ pub struct AsyncEmbedder {
 impl AsyncEmbedder {
     /// Wraps a loaded embedder.
     pub fn new(embedder: Arc<Embedder>) -> Self {
-        Self {
-            inner: embedder,
-            permit: Arc::new(tokio::sync::Semaphore::new(1)),
-        }
+        Self { inner: embedder, permit: Arc::new(tokio::sync::Semaphore::new(1)) }
     }
 
     /// The shared blocking embedder.
@@ -264,10 +232,7 @@ impl AsyncEmbedder {
 
     /// Embeds `texts` on the blocking pool; see [`Embedder::embed`].
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let permit = Arc::clone(&self.permit)
-            .acquire_owned()
-            .await
-            .map_err(|e| EmbedError::Task(e.to_string()))?;
+        let permit = Arc::clone(&self.permit).acquire_owned().await.map_err(|e| EmbedError::Task(e.to_string()))?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let result = inner.embed(&texts);
@@ -321,9 +286,6 @@ mod tests {
         let err = Embedder::load(&dir).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, EmbedError::ModelMissing { .. }));
-        assert!(
-            msg.contains("config.json") && msg.contains("fetch-model.sh"),
-            "{msg}"
-        );
+        assert!(msg.contains("config.json") && msg.contains("fetch-model.sh"), "{msg}");
     }
 }

@@ -35,25 +35,13 @@ pub enum EvalError {
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
-    #[error(
-        "{path}: the header needs a `text` column and a `category`, `intent` or `label` column"
-    )]
+    Parse { path: PathBuf, line: u64, message: String },
+    #[error("{path}: the header needs a `text` column and a `category`, `intent` or `label` column")]
     MissingColumn { path: PathBuf },
     #[error("{path}: no rows")]
     NoRows { path: PathBuf },
-    #[error(
-        "{path}:{line}: intent `{intent}` is not in the training set (nor the out-of-scope label)"
-    )]
-    UnknownIntent {
-        path: PathBuf,
-        line: u64,
-        intent: String,
-    },
+    #[error("{path}:{line}: intent `{intent}` is not in the training set (nor the out-of-scope label)")]
+    UnknownIntent { path: PathBuf, line: u64, intent: String },
     #[error(transparent)]
     Intent(#[from] IntentError),
 }
@@ -115,50 +103,19 @@ impl EvalReport {
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .per_intent
-            .iter()
-            .map(|r| r.intent.len())
-            .max()
-            .unwrap_or(6)
-            .max(12);
-        writeln!(
-            f,
-            "{:>width$}  precision     recall         f1    support",
-            "intent"
-        )?;
+        let width = self.per_intent.iter().map(|r| r.intent.len()).max().unwrap_or(6).max(12);
+        writeln!(f, "{:>width$}  precision     recall         f1    support", "intent")?;
         for r in &self.per_intent {
-            writeln!(
-                f,
-                "{:>width$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>9}",
-                r.intent, r.precision, r.recall, r.f1, r.support
-            )?;
+            writeln!(f, "{:>width$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>9}", r.intent, r.precision, r.recall, r.f1, r.support)?;
         }
         writeln!(f)?;
-        writeln!(
-            f,
-            "{:>width$}  {:>9.4}  ({} rows)",
-            "accuracy", self.accuracy, self.n
-        )?;
+        writeln!(f, "{:>width$}  {:>9.4}  ({} rows)", "accuracy", self.accuracy, self.n)?;
         writeln!(f, "{:>width$}  {:>9.4}", "macro f1", self.macro_f1)?;
-        writeln!(
-            f,
-            "{:>width$}  {:>9.4}",
-            "in-scope acc", self.in_scope_accuracy
-        )?;
-        writeln!(
-            f,
-            "{:>width$}  {:>9.4}  (in scope, never handing off)",
-            "closed acc", self.closed_accuracy
-        )?;
+        writeln!(f, "{:>width$}  {:>9.4}", "in-scope acc", self.in_scope_accuracy)?;
+        writeln!(f, "{:>width$}  {:>9.4}  (in scope, never handing off)", "closed acc", self.closed_accuracy)?;
         let opt = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.4}"));
         writeln!(f, "{:>width$}  {:>9}", "oos recall", opt(self.oos_recall))?;
-        writeln!(
-            f,
-            "{:>width$}  {:>9}",
-            "oos precision",
-            opt(self.oos_precision)
-        )?;
+        writeln!(f, "{:>width$}  {:>9}", "oos precision", opt(self.oos_precision))?;
         writeln!(
             f,
             "{:>width$}  {:>9.4}  (temperature {:.3}; calibration: in-scope acc {:.4}, oos recall {:.4}, ECE {:.4})",
@@ -169,33 +126,20 @@ impl fmt::Display for EvalReport {
             self.calibration.oos_recall,
             self.calibration.expected_calibration_error
         )?;
-        write!(
-            f,
-            "{:>width$}  {:.1}s total, {:.1}s training on {} rows",
-            "time", self.seconds, self.train_seconds, self.train_rows
-        )
+        write!(f, "{:>width$}  {:.1}s total, {:.1}s training on {} rows", "time", self.seconds, self.train_seconds, self.train_rows)
     }
 }
 
 /// Trains on `train_csv` exactly as the product does ([`TrainConfig::default`]) and
 /// scores `test_csv`. Test rows labelled `oos_label` are out of scope.
-pub fn run(
-    embedder: &Embedder,
-    train_csv: &Path,
-    test_csv: &Path,
-    oos_label: Option<&str>,
-) -> Result<EvalReport, EvalError> {
+pub fn run(embedder: &Embedder, train_csv: &Path, test_csv: &Path, oos_label: Option<&str>) -> Result<EvalReport, EvalError> {
     let start = Instant::now();
     let train = read_examples(train_csv)?;
     let test = read_labelled(test_csv)?;
     let known: BTreeSet<&str> = train.iter().map(|e| e.intent.as_str()).collect();
     for (line, e) in &test {
         if Some(e.intent.as_str()) != oos_label && !known.contains(e.intent.as_str()) {
-            return Err(EvalError::UnknownIntent {
-                path: test_csv.to_owned(),
-                line: *line,
-                intent: e.intent.clone(),
-            });
+            return Err(EvalError::UnknownIntent { path: test_csv.to_owned(), line: *line, intent: e.intent.clone() });
         }
     }
 
@@ -204,24 +148,13 @@ pub fn run(
     let train_seconds = start.elapsed().as_secs_f64();
     let texts: Vec<&str> = test.iter().map(|(_, e)| e.text.as_str()).collect();
     let predictions = model.classify(embedder, &texts)?;
-    let best: Vec<Option<&str>> = predictions
-        .iter()
-        .map(|p| p.top.first().map(|t| t.0.as_str()))
-        .collect();
+    let best: Vec<Option<&str>> = predictions.iter().map(|p| p.top.first().map(|t| t.0.as_str())).collect();
     let predicted: Vec<Option<String>> = predictions.iter().map(|p| p.intent.clone()).collect();
-    let truth: Vec<Option<&str>> = test
-        .iter()
-        .map(|(_, e)| Some(e.intent.as_str()).filter(|i| Some(*i) != oos_label))
-        .collect();
+    let truth: Vec<Option<&str>> = test.iter().map(|(_, e)| Some(e.intent.as_str()).filter(|i| Some(*i) != oos_label)).collect();
 
     let mut report = score(&truth, &predicted, oos_label.unwrap_or("handoff"));
-    let in_scope: Vec<(&Option<&str>, &Option<&str>)> = truth
-        .iter()
-        .zip(&best)
-        .filter(|(t, _)| t.is_some())
-        .collect();
-    report.closed_accuracy =
-        in_scope.iter().filter(|(t, b)| t == b).count() as f64 / in_scope.len().max(1) as f64;
+    let in_scope: Vec<(&Option<&str>, &Option<&str>)> = truth.iter().zip(&best).filter(|(t, _)| t.is_some()).collect();
+    report.closed_accuracy = in_scope.iter().filter(|(t, b)| t == b).count() as f64 / in_scope.len().max(1) as f64;
     report.seconds = start.elapsed().as_secs_f64();
     report.train_seconds = train_seconds;
     report.train_rows = train.len();
@@ -265,18 +198,8 @@ fn score(truth: &[Option<&str>], predicted: &[Option<String>], oos_name: &str) -
         .map(|(intent, (tp, pred, support))| {
             let precision = ratio(tp, pred);
             let recall = ratio(tp, support);
-            let f1 = if precision + recall > 0.0 {
-                2.0 * precision * recall / (precision + recall)
-            } else {
-                0.0
-            };
-            IntentReport {
-                intent,
-                precision,
-                recall,
-                f1,
-                support,
-            }
+            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+            IntentReport { intent, precision, recall, f1, support }
         })
         .collect();
     let macro_f1 = per_intent.iter().map(|r| r.f1).sum::<f64>() / per_intent.len().max(1) as f64;
@@ -304,40 +227,17 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, EvalError> {
 
 /// Like [`read_examples`], keeping each row's line number.
 fn read_labelled(path: &Path) -> Result<Vec<(u64, Example)>, EvalError> {
-    let file = std::fs::File::open(path).map_err(|source| EvalError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| EvalError::Read { path: path.to_owned(), source })?;
     parse_examples(file, path)
 }
 
-fn parse_examples<R: std::io::Read>(
-    reader: R,
-    path: &Path,
-) -> Result<Vec<(u64, Example)>, EvalError> {
-    let parse_err = |line: u64, message: String| EvalError::Parse {
-        path: path.to_owned(),
-        line,
-        message,
-    };
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(reader);
-    let headers = csv
-        .headers()
-        .map_err(|e| parse_err(1, e.to_string()))?
-        .clone();
-    let column = |names: &[&str]| {
-        headers
-            .iter()
-            .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
-    };
-    let (Some(text_col), Some(intent_col)) =
-        (column(&["text"]), column(&["category", "intent", "label"]))
-    else {
-        return Err(EvalError::MissingColumn {
-            path: path.to_owned(),
-        });
+fn parse_examples<R: std::io::Read>(reader: R, path: &Path) -> Result<Vec<(u64, Example)>, EvalError> {
+    let parse_err = |line: u64, message: String| EvalError::Parse { path: path.to_owned(), line, message };
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+    let headers = csv.headers().map_err(|e| parse_err(1, e.to_string()))?.clone();
+    let column = |names: &[&str]| headers.iter().position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)));
+    let (Some(text_col), Some(intent_col)) = (column(&["text"]), column(&["category", "intent", "label"])) else {
+        return Err(EvalError::MissingColumn { path: path.to_owned() });
     };
     let mut rows = Vec::new();
     for record in csv.records() {
@@ -354,37 +254,23 @@ fn parse_examples<R: std::io::Read>(
                 .map(str::to_owned)
                 .ok_or_else(|| parse_err(line, format!("empty {what}")))
         };
-        rows.push((
-            line,
-            Example {
-                text: field(text_col, "text")?,
-                intent: field(intent_col, "intent")?,
-            },
-        ));
+        rows.push((line, Example { text: field(text_col, "text")?, intent: field(intent_col, "intent")? }));
     }
     if rows.is_empty() {
-        return Err(EvalError::NoRows {
-            path: path.to_owned(),
-        });
+        return Err(EvalError::NoRows { path: path.to_owned() });
     }
     Ok(rows)
 }
 
 /// Writes examples as a `text,category` CSV.
 pub fn write_examples(path: &Path, examples: &[Example]) -> Result<(), EvalError> {
-    let write_err = |e: csv::Error| EvalError::Write {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
+    let write_err = |e: csv::Error| EvalError::Write { path: path.to_owned(), message: e.to_string() };
     let mut w = csv::Writer::from_path(path).map_err(write_err)?;
     w.write_record(["text", "category"]).map_err(write_err)?;
     for e in examples {
         w.write_record([&e.text, &e.intent]).map_err(write_err)?;
     }
-    w.flush().map_err(|e| EvalError::Write {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    w.flush().map_err(|e| EvalError::Write { path: path.to_owned(), message: e.to_string() })
 }
 
 /// A train/test split made by [`split_holdout`].
@@ -400,13 +286,7 @@ pub struct Split {
 /// at random) go to the test set relabelled `oos_label`; of every other intent, a
 /// `test_fraction` share of its rows (rounded, at least one when it has two or more) goes
 /// to the test set. Deterministic for a given `seed`.
-pub fn split_holdout(
-    examples: &[Example],
-    test_fraction: f64,
-    oos_intents: usize,
-    oos_label: &str,
-    seed: u64,
-) -> Split {
+pub fn split_holdout(examples: &[Example], test_fraction: f64, oos_intents: usize, oos_label: &str, seed: u64) -> Split {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut by_intent: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
     for e in examples {
@@ -419,26 +299,15 @@ pub fn split_holdout(
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for (intent, mut rows) in by_intent {
         if hidden.contains(intent) {
-            test.extend(rows.into_iter().map(|e| Example {
-                text: e.text.clone(),
-                intent: oos_label.to_owned(),
-            }));
+            test.extend(rows.into_iter().map(|e| Example { text: e.text.clone(), intent: oos_label.to_owned() }));
             continue;
         }
         rows.shuffle(&mut rng);
-        let n_test = if rows.len() >= 2 {
-            ((rows.len() as f64 * test_fraction).round() as usize).clamp(1, rows.len() - 1)
-        } else {
-            0
-        };
+        let n_test = if rows.len() >= 2 { ((rows.len() as f64 * test_fraction).round() as usize).clamp(1, rows.len() - 1) } else { 0 };
         test.extend(rows[..n_test].iter().map(|e| (*e).clone()));
         train.extend(rows[n_test..].iter().map(|e| (*e).clone()));
     }
-    Split {
-        train,
-        test,
-        oos_intents: hidden.into_iter().map(str::to_owned).collect(),
-    }
+    Split { train, test, oos_intents: hidden.into_iter().map(str::to_owned).collect() }
 }
 
 #[cfg(test)]
@@ -446,10 +315,7 @@ mod tests {
     use super::*;
 
     fn ex(text: &str, intent: &str) -> Example {
-        Example {
-            text: text.to_owned(),
-            intent: intent.to_owned(),
-        }
+        Example { text: text.to_owned(), intent: intent.to_owned() }
     }
 
     #[test]
@@ -473,26 +339,14 @@ mod tests {
         assert!(err.to_string().starts_with("t.csv:3:"), "{err}");
 
         let no_header = "words,tag\nok,a\n";
-        assert!(matches!(
-            parse_examples(no_header.as_bytes(), Path::new("t.csv")),
-            Err(EvalError::MissingColumn { .. })
-        ));
-        assert!(matches!(
-            parse_examples("text,intent\n".as_bytes(), Path::new("t.csv")),
-            Err(EvalError::NoRows { .. })
-        ));
+        assert!(matches!(parse_examples(no_header.as_bytes(), Path::new("t.csv")), Err(EvalError::MissingColumn { .. })));
+        assert!(matches!(parse_examples("text,intent\n".as_bytes(), Path::new("t.csv")), Err(EvalError::NoRows { .. })));
     }
 
     #[test]
     fn scores_count_a_handoff_of_an_in_scope_row_as_wrong() {
         let truth = [Some("a"), Some("a"), Some("b"), None, None];
-        let predicted = [
-            Some("a".to_owned()),
-            None,
-            Some("b".to_owned()),
-            None,
-            Some("a".to_owned()),
-        ];
+        let predicted = [Some("a".to_owned()), None, Some("b".to_owned()), None, Some("a".to_owned())];
         let r = score(&truth, &predicted, "oos");
         assert_eq!(r.n, 5);
         assert!((r.accuracy - 3.0 / 5.0).abs() < 1e-9);
@@ -504,24 +358,8 @@ mod tests {
         let names: Vec<&str> = r.per_intent.iter().map(|x| x.intent.as_str()).collect();
         assert_eq!(names, ["a", "b", "oos"]);
         let json = r.summary_json();
-        let keys: BTreeSet<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            BTreeSet::from([
-                "n",
-                "accuracy",
-                "macro_f1",
-                "in_scope_accuracy",
-                "oos_recall",
-                "oos_precision",
-                "seconds"
-            ])
-        );
+        let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, BTreeSet::from(["n", "accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_precision", "seconds"]));
         assert!(r.to_string().contains("oos recall"));
     }
 

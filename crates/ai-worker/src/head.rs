@@ -40,9 +40,7 @@ impl LinearHead {
         self.weights
             .chunks_exact(self.dim)
             .zip(&self.bias)
-            .map(|(row, b)| {
-                self.input_scale * row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + b
-            })
+            .map(|(row, b)| self.input_scale * row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + b)
             .collect()
     }
 
@@ -56,19 +54,11 @@ impl LinearHead {
 }
 
 /// Fits a head on `xs` (all of one length) with class indices `ys` in `0..classes`.
-pub(crate) fn fit(
-    xs: &[&[f32]],
-    ys: &[usize],
-    classes: usize,
-    p: &FitParams,
-) -> candle_core::Result<LinearHead> {
+pub(crate) fn fit(xs: &[&[f32]], ys: &[usize], classes: usize, p: &FitParams) -> candle_core::Result<LinearHead> {
     let device = Device::Cpu;
     let n = xs.len();
     let dim = xs.first().map_or(0, |x| x.len());
-    let flat: Vec<f32> = xs
-        .iter()
-        .flat_map(|x| x.iter().map(|v| v * p.input_scale))
-        .collect();
+    let flat: Vec<f32> = xs.iter().flat_map(|x| x.iter().map(|v| v * p.input_scale)).collect();
     let x_all = Tensor::from_vec(flat, (n, dim), &device)?;
     let y_all = Tensor::from_vec(ys.iter().map(|&y| y as u32).collect::<Vec<_>>(), n, &device)?;
 
@@ -76,11 +66,7 @@ pub(crate) fn fit(
     let b = Var::zeros(classes, DType::F32, &device)?;
     let mut opt = AdamW::new(
         vec![w.clone(), b.clone()],
-        ParamsAdamW {
-            lr: p.learning_rate,
-            weight_decay: p.weight_decay,
-            ..ParamsAdamW::default()
-        },
+        ParamsAdamW { lr: p.learning_rate, weight_decay: p.weight_decay, ..ParamsAdamW::default() },
     )?;
     let mut rng = StdRng::seed_from_u64(p.seed);
     let mut order: Vec<u32> = (0..n as u32).collect();
@@ -93,9 +79,7 @@ pub(crate) fn fit(
         for chunk in order.chunks(batch) {
             // Cosine decay of the learning rate to zero.
             let progress = step as f64 / total as f64;
-            opt.set_learning_rate(
-                p.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
-            );
+            opt.set_learning_rate(p.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             step += 1;
             let idx = Tensor::from_slice(chunk, chunk.len(), &device)?;
             let x = x_all.index_select(&idx, 0)?;
@@ -106,28 +90,13 @@ pub(crate) fn fit(
         }
     }
     // Stored as classes × dim for cache-friendly prediction.
-    let weights = w
-        .as_tensor()
-        .t()?
-        .contiguous()?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+    let weights = w.as_tensor().t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
     let bias = b.as_tensor().to_vec1::<f32>()?;
-    Ok(LinearHead {
-        classes,
-        dim,
-        weights,
-        bias,
-        input_scale: p.input_scale,
-    })
+    Ok(LinearHead { classes, dim, weights, bias, input_scale: p.input_scale })
 }
 
 /// Cross-entropy against targets smoothed by `eps` (mass `eps` spread over all classes).
-fn smoothed_cross_entropy(
-    logits: &Tensor,
-    targets: &Tensor,
-    eps: f64,
-) -> candle_core::Result<Tensor> {
+fn smoothed_cross_entropy(logits: &Tensor, targets: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     let nll = candle_nn::loss::nll(&log_p, targets)?;
     if eps <= 0.0 {
@@ -151,15 +120,7 @@ mod tests {
     use super::*;
 
     fn params() -> FitParams {
-        FitParams {
-            epochs: 60,
-            batch_size: 8,
-            learning_rate: 0.05,
-            weight_decay: 0.0,
-            input_scale: 1.0,
-            label_smoothing: 0.0,
-            seed: 7,
-        }
+        FitParams { epochs: 60, batch_size: 8, learning_rate: 0.05, weight_decay: 0.0, input_scale: 1.0, label_smoothing: 0.0, seed: 7 }
     }
 
     #[test]

@@ -172,10 +172,7 @@ impl Calibration {
         let Some(&(top, _)) = neighbours.first().filter(|_| w > 0.0) else {
             return p;
         };
-        let votes: Vec<(usize, f32)> = neighbours
-            .iter()
-            .map(|&(s, c)| (c, ((s - top) / self.knn_temperature.max(1e-6)).exp()))
-            .collect();
+        let votes: Vec<(usize, f32)> = neighbours.iter().map(|&(s, c)| (c, ((s - top) / self.knn_temperature.max(1e-6)).exp())).collect();
         let total: f32 = votes.iter().map(|v| v.1).sum();
         p.iter_mut().for_each(|v| *v *= 1.0 - w);
         for (c, v) in votes {
@@ -209,11 +206,7 @@ pub enum IntentError {
     #[error("example {index} has an empty intent")]
     EmptyIntent { index: usize },
     #[error("embedding {index} has {found} dimensions, expected {expected}")]
-    DimensionMismatch {
-        index: usize,
-        found: usize,
-        expected: usize,
-    },
+    DimensionMismatch { index: usize, found: usize, expected: usize },
     #[error(transparent)]
     Embed(#[from] EmbedError),
     #[error("training the classifier: {0}")]
@@ -255,10 +248,7 @@ impl TryFrom<ModelRepr> for IntentModel {
     fn try_from(r: ModelRepr) -> Result<Self, IntentError> {
         let invalid = |m: &str| Err(IntentError::InvalidModel(m.to_owned()));
         if r.version != MODEL_VERSION {
-            return Err(IntentError::InvalidModel(format!(
-                "version {} (this build reads {MODEL_VERSION})",
-                r.version
-            )));
+            return Err(IntentError::InvalidModel(format!("version {} (this build reads {MODEL_VERSION})", r.version)));
         }
         if !r.head.is_consistent() || r.head.classes != r.intents.len() {
             return invalid("weights do not match the intents");
@@ -269,15 +259,8 @@ impl TryFrom<ModelRepr> for IntentModel {
         if bytes.len() % (4 * r.head.dim) != 0 {
             return invalid("exemplars do not match the embedding dimension");
         }
-        let exemplars: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if exemplars.len() / r.head.dim != r.exemplar_intents.len()
-            || r.exemplar_intents
-                .iter()
-                .any(|&c| c as usize >= r.intents.len())
-        {
+        let exemplars: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if exemplars.len() / r.head.dim != r.exemplar_intents.len() || r.exemplar_intents.iter().any(|&c| c as usize >= r.intents.len()) {
             return invalid("exemplar intents do not match the exemplars");
         }
         let c = &r.calibration;
@@ -316,11 +299,7 @@ impl IntentModel {
     ///
     /// With fewer than three intents no intent can be hidden during calibration, so the
     /// threshold is 0 (never hand off) unless set with [`IntentModel::with_threshold`].
-    pub fn train(
-        embedder: &Embedder,
-        examples: &[Example],
-        config: &TrainConfig,
-    ) -> Result<Self, IntentError> {
+    pub fn train(embedder: &Embedder, examples: &[Example], config: &TrainConfig) -> Result<Self, IntentError> {
         if let Some(index) = examples.iter().position(|e| e.intent.trim().is_empty()) {
             return Err(IntentError::EmptyIntent { index });
         }
@@ -331,46 +310,25 @@ impl IntentModel {
     }
 
     /// Trains on embeddings already computed (unit vectors from [`Embedder::embed`]).
-    pub fn train_on_embeddings<S: AsRef<str>>(
-        embeddings: &[Vec<f32>],
-        intents: &[S],
-        config: &TrainConfig,
-    ) -> Result<Self, IntentError> {
+    pub fn train_on_embeddings<S: AsRef<str>>(embeddings: &[Vec<f32>], intents: &[S], config: &TrainConfig) -> Result<Self, IntentError> {
         if embeddings.is_empty() {
             return Err(IntentError::NoExamples);
         }
         if embeddings.len() != intents.len() {
-            return Err(IntentError::InvalidModel(format!(
-                "{} embeddings for {} intents",
-                embeddings.len(),
-                intents.len()
-            )));
+            return Err(IntentError::InvalidModel(format!("{} embeddings for {} intents", embeddings.len(), intents.len())));
         }
         let dim = embeddings[0].len();
         if let Some(index) = embeddings.iter().position(|e| e.len() != dim) {
-            return Err(IntentError::DimensionMismatch {
-                index,
-                found: embeddings[index].len(),
-                expected: dim,
-            });
+            return Err(IntentError::DimensionMismatch { index, found: embeddings[index].len(), expected: dim });
         }
         if let Some(index) = intents.iter().position(|i| i.as_ref().trim().is_empty()) {
             return Err(IntentError::EmptyIntent { index });
         }
-        let names: Vec<String> = intents
-            .iter()
-            .map(|i| i.as_ref().to_owned())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let names: Vec<String> = intents.iter().map(|i| i.as_ref().to_owned()).collect::<BTreeSet<_>>().into_iter().collect();
         if names.len() < 2 {
             return Err(IntentError::TooFewIntents { found: names.len() });
         }
-        let index: BTreeMap<&str, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
+        let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let ys: Vec<usize> = intents.iter().map(|i| index[i.as_ref()]).collect();
         let xs: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
 
@@ -389,17 +347,9 @@ impl IntentModel {
     /// Classifies one embedding. An embedding of the wrong dimension is out of scope.
     pub fn predict(&self, embedding: &[f32]) -> Prediction {
         if embedding.len() != self.head.dim {
-            return Prediction {
-                intent: None,
-                confidence: 0.0,
-                top: Vec::new(),
-            };
+            return Prediction { intent: None, confidence: 0.0, top: Vec::new() };
         }
-        let sims: Vec<f32> = self
-            .exemplars
-            .chunks_exact(self.head.dim)
-            .map(|e| cosine(e, embedding))
-            .collect();
+        let sims: Vec<f32> = self.exemplars.chunks_exact(self.head.dim).map(|e| cosine(e, embedding)).collect();
         let neighbours = self.label(top_k(&sims, self.calibration.knn_neighbours.max(1)));
         self.decide(embedding, &neighbours)
     }
@@ -407,8 +357,7 @@ impl IntentModel {
     /// Classifies many embeddings at once (the nearest-example search is batched).
     pub fn predict_many(&self, embeddings: &[Vec<f32>]) -> Result<Vec<Prediction>, IntentError> {
         let dim = self.head.dim;
-        let (ok, bad): (Vec<usize>, Vec<usize>) =
-            (0..embeddings.len()).partition(|&i| embeddings[i].len() == dim);
+        let (ok, bad): (Vec<usize>, Vec<usize>) = (0..embeddings.len()).partition(|&i| embeddings[i].len() == dim);
         let queries: Vec<&[f32]> = ok.iter().map(|&i| embeddings[i].as_slice()).collect();
         let refs: Vec<&[f32]> = self.exemplars.chunks_exact(dim).collect();
         let found = neighbours(&queries, &refs, self.calibration.knn_neighbours.max(1))?;
@@ -424,41 +373,24 @@ impl IntentModel {
 
     /// Replaces exemplar indices by their intents.
     fn label(&self, neighbours: Vec<(f32, usize)>) -> Vec<(f32, usize)> {
-        neighbours
-            .into_iter()
-            .map(|(s, i)| (s, self.exemplar_intents[i] as usize))
-            .collect()
+        neighbours.into_iter().map(|(s, i)| (s, self.exemplar_intents[i] as usize)).collect()
     }
 
     /// `neighbours` are (similarity, intent), most similar first.
     fn decide(&self, embedding: &[f32], neighbours: &[(f32, usize)]) -> Prediction {
         let nearest = neighbours.first().map_or(-1.0, |n| n.0);
-        let probs = self
-            .calibration
-            .blend(&self.head.logits(embedding), neighbours);
+        let probs = self.calibration.blend(&self.head.logits(embedding), neighbours);
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let best = ranked.first().copied().unwrap_or((0, 0.0));
         let confidence = self.calibration.confidence(best.1, nearest);
         let intent = (confidence >= self.threshold).then(|| self.intents[best.0].clone());
-        let top = ranked
-            .into_iter()
-            .take(3)
-            .map(|(i, p)| (self.intents[i].clone(), p))
-            .collect();
-        Prediction {
-            intent,
-            confidence,
-            top,
-        }
+        let top = ranked.into_iter().take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
+        Prediction { intent, confidence, top }
     }
 
     /// Embeds and classifies `texts`, in order.
-    pub fn classify<S: AsRef<str>>(
-        &self,
-        embedder: &Embedder,
-        texts: &[S],
-    ) -> Result<Vec<Prediction>, IntentError> {
+    pub fn classify<S: AsRef<str>>(&self, embedder: &Embedder, texts: &[S]) -> Result<Vec<Prediction>, IntentError> {
         self.predict_many(&embedder.embed(texts)?)
     }
 
@@ -500,11 +432,7 @@ fn fit_params(config: &TrainConfig, dim: usize, round: u64) -> FitParams {
 
 /// For each query, the `k` refs with the largest dot product, as (similarity, index),
 /// most similar first.
-fn neighbours(
-    queries: &[&[f32]],
-    refs: &[&[f32]],
-    k: usize,
-) -> candle_core::Result<Vec<Vec<(f32, usize)>>> {
+fn neighbours(queries: &[&[f32]], refs: &[&[f32]], k: usize) -> candle_core::Result<Vec<Vec<(f32, usize)>>> {
     use candle_core::{Device, Tensor};
     let (Some(first), false) = (refs.first(), queries.is_empty()) else {
         return Ok(vec![Vec::new(); queries.len()]);
@@ -514,12 +442,7 @@ fn neighbours(
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(256) {
         let q = Tensor::from_vec(chunk.concat(), (chunk.len(), dim), &Device::Cpu)?;
-        out.extend(
-            q.matmul(&r)?
-                .to_vec2::<f32>()?
-                .iter()
-                .map(|row| top_k(row, k)),
-        );
+        out.extend(q.matmul(&r)?.to_vec2::<f32>()?.iter().map(|row| top_k(row, k)));
     }
     Ok(out)
 }
@@ -555,12 +478,7 @@ impl HeldOut {
     }
 }
 
-fn calibrate(
-    xs: &[&[f32]],
-    ys: &[usize],
-    classes: usize,
-    config: &TrainConfig,
-) -> Result<Calibration, IntentError> {
+fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Calibration, IntentError> {
     let held = held_out(xs, ys, classes, config)?;
     if held.iter().all(|h| h.class.is_none()) {
         return Ok(Calibration::none());
@@ -597,18 +515,12 @@ fn calibrate(
     }
     let point = |t: f32| OperatingPoint {
         threshold: t,
-        in_scope_accuracy: scored_in.iter().filter(|s| s.1 && s.0 >= t).count() as f32
-            / scored_in.len().max(1) as f32,
-        oos_recall: scored_oos.iter().filter(|&&s| s < t).count() as f32
-            / scored_oos.len().max(1) as f32,
+        in_scope_accuracy: scored_in.iter().filter(|s| s.1 && s.0 >= t).count() as f32 / scored_in.len().max(1) as f32,
+        oos_recall: scored_oos.iter().filter(|&&s| s < t).count() as f32 / scored_oos.len().max(1) as f32,
     };
     let threshold = choose_threshold(&scored_in, &scored_oos, config.oos_weight);
     let chosen = point(threshold);
-    let all: Vec<(f32, bool)> = scored_in
-        .iter()
-        .copied()
-        .chain(scored_oos.iter().map(|&c| (c, false)))
-        .collect();
+    let all: Vec<(f32, bool)> = scored_in.iter().copied().chain(scored_oos.iter().map(|&c| (c, false))).collect();
     calibration.threshold = threshold;
     calibration.closed_accuracy = point(0.0).in_scope_accuracy;
     calibration.in_scope_accuracy = chosen.in_scope_accuracy;
@@ -621,32 +533,23 @@ fn calibrate(
 }
 
 /// Runs the calibration rounds: hide some intents and some examples, fit, score the hidden.
-fn held_out(
-    xs: &[&[f32]],
-    ys: &[usize],
-    classes: usize,
-    config: &TrainConfig,
-) -> Result<Vec<HeldOut>, IntentError> {
+fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Vec<HeldOut>, IntentError> {
     let mut held = Vec::new();
     let mut rng = StdRng::seed_from_u64(config.seed);
     // Intents are hidden in turn, from one shuffled order, so every intent gets its turn.
     let mut intent_order: Vec<usize> = (0..classes).collect();
     intent_order.shuffle(&mut rng);
     // Keep at least two known intents per round.
-    let per_round = ((classes as f64 * config.unknown_intent_fraction).round() as usize)
-        .min(classes.saturating_sub(2));
+    let per_round = ((classes as f64 * config.unknown_intent_fraction).round() as usize).min(classes.saturating_sub(2));
     let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &y) in ys.iter().enumerate() {
         rows_of[y].push(i);
     }
 
     for round in 0..config.calibration_rounds {
-        let hidden: BTreeSet<usize> = (0..per_round)
-            .map(|k| intent_order[(round * per_round + k) % classes])
-            .collect();
+        let hidden: BTreeSet<usize> = (0..per_round).map(|k| intent_order[(round * per_round + k) % classes]).collect();
         let known: Vec<usize> = (0..classes).filter(|c| !hidden.contains(c)).collect();
-        let remap: BTreeMap<usize, usize> =
-            known.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        let remap: BTreeMap<usize, usize> = known.iter().enumerate().map(|(i, &c)| (c, i)).collect();
 
         let (mut fit_rows, mut val_rows) = (Vec::new(), Vec::new());
         for &c in &known {
@@ -654,8 +557,7 @@ fn held_out(
             rows.shuffle(&mut rng);
             // Only intents with at least two examples lend one to validation.
             let n_val = if rows.len() >= 2 {
-                ((rows.len() as f64 * config.validation_fraction).round() as usize)
-                    .clamp(1, rows.len() - 1)
+                ((rows.len() as f64 * config.validation_fraction).round() as usize).clamp(1, rows.len() - 1)
             } else {
                 0
             };
@@ -665,24 +567,10 @@ fn held_out(
         let fit_x: Vec<&[f32]> = fit_rows.iter().map(|&i| xs[i]).collect();
         let fit_y: Vec<usize> = fit_rows.iter().map(|&i| remap[&ys[i]]).collect();
         let dim = xs[0].len();
-        let head = head::fit(
-            &fit_x,
-            &fit_y,
-            known.len(),
-            &fit_params(config, dim, round as u64 + 1),
-        )?;
-        tracing::debug!(
-            round,
-            hidden = hidden.len(),
-            fit = fit_rows.len(),
-            val = val_rows.len(),
-            "calibration round"
-        );
+        let head = head::fit(&fit_x, &fit_y, known.len(), &fit_params(config, dim, round as u64 + 1))?;
+        tracing::debug!(round, hidden = hidden.len(), fit = fit_rows.len(), val = val_rows.len(), "calibration round");
 
-        let oos_rows: Vec<usize> = hidden
-            .iter()
-            .flat_map(|&c| rows_of[c].iter().copied())
-            .collect();
+        let oos_rows: Vec<usize> = hidden.iter().flat_map(|&c| rows_of[c].iter().copied()).collect();
         let scored: Vec<usize> = val_rows.iter().chain(&oos_rows).copied().collect();
         let queries: Vec<&[f32]> = scored.iter().map(|&i| xs[i]).collect();
         let found = neighbours(&queries, &fit_x, config.knn_neighbours.max(1))?;
@@ -690,10 +578,7 @@ fn held_out(
             held.push(HeldOut {
                 logits: head.logits(xs[i]),
                 neighbours: found.into_iter().map(|(s, j)| (s, fit_y[j])).collect(),
-                class: remap
-                    .get(&ys[i])
-                    .copied()
-                    .filter(|_| !hidden.contains(&ys[i])),
+                class: remap.get(&ys[i]).copied().filter(|_| !hidden.contains(&ys[i])),
             });
         }
     }
@@ -701,10 +586,7 @@ fn held_out(
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }
 
 /// The temperature minimising held-out negative log-likelihood (log-spaced grid search).
@@ -714,10 +596,7 @@ fn argmax(v: &[f32]) -> usize {
 /// probability to 1.
 fn fit_temperature(held: &[HeldOut], calibration: &Calibration) -> f32 {
     let nll = |t: f32| -> f64 {
-        let c = Calibration {
-            temperature: t,
-            ..calibration.clone()
-        };
+        let c = Calibration { temperature: t, ..calibration.clone() };
         held.iter()
             .filter_map(|h| h.class.map(|y| (h, y)))
             .map(|(h, y)| -f64::from(c.blend(&h.logits, &h.neighbours)[y].max(1e-12)).ln())
@@ -813,11 +692,7 @@ fn choose_threshold(in_scope: &[(f32, bool)], oos: &[f32], oos_weight: f64) -> f
     }
     let n_in = in_scope.len() as f64;
     let n_oos = oos.len() as f64;
-    let mut candidates: Vec<f32> = in_scope
-        .iter()
-        .map(|s| s.0)
-        .chain(oos.iter().copied())
-        .collect();
+    let mut candidates: Vec<f32> = in_scope.iter().map(|s| s.0).chain(oos.iter().copied()).collect();
     candidates.push(0.0);
     candidates.sort_by(f32::total_cmp);
     candidates.dedup();
@@ -853,9 +728,7 @@ fn expected_calibration_error(scores: &[(f32, bool)]) -> f32 {
     let n = scores.len() as f64;
     bins.iter()
         .filter(|b| b.0 > 0)
-        .map(|&(count, conf, right)| {
-            (count as f64 / n) * (conf / count as f64 - right as f64 / count as f64).abs()
-        })
+        .map(|&(count, conf, right)| (count as f64 / n) * (conf / count as f64 - right as f64 / count as f64).abs())
         .sum::<f64>() as f32
 }
 
@@ -870,9 +743,8 @@ mod tests {
         let mut ys = Vec::new();
         for c in 0..classes {
             for _ in 0..per_class {
-                let mut v: Vec<f32> = (0..dim)
-                    .map(|d| if d == c { 1.0 } else { 0.0 } + 0.15 * (rand::Rng::random::<f32>(&mut rng) - 0.5))
-                    .collect();
+                let mut v: Vec<f32> =
+                    (0..dim).map(|d| if d == c { 1.0 } else { 0.0 } + 0.15 * (rand::Rng::random::<f32>(&mut rng) - 0.5)).collect();
                 let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 v.iter_mut().for_each(|x| *x /= n);
                 xs.push(v);
@@ -883,11 +755,7 @@ mod tests {
     }
 
     fn quick() -> TrainConfig {
-        TrainConfig {
-            epochs: 20,
-            batch_size: 16,
-            ..TrainConfig::default()
-        }
+        TrainConfig { epochs: 20, batch_size: 16, ..TrainConfig::default() }
     }
 
     #[test]
@@ -942,16 +810,10 @@ mod tests {
     #[test]
     fn rejects_bad_training_sets() {
         let one = vec![vec![1.0f32, 0.0]];
-        assert!(matches!(
-            IntentModel::train_on_embeddings(&one, &["a"], &quick()),
-            Err(IntentError::TooFewIntents { found: 1 })
-        ));
+        assert!(matches!(IntentModel::train_on_embeddings(&one, &["a"], &quick()), Err(IntentError::TooFewIntents { found: 1 })));
         let empty: Vec<Vec<f32>> = Vec::new();
         let no: [&str; 0] = [];
-        assert!(matches!(
-            IntentModel::train_on_embeddings(&empty, &no, &quick()),
-            Err(IntentError::NoExamples)
-        ));
+        assert!(matches!(IntentModel::train_on_embeddings(&empty, &no, &quick()), Err(IntentError::NoExamples)));
         let ragged = vec![vec![1.0f32, 0.0], vec![1.0]];
         assert!(matches!(
             IntentModel::train_on_embeddings(&ragged, &["a", "b"], &quick()),
@@ -984,13 +846,7 @@ mod tests {
         rows.push(([-0.05, 0.85], false));
         let [a, b, _] = fit_logistic(&rows);
         assert!(a > 0.0 && b > 0.0, "{a} {b}");
-        assert_eq!(
-            solve3(
-                [[2.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 1.0]],
-                [2.0, 2.0, 3.0]
-            ),
-            Some([1.0, 0.5, 3.0])
-        );
+        assert_eq!(solve3([[2.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 1.0]], [2.0, 2.0, 3.0]), Some([1.0, 0.5, 3.0]));
         assert_eq!(solve3([[0.0; 3]; 3], [1.0; 3]), None);
     }
 

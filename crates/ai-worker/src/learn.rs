@@ -91,11 +91,7 @@ impl Trained {
 /// Trains on `examples` (put in canonical order first) with the product's
 /// [`TrainConfig::default`]. `progress(done, total)` follows the embedding,
 /// which is most of the time; training the head follows it.
-pub fn train(
-    embedder: &Embedder,
-    examples: &[Example],
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Trained, IntentError> {
+pub fn train(embedder: &Embedder, examples: &[Example], progress: &mut dyn FnMut(usize, usize)) -> Result<Trained, IntentError> {
     let start = Instant::now();
     let examples = canonical_examples(examples);
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
@@ -204,11 +200,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ModelCache::new(dir.path());
         let tenant = TenantId::parse("acme").unwrap();
-        let xs: Vec<Vec<f32>> = (0..12).map(|i| {
-            let mut v = vec![0.0f32; 4];
-            v[i % 3] = 1.0;
-            v
-        }).collect();
+        let xs: Vec<Vec<f32>> = (0..12)
+            .map(|i| {
+                let mut v = vec![0.0f32; 4];
+                v[i % 3] = 1.0;
+                v
+            })
+            .collect();
         let ys: Vec<String> = (0..12).map(|i| format!("i{}", i % 3)).collect();
         let model = IntentModel::train_on_embeddings(&xs, &ys, &TrainConfig { calibration_rounds: 0, ..TrainConfig::default() }).unwrap();
         assert!(cache.load(&tenant, 1, "3-ab").is_none());

@@ -115,7 +115,9 @@ impl LiveIntents {
                     tokio::spawn(async move { this.train_pending(tenant).await });
                 }
             }
-            KnowledgeBaseEvent::ArticleAdded { .. } | KnowledgeBaseEvent::ArticleUpdated { .. } | KnowledgeBaseEvent::ArticleRemoved { .. } => {}
+            KnowledgeBaseEvent::ArticleAdded { .. }
+            | KnowledgeBaseEvent::ArticleUpdated { .. }
+            | KnowledgeBaseEvent::ArticleRemoved { .. } => {}
         }
     }
 
@@ -146,7 +148,8 @@ impl LiveIntents {
             tracing::info!(%tenant, version = p.version, "intent model loaded from the cache");
             return Some(model);
         }
-        let held: Vec<LabelledExample> = p.examples.iter().map(|e| LabelledExample { text: e.text.clone(), intent: e.intent.clone() }).collect();
+        let held: Vec<LabelledExample> =
+            p.examples.iter().map(|e| LabelledExample { text: e.text.clone(), intent: e.intent.clone() }).collect();
         if examples_fingerprint(&held) != *fingerprint {
             tracing::warn!(%tenant, version = p.version, "the examples differ from those the model was trained on; training on the examples held");
         }
@@ -229,7 +232,10 @@ mod tests {
     #[test]
     fn a_confident_intent_with_an_answer_answers_with_it() {
         let d = with_intent(low(), Some(&prediction(Some("card_arrival"))), Some("Cards take 5 days."));
-        assert_eq!(d, Decision::Answer { text: "Cards take 5 days.".into(), intent: Some("card_arrival".into()), confidence: 0.9, sources: vec![] });
+        assert_eq!(
+            d,
+            Decision::Answer { text: "Cards take 5 days.".into(), intent: Some("card_arrival".into()), confidence: 0.9, sources: vec![] }
+        );
     }
 
     #[test]

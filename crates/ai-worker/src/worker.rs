@@ -20,9 +20,7 @@
 use crate::answer::{Answerer, Decision};
 use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
 use jamuna_commands::{EventLog, RecordedEvent, seal};
-use jamuna_domain::conversation::{
-    Author, Conversation, ConversationCommand, ConversationError, ConversationEvent,
-};
+use jamuna_domain::conversation::{Author, Conversation, ConversationCommand, ConversationError, ConversationEvent};
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{AggregateKind, MessageText, TenantId};
 use jamuna_projections::work_share::{PARTITIONS, WorkShare, partition_of, partition_unit};
@@ -255,7 +253,14 @@ impl Worker {
 
     /// Answers the messages of partition `p` in `(after, up_to]`: what its
     /// previous holder had not answered when it stopped. False if asked to stop.
-    async fn catch_up(&self, log: &Arc<dyn EventLog>, p: u32, mut after: u64, up_to: u64, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    async fn catch_up(
+        &self,
+        log: &Arc<dyn EventLog>,
+        p: u32,
+        mut after: u64,
+        up_to: u64,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
         tracing::info!(partition = p, after, up_to, "ai-worker catches up on a partition it took over");
         while after < up_to {
             if *stop.borrow() {
@@ -273,7 +278,10 @@ impl Worker {
             };
             let Some(last) = page.last().map(|e| e.position) else { break };
             for recorded in page.iter().filter(|e| e.position <= up_to) {
-                if recorded.stream.kind() == AggregateKind::Conversation && partition_of(recorded.stream.id()) == p && recorded.event_type == "MessagePosted" {
+                if recorded.stream.kind() == AggregateKind::Conversation
+                    && partition_of(recorded.stream.id()) == p
+                    && recorded.event_type == "MessagePosted"
+                {
                     self.handle_traced(recorded, true).await;
                 }
             }
@@ -285,9 +293,7 @@ impl Worker {
     async fn handle(&self, recorded: &RecordedEvent, answer: bool) {
         match recorded.stream.kind() {
             AggregateKind::KnowledgeBase => self.index(recorded).await,
-            AggregateKind::Conversation if answer && recorded.event_type == "MessagePosted" => {
-                self.answer(recorded).await
-            }
+            AggregateKind::Conversation if answer && recorded.event_type == "MessagePosted" => self.answer(recorded).await,
             _ => {}
         }
     }
@@ -335,24 +341,14 @@ impl Worker {
     }
 
     async fn answer(&self, recorded: &RecordedEvent) {
-        let opened = match self
-            .commands
-            .sealer()
-            .open::<ConversationEvent>(recorded)
-            .await
-        {
+        let opened = match self.commands.sealer().open::<ConversationEvent>(recorded).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(position = recorded.position, error = %e, "ai-worker cannot read a message");
                 return;
             }
         };
-        let ConversationEvent::MessagePosted {
-            author: Author::Customer,
-            text,
-            ..
-        } = &opened.data
-        else {
+        let ConversationEvent::MessagePosted { author: Author::Customer, text, .. } = &opened.data else {
             return;
         };
         let Some(text) = text.text().filter(|_| !text.is_erased()) else {
@@ -361,10 +357,7 @@ impl Worker {
         let stream = &recorded.stream;
         // Skip early when a human already has it (the domain refuses anyway).
         let customer = match retry_transient(|| self.commands.load::<Conversation>(stream)).await {
-            Ok(c)
-                if c.human_involved()
-                    || c.status() == Some(jamuna_domain::conversation::Status::Resolved) =>
-            {
+            Ok(c) if c.human_involved() || c.status() == Some(jamuna_domain::conversation::Status::Resolved) => {
                 return;
             }
             Ok(c) => c.started().map(|s| s.customer.clone()),
@@ -392,26 +385,14 @@ impl Worker {
             }
         };
         let command = match decision {
-            Decision::Answer {
-                text,
-                intent,
-                confidence,
-                sources,
-            } => {
+            Decision::Answer { text, intent, confidence, sources } => {
                 let Ok(text) = MessageText::parse(&text) else {
                     return;
                 };
-                ConversationCommand::AnswerMessage {
-                    in_reply_to: recorded.version,
-                    text,
-                    intent,
-                    confidence,
-                    sources,
-                }
+                ConversationCommand::AnswerMessage { in_reply_to: recorded.version, text, intent, confidence, sources }
             }
             Decision::Handoff { reason, .. } => {
-                metrics::counter!("jamuna_handoffs_total", "reason" => format!("{reason:?}"))
-                    .increment(1);
+                metrics::counter!("jamuna_handoffs_total", "reason" => format!("{reason:?}")).increment(1);
                 ConversationCommand::RequestHandoff { reason }
             }
         };
@@ -426,14 +407,10 @@ impl Worker {
         // once, so it stores nothing twice.
         match retry_transient(|| self.commands.execute::<Conversation>(stream, &command, &ctx)).await {
             Ok(_) => {
-                let latency = (chrono::Utc::now() - recorded.meta.occurred_at)
-                    .to_std()
-                    .unwrap_or_default();
+                let latency = (chrono::Utc::now() - recorded.meta.occurred_at).to_std().unwrap_or_default();
                 metrics::histogram!("jamuna_bot_answer_seconds").record(latency.as_secs_f64());
             }
-            Err(CommandError::Rejected(
-                ConversationError::HandedToHuman | ConversationError::AlreadyResolved,
-            )) => {}
+            Err(CommandError::Rejected(ConversationError::HandedToHuman | ConversationError::AlreadyResolved)) => {}
             Err(e) => {
                 tracing::error!(error = %e, conversation = %stream, "ai-worker cannot answer")
             }

@@ -173,7 +173,12 @@ impl CommandHandler {
 
     /// Decides `command` against the aggregate in `stream` and appends the
     /// outcome, retrying on conflicts.
-    pub async fn execute<A: Aggregate>(&self, stream: &StreamId, command: &A::Command, ctx: &CommandContext) -> Result<Executed<A>, CommandError<A::Error>> {
+    pub async fn execute<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        ctx: &CommandContext,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
         if stream.kind() != A::KIND || stream.tenant() != &ctx.tenant {
             return Err(CommandError::Log(LogError::Invalid(format!("stream {stream} is not a {} of tenant {}", A::KIND, ctx.tenant))));
         }
@@ -184,7 +189,12 @@ impl CommandHandler {
         tracing::Instrument::instrument(self.execute_traced(stream, command, ctx), span).await
     }
 
-    async fn execute_traced<A: Aggregate>(&self, stream: &StreamId, command: &A::Command, ctx: &CommandContext) -> Result<Executed<A>, CommandError<A::Error>> {
+    async fn execute_traced<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        ctx: &CommandContext,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
         let _serialised = self.locks[stripe(stream)].lock().await;
         // The first try decides on the cached state without reading the log:
         // if another process appended meanwhile, the append's expected
@@ -230,7 +240,13 @@ impl CommandHandler {
     }
 
     /// Seals and appends `decided` at the state's version; `None` on a conflict.
-    async fn append<A: Aggregate>(&self, stream: &StreamId, state: A, decided: Vec<A::Event>, ctx: &CommandContext) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
+    async fn append<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        state: A,
+        decided: Vec<A::Event>,
+        ctx: &CommandContext,
+    ) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
         let base = state.version();
         let expected = if base == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(base) };
         // Seal each event under the subject the state names for it. The state

@@ -176,7 +176,9 @@ pub enum LogUrlError {
     Scheme(String),
     #[error("bad KurrentDB connection string: {0}")]
     Kurrent(String),
-    #[error("the event log URL {0:?} has no path: use sqlite:///path/to/events.db (three slashes for an absolute path, sqlite://relative/path otherwise)")]
+    #[error(
+        "the event log URL {0:?} has no path: use sqlite:///path/to/events.db (three slashes for an absolute path, sqlite://relative/path otherwise)"
+    )]
     NoPath(String),
 }
 
@@ -221,10 +223,19 @@ pub(crate) fn validate(stream: &StreamId, events: &[NewEvent]) -> Result<(), Log
     }
     for e in events {
         if &e.meta.tenant != stream.tenant() {
-            return Err(LogError::Invalid(format!("event {} belongs to tenant {}, not to the stream's tenant {}", e.meta.event_id, e.meta.tenant, stream.tenant())));
+            return Err(LogError::Invalid(format!(
+                "event {} belongs to tenant {}, not to the stream's tenant {}",
+                e.meta.event_id,
+                e.meta.tenant,
+                stream.tenant()
+            )));
         }
         if e.data.get().len() > MAX_EVENT_BYTES {
-            return Err(LogError::Invalid(format!("event {} is {} bytes, the limit is {MAX_EVENT_BYTES}", e.meta.event_id, e.data.get().len())));
+            return Err(LogError::Invalid(format!(
+                "event {} is {} bytes, the limit is {MAX_EVENT_BYTES}",
+                e.meta.event_id,
+                e.data.get().len()
+            )));
         }
     }
     Ok(())
@@ -242,7 +253,10 @@ mod tests {
         assert!(matches!(LogUrl::parse("postgres://x"), Err(LogUrlError::Scheme(_))));
         assert!(matches!(LogUrl::parse("sqlite://"), Err(LogUrlError::NoPath(_))));
         assert!(matches!(LogUrl::parse("nats://"), Err(LogUrlError::Scheme(_))));
-        assert_eq!(LogUrl::parse("kurrentdb://127.0.0.1:2113?tls=false"), Ok(LogUrl::Kurrent("kurrentdb://127.0.0.1:2113?tls=false".into())));
+        assert_eq!(
+            LogUrl::parse("kurrentdb://127.0.0.1:2113?tls=false"),
+            Ok(LogUrl::Kurrent("kurrentdb://127.0.0.1:2113?tls=false".into()))
+        );
         assert_eq!(LogUrl::parse("esdb://admin:changeit@db:2113"), Ok(LogUrl::Kurrent("esdb://admin:changeit@db:2113".into())));
         assert!(matches!(LogUrl::parse("esdb+discover://cluster.example:2113"), Ok(LogUrl::Kurrent(_))));
         assert!(matches!(LogUrl::parse("kurrentdb://db:notaport"), Err(LogUrlError::Kurrent(_))));

@@ -49,7 +49,13 @@ impl Sealer {
     }
 
     /// Encrypts every plain personal value of `event` in place.
-    pub async fn seal<E: DomainEvent>(&self, tenant: &TenantId, subject: Option<&UserId>, event_id: uuid::Uuid, event: &mut E) -> Result<(), SealError> {
+    pub async fn seal<E: DomainEvent>(
+        &self,
+        tenant: &TenantId,
+        subject: Option<&UserId>,
+        event_id: uuid::Uuid,
+        event: &mut E,
+    ) -> Result<(), SealError> {
         let fields = event.personal_fields_mut();
         if fields.iter().all(|f| !matches!(f, Personal::Plain(_))) {
             return Ok(());
@@ -183,7 +189,10 @@ mod tests {
         sealer.keys().erase(&tenant, &ada).await.unwrap();
         let opened: Envelope<ConversationEvent> = sealer.open(&stored).await.unwrap();
         assert!(matches!(opened.data, ConversationEvent::MessagePosted { text: Personal::Erased, .. }));
-        assert!(matches!(sealer.seal(&tenant, Some(&ada), id, &mut message("again")).await, Err(SealError::Keys(KeyStoreError::Erased(_)))));
+        assert!(matches!(
+            sealer.seal(&tenant, Some(&ada), id, &mut message("again")).await,
+            Err(SealError::Keys(KeyStoreError::Erased(_)))
+        ));
     }
 
     #[tokio::test]

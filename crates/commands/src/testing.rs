@@ -48,7 +48,14 @@ pub fn stream(id: &str) -> StreamId {
 pub fn event(n: u64, text: &str) -> NewEvent {
     let id = uuid::Uuid::now_v7();
     NewEvent {
-        meta: EventMeta { event_id: id, tenant: tenant(), occurred_at: chrono::Utc::now(), causation_id: None, correlation_id: id, subject: None },
+        meta: EventMeta {
+            event_id: id,
+            tenant: tenant(),
+            occurred_at: chrono::Utc::now(),
+            causation_id: None,
+            correlation_id: id,
+            subject: None,
+        },
         event_type: "Test".into(),
         schema: 1,
         data: serde_json::value::to_raw_value(&serde_json::json!({"type": "Test", "n": n, "text": text})).expect("valid JSON"),
@@ -74,7 +81,8 @@ pub async fn expected_versions_are_enforced(log: Arc<dyn EventLog>) {
     assert!(matches!(ahead, Err(LogError::Conflict { .. })), "{ahead:?}");
     let any = log.append(&s, ExpectedVersion::Any, vec![event(3, "c")]).await.expect("any version");
     assert_eq!(any.version, 3);
-    let fresh = log.append(&stream("versions-other"), ExpectedVersion::Exact(0), vec![event(1, "x")]).await.expect("exact 0 is a new stream");
+    let fresh =
+        log.append(&stream("versions-other"), ExpectedVersion::Exact(0), vec![event(1, "x")]).await.expect("exact 0 is a new stream");
     assert_eq!(fresh.version, 1);
     let read = log.read_stream(&s, 0).await.expect("read");
     assert_eq!(read.iter().map(|e| (e.version, n_of(e))).collect::<Vec<_>>(), vec![(1, 1), (2, 2), (3, 3)]);
@@ -225,7 +233,8 @@ pub async fn a_resubscription_from_a_checkpoint_continues_without_gaps(log: Arc<
     for take in [7, 5, 8] {
         let mut sub = log.subscribe_all(checkpoint).await.expect("subscribe");
         for _ in 0..take {
-            let e = tokio::time::timeout(std::time::Duration::from_secs(20), sub.next()).await.expect("in time").expect("open").expect("ok");
+            let e =
+                tokio::time::timeout(std::time::Duration::from_secs(20), sub.next()).await.expect("in time").expect("open").expect("ok");
             checkpoint = e.position;
             seen.push(n_of(&e));
         }

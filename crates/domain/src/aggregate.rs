@@ -37,9 +37,7 @@ impl std::fmt::Display for AggregateKind {
 }
 
 /// An event of one aggregate: serialised as JSON with a `type` tag.
-pub trait DomainEvent:
-    Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static
-{
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     /// The event's type, as in its `type` tag (`"MessagePosted"`).
     fn event_type(&self) -> &'static str;
 

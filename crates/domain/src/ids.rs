@@ -111,26 +111,16 @@ mod tests {
     #[test]
     fn accepts_safe_ids() {
         assert!(TenantId::parse("acme-support_2").is_ok());
-        assert_eq!(
-            ConversationId::from_uuid(uuid::Uuid::nil()).as_str().len(),
-            32
-        );
+        assert_eq!(ConversationId::from_uuid(uuid::Uuid::nil()).as_str().len(), 32);
     }
 
     #[test]
     fn refuses_what_would_break_a_subject_or_url() {
         for bad in ["a.b", "a*", "a>", "a b", "é", "a/b"] {
-            assert_eq!(
-                TenantId::parse(bad),
-                Err(IdError::InvalidCharacter { kind: "tenant id" }),
-                "{bad}"
-            );
+            assert_eq!(TenantId::parse(bad), Err(IdError::InvalidCharacter { kind: "tenant id" }), "{bad}");
         }
         assert_eq!(UserId::parse(""), Err(IdError::Empty { kind: "user id" }));
-        assert!(matches!(
-            UserId::parse("x".repeat(65)),
-            Err(IdError::TooLong { .. })
-        ));
+        assert!(matches!(UserId::parse("x".repeat(65)), Err(IdError::TooLong { .. })));
     }
 
     #[test]

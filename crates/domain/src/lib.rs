@@ -38,9 +38,7 @@ mod testing;
 
 pub use aggregate::{Aggregate, AggregateKind, DomainEvent};
 pub use envelope::{EventMeta, StreamId};
-pub use ids::{
-    ArticleId, ClientMessageId, ConversationId, IdError, TenantId, UserId,
-};
+pub use ids::{ArticleId, ClientMessageId, ConversationId, IdError, TenantId, UserId};
 pub use personal::Personal;
 pub use text::{MessageText, TextError};
 

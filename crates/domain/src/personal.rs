@@ -95,11 +95,7 @@ mod tests {
 
     #[test]
     fn json_forms_round_trip() {
-        for p in [
-            Personal::plain("hello"),
-            Personal::Sealed("AAEC".into()),
-            Personal::Erased,
-        ] {
+        for p in [Personal::plain("hello"), Personal::Sealed("AAEC".into()), Personal::Erased] {
             let json = serde_json::to_string(&p).unwrap();
             assert_eq!(serde_json::from_str::<Personal>(&json).unwrap(), p, "{json}");
         }

@@ -4,8 +4,8 @@
 
 use crate::conversation::*;
 use crate::knowledge_base::*;
-use crate::user::*;
 use crate::testing::now;
+use crate::user::*;
 use crate::{Aggregate, ArticleId, ClientMessageId, ConversationId, MessageText, TenantId, UserId};
 use proptest::prelude::*;
 

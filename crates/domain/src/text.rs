@@ -79,10 +79,7 @@ mod tests {
     #[test]
     fn counts_characters_not_bytes() {
         assert!(MessageText::parse(&"é".repeat(4_000)).is_ok());
-        assert_eq!(
-            MessageText::parse(&"é".repeat(4_001)),
-            Err(TextError::TooLong { len: 4_001, max: 4_000 })
-        );
+        assert_eq!(MessageText::parse(&"é".repeat(4_001)), Err(TextError::TooLong { len: 4_001, max: 4_000 }));
     }
 
     #[test]

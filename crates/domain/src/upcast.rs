@@ -63,8 +63,8 @@ pub fn decode<E: DomainEvent>(event_type: &str, schema: u16, data: Value) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::{Author, ConversationEvent};
     use crate::Personal;
+    use crate::conversation::{Author, ConversationEvent};
 
     #[test]
     fn a_seed_message_reads_as_a_current_message() {
@@ -92,8 +92,14 @@ mod tests {
 
     #[test]
     fn unknown_old_shapes_and_future_schemas_are_clear_errors() {
-        assert!(matches!(decode::<ConversationEvent>("MessagePosted", 1, json!({"sender": "martian", "content": "x"})), Err(DecodeError::Upcast { .. })));
+        assert!(matches!(
+            decode::<ConversationEvent>("MessagePosted", 1, json!({"sender": "martian", "content": "x"})),
+            Err(DecodeError::Upcast { .. })
+        ));
         assert!(matches!(decode::<ConversationEvent>("MessagePosted", 3, json!({})), Err(DecodeError::FromTheFuture { known: 2, .. })));
-        assert!(matches!(decode::<ConversationEvent>("AgentAssigned", 1, json!({"type": "AgentAssigned"})), Err(DecodeError::Shape { .. })));
+        assert!(matches!(
+            decode::<ConversationEvent>("AgentAssigned", 1, json!({"type": "AgentAssigned"})),
+            Err(DecodeError::Shape { .. })
+        ));
     }
 }

@@ -58,7 +58,8 @@ pub async fn start(state: &AppState, caller: &Caller, channel: Channel) -> Resul
     }
     let id = ConversationId::from_uuid(uuid::Uuid::now_v7());
     let stream = StreamId::conversation(&caller.tenant, &id);
-    let command = ConversationCommand::Start { tenant: caller.tenant.clone(), conversation_id: id.clone(), customer: caller.user.clone(), channel };
+    let command =
+        ConversationCommand::Start { tenant: caller.tenant.clone(), conversation_id: id.clone(), customer: caller.user.clone(), channel };
     state.commands.execute::<Conversation>(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
     metrics::counter!("jamuna_conversations_started_total").increment(1);
     Ok(id)
@@ -79,7 +80,13 @@ pub struct Ack {
 
 /// Posts a message as the caller (customer or agent), idempotently by
 /// client message id.
-pub async fn post_message(state: &AppState, caller: &Caller, id: &ConversationId, client_message_id: &str, text: &str) -> Result<Ack, ApiError> {
+pub async fn post_message(
+    state: &AppState,
+    caller: &Caller,
+    id: &ConversationId,
+    client_message_id: &str,
+    text: &str,
+) -> Result<Ack, ApiError> {
     let text = MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let cmid = ClientMessageId::parse(client_message_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (stream, conversation) = authorize(state, caller, id).await?;
@@ -89,8 +96,10 @@ pub async fn post_message(state: &AppState, caller: &Caller, id: &ConversationId
     let author = if own || !caller.is_staff() { Author::Customer } else { Author::Agent { id: caller.user.clone() } };
     let author_kind = author.clone();
     let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
-    let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
-    metrics::counter!("jamuna_messages_in_total", "author" => if matches!(author_kind, Author::Customer) { "customer" } else { "agent" }).increment(1);
+    let executed: Executed<Conversation> =
+        state.commands.execute(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    metrics::counter!("jamuna_messages_in_total", "author" => if matches!(author_kind, Author::Customer) { "customer" } else { "agent" })
+        .increment(1);
     let (version, position, duplicate) = match executed.events.first() {
         Some(e) => (e.version, Some(e.position), false),
         None => (executed.state.client_message_version(&cmid).unwrap_or(executed.state.version()), None, true),

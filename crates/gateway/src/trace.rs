@@ -108,8 +108,12 @@ impl TraceContext {
     /// The `tracing` span of this hop.
     pub fn span(&self, name: &'static str) -> tracing::Span {
         match name {
-            "ws_frame" => tracing::info_span!("ws_frame", otel.kind = "server", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p))),
-            _ => tracing::info_span!("request", otel.kind = "server", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p))),
+            "ws_frame" => {
+                tracing::info_span!("ws_frame", otel.kind = "server", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p)))
+            }
+            _ => {
+                tracing::info_span!("request", otel.kind = "server", trace_id = %self.trace_id_hex(), span_id = %self.span_id_hex(), parent_id = self.parent_id.map(|p| hex(&p)))
+            }
         }
     }
 }

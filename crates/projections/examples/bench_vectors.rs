@@ -46,14 +46,28 @@ async fn bench(name: &str, index: &dyn VectorIndex, n: usize) -> Result<(), Box<
     for tenant in ["bench", "neighbour"] {
         let tenant = TenantId::parse(tenant)?;
         for a in 0..n.div_ceil(PER_ARTICLE) {
-            let passages = (0..PER_ARTICLE).map(|i| PassagePoint { position: i as u32, text: format!("passage {i} of article {a}"), vector: rng.unit() }).collect();
-            index.upsert_article(ArticlePassages { tenant: tenant.clone(), article_id: ArticleId::parse(format!("a{a}"))?, title: format!("Article {a}"), version: 1, passages }).await?;
+            let passages = (0..PER_ARTICLE)
+                .map(|i| PassagePoint { position: i as u32, text: format!("passage {i} of article {a}"), vector: rng.unit() })
+                .collect();
+            index
+                .upsert_article(ArticlePassages {
+                    tenant: tenant.clone(),
+                    article_id: ArticleId::parse(format!("a{a}"))?,
+                    title: format!("Article {a}"),
+                    version: 1,
+                    passages,
+                })
+                .await?;
         }
     }
     let fill = started.elapsed();
     let tenant = TenantId::parse("bench")?;
     let count = index.count(&tenant).await?;
-    println!("{name}: {count} passages in the tenant searched (and as many in another), written in {:.1} s ({:.0} passages/s, one upsert per article of {PER_ARTICLE})", fill.as_secs_f64(), 2.0 * count as f64 / fill.as_secs_f64());
+    println!(
+        "{name}: {count} passages in the tenant searched (and as many in another), written in {:.1} s ({:.0} passages/s, one upsert per article of {PER_ARTICLE})",
+        fill.as_secs_f64(),
+        2.0 * count as f64 / fill.as_secs_f64()
+    );
     let mut times = Vec::with_capacity(QUERIES);
     for _ in 0..QUERIES {
         let q = rng.unit();

@@ -268,7 +268,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn new(counters: Counters, first: &mut [i64], resolution: &mut [i64], intents: BTreeMap<String, u64>, citations: BTreeMap<String, u64>) -> Self {
+    fn new(
+        counters: Counters,
+        first: &mut [i64],
+        resolution: &mut [i64],
+        intents: BTreeMap<String, u64>,
+        citations: BTreeMap<String, u64>,
+    ) -> Self {
         let ratio = |a: u64, b: u64| if b == 0 { None } else { Some(a as f64 / b as f64) };
         Self {
             containment_rate: ratio(counters.resolved_without_human, counters.resolved),

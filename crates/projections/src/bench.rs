@@ -152,7 +152,9 @@ fn text(s: &str) -> MessageText {
 
 /// Appends a realistic log through `handler` (see [`LogSpec`]).
 pub async fn generate(handler: Arc<CommandHandler>, spec: &LogSpec) -> Result<Generated, BenchError> {
-    let tenants: Vec<TenantId> = (0..spec.tenants.max(1)).map(|i| TenantId::parse(id("tenant", i)).map_err(|e| BenchError::Command(e.to_string()))).collect::<Result<_, _>>()?;
+    let tenants: Vec<TenantId> = (0..spec.tenants.max(1))
+        .map(|i| TenantId::parse(id("tenant", i)).map_err(|e| BenchError::Command(e.to_string())))
+        .collect::<Result<_, _>>()?;
     let mut agents = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
         let create = TenantCommand::Create {
@@ -201,7 +203,14 @@ pub async fn generate(handler: Arc<CommandHandler>, spec: &LogSpec) -> Result<Ge
         last = last.max(r?);
     }
     let head = handler.log().head().await?;
-    Ok(Generated { tenants, agents: all_agents, conversations: spec.conversations, head, first_day: spec.start.date_naive(), last_day: last.date_naive() })
+    Ok(Generated {
+        tenants,
+        agents: all_agents,
+        conversations: spec.conversations,
+        head,
+        first_day: spec.start.date_naive(),
+        last_day: last.date_naive(),
+    })
 }
 
 /// One customer's conversation, start to finish; returns the time of its last event.
@@ -240,7 +249,13 @@ async fn conversation(
         6..=8 => Channel::Mobile,
         _ => Channel::Api,
     };
-    run::<Conversation>(h, &s, ConversationCommand::Start { tenant: tenant.clone(), conversation_id: cid, customer: customer.clone(), channel }, now).await?;
+    run::<Conversation>(
+        h,
+        &s,
+        ConversationCommand::Start { tenant: tenant.clone(), conversation_id: cid, customer: customer.clone(), channel },
+        now,
+    )
+    .await?;
     let mut human = false;
     let rounds = 1 + rng.below(max_rounds);
     for round in 0..rounds {
@@ -253,17 +268,32 @@ async fn conversation(
         let asked = run::<Conversation>(h, &s, post, tick(&mut now, &mut rng, 60)).await?;
         if human {
             let agent = agents[rng.below(agents.len() as u64) as usize].clone();
-            let reply = ConversationCommand::PostMessage { author: Author::Agent { id: agent }, text: text(rng.pick(&AGENT_LINES)), client_message_id: None };
+            let reply = ConversationCommand::PostMessage {
+                author: Author::Agent { id: agent },
+                text: text(rng.pick(&AGENT_LINES)),
+                client_message_id: None,
+            };
             run::<Conversation>(h, &s, reply, tick(&mut now, &mut rng, 300)).await?;
             continue;
         }
         let confidence = 0.3 + (rng.below(70) as f32) / 100.0;
         if confidence < 0.45 || line.contains("human") {
-            run::<Conversation>(h, &s, ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence }, tick(&mut now, &mut rng, 5)).await?;
+            run::<Conversation>(
+                h,
+                &s,
+                ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence },
+                tick(&mut now, &mut rng, 5),
+            )
+            .await?;
             let agent = agents[rng.below(agents.len() as u64) as usize].clone();
-            let assign = ConversationCommand::AssignAgent { agent: Assignee { id: agent.clone(), tenant: tenant.clone(), role: Role::Agent } };
+            let assign =
+                ConversationCommand::AssignAgent { agent: Assignee { id: agent.clone(), tenant: tenant.clone(), role: Role::Agent } };
             run::<Conversation>(h, &s, assign, tick(&mut now, &mut rng, 600)).await?;
-            let reply = ConversationCommand::PostMessage { author: Author::Agent { id: agent }, text: text(rng.pick(&AGENT_LINES)), client_message_id: None };
+            let reply = ConversationCommand::PostMessage {
+                author: Author::Agent { id: agent },
+                text: text(rng.pick(&AGENT_LINES)),
+                client_message_id: None,
+            };
             run::<Conversation>(h, &s, reply, tick(&mut now, &mut rng, 120)).await?;
             human = true;
             continue;
@@ -346,7 +376,12 @@ pub struct InboxProbe {
 pub async fn inbox_probes(store: &dyn conversations::ConversationStore, generated: &Generated) -> Result<Vec<InboxProbe>, BenchError> {
     use conversations::{ConversationQuery as Q, InboxView};
     let tenant = generated.tenants.first().cloned().ok_or_else(|| BenchError::Command("the log has no tenant".into()))?;
-    let agent = generated.agents.first().and_then(|a| a.get(1).or(a.first())).cloned().ok_or_else(|| BenchError::Command("the log has no agent".into()))?;
+    let agent = generated
+        .agents
+        .first()
+        .and_then(|a| a.get(1).or(a.first()))
+        .cloned()
+        .ok_or_else(|| BenchError::Command("the log has no agent".into()))?;
     let inbox = || Q::inbox(tenant.clone());
     // The cursor of the fifth page, so "deep page" starts 100 rows in.
     let mut cursor = None;

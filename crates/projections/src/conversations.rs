@@ -301,7 +301,10 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
         return Ok(None);
     }
     let Some(s) = summary.as_mut() else {
-        return Err(ProjectionError::bad_event(e.position, format!("{} in {} before the conversation started", event_name(event), e.stream)));
+        return Err(ProjectionError::bad_event(
+            e.position,
+            format!("{} in {} before the conversation started", event_name(event), e.stream),
+        ));
     };
     if s.position >= e.position {
         return Ok(None);
@@ -324,7 +327,15 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
                     s.first_response_at.get_or_insert(e.at);
                 }
             }
-            message = Some(Message { version: e.version, author: author.clone(), text, erased, at: e.at, client_message_id: client_message_id.clone(), bot: None });
+            message = Some(Message {
+                version: e.version,
+                author: author.clone(),
+                text,
+                erased,
+                at: e.at,
+                client_message_id: client_message_id.clone(),
+                bot: None,
+            });
         }
         V::BotAnswered { in_reply_to, text, intent, confidence, sources } => {
             let (text, erased) = personal_text(text, e.position)?;
@@ -336,7 +347,12 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
                 erased,
                 at: e.at,
                 client_message_id: None,
-                bot: Some(BotAnswer { in_reply_to: *in_reply_to, intent: intent.clone(), confidence: *confidence, sources: sources.clone() }),
+                bot: Some(BotAnswer {
+                    in_reply_to: *in_reply_to,
+                    intent: intent.clone(),
+                    confidence: *confidence,
+                    sources: sources.clone(),
+                }),
             });
         }
         V::HandoffRequested { reason } => {
@@ -470,7 +486,11 @@ mod tests {
         let mut s = None;
         let (e, v) = ev(1, 1, started());
         apply(&mut s, &e, &v).unwrap();
-        let (e2, v2) = ev(2, 2, ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain("hello there"), client_message_id: None });
+        let (e2, v2) = ev(
+            2,
+            2,
+            ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain("hello there"), client_message_id: None },
+        );
         let m = apply(&mut s, &e2, &v2).unwrap().unwrap();
         assert_eq!((m.version, m.text.as_str()), (2, "hello there"));
         let once = s.clone();
@@ -496,7 +516,11 @@ mod tests {
         let mut s = None;
         let (e, v) = ev(1, 1, started());
         apply(&mut s, &e, &v).unwrap();
-        let (e2, v2) = ev(2, 2, ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::Sealed("xx".into()), client_message_id: None });
+        let (e2, v2) = ev(
+            2,
+            2,
+            ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::Sealed("xx".into()), client_message_id: None },
+        );
         assert!(matches!(apply(&mut s, &e2, &v2), Err(ProjectionError::BadEvent { .. })));
     }
 

@@ -54,9 +54,10 @@ impl From<mongodb::error::Error> for StoreError {
     fn from(e: mongodb::error::Error) -> Self {
         use mongodb::error::ErrorKind;
         match &*e.kind {
-            ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::ServerSelection { .. } | ErrorKind::DnsResolve { .. } => {
-                StoreError::unavailable(e)
-            }
+            ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::DnsResolve { .. } => StoreError::unavailable(e),
             _ if is_duplicate_key(&e) => StoreError::Conflict(e.to_string()),
             _ => StoreError::internal(e),
         }

@@ -204,4 +204,3 @@ impl Projection for ReadModelProjection {
         Ok(self.model.end_rebuild(&self.name).await?)
     }
 }
-

@@ -57,6 +57,6 @@ pub use error::{ProjectionError, StoreError};
 pub use event::{Fact, Interest, Opened, ReadModel, ReadModelProjection};
 pub use read_models::ReadModels;
 pub use runtime::{
-    Progress, Projection, ProjectionHandle, ProjectionStatus, Projector, ProjectorConfig, ReplayError, ReplayProgress, ReplaySummary, RunState, StatusState,
-    WaitError, replay,
+    Progress, Projection, ProjectionHandle, ProjectionStatus, Projector, ProjectorConfig, ReplayError, ReplayProgress, ReplaySummary,
+    RunState, StatusState, WaitError, replay,
 };

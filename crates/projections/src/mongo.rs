@@ -72,7 +72,10 @@ impl MongoReadDb {
 
     /// Moves the checkpoint forward to `position` (never back).
     pub async fn set_checkpoint(&self, projection: &str, position: u64) -> Result<(), StoreError> {
-        self.collection(CHECKPOINTS).update_one(doc! {"_id": projection}, doc! {"$max": {"position": position as i64}}).upsert(true).await?;
+        self.collection(CHECKPOINTS)
+            .update_one(doc! {"_id": projection}, doc! {"$max": {"position": position as i64}})
+            .upsert(true)
+            .await?;
         Ok(())
     }
 
@@ -86,7 +89,13 @@ impl MongoReadDb {
     }
 
     /// Every document `filter` matches, in `sort` order.
-    pub async fn find_all(&self, collection: &str, filter: Document, sort: Document, limit: Option<i64>) -> Result<Vec<Document>, StoreError> {
+    pub async fn find_all(
+        &self,
+        collection: &str,
+        filter: Document,
+        sort: Document,
+        limit: Option<i64>,
+    ) -> Result<Vec<Document>, StoreError> {
         let c = self.collection(collection);
         let mut find = c.find(filter).sort(sort);
         if let Some(n) = limit {
@@ -135,7 +144,10 @@ impl MongoReadDb {
             write_errors(&reply)?;
             let matched = count(&reply, "n");
             if matched < expected {
-                return Err(StoreError::Conflict(format!("{} of {expected} documents of {collection} changed since they were read", expected - matched)));
+                return Err(StoreError::Conflict(format!(
+                    "{} of {expected} documents of {collection} changed since they were read",
+                    expected - matched
+                )));
             }
         }
         Ok(())
@@ -180,7 +192,9 @@ fn count(reply: &Document, field: &str) -> i64 {
 /// The first of a write command's `writeErrors`, as an error (a duplicate
 /// key is a conflict).
 fn write_errors(reply: &Document) -> Result<(), StoreError> {
-    let Some(first) = reply.get_array("writeErrors").ok().and_then(|errors| errors.first()).and_then(Bson::as_document) else { return Ok(()) };
+    let Some(first) = reply.get_array("writeErrors").ok().and_then(|errors| errors.first()).and_then(Bson::as_document) else {
+        return Ok(());
+    };
     let message = first.get_str("errmsg").unwrap_or("no message").to_owned();
     match count(first, "code") {
         11000 => Err(StoreError::Conflict(message)),
@@ -296,8 +310,12 @@ impl Documents {
         let stage = self.stage.lock().await;
         let Some(stage) = stage.as_ref() else { return self.db.find_all(collection, filter, doc! {}, None).await };
         let held = stage.held(collection);
-        let mut found: Vec<Document> =
-            held.into_iter().flat_map(|h| h.values()).filter(|w| fields.iter().all(|(k, v)| w.doc.get_str(k).ok() == Some(*v))).map(|w| w.doc.clone()).collect();
+        let mut found: Vec<Document> = held
+            .into_iter()
+            .flat_map(|h| h.values())
+            .filter(|w| fields.iter().all(|(k, v)| w.doc.get_str(k).ok() == Some(*v)))
+            .map(|w| w.doc.clone())
+            .collect();
         if stage.written {
             let not_held = |d: &Document| d.get_str("_id").map_or(true, |id| held.is_none_or(|h| !h.contains_key(id)));
             found.extend(self.db.find_all(collection, filter, doc! {}, None).await?.into_iter().filter(not_held));
@@ -346,7 +364,11 @@ impl Documents {
         let mut stage = self.stage.lock().await;
         *stage = None;
         self.db.reset(projection, collections).await?;
-        *stage = Some(Stage { collections: collections.iter().map(|c| ((*c).to_owned(), HashMap::new())).collect(), through: 0, written: false });
+        *stage = Some(Stage {
+            collections: collections.iter().map(|c| ((*c).to_owned(), HashMap::new())).collect(),
+            through: 0,
+            written: false,
+        });
         Ok(())
     }
 

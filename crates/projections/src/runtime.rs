@@ -274,7 +274,13 @@ impl Projector {
             return;
         }
         for entry in &self.entries {
-            let task = Task { log: self.log.clone(), entry: entry.clone(), config: self.config.clone(), stop: self.stop.subscribe(), held: self.held.clone() };
+            let task = Task {
+                log: self.log.clone(),
+                entry: entry.clone(),
+                config: self.config.clone(),
+                stop: self.stop.subscribe(),
+                held: self.held.clone(),
+            };
             tasks.push(tokio::spawn(task.run()));
         }
         tasks.push(tokio::spawn(publish_lag(self.log.clone(), self.entries.clone(), self.stop.subscribe())));
@@ -359,7 +365,10 @@ enum Ended {
     /// Another replica runs the projection now.
     Released,
     Retry(String),
-    Failed { position: u64, error: String },
+    Failed {
+        position: u64,
+        error: String,
+    },
 }
 
 impl Task {
@@ -602,7 +611,14 @@ impl ReplaySummary {
 
 impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} events in {:.2} s ({:.0} events/s)", self.projection, self.events, self.elapsed.as_secs_f64(), self.events_per_second())
+        write!(
+            f,
+            "{}: {} events in {:.2} s ({:.0} events/s)",
+            self.projection,
+            self.events,
+            self.elapsed.as_secs_f64(),
+            self.events_per_second()
+        )
     }
 }
 

@@ -60,7 +60,10 @@ impl ReadDb {
     }
 
     /// Runs `f` with the writer connection, on the blocking pool.
-    pub async fn write<R: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static) -> Result<R, StoreError> {
+    pub async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,7 +98,10 @@ impl ReadDb {
     }
 
     /// Runs `f` with a reader connection, on the blocking pool.
-    pub async fn read<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static) -> Result<R, StoreError> {
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -141,7 +147,8 @@ impl ReadDb {
 }
 
 pub fn checkpoint(c: &Connection, projection: &str) -> Result<u64, StoreError> {
-    let p: Option<i64> = c.prepare_cached("SELECT position FROM checkpoints WHERE projection = ?1")?.query_row([projection], |r| r.get(0)).optional()?;
+    let p: Option<i64> =
+        c.prepare_cached("SELECT position FROM checkpoints WHERE projection = ?1")?.query_row([projection], |r| r.get(0)).optional()?;
     Ok(p.unwrap_or(0).max(0) as u64)
 }
 

@@ -57,7 +57,12 @@ impl Default for Script {
 impl Script {
     /// Starts on 2025-06-02 09:00 UTC.
     pub fn new() -> Self {
-        Self { position: 0, versions: HashMap::new(), now: chrono::DateTime::from_timestamp(1_748_854_800, 0).expect("a valid time"), events: vec![] }
+        Self {
+            position: 0,
+            versions: HashMap::new(),
+            now: chrono::DateTime::from_timestamp(1_748_854_800, 0).expect("a valid time"),
+            events: vec![],
+        }
     }
 
     pub fn advance(&mut self, secs: i64) -> &mut Self {
@@ -87,7 +92,11 @@ impl Script {
     }
 
     pub fn start(&mut self, t: &str, c: &str, customer: &str, channel: Channel) -> u64 {
-        self.conversation(t, c, ConversationEvent::ConversationStarted { tenant: tenant(t), conversation_id: conv(c), customer: user(customer), channel })
+        self.conversation(
+            t,
+            c,
+            ConversationEvent::ConversationStarted { tenant: tenant(t), conversation_id: conv(c), customer: user(customer), channel },
+        )
     }
 
     pub fn say(&mut self, t: &str, c: &str, author: Author, text: &str) -> u64 {
@@ -96,11 +105,22 @@ impl Script {
     }
 
     pub fn answer(&mut self, t: &str, c: &str, in_reply_to: u64, text: &str, intent: &str) -> u64 {
-        let sources = vec![Source { article_id: ArticleId::parse("kb-1").expect("valid"), title: "Cards".into(), passage: "Cards arrive in 5 days.".into(), score: 0.8125 }];
+        let sources = vec![Source {
+            article_id: ArticleId::parse("kb-1").expect("valid"),
+            title: "Cards".into(),
+            passage: "Cards arrive in 5 days.".into(),
+            score: 0.8125,
+        }];
         self.conversation(
             t,
             c,
-            ConversationEvent::BotAnswered { in_reply_to, text: Personal::plain(text), intent: Some(intent.into()), confidence: 0.875, sources },
+            ConversationEvent::BotAnswered {
+                in_reply_to,
+                text: Personal::plain(text),
+                intent: Some(intent.into()),
+                confidence: 0.875,
+                sources,
+            },
         )
     }
 
@@ -270,14 +290,20 @@ pub mod conversations {
         let t0 = script.events[0].at;
         let at = |s: i64| t0 + chrono::Duration::seconds(s);
         assert_eq!(d.summary.customer, user("u1"));
-        assert_eq!((d.summary.status, d.summary.channel, d.summary.message_count, d.summary.version), (Status::Resolved, Channel::Web, 2, 5));
+        assert_eq!(
+            (d.summary.status, d.summary.channel, d.summary.message_count, d.summary.version),
+            (Status::Resolved, Channel::Web, 2, 5)
+        );
         assert_eq!((d.summary.created_at, d.summary.first_response_at, d.summary.resolved_at), (t0, Some(at(62)), Some(at(182))));
         assert_eq!(d.summary.updated_at, at(182));
         assert_eq!(d.summary.tags, vec![tag("cards")]);
         assert!(!d.summary.human_involved);
         assert_eq!(d.summary.last_message.as_ref().map(|m| m.text.as_str()), Some("Cards arrive within 5 working days."));
         assert_eq!(d.messages.len(), 2);
-        assert_eq!((d.messages[0].version, &d.messages[0].author, d.messages[0].text.as_str()), (2, &Author::Customer, "Where is my card? It has been two weeks"));
+        assert_eq!(
+            (d.messages[0].version, &d.messages[0].author, d.messages[0].text.as_str()),
+            (2, &Author::Customer, "Where is my card? It has been two weeks")
+        );
         assert_eq!(d.messages[0].client_message_id.as_ref().map(|c| c.as_str()), Some("m2"));
         let bot = d.messages[1].bot.as_ref().expect("a bot answer");
         assert_eq!((bot.in_reply_to, bot.intent.as_deref(), bot.confidence, bot.sources.len()), (2, Some("card_delivery"), 0.875, 1));
@@ -323,9 +349,17 @@ pub mod conversations {
         let c3_start = script.events.iter().find(|e| e.stream.id() == "c3").expect("c3").at;
         assert_eq!(ids(&list(ConversationQuery { created_from: Some(c2_start), ..inbox() }).await), ["c4", "c3", "c2"]);
         assert_eq!(ids(&list(ConversationQuery { created_from: Some(c2_start), created_to: Some(c3_start), ..inbox() }).await), ["c2"]);
-        assert!(matches!(a.list(&ConversationQuery::default()).await, Err(crate::StoreError::Invalid(_))), "a query without a tenant is refused");
-        let globex_open = list(ConversationQuery::inbox(tenant("globex"))).await.iter().filter(|c| c.status != Status::Resolved).count() as u64;
-        assert_eq!(a.open_count().await.expect("open count"), 3 + globex_open, "every tenant's unresolved conversations: acme's c2, c3, c4 and globex's");
+        assert!(
+            matches!(a.list(&ConversationQuery::default()).await, Err(crate::StoreError::Invalid(_))),
+            "a query without a tenant is refused"
+        );
+        let globex_open =
+            list(ConversationQuery::inbox(tenant("globex"))).await.iter().filter(|c| c.status != Status::Resolved).count() as u64;
+        assert_eq!(
+            a.open_count().await.expect("open count"),
+            3 + globex_open,
+            "every tenant's unresolved conversations: acme's c2, c3, c4 and globex's"
+        );
     }
 
     pub async fn text_search_finds_words_in_messages(a: S, _b: S) {
@@ -379,7 +413,11 @@ pub mod conversations {
 
     pub async fn erasure_replaces_the_customers_content(a: S, b: S) {
         let mut script = inbox_script();
-        script.advance(60).conversation("acme", "c1", ConversationEvent::FeedbackGiven { feedback: Feedback::Csat { score: 4, comment: Some(Personal::plain("Fast, thanks")) } });
+        script.advance(60).conversation(
+            "acme",
+            "c1",
+            ConversationEvent::FeedbackGiven { feedback: Feedback::Csat { score: 4, comment: Some(Personal::plain("Fast, thanks")) } },
+        );
         fed(&a, &script).await;
         script.advance(60).user("acme", "u1", UserEvent::UserErased);
         fed(&a, &script).await;
@@ -394,7 +432,8 @@ pub mod conversations {
         assert!(c2.messages.iter().all(|m| !m.erased), "another customer's conversation is untouched");
         let g1 = a.conversation(&tenant("globex"), &conv("g1")).await.expect("detail").expect("exists");
         assert!(g1.messages.iter().all(|m| !m.erased), "the same user id in another tenant is another person");
-        let found = a.list(&ConversationQuery { text: Some("card".into()), ..ConversationQuery::inbox(tenant("acme")) }).await.expect("search");
+        let found =
+            a.list(&ConversationQuery { text: Some("card".into()), ..ConversationQuery::inbox(tenant("acme")) }).await.expect("search");
         assert!(found.items.is_empty(), "erased text is not searchable");
 
         // A replay after the erasure reads the customer's data as erased: the same result.
@@ -431,8 +470,24 @@ pub mod conversations {
 fn people_script() -> Script {
     let mut s = Script::new();
     let settings = TenantSettings { allowed_origins: vec!["https://shop.example.com".into()], self_signup: true };
-    s.tenant("acme", TenantEvent::TenantCreated { tenant: tenant("acme"), name: "Acme".into(), widget_key: "wk_acme_0123456789abcdefghij".into(), settings });
-    s.tenant("globex", TenantEvent::TenantCreated { tenant: tenant("globex"), name: "Globex".into(), widget_key: "wk_globex_0123456789abcdefgh".into(), settings: TenantSettings { allowed_origins: vec![], self_signup: false } });
+    s.tenant(
+        "acme",
+        TenantEvent::TenantCreated {
+            tenant: tenant("acme"),
+            name: "Acme".into(),
+            widget_key: "wk_acme_0123456789abcdefghij".into(),
+            settings,
+        },
+    );
+    s.tenant(
+        "globex",
+        TenantEvent::TenantCreated {
+            tenant: tenant("globex"),
+            name: "Globex".into(),
+            widget_key: "wk_globex_0123456789abcdefgh".into(),
+            settings: TenantSettings { allowed_origins: vec![], self_signup: false },
+        },
+    );
     s.advance(10).register("acme", "admin1", Role::Admin, Some("boss@acme.example"));
     s.advance(10).register("acme", "ada", Role::Agent, Some("Ada@Example.com"));
     s.advance(10).register("acme", "cust1", Role::Customer, Some("c1@example.org"));
@@ -491,7 +546,10 @@ pub mod users {
     pub async fn tenants_by_id_and_widget_key(a: S, _b: S) {
         let mut script = people_script();
         script.advance(10).tenant("acme", TenantEvent::WidgetKeyRotated { widget_key: "wk_acme_rotated_0123456789abc".into() });
-        script.advance(10).tenant("acme", TenantEvent::TenantSettingsChanged { settings: TenantSettings { allowed_origins: vec![], self_signup: false } });
+        script.advance(10).tenant(
+            "acme",
+            TenantEvent::TenantSettingsChanged { settings: TenantSettings { allowed_origins: vec![], self_signup: false } },
+        );
         feed(a.as_ref(), P, &script.events, 4).await;
         assert!(a.find_tenant_by_widget_key("wk_acme_0123456789abcdefghij").await.expect("find").is_none(), "the old key opens nothing");
         let acme = a.find_tenant_by_widget_key("wk_acme_rotated_0123456789abc").await.expect("find").expect("the new key works");
@@ -535,7 +593,11 @@ fn day_script() -> Script {
     s.advance(10).conversation("acme", "k2", ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked });
     s.advance(50).say("acme", "k2", Author::Agent { id: user("a1") }, "done");
     s.advance(220).conversation("acme", "k2", ConversationEvent::ConversationResolved { by: Some(user("a1")) });
-    s.advance(5).conversation("acme", "k2", ConversationEvent::FeedbackGiven { feedback: Feedback::Csat { score: 2, comment: Some(Personal::plain("slow")) } });
+    s.advance(5).conversation(
+        "acme",
+        "k2",
+        ConversationEvent::FeedbackGiven { feedback: Feedback::Csat { score: 2, comment: Some(Personal::plain("slow")) } },
+    );
     // k3: two bot answers, one a refund; never resolved.
     s.start("acme", "k3", "u3", Channel::Mobile);
     let q = s.advance(30).say("acme", "k3", Author::Customer, "refund?");

@@ -66,7 +66,13 @@ pub trait UserStore: ReadModel {
     /// no address and are never found.
     async fn find_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserRecord>, StoreError>;
     /// A tenant's users in id order, after `after`, at most `limit` (≤ [`MAX_USERS`]).
-    async fn users(&self, tenant: &TenantId, role: Option<Role>, after: Option<&UserId>, limit: usize) -> Result<Vec<UserRecord>, StoreError>;
+    async fn users(
+        &self,
+        tenant: &TenantId,
+        role: Option<Role>,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError>;
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError>;
     async fn find_tenant_by_widget_key(&self, widget_key: &str) -> Result<Option<TenantRecord>, StoreError>;
     async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError>;
@@ -189,7 +195,13 @@ mod tests {
 
     fn ev(position: u64, version: u64, event: UserEvent) -> Opened {
         let t = TenantId::parse("acme").unwrap();
-        Opened { position, stream: StreamId::user(&t, &UserId::parse("u1").unwrap()), version, at: chrono::Utc::now(), fact: Fact::User(event) }
+        Opened {
+            position,
+            stream: StreamId::user(&t, &UserId::parse("u1").unwrap()),
+            version,
+            at: chrono::Utc::now(),
+            fact: Fact::User(event),
+        }
     }
 
     #[test]
@@ -217,6 +229,9 @@ mod tests {
     #[test]
     fn an_event_before_registration_is_a_bad_event() {
         let mut r = None;
-        assert!(matches!(apply_user(&mut r, &ev(1, 1, UserEvent::UserErased), &UserEvent::UserErased), Err(ProjectionError::BadEvent { .. })));
+        assert!(matches!(
+            apply_user(&mut r, &ev(1, 1, UserEvent::UserErased), &UserEvent::UserErased),
+            Err(ProjectionError::BadEvent { .. })
+        ));
     }
 }

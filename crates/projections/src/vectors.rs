@@ -56,10 +56,10 @@
 //! # Ok(()) }
 //! ```
 
-pub mod edge;
-pub mod qdrant;
 #[cfg(feature = "testing")]
 pub mod contract;
+pub mod edge;
+pub mod qdrant;
 
 use crate::error::{ProjectionError, StoreError};
 use crate::runtime::Projection;
@@ -205,11 +205,20 @@ impl VectorProjection {
     /// Embeds an article and replaces its passages in the index: what
     /// `ArticleAdded` and `ArticleUpdated` do (and what tools and tests
     /// without a log can call). Returns how many passages it has.
-    pub async fn write_article(&self, tenant: &TenantId, article_id: &ArticleId, title: &str, body: &str, version: u64) -> Result<usize, WriteError> {
+    pub async fn write_article(
+        &self,
+        tenant: &TenantId,
+        article_id: &ArticleId,
+        title: &str,
+        body: &str,
+        version: u64,
+    ) -> Result<usize, WriteError> {
         let encoded = self.encoder.encode(title, body).await?;
-        let passages: Vec<PassagePoint> = encoded.into_iter().map(|p| PassagePoint { position: p.position, text: p.text, vector: p.vector }).collect();
+        let passages: Vec<PassagePoint> =
+            encoded.into_iter().map(|p| PassagePoint { position: p.position, text: p.text, vector: p.vector }).collect();
         let n = passages.len();
-        let article = ArticlePassages { tenant: tenant.clone(), article_id: article_id.clone(), title: title.to_owned(), version, passages };
+        let article =
+            ArticlePassages { tenant: tenant.clone(), article_id: article_id.clone(), title: title.to_owned(), version, passages };
         self.index.upsert_article(article).await?;
         Ok(n)
     }
@@ -247,10 +256,12 @@ impl Projection for VectorProjection {
         // The last change of each article in this batch, in the order of those last changes.
         let mut last: HashMap<(TenantId, ArticleId), (u64, Change)> = HashMap::new();
         for r in events.iter().filter(|r| r.position > done && is_article_event(r)) {
-            let event = seal::decode::<KnowledgeBaseEvent>(r).map_err(|e| ProjectionError::bad_event(r.position, format!("{} {}: {e}", r.event_type, r.meta.event_id)))?;
+            let event = seal::decode::<KnowledgeBaseEvent>(r)
+                .map_err(|e| ProjectionError::bad_event(r.position, format!("{} {}: {e}", r.event_type, r.meta.event_id)))?;
             let tenant = r.stream.tenant().clone();
             let (article_id, change) = match event {
-                KnowledgeBaseEvent::ArticleAdded { article_id, title, body, .. } | KnowledgeBaseEvent::ArticleUpdated { article_id, title, body } => {
+                KnowledgeBaseEvent::ArticleAdded { article_id, title, body, .. }
+                | KnowledgeBaseEvent::ArticleUpdated { article_id, title, body } => {
                     (article_id, Change::Write { title, body, version: r.version })
                 }
                 KnowledgeBaseEvent::ArticleRemoved { article_id } => (article_id, Change::Remove),
@@ -346,7 +357,17 @@ mod tests {
             passages: vec![PassagePoint { position: 2, text: "Five days.".into(), vector: vec![1.0] }],
         };
         let hit = hit_from_payload(0.5, &passage_payload(&article, &article.passages[0])).unwrap();
-        assert_eq!(hit, VectorHit { score: 0.5, article_id: article.article_id.clone(), title: "Refunds".into(), text: "Five days.".into(), position: 2, version: 7 });
+        assert_eq!(
+            hit,
+            VectorHit {
+                score: 0.5,
+                article_id: article.article_id.clone(),
+                title: "Refunds".into(),
+                text: "Five days.".into(),
+                position: 2,
+                version: 7
+            }
+        );
         assert!(hit_from_payload(0.5, &serde_json::Map::new()).is_none());
     }
 }

@@ -140,7 +140,16 @@ impl WorkShare {
     pub fn start(leases: Arc<dyn Leases>, group: &str, member: String, units: Vec<String>, config: WorkShareConfig) -> Self {
         let (publish, held) = watch::channel(BTreeSet::new());
         let (stop, stop_rx) = watch::channel(false);
-        let round = Rounds { leases, group: group.to_owned(), member: member.clone(), units, config, publish, releasing: Vec::new(), last_ok: Instant::now() };
+        let round = Rounds {
+            leases,
+            group: group.to_owned(),
+            member: member.clone(),
+            units,
+            config,
+            publish,
+            releasing: Vec::new(),
+            last_ok: Instant::now(),
+        };
         let task = tokio::spawn(round.run(stop_rx));
         Self { member, held, stop, task: Mutex::new(Some(task)), _fixed: None }
     }

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jamuna_ai_worker::AsyncEmbedder;
 use jamuna_ai_worker::answer::{AnswerConfig, Answerer, Decision};
 use jamuna_ai_worker::dialogue::{CLARIFY, CLARIFY_INTENT};
 use jamuna_ai_worker::eval::read_examples;
 use jamuna_ai_worker::learn::{self, ModelCache};
-use jamuna_ai_worker::AsyncEmbedder;
 use jamuna_domain::conversation::HandoffReason;
 use jamuna_domain::knowledge_base::{KnowledgeBaseEvent, LabelledExample, examples_fingerprint};
 use jamuna_domain::{ArticleId, ConversationId, TenantId, UserId};
@@ -19,7 +19,11 @@ use crate::{embedder, fixture, shared_embedder};
 
 /// A small bank's knowledge base: each article answers one thing.
 const ARTICLES: &[(&str, &str, &str)] = &[
-    ("international-transfers", "Sending money abroad", "To send money to another country, open Payments > International, enter the recipient's IBAN and choose the currency. International transfers take 1 to 3 working days to arrive."),
+    (
+        "international-transfers",
+        "Sending money abroad",
+        "To send money to another country, open Payments > International, enter the recipient's IBAN and choose the currency. International transfers take 1 to 3 working days to arrive.",
+    ),
     ("card-delivery", "Card delivery", "New debit cards are sent by post and arrive within 5 working days of your order."),
     ("change-pin", "Changing your PIN", "You can change your PIN at any cash machine that offers PIN services."),
     ("top-up", "Topping up", "Top up your account by bank transfer or with a debit card in the app."),

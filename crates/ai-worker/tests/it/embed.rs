@@ -5,24 +5,15 @@ use jamuna_ai_worker::{AsyncEmbedder, bench_embed};
 
 use crate::embedder;
 
-const REFERENCE_SENTENCES: [&str; 3] = [
-    "I am still waiting on my card?",
-    "How do I reset my password?",
-    "The weather in Dhaka is hot and humid during the monsoon season.",
-];
+const REFERENCE_SENTENCES: [&str; 3] =
+    ["I am still waiting on my card?", "How do I reset my password?", "The weather in Dhaka is hot and humid during the monsoon season."];
 
 /// First 8 dimensions from sentence-transformers 6.2.0 (torch 2.15, CPU) with the same
 /// files: `SentenceTransformer(dir).encode(s, normalize_embeddings=True)`.
 const REFERENCE_PREFIXES: [[f32; 8]; 3] = [
-    [
-        -0.035352, -0.042137, -0.002757, 0.031937, 0.02319, -0.018297, 0.030449, -0.02911,
-    ],
-    [
-        0.006903, -0.063023, -0.072044, -0.032496, -0.042709, 0.070429, 0.009074, 0.015408,
-    ],
-    [
-        0.002194, -0.011235, 0.061648, 0.084397, -0.004758, -0.011582, 0.011462, -0.113296,
-    ],
+    [-0.035352, -0.042137, -0.002757, 0.031937, 0.02319, -0.018297, 0.030449, -0.02911],
+    [0.006903, -0.063023, -0.072044, -0.032496, -0.042709, 0.070429, 0.009074, 0.015408],
+    [0.002194, -0.011235, 0.061648, 0.084397, -0.004758, -0.011582, 0.011462, -0.113296],
 ];
 
 #[test]
@@ -37,9 +28,7 @@ fn matches_the_sentence_transformers_reference() {
 
 #[test]
 fn embeddings_are_unit_vectors_of_the_model_dimension() {
-    let e = embedder()
-        .embed(&["hello", "", "Why was I charged twice for one coffee?"])
-        .unwrap();
+    let e = embedder().embed(&["hello", "", "Why was I charged twice for one coffee?"]).unwrap();
     assert_eq!(embedder().dim(), 384);
     for v in &e {
         assert_eq!(v.len(), 384);
@@ -72,18 +61,9 @@ fn a_batch_equals_its_members_embedded_alone_in_input_order() {
     texts.push("word ".repeat(400)); // truncated to the model's maximum
     let batch = embedder().embed(&texts).unwrap();
     assert_eq!(batch.len(), texts.len());
-    for (i, text) in texts
-        .iter()
-        .enumerate()
-        .step_by(7)
-        .chain([(3, &texts[3]), (71, &texts[71])])
-    {
+    for (i, text) in texts.iter().enumerate().step_by(7).chain([(3, &texts[3]), (71, &texts[71])]) {
         let alone = embedder().embed_one(text).unwrap();
-        let diff = alone
-            .iter()
-            .zip(&batch[i])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let diff = alone.iter().zip(&batch[i]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "text {i} differs by {diff}");
     }
     assert!(embedder().embed::<&str>(&[]).unwrap().is_empty());
@@ -91,10 +71,7 @@ fn a_batch_equals_its_members_embedded_alone_in_input_order() {
 
 #[test]
 fn async_embedder_runs_on_the_blocking_pool() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // A current-thread runtime has no worker to spare: this only completes because the
     // model runs on the blocking pool while the runtime thread waits.
     let embedder = Arc::new(jamuna_ai_worker::Embedder::load(&crate::model_dir()).unwrap());
@@ -106,14 +83,8 @@ fn async_embedder_runs_on_the_blocking_pool() {
             other.embed(vec!["I lost my card".to_owned(), "hello".to_owned()]),
         )
     });
-    assert_eq!(
-        a.unwrap(),
-        embedder.embed(&["Where is my refund?"]).unwrap()
-    );
-    assert_eq!(
-        b.unwrap(),
-        embedder.embed(&["I lost my card", "hello"]).unwrap()
-    );
+    assert_eq!(a.unwrap(), embedder.embed(&["Where is my refund?"]).unwrap());
+    assert_eq!(b.unwrap(), embedder.embed(&["I lost my card", "hello"]).unwrap());
 }
 
 #[test]

@@ -9,50 +9,25 @@ fn trains_on_examples_and_hands_off_what_it_was_not_taught() {
     let model = IntentModel::train(embedder(), &train, &TrainConfig::default()).unwrap();
     assert_eq!(model.intents().len(), 6);
 
-    let p = model
-        .classify(
-            embedder(),
-            &[
-                "my new card still hasn't been delivered",
-                "what's a good pizza topping?",
-            ],
-        )
-        .unwrap();
+    let p = model.classify(embedder(), &["my new card still hasn't been delivered", "what's a good pizza topping?"]).unwrap();
     assert_eq!(p[0].intent.as_deref(), Some("card_arrival"), "{:?}", p[0]);
-    assert_eq!(
-        p[1].intent,
-        None,
-        "{:?} (threshold {})",
-        p[1],
-        model.threshold()
-    );
+    assert_eq!(p[1].intent, None, "{:?} (threshold {})", p[1], model.threshold());
 
     // A tenant's model is stored as JSON and behaves the same when loaded.
     let json = serde_json::to_string(&model).unwrap();
     let loaded: IntentModel = serde_json::from_str(&json).unwrap();
-    let again = loaded
-        .classify(embedder(), &["my new card still hasn't been delivered"])
-        .unwrap();
+    let again = loaded.classify(embedder(), &["my new card still hasn't been delivered"]).unwrap();
     assert_eq!(again[0], p[0]);
 }
 
 #[test]
 fn eval_scores_the_fixture() {
-    let report = eval::run(
-        embedder(),
-        &fixture("intents_train.csv"),
-        &fixture("intents_test.csv"),
-        Some("oos"),
-    )
-    .unwrap();
+    let report = eval::run(embedder(), &fixture("intents_train.csv"), &fixture("intents_test.csv"), Some("oos")).unwrap();
     println!("{report}\n{}", report.summary_json());
     assert_eq!(report.n, 15);
     assert_eq!(report.per_intent.len(), 7);
     assert!(report.in_scope_accuracy >= 0.75, "{report}");
-    assert!(
-        report.oos_recall.is_some_and(|r| r >= 2.0 / 3.0),
-        "{report}"
-    );
+    assert!(report.oos_recall.is_some_and(|r| r >= 2.0 / 3.0), "{report}");
     assert!(report.accuracy >= 0.7, "{report}");
 }
 
@@ -61,18 +36,6 @@ fn eval_rejects_a_test_intent_missing_from_training() {
     let dir = tempfile::tempdir().unwrap();
     let test = dir.path().join("test.csv");
     std::fs::write(&test, "text,category\nhello,card_arrival\nhi,greeting\n").unwrap();
-    let err = eval::run(
-        embedder(),
-        &fixture("intents_train.csv"),
-        &test,
-        Some("oos"),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{}:3: intent `greeting` is not in the training set (nor the out-of-scope label)",
-            test.display()
-        )
-    );
+    let err = eval::run(embedder(), &fixture("intents_train.csv"), &test, Some("oos")).unwrap_err();
+    assert_eq!(err.to_string(), format!("{}:3: intent `greeting` is not in the training set (nor the out-of-scope label)", test.display()));
 }

@@ -17,11 +17,7 @@ use jamuna_ai_worker::Embedder;
 /// The model directory these tests use.
 pub fn model_dir() -> PathBuf {
     std::env::var_os("JAMUNA_MODEL_DIR").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models")
-                .join(jamuna_ai_worker::embed::MODEL_DIR_NAME)
-        },
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models").join(jamuna_ai_worker::embed::MODEL_DIR_NAME),
         PathBuf::from,
     )
 }
@@ -53,7 +49,5 @@ fn shared() -> &'static Arc<Embedder> {
 
 /// Path of a file under tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }

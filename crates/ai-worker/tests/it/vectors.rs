@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use jamuna_ai_worker::AsyncEmbedder;
 use jamuna_ai_worker::answer::{AnswerConfig, Answerer, Decision};
 use jamuna_ai_worker::encoder::ChunkEncoder;
-use jamuna_ai_worker::AsyncEmbedder;
 use jamuna_domain::{ArticleId, TenantId};
 use jamuna_projections::vectors::VectorProjection;
 use jamuna_projections::vectors::edge::EdgeVectors;
@@ -28,7 +28,9 @@ async fn articles_are_split_embedded_stored_and_answered_from() {
     let other = TenantId::parse("globex").unwrap();
     // A long article: several passages, each found on its own.
     let filler = "Our branches are open on weekdays from nine to five. ".repeat(30);
-    let body = format!("## Opening hours\n{filler}\n\n## Lost cards\nIf you lost your card, freeze it in the app under Cards > Freeze card, then order a free replacement.\n\n## Branches\n{filler}");
+    let body = format!(
+        "## Opening hours\n{filler}\n\n## Lost cards\nIf you lost your card, freeze it in the app under Cards > Freeze card, then order a free replacement.\n\n## Branches\n{filler}"
+    );
     let n = vectors.write_article(&tenant, &ArticleId::parse("cards").unwrap(), "Cards", &body, 1).await.unwrap();
     assert!(n >= 3, "a long article makes several passages: {n}");
     vectors.write_article(&other, &ArticleId::parse("pizza").unwrap(), "Pizza", "Our pizza dough rests for 48 hours.", 1).await.unwrap();

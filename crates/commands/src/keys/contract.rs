@@ -27,7 +27,10 @@ pub async fn run(a: &dyn KeyStore, b: &dyn KeyStore) {
 
     b.erase(&tenant, &alice).await.expect("erase");
     assert!(a.key_for_opening(&tenant, &alice).await.expect("open").is_none(), "an erased key is gone for every handle");
-    assert!(matches!(a.key_for_sealing(&tenant, &alice).await, Err(KeyStoreError::Erased(_))), "nothing new is sealed for an erased subject");
+    assert!(
+        matches!(a.key_for_sealing(&tenant, &alice).await, Err(KeyStoreError::Erased(_))),
+        "nothing new is sealed for an erased subject"
+    );
     a.erase(&tenant, &alice).await.expect("erasing twice is fine");
     assert!(b.key_for_opening(&tenant, &bob).await.expect("open").is_some(), "erasing one subject keeps the others");
     a.erase(&tenant, &UserId::parse("never-sealed").expect("user")).await.expect("erase an unknown subject");

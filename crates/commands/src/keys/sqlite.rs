@@ -51,7 +51,10 @@ impl SqliteKeyStore {
         }
     }
 
-    async fn blocking<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<R, KeyStoreError> + Send + 'static) -> Result<R, KeyStoreError> {
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, KeyStoreError> + Send + 'static,
+    ) -> Result<R, KeyStoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let c = conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,9 +71,7 @@ fn lookup(c: &Connection, tenant: &str, subject: &str) -> Result<Option<Option<D
         .query_row("SELECT key FROM data_keys WHERE tenant = ?1 AND subject = ?2", params![tenant, subject], |r| r.get(0))
         .optional()
         .map_err(unavailable)?;
-    Ok(row.map(|k| {
-        k.and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok()).map(DataKey)
-    }))
+    Ok(row.map(|k| k.and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok()).map(DataKey)))
 }
 
 #[async_trait]
@@ -89,7 +90,8 @@ impl KeyStore for SqliteKeyStore {
                     None => {}
                 }
                 let k = DataKey::random();
-                c.execute("INSERT INTO data_keys (tenant, subject, key) VALUES (?1, ?2, ?3)", params![t, s, k.0.as_slice()]).map_err(unavailable)?;
+                c.execute("INSERT INTO data_keys (tenant, subject, key) VALUES (?1, ?2, ?3)", params![t, s, k.0.as_slice()])
+                    .map_err(unavailable)?;
                 Ok(k)
             })
             .await?;

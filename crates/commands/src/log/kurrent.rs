@@ -62,8 +62,8 @@ use async_trait::async_trait;
 use jamuna_domain::envelope::Envelope;
 use jamuna_domain::{EventMeta, StreamId};
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, Position, ReadAllOptions, ReadStreamOptions, StreamPosition, StreamState,
-    SubscribeToAllOptions, SubscriptionEvent, SubscriptionFilter,
+    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, Position, ReadAllOptions, ReadStreamOptions, StreamPosition,
+    StreamState, SubscribeToAllOptions, SubscriptionEvent, SubscriptionFilter,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -104,7 +104,8 @@ pub fn encode_metadata(meta: &EventMeta, schema: u16) -> Result<Vec<u8>, LogErro
 
 /// The envelope metadata and schema back from stored metadata.
 pub fn decode_metadata(bytes: &[u8]) -> Result<(EventMeta, u16), LogError> {
-    let s: StoredMeta = serde_json::from_slice(bytes).map_err(|e| LogError::Internal(format!("event metadata is not Jamuna's: {e}").into()))?;
+    let s: StoredMeta =
+        serde_json::from_slice(bytes).map_err(|e| LogError::Internal(format!("event metadata is not Jamuna's: {e}").into()))?;
     Ok((s.meta, s.schema))
 }
 
@@ -160,9 +161,13 @@ pub fn ordinal_in(index: &[Position], position: Position) -> Option<u64> {
 fn map_err(e: kurrentdb::Error) -> LogError {
     use kurrentdb::Error as K;
     match e {
-        K::ServerError(_) | K::NotLeaderException(_) | K::ConnectionClosed | K::GrpcConnectionError(_) | K::DeadlineExceeded | K::AccessDenied | K::Grpc { .. } => {
-            LogError::unavailable(e)
-        }
+        K::ServerError(_)
+        | K::NotLeaderException(_)
+        | K::ConnectionClosed
+        | K::GrpcConnectionError(_)
+        | K::DeadlineExceeded
+        | K::AccessDenied
+        | K::Grpc { .. } => LogError::unavailable(e),
         other => LogError::internal(other),
     }
 }
@@ -225,13 +230,22 @@ impl KurrentLog {
     /// Connects, starts the position index and waits until it has caught up.
     pub async fn connect(url: &str, config: KurrentConfig) -> Result<Self, LogError> {
         if config.stream_prefix.is_empty() || !config.stream_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(LogError::Invalid(format!("the KurrentDB stream prefix {:?} must be ASCII letters, digits or _", config.stream_prefix)));
+            return Err(LogError::Invalid(format!(
+                "the KurrentDB stream prefix {:?} must be ASCII letters, digits or _",
+                config.stream_prefix
+            )));
         }
         ensure_crypto_provider();
-        let settings = parse_connection_string(url).map_err(|e| LogError::Unavailable(format!("bad KurrentDB connection string: {e}").into()))?;
+        let settings =
+            parse_connection_string(url).map_err(|e| LogError::Unavailable(format!("bad KurrentDB connection string: {e}").into()))?;
         let client = Client::new(settings).map_err(|e| LogError::Unavailable(format!("cannot create the KurrentDB client: {e}").into()))?;
         let name_prefix = format!("{}-", config.stream_prefix);
-        let inner = Arc::new(Inner { client, config, name_prefix, index: Index { positions: RwLock::new(Vec::new()), count: watch::Sender::new(0) } });
+        let inner = Arc::new(Inner {
+            client,
+            config,
+            name_prefix,
+            index: Index { positions: RwLock::new(Vec::new()), count: watch::Sender::new(0) },
+        });
         let indexer = tokio::spawn(run_index(inner.clone()));
         let log = Self { inner, indexer };
         // Fails (Unavailable) if the server cannot be reached; returns once the index has caught up.
@@ -292,7 +306,9 @@ impl Inner {
         match tokio::time::timeout(timeout, rx.wait_for(|n| *n >= count)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(LogError::Unavailable("the KurrentDB position index stopped".into())),
-            Err(_) => Err(LogError::Unavailable(format!("the KurrentDB position index did not reach {count} events within {timeout:?}").into())),
+            Err(_) => {
+                Err(LogError::Unavailable(format!("the KurrentDB position index did not reach {count} events within {timeout:?}").into()))
+            }
         }
     }
 
@@ -304,9 +320,15 @@ impl Inner {
         match tokio::time::timeout(timeout, reached).await {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => return Err(LogError::Unavailable("the KurrentDB position index stopped".into())),
-            Err(_) => return Err(LogError::Unavailable(format!("the KurrentDB position index did not reach {position} within {timeout:?}").into())),
+            Err(_) => {
+                return Err(LogError::Unavailable(
+                    format!("the KurrentDB position index did not reach {position} within {timeout:?}").into(),
+                ));
+            }
         }
-        self.index.ordinal(position).ok_or_else(|| LogError::Internal(format!("the event at $all position {position} is not in the position index").into()))
+        self.index
+            .ordinal(position)
+            .ok_or_else(|| LogError::Internal(format!("the event at $all position {position} is not in the position index").into()))
     }
 
     /// The stream's current version (0: no stream).
@@ -351,7 +373,9 @@ impl Inner {
     async fn placed(&self, name: &str, after_version: u64, ids: &[uuid::Uuid], duplicate: bool) -> Result<Appended, LogError> {
         let stored = self.raw_stream(name, after_version, ids.len()).await?;
         if stored.len() != ids.len() || stored.iter().zip(ids).any(|(e, id)| e.id != *id) {
-            return Err(LogError::Internal(format!("the events after version {after_version} of {name} are not the ones just appended").into()));
+            return Err(LogError::Internal(
+                format!("the events after version {after_version} of {name} are not the ones just appended").into(),
+            ));
         }
         let mut ordinals = Vec::with_capacity(stored.len());
         for e in &stored {
@@ -361,7 +385,12 @@ impl Inner {
         if ordinals.iter().enumerate().any(|(i, o)| *o != first + i as u64) {
             return Err(LogError::Internal(format!("the events of one append to {name} are not together in $all: {ordinals:?}").into()));
         }
-        Ok(Appended { first_position: first, last_position: first + ids.len() as u64 - 1, version: after_version + ids.len() as u64, duplicate })
+        Ok(Appended {
+            first_position: first,
+            last_position: first + ids.len() as u64 - 1,
+            version: after_version + ids.len() as u64,
+            duplicate,
+        })
     }
 
     /// Are the events right after `base` the ones with these ids (a retry)?
@@ -371,7 +400,14 @@ impl Inner {
     }
 
     /// The answer to an append whose expectation the stream (at `actual`) does not meet.
-    async fn refused(&self, stream: &StreamId, name: &str, expected: ExpectedVersion, actual: u64, ids: &[uuid::Uuid]) -> Result<Appended, LogError> {
+    async fn refused(
+        &self,
+        stream: &StreamId,
+        name: &str,
+        expected: ExpectedVersion,
+        actual: u64,
+        ids: &[uuid::Uuid],
+    ) -> Result<Appended, LogError> {
         let base = match expected {
             ExpectedVersion::NoStream => Some(0),
             ExpectedVersion::Exact(v) => Some(v),
@@ -417,7 +453,11 @@ impl Inner {
             None
         } else {
             self.wait_len(after_position).await?;
-            Some(self.index.get(after_position).ok_or_else(|| LogError::Internal(format!("position {after_position} is not in the index").into()))?)
+            Some(
+                self.index
+                    .get(after_position)
+                    .ok_or_else(|| LogError::Internal(format!("position {after_position} is not in the index").into()))?,
+            )
         };
         let options = ReadAllOptions::default()
             .position(from.map_or(StreamPosition::Start, StreamPosition::Position))
@@ -437,7 +477,9 @@ impl Inner {
             if let Some(indexed) = self.index.get(ordinal)
                 && indexed != event.position
             {
-                return Err(LogError::Internal(format!("$all and the position index disagree at position {ordinal}: {} vs {indexed}", event.position).into()));
+                return Err(LogError::Internal(
+                    format!("$all and the position index disagree at position {ordinal}: {} vs {indexed}", event.position).into(),
+                ));
             }
             out.push(self.decode(event, ordinal)?);
         }
@@ -446,7 +488,15 @@ impl Inner {
 }
 
 /// A stored KurrentDB event as our envelope, at the given position.
-pub fn decode(name_prefix: &str, stream_name: &str, revision: u64, event_type: &str, metadata: &[u8], data: &[u8], position: u64) -> Result<RecordedEvent, LogError> {
+pub fn decode(
+    name_prefix: &str,
+    stream_name: &str,
+    revision: u64,
+    event_type: &str,
+    metadata: &[u8],
+    data: &[u8],
+    position: u64,
+) -> Result<RecordedEvent, LogError> {
     let corrupt = |what: String| LogError::Internal(format!("corrupt event {stream_name}@{revision}: {what}").into());
     let id = stream_name.strip_prefix(name_prefix).ok_or_else(|| corrupt("not one of our streams".into()))?;
     let stream = StreamId::parse(id).map_err(|e| corrupt(e.to_string()))?;
@@ -480,13 +530,17 @@ impl EventLog for KurrentLog {
         match inner.client.append_to_stream(name.as_str(), &options, data).await {
             Ok(written) => {
                 let version = written.next_expected_version + 1;
-                let after = version
-                    .checked_sub(ids.len() as u64)
-                    .ok_or_else(|| LogError::Internal(format!("KurrentDB says {name} is at version {version} after an append of {} events", ids.len()).into()))?;
+                let after = version.checked_sub(ids.len() as u64).ok_or_else(|| {
+                    LogError::Internal(
+                        format!("KurrentDB says {name} is at version {version} after an append of {} events", ids.len()).into(),
+                    )
+                })?;
                 // The server answers a retry it recognises with the first write's revisions.
                 inner.placed(&name, after, &ids, after < actual).await
             }
-            Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => inner.refused(stream, &name, expected, version_of(current), &ids).await,
+            Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
+                inner.refused(stream, &name, expected, version_of(current), &ids).await
+            }
             Err(e) => Err(map_err(e)),
         }
     }

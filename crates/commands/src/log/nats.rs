@@ -166,8 +166,14 @@ impl NatsLog {
                 };
             }
             let headers = m.headers.as_ref().ok_or_else(|| LogError::Internal("a direct get reply without headers".into()))?;
-            let seq = headers.get("Nats-Sequence").and_then(|v| v.as_str().parse().ok()).ok_or_else(|| LogError::Internal("a direct get reply without Nats-Sequence".into()))?;
-            let subj = headers.get("Nats-Subject").map(|v| v.as_str().to_owned()).ok_or_else(|| LogError::Internal("a direct get reply without Nats-Subject".into()))?;
+            let seq = headers
+                .get("Nats-Sequence")
+                .and_then(|v| v.as_str().parse().ok())
+                .ok_or_else(|| LogError::Internal("a direct get reply without Nats-Sequence".into()))?;
+            let subj = headers
+                .get("Nats-Subject")
+                .map(|v| v.as_str().to_owned())
+                .ok_or_else(|| LogError::Internal("a direct get reply without Nats-Subject".into()))?;
             out.push(self.decoder.decode(&subj, seq, &m.payload)?);
         }
     }
@@ -197,7 +203,12 @@ impl EventLog for NatsLog {
                 && actual > v
                 && let Some(first) = self.stored_at(stream, v + 1, events[0].meta.event_id).await?
             {
-                return Ok(Appended { first_position: first.position, last_position: first.position + n - 1, version: v + n, duplicate: true });
+                return Ok(Appended {
+                    first_position: first.position,
+                    last_position: first.position + n - 1,
+                    version: v + n,
+                    duplicate: true,
+                });
             }
             return Err(LogError::Conflict { stream: stream.to_string(), expected, actual });
         }
@@ -217,7 +228,16 @@ impl EventLog for NatsLog {
             };
             return match ack {
                 Ok(ack) => {
-                    let version = if ack.duplicate { self.read_stream(stream, 0).await?.into_iter().find(|e| e.position == ack.sequence).map(|e| e.version).unwrap_or(actual + 1) } else { actual + 1 };
+                    let version = if ack.duplicate {
+                        self.read_stream(stream, 0)
+                            .await?
+                            .into_iter()
+                            .find(|e| e.position == ack.sequence)
+                            .map(|e| e.version)
+                            .unwrap_or(actual + 1)
+                    } else {
+                        actual + 1
+                    };
                     Ok(Appended { first_position: ack.sequence, last_position: ack.sequence, version, duplicate: ack.duplicate })
                 }
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(conflict()),
@@ -253,7 +273,9 @@ impl EventLog for NatsLog {
             Err(e) => Err(e),
         };
         match ack {
-            Ok(ack) => Ok(Appended { first_position: ack.sequence + 1 - n, last_position: ack.sequence, version: actual + n, duplicate: false }),
+            Ok(ack) => {
+                Ok(Appended { first_position: ack.sequence + 1 - n, last_position: ack.sequence, version: actual + n, duplicate: false })
+            }
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(conflict()),
             Err(e) => Err(LogError::unavailable(e)),
         }
@@ -337,6 +359,14 @@ impl Decoder {
             .ok_or_else(|| corrupt(format!("subject {subject}")))?;
         let stream = StreamId::parse(stream_id).map_err(|e| corrupt(e.to_string()))?;
         let s: Stored = serde_json::from_slice(payload).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Envelope { position: sequence, stream, version: s.version, meta: s.meta, event_type: s.event_type, schema: s.schema, data: s.data })
+        Ok(Envelope {
+            position: sequence,
+            stream,
+            version: s.version,
+            meta: s.meta,
+            event_type: s.event_type,
+            schema: s.schema,
+            data: s.data,
+        })
     }
 }

@@ -223,9 +223,8 @@ impl From<rusqlite::Error> for AppendFailure {
 
 fn append_one(conn: &Connection, req: &WriteRequest) -> Result<Appended, AppendFailure> {
     let stream = req.stream.to_string();
-    let actual: u64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1")?
-        .query_row([&stream], |r| r.get(0))?;
+    let actual: u64 =
+        conn.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1")?.query_row([&stream], |r| r.get(0))?;
     // Idempotency: an append that finds its stream past the version it
     // expected may be a retry of one that succeeded: compare event ids.
     let base = match req.expected {
@@ -245,7 +244,9 @@ fn append_one(conn: &Connection, req: &WriteRequest) -> Result<Appended, AppendF
             let last: Option<(u64, Vec<u8>)> = at.query_row(params![stream, v + n], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
             let last_id = req.events[req.events.len() - 1].meta.event_id;
             return match last {
-                Some((last_position, id)) if id == last_id.as_bytes() => Ok(Appended { first_position, last_position, version: v + n, duplicate: true }),
+                Some((last_position, id)) if id == last_id.as_bytes() => {
+                    Ok(Appended { first_position, last_position, version: v + n, duplicate: true })
+                }
                 _ => Err(AppendFailure::Refused(LogError::Invalid("a retried append does not match the stored one".into()))),
             };
         }
@@ -354,7 +355,8 @@ impl EventLog for SqliteLog {
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
         let stream = stream.to_string();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE stream = ?1 AND version > ?2 ORDER BY version")).map_err(LogError::internal)?;
+            let mut stmt =
+                c.prepare_cached(&format!("{SELECT} WHERE stream = ?1 AND version > ?2 ORDER BY version")).map_err(LogError::internal)?;
             collect(&mut stmt, params![stream, after_version])
         })
         .await

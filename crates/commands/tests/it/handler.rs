@@ -38,9 +38,13 @@ fn customer() -> UserId {
 async fn start(h: &CommandHandler, id: &str) -> StreamId {
     let cid = ConversationId::parse(id).unwrap();
     let stream = StreamId::conversation(&tenant(), &cid);
-    h.execute::<Conversation>(&stream, &ConversationCommand::Start { tenant: tenant(), conversation_id: cid, customer: customer(), channel: Channel::Web }, &ctx())
-        .await
-        .expect("start");
+    h.execute::<Conversation>(
+        &stream,
+        &ConversationCommand::Start { tenant: tenant(), conversation_id: cid, customer: customer(), channel: Channel::Web },
+        &ctx(),
+    )
+    .await
+    .expect("start");
     stream
 }
 

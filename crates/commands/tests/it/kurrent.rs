@@ -48,7 +48,10 @@ async fn a_second_client_derives_the_same_positions() {
     assert_eq!(reader.head().await.expect("head"), answers.len() as u64);
     let all = reader.read_all(0, 1000).await.expect("read all");
     let mine = writer.read_all(0, 1000).await.expect("read all");
-    assert_eq!(all.iter().map(|e| (e.position, e.meta.event_id)).collect::<Vec<_>>(), mine.iter().map(|e| (e.position, e.meta.event_id)).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|e| (e.position, e.meta.event_id)).collect::<Vec<_>>(),
+        mine.iter().map(|e| (e.position, e.meta.event_id)).collect::<Vec<_>>()
+    );
 }
 
 /// Runs without a server: a KurrentDB that is not there is `Unavailable`

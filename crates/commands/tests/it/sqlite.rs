@@ -14,8 +14,8 @@ mod contract {
 
 #[tokio::test]
 async fn a_log_reopens_with_its_events() {
-    use jamuna_commands::{EventLog, ExpectedVersion};
     use jamuna_commands::testing::{event, stream};
+    use jamuna_commands::{EventLog, ExpectedVersion};
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("events.db");
     {

@@ -38,10 +38,23 @@ pub enum ConversationCommand {
         sources: Vec<Source>,
     },
     /// Someone (the bot, the customer, an agent) asks for a human.
-    RequestHandoff { reason: HandoffReason },
-    AssignAgent { agent: Assignee },
-    Resolve { by: Option<UserId> },
-    Reopen { by: Option<UserId> },
-    ChangeTags { add: Vec<Tag>, remove: Vec<Tag> },
-    GiveFeedback { feedback: Feedback },
+    RequestHandoff {
+        reason: HandoffReason,
+    },
+    AssignAgent {
+        agent: Assignee,
+    },
+    Resolve {
+        by: Option<UserId>,
+    },
+    Reopen {
+        by: Option<UserId>,
+    },
+    ChangeTags {
+        add: Vec<Tag>,
+        remove: Vec<Tag>,
+    },
+    GiveFeedback {
+        feedback: Feedback,
+    },
 }

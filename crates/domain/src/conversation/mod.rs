@@ -41,7 +41,9 @@ pub enum Channel {
 pub enum Author {
     /// The conversation's customer.
     Customer,
-    Agent { id: UserId },
+    Agent {
+        id: UserId,
+    },
     Bot,
 }
 
@@ -274,8 +276,7 @@ impl Aggregate for Conversation {
                     return Err(E::NotStarted);
                 }
                 let added: BTreeSet<Tag> = add.iter().filter(|t| !self.tags.contains(*t)).cloned().collect();
-                let removed: BTreeSet<Tag> =
-                    remove.iter().filter(|t| self.tags.contains(*t) && !added.contains(*t)).cloned().collect();
+                let removed: BTreeSet<Tag> = remove.iter().filter(|t| self.tags.contains(*t) && !added.contains(*t)).cloned().collect();
                 if added.is_empty() && removed.is_empty() {
                     return Ok(vec![]);
                 }

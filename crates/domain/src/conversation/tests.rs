@@ -77,9 +77,7 @@ fn a_conversation_starts_once() {
 #[test]
 fn nothing_happens_before_the_start() {
     given::<Conversation>([]).when(post("hi", "m1")).then_err(ConversationError::NotStarted);
-    given::<Conversation>([])
-        .when(ConversationCommand::Resolve { by: None })
-        .then_err(ConversationError::NotStarted);
+    given::<Conversation>([]).when(ConversationCommand::Resolve { by: None }).then_err(ConversationError::NotStarted);
 }
 
 #[test]
@@ -111,7 +109,8 @@ fn a_retried_client_message_id_produces_nothing() {
 
 #[test]
 fn the_version_of_a_deduplicated_message_is_known() {
-    let state = given::<Conversation>([started(), customer_says("hi", "m1")]).when(post("again", "m2")).then(vec![customer_says("again", "m2")]);
+    let state =
+        given::<Conversation>([started(), customer_says("hi", "m1")]).when(post("again", "m2")).then(vec![customer_says("again", "m2")]);
     assert_eq!(state.client_message_version(&ClientMessageId::parse("m1").unwrap()), Some(2));
     assert_eq!(state.client_message_version(&ClientMessageId::parse("m2").unwrap()), Some(3));
 }

@@ -134,7 +134,8 @@ fn csv(text: &str, source: Option<&str>) -> Result<Vec<Draft>, ImportError> {
 
 fn json(text: &str, source: Option<&str>) -> Result<Vec<Draft>, ImportError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| err(e.line(), e.to_string()))?;
-    let items = value.as_array().ok_or_else(|| err(1, "expected a JSON array of {\"question\",\"answer\"} or {\"title\",\"body\"} objects"))?;
+    let items =
+        value.as_array().ok_or_else(|| err(1, "expected a JSON array of {\"question\",\"answer\"} or {\"title\",\"body\"} objects"))?;
     // Line numbers of each item: the line each top-level object starts on.
     let lines = item_lines(text);
     items
@@ -294,7 +295,8 @@ mod tests {
 
     #[test]
     fn csv_faq_pairs_become_articles_and_errors_name_their_line() {
-        let d = parse(Format::Csv, "question,answer\nWhere is my card?,\"It arrives in 5 days, usually.\"\nHow do I pay?,By card.\n", None).unwrap();
+        let d = parse(Format::Csv, "question,answer\nWhere is my card?,\"It arrives in 5 days, usually.\"\nHow do I pay?,By card.\n", None)
+            .unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].body, "It arrives in 5 days, usually.");
         let e = parse(Format::Csv, "question,answer\nok,fine\nmissing answer,\n", None).unwrap_err();
@@ -316,10 +318,13 @@ mod tests {
     #[test]
     fn labelled_examples_are_read_with_their_lines() {
         let e = parse_examples("text,category\nMy card has not arrived,card_arrival\n\" Lost it \",lost_card\n").unwrap();
-        assert_eq!(e, vec![
-            LabelledExample { text: "My card has not arrived".into(), intent: "card_arrival".into() },
-            LabelledExample { text: "Lost it".into(), intent: "lost_card".into() },
-        ]);
+        assert_eq!(
+            e,
+            vec![
+                LabelledExample { text: "My card has not arrived".into(), intent: "card_arrival".into() },
+                LabelledExample { text: "Lost it".into(), intent: "lost_card".into() },
+            ]
+        );
         assert_eq!(parse_examples("text,category\nok,a\n,b\n").unwrap_err().line, 3);
         assert_eq!(parse_examples("text,category\nok,a\nno intent,\n").unwrap_err().line, 3);
         assert_eq!(parse_examples("text,category\nok,a\nok,a,extra\n").unwrap_err().line, 3);

@@ -68,37 +68,84 @@ pub struct TrainedModel {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KnowledgeBaseCommand {
-    AddArticle { tenant: TenantId, article_id: ArticleId, title: String, body: String, source: Option<String> },
-    UpdateArticle { article_id: ArticleId, title: String, body: String },
-    RemoveArticle { article_id: ArticleId },
+    AddArticle {
+        tenant: TenantId,
+        article_id: ArticleId,
+        title: String,
+        body: String,
+        source: Option<String>,
+    },
+    UpdateArticle {
+        article_id: ArticleId,
+        title: String,
+        body: String,
+    },
+    RemoveArticle {
+        article_id: ArticleId,
+    },
     /// Adds new articles and updates changed ones, all in one append: an
     /// import is stored whole or not at all. Unchanged articles produce nothing.
-    Import { tenant: TenantId, articles: Vec<import::Draft> },
+    Import {
+        tenant: TenantId,
+        articles: Vec<import::Draft>,
+    },
     /// Adds the examples not yet known and sets the answers that changed, in
     /// batches of events of one append.
-    ImportExamples { examples: Vec<LabelledExample>, answers: Vec<(String, String)> },
+    ImportExamples {
+        examples: Vec<LabelledExample>,
+        answers: Vec<(String, String)>,
+    },
     /// Removes the examples that are known (others are ignored).
-    RemoveExamples { examples: Vec<LabelledExample> },
-    SetIntentAnswer { intent: String, answer: String },
+    RemoveExamples {
+        examples: Vec<LabelledExample>,
+    },
+    SetIntentAnswer {
+        intent: String,
+        answer: String,
+    },
     /// Records a model trained on the examples named by the fingerprint;
     /// refused when the examples changed since.
-    RecordIntentModel { trained: TrainedModel },
+    RecordIntentModel {
+        trained: TrainedModel,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum KnowledgeBaseEvent {
-    ArticleAdded { tenant: TenantId, article_id: ArticleId, title: String, body: String, source: Option<String> },
-    ArticleUpdated { article_id: ArticleId, title: String, body: String },
-    ArticleRemoved { article_id: ArticleId },
+    ArticleAdded {
+        tenant: TenantId,
+        article_id: ArticleId,
+        title: String,
+        body: String,
+        source: Option<String>,
+    },
+    ArticleUpdated {
+        article_id: ArticleId,
+        title: String,
+        body: String,
+    },
+    ArticleRemoved {
+        article_id: ArticleId,
+    },
     /// A batch of labelled examples (at most [`MAX_BATCH_BYTES`] of JSON).
-    ExamplesAdded { examples: Vec<LabelledExample> },
-    ExamplesRemoved { examples: Vec<LabelledExample> },
+    ExamplesAdded {
+        examples: Vec<LabelledExample>,
+    },
+    ExamplesRemoved {
+        examples: Vec<LabelledExample>,
+    },
     /// When the bot recognises `intent`, it answers with `answer`.
-    IntentAnswerSet { intent: String, answer: String },
+    IntentAnswerSet {
+        intent: String,
+        answer: String,
+    },
     /// Model `version` of the tenant was trained on the examples as they were
     /// at this point of the stream.
-    IntentModelTrained { version: u64, trained: TrainedModel },
+    IntentModelTrained {
+        version: u64,
+        trained: TrainedModel,
+    },
 }
 
 impl DomainEvent for KnowledgeBaseEvent {
@@ -317,9 +364,11 @@ impl Aggregate for KnowledgeBase {
                             body: d.body.clone(),
                             source: d.source.clone(),
                         }),
-                        Some(known) if *known != fingerprint(d.title.trim(), &d.body) => {
-                            events.push(V::ArticleUpdated { article_id: d.id.clone(), title: d.title.trim().to_owned(), body: d.body.clone() })
-                        }
+                        Some(known) if *known != fingerprint(d.title.trim(), &d.body) => events.push(V::ArticleUpdated {
+                            article_id: d.id.clone(),
+                            title: d.title.trim().to_owned(),
+                            body: d.body.clone(),
+                        }),
                         Some(_) => {}
                     }
                 }
@@ -455,7 +504,8 @@ mod tests {
 
     #[test]
     fn an_unchanged_update_is_a_no_op() {
-        let update = |body: &str| KnowledgeBaseCommand::UpdateArticle { article_id: id(), title: "Card delivery".into(), body: body.into() };
+        let update =
+            |body: &str| KnowledgeBaseCommand::UpdateArticle { article_id: id(), title: "Card delivery".into(), body: body.into() };
         given::<KnowledgeBase>([added()]).when(update("Cards arrive within 5 working days.")).then_nothing();
         given::<KnowledgeBase>([added()]).when(update("Cards arrive within 3 days.")).then(vec![KnowledgeBaseEvent::ArticleUpdated {
             article_id: id(),
@@ -471,19 +521,32 @@ mod tests {
             .when(KnowledgeBaseCommand::RemoveArticle { article_id: id() })
             .then(vec![KnowledgeBaseEvent::ArticleRemoved { article_id: id() }]);
         assert!(state.is_empty());
-        given::<KnowledgeBase>([]).when(KnowledgeBaseCommand::RemoveArticle { article_id: id() }).then_err(KnowledgeBaseError::UnknownArticle(id()));
+        given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::RemoveArticle { article_id: id() })
+            .then_err(KnowledgeBaseError::UnknownArticle(id()));
     }
 
     #[test]
     fn an_import_adds_new_updates_changed_and_skips_unchanged() {
-        let draft = |id: &str, body: &str| import::Draft { id: ArticleId::parse(id).unwrap(), title: "Card delivery".into(), body: body.into(), source: None };
+        let draft = |id: &str, body: &str| import::Draft {
+            id: ArticleId::parse(id).unwrap(),
+            title: "Card delivery".into(),
+            body: body.into(),
+            source: None,
+        };
         let tenant = TenantId::parse("acme").unwrap();
         given::<KnowledgeBase>([added()])
             .when(KnowledgeBaseCommand::Import {
                 tenant: tenant.clone(),
-                articles: vec![draft("a1", "Cards arrive within 5 working days."), draft("a1x", "New"), ],
+                articles: vec![draft("a1", "Cards arrive within 5 working days."), draft("a1x", "New")],
             })
-            .then(vec![KnowledgeBaseEvent::ArticleAdded { tenant: tenant.clone(), article_id: ArticleId::parse("a1x").unwrap(), title: "Card delivery".into(), body: "New".into(), source: None }]);
+            .then(vec![KnowledgeBaseEvent::ArticleAdded {
+                tenant: tenant.clone(),
+                article_id: ArticleId::parse("a1x").unwrap(),
+                title: "Card delivery".into(),
+                body: "New".into(),
+                source: None,
+            }]);
         given::<KnowledgeBase>([added()])
             .when(KnowledgeBaseCommand::Import { tenant: tenant.clone(), articles: vec![draft("a1", "Changed")] })
             .then(vec![KnowledgeBaseEvent::ArticleUpdated { article_id: id(), title: "Card delivery".into(), body: "Changed".into() }]);
@@ -503,7 +566,10 @@ mod tests {
             answers: answers.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
         };
         let state = given::<KnowledgeBase>([])
-            .when(import(vec![ex("where is my card", "card_arrival"), ex("where is my card", "card_arrival"), ex("lost it", "lost_card")], vec![("lost_card", " Freeze it. ")]))
+            .when(import(
+                vec![ex("where is my card", "card_arrival"), ex("where is my card", "card_arrival"), ex("lost it", "lost_card")],
+                vec![("lost_card", " Freeze it. ")],
+            ))
             .then(vec![
                 KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("where is my card", "card_arrival"), ex("lost it", "lost_card")] },
                 KnowledgeBaseEvent::IntentAnswerSet { intent: "lost_card".into(), answer: "Freeze it.".into() },
@@ -513,7 +579,9 @@ mod tests {
             KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("where is my card", "card_arrival"), ex("lost it", "lost_card")] },
             KnowledgeBaseEvent::IntentAnswerSet { intent: "lost_card".into(), answer: "Freeze it.".into() },
         ];
-        given::<KnowledgeBase>(known.clone()).when(import(vec![ex("lost it", "lost_card")], vec![("lost_card", "Freeze it.")])).then_nothing();
+        given::<KnowledgeBase>(known.clone())
+            .when(import(vec![ex("lost it", "lost_card")], vec![("lost_card", "Freeze it.")]))
+            .then_nothing();
         given::<KnowledgeBase>(known.clone())
             .when(import(vec![ex("lost it", "lost_card"), ex("new", "x")], vec![("lost_card", "Call us.")]))
             .then(vec![
@@ -532,8 +600,12 @@ mod tests {
 
     #[test]
     fn a_large_import_is_split_into_events_that_each_fit() {
-        let examples: Vec<LabelledExample> = (0..10_000).map(|i| ex(&format!("example number {i} about something or other, padded to a typical length"), &format!("intent_{}", i % 77))).collect();
-        let events = KnowledgeBase::default().decide(&KnowledgeBaseCommand::ImportExamples { examples: examples.clone(), answers: vec![] }, crate::testing::now()).unwrap();
+        let examples: Vec<LabelledExample> = (0..10_000)
+            .map(|i| ex(&format!("example number {i} about something or other, padded to a typical length"), &format!("intent_{}", i % 77)))
+            .collect();
+        let events = KnowledgeBase::default()
+            .decide(&KnowledgeBaseCommand::ImportExamples { examples: examples.clone(), answers: vec![] }, crate::testing::now())
+            .unwrap();
         assert!(events.len() > 1, "{} events", events.len());
         let mut total = 0;
         for e in &events {
@@ -569,8 +641,12 @@ mod tests {
             .then(vec![KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: trained(fp.clone()) }]);
         assert_eq!(state.model_version(), 1);
         let stale = examples_fingerprint(&[ex("a", "x")]);
-        given::<KnowledgeBase>(known).when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(stale) }).then_err(KnowledgeBaseError::ExamplesChanged);
-        given::<KnowledgeBase>([]).when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(fp) }).then_err(KnowledgeBaseError::NoExamples);
+        given::<KnowledgeBase>(known)
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(stale) })
+            .then_err(KnowledgeBaseError::ExamplesChanged);
+        given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(fp) })
+            .then_err(KnowledgeBaseError::NoExamples);
     }
 
     #[test]

@@ -112,7 +112,12 @@ impl Aggregate for Tenant {
                 }
                 check_key(widget_key)?;
                 check_settings(settings)?;
-                Ok(vec![TenantEvent::TenantCreated { tenant: tenant.clone(), name: name.into(), widget_key: widget_key.clone(), settings: settings.clone() }])
+                Ok(vec![TenantEvent::TenantCreated {
+                    tenant: tenant.clone(),
+                    name: name.into(),
+                    widget_key: widget_key.clone(),
+                    settings: settings.clone(),
+                }])
             }
             TenantCommand::ChangeSettings { settings } => {
                 let current = self.settings.as_ref().ok_or(TenantError::NotFound)?;
@@ -164,12 +169,22 @@ mod tests {
         TenantSettings { allowed_origins: origins.iter().map(|s| s.to_string()).collect(), self_signup: true }
     }
     fn created() -> TenantEvent {
-        TenantEvent::TenantCreated { tenant: TenantId::parse("acme").unwrap(), name: "Acme".into(), widget_key: KEY.into(), settings: settings(&[]) }
+        TenantEvent::TenantCreated {
+            tenant: TenantId::parse("acme").unwrap(),
+            name: "Acme".into(),
+            widget_key: KEY.into(),
+            settings: settings(&[]),
+        }
     }
 
     #[test]
     fn a_tenant_is_created_once() {
-        let create = TenantCommand::Create { tenant: TenantId::parse("acme").unwrap(), name: " Acme ".into(), widget_key: KEY.into(), settings: settings(&[]) };
+        let create = TenantCommand::Create {
+            tenant: TenantId::parse("acme").unwrap(),
+            name: " Acme ".into(),
+            widget_key: KEY.into(),
+            settings: settings(&[]),
+        };
         given::<Tenant>([]).when(create.clone()).then(vec![created()]);
         given::<Tenant>([created()]).when(create).then_err(TenantError::AlreadyExists);
     }
@@ -184,7 +199,9 @@ mod tests {
         given::<Tenant>([created()])
             .when(TenantCommand::ChangeSettings { settings: settings(&["https://shop.example.com", "http://localhost:3000"]) })
             .then(vec![TenantEvent::TenantSettingsChanged { settings: settings(&["https://shop.example.com", "http://localhost:3000"]) }]);
-        given::<Tenant>([created()]).when(TenantCommand::RotateWidgetKey { widget_key: "short".into() }).then_err(TenantError::InvalidWidgetKey);
+        given::<Tenant>([created()])
+            .when(TenantCommand::RotateWidgetKey { widget_key: "short".into() })
+            .then_err(TenantError::InvalidWidgetKey);
     }
 
     #[test]

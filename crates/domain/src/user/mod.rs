@@ -58,7 +58,9 @@ pub enum UserCommand {
         /// An argon2id PHC string, made by the caller (never a password).
         password_hash: Option<String>,
     },
-    ChangeRole { role: Role },
+    ChangeRole {
+        role: Role,
+    },
     Erase,
 }
 
@@ -73,7 +75,10 @@ pub enum UserEvent {
         email: Option<Personal>,
         password_hash: Option<Personal>,
     },
-    UserRoleChanged { from: Role, to: Role },
+    UserRoleChanged {
+        from: Role,
+        to: Role,
+    },
     UserErased,
 }
 
@@ -250,9 +255,7 @@ mod tests {
         let state = given::<User>([registered(Role::Customer)]).when(UserCommand::Erase).then(vec![UserEvent::UserErased]);
         assert!(state.is_erased());
         given::<User>([registered(Role::Customer), UserEvent::UserErased]).when(UserCommand::Erase).then_err(UserError::Erased);
-        given::<User>([registered(Role::Customer), UserEvent::UserErased])
-            .when(register(Role::Customer))
-            .then_err(UserError::Erased);
+        given::<User>([registered(Role::Customer), UserEvent::UserErased]).when(register(Role::Customer)).then_err(UserError::Erased);
     }
 
     #[test]

@@ -87,7 +87,12 @@ impl Tokens {
         })?;
         let c = data.claims;
         let bad = |_| ApiError::Unauthorized("the token is invalid".into());
-        Ok(Caller { user: UserId::parse(c.sub).map_err(bad)?, tenant: TenantId::parse(c.tenant).map_err(bad)?, role: c.role, visitor: c.visitor })
+        Ok(Caller {
+            user: UserId::parse(c.sub).map_err(bad)?,
+            tenant: TenantId::parse(c.tenant).map_err(bad)?,
+            role: c.role,
+            visitor: c.visitor,
+        })
     }
 }
 
@@ -135,7 +140,16 @@ mod tests {
         claims_token = {
             // Re-sign with exp an hour ago.
             let now = chrono::Utc::now().timestamp();
-            let c = Claims { sub: "u1".into(), tenant: "acme".into(), role: Role::Agent, visitor: false, iss: "jamuna".into(), aud: "jamuna-api".into(), iat: now - 7200, exp: now - 3600 };
+            let c = Claims {
+                sub: "u1".into(),
+                tenant: "acme".into(),
+                role: Role::Agent,
+                visitor: false,
+                iss: "jamuna".into(),
+                aud: "jamuna-api".into(),
+                iat: now - 7200,
+                exp: now - 3600,
+            };
             let _ = claims_token;
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
         };

@@ -134,7 +134,8 @@ fn parse_role(s: &str) -> Option<Role> {
 #[doc(hidden)]
 pub async fn contract(a: Arc<dyn RefreshStore>, b: Arc<dyn RefreshStore>) {
     let (a, b) = (RefreshTokens::new(a, Duration::from_secs(3600)), RefreshTokens::new(b, Duration::from_secs(3600)));
-    let who = Caller { user: UserId::parse("u").expect("id"), tenant: TenantId::parse("t").expect("id"), role: Role::Customer, visitor: true };
+    let who =
+        Caller { user: UserId::parse("u").expect("id"), tenant: TenantId::parse("t").expect("id"), role: Role::Customer, visitor: true };
     let t = a.issue(&who).await.expect("issue");
     assert_eq!(b.redeem(&t).await.expect("redeem at the other replica"), who);
     assert!(a.redeem(&t).await.is_err(), "a used token is gone");
@@ -168,7 +169,10 @@ mod tests {
     #[tokio::test]
     async fn mongo_keeps_the_contract_across_two_connections() {
         let Ok(url) = std::env::var("JAMUNA_TEST_MONGODB_URL") else {
-            assert!(std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"), "JAMUNA_TEST_MONGODB_URL is not set, but make test requires MongoDB/FerretDB");
+            assert!(
+                std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "JAMUNA_TEST_MONGODB_URL is not set, but make test requires MongoDB/FerretDB"
+            );
             eprintln!("NOT RUN: the MongoDB refresh-token test needs JAMUNA_TEST_MONGODB_URL (make test starts FerretDB and sets it)");
             return;
         };

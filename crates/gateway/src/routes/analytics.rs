@@ -43,7 +43,11 @@ const MAX_DAYS: i64 = 366;
         (status = 400, description = "`from` after `to`, or a range over 366 days (the API's error shape); a malformed date or unknown parameter gets axum's plain-text query rejection", body = ErrorBody),
         (status = 403, description = "Agents and admins only", body = ErrorBody),
     ))]
-async fn range(State(state): State<AppState>, caller: Caller, super::json::ApiQuery(r): super::json::ApiQuery<Range>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+async fn range(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiQuery(r): super::json::ApiQuery<Range>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     caller.require_staff()?;
     let to = r.to.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let from = r.from.unwrap_or(to - chrono::Duration::days(29));

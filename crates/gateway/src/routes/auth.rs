@@ -159,7 +159,10 @@ struct Register {
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "`already_registered`: the e-mail is registered (or `name_too_long`)", body = ErrorBody),
     ))]
-async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<Register>) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Register>,
+) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
     let tenant = TenantId::parse(&body.tenant).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let info = state.directory.tenant(&tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
     if !info.settings.self_signup {
@@ -170,13 +173,27 @@ async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<Register
 }
 
 /// Registers a user with a password (self-service, or by an admin).
-pub async fn create_user(state: &AppState, tenant: &TenantId, role: Role, email: &str, pw: &str, name: Option<String>) -> Result<Caller, ApiError> {
+pub async fn create_user(
+    state: &AppState,
+    tenant: &TenantId,
+    role: Role,
+    email: &str,
+    pw: &str,
+    name: Option<String>,
+) -> Result<Caller, ApiError> {
     let email = Email::parse(email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     password::check_strength(pw)?;
     let user_id = user_id_for_email(tenant, &email);
     let hash = password::hash(pw.to_owned()).await?;
     let stream = StreamId::user(tenant, &user_id);
-    let command = UserCommand::Register { tenant: tenant.clone(), user_id: user_id.clone(), role, name, email: Some(email), password_hash: Some(hash) };
+    let command = UserCommand::Register {
+        tenant: tenant.clone(),
+        user_id: user_id.clone(),
+        role,
+        name,
+        email: Some(email),
+        password_hash: Some(hash),
+    };
     let caller = Caller { user: user_id, tenant: tenant.clone(), role, visitor: false };
     let done = state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
     if let Some(a) = done.appended {
@@ -198,8 +215,12 @@ struct Visitor {
         (status = 201, description = "A new visitor identity and its tokens", body = TokenResponse),
         (status = 401, description = "Unknown widget key", body = ErrorBody),
     ))]
-async fn visitor(State(state): State<AppState>, ApiJson(body): ApiJson<Visitor>) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
-    let tenant = state.directory.tenant_by_widget_key(&body.widget_key).await?.ok_or_else(|| ApiError::Unauthorized("unknown widget key".into()))?;
+async fn visitor(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Visitor>,
+) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
+    let tenant =
+        state.directory.tenant_by_widget_key(&body.widget_key).await?.ok_or_else(|| ApiError::Unauthorized("unknown widget key".into()))?;
     let caller = register_visitor(&state, &tenant.id, UserId::from_uuid(uuid::Uuid::now_v7())).await?;
     Ok((StatusCode::CREATED, axum::Json(tokens_for(&state, &caller).await?)))
 }
@@ -208,7 +229,8 @@ async fn visitor(State(state): State<AppState>, ApiJson(body): ApiJson<Visitor>)
 pub async fn register_visitor(state: &AppState, tenant: &TenantId, user_id: UserId) -> Result<Caller, ApiError> {
     let caller = Caller { user: user_id.clone(), tenant: tenant.clone(), role: Role::Customer, visitor: true };
     let stream = StreamId::user(tenant, &user_id);
-    let command = UserCommand::Register { tenant: tenant.clone(), user_id, role: Role::Customer, name: None, email: None, password_hash: None };
+    let command =
+        UserCommand::Register { tenant: tenant.clone(), user_id, role: Role::Customer, name: None, email: None, password_hash: None };
     match state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await {
         Ok(_) | Err(jamuna_commands::CommandError::Rejected(UserError::AlreadyRegistered)) => Ok(caller),
         Err(e) => Err(from_command(e, user_code)),

@@ -62,7 +62,11 @@ fn web() -> Channel {
         (status = 201, description = "Started", body = Created),
         (status = 403, description = "Staff do not start conversations", body = ErrorBody),
     ))]
-async fn start(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Start>) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Start>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let id = service::start(&state, &caller, body.channel).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
 }
@@ -94,7 +98,11 @@ struct ListParams {
         (status = 200, description = "A page of conversation summaries", body = Page),
         (status = 400, description = "`limit` out of range, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
     ))]
-async fn list(State(state): State<AppState>, caller: Caller, super::json::ApiQuery(p): super::json::ApiQuery<ListParams>) -> Result<axum::Json<Page>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiQuery(p): super::json::ApiQuery<ListParams>,
+) -> Result<axum::Json<Page>, ApiError> {
     let limit = p.limit.unwrap_or(25);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::BadRequest("limit is between 1 and 100".into()));
@@ -210,7 +218,12 @@ struct PostMessage {
         (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
         (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody),
     ))]
-async fn post_message(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<PostMessage>) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
+async fn post_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PostMessage>,
+) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
     let ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text).await?;
     let status = if ack.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, axum::Json(ack)))
@@ -220,7 +233,11 @@ async fn post_message(State(state): State<AppState>, caller: Caller, Path(id): P
 async fn run(state: &AppState, caller: &Caller, id: &str, command: ConversationCommand) -> Result<axum::Json<Value>, ApiError> {
     let id = parse_id(id)?;
     let (stream, _) = service::authorize(state, caller, &id).await?;
-    let done = state.commands.execute::<Conversation>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    let done = state
+        .commands
+        .execute::<Conversation>(&stream, &command, &service::ctx(caller))
+        .await
+        .map_err(|e| from_command(e, conversation_code))?;
     Ok(axum::Json(json!({"id": id, "version": done.version(), "changed": !done.events.is_empty()})))
 }
 
@@ -252,7 +269,12 @@ struct Assign {
         (status = 404, description = "No such conversation, or no such agent", body = ErrorBody),
         (status = 409, description = "A business rule refused it (e.g. `not_an_agent`, `already_resolved`)", body = ErrorBody),
     ))]
-async fn assign(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Assign>) -> Result<axum::Json<Value>, ApiError> {
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Assign>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller.require_staff()?;
     let agent_id = match body.agent_id {
         Some(a) => UserId::parse(a).map_err(|e| ApiError::BadRequest(e.to_string()))?,
@@ -314,9 +336,15 @@ struct Tags {
         (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
         (status = 409, description = "A business rule refused it", body = ErrorBody),
     ))]
-async fn tags(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Tags>) -> Result<axum::Json<Value>, ApiError> {
+async fn tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Tags>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller.require_staff()?;
-    let parse = |v: Vec<String>| v.iter().map(|t| Tag::parse(t).map_err(|e| ApiError::BadRequest(e.to_string()))).collect::<Result<Vec<_>, _>>();
+    let parse =
+        |v: Vec<String>| v.iter().map(|t| Tag::parse(t).map_err(|e| ApiError::BadRequest(e.to_string()))).collect::<Result<Vec<_>, _>>();
     run(&state, &caller, &id, ConversationCommand::ChangeTags { add: parse(body.add)?, remove: parse(body.remove)? }).await
 }
 
@@ -337,12 +365,19 @@ enum FeedbackBody {
         (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
         (status = 409, description = "`invalid_score`, `comment_too_long`, `unknown_answer`, …", body = ErrorBody),
     ))]
-async fn feedback(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<FeedbackBody>) -> Result<axum::Json<Value>, ApiError> {
+async fn feedback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FeedbackBody>,
+) -> Result<axum::Json<Value>, ApiError> {
     if caller.role != Role::Customer {
         return Err(ApiError::Forbidden("feedback comes from the customer".into()));
     }
     let feedback = match body {
-        FeedbackBody::Csat { score, comment } => Feedback::Csat { score, comment: comment.filter(|c| !c.trim().is_empty()).map(Personal::plain) },
+        FeedbackBody::Csat { score, comment } => {
+            Feedback::Csat { score, comment: comment.filter(|c| !c.trim().is_empty()).map(Personal::plain) }
+        }
         FeedbackBody::Answer { answer_version, helpful } => Feedback::Answer { answer_version, helpful },
     };
     run(&state, &caller, &id, ConversationCommand::GiveFeedback { feedback }).await

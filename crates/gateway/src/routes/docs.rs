@@ -131,7 +131,10 @@ fn conventions(path: &str, op: &mut Operation) {
     }
     // A handler that answers in the API's error shape can fail inside too.
     let api_errors = op.responses.responses.values().any(|r| match r {
-        RefOr::T(r) => r.content.values().any(|c| matches!(c, RefOr::T(c) if matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorBody")))),
+        RefOr::T(r) => r
+            .content
+            .values()
+            .any(|c| matches!(c, RefOr::T(c) if matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorBody")))),
         RefOr::Ref(_) => false,
     });
     if !UNLIMITED.contains(&path) {
@@ -149,7 +152,8 @@ fn add(op: &mut Operation, status: u16, description: &str) {
     if op.responses.responses.contains_key(&key) {
         return;
     }
-    let response = ResponseBuilder::new().description(description).content("application/json", Content::new(Some(ErrorBody::schema_ref()))).build();
+    let response =
+        ResponseBuilder::new().description(description).content("application/json", Content::new(Some(ErrorBody::schema_ref()))).build();
     op.responses.responses.insert(key, RefOr::T(response));
 }
 
@@ -180,11 +184,8 @@ The seed endpoints answer errors as `{\"detail\": \"…\"}` where they say so.
 
 /// The document's description: the overview above, then the WebSocket protocol from `ws::protocol`'s docs.
 fn description() -> String {
-    let frames: Vec<&str> = include_str!("../ws/protocol.rs")
-        .lines()
-        .map_while(|l| l.strip_prefix("//!"))
-        .map(|l| l.strip_prefix(' ').unwrap_or(l))
-        .collect();
+    let frames: Vec<&str> =
+        include_str!("../ws/protocol.rs").lines().map_while(|l| l.strip_prefix("//!")).map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
     format!(
         "{OVERVIEW}\n## WebSocket: `GET /api/v1/ws`\n\nOpen with `?token=<access token>` or send an `auth` frame first (within 10 s). \
          The server answers `ready` (`{{\"type\":\"ready\",\"user_id\",\"tenant\",\"role\"}}`); an `event` frame is \
@@ -291,7 +292,10 @@ impl PartialSchema for TenantSettings {
                     .description(Some("Origins whose pages may open the widget's WebSocket; empty: none but the server's own")),
             )
             .required("allowed_origins")
-            .property("self_signup", ObjectBuilder::new().schema_type(Type::Boolean).description(Some("May customers register accounts themselves?")))
+            .property(
+                "self_signup",
+                ObjectBuilder::new().schema_type(Type::Boolean).description(Some("May customers register accounts themselves?")),
+            )
             .required("self_signup")
             .examples(serde_json::to_value(settings_example()).ok())
             .into()
@@ -336,7 +340,8 @@ mod tests {
             let code = source.split("#[cfg(test)]").next().unwrap_or(source);
             for call in code.split(".route(").skip(1) {
                 let path = call.strip_prefix('"').and_then(|r| r.split_once('"')).map(|(p, _)| p);
-                let path = path.unwrap_or_else(|| panic!("a route whose path is not a string literal: .route({}", &call[..call.len().min(60)]));
+                let path =
+                    path.unwrap_or_else(|| panic!("a route whose path is not a string literal: .route({}", &call[..call.len().min(60)]));
                 // The method router: up to the `)` that closes `.route(`.
                 let mut depth = 1;
                 let end = call.char_indices().find_map(|(i, ch)| {
@@ -350,7 +355,9 @@ mod tests {
                 let methods = &call[..end.expect("a closed .route( call")];
                 let mut found = false;
                 for m in ["get", "post", "put", "patch", "delete"] {
-                    let called = methods.match_indices(&format!("{m}(")).any(|(i, _)| i == 0 || !methods.as_bytes()[i - 1].is_ascii_alphanumeric() && methods.as_bytes()[i - 1] != b'_');
+                    let called = methods
+                        .match_indices(&format!("{m}("))
+                        .any(|(i, _)| i == 0 || !methods.as_bytes()[i - 1].is_ascii_alphanumeric() && methods.as_bytes()[i - 1] != b'_');
                     if called {
                         routes.insert((m.to_string(), path.to_string()));
                         found = true;
@@ -394,7 +401,14 @@ mod tests {
                 if path.starts_with("/api/v1/") {
                     assert!(op["responses"].get("429").is_some(), "{method} {path} lacks the rate limit's 429");
                     let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
-                    let public = ["/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/register", "/api/v1/auth/visitor", "/api/v1/ws"];
+                    let public = [
+                        "/api/v1/auth/login",
+                        "/api/v1/auth/refresh",
+                        "/api/v1/auth/logout",
+                        "/api/v1/auth/register",
+                        "/api/v1/auth/visitor",
+                        "/api/v1/ws",
+                    ];
                     assert!(secured || public.contains(&path.as_str()), "{method} {path} needs the bearer scheme");
                 }
             }

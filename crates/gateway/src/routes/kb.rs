@@ -89,7 +89,10 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Jso
         let at = recorded.meta.occurred_at;
         match seal::decode::<KnowledgeBaseEvent>(&recorded).map_err(ApiError::internal)? {
             KnowledgeBaseEvent::ArticleAdded { article_id, title, body, source, .. } => {
-                articles.insert(article_id.to_string(), json!({"id": article_id, "title": title, "body": body, "source": source, "created_at": at, "updated_at": at}));
+                articles.insert(
+                    article_id.to_string(),
+                    json!({"id": article_id, "title": title, "body": body, "source": source, "created_at": at, "updated_at": at}),
+                );
             }
             KnowledgeBaseEvent::ArticleUpdated { article_id, title, body } => {
                 if let Some(a) = articles.get_mut(article_id.as_str()) {
@@ -126,14 +129,20 @@ async fn citations(state: &AppState, caller: &Caller) -> Result<BTreeMap<String,
 async fn run(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -> Result<usize, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::knowledge_base(&caller.tenant);
-    let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
+    let done =
+        state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
     Ok(done.events.len())
 }
 
-async fn run_events(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -> Result<Vec<jamuna_domain::envelope::Envelope<KnowledgeBaseEvent>>, ApiError> {
+async fn run_events(
+    state: &AppState,
+    caller: &Caller,
+    command: KnowledgeBaseCommand,
+) -> Result<Vec<jamuna_domain::envelope::Envelope<KnowledgeBaseEvent>>, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::knowledge_base(&caller.tenant);
-    let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
+    let done =
+        state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
     Ok(done.events)
 }
 
@@ -161,13 +170,23 @@ struct ArticleCreated {
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "`article_exists`, `invalid_title`, `invalid_body`", body = ErrorBody),
     ))]
-async fn add(State(state): State<AppState>, caller: Caller, super::json::ApiJson(a): super::json::ApiJson<NewArticle>) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiJson(a): super::json::ApiJson<NewArticle>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     caller.require_admin()?;
     let id = match a.id {
         Some(id) => ArticleId::parse(id).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         None => import::slug(&a.title).unwrap_or_else(|| ArticleId::from_uuid(uuid::Uuid::now_v7())),
     };
-    let command = KnowledgeBaseCommand::AddArticle { tenant: caller.tenant.clone(), article_id: id.clone(), title: a.title, body: a.body, source: a.source };
+    let command = KnowledgeBaseCommand::AddArticle {
+        tenant: caller.tenant.clone(),
+        article_id: id.clone(),
+        title: a.title,
+        body: a.body,
+        source: a.source,
+    };
     run(&state, &caller, command).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
 }
@@ -199,9 +218,15 @@ struct ArticleChanged {
         (status = 404, description = "An invalid article id", body = ErrorBody),
         (status = 409, description = "`unknown_article`, `invalid_title`, `invalid_body`", body = ErrorBody),
     ))]
-async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, super::json::ApiJson(a): super::json::ApiJson<ChangedArticle>) -> Result<axum::Json<Value>, ApiError> {
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    super::json::ApiJson(a): super::json::ApiJson<ChangedArticle>,
+) -> Result<axum::Json<Value>, ApiError> {
     let id = article_id(&id)?;
-    let changed = run(&state, &caller, KnowledgeBaseCommand::UpdateArticle { article_id: id.clone(), title: a.title, body: a.body }).await?;
+    let changed =
+        run(&state, &caller, KnowledgeBaseCommand::UpdateArticle { article_id: id.clone(), title: a.title, body: a.body }).await?;
     Ok(axum::Json(json!({"id": id, "changed": changed > 0})))
 }
 
@@ -232,10 +257,16 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "`invalid_title`, `invalid_body`, `invalid_example`, `invalid_answer`, `too_many_examples`", body = ErrorBody),
     ))]
-async fn import_file(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: axum::body::Bytes) -> Result<axum::Json<Value>, ApiError> {
+async fn import_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let format = Format::detect(content_type).ok_or_else(|| ApiError::BadRequest("send text/markdown, text/csv or application/json".into()))?;
+    let format =
+        Format::detect(content_type).ok_or_else(|| ApiError::BadRequest("send text/markdown, text/csv or application/json".into()))?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the file is not UTF-8 text".into()))?;
     if format == Format::Csv {
         let bad = |e: import::ImportError| ApiError::BadRequest(e.to_string());

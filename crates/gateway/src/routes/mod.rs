@@ -51,7 +51,8 @@ async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::histogram!("jamuna_http_request_duration_seconds", "route" => route.clone(), "method" => method, "status" => status.clone()).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("jamuna_http_request_duration_seconds", "route" => route.clone(), "method" => method, "status" => status.clone())
+        .record(start.elapsed().as_secs_f64());
     if response.status().is_server_error() {
         metrics::counter!("jamuna_http_errors_total", "route" => route, "status" => status).increment(1);
     }

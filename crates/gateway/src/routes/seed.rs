@@ -116,14 +116,24 @@ async fn current_conversation(state: &AppState, caller: &Caller) -> Result<Conve
     bytes.copy_from_slice(&digest[..16]);
     let id = ConversationId::from_uuid(uuid::Uuid::from_bytes(bytes));
     let stream = StreamId::conversation(&caller.tenant, &id);
-    let conversation = state.commands.load::<Conversation>(&stream).await.map_err(|e| crate::error::from_command(e, service::conversation_code))?;
+    let conversation =
+        state.commands.load::<Conversation>(&stream).await.map_err(|e| crate::error::from_command(e, service::conversation_code))?;
     let command = match conversation.status() {
-        None => Some(ConversationCommand::Start { tenant: caller.tenant.clone(), conversation_id: id.clone(), customer: caller.user.clone(), channel: Channel::Api }),
+        None => Some(ConversationCommand::Start {
+            tenant: caller.tenant.clone(),
+            conversation_id: id.clone(),
+            customer: caller.user.clone(),
+            channel: Channel::Api,
+        }),
         Some(jamuna_domain::conversation::Status::Resolved) => Some(ConversationCommand::Reopen { by: Some(caller.user.clone()) }),
         Some(_) => None,
     };
     if let Some(c) = command {
-        state.commands.execute::<Conversation>(&stream, &c, &service::ctx(caller)).await.map_err(|e| crate::error::from_command(e, service::conversation_code))?;
+        state
+            .commands
+            .execute::<Conversation>(&stream, &c, &service::ctx(caller))
+            .await
+            .map_err(|e| crate::error::from_command(e, service::conversation_code))?;
     }
     Ok(id)
 }
@@ -148,9 +158,13 @@ pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String
                 continue;
             }
             match &*p.event {
-                ConversationEvent::BotAnswered { in_reply_to, text, .. } if *in_reply_to == ack.version => return Ok(text.text().unwrap_or(Personal::ERASED_TEXT).to_string()),
+                ConversationEvent::BotAnswered { in_reply_to, text, .. } if *in_reply_to == ack.version => {
+                    return Ok(text.text().unwrap_or(Personal::ERASED_TEXT).to_string());
+                }
                 ConversationEvent::HandoffRequested { .. } => return Ok(HANDOFF_TEXT.to_string()),
-                ConversationEvent::MessagePosted { author: Author::Agent { .. }, text, .. } => return Ok(text.text().unwrap_or(Personal::ERASED_TEXT).to_string()),
+                ConversationEvent::MessagePosted { author: Author::Agent { .. }, text, .. } => {
+                    return Ok(text.text().unwrap_or(Personal::ERASED_TEXT).to_string());
+                }
                 _ => {}
             }
         }
@@ -180,7 +194,11 @@ struct ChatReply {
         (status = 409, description = "A business rule refused the message", body = ErrorBody),
     ))]
 
-async fn chat(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Chat>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+async fn chat(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Chat>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let response = ask(&state, &caller, &body.message).await?;
     Ok(axum::Json(json!({"response": response})))
 }
@@ -198,11 +216,22 @@ async fn chat(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJ
         (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
         (status = 500, description = "An internal error", body = ErrorBody),
     ))]
-async fn ws(State(state): State<AppState>, Path(client_id): Path<String>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
+async fn ws(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
     let caller = match q.get("token") {
         Some(t) => state.tokens.verify_access(t)?,
         None => {
-            let tenant = state.config.default_tenant.clone().filter(|_| state.config.dev_mode).ok_or_else(|| ApiError::Unauthorized("a token is required (?token=…)".into()))?;
+            let tenant = state
+                .config
+                .default_tenant
+                .clone()
+                .filter(|_| state.config.dev_mode)
+                .ok_or_else(|| ApiError::Unauthorized("a token is required (?token=…)".into()))?;
             let id = UserId::parse(format!("seed-{client_id}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             super::auth::register_visitor(&state, &tenant, id).await?
         }
@@ -211,7 +240,10 @@ async fn ws(State(state): State<AppState>, Path(client_id): Path<String>, Query(
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
         return Err(ApiError::Forbidden("this origin may not open a socket".into()));
     }
-    Ok(upgrade.read_buffer_size(crate::WS_READ_BUFFER).max_message_size(crate::WS_MAX_MESSAGE).on_upgrade(move |socket| seed_session(socket, state, caller)))
+    Ok(upgrade
+        .read_buffer_size(crate::WS_READ_BUFFER)
+        .max_message_size(crate::WS_MAX_MESSAGE)
+        .on_upgrade(move |socket| seed_session(socket, state, caller)))
 }
 
 async fn seed_session(mut socket: WebSocket, state: AppState, caller: Caller) {

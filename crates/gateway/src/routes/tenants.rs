@@ -72,10 +72,18 @@ struct SettingsChanged {
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "`invalid_origin`, `not_found`", body = ErrorBody),
     ))]
-async fn change(State(state): State<AppState>, caller: Caller, ApiJson(settings): ApiJson<TenantSettings>) -> Result<axum::Json<Value>, ApiError> {
+async fn change(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(settings): ApiJson<TenantSettings>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::of_tenant(&caller.tenant);
-    let done = state.commands.execute::<Tenant>(&stream, &TenantCommand::ChangeSettings { settings }, &service::ctx(&caller)).await.map_err(|e| from_command(e, tenant_code))?;
+    let done = state
+        .commands
+        .execute::<Tenant>(&stream, &TenantCommand::ChangeSettings { settings }, &service::ctx(&caller))
+        .await
+        .map_err(|e| from_command(e, tenant_code))?;
     if let Some(a) = done.appended {
         state.directory.caught_up(a.last_position).await?;
     }

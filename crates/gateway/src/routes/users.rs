@@ -2,8 +2,8 @@
 //! and erase users (GDPR: the user's key is deleted, so their personal data
 //! in the log reads as erased from then on).
 
-use super::json::ApiJson;
 use super::auth::{create_user, user_code};
+use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, from_command};
@@ -92,7 +92,11 @@ struct UserList {
         (status = 400, description = "An unknown role or parameter (a plain-text body: axum's query rejection)"),
         (status = 403, description = "Admins only", body = ErrorBody),
     ))]
-async fn list(State(state): State<AppState>, caller: Caller, super::json::ApiQuery(p): super::json::ApiQuery<ListParams>) -> Result<axum::Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiQuery(p): super::json::ApiQuery<ListParams>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let users = state.directory.users(&caller.tenant, p.role).await?;
     let items: Vec<Value> = users
@@ -129,7 +133,11 @@ struct UserCreated {
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "`already_registered`, `name_too_long`", body = ErrorBody),
     ))]
-async fn create(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Create>) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Create>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     caller.require_admin()?;
     let created = create_user(&state, &caller.tenant, body.role, &body.email, &body.password, body.name).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": created.user, "role": created.role}))))
@@ -163,11 +171,20 @@ struct RoleChanged {
         (status = 404, description = "An invalid user id", body = ErrorBody),
         (status = 409, description = "`not_registered`, `erased`", body = ErrorBody),
     ))]
-async fn change_role(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<ChangeRole>) -> Result<axum::Json<Value>, ApiError> {
+async fn change_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ChangeRole>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
-    let done = state.commands.execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    let done = state
+        .commands
+        .execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller))
+        .await
+        .map_err(|e| from_command(e, user_code))?;
     // Tokens carry the role: make the user sign in again.
     state.refresh.revoke_all(&caller.tenant, &id).await?;
     Ok(axum::Json(json!({"id": id, "role": body.role, "version": done.version()})))

@@ -118,7 +118,8 @@ impl Hub {
 
     /// Sends a ready-made frame to every staff socket of `tenant`.
     pub fn send_to_staff(&self, tenant: &TenantId, frame: Arc<str>) {
-        let targets: Vec<Outlet> = self.routes().staff.get(tenant).map(|s| s.values().map(|(_, o)| o.clone()).collect()).unwrap_or_default();
+        let targets: Vec<Outlet> =
+            self.routes().staff.get(tenant).map(|s| s.values().map(|(_, o)| o.clone()).collect()).unwrap_or_default();
         for o in targets {
             self.deliver(&o, Push::Frame(frame.clone()));
         }
@@ -143,7 +144,12 @@ impl Hub {
 
     /// Sends a ready-made frame to a conversation's sockets except `except`.
     pub fn broadcast(&self, stream: &StreamId, frame: Arc<str>, except: Option<u64>) {
-        let targets: Vec<Outlet> = self.routes().conversations.get(stream).map(|s| s.values().filter(|o| Some(o.id) != except).cloned().collect()).unwrap_or_default();
+        let targets: Vec<Outlet> = self
+            .routes()
+            .conversations
+            .get(stream)
+            .map(|s| s.values().filter(|o| Some(o.id) != except).cloned().collect())
+            .unwrap_or_default();
         for o in targets {
             self.deliver(&o, Push::Frame(frame.clone()));
         }

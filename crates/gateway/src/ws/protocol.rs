@@ -40,11 +40,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
-    Auth { token: String },
-    Subscribe { conversation_id: ConversationId, #[serde(default)] after_version: u64 },
-    Unsubscribe { conversation_id: ConversationId },
-    Send { conversation_id: ConversationId, client_message_id: String, text: String },
-    Typing { conversation_id: ConversationId, typing: bool },
+    Auth {
+        token: String,
+    },
+    Subscribe {
+        conversation_id: ConversationId,
+        #[serde(default)]
+        after_version: u64,
+    },
+    Unsubscribe {
+        conversation_id: ConversationId,
+    },
+    Send {
+        conversation_id: ConversationId,
+        client_message_id: String,
+        text: String,
+    },
+    Typing {
+        conversation_id: ConversationId,
+        typing: bool,
+    },
     SubscribeInbox {},
     Ping {},
 }
@@ -97,7 +112,10 @@ mod tests {
     #[test]
     fn frames_parse_or_say_why_not() {
         assert_eq!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping {}));
-        assert!(matches!(parse(r#"{"type":"subscribe","conversation_id":"c1","after_version":3}"#), Ok(ClientFrame::Subscribe { after_version: 3, .. })));
+        assert!(matches!(
+            parse(r#"{"type":"subscribe","conversation_id":"c1","after_version":3}"#),
+            Ok(ClientFrame::Subscribe { after_version: 3, .. })
+        ));
         assert_eq!(parse("nope").unwrap_err().0, "invalid_json");
         assert_eq!(parse(r#"{"kind":"ping"}"#).unwrap_err().0, "invalid_frame");
         assert_eq!(parse(r#"{"type":"explode"}"#).unwrap_err().0, "unknown_frame");

@@ -9,11 +9,11 @@
 use super::hub::{Outlet, Push};
 use super::presence::PRESENCE_TTL;
 use super::protocol::{ClientFrame, ServerFrame, parse, parse_traced};
-use crate::trace::{self, TraceContext};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::service;
+use crate::trace::{self, TraceContext};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use jamuna_domain::conversation::ConversationEvent;
@@ -284,7 +284,12 @@ impl Session {
             ClientFrame::Send { conversation_id, client_message_id, text } => {
                 match service::post_message(&self.state, &self.caller, &conversation_id, &client_message_id, &text).await {
                     Ok(ack) => {
-                        let frame = ServerFrame::Ack { conversation_id: &ack.conversation_id, client_message_id: &ack.client_message_id, version: ack.version, duplicate: ack.duplicate };
+                        let frame = ServerFrame::Ack {
+                            conversation_id: &ack.conversation_id,
+                            client_message_id: &ack.client_message_id,
+                            version: ack.version,
+                            duplicate: ack.duplicate,
+                        };
                         Ok(send_text(socket, frame.to_json()).await)
                     }
                     Err(e) => Err(e),
@@ -295,7 +300,12 @@ impl Session {
                 if !self.sent.contains_key(&stream) {
                     Err(ApiError::BadRequest("subscribe to the conversation first".into()))
                 } else {
-                    let frame = ServerFrame::Typing { conversation_id: conversation_id.as_str(), user_id: self.caller.user.as_str(), role: self.caller.role, typing };
+                    let frame = ServerFrame::Typing {
+                        conversation_id: conversation_id.as_str(),
+                        user_id: self.caller.user.as_str(),
+                        role: self.caller.role,
+                        typing,
+                    };
                     self.state.hub.broadcast(&stream, frame.to_json().into(), Some(self.outlet.id()));
                     Ok(true)
                 }

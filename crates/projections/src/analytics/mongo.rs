@@ -245,9 +245,11 @@ impl AnalyticsStore for MongoAnalytics {
             out.intents.extend(intents.into_iter().map(|(i, n)| (date, i, n)));
             out.citations.extend(d.citations.into_iter().map(|c| (date, c.article, c.count)));
         }
-        let started = self.db.find_all(FACTS, doc! {"tenant": tenant.as_str(), "startedDay": {"$gte": &f, "$lte": &t}}, doc! {}, None).await?;
+        let started =
+            self.db.find_all(FACTS, doc! {"tenant": tenant.as_str(), "startedDay": {"$gte": &f, "$lte": &t}}, doc! {}, None).await?;
         out.first_responses = times(started, "startedDay", "firstResponseMs")?;
-        let resolved = self.db.find_all(FACTS, doc! {"tenant": tenant.as_str(), "resolvedDay": {"$gte": &f, "$lte": &t}}, doc! {}, None).await?;
+        let resolved =
+            self.db.find_all(FACTS, doc! {"tenant": tenant.as_str(), "resolvedDay": {"$gte": &f, "$lte": &t}}, doc! {}, None).await?;
         out.resolutions = times(resolved, "resolvedDay", "resolutionMs")?;
         Ok(out)
     }

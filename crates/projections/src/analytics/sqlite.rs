@@ -66,7 +66,11 @@ static UPSERT_DAILY: LazyLock<String> = LazyLock::new(|| {
     let cols = Counters::FIELDS.join(", ");
     let marks: Vec<String> = (3..3 + Counters::FIELDS.len()).map(|i| format!("?{i}")).collect();
     let adds: Vec<String> = Counters::FIELDS.iter().map(|f| format!("{f} = {f} + excluded.{f}")).collect();
-    format!("INSERT INTO daily (tenant, day, {cols}) VALUES (?1, ?2, {}) ON CONFLICT (tenant, day) DO UPDATE SET {}", marks.join(", "), adds.join(", "))
+    format!(
+        "INSERT INTO daily (tenant, day, {cols}) VALUES (?1, ?2, {}) ON CONFLICT (tenant, day) DO UPDATE SET {}",
+        marks.join(", "),
+        adds.join(", ")
+    )
 });
 
 static SELECT_DAILY: LazyLock<String> =
@@ -88,8 +92,10 @@ impl SqliteAnalytics {
 type Key = (TenantId, ConversationId);
 
 fn load(c: &Connection, key: &Key) -> Result<Option<ConversationFacts>, StoreError> {
-    let json: Option<String> =
-        c.prepare_cached("SELECT facts FROM facts WHERE tenant = ?1 AND id = ?2")?.query_row(params![key.0.as_str(), key.1.as_str()], |r| r.get(0)).optional()?;
+    let json: Option<String> = c
+        .prepare_cached("SELECT facts FROM facts WHERE tenant = ?1 AND id = ?2")?
+        .query_row(params![key.0.as_str(), key.1.as_str()], |r| r.get(0))
+        .optional()?;
     json.map(|j| from_json(&j)).transpose()
 }
 
@@ -161,7 +167,15 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
     )?;
     for ((t, id), f) in &facts {
         if let Some(f) = f {
-            save.execute(params![t.as_str(), id.as_str(), day(f.started_day()), f.first_response_ms, f.resolved_day.map(day), f.resolution_ms, to_json(f)?])?;
+            save.execute(params![
+                t.as_str(),
+                id.as_str(),
+                day(f.started_day()),
+                f.first_response_ms,
+                f.resolved_day.map(day),
+                f.resolution_ms,
+                to_json(f)?
+            ])?;
         }
     }
     drop((upsert_day, upsert, cite, save));
@@ -208,8 +222,12 @@ fn raw(c: &Connection, tenant: &str, from: NaiveDate, to: NaiveDate) -> Result<R
         }
         Ok(v)
     };
-    out.first_responses = times("SELECT started_day, first_response_ms FROM facts WHERE tenant = ?1 AND started_day BETWEEN ?2 AND ?3 AND first_response_ms IS NOT NULL")?;
-    out.resolutions = times("SELECT resolved_day, resolution_ms FROM facts WHERE tenant = ?1 AND resolved_day BETWEEN ?2 AND ?3 AND resolution_ms IS NOT NULL")?;
+    out.first_responses = times(
+        "SELECT started_day, first_response_ms FROM facts WHERE tenant = ?1 AND started_day BETWEEN ?2 AND ?3 AND first_response_ms IS NOT NULL",
+    )?;
+    out.resolutions = times(
+        "SELECT resolved_day, resolution_ms FROM facts WHERE tenant = ?1 AND resolved_day BETWEEN ?2 AND ?3 AND resolution_ms IS NOT NULL",
+    )?;
     Ok(out)
 }
 

@@ -19,7 +19,10 @@
 //! case-insensitive `$regex` per word over `searchText` (FerretDB has
 //! neither text indexes nor `$elemMatch` on fields), so a word matches anywhere inside a word.
 
-use super::{BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, Cursor, InboxView, Message, Page, apply, channel_str, erase, erase_message, status_str};
+use super::{
+    BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, Cursor, InboxView, Message, Page, apply,
+    channel_str, erase, erase_message, status_str,
+};
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
 use crate::mongo::{Documents, MongoReadDb, Write, date, from_doc, regex_escape, to_doc};
@@ -66,7 +69,8 @@ fn sender(a: &Author) -> &'static str {
 }
 
 fn message_doc(m: &Message) -> Result<Document, StoreError> {
-    let mut d = doc! {"sender": sender(&m.author), "content": &m.text, "timestamp": date(&m.at), "version": m.version as i64, "erased": m.erased};
+    let mut d =
+        doc! {"sender": sender(&m.author), "content": &m.text, "timestamp": date(&m.at), "version": m.version as i64, "erased": m.erased};
     if let Author::Agent { id } = &m.author {
         d.insert("agentId", id.as_str());
     }
@@ -96,7 +100,10 @@ fn message_from(d: &Document) -> Result<Message, StoreError> {
     let bot = match d.get_i64("inReplyTo") {
         Ok(in_reply_to) => {
             let sources = d.get_array("sources").map_err(|_| bad("sources"))?;
-            let sources: Vec<Source> = sources.iter().map(|s| s.as_document().cloned().ok_or_else(|| bad("source")).and_then(from_doc)).collect::<Result<_, _>>()?;
+            let sources: Vec<Source> = sources
+                .iter()
+                .map(|s| s.as_document().cloned().ok_or_else(|| bad("source")).and_then(from_doc))
+                .collect::<Result<_, _>>()?;
             Some(BotAnswer {
                 in_reply_to: in_reply_to.max(0) as u64,
                 intent: d.get_str("intent").ok().map(str::to_owned),
@@ -136,7 +143,10 @@ fn document(s: &ConversationSummary, messages: &[Message]) -> Result<Document, S
 
 fn parse(d: Document) -> Result<(ConversationSummary, Vec<Message>), StoreError> {
     let messages = match d.get_array("messages") {
-        Ok(ms) => ms.iter().map(|m| m.as_document().ok_or_else(|| StoreError::Internal("a message is not a document".into())).and_then(message_from)).collect::<Result<_, _>>()?,
+        Ok(ms) => ms
+            .iter()
+            .map(|m| m.as_document().ok_or_else(|| StoreError::Internal("a message is not a document".into())).and_then(message_from))
+            .collect::<Result<_, _>>()?,
         Err(_) => vec![],
     };
     Ok((from_doc(d)?, messages))
@@ -181,7 +191,8 @@ impl MongoConversations {
             applied = e.position;
             match &e.fact {
                 Fact::Conversation(event) => {
-                    let slot = slots.entry(e.stream.to_string()).or_insert(Slot { summary: None, messages: vec![], loaded: None, dirty: false });
+                    let slot =
+                        slots.entry(e.stream.to_string()).or_insert(Slot { summary: None, messages: vec![], loaded: None, dirty: false });
                     if let Some(m) = apply(&mut slot.summary, e, event)? {
                         slot.messages.push(m);
                     }
@@ -189,7 +200,10 @@ impl MongoConversations {
                 }
                 Fact::User(UserEvent::UserErased) => {
                     let (tenant, customer) = (e.tenant().clone(), e.stream.id().to_owned());
-                    Self::slot_in(self.docs.load_where(COLLECTION, &[("tenant", tenant.as_str()), ("customer", &customer)]).await?, &mut slots)?;
+                    Self::slot_in(
+                        self.docs.load_where(COLLECTION, &[("tenant", tenant.as_str()), ("customer", &customer)]).await?,
+                        &mut slots,
+                    )?;
                     for slot in slots.values_mut() {
                         if let Some(s) = &mut slot.summary
                             && s.tenant == tenant
@@ -296,7 +310,8 @@ impl ConversationStore for MongoConversations {
             and.push(doc! {"$or": [{"updatedAtUs": {"$lt": us}}, {"updatedAtUs": us, "sessionId": {"$lt": id}}]});
         }
         let size = q.page_size();
-        let docs = self.db.find_all(COLLECTION, doc! {"$and": and}, doc! {"updatedAtUs": -1, "sessionId": -1}, Some(size as i64 + 1)).await?;
+        let docs =
+            self.db.find_all(COLLECTION, doc! {"$and": and}, doc! {"updatedAtUs": -1, "sessionId": -1}, Some(size as i64 + 1)).await?;
         let mut items = Vec::new();
         let mut next = None;
         for d in docs {

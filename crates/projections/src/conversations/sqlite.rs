@@ -12,7 +12,10 @@
 //! If the process dies in between, the next [`SqliteConversations::open`]
 //! sees the row and finishes the job, so a search never misses a message.
 
-use super::{BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, InboxView, Message, Page, apply, channel_str, conversation_id, erase, status_str};
+use super::{
+    BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, InboxView, Message, Page, apply, channel_str,
+    conversation_id, erase, status_str,
+};
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
 use crate::sqlite::{ReadDb, checkpoint, from_json, micros, set_checkpoint, to_json};
@@ -166,14 +169,8 @@ fn save(c: &Connection, s: &ConversationSummary) -> Result<(), StoreError> {
 
 fn insert_message(c: &Connection, key: &Key, m: &Message) -> Result<(), StoreError> {
     let body = Body { author: m.author.clone(), at: m.at, client_message_id: m.client_message_id.clone(), bot: m.bot.clone() };
-    c.prepare_cached("INSERT INTO messages (tenant, conversation_id, version, text, erased, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![
-        key.0.as_str(),
-        key.1.as_str(),
-        m.version as i64,
-        m.text,
-        m.erased,
-        to_json(&body)?,
-    ])?;
+    c.prepare_cached("INSERT INTO messages (tenant, conversation_id, version, text, erased, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![key.0.as_str(), key.1.as_str(), m.version as i64, m.text, m.erased, to_json(&body)?,])?;
     Ok(())
 }
 
@@ -218,7 +215,9 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
                         v.insert(s);
                     }
                 }
-                let mut erase_messages = tx.prepare_cached("UPDATE messages SET text = ?3, erased = 1 WHERE tenant = ?1 AND conversation_id = ?2 AND erased = 0")?;
+                let mut erase_messages = tx.prepare_cached(
+                    "UPDATE messages SET text = ?3, erased = 1 WHERE tenant = ?1 AND conversation_id = ?2 AND erased = 0",
+                )?;
                 for ((t, id), s) in cache.iter_mut() {
                     if let Some(s) = s
                         && t == &tenant
@@ -270,7 +269,11 @@ fn list(c: &Connection, q: &ConversationQuery) -> Result<Page<ConversationSummar
         arg(&mut sql, " AND channel = ?", Value::Text(channel_str(ch).into()));
     }
     if let Some(tag) = &q.tag {
-        arg(&mut sql, " AND EXISTS (SELECT 1 FROM json_each(conversations.tags) WHERE json_each.value = ?)", Value::Text(tag.as_str().into()));
+        arg(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM json_each(conversations.tags) WHERE json_each.value = ?)",
+            Value::Text(tag.as_str().into()),
+        );
     }
     if let Some(from) = &q.created_from {
         arg(&mut sql, " AND created_us >= ?", Value::Integer(micros(from)));
@@ -292,7 +295,8 @@ fn list(c: &Connection, q: &ConversationQuery) -> Result<Page<ConversationSummar
     sql.push_str(" ORDER BY updated_us DESC, id DESC LIMIT ?");
     args.push(Value::Integer(size as i64 + 1));
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?;
+    let rows =
+        stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?;
     let mut items = Vec::new();
     let mut last = None;
     for row in rows {
@@ -308,13 +312,24 @@ fn list(c: &Connection, q: &ConversationQuery) -> Result<Page<ConversationSummar
 
 fn detail(c: &Connection, tenant: &TenantId, id: &ConversationId) -> Result<Option<ConversationDetail>, StoreError> {
     let Some(summary) = load(c, &(tenant.clone(), id.clone()))? else { return Ok(None) };
-    let mut stmt = c.prepare_cached("SELECT version, text, erased, body FROM messages WHERE tenant = ?1 AND conversation_id = ?2 ORDER BY version")?;
-    let rows = stmt.query_map(params![tenant.as_str(), id.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, String>(3)?)))?;
+    let mut stmt =
+        c.prepare_cached("SELECT version, text, erased, body FROM messages WHERE tenant = ?1 AND conversation_id = ?2 ORDER BY version")?;
+    let rows = stmt.query_map(params![tenant.as_str(), id.as_str()], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, String>(3)?))
+    })?;
     let mut messages = Vec::new();
     for row in rows {
         let (version, text, erased, body) = row?;
         let b: Body = from_json(&body)?;
-        messages.push(Message { version: version as u64, author: b.author, text, erased, at: b.at, client_message_id: b.client_message_id, bot: b.bot });
+        messages.push(Message {
+            version: version as u64,
+            author: b.author,
+            text,
+            erased,
+            at: b.at,
+            client_message_id: b.client_message_id,
+            bot: b.bot,
+        });
     }
     Ok(Some(ConversationDetail { summary, messages }))
 }
@@ -370,7 +385,11 @@ impl ConversationStore for SqliteConversations {
 
     async fn open_count(&self) -> Result<u64, StoreError> {
         self.db
-            .read(|c| Ok(c.prepare_cached("SELECT count(*) FROM conversations WHERE status <> 'resolved'")?.query_row([], |r| r.get::<_, i64>(0))?.max(0) as u64))
+            .read(|c| {
+                Ok(c.prepare_cached("SELECT count(*) FROM conversations WHERE status <> 'resolved'")?
+                    .query_row([], |r| r.get::<_, i64>(0))?
+                    .max(0) as u64)
+            })
             .await
     }
 }

@@ -147,7 +147,11 @@ pub async fn a_session_expires_after_its_ttl<S: Sessions>(_: Arc<S>, short: Arc<
     let err = short.set_context(&t, &c, &context()).await.expect_err("an expired session has no context to set");
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     short.touch(&t, &c, &u, at(60)).await.expect("touch anew");
-    assert_eq!(short.get(&t, &c).await.expect("get").expect("a new session").context, SessionContext::default(), "a new session starts empty");
+    assert_eq!(
+        short.get(&t, &c).await.expect("get").expect("a new session").context,
+        SessionContext::default(),
+        "a new session starts empty"
+    );
 }
 
 pub async fn a_touch_refreshes_the_ttl<S: Sessions>(_: Arc<S>, short: Arc<S>) {

@@ -222,7 +222,9 @@ impl SessionStore for RedisSessions {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(store_error)?;
-        let [Some(t), user, last_active, context] = <[Option<String>; 4]>::try_from(fields).map_err(|f| corrupt("HMGET reply", format!("{} fields", f.len())))? else {
+        let [Some(t), user, last_active, context] =
+            <[Option<String>; 4]>::try_from(fields).map_err(|f| corrupt("HMGET reply", format!("{} fields", f.len())))?
+        else {
             return Ok(None);
         };
         if t != tenant.as_str() {
@@ -269,7 +271,12 @@ impl PresenceStore for RedisSessions {
     }
 
     async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
-        let _: i64 = redis::cmd("ZREM").arg(presence_key(tenant)).arg(user.as_str()).query_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        let _: i64 = redis::cmd("ZREM")
+            .arg(presence_key(tenant))
+            .arg(user.as_str())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -306,7 +313,13 @@ impl Leases for RedisSessions {
     }
 
     async fn acquire(&self, group: &str, unit: &str, member: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let held: i64 = ACQUIRE.key(lease_key(group, unit)).arg(member).arg(millis(ttl)?).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        let held: i64 = ACQUIRE
+            .key(lease_key(group, unit))
+            .arg(member)
+            .arg(millis(ttl)?)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
         Ok(held == 1)
     }
 
@@ -316,7 +329,8 @@ impl Leases for RedisSessions {
     }
 
     async fn leave_group(&self, group: &str, member: &str) -> Result<(), StoreError> {
-        let _: i64 = redis::cmd("ZREM").arg(members_key(group)).arg(member).query_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        let _: i64 =
+            redis::cmd("ZREM").arg(members_key(group)).arg(member).query_async(&mut self.conn.clone()).await.map_err(store_error)?;
         Ok(())
     }
 }

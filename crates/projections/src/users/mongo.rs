@@ -42,7 +42,12 @@ impl MongoUsers {
         Ok(())
     }
 
-    async fn one<T: serde::de::DeserializeOwned>(&self, collection: &str, filter: Document, sort: Document) -> Result<Option<T>, StoreError> {
+    async fn one<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        filter: Document,
+        sort: Document,
+    ) -> Result<Option<T>, StoreError> {
         self.db.find_all(collection, filter, sort, Some(1)).await?.into_iter().next().map(from_doc).transpose()
     }
 

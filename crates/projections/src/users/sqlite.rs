@@ -55,8 +55,10 @@ fn role_str(r: Role) -> &'static str {
 }
 
 fn load_user(c: &Connection, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
-    let json: Option<String> =
-        c.prepare_cached("SELECT record FROM users WHERE tenant = ?1 AND id = ?2")?.query_row(params![tenant, id], |r| r.get(0)).optional()?;
+    let json: Option<String> = c
+        .prepare_cached("SELECT record FROM users WHERE tenant = ?1 AND id = ?2")?
+        .query_row(params![tenant, id], |r| r.get(0))
+        .optional()?;
     json.map(|j| from_json(&j)).transpose()
 }
 
@@ -110,7 +112,10 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
     Ok(())
 }
 
-fn records<T: serde::de::DeserializeOwned>(stmt: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params) -> Result<Vec<T>, StoreError> {
+fn records<T: serde::de::DeserializeOwned>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
     let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for row in rows {
@@ -156,10 +161,13 @@ impl UserStore for SqliteUsers {
     }
 
     async fn users(&self, tenant: &TenantId, role: Option<Role>, after: Option<&UserId>, n: usize) -> Result<Vec<UserRecord>, StoreError> {
-        let (t, role, after, n) = (tenant.to_string(), role.map(role_str), after.map(|a| a.to_string()).unwrap_or_default(), limit(n) as i64);
+        let (t, role, after, n) =
+            (tenant.to_string(), role.map(role_str), after.map(|a| a.to_string()).unwrap_or_default(), limit(n) as i64);
         self.db
             .read(move |c| {
-                let mut stmt = c.prepare_cached("SELECT record FROM users WHERE tenant = ?1 AND (?2 IS NULL OR role = ?2) AND id > ?3 ORDER BY id LIMIT ?4")?;
+                let mut stmt = c.prepare_cached(
+                    "SELECT record FROM users WHERE tenant = ?1 AND (?2 IS NULL OR role = ?2) AND id > ?3 ORDER BY id LIMIT ?4",
+                )?;
                 records(&mut stmt, params![t, role, after, n])
             })
             .await

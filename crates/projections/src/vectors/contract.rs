@@ -41,7 +41,11 @@ pub fn passages(t: &str, a: &str, version: u64, axes: &[usize]) -> ArticlePassag
         article_id: article(a),
         title: format!("Title of {a}"),
         version,
-        passages: axes.iter().enumerate().map(|(i, &x)| PassagePoint { position: i as u32, text: format!("{a} passage {i} (v{version})"), vector: axis(x, 0.0) }).collect(),
+        passages: axes
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| PassagePoint { position: i as u32, text: format!("{a} passage {i} (v{version})"), vector: axis(x, 0.0) })
+            .collect(),
     }
 }
 
@@ -78,7 +82,10 @@ pub async fn upsert_then_search_finds_it_with_its_payload(index: Index) {
     let hits = index.search(&t, &axis(1, 0.1), 5).await.expect("search");
     assert_eq!(hits.len(), 2, "{hits:?}");
     let top = &hits[0];
-    assert_eq!((top.article_id.as_str(), top.title.as_str(), top.text.as_str(), top.position, top.version), ("cards", "Title of cards", "cards passage 1 (v3)", 1, 3));
+    assert_eq!(
+        (top.article_id.as_str(), top.title.as_str(), top.text.as_str(), top.position, top.version),
+        ("cards", "Title of cards", "cards passage 1 (v3)", 1, 3)
+    );
     assert!(top.score > 0.99, "cosine of nearly the same direction: {}", top.score);
     assert!(hits[1].score < 0.2, "an orthogonal passage scores about 0: {}", hits[1].score);
     assert_eq!(index.count(&t).await.expect("count"), 2);
@@ -229,11 +236,22 @@ pub async fn the_projection_follows_articles_and_applying_twice_changes_nothing(
         let (handler, kb, ctx) = (&handler, &kb, ctx());
         async move { handler.execute::<KnowledgeBase>(kb, &c, &ctx).await.expect("a knowledge-base command") }
     };
-    let add = |id: &str, body: &str| KnowledgeBaseCommand::AddArticle { tenant: t.clone(), article_id: article(id), title: format!("T {id}"), body: body.into(), source: None };
+    let add = |id: &str, body: &str| KnowledgeBaseCommand::AddArticle {
+        tenant: t.clone(),
+        article_id: article(id),
+        title: format!("T {id}"),
+        body: body.into(),
+        source: None,
+    };
     run(add("cards", "axis0 cards arrive in 5 days\n\naxis1 track them in the app")).await;
     run(add("fees", "axis2 no fees")).await;
     run(add("gone", "axis3 soon removed")).await;
-    run(KnowledgeBaseCommand::UpdateArticle { article_id: article("cards"), title: "Cards".into(), body: "axis4 cards arrive in 3 days".into() }).await;
+    run(KnowledgeBaseCommand::UpdateArticle {
+        article_id: article("cards"),
+        title: "Cards".into(),
+        body: "axis4 cards arrive in 3 days".into(),
+    })
+    .await;
     run(KnowledgeBaseCommand::RemoveArticle { article_id: article("gone") }).await;
 
     let projection = VectorProjection::new(index.clone(), Arc::new(ParagraphEncoder)).expect("the dimensions fit");

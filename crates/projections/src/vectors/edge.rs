@@ -21,8 +21,9 @@ use async_trait::async_trait;
 use jamuna_domain::{ArticleId, TenantId};
 use qdrant_edge::external::uuid::Uuid;
 use qdrant_edge::{
-    CountRequest, DEFAULT_VECTOR_NAME, Distance, EdgeConfig, EdgeShard, EdgeVectorParams, FieldIndexOperations, Filter, NamedQuery, PointId,
-    PointInsertOperations, PointOperations, PointStruct, QueryEnum, SearchRequest, UpdateOperation, WithPayloadInterface, WithVector,
+    CountRequest, DEFAULT_VECTOR_NAME, Distance, EdgeConfig, EdgeShard, EdgeVectorParams, FieldIndexOperations, Filter, NamedQuery,
+    PointId, PointInsertOperations, PointOperations, PointStruct, QueryEnum, SearchRequest, UpdateOperation, WithPayloadInterface,
+    WithVector,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +73,15 @@ fn config(dimension: usize) -> EdgeConfig {
         on_disk_payload: false,
         vectors: HashMap::from([(
             DEFAULT_VECTOR_NAME.to_string(),
-            EdgeVectorParams { size: dimension, distance: Distance::Cosine, on_disk: None, multivector_config: None, datatype: None, quantization_config: None, hnsw_config: None },
+            EdgeVectorParams {
+                size: dimension,
+                distance: Distance::Cosine,
+                on_disk: None,
+                multivector_config: None,
+                datatype: None,
+                quantization_config: None,
+                hnsw_config: None,
+            },
         )]),
         ..EdgeConfig::default()
     }
@@ -104,7 +113,10 @@ impl Inner {
     fn open(dir: PathBuf, dimension: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&dir).map_err(StoreError::unavailable)?;
         let shard = EdgeShard::load(&dir, Some(config(dimension))).map_err(|e| {
-            StoreError::Internal(Box::new(std::io::Error::other(format!("cannot open the vector index in {} (for {dimension} dimensions): {e}", dir.display()))))
+            StoreError::Internal(Box::new(std::io::Error::other(format!(
+                "cannot open the vector index in {} (for {dimension} dimensions): {e}",
+                dir.display()
+            ))))
         })?;
         let inner = Self { dir, dimension, shard: RwLock::new(shard), written: AtomicU64::new(0) };
         inner.ensure_tenant_index()?;
@@ -150,7 +162,9 @@ impl Inner {
 }
 
 fn upsert(points: Vec<PointStruct>) -> UpdateOperation {
-    UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(points.into_iter().map(Into::into).collect())))
+    UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(
+        points.into_iter().map(Into::into).collect(),
+    )))
 }
 
 fn delete(filter: Filter) -> UpdateOperation {
@@ -169,7 +183,9 @@ impl VectorIndex for EdgeVectors {
         let points: Vec<PointStruct> = article
             .passages
             .iter()
-            .map(|p| PointStruct::new(PointId::Uuid(Uuid::now_v7()), p.vector.clone(), serde_json::Value::Object(passage_payload(&article, p))))
+            .map(|p| {
+                PointStruct::new(PointId::Uuid(Uuid::now_v7()), p.vector.clone(), serde_json::Value::Object(passage_payload(&article, p)))
+            })
             .collect();
         let n = points.len() as u64;
         if !points.is_empty() {
@@ -209,7 +225,10 @@ impl VectorIndex for EdgeVectors {
 
     async fn checkpoint(&self) -> Result<u64, StoreError> {
         self.blocking(|inner| {
-            let records = inner.read().retrieve(&[PointId::NumId(CHECKPOINT_ID)], Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false))).map_err(internal)?;
+            let records = inner
+                .read()
+                .retrieve(&[PointId::NumId(CHECKPOINT_ID)], Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
+                .map_err(internal)?;
             Ok(records.first().and_then(|r| r.payload.as_ref()?.0.get(keys::CHECKPOINT)?.as_u64()).unwrap_or(0))
         })
         .await

@@ -14,9 +14,9 @@ use jamuna_domain::{ArticleId, TenantId};
 use qdrant_client::qdrant::points_update_operation::{DeletePoints, Operation, PointStructList};
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
-    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Filter, GetPointsBuilder,
-    KeywordIndexParamsBuilder, PointId, PointStruct, PointsUpdateOperation, QueryPointsBuilder, UpdateBatchPointsBuilder, UpsertPointsBuilder,
-    VectorParamsBuilder,
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Filter,
+    GetPointsBuilder, KeywordIndexParamsBuilder, PointId, PointStruct, PointsUpdateOperation, QueryPointsBuilder, UpdateBatchPointsBuilder,
+    UpsertPointsBuilder, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
@@ -33,7 +33,9 @@ pub struct QdrantVectors {
 fn store_error(e: QdrantError) -> StoreError {
     use tonic_code::Code;
     match &e {
-        QdrantError::ResponseError { status } if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Unknown) => {
+        QdrantError::ResponseError { status }
+            if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Unknown) =>
+        {
             StoreError::unavailable(e)
         }
         QdrantError::ResourceExhaustedError { .. } | QdrantError::Io(_) => StoreError::unavailable(e),
@@ -52,11 +54,16 @@ fn tenant_filter(tenant: &TenantId) -> Filter {
 }
 
 fn article_filter(tenant: &TenantId, article: &ArticleId) -> Filter {
-    Filter::must([Condition::matches(keys::TENANT, tenant.as_str().to_owned()), Condition::matches(keys::ARTICLE, article.as_str().to_owned())])
+    Filter::must([
+        Condition::matches(keys::TENANT, tenant.as_str().to_owned()),
+        Condition::matches(keys::ARTICLE, article.as_str().to_owned()),
+    ])
 }
 
 fn delete_by(filter: Filter) -> PointsUpdateOperation {
-    PointsUpdateOperation { operation: Some(Operation::DeletePoints(DeletePoints { points: Some(filter.into()), shard_key_selector: None })) }
+    PointsUpdateOperation {
+        operation: Some(Operation::DeletePoints(DeletePoints { points: Some(filter.into()), shard_key_selector: None })),
+    }
 }
 
 impl QdrantVectors {
@@ -76,16 +83,13 @@ impl QdrantVectors {
     async fn ensure_collection(&self) -> Result<(), StoreError> {
         if self.client.collection_exists(&self.collection).await.map_err(store_error)? {
             let info = self.client.collection_info(&self.collection).await.map_err(store_error)?;
-            let size = info
-                .result
-                .and_then(|r| r.config)
-                .and_then(|c| c.params)
-                .and_then(|p| p.vectors_config)
-                .and_then(|v| v.config)
-                .and_then(|c| match c {
-                    VectorsConfigKind::Params(p) => Some(p.size),
-                    VectorsConfigKind::ParamsMap(_) => None,
-                });
+            let size =
+                info.result.and_then(|r| r.config).and_then(|c| c.params).and_then(|p| p.vectors_config).and_then(|v| v.config).and_then(
+                    |c| match c {
+                        VectorsConfigKind::Params(p) => Some(p.size),
+                        VectorsConfigKind::ParamsMap(_) => None,
+                    },
+                );
             return match size {
                 Some(size) if size == self.dimension as u64 => Ok(()),
                 other => Err(StoreError::Invalid(format!(
@@ -94,7 +98,8 @@ impl QdrantVectors {
                 ))),
             };
         }
-        let create = CreateCollectionBuilder::new(&self.collection).vectors_config(VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine));
+        let create = CreateCollectionBuilder::new(&self.collection)
+            .vectors_config(VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine));
         match self.client.create_collection(create).await {
             Ok(_) => {}
             // Another process created it meanwhile.
@@ -147,7 +152,11 @@ impl VectorIndex for QdrantVectors {
         if limit == 0 {
             return Ok(vec![]);
         }
-        let query = QueryPointsBuilder::new(&self.collection).query(vector.to_vec()).filter(tenant_filter(tenant)).limit(limit as u64).with_payload(true);
+        let query = QueryPointsBuilder::new(&self.collection)
+            .query(vector.to_vec())
+            .filter(tenant_filter(tenant))
+            .limit(limit as u64)
+            .with_payload(true);
         let response = self.client.query(query).await.map_err(store_error)?;
         Ok(response
             .result
@@ -160,14 +169,25 @@ impl VectorIndex for QdrantVectors {
     }
 
     async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let response = self.client.count(CountPointsBuilder::new(&self.collection).filter(tenant_filter(tenant)).exact(true)).await.map_err(store_error)?;
+        let response = self
+            .client
+            .count(CountPointsBuilder::new(&self.collection).filter(tenant_filter(tenant)).exact(true))
+            .await
+            .map_err(store_error)?;
         Ok(response.result.map_or(0, |r| r.count))
     }
 
     async fn checkpoint(&self) -> Result<u64, StoreError> {
         let ids: Vec<PointId> = vec![CHECKPOINT_ID.into()];
-        let response = self.client.get_points(GetPointsBuilder::new(&self.collection, ids).with_payload(true)).await.map_err(store_error)?;
-        Ok(response.result.into_iter().next().and_then(|p| p.payload.get(keys::CHECKPOINT).cloned()).and_then(|v| v.into_json().as_u64()).unwrap_or(0))
+        let response =
+            self.client.get_points(GetPointsBuilder::new(&self.collection, ids).with_payload(true)).await.map_err(store_error)?;
+        Ok(response
+            .result
+            .into_iter()
+            .next()
+            .and_then(|p| p.payload.get(keys::CHECKPOINT).cloned())
+            .and_then(|v| v.into_json().as_u64())
+            .unwrap_or(0))
     }
 
     async fn set_checkpoint(&self, position: u64) -> Result<(), StoreError> {

@@ -41,7 +41,11 @@ mod analytics_contract {
 }
 
 async fn stores() -> Option<Stores> {
-    Some(Stores { conversations: Arc::new(conversations().await?), users: Arc::new(users().await?), analytics: Arc::new(analytics().await?) })
+    Some(Stores {
+        conversations: Arc::new(conversations().await?),
+        users: Arc::new(users().await?),
+        analytics: Arc::new(analytics().await?),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

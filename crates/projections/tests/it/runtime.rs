@@ -25,7 +25,11 @@ async fn converse(f: &Fixture, id: &str, lines: usize) -> u64 {
     let start = ConversationCommand::Start { tenant: t.clone(), conversation_id: cid, customer: user("u1"), channel: Channel::Web };
     let mut last = f.handler.execute::<Conversation>(&s, &start, &ctx).await.expect("start").appended.expect("appended").last_position;
     for n in 0..lines {
-        let post = ConversationCommand::PostMessage { author: Author::Customer, text: MessageText::parse(&format!("line {n}")).expect("text"), client_message_id: None };
+        let post = ConversationCommand::PostMessage {
+            author: Author::Customer,
+            text: MessageText::parse(&format!("line {n}")).expect("text"),
+            client_message_id: None,
+        };
         last = f.handler.execute::<Conversation>(&s, &post, &ctx).await.expect("post").appended.expect("appended").last_position;
     }
     last
@@ -54,7 +58,10 @@ async fn a_live_projection_follows_appends_and_wait_for_reads_your_writes() {
     let head = f.log().head().await.expect("head");
     let status = projector.status().await.expect("status");
     assert_eq!(status.len(), 1);
-    assert_eq!((status[0].name.as_str(), status[0].position, status[0].lag, &status[0].state), ("conversations", head, 0, &StatusState::CaughtUp));
+    assert_eq!(
+        (status[0].name.as_str(), status[0].position, status[0].lag, &status[0].state),
+        ("conversations", head, 0, &StatusState::CaughtUp)
+    );
     let err = handle.wait_for(head + 1, Duration::from_millis(100)).await;
     assert!(matches!(err, Err(WaitError::Timeout { reached, .. }) if reached == head), "{err:?}");
     projector.shutdown().await;
@@ -66,7 +73,8 @@ async fn a_bad_event_stops_its_projection_loudly_and_the_others_go_on() {
     let f = Fixture::new().await;
     let good = converse(&f, "good", 2).await;
     let bad_stream = StreamId::conversation(&tenant("acme"), &ConversationId::parse("bad").expect("id"));
-    let bad = f.log().append(&bad_stream, ExpectedVersion::Any, vec![event(1, "not a conversation event")]).await.expect("append").first_position;
+    let bad =
+        f.log().append(&bad_stream, ExpectedVersion::Any, vec![event(1, "not a conversation event")]).await.expect("append").first_position;
     converse(&f, "after", 2).await;
     let head = f.log().head().await.expect("head");
     let (store, p) = conversations(&f);
@@ -84,7 +92,10 @@ async fn a_bad_event_stops_its_projection_loudly_and_the_others_go_on() {
     let s = status.iter().find(|s| s.name == "conversations").expect("listed");
     assert!(matches!(&s.state, StatusState::Failed { at_position, error } if *at_position == bad && error.contains("Test")), "{s:?}");
     assert_eq!(s.lag, head - good);
-    assert!(store.conversation(&tenant("acme"), &ConversationId::parse("after").expect("id")).await.expect("read").is_none(), "nothing was skipped");
+    assert!(
+        store.conversation(&tenant("acme"), &ConversationId::parse("after").expect("id")).await.expect("read").is_none(),
+        "nothing was skipped"
+    );
     projector.shutdown().await;
 }
 
@@ -124,7 +135,10 @@ async fn transient_failures_are_retried_from_the_checkpoint() {
     let h = projector.add(flaky);
     projector.start();
     h.wait_for(head, Duration::from_secs(10)).await.expect("caught up after the retries");
-    assert_eq!(store.conversation(&tenant("acme"), &ConversationId::parse("c1").expect("id")).await.expect("read").expect("c1").messages.len(), 10);
+    assert_eq!(
+        store.conversation(&tenant("acme"), &ConversationId::parse("c1").expect("id")).await.expect("read").expect("c1").messages.len(),
+        10
+    );
     projector.shutdown().await;
 }
 
@@ -222,8 +236,11 @@ async fn replicas_share_a_projection_and_one_takes_over_when_the_other_leaves() 
     };
     runner.wait_for(head, Duration::from_secs(10)).await.expect("the runner catches up");
     assert_eq!(standby.progress().state, RunState::Standby);
-    let ((leaving_share, leaving_projector), (staying_projector, staying)) =
-        if std::ptr::eq(runner, &a) { ((&share_a, &projector_a), (&projector_b, &b)) } else { ((&share_b, &projector_b), (&projector_a, &a)) };
+    let ((leaving_share, leaving_projector), (staying_projector, staying)) = if std::ptr::eq(runner, &a) {
+        ((&share_a, &projector_a), (&projector_b, &b))
+    } else {
+        ((&share_b, &projector_b), (&projector_a, &a))
+    };
     // The runner leaves (its tasks stop first, then its leases go).
     leaving_projector.shutdown().await;
     leaving_share.shutdown().await;

@@ -35,7 +35,8 @@ async fn a_bad_redis_url_is_a_clear_error() {
 async fn an_unreachable_redis_is_unavailable() {
     // A port nothing listens on: bind one, then close it.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let err = RedisSessions::connect(&format!("redis://127.0.0.1:{port}/"), Duration::from_secs(60)).await.expect_err("nothing listens there");
+    let err =
+        RedisSessions::connect(&format!("redis://127.0.0.1:{port}/"), Duration::from_secs(60)).await.expect_err("nothing listens there");
     assert!(err.is_transient(), "{err:?}");
 }
 

@@ -27,7 +27,12 @@ impl VectorIndex for InDir {
     async fn remove_article(&self, t: &jamuna_domain::TenantId, a: &jamuna_domain::ArticleId) -> Result<(), StoreError> {
         self.index.remove_article(t, a).await
     }
-    async fn search(&self, t: &jamuna_domain::TenantId, v: &[f32], limit: usize) -> Result<Vec<jamuna_projections::vectors::VectorHit>, StoreError> {
+    async fn search(
+        &self,
+        t: &jamuna_domain::TenantId,
+        v: &[f32],
+        limit: usize,
+    ) -> Result<Vec<jamuna_projections::vectors::VectorHit>, StoreError> {
         self.index.search(t, v, limit).await
     }
     async fn count(&self, t: &jamuna_domain::TenantId) -> Result<u64, StoreError> {
@@ -52,7 +57,9 @@ pub async fn edge() -> Option<Index> {
 
 pub async fn server() -> Option<Index> {
     let Ok(url) = std::env::var("JAMUNA_TEST_QDRANT_URL") else {
-        eprintln!("NOT RUN: the Qdrant-server vector tests need JAMUNA_TEST_QDRANT_URL (a Qdrant gRPC URL, e.g. http://127.0.0.1:6334); make test does not start Qdrant");
+        eprintln!(
+            "NOT RUN: the Qdrant-server vector tests need JAMUNA_TEST_QDRANT_URL (a Qdrant gRPC URL, e.g. http://127.0.0.1:6334); make test does not start Qdrant"
+        );
         return None;
     };
     let collection = format!("jamuna_test_{}", uuid::Uuid::now_v7().simple());

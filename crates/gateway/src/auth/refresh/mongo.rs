@@ -35,7 +35,8 @@ fn unavailable(e: mongodb::error::Error) -> ApiError {
 #[async_trait]
 impl RefreshStore for MongoRefreshStore {
     async fn insert(&self, hash: Vec<u8>, r: RefreshRecord) -> Result<(), ApiError> {
-        let d = doc! {"_id": id(hash), "user_id": r.user, "tenant": r.tenant, "role": r.role, "visitor": r.visitor, "expires_at": r.expires_at};
+        let d =
+            doc! {"_id": id(hash), "user_id": r.user, "tenant": r.tenant, "role": r.role, "visitor": r.visitor, "expires_at": r.expires_at};
         self.tokens.insert_one(d).await.map_err(unavailable)?;
         Ok(())
     }
