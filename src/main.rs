@@ -58,7 +58,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let telemetry = init_tracing(&cli.command)?;
     // One TLS provider for every client (NATS, MongoDB, KurrentDB), before any connects.
-    jamuna_commands::log::kurrent::ensure_crypto_provider();
+    jamuna_commands::tls::ensure_crypto_provider();
     let config = config::Config::load(&cli.overrides)?;
     let outcome = match cli.command {
         Command::Events(c) => events::run(c, &config).await,

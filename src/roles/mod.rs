@@ -49,7 +49,7 @@ const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub async fn event_log(config: &Config) -> Result<Arc<dyn EventLog>> {
     let url = config.event_log_url()?;
     // One process-wide TLS provider before any TLS connection (the kurrentdb crate adds a second one).
-    log::kurrent::ensure_crypto_provider();
+    jamuna_commands::tls::ensure_crypto_provider();
     let log: Arc<dyn EventLog> = match url {
         LogUrl::Nats(url) => {
             let nats = NatsConfig {

@@ -17,6 +17,7 @@ pub mod handler;
 pub mod keys;
 pub mod log;
 pub mod seal;
+pub mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
 

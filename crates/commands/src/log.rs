@@ -10,6 +10,7 @@
 //! [`EventLog::subscribe_all`] first delivers everything after it, then every
 //! new append as it happens, in global order.
 
+#[cfg(feature = "kurrent")]
 pub mod kurrent;
 pub mod nats;
 pub mod sqlite;
@@ -176,6 +177,8 @@ pub enum LogUrlError {
     Scheme(String),
     #[error("bad KurrentDB connection string: {0}")]
     Kurrent(String),
+    #[error("{0:?} names a KurrentDB log, but this jamuna was built without it: rebuild with `--features kurrent`")]
+    NotBuilt(String),
     #[error(
         "the event log URL {0:?} has no path: use sqlite:///path/to/events.db (three slashes for an absolute path, sqlite://relative/path otherwise)"
     )]
@@ -198,8 +201,13 @@ impl LogUrl {
             return Ok(LogUrl::Nats(url.into()));
         }
         if ["kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://"].iter().any(|p| url.starts_with(p)) {
-            kurrent::parse_connection_string(url).map_err(LogUrlError::Kurrent)?;
-            return Ok(LogUrl::Kurrent(url.into()));
+            #[cfg(feature = "kurrent")]
+            {
+                kurrent::parse_connection_string(url).map_err(LogUrlError::Kurrent)?;
+                return Ok(LogUrl::Kurrent(url.into()));
+            }
+            #[cfg(not(feature = "kurrent"))]
+            return Err(LogUrlError::NotBuilt(url.into()));
         }
         Err(LogUrlError::Scheme(url.into()))
     }
@@ -208,11 +216,14 @@ impl LogUrl {
 /// Opens the log a URL names.
 pub async fn connect(url: &LogUrl) -> Result<std::sync::Arc<dyn EventLog>, LogError> {
     // Before any TLS connection (see the function's docs).
-    kurrent::ensure_crypto_provider();
+    crate::tls::ensure_crypto_provider();
     Ok(match url {
         LogUrl::Sqlite(path) => std::sync::Arc::new(sqlite::SqliteLog::open(path).await?),
         LogUrl::Nats(url) => std::sync::Arc::new(nats::NatsLog::connect(url, nats::NatsConfig::default()).await?),
+        #[cfg(feature = "kurrent")]
         LogUrl::Kurrent(url) => std::sync::Arc::new(kurrent::KurrentLog::connect(url, kurrent::KurrentConfig::default()).await?),
+        #[cfg(not(feature = "kurrent"))]
+        LogUrl::Kurrent(url) => return Err(LogError::Unavailable(LogUrlError::NotBuilt(url.clone()).to_string().into())),
     })
 }
 
@@ -253,6 +264,20 @@ mod tests {
         assert!(matches!(LogUrl::parse("postgres://x"), Err(LogUrlError::Scheme(_))));
         assert!(matches!(LogUrl::parse("sqlite://"), Err(LogUrlError::NoPath(_))));
         assert!(matches!(LogUrl::parse("nats://"), Err(LogUrlError::Scheme(_))));
+        assert!(matches!(LogUrl::parse("kurrent://db:2113"), Err(LogUrlError::Scheme(_))));
+    }
+
+    #[cfg(not(feature = "kurrent"))]
+    #[test]
+    fn a_kurrentdb_url_says_the_adapter_is_not_built() {
+        let e = LogUrl::parse("kurrentdb://127.0.0.1:2113?tls=false").expect_err("not built");
+        assert!(matches!(e, LogUrlError::NotBuilt(_)));
+        assert!(e.to_string().contains("--features kurrent"), "{e}");
+    }
+
+    #[cfg(feature = "kurrent")]
+    #[test]
+    fn kurrentdb_urls_are_checked() {
         assert_eq!(
             LogUrl::parse("kurrentdb://127.0.0.1:2113?tls=false"),
             Ok(LogUrl::Kurrent("kurrentdb://127.0.0.1:2113?tls=false".into()))
@@ -260,7 +285,6 @@ mod tests {
         assert_eq!(LogUrl::parse("esdb://admin:changeit@db:2113"), Ok(LogUrl::Kurrent("esdb://admin:changeit@db:2113".into())));
         assert!(matches!(LogUrl::parse("esdb+discover://cluster.example:2113"), Ok(LogUrl::Kurrent(_))));
         assert!(matches!(LogUrl::parse("kurrentdb://db:notaport"), Err(LogUrlError::Kurrent(_))));
-        assert!(matches!(LogUrl::parse("kurrent://db:2113"), Err(LogUrlError::Scheme(_))));
     }
 
     #[test]

@@ -136,22 +136,6 @@ pub fn parse_connection_string(url: &str) -> Result<ClientSettings, String> {
     })
 }
 
-/// Installs ring as the process-wide rustls provider if none is installed.
-///
-/// The `kurrentdb` crate turns on rustls' aws-lc-rs provider while our other
-/// clients turn on ring. With both compiled in, rustls no longer picks a
-/// default by itself, so a client that asks for the default (async-nats over
-/// `tls://`) panics unless one was installed; and kurrentdb installs
-/// aws-lc-rs as the default on its first connection if nothing else did.
-/// Calling this first gives the whole process one provider, ring. Call it
-/// before opening any TLS connection (the binary's `main` is the right
-/// place); calling it again does nothing.
-pub fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another installer is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
 
 /// The ordinal (1-based) of `position` in a sorted index, if it is there.
 pub fn ordinal_in(index: &[Position], position: Position) -> Option<u64> {
@@ -235,7 +219,7 @@ impl KurrentLog {
                 config.stream_prefix
             )));
         }
-        ensure_crypto_provider();
+        crate::tls::ensure_crypto_provider();
         let settings =
             parse_connection_string(url).map_err(|e| LogError::Unavailable(format!("bad KurrentDB connection string: {e}").into()))?;
         let client = Client::new(settings).map_err(|e| LogError::Unavailable(format!("cannot create the KurrentDB client: {e}").into()))?;
@@ -677,13 +661,6 @@ mod tests {
         assert!(decode("jamuna-", "other-acme.conversation.c1", 0, "X", &metadata, data, 1).is_err(), "not our prefix");
         assert!(decode("jamuna-", "jamuna-acme.conversation.c1", 0, "X", &metadata, b"\xff", 1).is_err(), "not UTF-8");
         assert!(decode("jamuna-", "jamuna-acme.conversation.c1", 0, "X", b"{}", data, 1).is_err(), "no metadata");
-    }
-
-    #[test]
-    fn one_tls_provider_is_installed() {
-        ensure_crypto_provider();
-        ensure_crypto_provider();
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 
     #[test]

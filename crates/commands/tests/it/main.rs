@@ -3,6 +3,7 @@
 mod durability;
 mod handler;
 mod keys;
+#[cfg(feature = "kurrent")]
 mod kurrent;
 mod nats;
 mod sqlite;
