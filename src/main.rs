@@ -10,7 +10,6 @@ mod projections;
 mod roles;
 mod serve;
 mod telemetry;
-mod wiring;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -40,7 +40,7 @@ pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
         let embedder = jamuna_ai_worker::Embedder::load(&config.model_dir)
             .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
         let vectors: std::sync::Arc<dyn jamuna_projections::Projection> =
-            crate::wiring::open_vectors(config, &jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(embedder))).await?;
+            crate::roles::open_vectors(config, &jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(embedder))).await?;
         projections.push(vectors);
     }
     if projections.is_empty() {

@@ -6,8 +6,8 @@
 
 use crate::config::Config;
 use crate::roles::{self, gateway, projector};
-use crate::wiring::{CatchUp, GatewayReads};
 use anyhow::Result;
+use jamuna_gateway::reads::{CatchUp, GatewayReads};
 use std::sync::Arc;
 
 pub use crate::roles::gateway::Args;

@@ -54,7 +54,7 @@ pub async fn answerer(config: &Config) -> Result<Arc<Answerer>> {
     let embedder = Embedder::load(&config.model_dir)
         .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
     let embedder = AsyncEmbedder::new(Arc::new(embedder));
-    let vectors = crate::wiring::open_vectors(config, &embedder).await?;
+    let vectors = crate::roles::open_vectors(config, &embedder).await?;
     let answerer = Answerer::new(embedder, vectors, AnswerConfig::default()).await.context("cannot start the answerer")?;
     // Trained intent models are cached in the data directory (`kb train` writes there too);
     // conversations' context lives in Redis when configured, else in this process.

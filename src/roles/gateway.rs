@@ -6,7 +6,6 @@
 
 use super::{WriteSide, jwt_secret, random_token, read_models, refresh_tokens, write_side};
 use crate::config::Config;
-use crate::wiring::{CatchUp, GatewayReads};
 use anyhow::{Context, Result};
 use jamuna_commands::CommandHandler;
 use jamuna_commands::handler::CommandContext;
@@ -15,6 +14,7 @@ use jamuna_domain::tenant::{Tenant, TenantCommand, TenantSettings};
 use jamuna_domain::user::{Email, Role, User, UserCommand};
 use jamuna_domain::{ArticleId, StreamId, TenantId};
 use jamuna_gateway::auth::jwt::Tokens;
+use jamuna_gateway::reads::{CatchUp, GatewayReads};
 use jamuna_gateway::routes::limits::Limiter;
 use jamuna_gateway::ws::hub::Hub;
 use jamuna_gateway::{AppState, GatewayConfig};

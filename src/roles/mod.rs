@@ -272,3 +272,29 @@ pub async fn serve_ops(
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
+
+/// The knowledge-base vectors, with the projection that fills them with
+/// passages embedded by `embedder`: the Qdrant server when `qdrant_url` is
+/// set, else qdrant-edge in-process under `<data_dir>/vectors`.
+pub async fn open_vectors(
+    config: &Config,
+    embedder: &jamuna_ai_worker::AsyncEmbedder,
+) -> Result<Arc<jamuna_projections::vectors::VectorProjection>> {
+    use jamuna_projections::vectors::{VectorIndex, VectorProjection, edge::EdgeVectors, qdrant::QdrantVectors};
+    let dimension = embedder.embedder().dim();
+    let index: Arc<dyn VectorIndex> = match config.qdrant() {
+        Some(url) => Arc::new(
+            QdrantVectors::connect(url, &config.qdrant_collection, dimension)
+                .await
+                .with_context(|| format!("cannot open the vector index at {url}"))?,
+        ),
+        None => {
+            let dir = config.data_dir.join("vectors");
+            Arc::new(
+                EdgeVectors::open(&dir, dimension).await.with_context(|| format!("cannot open the vector index in {}", dir.display()))?,
+            )
+        }
+    };
+    let encoder = Arc::new(jamuna_ai_worker::encoder::ChunkEncoder::new(embedder.clone()));
+    Ok(Arc::new(VectorProjection::new(index, encoder).context("the vector index does not fit the model")?))
+}

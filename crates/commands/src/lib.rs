@@ -17,9 +17,9 @@ pub mod handler;
 pub mod keys;
 pub mod log;
 pub mod seal;
-pub mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use handler::{CommandError, CommandHandler, Executed};
 pub use keys::{KeyStore, KeyStoreError};

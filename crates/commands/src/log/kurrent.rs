@@ -136,7 +136,6 @@ pub fn parse_connection_string(url: &str) -> Result<ClientSettings, String> {
     })
 }
 
-
 /// The ordinal (1-based) of `position` in a sorted index, if it is there.
 pub fn ordinal_in(index: &[Position], position: Position) -> Option<u64> {
     index.binary_search(&position).ok().map(|i| i as u64 + 1)

@@ -1,11 +1,12 @@
 //! Adapters from the read models (`jamuna-projections`) to the ports the
-//! gateway asks for (`jamuna_gateway::directory`).
+//! gateway asks for ([`crate::directory`]): the binary and the gateway's own
+//! tests plug the same ones in.
 
+use crate::directory::{AnalyticsQueries, ConversationQueries, Directory, ListQuery, Page, TenantInfo, UserInfo, View};
+use crate::error::ApiError;
 use async_trait::async_trait;
 use jamuna_domain::conversation::{Channel, Status, Tag};
 use jamuna_domain::{TenantId, UserId};
-use jamuna_gateway::directory::{AnalyticsQueries, ConversationQueries, Directory, ListQuery, Page, TenantInfo, UserInfo, View};
-use jamuna_gateway::error::ApiError;
 use jamuna_projections::analytics::{AnalyticsStore, DailyStats};
 use jamuna_projections::conversations::{ConversationQuery, ConversationStore, Cursor, InboxView};
 use jamuna_projections::users::{TenantRecord, UserRecord, UserStore};
@@ -212,31 +213,4 @@ impl AnalyticsQueries for GatewayReads {
             "citations": citations.into_iter().map(|(a, n)| serde_json::json!({"article_id": a, "count": n})).collect::<Vec<_>>(),
         }))
     }
-}
-
-/// The knowledge-base vectors, with the projection that fills them with
-/// passages embedded by `embedder`: the Qdrant server when `qdrant_url` is
-/// set, else qdrant-edge in-process under `<data_dir>/vectors`.
-pub async fn open_vectors(
-    config: &crate::config::Config,
-    embedder: &jamuna_ai_worker::AsyncEmbedder,
-) -> anyhow::Result<Arc<jamuna_projections::vectors::VectorProjection>> {
-    use anyhow::Context;
-    use jamuna_projections::vectors::{VectorIndex, VectorProjection, edge::EdgeVectors, qdrant::QdrantVectors};
-    let dimension = embedder.embedder().dim();
-    let index: Arc<dyn VectorIndex> = match config.qdrant() {
-        Some(url) => Arc::new(
-            QdrantVectors::connect(url, &config.qdrant_collection, dimension)
-                .await
-                .with_context(|| format!("cannot open the vector index at {url}"))?,
-        ),
-        None => {
-            let dir = config.data_dir.join("vectors");
-            Arc::new(
-                EdgeVectors::open(&dir, dimension).await.with_context(|| format!("cannot open the vector index in {}", dir.display()))?,
-            )
-        }
-    };
-    let encoder = Arc::new(jamuna_ai_worker::encoder::ChunkEncoder::new(embedder.clone()));
-    Ok(Arc::new(VectorProjection::new(index, encoder).context("the vector index does not fit the model")?))
 }
