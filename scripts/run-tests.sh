@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Every test of the project. Uses cargo-nextest when it is installed.
 set -euo pipefail
+
+# The style gate, first because it is quick: one format (rustfmt.toml) and no
+# clippy warnings. Clippy also compiles, once, the adapters that are off by
+# default (the KurrentDB log: `--features jamuna-commands/kurrent`), so they
+# cannot rot unseen.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --features jamuna-commands/kurrent -- -D warnings
+
 scripts/fetch-model.sh models
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
