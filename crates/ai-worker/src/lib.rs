@@ -16,6 +16,9 @@
 //!   encoder: the knowledge-base vector projection stores what it computes.
 //! - [`learn`]: the one way a tenant's model is trained (`kb train`, the worker and
 //!   `eval` share it), and where trained models are cached.
+//! - [`decision`]: the bot's [`decision::Decision`] about a message and the pure rules
+//!   that reach it from scores (retrieval, canned phrases, the intent model's say);
+//!   [`answer`] computes those scores with the encoder and the vector index.
 //! - [`live`]: each tenant's examples, intent answers and model in use, folded from the
 //!   log; [`dialogue`]: follow-ups read in the conversation's context, one clarifying
 //!   question before a handoff.
@@ -59,6 +62,7 @@
 pub mod answer;
 pub mod bench;
 pub mod chunk;
+pub mod decision;
 pub mod dialogue;
 pub mod embed;
 pub mod encoder;
