@@ -24,7 +24,8 @@
 //!   question before a handoff.
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
-//! - [`bench`]: throughput and latency of the encoder, printed and never asserted.
+//! - `bench` (cargo feature `bench`, which `jamuna bench` enables): throughput and latency
+//!   of the encoder, printed and never asserted.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -60,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod chunk;
 pub mod decision;
@@ -73,6 +75,7 @@ pub mod learn;
 pub mod live;
 pub mod worker;
 
+#[cfg(feature = "bench")]
 pub use bench::{EmbedBenchReport, bench_embed};
 pub use chunk::{ChunkConfig, Passage, split_passages};
 pub use embed::{AsyncEmbedder, EmbedError, Embedder};
