@@ -20,8 +20,9 @@
 //!   that reach it from scores (retrieval, canned phrases, the intent model's say);
 //!   [`answer`] computes those scores with the encoder and the vector index.
 //! - [`live`]: each tenant's examples, intent answers and model in use, folded from the
-//!   log; [`dialogue`]: follow-ups read in the conversation's context, one clarifying
-//!   question before a handoff.
+//!   knowledge-base events the worker hands it; [`dialogue`]: follow-ups read in the
+//!   conversation's context, one clarifying question before a handoff.
+//! - [`worker`]: follows the event log and answers customers (see below).
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
 //! - `bench` (cargo feature `bench`, which `jamuna bench` enables): throughput and latency
@@ -54,9 +55,22 @@
 //! # }
 //! ```
 //!
-//! Everything here is synchronous and CPU-bound except [`AsyncEmbedder`], which moves the
-//! work to tokio's blocking pool. The crate knows nothing of the event log: the binary
-//! feeds it messages and turns its predictions into commands.
+//! **What depends on the event log.** Only [`worker`] does: it subscribes to the log
+//! (`jamuna_commands::EventLog`), catches up on partitions it takes over, keeps
+//! per-partition checkpoints, and sends `AnswerMessage` / `RequestHandoff` through the
+//! command handler. It hands knowledge-base events to [`live`] (which folds them, as
+//! data, into each tenant's examples, answers and model) and to the knowledge-base vector
+//! projection that [`answer`] searches, and hands each customer message to
+//! [`answer::Answerer`] ([`dialogue`] adds the conversation's context from the session
+//! store). None of those reads the log or sends a command. [`embed`], [`intent`],
+//! [`chunk`], [`decision`], [`learn`] and [`eval`] know neither the log nor the read
+//! models: they turn texts and examples into vectors, models and decisions ([`decision`]
+//! takes the index's hits as plain data; [`learn`] caches models in files). [`encoder`]
+//! implements the vector projection's `PassageEncoder` port and knows no more of it.
+//!
+//! Everything below the worker is synchronous and CPU-bound except [`AsyncEmbedder`],
+//! which moves the work to tokio's blocking pool, and the answerer's searches of the
+//! vector index and the session store.
 
 #![forbid(unsafe_code)]
 

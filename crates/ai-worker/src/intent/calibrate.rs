@@ -49,7 +49,7 @@ pub struct Calibration {
     pub in_scope_rows: usize,
     pub oos_rows: usize,
     /// The trade-off at thresholds 0.05, 0.10, … 0.95, for choosing another threshold
-    /// ([`IntentModel::with_threshold`]).
+    /// ([`super::IntentModel::with_threshold`]).
     pub curve: Vec<OperatingPoint>,
 }
 
