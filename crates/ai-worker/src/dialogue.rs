@@ -24,10 +24,11 @@ use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{ConversationId, TenantId, UserId};
 use jamuna_projections::sessions::{SessionContext, SessionStore};
 
-use crate::answer::{Answerer, Decision};
+use crate::answer::Answerer;
+use crate::decision::{Decision, SMALL_TALK};
 use crate::embed::EmbedError;
 use crate::learn::ModelCache;
-use crate::live::{LiveIntents, SMALL_TALK};
+use crate::live::LiveIntents;
 
 /// What the bot asks when it is not sure, once, before handing off.
 pub const CLARIFY: &str = "I'm not sure I understood. Could you tell me a little more about what you need?";

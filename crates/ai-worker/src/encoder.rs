@@ -1,8 +1,7 @@
 //! The AI worker's side of the knowledge-base vectors: an article becomes
 //! passages ([`crate::chunk`]) and each passage a vector ([`crate::embed`]).
 //!
-//! [`ChunkEncoder`] implements the read side's
-//! [`PassageEncoder`](jamuna_projections::vectors::PassageEncoder) port, so
+//! [`ChunkEncoder`] implements the read side's [`PassageEncoder`] port, so
 //! the vector projection (`jamuna_projections::vectors::VectorProjection`)
 //! stores what this crate computes without knowing the model. Each passage is
 //! embedded together with its article's title, which helps retrieval: a short

@@ -130,7 +130,7 @@ impl fmt::Display for EvalReport {
     }
 }
 
-/// Trains on `train_csv` exactly as the product does ([`TrainConfig::default`]) and
+/// Trains on `train_csv` exactly as the product does ([`crate::TrainConfig::default`]) and
 /// scores `test_csv`. Test rows labelled `oos_label` are out of scope.
 pub fn run(embedder: &Embedder, train_csv: &Path, test_csv: &Path, oos_label: Option<&str>) -> Result<EvalReport, EvalError> {
     let start = Instant::now();

@@ -16,12 +16,17 @@
 //!   encoder: the knowledge-base vector projection stores what it computes.
 //! - [`learn`]: the one way a tenant's model is trained (`kb train`, the worker and
 //!   `eval` share it), and where trained models are cached.
+//! - [`decision`]: the bot's [`decision::Decision`] about a message and the pure rules
+//!   that reach it from scores (retrieval, canned phrases, the intent model's say);
+//!   [`answer`] computes those scores with the encoder and the vector index.
 //! - [`live`]: each tenant's examples, intent answers and model in use, folded from the
-//!   log; [`dialogue`]: follow-ups read in the conversation's context, one clarifying
-//!   question before a handoff.
+//!   knowledge-base events the worker hands it; [`dialogue`]: follow-ups read in the
+//!   conversation's context, one clarifying question before a handoff.
+//! - [`worker`]: follows the event log and answers customers (see below).
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
-//! - [`bench`]: throughput and latency of the encoder, printed and never asserted.
+//! - `bench` (cargo feature `bench`, which `jamuna bench` enables): throughput and latency
+//!   of the encoder, printed and never asserted.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -50,15 +55,30 @@
 //! # }
 //! ```
 //!
-//! Everything here is synchronous and CPU-bound except [`AsyncEmbedder`], which moves the
-//! work to tokio's blocking pool. The crate knows nothing of the event log: the binary
-//! feeds it messages and turns its predictions into commands.
+//! **What depends on the event log.** Only [`worker`] does: it subscribes to the log
+//! (`jamuna_commands::EventLog`), catches up on partitions it takes over, keeps
+//! per-partition checkpoints, and sends `AnswerMessage` / `RequestHandoff` through the
+//! command handler. It hands knowledge-base events to [`live`] (which folds them, as
+//! data, into each tenant's examples, answers and model) and to the knowledge-base vector
+//! projection that [`answer`] searches, and hands each customer message to
+//! [`answer::Answerer`] ([`dialogue`] adds the conversation's context from the session
+//! store). None of those reads the log or sends a command. [`embed`], [`intent`],
+//! [`chunk`], [`decision`], [`learn`] and [`eval`] know neither the log nor the read
+//! models: they turn texts and examples into vectors, models and decisions ([`decision`]
+//! takes the index's hits as plain data; [`learn`] caches models in files). [`encoder`]
+//! implements the vector projection's `PassageEncoder` port and knows no more of it.
+//!
+//! Everything below the worker is synchronous and CPU-bound except [`AsyncEmbedder`],
+//! which moves the work to tokio's blocking pool, and the answerer's searches of the
+//! vector index and the session store.
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod chunk;
+pub mod decision;
 pub mod dialogue;
 pub mod embed;
 pub mod encoder;
@@ -69,6 +89,7 @@ pub mod learn;
 pub mod live;
 pub mod worker;
 
+#[cfg(feature = "bench")]
 pub use bench::{EmbedBenchReport, bench_embed};
 pub use chunk::{ChunkConfig, Passage, split_passages};
 pub use embed::{AsyncEmbedder, EmbedError, Embedder};

@@ -10,8 +10,9 @@
 //! with many trainings only builds the newest: a task takes the latest
 //! pending training when it starts.
 //!
-//! [`with_intent`] is the pure rule that combines a recognised intent with
-//! the retrieval decision.
+//! The rule that combines a recognised intent with the retrieval decision
+//! is pure and lives with the other decision rules
+//! ([`crate::decision::with_intent`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,38 +21,9 @@ use std::time::Duration;
 use jamuna_domain::TenantId;
 use jamuna_domain::knowledge_base::{KnowledgeBaseEvent, LabelledExample, TrainedModel, examples_fingerprint};
 
-use crate::answer::Decision;
 use crate::embed::AsyncEmbedder;
 use crate::intent::{Example, IntentModel, Prediction};
 use crate::learn::{self, ModelCache};
-
-/// Intents the small-talk replies carry; a recognised business intent does not override them.
-pub const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye"];
-
-/// The decision once the intent model has spoken.
-///
-/// - A request for a human and small talk stand as retrieval decided.
-/// - A confident intent with an answer: that answer, with the intent and its confidence.
-/// - A confident intent without an answer: the retrieval decision, recording the intent.
-/// - No confident intent (out of scope, or no model): the retrieval decision.
-pub fn with_intent(retrieved: Decision, prediction: Option<&Prediction>, answer: Option<&str>) -> Decision {
-    use jamuna_domain::conversation::HandoffReason;
-    match &retrieved {
-        Decision::Handoff { reason: HandoffReason::CustomerAsked, .. } => return retrieved,
-        Decision::Answer { intent: Some(i), sources, .. } if sources.is_empty() && SMALL_TALK.contains(&i.as_str()) => return retrieved,
-        _ => {}
-    }
-    let Some((p, intent)) = prediction.and_then(|p| p.intent.as_ref().map(|i| (p, i))) else {
-        return retrieved;
-    };
-    if let Some(answer) = answer.filter(|a| !a.trim().is_empty()) {
-        return Decision::Answer { text: answer.to_owned(), intent: Some(intent.clone()), confidence: p.confidence, sources: vec![] };
-    }
-    match retrieved {
-        Decision::Answer { text, confidence, sources, .. } => Decision::Answer { text, intent: Some(intent.clone()), confidence, sources },
-        handoff => handoff,
-    }
-}
 
 struct Pending {
     version: u64,
@@ -205,59 +177,5 @@ impl LiveIntents {
     /// How many examples `tenant` has.
     pub fn examples(&self, tenant: &TenantId) -> usize {
         self.with(tenant, |t| t.examples.len())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use jamuna_domain::ArticleId;
-    use jamuna_domain::conversation::{HandoffReason, Source};
-
-    fn prediction(intent: Option<&str>) -> Prediction {
-        Prediction { intent: intent.map(str::to_owned), confidence: 0.9, top: vec![] }
-    }
-    fn kb_answer() -> Decision {
-        Decision::Answer {
-            text: "From the article".into(),
-            intent: None,
-            confidence: 0.6,
-            sources: vec![Source { article_id: ArticleId::parse("a").unwrap(), title: "A".into(), passage: "p".into(), score: 0.6 }],
-        }
-    }
-    fn low() -> Decision {
-        Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.2 }
-    }
-
-    #[test]
-    fn a_confident_intent_with_an_answer_answers_with_it() {
-        let d = with_intent(low(), Some(&prediction(Some("card_arrival"))), Some("Cards take 5 days."));
-        assert_eq!(
-            d,
-            Decision::Answer { text: "Cards take 5 days.".into(), intent: Some("card_arrival".into()), confidence: 0.9, sources: vec![] }
-        );
-    }
-
-    #[test]
-    fn without_an_answer_retrieval_answers_and_the_intent_is_recorded() {
-        let d = with_intent(kb_answer(), Some(&prediction(Some("card_arrival"))), None);
-        let Decision::Answer { intent, text, sources, .. } = d else { panic!("{d:?}") };
-        assert_eq!((intent.as_deref(), text.as_str(), sources.len()), (Some("card_arrival"), "From the article", 1));
-        assert_eq!(with_intent(low(), Some(&prediction(Some("card_arrival"))), None), low());
-    }
-
-    #[test]
-    fn out_of_scope_leaves_retrieval_to_decide() {
-        assert_eq!(with_intent(kb_answer(), Some(&prediction(None)), None), kb_answer());
-        assert_eq!(with_intent(low(), Some(&prediction(None)), Some("ignored")), low());
-        assert_eq!(with_intent(low(), None, None), low());
-    }
-
-    #[test]
-    fn humans_and_small_talk_come_first() {
-        let human = Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0 };
-        assert_eq!(with_intent(human.clone(), Some(&prediction(Some("x"))), Some("a")), human);
-        let hello = Decision::Answer { text: "Hi!".into(), intent: Some("greeting".into()), confidence: 0.8, sources: vec![] };
-        assert_eq!(with_intent(hello.clone(), Some(&prediction(Some("x"))), Some("a")), hello);
     }
 }

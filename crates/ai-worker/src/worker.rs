@@ -17,7 +17,8 @@
 //! checkpoint, then goes on with the live log. A conversation's messages are
 //! always answered by one worker, in order.
 
-use crate::answer::{Answerer, Decision};
+use crate::answer::Answerer;
+use crate::decision::Decision;
 use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
 use jamuna_commands::{EventLog, RecordedEvent, seal};
 use jamuna_domain::conversation::{Author, Conversation, ConversationCommand, ConversationError, ConversationEvent};

@@ -1,0 +1,332 @@
+//! Calibration: what the model's confidence means and when the bot hands off.
+//!
+//! Several rounds each hide a few whole intents and part of the other intents' examples,
+//! fit a head on the rest and score the held-out messages; from those scores come the
+//! softmax temperature, the logistic confidence model (fitted by [`super::solve`]) and
+//! the threshold that trades in-scope accuracy against out-of-scope recall.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::solve::fit_logistic;
+use super::train::fit_params;
+use super::{IntentError, TrainConfig, neighbours};
+use crate::head;
+
+/// One possible threshold and what it gave on held-out training examples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    pub threshold: f32,
+    pub in_scope_accuracy: f32,
+    pub oos_recall: f32,
+}
+
+/// What calibration fitted and measured on the held-out training examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Softmax temperature applied to the head's logits.
+    pub temperature: f32,
+    /// The nearest-example vote: neighbours, temperature and share in the blend.
+    pub knn_neighbours: usize,
+    pub knn_temperature: f32,
+    pub knn_weight: f32,
+    /// Logistic weights of (ln probability, nearest-example similarity, 1).
+    pub weights: [f32; 3],
+    /// Below this confidence the answer is a handoff.
+    pub threshold: f32,
+    /// Held-out in-scope accuracy without handoff.
+    pub closed_accuracy: f32,
+    /// Held-out in-scope accuracy with handoff (a handoff counts as wrong).
+    pub in_scope_accuracy: f32,
+    /// Share of held-out unknown-intent messages handed off.
+    pub oos_recall: f32,
+    /// Expected calibration error of the confidence over all held-out messages.
+    pub expected_calibration_error: f32,
+    pub in_scope_rows: usize,
+    pub oos_rows: usize,
+    /// The trade-off at thresholds 0.05, 0.10, … 0.95, for choosing another threshold
+    /// ([`super::IntentModel::with_threshold`]).
+    pub curve: Vec<OperatingPoint>,
+}
+
+impl Calibration {
+    /// Identity calibration: no handoff, probabilities as the head gives them.
+    pub(super) fn none() -> Self {
+        Self {
+            temperature: 1.0,
+            knn_neighbours: 0,
+            knn_temperature: 1.0,
+            knn_weight: 0.0,
+            weights: [1.0, 0.0, 0.0],
+            threshold: 0.0,
+            closed_accuracy: 0.0,
+            in_scope_accuracy: 0.0,
+            oos_recall: 0.0,
+            expected_calibration_error: 0.0,
+            in_scope_rows: 0,
+            oos_rows: 0,
+            curve: Vec::new(),
+        }
+    }
+
+    /// Blends the head's probabilities with the vote of `neighbours` (similarity, class).
+    pub(super) fn blend(&self, logits: &[f32], neighbours: &[(f32, usize)]) -> Vec<f32> {
+        let mut p = head::softmax(logits, self.temperature);
+        let w = self.knn_weight;
+        let Some(&(top, _)) = neighbours.first().filter(|_| w > 0.0) else {
+            return p;
+        };
+        let votes: Vec<(usize, f32)> = neighbours.iter().map(|&(s, c)| (c, ((s - top) / self.knn_temperature.max(1e-6)).exp())).collect();
+        let total: f32 = votes.iter().map(|v| v.1).sum();
+        p.iter_mut().for_each(|v| *v *= 1.0 - w);
+        for (c, v) in votes {
+            if let Some(slot) = p.get_mut(c) {
+                *slot += w * v / total;
+            }
+        }
+        p
+    }
+
+    /// The confidence from the head's best probability and the nearest-example similarity.
+    pub(super) fn confidence(&self, best_probability: f32, nearest: f32) -> f32 {
+        let [a, b, c] = self.weights;
+        sigmoid(a * best_probability.max(1e-6).ln() + b * nearest + c)
+    }
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self::none()
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// A held-out message: the head's logits, its nearest fitted example, and the index of
+/// the right class (`None` for a message of a hidden intent).
+struct HeldOut {
+    logits: Vec<f32>,
+    /// (similarity, class) of the nearest fitted examples, most similar first.
+    neighbours: Vec<(f32, usize)>,
+    class: Option<usize>,
+}
+
+impl HeldOut {
+    fn nearest(&self) -> f32 {
+        self.neighbours.first().map_or(-1.0, |n| n.0)
+    }
+}
+
+pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Calibration, IntentError> {
+    let held = held_out(xs, ys, classes, config)?;
+    if held.iter().all(|h| h.class.is_none()) {
+        return Ok(Calibration::none());
+    }
+    let mut calibration = Calibration {
+        knn_neighbours: config.knn_neighbours,
+        knn_temperature: config.knn_temperature,
+        knn_weight: config.knn_weight.clamp(0.0, 1.0),
+        ..Calibration::none()
+    };
+    calibration.temperature = fit_temperature(&held, &calibration);
+    // (ln p, nearest, right?) for every held-out message.
+    let rows: Vec<([f64; 2], bool, bool)> = held
+        .iter()
+        .map(|h| {
+            let p = calibration.blend(&h.logits, &h.neighbours);
+            let best = argmax(&p);
+            let features = [f64::from(p[best].max(1e-6)).ln(), f64::from(h.nearest())];
+            (features, h.class == Some(best), h.class.is_some())
+        })
+        .collect();
+    calibration.weights = fit_logistic(&rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>());
+    // (confidence, right?) of in-scope messages; confidences of out-of-scope ones.
+    let mut scored_in = Vec::new();
+    let mut scored_oos = Vec::new();
+    for (h, r) in held.iter().zip(&rows) {
+        let p = calibration.blend(&h.logits, &h.neighbours);
+        let c = calibration.confidence(p[argmax(&p)], h.nearest());
+        if r.2 {
+            scored_in.push((c, r.1));
+        } else {
+            scored_oos.push(c);
+        }
+    }
+    let point = |t: f32| OperatingPoint {
+        threshold: t,
+        in_scope_accuracy: scored_in.iter().filter(|s| s.1 && s.0 >= t).count() as f32 / scored_in.len().max(1) as f32,
+        oos_recall: scored_oos.iter().filter(|&&s| s < t).count() as f32 / scored_oos.len().max(1) as f32,
+    };
+    let threshold = choose_threshold(&scored_in, &scored_oos, config.oos_weight);
+    let chosen = point(threshold);
+    let all: Vec<(f32, bool)> = scored_in.iter().copied().chain(scored_oos.iter().map(|&c| (c, false))).collect();
+    calibration.threshold = threshold;
+    calibration.closed_accuracy = point(0.0).in_scope_accuracy;
+    calibration.in_scope_accuracy = chosen.in_scope_accuracy;
+    calibration.oos_recall = chosen.oos_recall;
+    calibration.expected_calibration_error = expected_calibration_error(&all);
+    calibration.in_scope_rows = scored_in.len();
+    calibration.oos_rows = scored_oos.len();
+    calibration.curve = (1..20).map(|k| point(k as f32 * 0.05)).collect();
+    Ok(calibration)
+}
+
+/// Runs the calibration rounds: hide some intents and some examples, fit, score the hidden.
+fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Vec<HeldOut>, IntentError> {
+    let mut held = Vec::new();
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    // Intents are hidden in turn, from one shuffled order, so every intent gets its turn.
+    let mut intent_order: Vec<usize> = (0..classes).collect();
+    intent_order.shuffle(&mut rng);
+    // Keep at least two known intents per round.
+    let per_round = ((classes as f64 * config.unknown_intent_fraction).round() as usize).min(classes.saturating_sub(2));
+    let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &y) in ys.iter().enumerate() {
+        rows_of[y].push(i);
+    }
+
+    for round in 0..config.calibration_rounds {
+        let hidden: BTreeSet<usize> = (0..per_round).map(|k| intent_order[(round * per_round + k) % classes]).collect();
+        let known: Vec<usize> = (0..classes).filter(|c| !hidden.contains(c)).collect();
+        let remap: BTreeMap<usize, usize> = known.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+
+        let (mut fit_rows, mut val_rows) = (Vec::new(), Vec::new());
+        for &c in &known {
+            let mut rows = rows_of[c].clone();
+            rows.shuffle(&mut rng);
+            // Only intents with at least two examples lend one to validation.
+            let n_val = if rows.len() >= 2 {
+                ((rows.len() as f64 * config.validation_fraction).round() as usize).clamp(1, rows.len() - 1)
+            } else {
+                0
+            };
+            val_rows.extend_from_slice(&rows[..n_val]);
+            fit_rows.extend_from_slice(&rows[n_val..]);
+        }
+        let fit_x: Vec<&[f32]> = fit_rows.iter().map(|&i| xs[i]).collect();
+        let fit_y: Vec<usize> = fit_rows.iter().map(|&i| remap[&ys[i]]).collect();
+        let dim = xs[0].len();
+        let head = head::fit(&fit_x, &fit_y, known.len(), &fit_params(config, dim, round as u64 + 1))?;
+        tracing::debug!(round, hidden = hidden.len(), fit = fit_rows.len(), val = val_rows.len(), "calibration round");
+
+        let oos_rows: Vec<usize> = hidden.iter().flat_map(|&c| rows_of[c].iter().copied()).collect();
+        let scored: Vec<usize> = val_rows.iter().chain(&oos_rows).copied().collect();
+        let queries: Vec<&[f32]> = scored.iter().map(|&i| xs[i]).collect();
+        let found = neighbours(&queries, &fit_x, config.knn_neighbours.max(1))?;
+        for (&i, found) in scored.iter().zip(found) {
+            held.push(HeldOut {
+                logits: head.logits(xs[i]),
+                neighbours: found.into_iter().map(|(s, j)| (s, fit_y[j])).collect(),
+                class: remap.get(&ys[i]).copied().filter(|_| !hidden.contains(&ys[i])),
+            });
+        }
+    }
+    Ok(held)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+}
+
+/// The temperature minimising held-out negative log-likelihood (log-spaced grid search).
+///
+/// The grid starts at 0.5: when every held-out answer is right (tiny training sets) the
+/// likelihood keeps rising as the temperature falls, which would saturate every
+/// probability to 1.
+fn fit_temperature(held: &[HeldOut], calibration: &Calibration) -> f32 {
+    let nll = |t: f32| -> f64 {
+        let c = Calibration { temperature: t, ..calibration.clone() };
+        held.iter()
+            .filter_map(|h| h.class.map(|y| (h, y)))
+            .map(|(h, y)| -f64::from(c.blend(&h.logits, &h.neighbours)[y].max(1e-12)).ln())
+            .sum::<f64>()
+    };
+    let mut best = (1.0f32, nll(1.0));
+    for k in 0..=100 {
+        // 0.5 … 20
+        let t = 0.5f32 * 40f32.powf(k as f32 / 100.0);
+        let v = nll(t);
+        if v < best.1 {
+            best = (t, v);
+        }
+    }
+    best.0
+}
+
+/// The threshold maximising `in-scope accuracy + oos_weight × OOS recall`.
+///
+/// `in_scope` holds (confidence, was the best intent right); `oos` holds confidences of
+/// messages of unknown intents. Without OOS data the threshold is 0: never hand off.
+fn choose_threshold(in_scope: &[(f32, bool)], oos: &[f32], oos_weight: f64) -> f32 {
+    if oos.is_empty() || in_scope.is_empty() {
+        return 0.0;
+    }
+    let n_in = in_scope.len() as f64;
+    let n_oos = oos.len() as f64;
+    let mut candidates: Vec<f32> = in_scope.iter().map(|s| s.0).chain(oos.iter().copied()).collect();
+    candidates.push(0.0);
+    candidates.sort_by(f32::total_cmp);
+    candidates.dedup();
+    // Sweep thresholds upwards over the sorted scores.
+    let mut right: Vec<f32> = in_scope.iter().filter(|s| s.1).map(|s| s.0).collect();
+    right.sort_by(f32::total_cmp);
+    let mut oos_sorted = oos.to_vec();
+    oos_sorted.sort_by(f32::total_cmp);
+    let (mut best_t, mut best_v) = (0.0f32, f64::NEG_INFINITY);
+    for &t in &candidates {
+        let right_kept = right.len() - right.partition_point(|&s| s < t);
+        let oos_caught = oos_sorted.partition_point(|&s| s < t);
+        let v = right_kept as f64 / n_in + oos_weight * oos_caught as f64 / n_oos;
+        if v > best_v {
+            (best_t, best_v) = (t, v);
+        }
+    }
+    best_t
+}
+
+/// Expected calibration error over 10 equal-width confidence bins.
+fn expected_calibration_error(scores: &[(f32, bool)]) -> f32 {
+    if scores.is_empty() {
+        return 0.0;
+    }
+    let mut bins = [(0usize, 0f64, 0usize); 10];
+    for &(conf, right) in scores {
+        let b = ((conf * 10.0) as usize).min(9);
+        bins[b].0 += 1;
+        bins[b].1 += f64::from(conf);
+        bins[b].2 += usize::from(right);
+    }
+    let n = scores.len() as f64;
+    bins.iter()
+        .filter(|b| b.0 > 0)
+        .map(|&(count, conf, right)| (count as f64 / n) * (conf / count as f64 - right as f64 / count as f64).abs())
+        .sum::<f64>() as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_separates_when_it_can() {
+        let in_scope = [(0.9, true), (0.8, true), (0.7, true), (0.6, false)];
+        let oos = [0.3, 0.4, 0.5];
+        let t = choose_threshold(&in_scope, &oos, 1.0);
+        assert!(t > 0.5 && t <= 0.7, "{t}");
+        assert_eq!(choose_threshold(&in_scope, &[], 1.0), 0.0);
+    }
+
+    #[test]
+    fn calibration_error_is_zero_when_confidence_matches_accuracy() {
+        let perfect = [(0.95, true), (0.95, true)];
+        assert!(expected_calibration_error(&perfect) < 0.06);
+        let overconfident = [(0.95, false), (0.95, false)];
+        assert!(expected_calibration_error(&overconfident) > 0.9);
+    }
+}
