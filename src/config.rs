@@ -1,185 +1,565 @@
-//! Configuration, loaded once: the embedded defaults (`config/default.toml`),
-//! then `JAMUNA_*` environment variables, then command-line flags.
+//! Configuration, loaded once in `main` in four layers, each over the last:
+//! the embedded defaults (`config/default.toml`), an optional file of the
+//! same shape (`--config FILE` or `JAMUNA_CONFIG`), the `JAMUNA_*`
+//! environment variables, then the command-line flags.
+//!
+//! [`KEYS`] is the one list of the keys: each names its place in the file and
+//! in [`Config`] (`section.key`), its environment variable and its flag. The
+//! variables keep the flat names they had before the file had sections
+//! (`JAMUNA_EVENT_LOG` sets `event_log.url`), which the Helm chart, the
+//! scripts and the tests use. `--help` is built from the list, and the tests
+//! below hold the list, the struct, `config/default.toml` and the README's
+//! table to each other. The layers are merged by `figment`; its errors name
+//! the variable or flag a bad value came from.
+//!
+//! An empty value turns an optional key off (`JAMUNA_MONGODB_URL=` keeps the
+//! read models in SQLite): in [`Config`] it is `None`. The JWT secret is not a
+//! key: it comes only from `JAMUNA_JWT_SECRET`, never from a file or a flag.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use clap::{Arg, ArgAction, ArgMatches};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use jamuna_commands::log::LogUrl;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::path::PathBuf;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+/// One configuration key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Its place in the file and in [`Config`]: `key` or `section.key`.
+    pub path: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+    /// Its flag (the variable's name without `JAMUNA_`, in kebab case).
+    pub flag: &'static str,
+    /// What it sets, for `--help`.
+    pub help: &'static str,
+    /// A switch (`--dev`) rather than a flag with a value.
+    pub switch: bool,
+}
+
+const fn key(path: &'static str, env: &'static str, flag: &'static str, help: &'static str) -> Key {
+    Key { path, env, flag, help, switch: false }
+}
+
+/// Every key, in the order of `config/default.toml`.
+pub const KEYS: &[Key] = &[
+    key("data_dir", "JAMUNA_DATA_DIR", "data-dir", "Where the embedded mode keeps its files"),
+    key("model_dir", "JAMUNA_MODEL_DIR", "model-dir", "Where the embedding model lives"),
+    Key { switch: true, ..key("dev", "JAMUNA_DEV", "dev", "Dev mode: generated secret, demo tenant and admin, anonymous seed socket") },
+    key(
+        "event_log.url",
+        "JAMUNA_EVENT_LOG",
+        "event-log",
+        "The event log: sqlite:///path/events.db or nats://host:port; off: <data-dir>/events.db",
+    ),
+    key("nats.stream", "JAMUNA_NATS_STREAM", "nats-stream", "The NATS JetStream stream of the event log"),
+    key("nats.subject_prefix", "JAMUNA_NATS_SUBJECT_PREFIX", "nats-subject-prefix", "The prefix of the event log's NATS subjects"),
+    key("http.listen", "JAMUNA_LISTEN", "listen", "Where to listen (host:port; port 0 picks a free one)"),
+    key("http.public_origin", "JAMUNA_PUBLIC_ORIGIN", "public-origin", "The origin browsers see the server at; off: http://<listen>"),
+    key("http.static_dir", "JAMUNA_STATIC_DIR", "static-dir", "The built web clients, served at /; off: none"),
+    key("http.rate_limit_per_minute", "JAMUNA_RATE_LIMIT_PER_MINUTE", "rate-limit-per-minute", "HTTP requests per minute per client"),
+    key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
+    key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
+    key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
+    key("redis.lease_ttl_ms", "JAMUNA_LEASE_TTL_MS", "lease-ttl-ms", "How long a silent replica keeps its leases (ms, at least 100)"),
+    key("qdrant.url", "JAMUNA_QDRANT_URL", "qdrant-url", "A Qdrant server (gRPC) for the knowledge-base vectors; off: qdrant-edge"),
+    key("qdrant.collection", "JAMUNA_QDRANT_COLLECTION", "qdrant-collection", "The Qdrant collection"),
+    key("demo.admin_email", "JAMUNA_DEMO_ADMIN_EMAIL", "demo-admin-email", "Dev mode: the demo admin's email"),
+    key("demo.admin_password", "JAMUNA_DEMO_ADMIN_PASSWORD", "demo-admin-password", "Dev mode: the demo admin's password; off: random"),
+];
+
+/// The configuration file to read over the defaults: `--config FILE` or this.
+pub const CONFIG_FILE_ENV: &str = "JAMUNA_CONFIG";
+/// The JWT signing secret: from the environment only.
+pub const JWT_SECRET_ENV: &str = "JAMUNA_JWT_SECRET";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
-    pub event_log: String,
-    pub listen: String,
-    pub public_origin: String,
-    pub dev: bool,
     pub model_dir: PathBuf,
-    pub static_dir: String,
-    pub rate_limit_per_minute: u32,
-    /// The read models, data keys, refresh tokens and worker checkpoint in
-    /// MongoDB (`mongodb://host:port`); empty: SQLite files in `data_dir`.
-    pub mongodb_url: String,
-    pub mongodb_database: String,
-    /// Sessions, presence and rate limits in Redis (`redis://host:port`);
-    /// empty: in memory.
-    pub redis_url: String,
-    /// How long a silent replica keeps its leases on shared work.
-    pub lease_ttl_ms: u64,
-    /// The knowledge-base vectors on a Qdrant server (gRPC, `http://host:6334`),
-    /// in this collection; empty: qdrant-edge in-process under `data_dir/vectors`.
-    pub qdrant_url: String,
-    pub qdrant_collection: String,
-    /// The NATS JetStream stream holding the log, and its subjects' prefix.
-    pub nats_stream: String,
-    pub nats_subject_prefix: String,
+    #[serde(deserialize_with = "switch")]
+    pub dev: bool,
+    pub event_log: EventLogConfig,
+    pub nats: NatsSection,
+    pub http: HttpConfig,
+    pub mongodb: MongoConfig,
+    pub redis: RedisConfig,
+    pub qdrant: QdrantConfig,
+    pub demo: DemoConfig,
     /// Never in a file: only from JAMUNA_JWT_SECRET.
     #[serde(skip)]
     pub jwt_secret: Option<secrecy::SecretString>,
 }
 
-/// What flags can override (`None`: not given).
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct Overrides {
-    /// Where the embedded mode keeps its files [env: JAMUNA_DATA_DIR]
-    #[arg(long, global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// The event log: sqlite:///path/events.db or nats://host:port [env: JAMUNA_EVENT_LOG]
-    #[arg(long, global = true)]
-    pub event_log: Option<String>,
-    /// Where the embedding model lives [env: JAMUNA_MODEL_DIR]
-    #[arg(long, global = true)]
-    pub model_dir: Option<PathBuf>,
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLogConfig {
+    /// `None`: SQLite at `<data_dir>/events.db`.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSection {
+    pub stream: String,
+    pub subject_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: String,
+    /// `None`: `http://<the address listened on>`.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub public_origin: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub static_dir: Option<PathBuf>,
+    pub rate_limit_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoConfig {
+    /// `None`: the read models, data keys, refresh tokens and the worker's
+    /// checkpoint in SQLite files under `data_dir`.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `None`: sessions, presence and rate limits in memory, and no leases.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+    /// How long a silent replica keeps its leases on shared work.
+    pub lease_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantConfig {
+    /// `None`: qdrant-edge in-process under `data_dir/vectors`.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+    pub collection: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    pub admin_email: String,
+    /// `None`: a random one, printed when the demo admin is created.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub admin_password: Option<String>,
 }
 
 impl Config {
+    /// The embedded defaults alone.
+    #[cfg(test)]
     pub fn defaults() -> Result<Self> {
-        toml::from_str(DEFAULTS).context("the built-in defaults (config/default.toml) do not parse")
+        Self::load_from(&Flags::default(), |_| None)
     }
 
-    pub fn load(flags: &Overrides) -> Result<Self> {
+    pub fn load(flags: &Flags) -> Result<Self> {
         Self::load_from(flags, |k| std::env::var(k).ok())
     }
 
-    fn load_from(flags: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut c = Self::defaults()?;
-        if let Some(v) = env("JAMUNA_DATA_DIR") {
-            c.data_dir = v.into();
+    fn load_from(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut figment = Figment::from(TomlText { name: "the built-in defaults (config/default.toml)".into(), text: DEFAULTS.into() });
+        if let Some(path) = flags.file.clone().or_else(|| env(CONFIG_FILE_ENV).filter(|f| !f.is_empty()).map(PathBuf::from)) {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+            figment = figment.merge(TomlText { name: path.display().to_string(), text });
         }
-        if let Some(v) = env("JAMUNA_EVENT_LOG") {
-            c.event_log = v;
+        let from_env = KEYS.iter().filter_map(|k| Some((k, env(k.env)?))).collect();
+        figment = figment
+            .merge(Layer { source: Source::Env, values: from_env })
+            .merge(Layer { source: Source::Flag, values: flags.given.clone() });
+        // Lossy: a number or a switch may arrive as text (from a variable or a flag).
+        let mut config: Config = figment.extract_lossy().map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
+        config.jwt_secret = env(JWT_SECRET_ENV).filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What the types do not say.
+    fn check(&self) -> Result<()> {
+        if self.redis.lease_ttl_ms < 100 {
+            bail!("{} (redis.lease_ttl_ms) is {}: give at least 100 milliseconds", env_of("redis.lease_ttl_ms"), self.redis.lease_ttl_ms);
         }
-        if let Some(v) = env("JAMUNA_LISTEN") {
-            c.listen = v;
-        }
-        if let Some(v) = env("JAMUNA_PUBLIC_ORIGIN") {
-            c.public_origin = v;
-        }
-        if let Some(v) = env("JAMUNA_DEV") {
-            c.dev = matches!(v.as_str(), "1" | "true" | "yes");
-        }
-        if let Some(v) = env("JAMUNA_MODEL_DIR") {
-            c.model_dir = v.into();
-        }
-        if let Some(v) = env("JAMUNA_STATIC_DIR") {
-            c.static_dir = v;
-        }
-        if let Some(v) = env("JAMUNA_LEASE_TTL_MS") {
-            c.lease_ttl_ms = v
-                .parse()
-                .ok()
-                .filter(|ms| *ms >= 100)
-                .with_context(|| format!("JAMUNA_LEASE_TTL_MS={v:?} is not a number of milliseconds (at least 100)"))?;
-        }
-        if let Some(v) = env("JAMUNA_RATE_LIMIT_PER_MINUTE") {
-            c.rate_limit_per_minute = v.parse().with_context(|| format!("JAMUNA_RATE_LIMIT_PER_MINUTE={v:?} is not a number"))?;
-        }
-        for (key, field) in [
-            ("JAMUNA_MONGODB_URL", &mut c.mongodb_url),
-            ("JAMUNA_MONGODB_DATABASE", &mut c.mongodb_database),
-            ("JAMUNA_REDIS_URL", &mut c.redis_url),
-            ("JAMUNA_QDRANT_URL", &mut c.qdrant_url),
-            ("JAMUNA_QDRANT_COLLECTION", &mut c.qdrant_collection),
-            ("JAMUNA_NATS_STREAM", &mut c.nats_stream),
-            ("JAMUNA_NATS_SUBJECT_PREFIX", &mut c.nats_subject_prefix),
-        ] {
-            if let Some(v) = env(key) {
-                *field = v;
+        self.event_log_url()?;
+        for (path, url) in [("mongodb.url", &self.mongodb.url), ("redis.url", &self.redis.url), ("qdrant.url", &self.qdrant.url)] {
+            if let Some(url) = url {
+                let (scheme, rest) = url.split_once("://").unwrap_or_default();
+                let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+                if !scheme_ok || rest.is_empty() {
+                    bail!("{} ({path}) is {url:?}, not a URL (scheme://host…); leave it empty for the embedded adapter", env_of(path));
+                }
             }
         }
-        c.jwt_secret = env("JAMUNA_JWT_SECRET").filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
-        if let Some(v) = &flags.data_dir {
-            c.data_dir = v.clone();
-        }
-        if let Some(v) = &flags.event_log {
-            c.event_log = v.clone();
-        }
-        if let Some(v) = &flags.model_dir {
-            c.model_dir = v.clone();
-        }
-        Ok(c)
+        Ok(())
     }
 
     /// The event log's URL: the configured one, or SQLite in the data directory.
     pub fn event_log_url(&self) -> Result<LogUrl> {
-        if self.event_log.trim().is_empty() {
-            return Ok(LogUrl::Sqlite(self.data_dir.join("events.db")));
+        match &self.event_log.url {
+            None => Ok(LogUrl::Sqlite(self.data_dir.join("events.db"))),
+            Some(url) => LogUrl::parse(url).with_context(|| format!("{} (event_log.url) names no event log", env_of("event_log.url"))),
         }
-        LogUrl::parse(self.event_log.trim()).map_err(Into::into)
+    }
+}
+
+fn env_of(path: &str) -> &'static str {
+    KEYS.iter().find(|k| k.path == path).map_or("?", |k| k.env)
+}
+
+/// `dev`: what `JAMUNA_DEV` always meant — `1`, `true` or `yes` — or a TOML boolean.
+fn switch<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Switch {
+        Bool(bool),
+        Number(i64),
+        Text(String),
+    }
+    Ok(match Switch::deserialize(d)? {
+        Switch::Bool(b) => b,
+        Switch::Number(n) => n == 1,
+        Switch::Text(s) => matches!(s.as_str(), "1" | "true" | "yes"),
+    })
+}
+
+/// An optional value: empty is off.
+fn blank_is_none<'de, D: Deserializer<'de>, T: From<String>>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()).map(T::from))
+}
+
+/// An optional URL, trimmed: empty is off.
+fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+}
+
+/// The flags: `--config FILE` and one per key, global (given before or after
+/// the command). Declared from [`KEYS`], so there is no flag without a key.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    file: Option<PathBuf>,
+    given: Vec<(&'static Key, String)>,
+}
+
+const HEADING: &str = "Configuration (over config/default.toml and the environment)";
+
+impl clap::Args for Flags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let file = Arg::new("config")
+            .long("config")
+            .global(true)
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help_heading(HEADING)
+            .help(format!("A TOML file read over the built-in defaults [env: {CONFIG_FILE_ENV}]"));
+        KEYS.iter().fold(cmd.arg(file), |cmd, k| {
+            let arg = Arg::new(k.flag).long(k.flag).global(true).help_heading(HEADING).help(format!("{} [env: {}]", k.help, k.env));
+            cmd.arg(if k.switch { arg.action(ArgAction::SetTrue) } else { arg.value_name("VALUE").action(ArgAction::Set) })
+        })
     }
 
-    /// The MongoDB URL, if the shared stores live there (the distributed mode).
-    pub fn mongodb(&self) -> Option<&str> {
-        Some(self.mongodb_url.trim()).filter(|u| !u.is_empty())
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for Flags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
     }
 
-    /// The Qdrant server's URL, if the knowledge-base vectors live there.
-    pub fn qdrant(&self) -> Option<&str> {
-        Some(self.qdrant_url.trim()).filter(|u| !u.is_empty())
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        if let Some(file) = matches.get_one::<PathBuf>("config") {
+            self.file = Some(file.clone());
+        }
+        for k in KEYS {
+            if matches.value_source(k.flag) != Some(clap::parser::ValueSource::CommandLine) {
+                continue;
+            }
+            // Raw: a command may declare a flag of the same id with a type of its own (`bench answer --data-dir`).
+            let value = if k.switch {
+                Some("true".to_owned())
+            } else {
+                matches.try_get_raw(k.flag).ok().flatten().and_then(|mut v| v.next()).map(|v| v.to_string_lossy().into_owned())
+            };
+            if let Some(value) = value {
+                self.given.retain(|(g, _)| g.path != k.path);
+                self.given.push((k, value));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The embedded defaults or a configuration file, read with the workspace's `toml`.
+struct TomlText {
+    name: String,
+    text: String,
+}
+
+impl Provider for TomlText {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
     }
 
-    /// The Redis URL, if sessions and presence live there.
-    pub fn redis(&self) -> Option<&str> {
-        Some(self.redis_url.trim()).filter(|u| !u.is_empty())
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let dict: Dict = toml::from_str(&self.text).map_err(|e| figment::Error::from(format!("{}: {e}", self.name)))?;
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Env,
+    Flag,
+}
+
+/// The variables or the flags that were given, each at its key's place.
+struct Layer {
+    source: Source,
+    values: Vec<(&'static Key, String)>,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        let source = self.source;
+        let name = match source {
+            Source::Env => "the environment",
+            Source::Flag => "the command line",
+        };
+        // Errors name the variable or the flag, not the key's path.
+        Metadata::named(name).interpolater(move |_: &Profile, path: &[&str]| {
+            let path = path.join(".");
+            match (KEYS.iter().find(|k| k.path == path), source) {
+                (Some(k), Source::Env) => k.env.to_owned(),
+                (Some(k), Source::Flag) => format!("--{}", k.flag),
+                (None, _) => path,
+            }
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (k, v) in &self.values {
+            let value = Value::from(v.clone());
+            match k.path.split_once('.') {
+                None => {
+                    dict.insert(k.path.to_owned(), value);
+                }
+                Some((section, name)) => {
+                    if let Value::Dict(_, d) = dict.entry(section.to_owned()).or_insert_with(|| Dict::new().into()) {
+                        d.insert(name.to_owned(), value);
+                    }
+                }
+            }
+        }
+        Ok(Profile::Default.collect(dict))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, Parser};
+
+    fn env_of<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    fn flags(args: &[&str]) -> Flags {
+        let cli = crate::Cli::try_parse_from(["jamuna"].iter().chain(args).chain(&["events", "tail"])).unwrap();
+        cli.flags
+    }
+
+    /// The value at `path` of the loaded configuration, as text.
+    fn value_at(c: &Config, path: &str) -> Option<String> {
+        let v = Value::serialize(c).unwrap();
+        match v.find(path)? {
+            Value::String(_, s) => Some(s),
+            Value::Bool(_, b) => Some(b.to_string()),
+            Value::Num(_, n) => n.to_u128().map(|n| n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A value of the right kind for each key, unlike its default.
+    fn sample(k: &Key) -> &'static str {
+        match k.path {
+            "dev" => "true",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" => "4321",
+            "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
+            _ => "sample",
+        }
+    }
 
     #[test]
     fn the_defaults_parse() {
         let c = Config::defaults().unwrap();
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("data/events.db".into()));
+        assert_eq!((c.mongodb.url.as_deref(), c.redis.url.as_deref(), c.qdrant.url.as_deref()), (None, None, None));
+        assert_eq!(c.nats.stream, "JAMUNA_EVENTS");
+        assert_eq!(c.http.static_dir, Some(PathBuf::from("clients/dist")));
+        assert_eq!(c.redis.lease_ttl_ms, 10_000);
+        assert!(!c.dev && c.jwt_secret.is_none() && c.demo.admin_password.is_none());
     }
 
     #[test]
     fn environment_then_flags_override_the_defaults() {
-        let env = |k: &str| match k {
-            "JAMUNA_DATA_DIR" => Some("/srv/jamuna".to_string()),
-            "JAMUNA_EVENT_LOG" => Some("nats://127.0.0.1:4222".to_string()),
-            _ => None,
-        };
-        let c = Config::load_from(&Overrides::default(), env).unwrap();
+        let env = env_of(&[("JAMUNA_DATA_DIR", "/srv/jamuna"), ("JAMUNA_EVENT_LOG", "nats://127.0.0.1:4222")]);
+        let c = Config::load_from(&Flags::default(), &env).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/jamuna"));
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Nats("nats://127.0.0.1:4222".into()));
-        assert_eq!(c.mongodb(), None, "no MongoDB unless configured");
-        let with_mongo =
-            Config::load_from(&Overrides::default(), |k| (k == "JAMUNA_MONGODB_URL").then(|| "mongodb://db:27017".to_string())).unwrap();
-        assert_eq!(with_mongo.mongodb(), Some("mongodb://db:27017"));
-        let flags = Overrides { event_log: Some("sqlite:///tmp/x.db".into()), ..Default::default() };
-        let c = Config::load_from(&flags, env).unwrap();
+        assert_eq!(c.mongodb.url, None, "no MongoDB unless configured");
+        let with_mongo = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_MONGODB_URL", "mongodb://db:27017")])).unwrap();
+        assert_eq!(with_mongo.mongodb.url.as_deref(), Some("mongodb://db:27017"));
+        let c = Config::load_from(&flags(&["--event-log", "sqlite:///tmp/x.db"]), &env).unwrap();
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("/tmp/x.db".into()));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/jamuna"));
     }
 
     #[test]
     fn a_bad_url_is_a_clear_error() {
-        let flags = Overrides { event_log: Some("mysql://db".into()), ..Default::default() };
-        let err = Config::load_from(&flags, |_| None).unwrap().event_log_url().unwrap_err();
-        assert!(err.to_string().contains("sqlite:///"), "{err}");
+        let err = Config::load_from(&flags(&["--event-log", "mysql://db"]), |_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("sqlite:///"), "{err:#}");
+        let err = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_REDIS_URL", "localhost")])).unwrap_err();
+        assert!(err.to_string().contains("JAMUNA_REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable_or_flag() {
+        let err = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_RATE_LIMIT_PER_MINUTE", "many")])).unwrap_err();
+        assert!(err.to_string().contains("JAMUNA_RATE_LIMIT_PER_MINUTE"), "{err}");
+        let err = Config::load_from(&flags(&["--lease-ttl-ms", "soon"]), |_| None).unwrap_err();
+        assert!(err.to_string().contains("--lease-ttl-ms"), "{err}");
+        let err = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_LEASE_TTL_MS", "5")])).unwrap_err();
+        assert!(err.to_string().contains("at least 100"), "{err}");
+    }
+
+    #[test]
+    fn empty_turns_an_optional_key_off() {
+        let env = env_of(&[("JAMUNA_MONGODB_URL", ""), ("JAMUNA_REDIS_URL", " "), ("JAMUNA_STATIC_DIR", ""), ("JAMUNA_EVENT_LOG", "")]);
+        let c = Config::load_from(&Flags::default(), env).unwrap();
+        assert_eq!((&c.mongodb.url, &c.redis.url, &c.http.static_dir), (&None, &None, &None));
+        assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("data/events.db".into()));
+        let c = Config::load_from(&flags(&["--mongodb-url", ""]), env_of(&[("JAMUNA_MONGODB_URL", "mongodb://db")])).unwrap();
+        assert_eq!(c.mongodb.url, None, "an empty flag turns off what the environment set");
+    }
+
+    #[test]
+    fn dev_reads_as_it_always_did() {
+        for (v, dev) in [("1", true), ("true", true), ("yes", true), ("0", false), ("false", false), ("", false), ("no", false)] {
+            assert_eq!(Config::load_from(&Flags::default(), env_of(&[("JAMUNA_DEV", v)])).unwrap().dev, dev, "JAMUNA_DEV={v:?}");
+        }
+        assert!(Config::load_from(&flags(&["--dev"]), |_| None).unwrap().dev);
+    }
+
+    #[test]
+    fn every_key_can_be_set_by_env_and_by_flag() {
+        let defaults = Config::defaults().unwrap();
+        for k in KEYS {
+            let want = sample(k);
+            assert_ne!(value_at(&defaults, k.path).as_deref(), Some(want), "{}: pick a sample unlike the default", k.path);
+            let by_env = Config::load_from(&Flags::default(), env_of(&[(k.env, want)])).unwrap();
+            assert_eq!(value_at(&by_env, k.path).as_deref(), Some(want), "{} by {}", k.path, k.env);
+            let args: Vec<&str> = if k.switch { vec![k.flag] } else { vec![k.flag, want] };
+            let args: Vec<String> = args.iter().enumerate().map(|(i, a)| if i == 0 { format!("--{a}") } else { a.to_string() }).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let by_flag = Config::load_from(&flags(&args), |_| None).unwrap();
+            assert_eq!(value_at(&by_flag, k.path).as_deref(), Some(want), "{} by --{}", k.path, k.flag);
+            // After the command too, and over the environment.
+            let after = crate::Cli::try_parse_from(["jamuna", "events", "tail"].iter().copied().chain(args.iter().copied())).unwrap();
+            let over = Config::load_from(&after.flags, env_of(&[(k.env, sample_other(k))])).unwrap();
+            assert_eq!(value_at(&over, k.path).as_deref(), Some(want), "--{} after the command, over {}", k.flag, k.env);
+        }
+    }
+
+    fn sample_other(k: &Key) -> &'static str {
+        match k.path {
+            "dev" => "0",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" => "1234",
+            p if p.ends_with(".url") => "nats://other:4222",
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn a_file_sits_between_the_defaults_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jamuna.toml");
+        std::fs::write(&file, "data_dir = \"/from/file\"\n[nats]\nstream = \"FILE\"\n[mongodb]\nurl = \"mongodb://file\"\n").unwrap();
+        let path = file.display().to_string();
+        let c = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_CONFIG", &path), ("JAMUNA_NATS_STREAM", "ENV")])).unwrap();
+        assert_eq!(
+            (&c.data_dir, c.nats.stream.as_str(), c.mongodb.url.as_deref()),
+            (&PathBuf::from("/from/file"), "ENV", Some("mongodb://file"))
+        );
+        assert_eq!(c.nats.subject_prefix, "events", "the defaults stay under the file");
+        let c = Config::load_from(&flags(&["--config", &path, "--data-dir", "/from/flag"]), |_| None).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
+        std::fs::write(&file, "[mongodb]\nuri = \"mongodb://typo\"\n").unwrap();
+        let err = Config::load_from(&flags(&["--config", &path]), |_| None).unwrap_err();
+        assert!(err.to_string().contains("uri"), "an unknown key is refused: {err}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Clap's own checks, over every command: a command's flag may not clash with a global one.
+        crate::Cli::command().debug_assert();
+    }
+
+    /// The struct, `config/default.toml`, `--help` and the README's table
+    /// all know the same keys.
+    #[test]
+    fn every_key_is_in_the_struct_the_defaults_the_help_and_the_readme() {
+        let Value::Dict(_, dict) = Value::serialize(Config::defaults().unwrap()).unwrap() else { panic!("not a table") };
+        let mut in_struct: Vec<String> = Vec::new();
+        for (k, v) in dict {
+            match v {
+                Value::Dict(_, section) => in_struct.extend(section.keys().map(|n| format!("{k}.{n}"))),
+                _ => in_struct.push(k),
+            }
+        }
+        let mut in_keys: Vec<String> = KEYS.iter().map(|k| k.path.to_owned()).collect();
+        in_struct.sort();
+        in_keys.sort();
+        assert_eq!(in_struct, in_keys, "the fields of Config and KEYS differ");
+
+        let help = crate::Cli::command().render_long_help().to_string();
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        for k in KEYS {
+            assert_eq!(
+                k.flag,
+                k.env.trim_start_matches("JAMUNA_").to_lowercase().replace('_', "-"),
+                "{}: the flag follows the variable",
+                k.path
+            );
+            let (section, name) = k.path.split_once('.').unwrap_or(("", k.path));
+            let in_section = DEFAULTS.split("\n[").find(|s| s.starts_with(&format!("{section}]")) || section.is_empty()).unwrap_or("");
+            assert!(
+                in_section.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{name} = "))),
+                "{} is not in config/default.toml",
+                k.path
+            );
+            assert!(help.contains(&format!("--{}", k.flag)) && help.contains(k.env), "--{} or {} is not in --help", k.flag, k.env);
+            let row = format!("| `{}` | `{}` | `--{}` |", k.path, k.env, k.flag);
+            assert!(readme.contains(&row), "the README's configuration table has no row starting {row}");
+        }
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result};
-use jamuna_ai_worker::Embedder;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -21,8 +20,7 @@ pub struct Args {
 pub async fn run(args: Args, config: &Config) -> Result<()> {
     let dir = config.model_dir.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let embedder =
-            Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
+        let embedder = crate::ports::embedder(&dir)?;
         jamuna_ai_worker::eval::run(&embedder, &args.train, &args.test, args.oos_label.as_deref()).context("evaluation failed")
     })
     .await??;

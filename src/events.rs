@@ -1,8 +1,8 @@
 //! `jamuna events`: look at the log.
 
 use crate::config::Config;
-use anyhow::{Context, Result};
-use jamuna_commands::log::{self, RecordedEvent};
+use anyhow::Result;
+use jamuna_commands::log::RecordedEvent;
 use std::io::Write;
 
 #[derive(clap::Subcommand)]
@@ -35,8 +35,8 @@ fn print(out: &mut impl Write, e: &RecordedEvent) -> Result<bool> {
 }
 
 async fn tail(config: &Config, from: u64, follow: bool) -> Result<()> {
-    let url = config.event_log_url()?;
-    let log = log::connect(&url).await.with_context(|| format!("cannot open the event log {url:?}"))?;
+    // The log every role opens: the configured NATS stream, not a default one.
+    let log = crate::ports::event_log(config).await?;
     let mut out = std::io::stdout().lock();
     if follow {
         let mut sub = log.subscribe_all(from).await?;

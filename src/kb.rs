@@ -85,7 +85,7 @@ async fn import_examples(
         intent_answers.len()
     ));
     progress.enable_steady_tick(std::time::Duration::from_millis(100));
-    let handler = crate::roles::write_side(config).await?.commands;
+    let handler = crate::ports::write_side(config).await?.commands;
     let stream = StreamId::knowledge_base(&tenant);
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     let total = (examples.len(), intent_answers.len());
@@ -115,7 +115,7 @@ async fn import_examples(
 /// Trains on the examples in the log and records the model.
 async fn train(config: &Config, tenant: &str) -> Result<()> {
     let tenant = TenantId::parse(tenant).context("--tenant")?;
-    let handler = crate::roles::write_side(config).await?.commands;
+    let handler = crate::ports::write_side(config).await?.commands;
     let stream = StreamId::knowledge_base(&tenant);
     let mut held = std::collections::HashSet::new();
     for recorded in handler.log().read_stream(&stream, 0).await.map_err(|e| anyhow::anyhow!("cannot read the knowledge base: {e}"))? {
@@ -141,8 +141,7 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
     );
     let progress = bar.clone();
     let trained = tokio::task::spawn_blocking(move || {
-        let embedder = jamuna_ai_worker::Embedder::load(&dir)
-            .with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
+        let embedder = crate::ports::embedder(&dir)?;
         jamuna_ai_worker::learn::train(&embedder, &examples, &mut |done, total| {
             progress.set_position(done as u64);
             if done == total {
@@ -191,7 +190,7 @@ async fn import_file(config: &Config, file: &std::path::Path, tenant: &str) -> R
     let total = drafts.len();
     let progress = indicatif::ProgressBar::new_spinner().with_message(format!("importing {total} articles from {name}"));
     progress.enable_steady_tick(std::time::Duration::from_millis(100));
-    let handler = crate::roles::write_side(config).await?.commands;
+    let handler = crate::ports::write_side(config).await?.commands;
     let stream = StreamId::knowledge_base(&tenant);
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     let before = handler.load::<KnowledgeBase>(&stream).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -6,6 +6,7 @@ mod config;
 mod eval;
 mod events;
 mod kb;
+mod ports;
 mod projections;
 mod roles;
 mod serve;
@@ -16,9 +17,10 @@ use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "jamuna", version, about = "Jamuna: an event-sourced customer-support chat platform")]
-struct Cli {
+pub(crate) struct Cli {
+    /// One flag per configuration key, and `--config FILE`.
     #[command(flatten)]
-    overrides: config::Overrides,
+    pub(crate) flags: config::Flags,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,14 +41,14 @@ enum Command {
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
     /// Run Jamuna in one process (the embedded mode).
-    Serve(serve::Args),
+    Serve,
     /// The distributed mode's HTTP and WebSocket API (no projectors, no AI worker).
-    Gateway(roles::gateway::Args),
+    Gateway,
     /// The distributed mode's projections into the read models.
     Projector(roles::projector::Args),
     /// The distributed mode's AI worker.
     #[command(name = "ai-worker")]
-    AiWorker(roles::ai_worker::Args),
+    AiWorker,
     /// Measure Jamuna's parts and print the figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -58,14 +60,14 @@ async fn main() -> Result<()> {
     let telemetry = init_tracing(&cli.command)?;
     // One TLS provider for every client (NATS, MongoDB, KurrentDB), before any connects.
     jamuna_commands::tls::ensure_crypto_provider();
-    let config = config::Config::load(&cli.overrides)?;
+    let config = config::Config::load(&cli.flags)?;
     let outcome = match cli.command {
         Command::Events(c) => events::run(c, &config).await,
         Command::Bench(c) => bench::run(c, &config).await,
-        Command::Serve(args) => serve::run(args, config).await,
-        Command::Gateway(args) => roles::gateway::run(args, config).await,
+        Command::Serve => serve::run(config).await,
+        Command::Gateway => roles::gateway::run(config).await,
         Command::Projector(args) => roles::projector::run(args, config).await,
-        Command::AiWorker(args) => roles::ai_worker::run(args, config).await,
+        Command::AiWorker => roles::ai_worker::run(config).await,
         Command::Kb(c) => kb::run(c, &config).await,
         Command::Replay(args) => projections::replay(args, &config).await,
         Command::Projections(c) => projections::run(c, &config).await,
@@ -84,9 +86,9 @@ async fn main() -> Result<()> {
 fn init_tracing(command: &Command) -> Result<Option<telemetry::Telemetry>> {
     use tracing_subscriber::prelude::*;
     let service = match command {
-        Command::Gateway(_) => "jamuna-gateway",
+        Command::Gateway => "jamuna-gateway",
         Command::Projector(_) => "jamuna-projector",
-        Command::AiWorker(_) => "jamuna-ai-worker",
+        Command::AiWorker => "jamuna-ai-worker",
         _ => "jamuna",
     };
     let fmt = tracing_subscriber::fmt::layer()

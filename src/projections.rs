@@ -1,8 +1,8 @@
 //! `jamuna replay` and `jamuna projections status`: the read side, offline.
 
 use crate::config::Config;
-use crate::roles;
-use anyhow::{Context, Result, bail};
+use crate::ports;
+use anyhow::{Result, bail};
 use jamuna_commands::Sealer;
 
 #[derive(clap::Args)]
@@ -25,22 +25,20 @@ pub enum ProjectionsCommand {
 /// The read models and the key store the configuration names (SQLite in the
 /// data directory, or MongoDB).
 async fn open(config: &Config) -> Result<(jamuna_projections::ReadModels, Sealer)> {
-    Ok((roles::read_models(config).await?, Sealer::new(roles::key_store(config).await?)))
+    Ok((ports::read_models(config).await?, Sealer::new(ports::key_store(config).await?)))
 }
 
 /// Drops and rebuilds read models from the whole log. Stop `jamuna serve`
 /// (or the `jamuna projector`) first: it would write to the same read models.
 pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
-    let log = roles::event_log(config).await?;
+    let log = ports::event_log(config).await?;
     let (models, sealer) = open(config).await?;
     let mut projections: Vec<_> =
         models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
     // The knowledge-base vectors: every article is embedded again, so the model is loaded.
     if args.projection.as_deref().is_none_or(|n| n == jamuna_projections::vectors::PROJECTION) {
-        let embedder = jamuna_ai_worker::Embedder::load(&config.model_dir)
-            .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", config.model_dir.display()))?;
-        let vectors: std::sync::Arc<dyn jamuna_projections::Projection> =
-            crate::roles::open_vectors(config, &jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(embedder))).await?;
+        let embedder = jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(ports::embedder(&config.model_dir)?));
+        let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = ports::vectors(config, &embedder).await?;
         projections.push(vectors);
     }
     if projections.is_empty() {
@@ -77,7 +75,7 @@ pub async fn run(command: ProjectionsCommand, config: &Config) -> Result<()> {
         }
         return Ok(());
     }
-    let log = roles::event_log(config).await?;
+    let log = ports::event_log(config).await?;
     let head = log.head().await?;
     let (models, sealer) = open(config).await?;
     println!("{:<14} {:>10} {:>10} {:>8}  state", "projection", "position", "head", "lag");

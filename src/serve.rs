@@ -5,22 +5,20 @@
 //! web clients served as static files.
 
 use crate::config::Config;
+use crate::ports;
 use crate::roles::{self, gateway, projector};
 use anyhow::Result;
 use jamuna_gateway::reads::{CatchUp, GatewayReads};
 use std::sync::Arc;
 
-pub use crate::roles::gateway::Args;
-
-pub async fn run(args: Args, mut config: Config) -> Result<()> {
-    args.apply(&mut config);
+pub async fn run(config: Config) -> Result<()> {
     roles::data_dir(&config)?;
     roles::jwt_secret(&config)?;
     let metrics = roles::metrics()?;
-    let write = roles::write_side(&config).await?;
+    let write = ports::write_side(&config).await?;
 
     // Read models, following the log.
-    let models = roles::read_models(&config).await?;
+    let models = ports::read_models(&config).await?;
     let (projector, handles) = projector::start(&models, write.log.clone(), &write.sealer, None, None)?;
     // Read-your-writes waits for users and conversations (analytics may lag).
     let reads = Arc::new(GatewayReads {

@@ -31,8 +31,9 @@ pub struct Args {
     /// Labelled examples (`text,category` CSV); default: the ai-worker's fixture.
     #[arg(long)]
     examples: Option<PathBuf>,
-    /// Keep the data directory here instead of a temporary one.
-    #[arg(long)]
+    /// Keep the data directory here instead of a temporary one. (It takes the
+    /// place of the global `--data-dir` in this command: same id, same flag.)
+    #[arg(id = "data-dir", long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 }
 
@@ -56,12 +57,12 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     std::fs::create_dir_all(&data_dir)?;
     let mut config = config.clone();
     config.data_dir = data_dir.clone();
-    config.event_log = String::new();
-    config.mongodb_url = String::new();
-    config.redis_url = String::new();
-    config.qdrant_url = String::new();
+    config.event_log.url = None;
+    config.mongodb.url = None;
+    config.redis.url = None;
+    config.qdrant.url = None;
 
-    let write = crate::roles::write_side(&config).await?;
+    let write = crate::ports::write_side(&config).await?;
     let commands = write.commands.clone();
     crate::roles::gateway::seed_demo(&config, &commands).await.context("cannot seed the demo tenant")?;
     let tenant = TenantId::parse("demo")?;
@@ -85,8 +86,7 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     let model_dir = config.model_dir.clone();
     let canonical = learn::canonical(&examples);
     let trained = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder =
-            jamuna_ai_worker::Embedder::load(&model_dir).with_context(|| format!("cannot load the model from {}", model_dir.display()))?;
+        let embedder = crate::ports::embedder(&model_dir)?;
         Ok(learn::train(&embedder, &canonical, &mut |_, _| {})?)
     })
     .await??;

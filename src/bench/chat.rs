@@ -31,15 +31,12 @@ pub struct Args {
     /// Seconds of asking per mode (after one warm-up question per customer).
     #[arg(long, default_value_t = 20)]
     seconds: u64,
-    /// NATS (JetStream) for the distributed mode's log.
-    #[arg(long, env = "JAMUNA_EVENT_LOG")]
+    /// NATS (JetStream) for the distributed mode's log; default: the configured
+    /// event log (`--event-log`, JAMUNA_EVENT_LOG). The distributed mode also
+    /// needs `--mongodb-url` (MongoDB or FerretDB for its read models) and
+    /// takes `--redis-url` (sessions, presence and rate limits; optional).
+    #[arg(long)]
     nats_url: Option<String>,
-    /// MongoDB (or FerretDB) for the distributed mode's read models.
-    #[arg(long, env = "JAMUNA_MONGODB_URL")]
-    mongodb_url: Option<String>,
-    /// Redis for the distributed mode's sessions, presence and rate limits (optional).
-    #[arg(long, env = "JAMUNA_REDIS_URL")]
-    redis_url: Option<String>,
     /// AI-worker replicas in the distributed mode (more than one needs
     /// Redis: they split the conversations by leases there).
     #[arg(long, default_value_t = 1)]
@@ -70,11 +67,14 @@ struct Row {
     rss_mib: f64,
 }
 
-pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
+pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
+    let model_dir = &config.model_dir;
+    let nats_url = args.nats_url.clone().or_else(|| config.event_log.url.clone());
+    let (mongodb_url, redis_url) = (config.mongodb.url.clone(), config.redis.url.clone());
     if args.customers == 0 || args.seconds == 0 || args.ai_workers == 0 {
         bail!("--customers, --seconds and --ai-workers must be at least 1");
     }
-    if args.ai_workers > 1 && args.redis_url.is_none() {
+    if args.ai_workers > 1 && redis_url.is_none() {
         bail!("--ai-workers {} needs --redis-url (JAMUNA_REDIS_URL): replicas split the work by leases in Redis", args.ai_workers);
     }
     let model = ("JAMUNA_MODEL_DIR", model_dir.display().to_string());
@@ -86,7 +86,7 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
     rows.push(measure("embedded", "serve", &serve, std::slice::from_ref(&serve), &args).await?);
     drop(serve);
 
-    let distributed = match (&args.nats_url, &args.mongodb_url) {
+    let distributed = match (&nats_url, &mongodb_url) {
         _ if args.embedded_only => None,
         (Some(nats), Some(mongodb)) if nats.starts_with("nats://") => Some((nats.clone(), mongodb.clone())),
         (Some(other), Some(_)) => bail!("--nats-url must be a nats:// URL, not {other}"),
@@ -106,7 +106,7 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
                 ("JAMUNA_MONGODB_DATABASE", format!("bench_{id}")),
                 ("JAMUNA_JWT_SECRET", super::super::roles::random_token(48)),
             ];
-            if let Some(r) = &args.redis_url {
+            if let Some(r) = &redis_url {
                 env.push(("JAMUNA_REDIS_URL", r.clone()));
             }
             let workers = args.ai_workers;
@@ -116,7 +116,7 @@ pub async fn run(args: Args, model_dir: &std::path::Path) -> Result<()> {
                 roles.push(spawn(&["ai-worker"], &env)?);
             }
             let workers = if workers == 1 { "ai-worker".to_owned() } else { format!("{workers} ai-workers") };
-            let servers = if args.redis_url.is_some() { "NATS, MongoDB, Redis" } else { "NATS, MongoDB" };
+            let servers = if redis_url.is_some() { "NATS, MongoDB, Redis" } else { "NATS, MongoDB" };
             let row = measure("distributed", &format!("gateway+projector+{workers}; {servers}"), &roles[0], &roles, &args).await;
             drop(roles);
             // The run's stream and database go with it.

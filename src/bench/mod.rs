@@ -17,7 +17,8 @@ pub enum BenchCommand {
     Append(append::Args),
     /// Many WebSockets against a real server: RSS, messages/s, ack and push latency.
     Ws(ws::Args),
-    /// Rebuild of every read model per adapter (events/s) and inbox query latency.
+    /// Rebuild of every read model per adapter (events/s) and inbox query latency
+    /// (SQLite, and MongoDB when --mongodb-url or JAMUNA_MONGODB_URL is set).
     Replay(replay::Args),
     /// The encoder: sentences/s in batches of 64, single-sentence latency.
     Embed(embed::Args),
@@ -31,10 +32,10 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Ws(args) => ws::run(args, &config.model_dir).await,
-        BenchCommand::Replay(args) => replay::run(args).await,
+        BenchCommand::Replay(args) => replay::run(args, config.mongodb.url.as_deref()).await,
         BenchCommand::Embed(args) => embed::run(args, &config.model_dir).await,
         BenchCommand::Answer(args) => answer::run(args, config).await,
-        BenchCommand::Chat(args) => chat::run(args, &config.model_dir).await,
+        BenchCommand::Chat(args) => chat::run(args, config).await,
     }
 }
 

@@ -36,9 +36,6 @@ pub struct Args {
     /// Days the conversations are spread over.
     #[arg(long, default_value_t = 30)]
     days: u32,
-    /// Also rebuild into MongoDB (a fresh database, dropped afterwards).
-    #[arg(long, env = "JAMUNA_MONGODB_URL")]
-    mongodb_url: Option<String>,
     /// Times each inbox query is run.
     #[arg(long, default_value_t = 200)]
     queries: usize,
@@ -58,7 +55,9 @@ struct Row {
     summary: ReplaySummary,
 }
 
-pub async fn run(args: Args) -> Result<()> {
+/// Rebuilds into SQLite, and into MongoDB too (a fresh database, dropped
+/// afterwards) when `mongodb_url` is configured (`--mongodb-url`).
+pub async fn run(args: Args, mongodb_url: Option<&str>) -> Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let tmp = tempfile::tempdir()?;
     let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(tmp.path().join("events.db")).await?);
@@ -106,7 +105,7 @@ pub async fn run(args: Args) -> Result<()> {
     let probes = measure_inbox(sqlite.conversations.as_ref(), &generated, args.queries).await?;
     print_results("sqlite", &rows, &probes);
 
-    if let Some(url) = &args.mongodb_url {
+    if let Some(url) = mongodb_url {
         let name = format!("jamuna_bench_{}", uuid::Uuid::now_v7().simple());
         let mongo = ReadModels::connect_mongo(url, &name).await.with_context(|| format!("cannot reach MongoDB at {url}"))?;
         let result = async {

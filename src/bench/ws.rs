@@ -49,7 +49,7 @@ impl Drop for Server {
 
 /// The variables that pick distributed adapters: a child given none of them
 /// runs embedded, whatever the benchmark's own environment says.
-const ADAPTER_VARS: &[&str] = &["JAMUNA_EVENT_LOG", "JAMUNA_MONGODB_URL", "JAMUNA_REDIS_URL", "JAMUNA_QDRANT_URL"];
+const ADAPTER_VARS: &[&str] = &["JAMUNA_EVENT_LOG", "JAMUNA_MONGODB_URL", "JAMUNA_REDIS_URL", "JAMUNA_QDRANT_URL", "JAMUNA_CONFIG"];
 
 /// Starts `jamuna <args>` with a fresh data directory and `env`, and waits
 /// for the address it prints (`… on http://host:port`).

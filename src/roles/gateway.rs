@@ -4,8 +4,9 @@
 //! them; it pushes events to its sockets from the log, so a socket on one
 //! replica sees what was appended through another.
 
-use super::{WriteSide, jwt_secret, random_token, read_models, refresh_tokens, write_side};
+use super::{jwt_secret, random_token};
 use crate::config::Config;
+use crate::ports::{WriteSide, read_models, refresh_tokens, write_side};
 use anyhow::{Context, Result};
 use jamuna_commands::CommandHandler;
 use jamuna_commands::handler::CommandContext;
@@ -21,33 +22,12 @@ use jamuna_gateway::{AppState, GatewayConfig};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Where to listen (host:port; port 0 picks a free one) [env: JAMUNA_LISTEN]
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// Dev mode: generated secret, demo tenant and admin, anonymous seed socket [env: JAMUNA_DEV]
-    #[arg(long)]
-    pub dev: bool,
-}
-
-impl Args {
-    pub fn apply(&self, config: &mut Config) {
-        if let Some(l) = &self.listen {
-            config.listen = l.clone();
-        }
-        config.dev |= self.dev;
-    }
-}
-
 pub const DEMO_TENANT: &str = "demo";
 
-pub async fn run(args: Args, mut config: Config) -> Result<()> {
-    args.apply(&mut config);
+pub async fn run(config: Config) -> Result<()> {
     super::data_dir(&config)?;
     jwt_secret(&config)?;
     let metrics = super::metrics()?;
@@ -79,15 +59,16 @@ pub async fn serve_api(
     let secret = jwt_secret(config)?;
     let demo = if config.dev { Some(seed_demo(config, &write.commands).await?) } else { None };
 
-    let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listen = &config.http.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let public_origin = if config.public_origin.is_empty() { format!("http://{addr}") } else { config.public_origin.clone() };
-    let static_dir = Some(Path::new(&config.static_dir).to_path_buf()).filter(|d| d.is_dir());
+    let public_origin = config.http.public_origin.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let static_dir = config.http.static_dir.clone().filter(|d| d.is_dir());
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let hub = Arc::new(Hub::default());
     tokio::spawn(hub.clone().run(write.log.clone(), write.sealer.clone()));
-    let sessions = super::sessions(config).await?;
+    let sessions = crate::ports::sessions(config).await?;
     tokio::spawn(jamuna_gateway::ws::presence::watch(hub.clone(), sessions.presence.clone()));
     let state = AppState {
         config: Arc::new(GatewayConfig {
@@ -106,7 +87,7 @@ pub async fn serve_api(
         refresh: Arc::new(refresh_tokens(config).await?),
         hub,
         presence: sessions.presence.clone(),
-        limiter: Arc::new(Limiter::with_store(config.rate_limit_per_minute, sessions.rate_limits.clone())),
+        limiter: Arc::new(Limiter::with_store(config.http.rate_limit_per_minute, sessions.rate_limits.clone())),
         metrics,
         shutdown: shutdown_rx,
     };
@@ -121,7 +102,8 @@ pub async fn serve_api(
         }
     }
     if static_dir.is_none() {
-        println!("note: the web clients are not built ({} is missing); the API is served alone", config.static_dir);
+        let missing = config.http.static_dir.as_ref().map_or("http.static_dir is off".into(), |d| format!("{} is missing", d.display()));
+        println!("note: the web clients are not built ({missing}); the API is served alone");
     }
     println!("listening on http://{addr}");
     tracing::info!(%addr, "jamuna gateway is up");
@@ -156,22 +138,21 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
     }
     let tenant = TenantId::parse(DEMO_TENANT)?;
     let ctx = || CommandContext::new(tenant.clone(), chrono::Utc::now());
-    let email = std::env::var("JAMUNA_DEMO_ADMIN_EMAIL").unwrap_or_else(|_| "admin@demo.example".into());
+    let email = config.demo.admin_email.clone();
     let stream = StreamId::of_tenant(&tenant);
     // Another replica (or an earlier start with another data directory)
     // created it already: the log says so.
     if let Some(k) = commands.load::<Tenant>(&stream).await.map_err(|e| anyhow::anyhow!("cannot read the demo tenant: {e}"))?.widget_key() {
-        let password =
-            std::env::var("JAMUNA_DEMO_ADMIN_PASSWORD").unwrap_or_else(|_| "(the one printed when the demo tenant was created)".into());
+        let password = config.demo.admin_password.clone().unwrap_or_else(|| "(the one printed when the demo tenant was created)".into());
         return Ok(Demo { email, password, widget_key: k.to_owned() });
     }
-    let password = std::env::var("JAMUNA_DEMO_ADMIN_PASSWORD").unwrap_or_else(|_| random_token(12));
+    let password = config.demo.admin_password.clone().unwrap_or_else(|| random_token(12));
     let widget_key = format!("wk_{}", random_token(24));
     let settings = TenantSettings { allowed_origins: vec![], self_signup: true };
     let create = TenantCommand::Create { tenant: tenant.clone(), name: "Demo Bank".into(), widget_key: widget_key.clone(), settings };
     commands.execute::<Tenant>(&stream, &create, &ctx()).await.map_err(|e| anyhow::anyhow!("cannot create the demo tenant: {e}"))?;
 
-    let email_parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("JAMUNA_DEMO_ADMIN_EMAIL: {e}"))?;
+    let email_parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("demo.admin_email (JAMUNA_DEMO_ADMIN_EMAIL): {e}"))?;
     let user_id = jamuna_gateway::routes::auth::user_id_for_email(&tenant, &email_parsed);
     let hash = jamuna_gateway::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let register = UserCommand::Register {

@@ -10,8 +10,9 @@
 //! (every write is conditional on the position it was read at) but would do
 //! the work twice.
 
-use super::{Ready, jwt_secret, key_store, ops_router, read_models, serve_ops};
+use super::{Ready, jwt_secret, ops_router, serve_ops};
 use crate::config::Config;
+use crate::ports::{event_log, key_store, read_models, work_share};
 use anyhow::{Result, bail};
 use axum::response::IntoResponse;
 use jamuna_commands::{EventLog, Sealer};
@@ -24,9 +25,6 @@ pub struct Args {
     /// Only this projection (users, conversations, analytics); all when absent.
     #[arg(long)]
     pub projection: Option<String>,
-    /// Dev mode: no JAMUNA_JWT_SECRET needed [env: JAMUNA_DEV]
-    #[arg(long)]
-    pub dev: bool,
 }
 
 /// Starts the projections of `models` (or only the one called `only`),
@@ -67,12 +65,11 @@ pub fn status_router(projector: Arc<Projector>) -> axum::Router {
     )
 }
 
-pub async fn run(args: Args, mut config: Config) -> Result<()> {
-    config.dev |= args.dev;
+pub async fn run(args: Args, config: Config) -> Result<()> {
     super::data_dir(&config)?;
     jwt_secret(&config)?;
     let metrics = super::metrics()?;
-    let log = super::event_log(&config).await?;
+    let log = event_log(&config).await?;
     let sealer = Sealer::new(key_store(&config).await?);
     let models = read_models(&config).await?;
     // Replicas running the same projections form one group and split them.
@@ -83,7 +80,7 @@ pub async fn run(args: Args, mut config: Config) -> Result<()> {
         .filter(|n| args.projection.as_deref().is_none_or(|o| o == n))
         .collect();
     units.sort();
-    let share = super::work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
+    let share = work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
     let (projector, handles) = start(&models, log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;
     // Ready while the log answers and no projection has failed.
     let ready: Ready = Arc::new(move || {
