@@ -3,27 +3,17 @@
 use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody, from_command};
+use crate::error::{ApiError, ErrorBody};
 use crate::service;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use jamuna_domain::StreamId;
-use jamuna_domain::tenant::{Tenant, TenantCommand, TenantError, TenantSettings};
+use jamuna_domain::tenant::{Tenant, TenantCommand, TenantSettings};
 use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/tenant", get(show)).route("/api/v1/tenant/settings", axum::routing::put(change))
-}
-
-pub fn tenant_code(e: &TenantError) -> &'static str {
-    match e {
-        TenantError::AlreadyExists => "already_exists",
-        TenantError::NotFound => "not_found",
-        TenantError::InvalidName => "invalid_name",
-        TenantError::InvalidWidgetKey => "invalid_widget_key",
-        TenantError::InvalidOrigin(_) => "invalid_origin",
-    }
 }
 
 /// The caller's tenant: staff also see its widget key and settings.
@@ -79,11 +69,7 @@ async fn change(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::of_tenant(&caller.tenant);
-    let done = state
-        .commands
-        .execute::<Tenant>(&stream, &TenantCommand::ChangeSettings { settings }, &service::ctx(&caller))
-        .await
-        .map_err(|e| from_command(e, tenant_code))?;
+    let done = state.commands.execute::<Tenant>(&stream, &TenantCommand::ChangeSettings { settings }, &service::ctx(&caller)).await?;
     if let Some(a) = done.appended {
         state.directory.caught_up(a.last_position).await?;
     }

@@ -2,11 +2,11 @@
 //! and erase users (GDPR: the user's key is deleted, so their personal data
 //! in the log reads as erased from then on).
 
-use super::auth::{create_user, user_code};
+use super::auth::create_user;
 use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody, from_command};
+use crate::error::{ApiError, ErrorBody};
 use crate::service;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -180,11 +180,7 @@ async fn change_role(
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
-    let done = state
-        .commands
-        .execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller))
-        .await
-        .map_err(|e| from_command(e, user_code))?;
+    let done = state.commands.execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller)).await?;
     // Tokens carry the role: make the user sign in again.
     state.refresh.revoke_all(&caller.tenant, &id).await?;
     Ok(axum::Json(json!({"id": id, "role": body.role, "version": done.version()})))
@@ -202,7 +198,7 @@ async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<Str
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
-    state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await?;
     // The event is stored; now the key goes, and with it the personal data.
     state.commands.sealer().keys().erase(&caller.tenant, &id).await.map_err(ApiError::internal)?;
     state.refresh.revoke_all(&caller.tenant, &id).await?;
