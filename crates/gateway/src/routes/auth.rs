@@ -37,7 +37,7 @@ pub struct TokenResponse {
     pub expires_in: u64,
     pub user_id: String,
     pub tenant: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     pub role: Role,
 }
 

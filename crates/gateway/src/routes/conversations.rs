@@ -40,7 +40,7 @@ fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
 #[serde(deny_unknown_fields)]
 struct Start {
     #[serde(default = "web")]
-    #[schema(value_type = super::docs::Channel, default = "web")]
+    #[schema(value_type = super::schema::Channel, default = "web")]
     channel: Channel,
 }
 
@@ -183,9 +183,9 @@ async fn agent_names(state: &AppState, caller: &Caller, events: &[Value]) -> Res
 struct ConversationDetail {
     id: String,
     customer: Option<String>,
-    #[schema(value_type = Option<super::docs::Channel>)]
+    #[schema(value_type = Option<super::schema::Channel>)]
     channel: Option<()>,
-    #[schema(value_type = Option<super::docs::Status>)]
+    #[schema(value_type = Option<super::schema::Status>)]
     status: Option<()>,
     /// The assigned agent's user id.
     assignee: Option<String>,

@@ -41,7 +41,7 @@ struct TenantView {
     /// Staff only: the public key the chat widget exchanges for visitor tokens.
     widget_key: Option<String>,
     /// Staff only.
-    #[schema(value_type = Option<super::docs::TenantSettings>)]
+    #[schema(value_type = Option<super::schema::TenantSettings>)]
     settings: Option<()>,
 }
 
@@ -50,13 +50,13 @@ struct TenantView {
 struct SettingsChanged {
     /// The tenant's version after the change.
     version: u64,
-    #[schema(value_type = super::docs::TenantSettings)]
+    #[schema(value_type = super::schema::TenantSettings)]
     settings: (),
 }
 
 /// Admins replace the tenant's settings.
 #[utoipa::path(put, path = "/api/v1/tenant/settings", tag = "tenant", operation_id = "changeTenantSettings",
-    request_body = super::docs::TenantSettings, security(("bearer" = [])),
+    request_body = super::schema::TenantSettings, security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = SettingsChanged),
         (status = 403, description = "Admins only", body = ErrorBody),

@@ -46,7 +46,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<
 struct Me {
     id: String,
     tenant: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
     /// An anonymous website visitor.
     visitor: bool,
@@ -59,7 +59,7 @@ struct Me {
 #[serde(deny_unknown_fields)]
 struct ListParams {
     /// Only users of this role.
-    #[param(value_type = Option<super::docs::Role>)]
+    #[param(value_type = Option<super::schema::Role>)]
     role: Option<Role>,
 }
 
@@ -68,7 +68,7 @@ struct ListParams {
 #[allow(dead_code)] // documents the handler's `json!` body
 struct UserSummary {
     id: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
     name: Option<String>,
     email: Option<String>,
@@ -113,7 +113,7 @@ struct Create {
     email: String,
     password: String,
     name: Option<String>,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: Role,
 }
 
@@ -121,7 +121,7 @@ struct Create {
 #[allow(dead_code)] // documents the handler's `json!` body
 struct UserCreated {
     id: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
 }
 
@@ -150,7 +150,7 @@ fn parse_user(id: &str) -> Result<UserId, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeRole {
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: Role,
 }
 
@@ -158,7 +158,7 @@ struct ChangeRole {
 #[allow(dead_code)] // documents the handler's `json!` body
 struct RoleChanged {
     id: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
     version: u64,
 }
