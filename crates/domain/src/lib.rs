@@ -18,11 +18,13 @@
 //! (ids, versions, positions, tenant, causation), the [`upcast`] hook that
 //! reads an older schema version as the current one, and [`Personal`] data,
 //! which the write side encrypts with a per-user key before it reaches the log.
+//! Every refusal has a stable name for clients to match on ([`ErrorCode`]).
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
 pub mod conversation;
 pub mod envelope;
+pub mod error_code;
 pub mod ids;
 pub mod knowledge_base;
 pub mod personal;
@@ -38,6 +40,7 @@ mod testing;
 
 pub use aggregate::{Aggregate, AggregateKind, DomainEvent};
 pub use envelope::{EventMeta, StreamId};
+pub use error_code::ErrorCode;
 pub use ids::{ArticleId, ClientMessageId, ConversationId, IdError, TenantId, UserId};
 pub use personal::Personal;
 pub use text::{MessageText, TextError};

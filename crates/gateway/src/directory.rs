@@ -1,12 +1,16 @@
 //! The read-side lookups the gateway needs, as a port: tenants (by id and by
 //! widget key) and users (by id and by e-mail, for login). The binary plugs
-//! in the users-and-tenants read model.
+//! in the users-and-tenants read model ([`crate::reads`]).
+//!
+//! The ports speak the read models' [`StoreError`]: `Invalid` for a query
+//! that cannot be answered as asked, `Unavailable` for a store that is down
+//! (or late), `Internal` for the rest; [`crate::error`] maps it to HTTP.
 
-use crate::error::ApiError;
 use async_trait::async_trait;
 use jamuna_domain::tenant::TenantSettings;
 use jamuna_domain::user::Role;
 use jamuna_domain::{TenantId, UserId};
+use jamuna_projections::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantInfo {
@@ -31,15 +35,15 @@ pub struct UserInfo {
 
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
-    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantInfo>, ApiError>;
-    async fn tenant_by_widget_key(&self, key: &str) -> Result<Option<TenantInfo>, ApiError>;
-    async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<UserInfo>, ApiError>;
-    async fn user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserInfo>, ApiError>;
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantInfo>, StoreError>;
+    async fn tenant_by_widget_key(&self, key: &str) -> Result<Option<TenantInfo>, StoreError>;
+    async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<UserInfo>, StoreError>;
+    async fn user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserInfo>, StoreError>;
     /// The tenant's users (for the admin page), optionally of one role.
-    async fn users(&self, tenant: &TenantId, role: Option<Role>) -> Result<Vec<UserInfo>, ApiError>;
+    async fn users(&self, tenant: &TenantId, role: Option<Role>) -> Result<Vec<UserInfo>, StoreError>;
     /// Waits (bounded) until the read model has applied the log up to
     /// `position`, so a read right after a write sees it.
-    async fn caught_up(&self, position: u64) -> Result<(), ApiError>;
+    async fn caught_up(&self, position: u64) -> Result<(), StoreError>;
 }
 
 /// Which conversations an inbox or a customer's list shows.
@@ -82,14 +86,14 @@ pub struct Page {
 /// The conversations read model, as the inbox needs it.
 #[async_trait]
 pub trait ConversationQueries: Send + Sync + 'static {
-    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Page, ApiError>;
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Page, StoreError>;
     /// Unresolved conversations of every tenant, for the operators' gauge.
-    async fn open_count(&self) -> Result<u64, ApiError>;
+    async fn open_count(&self) -> Result<u64, StoreError>;
 }
 
 /// The analytics read model: per-day figures over a date range, as JSON
 /// (`{"days": [...], "intents": [...]}`).
 #[async_trait]
 pub trait AnalyticsQueries: Send + Sync + 'static {
-    async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, ApiError>;
+    async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, StoreError>;
 }

@@ -3,11 +3,20 @@
 //! The body is always `{"error": {"code": "...", "message": "..."}}` with a
 //! stable, machine-readable code. Internal failures are logged with their
 //! cause and answered with a generic message: nothing internal leaks.
+//!
+//! Errors reach HTTP one way: ports and libraries return their own errors
+//! ([`StoreError`] from the read models and the refresh-token store,
+//! [`LogError`] from the event log, [`CommandError`] from the write side,
+//! whose business refusals name themselves through [`ErrorCode`]), and the
+//! `From` impls below turn each into an [`ApiError`], so handlers use `?`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jamuna_commands::handler::CommandError;
 use jamuna_commands::log::LogError;
+use jamuna_commands::{KeyStoreError, SealError};
+use jamuna_domain::ErrorCode;
+use jamuna_projections::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -130,17 +139,89 @@ impl From<LogError> for ApiError {
     }
 }
 
-/// A domain refusal becomes 409 with the rule's name as the code; the rest
-/// maps by kind.
-pub fn from_command<E: std::error::Error + Send + Sync + 'static>(e: CommandError<E>, code: impl Fn(&E) -> &'static str) -> ApiError {
-    match e {
-        CommandError::Rejected(r) => ApiError::Conflict { code: code(&r), message: r.to_string() },
-        CommandError::Conflict(_) => ApiError::Conflict { code: "busy", message: "too many concurrent changes; retry".into() },
-        CommandError::Log(l) => l.into(),
-        CommandError::Seal(jamuna_commands::SealError::Keys(jamuna_commands::KeyStoreError::Erased(_))) => {
-            ApiError::Forbidden("this user has been erased".into())
+/// A read model (or another store the gateway reads) failed: a bad query is
+/// the caller's mistake; a store that is down, or a write that raced another,
+/// is worth retrying (503); anything else is a bug or a broken store (500).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            e @ (StoreError::Unavailable(_) | StoreError::Conflict(_)) => ApiError::Unavailable(Box::new(e)),
+            e @ StoreError::Internal(_) => ApiError::Internal(Box::new(e)),
         }
-        CommandError::Seal(s) => ApiError::internal(s),
-        CommandError::Decode(d) => ApiError::internal(d),
+    }
+}
+
+/// A domain refusal becomes 409 with the rule's name ([`ErrorCode`]) as the
+/// code; the rest maps by kind.
+impl<E: ErrorCode + std::error::Error + Send + Sync + 'static> From<CommandError<E>> for ApiError {
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Rejected(r) => ApiError::Conflict { code: r.code(), message: r.to_string() },
+            CommandError::Conflict(_) => ApiError::Conflict { code: "busy", message: "too many concurrent changes; retry".into() },
+            CommandError::Log(l) => l.into(),
+            CommandError::Seal(SealError::Keys(KeyStoreError::Erased(_))) => ApiError::Forbidden("this user has been erased".into()),
+            CommandError::Seal(s) => ApiError::internal(s),
+            CommandError::Decode(d) => ApiError::internal(d),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jamuna_domain::UserId;
+    use jamuna_domain::conversation::ConversationError;
+    use jamuna_domain::knowledge_base::KnowledgeBaseError;
+
+    /// The status and the JSON body an error is answered with.
+    async fn answer(e: impl Into<ApiError>) -> (StatusCode, serde_json::Value) {
+        let response = e.into().into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("the body is read");
+        (status, serde_json::from_slice(&body).expect("the body is JSON"))
+    }
+
+    #[tokio::test]
+    async fn a_domain_refusal_is_409_with_its_code() {
+        let (status, body) = answer(CommandError::Rejected(ConversationError::AlreadyResolved)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "already_resolved");
+        assert_eq!(body["error"]["message"], ConversationError::AlreadyResolved.to_string());
+        let (status, body) = answer(CommandError::<KnowledgeBaseError>::Rejected(KnowledgeBaseError::NoExamples)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "no_examples");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_keeps_losing_races_is_409_busy_and_an_erased_subject_403() {
+        let (status, body) = answer(CommandError::<ConversationError>::Conflict("conversation-x".into())).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "busy");
+        let erased = KeyStoreError::Erased(UserId::parse("u1").expect("an id"));
+        let (status, body) = answer(CommandError::<ConversationError>::Seal(SealError::Keys(erased))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_is_503_and_a_bad_query_400() {
+        let (status, body) = answer(StoreError::unavailable(std::io::Error::other("connection refused"))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert!(!body.to_string().contains("connection refused"), "the cause stays in the log: {body}");
+        let (status, body) = answer(StoreError::Invalid("not a cursor".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["message"], "not a cursor");
+    }
+
+    #[tokio::test]
+    async fn an_internal_failure_is_500_without_its_cause() {
+        let (status, body) = answer(StoreError::internal(std::io::Error::other("secret table xyz is corrupt"))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, serde_json::json!({"error": {"code": "internal", "message": "internal error"}}));
+        let (status, body) = answer(CommandError::<ConversationError>::Log(LogError::Internal("disk xyz failed".into()))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.to_string().contains("xyz"), "{body}");
     }
 }

@@ -3,26 +3,18 @@
 //! tests plug the same ones in.
 
 use crate::directory::{AnalyticsQueries, ConversationQueries, Directory, ListQuery, Page, TenantInfo, UserInfo, View};
-use crate::error::ApiError;
 use async_trait::async_trait;
 use jamuna_domain::conversation::{Channel, Status, Tag};
 use jamuna_domain::{TenantId, UserId};
 use jamuna_projections::analytics::{AnalyticsStore, DailyStats};
 use jamuna_projections::conversations::{ConversationQuery, ConversationStore, Cursor, InboxView};
 use jamuna_projections::users::{TenantRecord, UserRecord, UserStore};
-use jamuna_projections::{ProjectionHandle, StoreError};
+use jamuna_projections::{ProjectionError, ProjectionHandle, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a request waits for the read models to catch up with its own write.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
-
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Invalid(m) => ApiError::BadRequest(m),
-        other => ApiError::Unavailable(Box::new(other)),
-    }
-}
 
 /// The read models, as the gateway's ports.
 pub struct GatewayReads {
@@ -44,11 +36,12 @@ pub enum CatchUp {
 }
 
 impl CatchUp {
-    async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+    /// A read model that does not catch up in time is `Unavailable`, like one that is down.
+    async fn wait_for(&self, position: u64) -> Result<(), StoreError> {
         match self {
             CatchUp::Local(handles) => {
                 for h in handles {
-                    h.wait_for(position, READ_YOUR_WRITES).await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+                    h.wait_for(position, READ_YOUR_WRITES).await.map_err(StoreError::unavailable)?;
                 }
                 Ok(())
             }
@@ -57,13 +50,16 @@ impl CatchUp {
                 for p in projections {
                     let mut pause = Duration::from_millis(5);
                     loop {
-                        let reached = p.checkpoint().await.map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+                        let reached = p.checkpoint().await.map_err(|e| match e {
+                            ProjectionError::Store(s) => s,
+                            other => StoreError::unavailable(other),
+                        })?;
                         if reached >= position {
                             break;
                         }
                         if tokio::time::Instant::now() >= deadline {
                             let e = jamuna_projections::WaitError::Timeout { name: p.name().to_owned(), position, reached };
-                            return Err(ApiError::Unavailable(Box::new(e)));
+                            return Err(StoreError::unavailable(e));
                         }
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(Duration::from_millis(100));
@@ -94,27 +90,27 @@ fn user_info(u: UserRecord) -> UserInfo {
 
 #[async_trait]
 impl Directory for GatewayReads {
-    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantInfo>, ApiError> {
-        Ok(self.users.tenant(id).await.map_err(store_error)?.map(tenant_info))
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantInfo>, StoreError> {
+        Ok(self.users.tenant(id).await?.map(tenant_info))
     }
 
-    async fn tenant_by_widget_key(&self, key: &str) -> Result<Option<TenantInfo>, ApiError> {
-        Ok(self.users.find_tenant_by_widget_key(key).await.map_err(store_error)?.map(tenant_info))
+    async fn tenant_by_widget_key(&self, key: &str) -> Result<Option<TenantInfo>, StoreError> {
+        Ok(self.users.find_tenant_by_widget_key(key).await?.map(tenant_info))
     }
 
-    async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<UserInfo>, ApiError> {
-        Ok(self.users.user(tenant, id).await.map_err(store_error)?.map(user_info))
+    async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<Option<UserInfo>, StoreError> {
+        Ok(self.users.user(tenant, id).await?.map(user_info))
     }
 
-    async fn user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserInfo>, ApiError> {
-        Ok(self.users.find_by_email(tenant, email).await.map_err(store_error)?.map(user_info))
+    async fn user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<UserInfo>, StoreError> {
+        Ok(self.users.find_by_email(tenant, email).await?.map(user_info))
     }
 
-    async fn users(&self, tenant: &TenantId, role: Option<jamuna_domain::user::Role>) -> Result<Vec<UserInfo>, ApiError> {
+    async fn users(&self, tenant: &TenantId, role: Option<jamuna_domain::user::Role>) -> Result<Vec<UserInfo>, StoreError> {
         let mut out = Vec::new();
         let mut after: Option<UserId> = None;
         loop {
-            let page = self.users.users(tenant, role, after.as_ref(), jamuna_projections::users::MAX_USERS).await.map_err(store_error)?;
+            let page = self.users.users(tenant, role, after.as_ref(), jamuna_projections::users::MAX_USERS).await?;
             let done = page.len() < jamuna_projections::users::MAX_USERS;
             after = page.last().map(|u| u.id.clone());
             out.extend(page.into_iter().map(user_info));
@@ -124,32 +120,32 @@ impl Directory for GatewayReads {
         }
     }
 
-    async fn caught_up(&self, position: u64) -> Result<(), ApiError> {
+    async fn caught_up(&self, position: u64) -> Result<(), StoreError> {
         self.catch_up.wait_for(position).await
     }
 }
 
-fn parse_status(s: &str) -> Result<Status, ApiError> {
+fn parse_status(s: &str) -> Result<Status, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.into()))
-        .map_err(|_| ApiError::BadRequest(format!("unknown status {s:?}: open, pending or resolved")))
+        .map_err(|_| StoreError::Invalid(format!("unknown status {s:?}: open, pending or resolved")))
 }
 
-fn parse_channel(s: &str) -> Result<Channel, ApiError> {
+fn parse_channel(s: &str) -> Result<Channel, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.into()))
-        .map_err(|_| ApiError::BadRequest(format!("unknown channel {s:?}: web, mobile or api")))
+        .map_err(|_| StoreError::Invalid(format!("unknown channel {s:?}: web, mobile or api")))
 }
 
 #[async_trait]
 impl ConversationQueries for GatewayReads {
-    async fn open_count(&self) -> Result<u64, ApiError> {
-        self.conversations.open_count().await.map_err(store_error)
+    async fn open_count(&self) -> Result<u64, StoreError> {
+        self.conversations.open_count().await
     }
 
-    async fn list(&self, tenant: &TenantId, q: &ListQuery) -> Result<Page, ApiError> {
+    async fn list(&self, tenant: &TenantId, q: &ListQuery) -> Result<Page, StoreError> {
         let view = match q.view {
             View::All => InboxView::All,
             View::Unassigned => InboxView::Unassigned,
-            View::Mine => InboxView::Mine(q.agent.clone().ok_or_else(|| ApiError::BadRequest("view=mine needs an agent".into()))?),
+            View::Mine => InboxView::Mine(q.agent.clone().ok_or_else(|| StoreError::Invalid("view=mine needs an agent".into()))?),
             View::Pending => InboxView::Pending,
             View::Resolved => InboxView::Resolved,
         };
@@ -158,16 +154,16 @@ impl ConversationQueries for GatewayReads {
             customer: q.customer.clone(),
             view,
             status: q.status.as_deref().map(parse_status).transpose()?,
-            tag: q.tag.as_deref().map(|t| Tag::parse(t).map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?,
+            tag: q.tag.as_deref().map(|t| Tag::parse(t).map_err(|e| StoreError::Invalid(e.to_string()))).transpose()?,
             channel: q.channel.as_deref().map(parse_channel).transpose()?,
             created_from: None,
             created_to: None,
             text: q.search.clone(),
             limit: q.limit as usize,
-            cursor: q.cursor.as_deref().map(Cursor::parse).transpose().map_err(store_error)?,
+            cursor: q.cursor.as_deref().map(Cursor::parse).transpose()?,
         };
-        let page = self.conversations.list(&query).await.map_err(store_error)?;
-        let items = page.items.iter().map(|s| serde_json::to_value(s).map_err(ApiError::internal)).collect::<Result<_, _>>()?;
+        let page = self.conversations.list(&query).await?;
+        let items = page.items.iter().map(|s| serde_json::to_value(s).map_err(StoreError::internal)).collect::<Result<_, _>>()?;
         Ok(Page { items, next_cursor: page.next.map(|c| c.as_str().to_owned()) })
     }
 }
@@ -198,8 +194,8 @@ fn day_json(d: &DailyStats) -> serde_json::Value {
 
 #[async_trait]
 impl AnalyticsQueries for GatewayReads {
-    async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, ApiError> {
-        let report = self.analytics.report(tenant, from, to).await.map_err(store_error)?;
+    async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, StoreError> {
+        let report = self.analytics.report(tenant, from, to).await?;
         let mut intents: Vec<(&String, &u64)> = report.total.intents.iter().collect();
         intents.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let mut citations: Vec<(&String, &u64)> = report.total.citations.iter().collect();

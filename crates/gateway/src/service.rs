@@ -4,28 +4,11 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, from_command};
+use crate::error::ApiError;
 use jamuna_commands::handler::{CommandContext, Executed};
-use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand, ConversationError};
+use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand};
 use jamuna_domain::{Aggregate, ClientMessageId, ConversationId, MessageText, StreamId};
 use std::sync::Arc;
-
-/// The stable error code of each business refusal.
-pub fn conversation_code(e: &ConversationError) -> &'static str {
-    match e {
-        ConversationError::NotStarted => "not_started",
-        ConversationError::AlreadyStarted => "already_started",
-        ConversationError::AlreadyResolved => "already_resolved",
-        ConversationError::NotResolved => "not_resolved",
-        ConversationError::HandedToHuman => "handed_to_human",
-        ConversationError::NotAnAgent => "not_an_agent",
-        ConversationError::OtherTenant => "other_tenant",
-        ConversationError::UnknownMessage(_) => "unknown_message",
-        ConversationError::UnknownAnswer(_) => "unknown_answer",
-        ConversationError::InvalidScore(_) => "invalid_score",
-        ConversationError::CommentTooLong => "comment_too_long",
-    }
-}
 
 /// The command context of the caller's request: the request's trace id
 /// (see [`crate::trace`]) becomes the events' correlation id.
@@ -41,7 +24,7 @@ pub fn ctx(caller: &Caller) -> CommandContext {
 /// own customer. Anything else is "not found", so ids cannot be probed.
 pub async fn authorize(state: &AppState, caller: &Caller, id: &ConversationId) -> Result<(StreamId, Arc<Conversation>), ApiError> {
     let stream = StreamId::conversation(&caller.tenant, id);
-    let conversation = state.commands.load::<Conversation>(&stream).await.map_err(|e| from_command(e, conversation_code))?;
+    let conversation = state.commands.load::<Conversation>(&stream).await?;
     let Some(started) = conversation.started() else {
         return Err(ApiError::NotFound("conversation"));
     };
@@ -60,7 +43,7 @@ pub async fn start(state: &AppState, caller: &Caller, channel: Channel) -> Resul
     let stream = StreamId::conversation(&caller.tenant, &id);
     let command =
         ConversationCommand::Start { tenant: caller.tenant.clone(), conversation_id: id.clone(), customer: caller.user.clone(), channel };
-    state.commands.execute::<Conversation>(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    state.commands.execute::<Conversation>(&stream, &command, &ctx(caller)).await?;
     metrics::counter!("jamuna_conversations_started_total").increment(1);
     Ok(id)
 }
@@ -96,8 +79,7 @@ pub async fn post_message(
     let author = if own || !caller.is_staff() { Author::Customer } else { Author::Agent { id: caller.user.clone() } };
     let author_kind = author.clone();
     let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
-    let executed: Executed<Conversation> =
-        state.commands.execute(&stream, &command, &ctx(caller)).await.map_err(|e| from_command(e, conversation_code))?;
+    let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await?;
     metrics::counter!("jamuna_messages_in_total", "author" => if matches!(author_kind, Author::Customer) { "customer" } else { "agent" })
         .increment(1);
     let (version, position, duplicate) = match executed.events.first() {

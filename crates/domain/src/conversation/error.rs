@@ -25,3 +25,21 @@ pub enum ConversationError {
     #[error("the comment is too long (at most 1000 characters)")]
     CommentTooLong,
 }
+
+impl crate::ErrorCode for ConversationError {
+    fn code(&self) -> &'static str {
+        match self {
+            ConversationError::NotStarted => "not_started",
+            ConversationError::AlreadyStarted => "already_started",
+            ConversationError::AlreadyResolved => "already_resolved",
+            ConversationError::NotResolved => "not_resolved",
+            ConversationError::HandedToHuman => "handed_to_human",
+            ConversationError::NotAnAgent => "not_an_agent",
+            ConversationError::OtherTenant => "other_tenant",
+            ConversationError::UnknownMessage(_) => "unknown_message",
+            ConversationError::UnknownAnswer(_) => "unknown_answer",
+            ConversationError::InvalidScore(_) => "invalid_score",
+            ConversationError::CommentTooLong => "comment_too_long",
+        }
+    }
+}

@@ -190,6 +190,22 @@ pub enum KnowledgeBaseError {
     ExamplesChanged,
 }
 
+impl crate::ErrorCode for KnowledgeBaseError {
+    fn code(&self) -> &'static str {
+        match self {
+            KnowledgeBaseError::ArticleExists(_) => "article_exists",
+            KnowledgeBaseError::UnknownArticle(_) => "unknown_article",
+            KnowledgeBaseError::InvalidTitle => "invalid_title",
+            KnowledgeBaseError::InvalidBody => "invalid_body",
+            KnowledgeBaseError::InvalidExample => "invalid_example",
+            KnowledgeBaseError::InvalidAnswer => "invalid_answer",
+            KnowledgeBaseError::TooManyExamples => "too_many_examples",
+            KnowledgeBaseError::NoExamples => "no_examples",
+            KnowledgeBaseError::ExamplesChanged => "examples_changed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KnowledgeBase {
     version: u64,

@@ -58,6 +58,18 @@ pub enum TenantError {
     InvalidOrigin(String),
 }
 
+impl crate::ErrorCode for TenantError {
+    fn code(&self) -> &'static str {
+        match self {
+            TenantError::AlreadyExists => "already_exists",
+            TenantError::NotFound => "not_found",
+            TenantError::InvalidName => "invalid_name",
+            TenantError::InvalidWidgetKey => "invalid_widget_key",
+            TenantError::InvalidOrigin(_) => "invalid_origin",
+        }
+    }
+}
+
 fn check_settings(s: &TenantSettings) -> Result<(), TenantError> {
     for o in &s.allowed_origins {
         let ok = (o.starts_with("https://") || o.starts_with("http://"))

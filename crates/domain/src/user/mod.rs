@@ -113,6 +113,17 @@ pub enum UserError {
     NameTooLong,
 }
 
+impl crate::ErrorCode for UserError {
+    fn code(&self) -> &'static str {
+        match self {
+            UserError::AlreadyRegistered => "already_registered",
+            UserError::NotRegistered => "not_registered",
+            UserError::Erased => "erased",
+            UserError::NameTooLong => "name_too_long",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct User {
     version: u64,

@@ -5,7 +5,8 @@
 //! (`<data_dir>/sessions.db`, the embedded mode, so a restart does not log
 //! everyone out) and [`mongo`] (a `refresh_tokens` collection every gateway
 //! replica shares, the distributed mode: a token issued by replica A can be
-//! redeemed or revoked at replica B).
+//! redeemed or revoked at replica B). The port's errors are the read models'
+//! [`StoreError`]: unavailable (worth a retry) told apart from internal.
 
 pub mod mongo;
 pub mod sqlite;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use jamuna_domain::user::Role;
 use jamuna_domain::{TenantId, UserId};
+use jamuna_projections::StoreError;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -35,13 +37,13 @@ pub struct RefreshRecord {
 /// Where refresh-token hashes live.
 #[async_trait]
 pub trait RefreshStore: Send + Sync + 'static {
-    async fn insert(&self, hash: Vec<u8>, record: RefreshRecord) -> Result<(), ApiError>;
+    async fn insert(&self, hash: Vec<u8>, record: RefreshRecord) -> Result<(), StoreError>;
     /// Removes the token and returns what it was (atomically: a token is
     /// redeemed at most once, even by two replicas at the same moment).
-    async fn take(&self, hash: Vec<u8>) -> Result<Option<RefreshRecord>, ApiError>;
-    async fn delete(&self, hash: Vec<u8>) -> Result<(), ApiError>;
+    async fn take(&self, hash: Vec<u8>) -> Result<Option<RefreshRecord>, StoreError>;
+    async fn delete(&self, hash: Vec<u8>) -> Result<(), StoreError>;
     /// Removes every token of a user.
-    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), ApiError>;
+    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError>;
 }
 
 pub struct RefreshTokens {
@@ -59,12 +61,12 @@ impl RefreshTokens {
     }
 
     /// Tokens in a SQLite file (the embedded mode).
-    pub fn open(path: &Path, ttl: Duration) -> Result<Self, ApiError> {
+    pub fn open(path: &Path, ttl: Duration) -> Result<Self, StoreError> {
         Ok(Self::new(Arc::new(sqlite::SqliteRefreshStore::open(path)?), ttl))
     }
 
     /// Tokens in the MongoDB database `database` at `url` (the distributed mode).
-    pub async fn connect_mongo(url: &str, database: &str, ttl: Duration) -> Result<Self, ApiError> {
+    pub async fn connect_mongo(url: &str, database: &str, ttl: Duration) -> Result<Self, StoreError> {
         Ok(Self::new(Arc::new(mongo::MongoRefreshStore::connect(url, database).await?), ttl))
     }
 
@@ -103,12 +105,12 @@ impl RefreshTokens {
 
     /// Revokes one token (logout); unknown tokens are ignored.
     pub async fn revoke(&self, token: &str) -> Result<(), ApiError> {
-        self.store.delete(hash(token)).await
+        Ok(self.store.delete(hash(token)).await?)
     }
 
     /// Revokes every token of a user (role change, erasure).
     pub async fn revoke_all(&self, tenant: &TenantId, user: &UserId) -> Result<(), ApiError> {
-        self.store.delete_user(tenant, user).await
+        Ok(self.store.delete_user(tenant, user).await?)
     }
 }
 

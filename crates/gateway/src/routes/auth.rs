@@ -4,7 +4,7 @@
 use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::{Caller, password};
-use crate::error::{ApiError, ErrorBody, from_command};
+use crate::error::{ApiError, ErrorBody};
 use crate::service;
 use axum::Router;
 use axum::extract::State;
@@ -37,7 +37,7 @@ pub struct TokenResponse {
     pub expires_in: u64,
     pub user_id: String,
     pub tenant: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     pub role: Role,
 }
 
@@ -52,15 +52,6 @@ pub async fn tokens_for(state: &AppState, caller: &Caller) -> Result<TokenRespon
         tenant: caller.tenant.to_string(),
         role: caller.role,
     })
-}
-
-pub fn user_code(e: &UserError) -> &'static str {
-    match e {
-        UserError::AlreadyRegistered => "already_registered",
-        UserError::NotRegistered => "not_registered",
-        UserError::Erased => "erased",
-        UserError::NameTooLong => "name_too_long",
-    }
 }
 
 /// A user's id follows from tenant and e-mail, so the User aggregate itself
@@ -195,7 +186,7 @@ pub async fn create_user(
         password_hash: Some(hash),
     };
     let caller = Caller { user: user_id, tenant: tenant.clone(), role, visitor: false };
-    let done = state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    let done = state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await?;
     if let Some(a) = done.appended {
         state.directory.caught_up(a.last_position).await?;
     }
@@ -233,6 +224,6 @@ pub async fn register_visitor(state: &AppState, tenant: &TenantId, user_id: User
         UserCommand::Register { tenant: tenant.clone(), user_id, role: Role::Customer, name: None, email: None, password_hash: None };
     match state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await {
         Ok(_) | Err(jamuna_commands::CommandError::Rejected(UserError::AlreadyRegistered)) => Ok(caller),
-        Err(e) => Err(from_command(e, user_code)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -7,8 +7,8 @@ use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::directory::{ListQuery, Page, View};
-use crate::error::{ApiError, ErrorBody, from_command};
-use crate::service::{self, Ack, conversation_code};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::{self, Ack};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -40,7 +40,7 @@ fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
 #[serde(deny_unknown_fields)]
 struct Start {
     #[serde(default = "web")]
-    #[schema(value_type = super::docs::Channel, default = "web")]
+    #[schema(value_type = super::schema::Channel, default = "web")]
     channel: Channel,
 }
 
@@ -183,9 +183,9 @@ async fn agent_names(state: &AppState, caller: &Caller, events: &[Value]) -> Res
 struct ConversationDetail {
     id: String,
     customer: Option<String>,
-    #[schema(value_type = Option<super::docs::Channel>)]
+    #[schema(value_type = Option<super::schema::Channel>)]
     channel: Option<()>,
-    #[schema(value_type = Option<super::docs::Status>)]
+    #[schema(value_type = Option<super::schema::Status>)]
     status: Option<()>,
     /// The assigned agent's user id.
     assignee: Option<String>,
@@ -233,11 +233,7 @@ async fn post_message(
 async fn run(state: &AppState, caller: &Caller, id: &str, command: ConversationCommand) -> Result<axum::Json<Value>, ApiError> {
     let id = parse_id(id)?;
     let (stream, _) = service::authorize(state, caller, &id).await?;
-    let done = state
-        .commands
-        .execute::<Conversation>(&stream, &command, &service::ctx(caller))
-        .await
-        .map_err(|e| from_command(e, conversation_code))?;
+    let done = state.commands.execute::<Conversation>(&stream, &command, &service::ctx(caller)).await?;
     Ok(axum::Json(json!({"id": id, "version": done.version(), "changed": !done.events.is_empty()})))
 }
 

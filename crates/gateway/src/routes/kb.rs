@@ -6,7 +6,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody, from_command};
+use crate::error::{ApiError, ErrorBody};
 use crate::service;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, put};
 use jamuna_commands::seal;
 use jamuna_domain::knowledge_base::import::{self, Draft, Format};
-use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseError, KnowledgeBaseEvent};
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent};
 use jamuna_domain::{ArticleId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,20 +35,6 @@ struct ImportReport {
     added: usize,
     updated: usize,
     unchanged: usize,
-}
-
-pub fn kb_code(e: &KnowledgeBaseError) -> &'static str {
-    match e {
-        KnowledgeBaseError::ArticleExists(_) => "article_exists",
-        KnowledgeBaseError::UnknownArticle(_) => "unknown_article",
-        KnowledgeBaseError::InvalidTitle => "invalid_title",
-        KnowledgeBaseError::InvalidBody => "invalid_body",
-        KnowledgeBaseError::InvalidExample => "invalid_example",
-        KnowledgeBaseError::InvalidAnswer => "invalid_answer",
-        KnowledgeBaseError::TooManyExamples => "too_many_examples",
-        KnowledgeBaseError::NoExamples => "no_examples",
-        KnowledgeBaseError::ExamplesChanged => "examples_changed",
-    }
 }
 
 /// One article of the knowledge base.
@@ -129,8 +115,7 @@ async fn citations(state: &AppState, caller: &Caller) -> Result<BTreeMap<String,
 async fn run(state: &AppState, caller: &Caller, command: KnowledgeBaseCommand) -> Result<usize, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::knowledge_base(&caller.tenant);
-    let done =
-        state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
+    let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await?;
     Ok(done.events.len())
 }
 
@@ -141,8 +126,7 @@ async fn run_events(
 ) -> Result<Vec<jamuna_domain::envelope::Envelope<KnowledgeBaseEvent>>, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::knowledge_base(&caller.tenant);
-    let done =
-        state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await.map_err(|e| from_command(e, kb_code))?;
+    let done = state.commands.execute::<KnowledgeBase>(&stream, &command, &service::ctx(caller)).await?;
     Ok(done.events)
 }
 
@@ -292,7 +276,7 @@ async fn import_file(
     let drafts: Vec<Draft> = import::parse(format, text, Some("upload")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let total = drafts.len();
     let stream = StreamId::knowledge_base(&caller.tenant);
-    let before = state.commands.load::<KnowledgeBase>(&stream).await.map_err(|e| from_command(e, kb_code))?;
+    let before = state.commands.load::<KnowledgeBase>(&stream).await?;
     let existing = drafts.iter().filter(|d| before.contains(&d.id)).count();
     let changed = run(&state, &caller, KnowledgeBaseCommand::Import { tenant: caller.tenant.clone(), articles: drafts }).await?;
     let added = total - existing;

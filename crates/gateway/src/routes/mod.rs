@@ -8,6 +8,7 @@ pub mod health;
 pub mod json;
 pub mod kb;
 pub mod limits;
+pub mod schema;
 pub mod seed;
 pub mod tenants;
 pub mod users;

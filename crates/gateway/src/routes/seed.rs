@@ -116,8 +116,7 @@ async fn current_conversation(state: &AppState, caller: &Caller) -> Result<Conve
     bytes.copy_from_slice(&digest[..16]);
     let id = ConversationId::from_uuid(uuid::Uuid::from_bytes(bytes));
     let stream = StreamId::conversation(&caller.tenant, &id);
-    let conversation =
-        state.commands.load::<Conversation>(&stream).await.map_err(|e| crate::error::from_command(e, service::conversation_code))?;
+    let conversation = state.commands.load::<Conversation>(&stream).await?;
     let command = match conversation.status() {
         None => Some(ConversationCommand::Start {
             tenant: caller.tenant.clone(),
@@ -129,11 +128,7 @@ async fn current_conversation(state: &AppState, caller: &Caller) -> Result<Conve
         Some(_) => None,
     };
     if let Some(c) = command {
-        state
-            .commands
-            .execute::<Conversation>(&stream, &c, &service::ctx(caller))
-            .await
-            .map_err(|e| crate::error::from_command(e, service::conversation_code))?;
+        state.commands.execute::<Conversation>(&stream, &c, &service::ctx(caller)).await?;
     }
     Ok(id)
 }

@@ -3,27 +3,17 @@
 use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody, from_command};
+use crate::error::{ApiError, ErrorBody};
 use crate::service;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use jamuna_domain::StreamId;
-use jamuna_domain::tenant::{Tenant, TenantCommand, TenantError, TenantSettings};
+use jamuna_domain::tenant::{Tenant, TenantCommand, TenantSettings};
 use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/tenant", get(show)).route("/api/v1/tenant/settings", axum::routing::put(change))
-}
-
-pub fn tenant_code(e: &TenantError) -> &'static str {
-    match e {
-        TenantError::AlreadyExists => "already_exists",
-        TenantError::NotFound => "not_found",
-        TenantError::InvalidName => "invalid_name",
-        TenantError::InvalidWidgetKey => "invalid_widget_key",
-        TenantError::InvalidOrigin(_) => "invalid_origin",
-    }
 }
 
 /// The caller's tenant: staff also see its widget key and settings.
@@ -51,7 +41,7 @@ struct TenantView {
     /// Staff only: the public key the chat widget exchanges for visitor tokens.
     widget_key: Option<String>,
     /// Staff only.
-    #[schema(value_type = Option<super::docs::TenantSettings>)]
+    #[schema(value_type = Option<super::schema::TenantSettings>)]
     settings: Option<()>,
 }
 
@@ -60,13 +50,13 @@ struct TenantView {
 struct SettingsChanged {
     /// The tenant's version after the change.
     version: u64,
-    #[schema(value_type = super::docs::TenantSettings)]
+    #[schema(value_type = super::schema::TenantSettings)]
     settings: (),
 }
 
 /// Admins replace the tenant's settings.
 #[utoipa::path(put, path = "/api/v1/tenant/settings", tag = "tenant", operation_id = "changeTenantSettings",
-    request_body = super::docs::TenantSettings, security(("bearer" = [])),
+    request_body = super::schema::TenantSettings, security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = SettingsChanged),
         (status = 403, description = "Admins only", body = ErrorBody),
@@ -79,11 +69,7 @@ async fn change(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_admin()?;
     let stream = StreamId::of_tenant(&caller.tenant);
-    let done = state
-        .commands
-        .execute::<Tenant>(&stream, &TenantCommand::ChangeSettings { settings }, &service::ctx(&caller))
-        .await
-        .map_err(|e| from_command(e, tenant_code))?;
+    let done = state.commands.execute::<Tenant>(&stream, &TenantCommand::ChangeSettings { settings }, &service::ctx(&caller)).await?;
     if let Some(a) = done.appended {
         state.directory.caught_up(a.last_position).await?;
     }

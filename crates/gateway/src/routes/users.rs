@@ -2,11 +2,11 @@
 //! and erase users (GDPR: the user's key is deleted, so their personal data
 //! in the log reads as erased from then on).
 
-use super::auth::{create_user, user_code};
+use super::auth::create_user;
 use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody, from_command};
+use crate::error::{ApiError, ErrorBody};
 use crate::service;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -46,7 +46,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<
 struct Me {
     id: String,
     tenant: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
     /// An anonymous website visitor.
     visitor: bool,
@@ -59,7 +59,7 @@ struct Me {
 #[serde(deny_unknown_fields)]
 struct ListParams {
     /// Only users of this role.
-    #[param(value_type = Option<super::docs::Role>)]
+    #[param(value_type = Option<super::schema::Role>)]
     role: Option<Role>,
 }
 
@@ -68,7 +68,7 @@ struct ListParams {
 #[allow(dead_code)] // documents the handler's `json!` body
 struct UserSummary {
     id: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
     name: Option<String>,
     email: Option<String>,
@@ -113,7 +113,7 @@ struct Create {
     email: String,
     password: String,
     name: Option<String>,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: Role,
 }
 
@@ -121,7 +121,7 @@ struct Create {
 #[allow(dead_code)] // documents the handler's `json!` body
 struct UserCreated {
     id: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
 }
 
@@ -150,7 +150,7 @@ fn parse_user(id: &str) -> Result<UserId, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeRole {
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: Role,
 }
 
@@ -158,7 +158,7 @@ struct ChangeRole {
 #[allow(dead_code)] // documents the handler's `json!` body
 struct RoleChanged {
     id: String,
-    #[schema(value_type = super::docs::Role)]
+    #[schema(value_type = super::schema::Role)]
     role: (),
     version: u64,
 }
@@ -180,11 +180,7 @@ async fn change_role(
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
-    let done = state
-        .commands
-        .execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller))
-        .await
-        .map_err(|e| from_command(e, user_code))?;
+    let done = state.commands.execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller)).await?;
     // Tokens carry the role: make the user sign in again.
     state.refresh.revoke_all(&caller.tenant, &id).await?;
     Ok(axum::Json(json!({"id": id, "role": body.role, "version": done.version()})))
@@ -202,7 +198,7 @@ async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<Str
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
-    state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await.map_err(|e| from_command(e, user_code))?;
+    state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await?;
     // The event is stored; now the key goes, and with it the personal data.
     state.commands.sealer().keys().erase(&caller.tenant, &id).await.map_err(ApiError::internal)?;
     state.refresh.revoke_all(&caller.tenant, &id).await?;

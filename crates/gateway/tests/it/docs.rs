@@ -13,10 +13,10 @@ use jamuna_domain::{TenantId, UserId};
 use jamuna_gateway::auth::jwt::Tokens;
 use jamuna_gateway::auth::refresh::RefreshTokens;
 use jamuna_gateway::directory::{AnalyticsQueries, ConversationQueries, Directory, ListQuery, Page, TenantInfo, UserInfo};
-use jamuna_gateway::error::ApiError;
 use jamuna_gateway::routes::limits::Limiter;
 use jamuna_gateway::ws::hub::Hub;
 use jamuna_gateway::{AppState, GatewayConfig};
+use jamuna_projections::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -26,39 +26,39 @@ struct Empty;
 
 #[async_trait]
 impl Directory for Empty {
-    async fn tenant(&self, _: &TenantId) -> Result<Option<TenantInfo>, ApiError> {
+    async fn tenant(&self, _: &TenantId) -> Result<Option<TenantInfo>, StoreError> {
         Ok(None)
     }
-    async fn tenant_by_widget_key(&self, _: &str) -> Result<Option<TenantInfo>, ApiError> {
+    async fn tenant_by_widget_key(&self, _: &str) -> Result<Option<TenantInfo>, StoreError> {
         Ok(None)
     }
-    async fn user(&self, _: &TenantId, _: &UserId) -> Result<Option<UserInfo>, ApiError> {
+    async fn user(&self, _: &TenantId, _: &UserId) -> Result<Option<UserInfo>, StoreError> {
         Ok(None)
     }
-    async fn user_by_email(&self, _: &TenantId, _: &str) -> Result<Option<UserInfo>, ApiError> {
+    async fn user_by_email(&self, _: &TenantId, _: &str) -> Result<Option<UserInfo>, StoreError> {
         Ok(None)
     }
-    async fn users(&self, _: &TenantId, _: Option<Role>) -> Result<Vec<UserInfo>, ApiError> {
+    async fn users(&self, _: &TenantId, _: Option<Role>) -> Result<Vec<UserInfo>, StoreError> {
         Ok(Vec::new())
     }
-    async fn caught_up(&self, _: u64) -> Result<(), ApiError> {
+    async fn caught_up(&self, _: u64) -> Result<(), StoreError> {
         Ok(())
     }
 }
 
 #[async_trait]
 impl ConversationQueries for Empty {
-    async fn list(&self, _: &TenantId, _: &ListQuery) -> Result<Page, ApiError> {
+    async fn list(&self, _: &TenantId, _: &ListQuery) -> Result<Page, StoreError> {
         Ok(Page { items: Vec::new(), next_cursor: None })
     }
-    async fn open_count(&self) -> Result<u64, ApiError> {
+    async fn open_count(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
 }
 
 #[async_trait]
 impl AnalyticsQueries for Empty {
-    async fn range(&self, _: &TenantId, _: chrono::NaiveDate, _: chrono::NaiveDate) -> Result<serde_json::Value, ApiError> {
+    async fn range(&self, _: &TenantId, _: chrono::NaiveDate, _: chrono::NaiveDate) -> Result<serde_json::Value, StoreError> {
         Ok(serde_json::json!({"days": [], "intents": []}))
     }
 }

@@ -1,9 +1,11 @@
-//! Refresh-token hashes in a SQLite file (the embedded mode).
+//! Refresh-token hashes in a SQLite file (the embedded mode). SQLite's
+//! errors are sorted as the read models sort them (`StoreError:
+//! From<rusqlite::Error>`): a busy or locked database is `Unavailable`.
 
 use super::{RefreshRecord, RefreshStore};
-use crate::error::ApiError;
 use async_trait::async_trait;
 use jamuna_domain::{TenantId, UserId};
+use jamuna_projections::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,11 +15,11 @@ pub struct SqliteRefreshStore {
 }
 
 impl SqliteRefreshStore {
-    pub fn open(path: &Path) -> Result<Self, ApiError> {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+            std::fs::create_dir_all(dir).map_err(StoreError::internal)?;
         }
-        let conn = Connection::open(path).map_err(ApiError::internal)?;
+        let conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -29,23 +31,21 @@ impl SqliteRefreshStore {
                 expires_at INTEGER NOT NULL
              );
              CREATE INDEX IF NOT EXISTS refresh_by_user ON refresh_tokens (tenant, user_id);",
-        )
-        .map_err(ApiError::internal)?;
+        )?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    async fn with<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static) -> Result<R, ApiError> {
+    async fn with<R: Send + 'static>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static) -> Result<R, StoreError> {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&conn.lock().unwrap_or_else(|p| p.into_inner())))
+        Ok(tokio::task::spawn_blocking(move || f(&conn.lock().unwrap_or_else(|p| p.into_inner())))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)
+            .map_err(StoreError::internal)??)
     }
 }
 
 #[async_trait]
 impl RefreshStore for SqliteRefreshStore {
-    async fn insert(&self, hash: Vec<u8>, r: RefreshRecord) -> Result<(), ApiError> {
+    async fn insert(&self, hash: Vec<u8>, r: RefreshRecord) -> Result<(), StoreError> {
         self.with(move |c| {
             c.execute(
                 "INSERT INTO refresh_tokens (hash, user_id, tenant, role, visitor, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -56,7 +56,7 @@ impl RefreshStore for SqliteRefreshStore {
         Ok(())
     }
 
-    async fn take(&self, hash: Vec<u8>) -> Result<Option<RefreshRecord>, ApiError> {
+    async fn take(&self, hash: Vec<u8>) -> Result<Option<RefreshRecord>, StoreError> {
         self.with(move |c| {
             let row = c
                 .query_row("SELECT user_id, tenant, role, visitor, expires_at FROM refresh_tokens WHERE hash = ?1", [&hash], |r| {
@@ -69,12 +69,12 @@ impl RefreshStore for SqliteRefreshStore {
         .await
     }
 
-    async fn delete(&self, hash: Vec<u8>) -> Result<(), ApiError> {
+    async fn delete(&self, hash: Vec<u8>) -> Result<(), StoreError> {
         self.with(move |c| c.execute("DELETE FROM refresh_tokens WHERE hash = ?1", [&hash])).await?;
         Ok(())
     }
 
-    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), ApiError> {
+    async fn delete_user(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
         let (t, u) = (tenant.to_string(), user.to_string());
         self.with(move |c| c.execute("DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2", [&t, &u])).await?;
         Ok(())

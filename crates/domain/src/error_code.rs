@@ -1,0 +1,77 @@
+//! Every reason a command is refused has a stable, machine-readable name.
+//!
+//! An aggregate's error (`ConversationError::AlreadyResolved`) reaches the
+//! outside world as a code (`"already_resolved"`) that clients can match on,
+//! beside a message for people. The code is part of the API: it never changes
+//! when the message's wording does. Each error enum implements [`ErrorCode`]
+//! beside its definition, so a new variant fails to compile until it is named.
+
+/// The stable code of a business refusal, in `snake_case`.
+///
+/// ```
+/// use jamuna_domain::ErrorCode;
+/// use jamuna_domain::conversation::ConversationError;
+/// assert_eq!(ConversationError::AlreadyResolved.code(), "already_resolved");
+/// ```
+pub trait ErrorCode {
+    fn code(&self) -> &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+    use crate::ArticleId;
+    use crate::conversation::ConversationError;
+    use crate::knowledge_base::KnowledgeBaseError;
+    use crate::tenant::TenantError;
+    use crate::user::UserError;
+    use std::collections::HashSet;
+
+    fn assert_codes(errors: &[&dyn ErrorCode]) {
+        let mut seen = HashSet::new();
+        for e in errors {
+            let code = e.code();
+            assert!(!code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code:?} is not snake_case");
+            assert!(seen.insert(code), "{code} names two refusals");
+        }
+    }
+
+    #[test]
+    fn codes_are_snake_case_and_unique_per_aggregate() {
+        use ConversationError as C;
+        assert_codes(&[
+            &C::NotStarted,
+            &C::AlreadyStarted,
+            &C::AlreadyResolved,
+            &C::NotResolved,
+            &C::HandedToHuman,
+            &C::NotAnAgent,
+            &C::OtherTenant,
+            &C::UnknownMessage(1),
+            &C::UnknownAnswer(1),
+            &C::InvalidScore(9),
+            &C::CommentTooLong,
+        ]);
+        assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
+        let a = ArticleId::parse("a").expect("an article id");
+        use KnowledgeBaseError as K;
+        assert_codes(&[
+            &K::ArticleExists(a.clone()),
+            &K::UnknownArticle(a),
+            &K::InvalidTitle,
+            &K::InvalidBody,
+            &K::InvalidExample,
+            &K::InvalidAnswer,
+            &K::TooManyExamples,
+            &K::NoExamples,
+            &K::ExamplesChanged,
+        ]);
+        assert_codes(&[
+            &TenantError::AlreadyExists,
+            &TenantError::NotFound,
+            &TenantError::InvalidName,
+            &TenantError::InvalidWidgetKey,
+            &TenantError::InvalidOrigin("x".into()),
+        ]);
+    }
+}
