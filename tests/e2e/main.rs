@@ -7,5 +7,6 @@ mod app;
 mod distributed;
 mod frames;
 mod otel;
+mod security;
 mod seed;
 mod trace;
