@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod app;
+mod cluster;
 mod distributed;
 mod frames;
 mod otel;

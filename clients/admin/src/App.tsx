@@ -1,30 +1,14 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useState } from 'react';
-import { ApiError, type ConnectionStatus, type Me, type UserItem } from '@jamuna/protocol';
+import { useEffect, useState } from 'react';
+import type { ConnectionStatus, Me } from '@jamuna/protocol';
 import { api, closeSocket, socket } from './client';
 import { go, href, useRoute } from './router';
-import { shortId } from './format';
+import { PeopleProvider } from './people';
 import { Login } from './pages/Login';
 import { Inbox } from './pages/Inbox';
 import { Knowledge } from './pages/Knowledge';
 import { AnalyticsPage } from './pages/Analytics';
 import { Users } from './pages/Users';
 import { Settings } from './pages/Settings';
-
-export interface People {
-  me: Me;
-  users: Map<string, UserItem>;
-  /** A display name for a user id. */
-  name(id: string | null | undefined): string;
-  agents: UserItem[];
-  reload(): void;
-}
-
-const PeopleContext = createContext<People | null>(null);
-export function usePeople(): People {
-  const p = useContext(PeopleContext);
-  if (!p) throw new Error('usePeople outside the signed-in app');
-  return p;
-}
 
 export function App() {
   const [me, setMe] = useState<Me | null>(null);
@@ -59,20 +43,9 @@ export function App() {
 
 function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   const route = useRoute();
-  const [users, setUsers] = useState<UserItem[]>([]);
   const [status, setStatus] = useState<ConnectionStatus>(() => socket().status);
   const [menu, setMenu] = useState(false);
   const isAdmin = me.role === 'admin';
-
-  const reload = useCallback(() => {
-    api
-      .users()
-      .then((p) => setUsers(p.items))
-      .catch((e: unknown) => {
-        if (!(e instanceof ApiError)) console.error(e);
-      });
-  }, []);
-  useEffect(reload, [reload]);
 
   useEffect(() => {
     const s = socket();
@@ -80,23 +53,6 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
     const offs = [s.on('status', setStatus), s.on('unauthorized', onSignOut)];
     return () => offs.forEach((o) => o());
   }, [onSignOut]);
-
-  const people = useMemo<People>(() => {
-    const map = new Map(users.map((u) => [u.id, u]));
-    return {
-      me,
-      users: map,
-      agents: users.filter((u) => (u.role === 'agent' || u.role === 'admin') && !u.erased),
-      reload,
-      name(id) {
-        if (!id) return 'Nobody';
-        if (id === me.id) return me.name ? `${me.name} (you)` : 'You';
-        const u = map.get(id);
-        if (u?.erased) return 'Erased user';
-        return u?.name || u?.email || `Visitor ${shortId(id)}`;
-      },
-    };
-  }, [users, me, reload]);
 
   const page = route[0] ?? 'inbox';
   const nav: [string, string, boolean][] = [
@@ -108,7 +64,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   ];
 
   return (
-    <PeopleContext.Provider value={people}>
+    <PeopleProvider me={me}>
       <a className="skip" href="#main">
         Skip to content
       </a>
@@ -152,6 +108,6 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           {page === 'settings' && isAdmin && <Settings />}
         </main>
       </div>
-    </PeopleContext.Provider>
+    </PeopleProvider>
   );
 }

@@ -1,6 +1,6 @@
 //! Generates a log and times a rebuild of each read model (SQLite, and
 //! MongoDB when JAMUNA_MONGODB_URL is set) and the inbox queries:
-//! `cargo run --release -p jamuna-projections --example bench_replay -- 10000 13`
+//! `cargo run --release -p jamuna-projections --features bench --example bench_replay -- 10000 13`
 //! (conversations, most customer turns per conversation). `jamuna bench
 //! replay` is the real command; this is the same calls without the binary's
 //! other dependencies, for quick measurements of this crate.

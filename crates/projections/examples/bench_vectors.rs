@@ -1,5 +1,6 @@
 //! Search latency of the knowledge-base vector index (qdrant-edge), printed,
-//! never asserted: `cargo run --release -p jamuna-projections --example bench_vectors -- 10000`.
+//! never asserted:
+//! `cargo run --release -p jamuna-projections --features bench --example bench_vectors -- 10000`.
 //!
 //! Fills one tenant with N passages of 384 dimensions (all-MiniLM-L6-v2's size;
 //! random unit vectors, 10 passages an article) beside a second tenant of the

@@ -17,6 +17,8 @@
 //! recomputed by a replay and comes out the same. Analytics never reads
 //! personal data: it decodes events without opening them.
 
+#[cfg(feature = "testing")]
+pub mod contract;
 pub mod mongo;
 pub mod sqlite;
 

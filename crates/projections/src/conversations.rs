@@ -14,6 +14,8 @@
 //! sealed with the customer's key — reads [`Personal::ERASED_TEXT`], as a
 //! replay after the erasure (when the key is gone) would show it.
 
+#[cfg(feature = "testing")]
+pub mod contract;
 pub mod mongo;
 pub mod sqlite;
 

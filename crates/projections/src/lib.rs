@@ -23,8 +23,8 @@
 //!   keeps them in step with the articles.
 //! * [`work_share`] — replicas of a role splitting their units of work
 //!   (projections, conversation partitions) by leases in [`sessions::Leases`].
-//! * [`bench`] — a realistic log generator and replay timings for
-//!   `jamuna bench replay`.
+//! * `bench` (the `bench` feature) — a realistic log generator and replay
+//!   timings for `jamuna bench replay`.
 //!
 //! **Idempotence.** Every read model stores the position it last applied in
 //! the same write as the change (one SQLite transaction; in MongoDB each
@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analytics;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod conversations;
 pub mod error;

@@ -104,11 +104,6 @@ impl MongoReadDb {
         Ok(find.await?.try_collect().await?)
     }
 
-    /// A conversation document as stored (for tests of the document shape).
-    pub async fn raw_conversation(&self, id: &str) -> Result<Option<Document>, StoreError> {
-        Ok(self.collection(crate::conversations::mongo::COLLECTION).find_one(doc! {"_id": id}).await?)
-    }
-
     /// The documents of `collection` with these `_id`s (those that exist),
     /// in one `find`.
     pub async fn find_ids(&self, collection: &str, ids: impl IntoIterator<Item = String>) -> Result<Vec<Document>, StoreError> {

@@ -6,6 +6,8 @@
 //! dropped (`None`) and the record says `erased`, which is also what a replay
 //! produces once the user's key is gone. Tenants carry no personal data.
 
+#[cfg(feature = "testing")]
+pub mod contract;
 pub mod mongo;
 pub mod sqlite;
 

@@ -9,7 +9,7 @@
 //! * [`qdrant::QdrantVectors`] — a Qdrant server, through `qdrant-client`
 //!   (the distributed mode, `JAMUNA_QDRANT_URL`).
 //!
-//! Both pass the same contract suite ([`vector_index_contract!`](crate::vector_index_contract)).
+//! Both pass the same contract suite (`vector_index_contract!`, in the `testing` feature).
 //!
 //! **One collection, the tenant in the payload.** Every tenant's passages live
 //! in one collection (one shard for qdrant-edge), each point carrying its

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldConversation, mergeEvents, HANDOFF_REASONS } from '@jamuna/protocol';
 import { api, socket } from '../client';
-import { usePeople } from '../App';
+import { usePeople } from '../people';
 import { time } from '../format';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {

@@ -3,7 +3,7 @@ import { type Channel, type ConversationSummary, type InboxView, type Status, te
 import { api, socket, storage } from '../client';
 import { go, href } from '../router';
 import { ago } from '../format';
-import { usePeople } from '../App';
+import { usePeople } from '../people';
 import { ConversationPane } from './Conversation';
 
 const VIEWS: { id: InboxView; label: string }[] = [

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { type Role } from '@jamuna/protocol';
 import { api } from '../client';
-import { usePeople } from '../App';
+import { usePeople } from '../people';
 import { ago } from '../format';
 
 export function Users() {

@@ -51,6 +51,13 @@ impl MongoConversations {
         Ok(s)
     }
 
+    /// A conversation's document as stored, by `_id` (for tests of the
+    /// document shape).
+    #[cfg(feature = "testing")]
+    pub async fn raw_document(&self, id: &str) -> Result<Option<Document>, StoreError> {
+        Ok(self.db.collection(COLLECTION).find_one(doc! {"_id": id}).await?)
+    }
+
     async fn indexes(&self) -> Result<(), StoreError> {
         let c = self.db.collection(COLLECTION);
         for keys in [doc! {"tenant": 1, "updatedAtUs": -1, "sessionId": -1}, doc! {"tenant": 1, "customer": 1}] {

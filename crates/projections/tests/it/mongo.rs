@@ -110,7 +110,7 @@ async fn documents_have_the_seed_shape() {
     let Some(db) = db().await else { return };
     let store = MongoConversations::new(db.clone()).await.expect("store");
     feed(&store, PROJECTION, &inbox_script().events, 50).await;
-    let doc = db.raw_conversation("acme.conversation.c1").await.expect("read").expect("c1");
+    let doc = store.raw_document("acme.conversation.c1").await.expect("read").expect("c1");
     assert_eq!(doc.get_str("sessionId").ok(), Some("c1"));
     let meta = doc.get_document("metadata").expect("metadata");
     assert_eq!(meta.get_str("userId").ok(), Some("u1"));
