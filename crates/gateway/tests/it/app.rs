@@ -253,6 +253,25 @@ impl TestApp {
         Principal { token: self.token(&Caller { user: id.clone(), tenant, role: Role::Admin, visitor: false }), id: id.to_string() }
     }
 
+    /// The bot's answer to the customer message at `in_reply_to`, sent by
+    /// command as the AI worker sends it (there is no worker here).
+    pub async fn bot_answers(&self, id: &str, in_reply_to: u64, text: &str) {
+        use jamuna_domain::conversation::{Conversation, ConversationCommand};
+        let id = jamuna_domain::ConversationId::parse(id).expect("a conversation id");
+        let answer = ConversationCommand::AnswerMessage {
+            in_reply_to,
+            text: jamuna_domain::MessageText::parse(text).expect("a message text"),
+            intent: None,
+            confidence: 0.9,
+            sources: vec![],
+        };
+        let ctx = CommandContext::new(self.tenant.clone(), chrono::Utc::now());
+        self.commands
+            .execute::<Conversation>(&StreamId::conversation(&self.tenant, &id), &answer, &ctx)
+            .await
+            .expect("the answer is stored");
+    }
+
     async fn answer(response: reqwest::Response) -> Answer {
         let status = response.status().as_u16();
         let body = response.bytes().await.expect("a body");

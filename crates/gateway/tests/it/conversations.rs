@@ -263,6 +263,18 @@ async fn feedback_comes_from_the_customer_once_the_conversation_is_resolved() {
     let given = &detail["events"][2]["event"];
     assert_eq!((given["type"].as_str(), given["feedback"]["score"].as_u64()), (Some("FeedbackGiven"), Some(4)), "{given}");
     assert_eq!(given["feedback"]["comment"], "quick and kind");
+
+    // A verdict on a bot answer needs an answer at that version, resolved or not.
+    let id = app.new_conversation(&customer).await;
+    app.post_message(&customer.token, &id, "q1", "when does my card arrive").await;
+    app.bot_answers(&id, 2, "Within 5 working days.").await;
+    let (s, body) = app.feedback(&customer.token, &id, json!({"kind": "answer", "answer_version": 2, "helpful": true})).await;
+    assert_eq!((s, code(&body)), (409, "unknown_answer"), "version 2 is the question: {body}");
+    let (s, r) = app.feedback(&customer.token, &id, json!({"kind": "answer", "answer_version": 3, "helpful": false})).await;
+    assert_eq!((s, r["version"].as_u64()), (200, Some(4)), "{r}");
+    let (_, detail) = app.conversation(&customer.token, &id).await;
+    assert_eq!(detail["events"][3]["event"]["feedback"], json!({"kind": "answer", "answer_version": 3, "helpful": false}));
+    assert_eq!(detail["csat"], Value::Null);
 }
 
 #[tokio::test]
