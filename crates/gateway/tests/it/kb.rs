@@ -1,0 +1,194 @@
+//! `/api/v1/kb`: articles added, updated, removed and listed; files
+//! imported (articles, labelled examples, intent answers); staff read it,
+//! admins change it, customers neither.
+
+use crate::app::*;
+use jamuna_domain::user::Role;
+use serde_json::{Value, json};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// The ids of the articles listed, in order.
+async fn article_ids(app: &TestApp, token: &str) -> Vec<String> {
+    let (s, body) = app.kb_articles(token).await;
+    assert_eq!(s, 200, "{body}");
+    body["items"].as_array().expect("items").iter().map(|a| a["id"].as_str().expect("an id").to_owned()).collect()
+}
+
+#[tokio::test]
+async fn admins_add_update_and_remove_articles_and_the_list_shows_the_latest() {
+    let app = spawn_app().await;
+    let admin = &app.admin.token;
+    assert_eq!(article_ids(&app, admin).await, Vec::<String>::new());
+
+    let (s, body) =
+        app.kb_add_article(admin, json!({"id": "fees", "title": " Fees ", "body": "No monthly fee.", "source": "fees.md"})).await;
+    assert_eq!((s, &body), (201, &json!({"id": "fees"})));
+    // Without an id, the title's slug is the id.
+    let (s, body) = app.kb_add_article(admin, json!({"title": "Opening Hours?", "body": "Around the clock."})).await;
+    assert_eq!((s, &body), (201, &json!({"id": "opening-hours"})));
+
+    let (_, list) = app.kb_articles(admin).await;
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{list}");
+    let fees = &items[0];
+    assert_eq!((fees["id"].as_str(), fees["title"].as_str(), fees["body"].as_str()), (Some("fees"), Some("Fees"), Some("No monthly fee.")));
+    assert_eq!((fees["source"].as_str(), fees["citations"].as_u64()), (Some("fees.md"), Some(0)));
+    assert_eq!(fees["created_at"], fees["updated_at"]);
+    assert_eq!((items[1]["id"].as_str(), items[1]["source"].clone()), (Some("opening-hours"), Value::Null));
+
+    // Refusals name their rule.
+    for (article, expected) in [
+        (json!({"id": "fees", "title": "Fees again", "body": "x"}), (409, "article_exists")),
+        (json!({"title": "  ", "body": "x"}), (409, "invalid_title")),
+        (json!({"id": "blank", "title": "Blank", "body": " "}), (409, "invalid_body")),
+        (json!({"id": "no spaces!", "title": "Bad id", "body": "x"}), (400, "bad_request")),
+        (json!({"title": "No body"}), (400, "bad_request")),
+    ] {
+        let (s, body) = app.kb_add_article(admin, article.clone()).await;
+        assert_eq!((s, code(&body)), expected, "{article}: {body}");
+    }
+
+    // An update says whether it changed anything.
+    let (s, body) = app.kb_update_article(admin, "fees", "Fees", "No monthly fee; cards are free.").await;
+    assert_eq!((s, &body), (200, &json!({"id": "fees", "changed": true})));
+    let (s, body) = app.kb_update_article(admin, "fees", "Fees", "No monthly fee; cards are free.").await;
+    assert_eq!((s, &body), (200, &json!({"id": "fees", "changed": false})));
+    let (s, body) = app.kb_update_article(admin, "nothing-here", "Title", "Body").await;
+    assert_eq!((s, code(&body)), (409, "unknown_article"), "{body}");
+    let (s, body) = app.kb_update_article(admin, "bad.id", "Title", "Body").await;
+    assert_eq!((s, code(&body)), (404, "not_found"), "{body}");
+    let (s, body) = app.kb_update_article(admin, "fees", "", "Body").await;
+    assert_eq!((s, code(&body)), (409, "invalid_title"), "{body}");
+    let (_, list) = app.kb_articles(admin).await;
+    let fees = &list["items"][0];
+    assert_eq!(fees["body"], "No monthly fee; cards are free.");
+    assert_eq!(fees["source"], "fees.md", "an update keeps the source");
+    let at = |field: &str| chrono::DateTime::parse_from_rfc3339(fees[field].as_str().expect("a time")).expect("RFC 3339");
+    assert!(at("updated_at") > at("created_at"), "{fees}");
+
+    let (s, body) = app.kb_remove_article(admin, "opening-hours").await;
+    assert_eq!((s, body), (204, Value::Null));
+    let (s, body) = app.kb_remove_article(admin, "bad.id").await;
+    assert_eq!((s, code(&body)), (404, "not_found"), "{body}");
+    assert_eq!(article_ids(&app, admin).await, ["fees"]);
+}
+
+#[tokio::test]
+async fn staff_read_the_knowledge_base_admins_change_it_and_customers_do_neither() {
+    let app = spawn_app().await;
+    let (s, _) = app.kb_add_article(&app.admin.token, json!({"id": "fees", "title": "Fees", "body": "No monthly fee."})).await;
+    assert_eq!(s, 201);
+    let agent = app.staff(Role::Agent, "Ana").await;
+    let customer = app.visitor().await;
+
+    assert_eq!(article_ids(&app, &agent.token).await, ["fees"]);
+    for who in [&agent, &customer] {
+        let (s, body) = app.kb_add_article(&who.token, json!({"title": "Mine", "body": "x"})).await;
+        assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+        let (s, body) = app.kb_update_article(&who.token, "fees", "Fees", "Everything is free.").await;
+        assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+        let (s, body) = app.kb_remove_article(&who.token, "fees").await;
+        assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+        let (s, body) = app.kb_import(&who.token, "text/markdown", "# Mine\nx").await;
+        assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+    }
+    let (s, body) = app.kb_articles(&customer.token).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+    let (s, _) = app.call(reqwest::Method::GET, "/api/v1/kb/articles", None, None).await;
+    assert_eq!(s, 401);
+
+    // Each tenant has its own knowledge base.
+    let other = app.other_tenant_admin("globex").await;
+    assert_eq!(article_ids(&app, &other.token).await, Vec::<String>::new());
+    let (s, body) = app.kb_remove_article(&other.token, "fees").await;
+    assert_eq!((s, code(&body)), (409, "unknown_article"), "{body}");
+    let (_, list) = app.kb_articles(&app.admin.token).await;
+    assert_eq!(list["items"][0]["body"], "No monthly fee.", "nothing changed: {list}");
+}
+
+#[tokio::test]
+async fn article_files_import_by_content_type_whole_or_not_at_all() {
+    let app = spawn_app().await;
+    let admin = &app.admin.token;
+
+    let (s, body) = app.kb_import(admin, "text/markdown; charset=utf-8", "# Card delivery\nCards arrive within 5 days.\n").await;
+    assert_eq!((s, &body), (200, &json!({"added": 1, "updated": 0, "unchanged": 0})));
+    let (_, list) = app.kb_articles(admin).await;
+    assert_eq!(list["items"][0]["id"], "card-delivery");
+    assert_eq!(
+        (list["items"][0]["body"].as_str(), list["items"][0]["source"].as_str()),
+        (Some("Cards arrive within 5 days."), Some("upload"))
+    );
+
+    // JSON: one new, one changed (by title), reported as such.
+    let file = json!([
+        {"title": "Card delivery", "body": "Cards arrive within 3 days."},
+        {"question": "Can I pay with my phone?", "answer": "Yes, with Apple Pay and Google Pay."},
+    ])
+    .to_string();
+    let (s, body) = app.kb_import(admin, "application/json", file.as_str()).await;
+    assert_eq!((s, &body), (200, &json!({"added": 1, "updated": 1, "unchanged": 0})));
+    let (s, body) = app.kb_import(admin, "application/json", file.as_str()).await;
+    assert_eq!((s, &body), (200, &json!({"added": 0, "updated": 0, "unchanged": 2})));
+    assert_eq!(article_ids(&app, admin).await, ["can-i-pay-with-my-phone", "card-delivery"]);
+
+    // Refused files store nothing.
+    for (content_type, file, why) in [
+        ("text/plain", b"# Title\nBody".to_vec(), "an unknown content type"),
+        ("text/markdown", b"# Caf\xe9\nnot UTF-8".to_vec(), "not UTF-8"),
+        ("text/markdown", b"no heading".to_vec(), "a Markdown file without a title"),
+        ("application/json", b"[]".to_vec(), "an empty array"),
+        (
+            "application/json",
+            b"[{\"title\": \"New one\", \"body\": \"fine\"},\n {\"title\": \"Broken\"}]".to_vec(),
+            "an item without a body",
+        ),
+        ("text/csv", b"name,colour\nx,y\n".to_vec(), "an unknown CSV header"),
+    ] {
+        let (s, body) = app.kb_import(admin, content_type, file).await;
+        assert_eq!((s, code(&body)), (400, "bad_request"), "{why}: {body}");
+    }
+    let (_, body) =
+        app.kb_import(admin, "application/json", "[{\"title\": \"New one\", \"body\": \"fine\"},\n {\"title\": \"Broken\"}]").await;
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("line 2")), "the error names its line: {body}");
+    assert_eq!(article_ids(&app, admin).await, ["can-i-pay-with-my-phone", "card-delivery"]);
+}
+
+#[tokio::test]
+async fn labelled_examples_and_intent_answers_import_from_csv_and_are_not_articles() {
+    let app = spawn_app().await;
+    let admin = &app.admin.token;
+
+    let examples = "text,category\nwhere is my card,card_arrival\nmy card has not come,card_arrival\nI lost my card,lost_card\n";
+    let (s, body) = app.kb_import(admin, "text/csv", examples).await;
+    assert_eq!((s, &body), (200, &json!({"added": 3, "updated": 0, "unchanged": 0})));
+    // Known examples are not added twice; a new one is.
+    let more = format!("{examples}card stolen,lost_card\n");
+    let (s, body) = app.kb_import(admin, "text/csv", more).await;
+    assert_eq!((s, &body), (200, &json!({"added": 1, "updated": 0, "unchanged": 3})));
+
+    let answers = "category,answer\ncard_arrival,Cards arrive within 5 working days.\nlost_card,Freeze it in the app.\n";
+    let (s, body) = app.kb_import(admin, "text/csv", answers).await;
+    assert_eq!((s, &body), (200, &json!({"added": 2, "updated": 0, "unchanged": 0})));
+    let changed = "category,answer\ncard_arrival,Cards arrive within 3 working days.\nlost_card,Freeze it in the app.\n";
+    let (s, body) = app.kb_import(admin, "text/csv", changed).await;
+    assert_eq!((s, &body), (200, &json!({"added": 1, "updated": 0, "unchanged": 1})));
+
+    for (file, line) in [
+        ("text,category\nfine,card_arrival\n,lost_card\n", "line 3"),
+        ("category,answer\nlost_card,Freeze it.\nlost_card,Call us.\n", "line 3"),
+    ] {
+        let (s, body) = app.kb_import(admin, "text/csv", file).await;
+        assert_eq!((s, code(&body)), (400, "bad_request"), "{file}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains(line)), "{file}: {body}");
+    }
+    assert_eq!(article_ids(&app, admin).await, Vec::<String>::new(), "examples and answers are not articles");
+
+    // Staff may not import them either.
+    let agent = app.staff(Role::Agent, "Ana").await;
+    let (s, _) = app.kb_import(&agent.token, "text/csv", examples).await;
+    assert_eq!(s, 403);
+}
