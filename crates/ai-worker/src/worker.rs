@@ -16,6 +16,11 @@
 //! that takes a partition over answers what its last holder left after that
 //! checkpoint, then goes on with the live log. A conversation's messages are
 //! always answered by one worker, in order.
+//!
+//! **Following the log.** The worker follows it with the projector's loop,
+//! [`follow_log`]: one event at a time, so that a change of partitions
+//! ([`LogConsumer::interrupted`]) is dealt with between any two; 1 s before
+//! subscribing again after a failure, 200 ms after a subscription broke.
 
 use crate::answer::Answerer;
 use crate::decision::Decision;
@@ -24,6 +29,7 @@ use jamuna_commands::{EventLog, RecordedEvent, seal};
 use jamuna_domain::conversation::{Author, Conversation, ConversationCommand, ConversationError, ConversationEvent};
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{AggregateKind, MessageText, TenantId};
+use jamuna_projections::runtime::follow::{Backoff, Failure, LogConsumer, Next, RetryPolicy, follow_log};
 use jamuna_projections::work_share::{PARTITIONS, WorkShare, partition_of, partition_unit};
 use jamuna_projections::{Projection, ProjectionError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -117,62 +123,21 @@ impl Worker {
     /// Runs until `stop` turns `true`: then it finishes the event in hand,
     /// stores its checkpoints, releases its partitions and returns.
     pub async fn run_until(self, log: Arc<dyn EventLog>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut partitions = self.share.held();
-        let mut held: BTreeMap<u32, Held> = BTreeMap::new();
-        let mut position = 0;
-        let mut last_store = Instant::now();
-        if !self.rebalance(&log, &mut partitions, &mut held, position, &mut stop).await {
+        let mut answering = Answering {
+            worker: &self,
+            log: &log,
+            partitions: self.share.held(),
+            held: BTreeMap::new(),
+            position: 0,
+            last_store: Instant::now(),
+            stop: stop.clone(),
+        };
+        if !answering.rebalance().await {
             return self.share.shutdown().await;
         }
-        'outer: loop {
-            if *stop.borrow() {
-                break;
-            }
-            let mut sub = match log.subscribe_all(position).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ai-worker cannot subscribe; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => break 'outer,
-                    }
-                    continue;
-                }
-            };
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = stop.changed() => break 'outer,
-                    Ok(()) = partitions.changed() => {
-                        if !self.rebalance(&log, &mut partitions, &mut held, position, &mut stop).await {
-                            break 'outer;
-                        }
-                        continue;
-                    }
-                    next = sub.next() => next,
-                };
-                let Some(next) = next else { break };
-                let recorded = match next {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ai-worker subscription failed; resubscribing");
-                        break;
-                    }
-                };
-                let answer = recorded.stream.kind() == AggregateKind::Conversation
-                    && held.get(&partition_of(recorded.stream.id())).is_some_and(|h| recorded.position > h.from);
-                self.handle_traced(&recorded, answer).await;
-                position = recorded.position;
-                if last_store.elapsed() > Duration::from_millis(500) {
-                    self.store_checkpoints(&mut held, position).await;
-                    last_store = Instant::now();
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = stop.changed() => break 'outer,
-            }
-        }
+        // One event at a time, so that a rebalance may come between any two.
+        follow_log(log.as_ref(), &mut stop, 1, &mut Backoff::new(RETRY), &mut answering).await;
+        let Answering { mut held, position, .. } = answering;
         self.store_checkpoints(&mut held, position).await;
         tracing::info!(position, partitions = held.len(), "ai-worker stopped; checkpoints stored");
         self.share.shutdown().await;
@@ -243,9 +208,8 @@ impl Worker {
                 Ok(position) => return Some(position),
                 Err(e) => {
                     tracing::warn!(partition = p, error = %e, "ai-worker cannot read a checkpoint; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => return None,
+                    if Backoff::new(RETRY).pause(stop).await {
+                        return None;
                     }
                 }
             }
@@ -271,10 +235,10 @@ impl Worker {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(partition = p, error = %e, "ai-worker cannot read the log to catch up; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        _ = stop.changed() => return false,
+                    if Backoff::new(RETRY).pause(stop).await {
+                        return false;
                     }
+                    continue;
                 }
             };
             let Some(last) = page.last().map(|e| e.position) else { break };
@@ -415,6 +379,78 @@ impl Worker {
             Err(e) => {
                 tracing::error!(error = %e, conversation = %stream, "ai-worker cannot answer")
             }
+        }
+    }
+}
+
+/// How long the worker waits before it tries again: 1 s after a failure (to
+/// subscribe, to read a checkpoint or the log), 200 ms after a subscription
+/// that was running broke.
+const RETRY: RetryPolicy =
+    RetryPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(1), after_break: Some(Duration::from_millis(200)) };
+
+/// The worker following the log, as a [`LogConsumer`]: where it stands and
+/// the partitions it holds.
+struct Answering<'a> {
+    worker: &'a Worker,
+    log: &'a Arc<dyn EventLog>,
+    /// The partitions the [`WorkShare`] gives this worker.
+    partitions: tokio::sync::watch::Receiver<BTreeSet<String>>,
+    held: BTreeMap<u32, Held>,
+    /// The last event handled.
+    position: u64,
+    last_store: Instant,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Answering<'_> {
+    /// Takes the partitions now given into account (see [`Worker::rebalance`]).
+    async fn rebalance(&mut self) -> bool {
+        self.worker.rebalance(self.log, &mut self.partitions, &mut self.held, self.position, &mut self.stop).await
+    }
+}
+
+#[async_trait::async_trait]
+impl LogConsumer for Answering<'_> {
+    /// Asked to stop during a rebalance.
+    type Halt = ();
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Indexes knowledge-base events and answers the messages of the
+    /// partitions held; stores the checkpoints every half second.
+    async fn handle(&mut self, batch: &[RecordedEvent]) -> Next<()> {
+        for recorded in batch {
+            let answer = recorded.stream.kind() == AggregateKind::Conversation
+                && self.held.get(&partition_of(recorded.stream.id())).is_some_and(|h| recorded.position > h.from);
+            self.worker.handle_traced(recorded, answer).await;
+            self.position = recorded.position;
+            if self.last_store.elapsed() > Duration::from_millis(500) {
+                self.worker.store_checkpoints(&mut self.held, self.position).await;
+                self.last_store = Instant::now();
+            }
+        }
+        Next::Continue
+    }
+
+    /// The partitions given changed (never once the share is gone).
+    async fn interrupted(&mut self) {
+        if self.partitions.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    async fn on_interrupt(&mut self) -> Next<()> {
+        if self.rebalance().await { Next::Continue } else { Next::Halt(()) }
+    }
+
+    fn retrying(&mut self, failure: &Failure) {
+        match failure {
+            Failure::Subscribe(e) => tracing::warn!(error = %e, "ai-worker cannot subscribe; retrying"),
+            Failure::Broken(e) => tracing::warn!(error = %e, "ai-worker subscription failed; resubscribing"),
+            Failure::Ended | Failure::Handle(_) => {}
         }
     }
 }

@@ -31,12 +31,19 @@
 //! ([`RunState::Standby`]) otherwise; when it takes the projection over, it
 //! starts from the checkpoint the last holder stored.
 //!
+//! How a task follows the log — subscribing, batching, backing off,
+//! resubscribing, stopping — is [`follow::follow_log`], the loop the AI
+//! worker follows the log with too; this module says what a projection does
+//! with it.
+//!
 //! [`replay`] rebuilds one projection from scratch: it drops the read model
 //! and applies the whole log in large batches, reporting progress.
 
+pub mod follow;
+
 use crate::error::ProjectionError;
 use async_trait::async_trait;
-use futures::FutureExt;
+use follow::{Backoff, Failure, Followed, LogConsumer, Next, RetryPolicy, follow_log};
 use jamuna_commands::{EventLog, LogError, RecordedEvent};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -96,6 +103,13 @@ pub struct ProjectorConfig {
     /// The first back-off after a transient failure; it doubles up to `retry_max`.
     pub retry_initial: Duration,
     pub retry_max: Duration,
+}
+
+impl ProjectorConfig {
+    /// The back-off between subscriptions: every failure counts.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { initial: self.retry_initial, max: self.retry_max, after_break: None }
+    }
 }
 
 impl Default for ProjectorConfig {
@@ -359,18 +373,6 @@ struct Task {
     held: Option<watch::Receiver<BTreeSet<String>>>,
 }
 
-/// Why a subscription loop ended.
-enum Ended {
-    Stop,
-    /// Another replica runs the projection now.
-    Released,
-    Retry(String),
-    Failed {
-        position: u64,
-        error: String,
-    },
-}
-
 impl Task {
     fn name(&self) -> &str {
         self.entry.projection.name()
@@ -431,14 +433,14 @@ impl Task {
     /// the position reached when it was handed to another replica, `None`
     /// when the task is over (stopped or failed).
     async fn run_turn(&mut self) -> Option<u64> {
-        let mut backoff = self.config.retry_initial;
-        let mut position = loop {
+        let mut backoff = Backoff::new(self.config.retry_policy());
+        let position = loop {
             match self.entry.projection.checkpoint().await {
                 Ok(p) => break p,
                 Err(e) if e.is_transient() => {
                     tracing::warn!(projection = self.name(), error = %e, "reading the checkpoint failed; retrying");
                     self.publish(0, RunState::Retrying { error: e.to_string() });
-                    if self.pause(&mut backoff).await {
+                    if backoff.pause(&mut self.stop).await {
                         self.publish(0, RunState::Stopped);
                         return None;
                     }
@@ -452,122 +454,99 @@ impl Task {
             }
         };
         self.publish(position, RunState::Running);
-        loop {
-            match self.follow(&mut position, &mut backoff).await {
-                Ended::Stop => {
-                    self.publish(position, RunState::Stopped);
-                    return None;
-                }
-                Ended::Released => return Some(position),
-                Ended::Failed { position: at, error } => {
-                    tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
-                    metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
-                    self.publish(position, RunState::Failed { position: at, error });
-                    return None;
-                }
-                Ended::Retry(error) => {
-                    tracing::warn!(projection = self.name(), position, error = %error, "projection interrupted; resubscribing from its checkpoint");
-                    self.publish(position, RunState::Retrying { error });
-                    if self.pause(&mut backoff).await {
-                        self.publish(position, RunState::Stopped);
-                        return None;
-                    }
-                }
+        let mut turn = Turn { entry: self.entry.clone(), held: &mut self.held, position };
+        let followed = follow_log(self.log.as_ref(), &mut self.stop, self.config.batch_size, &mut backoff, &mut turn).await;
+        let position = turn.position;
+        match followed {
+            Followed::Stopped => {
+                self.publish(position, RunState::Stopped);
+                None
+            }
+            Followed::Halted(Halt::Released) => Some(position),
+            Followed::Halted(Halt::Failed { position: at, error }) => {
+                tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
+                metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
+                self.publish(position, RunState::Failed { position: at, error });
+                None
             }
         }
     }
+}
 
-    /// Sleeps for the back-off (doubling it); true if asked to stop meanwhile.
-    async fn pause(&mut self, backoff: &mut Duration) -> bool {
-        let d = *backoff;
-        *backoff = (*backoff * 2).min(self.config.retry_max);
-        tokio::select! {
-            _ = tokio::time::sleep(d) => *self.stop.borrow(),
-            _ = self.stop.changed() => true,
-        }
+/// A projection task's turn at following the log, as a [`LogConsumer`].
+struct Turn<'a> {
+    entry: Arc<Entry>,
+    held: &'a mut Option<watch::Receiver<BTreeSet<String>>>,
+    /// The checkpoint: the last event applied.
+    position: u64,
+}
+
+/// Why a turn ends before the projector stops.
+enum Halt {
+    /// Another replica runs the projection now.
+    Released,
+    /// The event at `position` cannot be applied.
+    Failed { position: u64, error: String },
+}
+
+impl Turn<'_> {
+    fn publish(&self, state: RunState) {
+        self.entry.progress.send_replace(Progress { position: self.position, state });
     }
+}
 
-    async fn follow(&mut self, position: &mut u64, backoff: &mut Duration) -> Ended {
-        if *self.stop.borrow() {
-            return Ended::Stop;
-        }
-        if !self.may_run() {
-            return Ended::Released;
-        }
-        let mut sub = match self.log.subscribe_all(*position).await {
-            Ok(s) => s,
-            Err(e) => return Ended::Retry(e.to_string()),
-        };
-        self.publish(*position, RunState::Running);
-        // The entry's own handle, so that its name can be borrowed while `held` is.
-        let entry = self.entry.clone();
-        let name = entry.projection.name();
-        loop {
-            let first = tokio::select! {
-                biased;
-                _ = self.stop.changed() => return Ended::Stop,
-                _ = released(&mut self.held, name) => return Ended::Released,
-                next = sub.next() => next,
-            };
-            let first = match first {
-                Some(Ok(e)) => e,
-                Some(Err(e)) => return Ended::Retry(e.to_string()),
-                None => return Ended::Retry("the subscription ended".into()),
-            };
-            // Take whatever else has already arrived: one write for all of it.
-            let mut batch = vec![first];
-            let mut interrupted = None;
-            while batch.len() < self.config.batch_size {
-                match sub.next().now_or_never() {
-                    Some(Some(Ok(e))) => batch.push(e),
-                    Some(Some(Err(e))) => {
-                        interrupted = Some(e.to_string());
-                        break;
-                    }
-                    Some(None) => {
-                        interrupted = Some("the subscription ended".into());
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            batch.retain(|e| e.position > *position);
-            if !batch.is_empty() {
-                match self.apply(&batch, position).await {
-                    Ok(()) => *backoff = self.config.retry_initial,
-                    Err(ended) => return ended,
-                }
-                self.publish(*position, RunState::Running);
-            }
-            if let Some(error) = interrupted {
-                return Ended::Retry(error);
-            }
-        }
+#[async_trait]
+impl LogConsumer for Turn<'_> {
+    type Halt = Halt;
+
+    fn position(&self) -> u64 {
+        self.position
     }
 
     /// Applies a batch; on a failing event, applies what precedes it and
     /// names the event.
-    async fn apply(&self, batch: &[RecordedEvent], position: &mut u64) -> Result<(), Ended> {
-        let projection = &self.entry.projection;
-        match projection.apply(batch).await {
+    async fn handle(&mut self, batch: &[RecordedEvent]) -> Next<Halt> {
+        let projection = self.entry.projection.clone();
+        let next = match projection.apply(batch).await {
             Ok(()) => {
-                *position = batch.last().map_or(*position, |e| e.position);
-                Ok(())
+                self.position = batch.last().map_or(self.position, |e| e.position);
+                Next::Continue
             }
-            Err(e) if e.is_transient() => Err(Ended::Retry(e.to_string())),
-            Err(e) if batch.len() == 1 => Err(Ended::Failed { position: batch[0].position, error: e.to_string() }),
+            Err(e) if e.is_transient() => Next::Retry(e.to_string()),
+            Err(e) if batch.len() == 1 => Next::Halt(Halt::Failed { position: batch[0].position, error: e.to_string() }),
             Err(_) => {
                 // Find the event at fault: apply one at a time.
                 for event in batch {
                     match projection.apply(std::slice::from_ref(event)).await {
-                        Ok(()) => *position = event.position,
-                        Err(e) if e.is_transient() => return Err(Ended::Retry(e.to_string())),
-                        Err(e) => return Err(Ended::Failed { position: event.position, error: e.to_string() }),
+                        Ok(()) => self.position = event.position,
+                        Err(e) if e.is_transient() => return Next::Retry(e.to_string()),
+                        Err(e) => return Next::Halt(Halt::Failed { position: event.position, error: e.to_string() }),
                     }
                 }
-                Ok(())
+                Next::Continue
             }
+        };
+        if matches!(next, Next::Continue) {
+            self.publish(RunState::Running);
         }
+        next
+    }
+
+    async fn interrupted(&mut self) {
+        released(self.held, self.entry.projection.name()).await
+    }
+
+    async fn on_interrupt(&mut self) -> Next<Halt> {
+        Next::Halt(Halt::Released)
+    }
+
+    fn subscribed(&mut self) {
+        self.publish(RunState::Running);
+    }
+
+    fn retrying(&mut self, failure: &Failure) {
+        tracing::warn!(projection = self.entry.projection.name(), position = self.position, error = %failure, "projection interrupted; resubscribing from its checkpoint");
+        self.publish(RunState::Retrying { error: failure.to_string() });
     }
 }
 

@@ -254,3 +254,225 @@ async fn replicas_share_a_projection_and_one_takes_over_when_the_other_leaves() 
     assert_eq!(built, conversations_snapshot(fresh.as_ref(), &tenant("acme")).await, "the shared read model equals a replay");
     staying_projector.shutdown().await;
 }
+
+/// The loop every log consumer follows the log with, driven by a consumer
+/// that records what it is handed and told.
+mod follow {
+    use crate::Fixture;
+    use async_trait::async_trait;
+    use jamuna_commands::testing::{event, stream};
+    use jamuna_commands::{Appended, EventLog, ExpectedVersion, LogError, NewEvent, RecordedEvent, Subscription};
+    use jamuna_domain::StreamId;
+    use jamuna_projections::runtime::follow::{Backoff, Failure, Followed, LogConsumer, Next, RetryPolicy, follow_log};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::sync::watch;
+
+    /// A log that refuses the first `refusals` subscriptions and counts them all.
+    struct Refusing {
+        inner: Arc<dyn EventLog>,
+        refusals: AtomicUsize,
+        subscriptions: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl EventLog for Refusing {
+        async fn append(&self, stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<Appended, LogError> {
+            self.inner.append(stream, expected, events).await
+        }
+        async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
+            self.inner.read_stream(stream, after_version).await
+        }
+        async fn read_all(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
+            self.inner.read_all(after_position, limit).await
+        }
+        async fn head(&self) -> Result<u64, LogError> {
+            self.inner.head().await
+        }
+        async fn subscribe_all(&self, after_position: u64) -> Result<Subscription, LogError> {
+            self.subscriptions.fetch_add(1, Ordering::SeqCst);
+            if self.refusals.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(LogError::Unavailable("restarting".into()));
+            }
+            self.inner.subscribe_all(after_position).await
+        }
+    }
+
+    fn refusing(f: &Fixture, refusals: usize) -> Arc<Refusing> {
+        Arc::new(Refusing { inner: f.log(), refusals: AtomicUsize::new(refusals), subscriptions: AtomicUsize::new(0) })
+    }
+
+    async fn append(f: &Fixture, n: u64) -> u64 {
+        let mut last = 0;
+        for i in 0..n {
+            last = f.log().append(&stream("s"), ExpectedVersion::Any, vec![event(i, "x")]).await.expect("append").first_position;
+        }
+        last
+    }
+
+    /// Records batches; halts at `halt_at`, retries once at `retry_at`,
+    /// is interrupted whenever `interrupts` changes.
+    struct Recorder {
+        position: u64,
+        batches: Vec<Vec<u64>>,
+        retry_at: Option<u64>,
+        halt_at: Option<u64>,
+        interrupts: watch::Receiver<u32>,
+        interrupted: u32,
+        failures: Vec<String>,
+        done: watch::Sender<u64>,
+    }
+
+    fn recorder() -> (Recorder, watch::Sender<u32>, watch::Receiver<u64>) {
+        let (interrupt, interrupts) = watch::channel(0);
+        let (done, reached) = watch::channel(0);
+        let r = Recorder {
+            position: 0,
+            batches: Vec::new(),
+            retry_at: None,
+            halt_at: None,
+            interrupts,
+            interrupted: 0,
+            failures: Vec::new(),
+            done,
+        };
+        (r, interrupt, reached)
+    }
+
+    #[async_trait]
+    impl LogConsumer for Recorder {
+        type Halt = u64;
+        fn position(&self) -> u64 {
+            self.position
+        }
+        async fn handle(&mut self, batch: &[RecordedEvent]) -> Next<u64> {
+            let mut handled = Vec::new();
+            for e in batch {
+                if self.retry_at.is_some_and(|p| p == e.position) {
+                    self.retry_at = None;
+                    self.batches.push(handled);
+                    return Next::Retry("not now".into());
+                }
+                if self.halt_at.is_some_and(|p| p == e.position) {
+                    self.batches.push(handled);
+                    return Next::Halt(e.position);
+                }
+                handled.push(e.position);
+                self.position = e.position;
+            }
+            self.batches.push(handled);
+            self.done.send_replace(self.position);
+            Next::Continue
+        }
+        async fn interrupted(&mut self) {
+            if self.interrupts.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        async fn on_interrupt(&mut self) -> Next<u64> {
+            self.interrupted += 1;
+            Next::Continue
+        }
+        fn retrying(&mut self, failure: &Failure) {
+            self.failures.push(failure.to_string());
+        }
+    }
+
+    fn quick() -> Backoff {
+        Backoff::new(RetryPolicy::fixed(Duration::from_millis(10)))
+    }
+
+    fn handled(r: &Recorder) -> Vec<u64> {
+        r.batches.iter().flatten().copied().collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn follow_log_hands_over_every_event_once_in_batches_and_stops_when_asked() {
+        let f = Fixture::new().await;
+        let head = append(&f, 20).await;
+        let log = refusing(&f, 0);
+        for batch_size in [1, 8] {
+            let (mut r, _interrupt, mut reached) = recorder();
+            let (stop_tx, mut stop) = watch::channel(false);
+            let follower = {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let ended = follow_log(log.as_ref(), &mut stop, batch_size, &mut quick(), &mut r).await;
+                    (ended, r)
+                })
+            };
+            reached.wait_for(|p| *p >= head).await.expect("reached the head");
+            stop_tx.send_replace(true);
+            let (ended, r) = follower.await.expect("the loop ends");
+            assert_eq!(ended, Followed::Stopped);
+            assert_eq!(handled(&r), (1..=head).collect::<Vec<_>>());
+            assert!(r.batches.iter().all(|b| !b.is_empty() && b.len() <= batch_size), "{:?}", r.batches);
+        }
+        assert_eq!(log.subscriptions.load(Ordering::SeqCst), 2, "one subscription per run");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupt_is_dealt_with_between_batches_and_keeps_the_subscription() {
+        let f = Fixture::new().await;
+        let first = append(&f, 3).await;
+        let log = refusing(&f, 0);
+        let (mut r, interrupt, mut reached) = recorder();
+        let (stop_tx, mut stop) = watch::channel(false);
+        let follower = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let ended = follow_log(log.as_ref(), &mut stop, 1, &mut quick(), &mut r).await;
+                (ended, r)
+            })
+        };
+        reached.wait_for(|p| *p >= first).await.expect("reached the first events");
+        interrupt.send_replace(1);
+        let head = append(&f, 3).await;
+        reached.wait_for(|p| *p >= head).await.expect("reached the later events");
+        stop_tx.send_replace(true);
+        let (ended, r) = follower.await.expect("the loop ends");
+        assert_eq!(ended, Followed::Stopped);
+        assert_eq!(r.interrupted, 1);
+        assert_eq!(handled(&r), (1..=head).collect::<Vec<_>>());
+        assert_eq!(log.subscriptions.load(Ordering::SeqCst), 1, "the subscription is kept");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refusals_and_retries_back_off_and_resubscribe_from_the_consumer_position() {
+        let f = Fixture::new().await;
+        let head = append(&f, 10).await;
+        let log = refusing(&f, 2);
+        let (mut r, _interrupt, _reached) = recorder();
+        r.retry_at = Some(4);
+        r.halt_at = Some(head);
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let ended = tokio::time::timeout(Duration::from_secs(10), follow_log(log.as_ref(), &mut stop, 1, &mut quick(), &mut r))
+            .await
+            .expect("the loop halts");
+        assert_eq!(ended, Followed::Halted(head));
+        assert_eq!(r.failures, ["the event log is unavailable: restarting", "the event log is unavailable: restarting", "not now"]);
+        assert_eq!(handled(&r), (1..head).collect::<Vec<_>>(), "nothing skipped, nothing twice");
+        assert_eq!(log.subscriptions.load(Ordering::SeqCst), 4, "two refused, one retried, one to the end");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_back_off_doubles_up_to_its_maximum_and_a_stop_cuts_it_short() {
+        let policy = RetryPolicy { initial: Duration::from_millis(20), max: Duration::from_millis(50), after_break: None };
+        let mut backoff = Backoff::new(policy);
+        let (stop_tx, mut stop) = watch::channel(false);
+        let mut pauses = Vec::new();
+        for _ in 0..4 {
+            let started = std::time::Instant::now();
+            assert!(!backoff.pause(&mut stop).await);
+            pauses.push(started.elapsed());
+        }
+        let at_least = [20, 40, 50, 50].map(Duration::from_millis);
+        assert!(pauses.iter().zip(at_least).all(|(p, min)| *p >= min), "{pauses:?}");
+        backoff.reset();
+        stop_tx.send_replace(true);
+        let started = std::time::Instant::now();
+        assert!(Backoff::new(RetryPolicy::fixed(Duration::from_secs(60))).pause(&mut stop).await, "stopped");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
