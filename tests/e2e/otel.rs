@@ -341,8 +341,14 @@ async fn in_the_distributed_mode_the_trace_crosses_the_roles_through_the_log() {
     let back = r.headers().get("traceparent").and_then(|v| v.to_str().ok()).expect("a traceparent").to_owned();
     let request_span = back.split('-').nth(2).expect("a span id").to_owned();
 
-    let spans = spans_when(&got, "the gateway's push of the bot's answer", |spans| {
-        spans.iter().any(|s| s.trace_id == TRACE && s.name == "push" && s.attr("event_type") == Some("BotAnswered"))
+    // Two processes export their spans each on its own schedule: wait for the
+    // worker's (its handling of the message, its append of the answer) as well
+    // as the gateway's push, then check how they link.
+    let spans = spans_when(&got, "the gateway's push of the bot's answer and the worker's spans", |spans| {
+        let has = |name: &str, event_type: &str| {
+            spans.iter().any(|s| s.trace_id == TRACE && s.name == name && s.attr("event_type") == Some(event_type))
+        };
+        has("push", "BotAnswered") && has("ai_worker.handle", "MessagePosted") && has("append", "BotAnswered")
     })
     .await;
     message_to_answer(&spans, TRACE, &request_span, "jamuna-gateway", "jamuna-ai-worker");
