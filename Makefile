@@ -55,8 +55,12 @@ release:
 ## ui: the web clients and the mobile app's web build, one after the other,
 ## quietly (the output is in test-output/ui-build.log).
 ui:
-	@mkdir -p test-output; echo "== building the web clients (log: test-output/ui-build.log)"
-	@if $(MAKE) --no-print-directory -j1 clients mobile > test-output/ui-build.log 2>&1; then echo "== web clients built"; else cat test-output/ui-build.log; exit 1; fi
+	@mkdir -p test-output
+	@if [ -f clients/dist/.built ] && [ -z "$$(find clients -name node_modules -prune -o -path clients/dist -prune -o -type f -newer clients/dist/.built -print -quit)" ]; then \
+	  echo "== web clients up to date (nothing in clients/ changed since they were built)"; \
+	elif echo "== building the web clients (log: test-output/ui-build.log)" && \
+	  $(MAKE) --no-print-directory -j1 clients mobile > test-output/ui-build.log 2>&1; then echo "== web clients built"; \
+	else cat test-output/ui-build.log; exit 1; fi
 
 ## clients: the chat widget and the dashboard (npm workspace in clients/), built into clients/dist.
 clients:
@@ -67,6 +71,7 @@ clients:
 ## After `clients`, whose build empties clients/dist.
 mobile:
 	cd clients/mobile && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi && CI=1 npm run export:web
+	touch clients/dist/.built
 
 clean-data:
 	rm -rf data
