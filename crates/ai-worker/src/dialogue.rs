@@ -16,6 +16,11 @@
 //!
 //! Requests for a human and small talk are never reinterpreted, and small
 //! talk leaves the context as it was ("thanks" does not become the question).
+//!
+//! When a user is erased (`UserErased` in the log), the worker forgets their
+//! sessions ([`Answerer::forget_user`]), so `last_question` does not outlive
+//! the erase; a message answered before the erase is handled first (the
+//! worker follows the log in order), so its context is not written back.
 
 use std::sync::Arc;
 
@@ -35,6 +40,9 @@ pub const CLARIFY: &str = "I'm not sure I understood. Could you tell me a little
 
 /// The intent a clarifying question is recorded with.
 pub const CLARIFY_INTENT: &str = "clarify";
+
+/// How often forgetting an erased user's sessions is tried.
+const FORGET_ATTEMPTS: u32 = 5;
 
 /// The most of the previous question kept as context, in characters.
 const MAX_CONTEXT_CHARS: usize = 300;
@@ -100,6 +108,29 @@ impl Answerer {
     pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.sessions = Some(store);
         self
+    }
+
+    /// The user was erased: forgets every session of theirs (the last
+    /// question included), retrying a store that is briefly unavailable.
+    /// What cannot be forgotten now still expires with the session's TTL.
+    pub async fn forget_user(&self, tenant: &TenantId, user: &UserId) {
+        let Some(store) = &self.sessions else { return };
+        for attempt in 1..=FORGET_ATTEMPTS {
+            match store.forget_user(tenant, user).await {
+                Ok(n) => {
+                    tracing::info!(sessions = n, "an erased user's sessions are forgotten");
+                    return;
+                }
+                Err(e) if attempt < FORGET_ATTEMPTS && e.is_transient() => {
+                    tracing::warn!(error = %e, attempt, "cannot forget an erased user's sessions yet; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt))).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot forget an erased user's sessions; they expire with their TTL");
+                    return;
+                }
+            }
+        }
     }
 
     /// Caches trained intent models in `cache` (see [`crate::learn`]).

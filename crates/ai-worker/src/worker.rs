@@ -259,6 +259,11 @@ impl Worker {
         match recorded.stream.kind() {
             AggregateKind::KnowledgeBase => self.index(recorded).await,
             AggregateKind::Conversation if answer && recorded.event_type == "MessagePosted" => self.answer(recorded).await,
+            AggregateKind::User if recorded.event_type == "UserErased" => {
+                if let Ok(user) = jamuna_domain::UserId::parse(recorded.stream.id()) {
+                    self.answerer.forget_user(recorded.stream.tenant(), &user).await;
+                }
+            }
             _ => {}
         }
     }

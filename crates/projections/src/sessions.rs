@@ -73,6 +73,10 @@ pub trait SessionStore: Send + Sync {
     /// Replaces the context of a session. A session that does not exist (never
     /// touched, or expired) is an [`StoreError::Invalid`]: touch it first.
     async fn set_context(&self, tenant: &TenantId, session: &ConversationId, context: &SessionContext) -> Result<(), StoreError>;
+    /// Deletes every session of `user` in `tenant` (what the bot remembers of
+    /// their conversations, `last_question` included): the user was erased.
+    /// Returns how many went; idempotent.
+    async fn forget_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64, StoreError>;
 }
 
 /// Who is online, per tenant.

@@ -8,6 +8,11 @@
 //! of one, and since each commit holds the change *and* its checkpoint, the
 //! projector simply re-applies what was lost.
 //!
+//! Every connection runs with `secure_delete`: what a statement deletes or
+//! overwrites is zeroed in the page, so erased personal data does not stay in
+//! free space. After an erase, [`scrub`] checkpoints the WAL and truncates
+//! it, so the old page images go too.
+//!
 //! Work runs on tokio's blocking pool; the writer is behind a mutex (one
 //! projection writes to a file at a time, each read model has its own file).
 
@@ -17,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);";
+const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scrub_pending (id INTEGER PRIMARY KEY CHECK (id = 1));";
 
 /// One read model's SQLite file.
 #[derive(Clone)]
@@ -28,6 +34,8 @@ pub struct ReadDb {
 struct Inner {
     path: PathBuf,
     schema: &'static str,
+    /// Run by [`scrub`] before the WAL is truncated.
+    scrub: &'static str,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -36,12 +44,49 @@ fn configure(c: &Connection) -> Result<(), StoreError> {
     c.busy_timeout(Duration::from_secs(10))?;
     c.pragma_update(None, "cache_size", -32_000)?; // 32 MB
     c.pragma_update(None, "temp_store", "MEMORY")?;
+    c.pragma_update(None, "secure_delete", true)?;
     Ok(())
+}
+
+/// Marks the file for a [`scrub`] once the erase in this transaction has
+/// committed (in the same transaction, so a crash in between still scrubs:
+/// [`ReadDb::open`] and every later batch finish the job).
+pub fn request_scrub(c: &Connection) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT OR IGNORE INTO scrub_pending (id) VALUES (1)")?.execute([])?;
+    Ok(())
+}
+
+/// If an erase asked for it ([`request_scrub`]): runs `before` (e.g. merging
+/// a full-text index so deleted entries leave its blocks), then copies the
+/// WAL into the database and truncates it, so neither the WAL nor free pages
+/// keep the erased text. Outside a transaction; idempotent. A reader in the
+/// way leaves the mark for the next batch (logged), never an error.
+pub fn scrub(c: &Connection, before: &str) -> Result<bool, StoreError> {
+    let pending: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM scrub_pending)", [], |r| r.get(0))?;
+    if !pending {
+        return Ok(false);
+    }
+    c.execute_batch(before)?;
+    let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        tracing::warn!("a reader kept the write-ahead log from being truncated after an erase; trying again after the next batch");
+        return Ok(false);
+    }
+    // What this leaves in the new WAL is the mark's own page, no text.
+    c.execute("DELETE FROM scrub_pending", [])?;
+    Ok(true)
 }
 
 impl ReadDb {
     /// Opens (or creates) the file at `path` with `schema` (idempotent DDL).
     pub fn open(path: impl AsRef<Path>, schema: &'static str) -> Result<Self, StoreError> {
+        Self::open_scrubbed(path, schema, "")
+    }
+
+    /// [`open`](Self::open), with the SQL [`scrub`] runs after an erase
+    /// (e.g. `INSERT INTO fts(fts) VALUES ('optimize')`); finishes a scrub a
+    /// crash left pending.
+    pub fn open_scrubbed(path: impl AsRef<Path>, schema: &'static str, scrub_sql: &'static str) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
@@ -52,7 +97,8 @@ impl ReadDb {
         configure(&c)?;
         c.execute_batch(CHECKPOINTS)?;
         c.execute_batch(schema)?;
-        Ok(Self { inner: Arc::new(Inner { path, schema, writer: Mutex::new(c), readers: Mutex::new(Vec::new()) }) })
+        scrub(&c, scrub_sql)?;
+        Ok(Self { inner: Arc::new(Inner { path, schema, scrub: scrub_sql, writer: Mutex::new(c), readers: Mutex::new(Vec::new()) }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -74,8 +120,9 @@ impl ReadDb {
     }
 
     /// Applies a batch of events with `apply_batch` (which also stores the
-    /// checkpoint, in its transaction) on the blocking pool: what every SQLite
-    /// read model's `ReadModel::apply` does.
+    /// checkpoint, in its transaction) on the blocking pool, then [`scrub`]s
+    /// if the batch erased someone: what every SQLite read model's
+    /// `ReadModel::apply` does.
     pub async fn apply(
         &self,
         projection: &str,
@@ -85,9 +132,16 @@ impl ReadDb {
     ) -> Result<(), crate::ProjectionError> {
         let name = projection.to_owned();
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.with_writer(|c| apply_batch(c, &name, events, through)))
-            .await
-            .map_err(|e| crate::ProjectionError::Store(StoreError::internal(e)))?
+        let scrub_sql = self.inner.scrub;
+        tokio::task::spawn_blocking(move || {
+            db.with_writer(|c| {
+                apply_batch(c, &name, events, through)?;
+                scrub(c, scrub_sql)?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| crate::ProjectionError::Store(StoreError::internal(e)))?
     }
 
     /// Runs `f` with the writer connection on this thread (call it on the

@@ -12,7 +12,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
-use jamuna_domain::user::{Role, User, UserCommand};
+use jamuna_commands::handler::CommandError;
+use jamuna_domain::user::{Role, User, UserCommand, UserError};
 use jamuna_domain::{StreamId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -187,18 +188,27 @@ async fn change_role(
 }
 
 /// Admins erase a user (GDPR): their key is deleted, so their personal data reads as erased.
+///
+/// In an order a retry can finish: the `UserErased` event first (the read
+/// models scrub the user's text when they see it, and the log says so for
+/// good), then the key, then the refresh tokens. Each step is idempotent, and
+/// erasing an erased user runs the last two again and answers 204, so a
+/// request that failed half way is simply repeated.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", operation_id = "eraseUser", params(("id" = String, Path, description = "The user id")), security(("bearer" = [])),
     responses(
-        (status = 204, description = "Erased"),
+        (status = 204, description = "Erased (or erased before: a repeated erase finishes one that failed half way)"),
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 404, description = "An invalid user id", body = ErrorBody),
-        (status = 409, description = "`not_registered`, `erased`", body = ErrorBody),
+        (status = 409, description = "`not_registered`", body = ErrorBody),
     ))]
 async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
-    state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await?;
+    match state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await {
+        Ok(_) | Err(CommandError::Rejected(UserError::Erased)) => {}
+        Err(e) => return Err(e.into()),
+    }
     // The event is stored; now the key goes, and with it the personal data.
     state.commands.sealer().keys().erase(&caller.tenant, &id).await.map_err(ApiError::internal)?;
     state.refresh.revoke_all(&caller.tenant, &id).await?;

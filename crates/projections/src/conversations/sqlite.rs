@@ -3,6 +3,12 @@
 //! message, and an FTS5 index over message text kept in step by triggers
 //! (erased text leaves the index).
 //!
+//! Erasure leaves no plaintext behind: the text index runs with FTS5's
+//! `secure-delete` (a deleted entry is removed from the index blocks, not
+//! only marked), the file with `secure_delete` (overwritten rows are zeroed),
+//! and after an erase the index is merged and the WAL checkpointed and
+//! truncated ([`crate::sqlite::scrub`]).
+//!
 //! A batch of events is one transaction: the summaries it touches are loaded
 //! once, folded in memory and written once, together with the checkpoint.
 //!
@@ -18,7 +24,7 @@ use super::{
 };
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
-use crate::sqlite::{ReadDb, checkpoint, from_json, micros, set_checkpoint, to_json};
+use crate::sqlite::{ReadDb, checkpoint, from_json, micros, request_scrub, set_checkpoint, to_json};
 use async_trait::async_trait;
 use jamuna_domain::conversation::Author;
 use jamuna_domain::user::UserEvent;
@@ -59,6 +65,7 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (tenant, conversation_id, version)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(text, content='messages', content_rowid='seq', tokenize='unicode61 remove_diacritics 2');
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
 CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages WHEN new.erased = 0 BEGIN
     INSERT INTO messages_fts (rowid, text) VALUES (new.seq, new.text);
 END;
@@ -85,6 +92,9 @@ const FILL_FTS: &str = "
 INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
 INSERT INTO messages_fts (rowid, text) SELECT seq, text FROM messages WHERE erased = 0;
 ";
+
+/// After an erase: one merged index, without the erased entries' blocks.
+const SCRUB: &str = "INSERT INTO messages_fts (messages_fts) VALUES ('optimize');";
 
 const DROP: &str = "
 DROP TRIGGER IF EXISTS messages_fts_insert;
@@ -114,7 +124,7 @@ pub struct SqliteConversations {
 impl SqliteConversations {
     /// Opens (or creates) the read model at `path`, e.g. `<data>/read/conversations.db`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = ReadDb::open(path, SCHEMA)?;
+        let db = ReadDb::open_scrubbed(path, SCHEMA, SCRUB)?;
         db.with_writer(finish_deferred_fts)?;
         Ok(Self { db })
     }
@@ -202,6 +212,7 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
                 }
             }
             Fact::User(UserEvent::UserErased) => {
+                request_scrub(&tx)?;
                 let (tenant, customer) = (e.tenant().clone(), e.stream.id());
                 let ids: Vec<String> = tx
                     .prepare_cached("SELECT id FROM conversations WHERE tenant = ?1 AND customer = ?2")?
@@ -403,6 +414,73 @@ mod tests {
     fn fts_words_are_quoted() {
         assert_eq!(fts_word("refund"), "\"refund\"*");
         assert_eq!(fts_word("a\"b"), "\"a\"\"b\"*");
+    }
+
+    use crate::event::ReadModel;
+    use jamuna_domain::conversation::{Channel, ConversationEvent, Feedback};
+    use jamuna_domain::{StreamId, UserId};
+
+    fn on_disk(dir: &Path, word: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            if bytes.windows(word.len()).any(|w| w == word.as_bytes()) {
+                found.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        found
+    }
+
+    /// Erased text is gone from every byte of the database and its WAL: the
+    /// rows are overwritten, the index entries removed and merged, free pages
+    /// zeroed, the WAL truncated.
+    #[tokio::test]
+    async fn an_erase_leaves_no_text_in_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteConversations::open(dir.path().join("conversations.db")).unwrap();
+        let t = TenantId::parse("acme").unwrap();
+        let (c, u) = (ConversationId::parse("c1").unwrap(), UserId::parse("u1").unwrap());
+        let at = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let conv = |position: u64, event| Opened {
+            position,
+            stream: StreamId::conversation(&t, &c),
+            version: position,
+            at,
+            fact: Fact::Conversation(event),
+        };
+        let mut events = vec![conv(
+            1,
+            ConversationEvent::ConversationStarted {
+                tenant: t.clone(),
+                conversation_id: c.clone(),
+                customer: u.clone(),
+                channel: Channel::Web,
+            },
+        )];
+        // Enough messages, in batches, for the index to hold several segments.
+        for p in 2..60 {
+            let text = Personal::plain(format!("message {p} about the zorblatt fizzwhistle"));
+            events.push(conv(p, ConversationEvent::MessagePosted { author: Author::Customer, text, client_message_id: None }));
+        }
+        events.push(conv(60, ConversationEvent::ConversationResolved { by: None }));
+        let comment = Some(Personal::plain("the quillbrace was dreadful"));
+        events.push(conv(61, ConversationEvent::FeedbackGiven { feedback: Feedback::Csat { score: 1, comment } }));
+        for chunk in events.chunks(7) {
+            let through = chunk.last().unwrap().position;
+            db.apply("conversations", chunk.to_vec(), through).await.unwrap();
+        }
+        for word in ["zorblatt", "fizzwhistle", "quillbrace"] {
+            assert!(!on_disk(dir.path(), word).is_empty(), "{word} is on disk before the erase");
+        }
+        let erased = Opened { position: 62, stream: StreamId::user(&t, &u), version: 2, at, fact: Fact::User(UserEvent::UserErased) };
+        db.apply("conversations", vec![erased.clone()], 62).await.unwrap();
+        for word in ["zorblatt", "fizzwhistle", "quillbrace"] {
+            assert_eq!(on_disk(dir.path(), word), Vec::<String>::new(), "{word} after the erase");
+        }
+        let found = db.list(&ConversationQuery { text: Some("zorblatt".into()), ..ConversationQuery::inbox(t.clone()) }).await.unwrap();
+        assert!(found.items.is_empty(), "erased text is not found");
+        // Applying it again (a replay) changes nothing and fails nothing.
+        db.apply("conversations", vec![erased], 62).await.unwrap();
     }
 
     #[test]

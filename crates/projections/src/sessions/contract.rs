@@ -45,6 +45,7 @@ macro_rules! session_store_contract {
             a_touch_updates_who_and_when_and_keeps_the_context,
             context_round_trips,
             a_context_needs_a_session,
+            an_erased_users_sessions_are_forgotten,
             another_tenant_sees_no_session,
             a_session_expires_after_its_ttl,
             a_touch_refreshes_the_ttl,
@@ -240,6 +241,25 @@ pub async fn members_are_listed_sorted_until_they_leave_or_expire<S: Sessions>(s
     assert_eq!(s.members(&g, "b", LONG_TTL).await.expect("b again"), ["b", "c"]);
     tokio::time::sleep(SHORT_TTL + Duration::from_millis(150)).await;
     assert_eq!(s.members(&g, "b", LONG_TTL).await.expect("after c expired"), ["b"], "c expired without another heartbeat");
+}
+
+pub async fn an_erased_users_sessions_are_forgotten<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let (t, other_tenant, u, v) = (tenant(), tenant(), user(), user());
+    let (c1, c2, theirs, elsewhere) = (session(), session(), session(), session());
+    for c in [&c1, &c2] {
+        s.touch(&t, c, &u, at(0)).await.expect("touch");
+        s.set_context(&t, c, &context()).await.expect("set context");
+    }
+    s.touch(&t, &theirs, &v, at(0)).await.expect("another user's session");
+    s.touch(&other_tenant, &elsewhere, &u, at(0)).await.expect("the same id in another tenant");
+    assert_eq!(s.forget_user(&t, &u).await.expect("forget"), 2);
+    for c in [&c1, &c2] {
+        assert_eq!(s.get(&t, c).await.expect("get"), None, "the erased user's session and its last question are gone");
+        assert!(s.set_context(&t, c, &context()).await.is_err(), "nothing to write the context back into");
+    }
+    assert!(s.get(&t, &theirs).await.expect("get").is_some(), "another user's session stays");
+    assert!(s.get(&other_tenant, &elsewhere).await.expect("get").is_some(), "another tenant's session stays");
+    assert_eq!(s.forget_user(&t, &u).await.expect("forget again"), 0, "idempotent");
 }
 
 pub async fn a_lease_is_held_by_one_member_until_released<S: Sessions>(s: Arc<S>, _: Arc<S>) {

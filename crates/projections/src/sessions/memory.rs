@@ -111,6 +111,13 @@ impl SessionStore for MemorySessions {
             _ => Err(StoreError::Invalid(format!("no session {session}: touch it before setting its context"))),
         }
     }
+
+    async fn forget_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64, StoreError> {
+        let mut sessions = lock(&self.sessions);
+        let before = sessions.len();
+        sessions.retain(|_, s| !(&s.tenant == tenant && &s.record.user_id == user));
+        Ok((before - sessions.len()) as u64)
+    }
 }
 
 #[async_trait]

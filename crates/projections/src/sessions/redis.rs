@@ -7,6 +7,9 @@
 //!   `context` (the [`SessionContext`] as JSON) and `tenant`, expiring `ttl`
 //!   after the last touch. A read from another tenant finds nothing, and a
 //!   touch from another tenant is refused ([`StoreError::Conflict`]).
+//!   An erased user's sessions are found with `SCAN` (erasure is rare; no
+//!   index to keep in step) and deleted one by one, each only if it is still
+//!   theirs ([`FORGET`]).
 //! * `presence:{tenant}` — a sorted set of user ids scored by the time (Redis
 //!   server milliseconds) their presence expires; the set itself expires with
 //!   its last member.
@@ -52,6 +55,17 @@ static SET_CONTEXT: LazyLock<Script> = LazyLock::new(|| {
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'context', ARGV[2])
 return 1
+",
+    )
+});
+
+/// Deletes a session if it belongs to tenant ARGV[1] and user ARGV[2]; 1 if it did.
+static FORGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local f = redis.call('HMGET', KEYS[1], 'tenant', 'userId')
+if f[1] == ARGV[1] and f[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
+return 0
 ",
     )
 });
@@ -254,6 +268,32 @@ impl SessionStore for RedisSessions {
             return Err(StoreError::Invalid(format!("no session {session}: touch it before setting its context")));
         }
         Ok(())
+    }
+
+    async fn forget_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut forgotten = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("session:*")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(store_error)?;
+            for key in keys {
+                let gone: u64 =
+                    FORGET.key(key).arg(tenant.as_str()).arg(user.as_str()).invoke_async(&mut conn).await.map_err(store_error)?;
+                forgotten += gone;
+            }
+            if next == 0 {
+                return Ok(forgotten);
+            }
+            cursor = next;
+        }
     }
 }
 

@@ -1,12 +1,16 @@
 //! The users and tenants read model in SQLite: a row per user and per
 //! tenant, the record as JSON beside the columns the look-ups use.
+//!
+//! An erase overwrites the record (name, e-mail and password hash gone) with
+//! `secure_delete` on, then truncates the WAL ([`crate::sqlite::scrub`]), so
+//! the old values stay neither in free space nor in the log of pages.
 
 use super::{TenantRecord, UserRecord, UserStore, apply_tenant, apply_user, limit, user_id};
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
-use crate::sqlite::{ReadDb, checkpoint, from_json, set_checkpoint, to_json};
+use crate::sqlite::{ReadDb, checkpoint, from_json, request_scrub, set_checkpoint, to_json};
 use async_trait::async_trait;
-use jamuna_domain::user::Role;
+use jamuna_domain::user::{Role, UserEvent};
 use jamuna_domain::{AggregateKind, TenantId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -80,6 +84,9 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
         applied = e.position;
         match &e.fact {
             Fact::User(event) => {
+                if matches!(event, UserEvent::UserErased) {
+                    request_scrub(&tx)?;
+                }
                 let id = user_id(e)?;
                 let mut record = load_user(&tx, e.tenant().as_str(), id.as_str())?;
                 if apply_user(&mut record, e, event)?
@@ -195,5 +202,47 @@ impl UserStore for SqliteUsers {
                 records(&mut stmt, [])
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jamuna_domain::{Personal, StreamId};
+
+    /// An erased user's name, e-mail and password hash are in no byte of the
+    /// database or its WAL.
+    #[tokio::test]
+    async fn an_erase_leaves_no_name_or_email_in_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteUsers::open(dir.path().join("users.db")).unwrap();
+        let (t, u) = (TenantId::parse("acme").unwrap(), UserId::parse("u1").unwrap());
+        let at = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let ev = |position: u64, event| Opened { position, stream: StreamId::user(&t, &u), version: position, at, fact: Fact::User(event) };
+        let registered = UserEvent::UserRegistered {
+            tenant: t.clone(),
+            user_id: u.clone(),
+            role: Role::Customer,
+            name: Some(Personal::plain("Wendeline Snorgrass")),
+            email: Some(Personal::plain("wendeline@snorgrass.example")),
+            password_hash: Some(Personal::plain("$argon2id$hashhashhash")),
+        };
+        db.apply("users", vec![ev(1, registered)], 1).await.unwrap();
+        let words = ["Snorgrass", "snorgrass.example", "hashhashhash"];
+        let on_disk = |word: &str| {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| std::fs::read(e.path()).unwrap().windows(word.len()).any(|w| w == word.as_bytes()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert!(words.iter().all(|w| !on_disk(w).is_empty()), "on disk before the erase");
+        db.apply("users", vec![ev(2, UserEvent::UserErased)], 2).await.unwrap();
+        for w in words {
+            assert_eq!(on_disk(w), Vec::<String>::new(), "{w} after the erase");
+        }
+        let r = db.user(&t, &u).await.unwrap().unwrap();
+        assert!(r.erased && r.name.is_none() && r.email.is_none());
     }
 }
