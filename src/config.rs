@@ -62,6 +62,12 @@ pub const KEYS: &[Key] = &[
     key("http.public_origin", "JAMUNA_PUBLIC_ORIGIN", "public-origin", "The origin browsers see the server at; off: http://<listen>"),
     key("http.static_dir", "JAMUNA_STATIC_DIR", "static-dir", "The built web clients, served at /; off: none"),
     key("http.rate_limit_per_minute", "JAMUNA_RATE_LIMIT_PER_MINUTE", "rate-limit-per-minute", "HTTP requests per minute per client"),
+    key(
+        "http.access_token_ttl_secs",
+        "JAMUNA_ACCESS_TOKEN_TTL_SECS",
+        "access-token-ttl-secs",
+        "How long an access token (and a socket without re-authentication) lasts, in seconds",
+    ),
     key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
     key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
     key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
@@ -121,6 +127,8 @@ pub struct HttpConfig {
     #[serde(default, deserialize_with = "blank_is_none")]
     pub static_dir: Option<PathBuf>,
     pub rate_limit_per_minute: u32,
+    /// How long an access token lasts; a socket closes (4002) when its token's time is up.
+    pub access_token_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,6 +201,9 @@ impl Config {
     fn check(&self) -> Result<()> {
         if self.redis.lease_ttl_ms < 100 {
             bail!("{} (redis.lease_ttl_ms) is {}: give at least 100 milliseconds", env_of("redis.lease_ttl_ms"), self.redis.lease_ttl_ms);
+        }
+        if self.http.access_token_ttl_secs == 0 {
+            bail!("{} (http.access_token_ttl_secs) is 0: give at least 1 second", env_of("http.access_token_ttl_secs"));
         }
         self.event_log_url()?;
         for (path, url) in [("mongodb.url", &self.mongodb.url), ("redis.url", &self.redis.url), ("qdrant.url", &self.qdrant.url)] {
@@ -402,7 +413,7 @@ mod tests {
     fn sample(k: &Key) -> &'static str {
         match k.path {
             "dev" => "true",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" => "4321",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" => "4321",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
             _ => "sample",
         }
@@ -493,7 +504,7 @@ mod tests {
     fn sample_other(k: &Key) -> &'static str {
         match k.path {
             "dev" => "0",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" => "1234",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" => "1234",
             p if p.ends_with(".url") => "nats://other:4222",
             _ => "other",
         }

@@ -83,7 +83,10 @@ pub async fn serve_api(
         directory: reads.clone(),
         conversations: reads.clone(),
         analytics: reads,
-        tokens: Arc::new(Tokens::new(&secret, "jamuna", "jamuna-api", Duration::from_secs(15 * 60)).map_err(anyhow::Error::msg)?),
+        tokens: Arc::new(
+            Tokens::new(&secret, "jamuna", "jamuna-api", Duration::from_secs(config.http.access_token_ttl_secs))
+                .map_err(anyhow::Error::msg)?,
+        ),
         refresh: Arc::new(refresh_tokens(config).await?),
         hub,
         presence: sessions.presence.clone(),

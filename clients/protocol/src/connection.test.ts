@@ -267,6 +267,45 @@ describe('Connection', () => {
     c.stop();
   });
 
+  it('refreshes the token when the server closes with 4002 (expired) or 4004 (session ended)', async () => {
+    for (const code of [4002, 4004]) {
+      tokenCalls = [];
+      const c = make();
+      c.start();
+      await vi.advanceTimersByTimeAsync(0);
+      last().open();
+      last().serverClose(code);
+      await vi.advanceTimersByTimeAsync(60_000);
+      const s = await accept();
+      expect(s.sent[0]).toEqual({ type: 'auth', token: 'fresh' });
+      expect(tokenCalls).toEqual([false, true]);
+      c.stop();
+    }
+  });
+
+  it('re-authenticates over the open socket before the token expires', async () => {
+    const c = make();
+    c.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const s = last();
+    s.open();
+    const now = Math.floor(Date.now() / 1000);
+    s.push({ type: 'ready', user_id: 'u', tenant: 't', role: 'customer', expires_at: now + 900 });
+    await vi.advanceTimersByTimeAsync(839_000);
+    expect(s.ofType('auth')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(s.ofType('auth')).toEqual([
+      { type: 'auth', token: 'token' },
+      { type: 'auth', token: 'fresh' },
+    ]);
+    // The server's answer sets the next renewal; the socket stays the same.
+    s.push({ type: 'authenticated', expires_at: now + 1800 });
+    await vi.advanceTimersByTimeAsync(900_000);
+    expect(s.ofType('auth')).toHaveLength(3);
+    expect(sockets).toHaveLength(1);
+    c.stop();
+  });
+
   it('stops and says so when the session cannot be renewed', async () => {
     const c = make({ token: async () => Promise.reject(new ApiError(401, 'unauthorized', 'expired')) });
     const lost: string[] = [];

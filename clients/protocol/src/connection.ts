@@ -2,7 +2,9 @@
  * The WebSocket half of the protocol: one connection per signed-in user that
  *
  * - authenticates with an `auth` frame (refreshing the token when the server
- *   closes with 4001),
+ *   closes with 4001, 4002 or 4004), and before its token expires sends a
+ *   fresh one over the open socket (another `auth` frame), so the server does
+ *   not close it (4002),
  * - reconnects with jittered exponential back-off (at once when the browser
  *   says it is back online), and notices dead sockets with a ping heartbeat,
  * - resubscribes every conversation from the last version it delivered, so
@@ -79,6 +81,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private pongTimer: ReturnType<typeof setTimeout> | null = null;
+  private reauthTimer: ReturnType<typeof setTimeout> | null = null;
   /** Conversations followed, with the last version delivered. */
   private readonly subs = new Map<string, number>();
   /** Inbox pushes of conversations not followed: last version delivered. */
@@ -269,6 +272,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     switch (frame.type) {
       case 'ready':
         this.opened(frame);
+        this.scheduleReauth(frame.expires_at);
+        break;
+      case 'authenticated':
+        this.scheduleReauth(frame.expires_at);
         break;
       case 'event':
         this.deliver(frame);
@@ -373,6 +380,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (ws !== this.ws) return;
     this.ws = null;
     this.stopHeartbeat();
+    this.clearReauth();
     this.inflight = [];
     if (!this.started) return;
     if (code === 4003) {
@@ -381,8 +389,42 @@ export class Connection extends Emitter<ConnectionEvents> {
       this.setStatus('closed');
       return;
     }
-    if (code === 4001) this.forceRefresh = true;
+    // Unauthenticated, token expired, session ended: a fresh token is needed.
+    if (code === 4001 || code === 4002 || code === 4004) this.forceRefresh = true;
     this.scheduleReconnect();
+  }
+
+  /**
+   * Sends a fresh token over the open socket a while before `expiresAt`
+   * (Unix seconds): a minute before, or half way for shorter tokens.
+   */
+  private scheduleReauth(expiresAt: number | undefined): void {
+    this.clearReauth();
+    if (expiresAt === undefined) return;
+    const left = expiresAt * 1000 - Date.now();
+    const delay = Math.max(0, left - Math.min(60_000, left / 2));
+    const ws = this.ws;
+    this.reauthTimer = setTimeout(() => {
+      this.reauthTimer = null;
+      void this.reauthenticate(ws);
+    }, delay);
+  }
+
+  private async reauthenticate(ws: SocketLike | null): Promise<void> {
+    let token: string;
+    try {
+      token = await this.opts.token(true);
+    } catch {
+      // The socket closes at expiry and the reconnect deals with it.
+      return;
+    }
+    if (ws !== this.ws || this._status !== 'open') return;
+    this.frame({ type: 'auth', token });
+  }
+
+  private clearReauth(): void {
+    if (this.reauthTimer) clearTimeout(this.reauthTimer);
+    this.reauthTimer = null;
   }
 
   /** Forgets the current socket at once (a dead socket's close event may come much later). */
@@ -461,6 +503,7 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   private clearTimers(): void {
     this.stopHeartbeat();
+    this.clearReauth();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
   }

@@ -85,6 +85,14 @@ export interface ReadyFrame {
   user_id: string;
   tenant: string;
   role: Role;
+  /** When the socket's token expires (Unix seconds): re-authenticate before, or the socket closes with 4002. */
+  expires_at?: number;
+}
+
+/** The answer to a re-authentication: the session's new expiry (Unix seconds). */
+export interface AuthenticatedFrame {
+  type: 'authenticated';
+  expires_at: number;
 }
 
 export interface ErrorFrame {
@@ -93,7 +101,7 @@ export interface ErrorFrame {
   message: string;
 }
 
-export type ServerFrame = EventFrame | AckFrame | TypingFrame | ReadyFrame | ErrorFrame | { type: 'pong' } | { type: 'presence'; [k: string]: unknown };
+export type ServerFrame = EventFrame | AckFrame | TypingFrame | ReadyFrame | AuthenticatedFrame | ErrorFrame | { type: 'pong' } | { type: 'presence'; [k: string]: unknown };
 
 export type ClientFrame =
   | { type: 'auth'; token: string }

@@ -97,15 +97,13 @@ pub const WS_READ_BUFFER: usize = 8 * 1024;
 /// The largest frame a client may send.
 pub const WS_MAX_MESSAGE: usize = 64 * 1024;
 
-/// `GET /api/v1/ws`: the token comes in `?token=` or as the first frame.
+/// `GET /api/v1/ws`: the token comes in the first frame, never in the URL.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "websocket", operation_id = "openSocket",
     summary = "Open the live WebSocket",
-    description = "A WebSocket upgrade. The token comes in `?token=` or as the first frame (`auth`). The frames, close codes and limits are described in the document's description.",
-    params(("token" = Option<String>, Query, description = "An access token; without it the first frame must be `auth`")),
+    description = "A WebSocket upgrade. The first frame must be `auth` with an access token (a token in the URL would end up in proxy logs: `?token=` is refused). The frames, close codes and limits are described in the document's description.",
     responses(
-        (status = 101, description = "Switching Protocols: the socket is open; the server's first frame is `ready`"),
-        (status = 401, description = "The `?token=` is invalid or expired", body = error::ErrorBody),
-        (status = 403, description = "This page's origin may not open a socket for this tenant", body = error::ErrorBody),
+        (status = 101, description = "Switching Protocols: send `auth` first; the server answers `ready`"),
+        (status = 401, description = "A token came in the URL (`?token=`): send it in the `auth` frame instead", body = error::ErrorBody),
     ))]
 async fn ws_upgrade(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -113,19 +111,13 @@ async fn ws_upgrade(
     headers: axum::http::HeaderMap,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<axum::response::Response, error::ApiError> {
-    let caller = match q.get("token") {
-        Some(t) => Some(state.tokens.verify_access(t)?),
-        None => None,
-    };
-    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
-    if let Some(c) = &caller
-        && !state.origin_allowed(&c.tenant, origin.as_deref()).await
-    {
-        return Err(error::ApiError::Forbidden("this origin may not open a socket for this tenant".into()));
+    if q.contains_key("token") {
+        return Err(error::ApiError::Unauthorized("a token in the URL is refused: send it in the first frame (`auth`)".into()));
     }
+    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(WS_MAX_MESSAGE)
         .max_frame_size(WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| ws::session::run(socket, state, caller, origin)))
+        .on_upgrade(move |socket| ws::session::run(socket, state, origin)))
 }

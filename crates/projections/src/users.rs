@@ -140,7 +140,7 @@ pub fn apply_user(record: &mut Option<UserRecord>, e: &Opened, event: &UserEvent
                     r.email = None;
                     r.password_hash = None;
                 }
-                UserEvent::UserRegistered { .. } => {}
+                UserEvent::UserRegistered { .. } | UserEvent::UserSessionsRevoked => {}
             }
             r.version = e.version;
             r.position = e.position;

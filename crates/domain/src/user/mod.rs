@@ -62,6 +62,8 @@ pub enum UserCommand {
         role: Role,
     },
     Erase,
+    /// Sign out everywhere: every access token and socket of the user ends.
+    RevokeSessions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +82,14 @@ pub enum UserEvent {
         to: Role,
     },
     UserErased,
+    /// The user signed out everywhere: their tokens issued before this are void.
+    UserSessionsRevoked,
+}
+
+/// Does an event of this type end the user's sessions (their access tokens
+/// and open sockets)? Every user event but the registration does.
+pub fn ends_sessions(event_type: &str) -> bool {
+    matches!(event_type, "UserRoleChanged" | "UserErased" | "UserSessionsRevoked")
 }
 
 impl DomainEvent for UserEvent {
@@ -88,6 +98,7 @@ impl DomainEvent for UserEvent {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::UserRoleChanged { .. } => "UserRoleChanged",
             Self::UserErased => "UserErased",
+            Self::UserSessionsRevoked => "UserSessionsRevoked",
         }
     }
 
@@ -191,6 +202,10 @@ impl Aggregate for User {
                 self.registered()?;
                 Ok(vec![UserEvent::UserErased])
             }
+            UserCommand::RevokeSessions => {
+                self.registered()?;
+                Ok(vec![UserEvent::UserSessionsRevoked])
+            }
         }
     }
 
@@ -204,6 +219,7 @@ impl Aggregate for User {
             }
             UserEvent::UserRoleChanged { to, .. } => self.role = Some(*to),
             UserEvent::UserErased => self.erased = true,
+            UserEvent::UserSessionsRevoked => {}
         }
     }
 
@@ -267,6 +283,25 @@ mod tests {
         assert!(state.is_erased());
         given::<User>([registered(Role::Customer), UserEvent::UserErased]).when(UserCommand::Erase).then_err(UserError::Erased);
         given::<User>([registered(Role::Customer), UserEvent::UserErased]).when(register(Role::Customer)).then_err(UserError::Erased);
+    }
+
+    #[test]
+    fn signing_out_everywhere_needs_a_live_user() {
+        given::<User>([registered(Role::Agent)]).when(UserCommand::RevokeSessions).then(vec![UserEvent::UserSessionsRevoked]);
+        given::<User>([]).when(UserCommand::RevokeSessions).then_err(UserError::NotRegistered);
+        given::<User>([registered(Role::Agent), UserEvent::UserErased]).when(UserCommand::RevokeSessions).then_err(UserError::Erased);
+    }
+
+    #[test]
+    fn every_user_event_but_registration_ends_sessions() {
+        let events = [
+            registered(Role::Agent),
+            UserEvent::UserRoleChanged { from: Role::Agent, to: Role::Customer },
+            UserEvent::UserErased,
+            UserEvent::UserSessionsRevoked,
+        ];
+        let ending: Vec<bool> = events.iter().map(|e| ends_sessions(e.event_type())).collect();
+        assert_eq!(ending, [false, true, true, true]);
     }
 
     #[test]

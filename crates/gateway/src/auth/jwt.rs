@@ -1,4 +1,5 @@
-//! Access tokens: HS256 JWTs with issuer, audience, expiry and tenant.
+//! Access tokens: HS256 JWTs with issuer, audience, expiry, tenant and the
+//! user's session version (`sv`: see [`super::session`]).
 
 use super::Caller;
 use crate::error::ApiError;
@@ -21,6 +22,20 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// The user's session version when the token was issued; 0 in tokens
+    /// from before it existed (void once the user has any session-ending event).
+    #[serde(default)]
+    pub sv: u64,
+}
+
+/// A token whose signature, issuer, audience and expiry are good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub caller: Caller,
+    /// The session version it carries.
+    pub session: u64,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
 }
 
 /// Issues and verifies access tokens.
@@ -55,7 +70,8 @@ impl Tokens {
         })
     }
 
-    pub fn issue(&self, caller: &Caller) -> Result<String, ApiError> {
+    /// A token for `caller` at session version `sv`.
+    pub fn issue(&self, caller: &Caller, sv: u64) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: caller.user.to_string(),
@@ -66,13 +82,20 @@ impl Tokens {
             aud: self.audience.clone(),
             iat: now,
             exp: now + self.access_ttl.as_secs() as i64,
+            sv,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
     }
 
     /// Checks signature (HS256 only: `alg: none` and other algorithms are
-    /// refused), issuer, audience and expiry, and parses the identity.
+    /// refused), issuer, audience and expiry, and parses the identity. It does
+    /// not check the session: use [`super::authenticate`] for that.
     pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
+        self.verify(token).map(|v| v.caller)
+    }
+
+    /// [`Self::verify_access`], with the token's session version and expiry.
+    pub fn verify(&self, token: &str) -> Result<Verified, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             let why = match e.kind() {
@@ -87,12 +110,13 @@ impl Tokens {
         })?;
         let c = data.claims;
         let bad = |_| ApiError::Unauthorized("the token is invalid".into());
-        Ok(Caller {
+        let caller = Caller {
             user: UserId::parse(c.sub).map_err(bad)?,
             tenant: TenantId::parse(c.tenant).map_err(bad)?,
             role: c.role,
             visitor: c.visitor,
-        })
+        };
+        Ok(Verified { caller, session: c.sv, expires_at: c.exp })
     }
 }
 
@@ -112,7 +136,9 @@ mod tests {
     #[test]
     fn a_token_round_trips() {
         let t = tokens(SECRET);
-        assert_eq!(t.verify_access(&t.issue(&caller()).unwrap()).unwrap(), caller());
+        let v = t.verify(&t.issue(&caller(), 7).unwrap()).unwrap();
+        assert_eq!((v.caller, v.session), (caller(), 7));
+        assert!(v.expires_at > chrono::Utc::now().timestamp());
     }
 
     #[test]
@@ -123,7 +149,7 @@ mod tests {
     #[test]
     fn forged_tokens_are_refused() {
         let t = tokens(SECRET);
-        let good = t.issue(&caller()).unwrap();
+        let good = t.issue(&caller(), 0).unwrap();
         // Signed with another key.
         assert!(tokens("another secret of thirty-two bytes!!").verify_access(&good).is_err());
         // alg: none, no signature.
@@ -133,10 +159,10 @@ mod tests {
         assert!(t.verify_access(&none).is_err());
         // Another audience.
         let other = Tokens::new(&SecretString::from(SECRET.to_string()), "jamuna", "someone-else", Duration::from_secs(900)).unwrap();
-        assert!(t.verify_access(&other.issue(&caller()).unwrap()).is_err());
+        assert!(t.verify_access(&other.issue(&caller(), 0).unwrap()).is_err());
         // Expired.
         let expired = Tokens::new(&SecretString::from(SECRET.to_string()), "jamuna", "jamuna-api", Duration::ZERO).unwrap();
-        let mut claims_token = expired.issue(&caller()).unwrap();
+        let mut claims_token = expired.issue(&caller(), 0).unwrap();
         claims_token = {
             // Re-sign with exp an hour ago.
             let now = chrono::Utc::now().timestamp();
@@ -149,6 +175,7 @@ mod tests {
                 aud: "jamuna-api".into(),
                 iat: now - 7200,
                 exp: now - 3600,
+                sv: 0,
             };
             let _ = claims_token;
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()

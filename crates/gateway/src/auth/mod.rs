@@ -4,7 +4,9 @@
 //! * Passwords are hashed with argon2id (on the blocking pool: hashing is
 //!   deliberately slow).
 //! * Access tokens are short-lived JWTs (HS256, pinned), with `iss`, `aud`,
-//!   `exp` and the tenant checked on every request.
+//!   `exp` and the tenant checked on every request, and the user's session
+//!   version checked against the log ([`session`]): a role change, erasure or
+//!   "sign out everywhere" voids the tokens issued before it at once.
 //! * Refresh tokens are random, stored only as SHA-256 hashes, rotated on
 //!   every use, and revoked on logout.
 //! * Visitors of a tenant's website get the same kind of tokens for a
@@ -13,6 +15,7 @@
 pub mod jwt;
 pub mod password;
 pub mod refresh;
+pub mod session;
 
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
@@ -56,6 +59,21 @@ impl FromRequestParts<crate::AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
-        state.tokens.verify_access(token)
+        Ok(authenticate(state, token).await?.caller)
     }
+}
+
+/// Verifies an access token and that its session is still current: its
+/// tenant and user exist, the user is not erased, and no role change or
+/// sign-out came after it was issued.
+pub async fn authenticate(state: &crate::AppState, token: &str) -> Result<jwt::Verified, ApiError> {
+    let verified = state.tokens.verify(token)?;
+    state.hub.sessions.check(state.commands.log().as_ref(), &verified.caller, verified.session).await?;
+    Ok(verified)
+}
+
+/// The session version to put in a new token of `caller`.
+pub async fn session_version(state: &crate::AppState, caller: &Caller) -> Result<u64, ApiError> {
+    let log = state.commands.log();
+    Ok(state.hub.sessions.current(log.as_ref(), &caller.tenant, &caller.user).await?.map(|s| s.version).unwrap_or_default())
 }

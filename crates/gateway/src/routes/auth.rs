@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/logout-all", post(logout_all))
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/visitor", post(visitor))
 }
@@ -44,7 +45,7 @@ pub struct TokenResponse {
 /// Access and refresh tokens for a caller.
 pub async fn tokens_for(state: &AppState, caller: &Caller) -> Result<TokenResponse, ApiError> {
     Ok(TokenResponse {
-        access_token: state.tokens.issue(caller)?,
+        access_token: state.tokens.issue(caller, crate::auth::session_version(state, caller).await?)?,
         refresh_token: state.refresh.issue(caller).await?,
         token_type: "bearer",
         expires_in: state.tokens.access_ttl.as_secs(),
@@ -129,6 +130,22 @@ async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refresh>)
     responses((status = 204, description = "Revoked (also when it was unknown)")))]
 async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<Refresh>) -> Result<StatusCode, ApiError> {
     state.refresh.revoke(&body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs the caller out everywhere: every access and refresh token of theirs
+/// stops working and their sockets close (4004), on every replica.
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", operation_id = "logoutAll", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out everywhere"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "`erased`: the user has been erased", body = ErrorBody),
+    ))]
+async fn logout_all(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    let stream = StreamId::user(&caller.tenant, &caller.user);
+    state.commands.execute::<User>(&stream, &UserCommand::RevokeSessions, &service::ctx(&caller)).await?;
+    state.refresh.revoke_all(&caller.tenant, &caller.user).await?;
+    state.hub.sessions.forget(&caller.tenant, &caller.user);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -53,7 +53,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
 #[openapi(
     info(title = "Jamuna API"),
     paths(
-        auth::login, auth::refresh, auth::logout, auth::register, auth::visitor,
+        auth::login, auth::refresh, auth::logout, auth::logout_all, auth::register, auth::visitor,
         conversations::start, conversations::list, conversations::detail, conversations::post_message,
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
@@ -186,7 +186,7 @@ fn description() -> String {
     let frames: Vec<&str> =
         include_str!("../ws/protocol.rs").lines().map_while(|l| l.strip_prefix("//!")).map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
     format!(
-        "{OVERVIEW}\n## WebSocket: `GET /api/v1/ws`\n\nOpen with `?token=<access token>` or send an `auth` frame first (within 10 s). \
+        "{OVERVIEW}\n## WebSocket: `GET /api/v1/ws`\n\nSend an `auth` frame first (within 10 s; a token in the URL is refused). \
          The server answers `ready` (`{{\"type\":\"ready\",\"user_id\",\"tenant\",\"role\"}}`); an `event` frame is \
          `{{\"type\":\"event\",\"conversation_id\",\"version\",\"position\",\"occurred_at\",\"event\"}}`, the same shape as \
          the `events` of `GET /api/v1/conversations/{{id}}`.\n\n{}\n",

@@ -95,7 +95,7 @@ async fn token(State(state): State<AppState>, Query(query): Query<HashMap<String
         return detail(StatusCode::NOT_FOUND, "no default tenant is configured");
     };
     match super::auth::authenticate(&state, tenant.as_str(), username, password).await {
-        Ok(caller) => match state.tokens.issue(&caller) {
+        Ok(caller) => match async { state.tokens.issue(&caller, crate::auth::session_version(&state, &caller).await?) }.await {
             Ok(t) => axum::Json(json!({"access_token": t, "token_type": "bearer"})).into_response(),
             Err(e) => e.into_response(),
         },
@@ -219,7 +219,7 @@ async fn ws(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let caller = match q.get("token") {
-        Some(t) => state.tokens.verify_access(t)?,
+        Some(t) => crate::auth::authenticate(&state, t).await?.caller,
         None => {
             let tenant = state
                 .config

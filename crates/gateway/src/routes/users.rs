@@ -184,6 +184,7 @@ async fn change_role(
     let done = state.commands.execute::<User>(&stream, &UserCommand::ChangeRole { role: body.role }, &service::ctx(&caller)).await?;
     // Tokens carry the role: make the user sign in again.
     state.refresh.revoke_all(&caller.tenant, &id).await?;
+    state.hub.sessions.forget(&caller.tenant, &id);
     Ok(axum::Json(json!({"id": id, "role": body.role, "version": done.version()})))
 }
 
@@ -212,5 +213,6 @@ async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<Str
     // The event is stored; now the key goes, and with it the personal data.
     state.commands.sealer().keys().erase(&caller.tenant, &id).await.map_err(ApiError::internal)?;
     state.refresh.revoke_all(&caller.tenant, &id).await?;
+    state.hub.sessions.forget(&caller.tenant, &id);
     Ok(StatusCode::NO_CONTENT)
 }

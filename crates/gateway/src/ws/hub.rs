@@ -3,10 +3,16 @@
 //! tenant's agents. Each gateway replica runs its own hub over the same log,
 //! so a socket on replica A sees what was appended through replica B.
 //!
+//! The hub also sees the users' events: one that ends a user's sessions (a
+//! role change, erasure, "sign out everywhere") raises the session version
+//! the replica checks tokens against ([`crate::auth::session`]) and closes
+//! that user's sockets here (4004), on every replica alike.
+//!
 //! Every socket has a bounded queue. A socket that falls that far behind is
 //! told to close (it reconnects and resumes from its last version) rather
 //! than making the server buffer without bound.
 
+use crate::auth::session::SessionCache;
 use jamuna_commands::{EventLog, RecordedEvent, Sealer};
 use jamuna_domain::conversation::ConversationEvent;
 use jamuna_domain::{AggregateKind, StreamId, TenantId, UserId};
@@ -35,6 +41,9 @@ pub enum Push {
     Event(Pushed),
     /// A ready-made frame (typing, presence).
     Frame(Arc<str>),
+    /// The user's sessions ended (role changed, erased, signed out everywhere)
+    /// at this session version: a socket whose token is older closes.
+    SessionEnded(u64),
 }
 
 /// A socket's side of the hub.
@@ -58,6 +67,8 @@ struct Routes {
     inboxes: HashMap<TenantId, HashMap<u64, Outlet>>,
     /// Every staff socket, with its user: presence goes to them.
     staff: HashMap<TenantId, HashMap<u64, (UserId, Outlet)>>,
+    /// Every socket, by its user: ending the user's sessions closes them.
+    users: HashMap<(TenantId, UserId), HashMap<u64, Outlet>>,
 }
 
 #[derive(Default)]
@@ -68,6 +79,8 @@ pub struct Hub {
     pub position: AtomicU64,
     /// Poked when a staff socket opens or closes here (see [`super::presence`]).
     pub presence_changed: Notify,
+    /// The users' session versions, raised by the events the hub follows.
+    pub sessions: SessionCache,
 }
 
 impl Hub {
@@ -98,6 +111,25 @@ impl Hub {
 
     pub fn subscribe_inbox(&self, tenant: &TenantId, outlet: &Outlet) {
         self.routes().inboxes.entry(tenant.clone()).or_default().insert(outlet.id, outlet.clone());
+    }
+
+    /// A socket of `user` opened: it closes when the user's sessions end.
+    pub fn join_user(&self, tenant: &TenantId, user: &UserId, outlet: &Outlet) {
+        self.routes().users.entry((tenant.clone(), user.clone())).or_default().insert(outlet.id, outlet.clone());
+    }
+
+    /// A user event from the log: a session-ending one raises the user's
+    /// session version and closes the user's sockets here.
+    pub fn user_event(&self, tenant: &TenantId, user: &UserId, event_type: &str, version: u64) {
+        self.sessions.observe(tenant, user, event_type, version);
+        if !jamuna_domain::user::ends_sessions(event_type) {
+            return;
+        }
+        let targets: Vec<Outlet> =
+            self.routes().users.get(&(tenant.clone(), user.clone())).map(|s| s.values().cloned().collect()).unwrap_or_default();
+        for o in targets {
+            self.deliver(&o, Push::SessionEnded(version));
+        }
     }
 
     /// A staff socket of `user` opened: it gets `presence` frames.
@@ -137,6 +169,10 @@ impl Hub {
             !subs.is_empty()
         });
         r.inboxes.retain(|_, subs| {
+            subs.remove(&outlet.id);
+            !subs.is_empty()
+        });
+        r.users.retain(|_, subs| {
             subs.remove(&outlet.id);
             !subs.is_empty()
         });
@@ -203,6 +239,11 @@ impl Hub {
                         match next {
                             Ok(recorded) => {
                                 after = recorded.position;
+                                if recorded.stream.kind() == AggregateKind::User
+                                    && let Ok(user) = UserId::parse(recorded.stream.id())
+                                {
+                                    self.user_event(recorded.stream.tenant(), &user, &recorded.event_type, recorded.version);
+                                }
                                 // The push continues the event's trace, as a child of
                                 // the span that appended it (see `EventMeta::span_id_hex`).
                                 let span = (recorded.stream.kind() == AggregateKind::Conversation).then(|| {

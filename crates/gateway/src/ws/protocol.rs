@@ -4,7 +4,7 @@
 //!
 //! | frame | meaning |
 //! |---|---|
-//! | `{"type":"auth","token":"…"}` | first frame (unless the token came in the URL) |
+//! | `{"type":"auth","token":"…"}` | first frame; later, a fresh token of the same user extends the session (answered by `authenticated`) |
 //! | `{"type":"subscribe","conversation_id":"…","after_version":N}` | every event after version N, then live ones |
 //! | `{"type":"unsubscribe","conversation_id":"…"}` | stop |
 //! | `{"type":"send","conversation_id":"…","client_message_id":"…","text":"…"}` | post a message; answered by `ack` |
@@ -17,7 +17,9 @@
 //! stored as the correlation id of the events it causes. Without one, each
 //! frame starts a new trace.
 //!
-//! Server → client: `ready`, `event`, `ack`, `typing`, `presence`, `pong`, and `error` (`{"type":"error","code":"…","message":"…"}`; the socket stays
+//! Server → client: `ready` (with `expires_at`, the token's expiry in Unix
+//! seconds), `authenticated` (`{"type":"authenticated","expires_at":N}`, the
+//! new expiry after a re-authentication), `event`, `ack`, `typing`, `presence`, `pong`, and `error` (`{"type":"error","code":"…","message":"…"}`; the socket stays
 //! open unless the close code says otherwise).
 //!
 //! `{"type":"presence","online":["<user id>",…]}` goes to staff (agent and
@@ -27,7 +29,12 @@
 //! alive: the socket's open, its `ping` frames and its answers to the server's
 //! pings keep them online for 75 s.
 //!
-//! Close codes: 4001 unauthenticated, 4003 origin not allowed for the
+//! Sessions end: a socket closes with 4002 when its token expires unless a
+//! fresh token was sent in an `auth` frame before then, and with 4004 when
+//! the user's role changes, the user is erased or signs out everywhere.
+//!
+//! Close codes: 4001 unauthenticated, 4002 the token expired (refresh and
+//! reconnect), 4004 the session ended (sign in again), 4003 origin not allowed for the
 //! tenant, 4008 too slow (the send queue overflowed: reconnect and resume),
 //! 1008 policy (frame rate exceeded, or idle past the heartbeat timeout),
 //! 1012 service restart (reconnect), 1003 binary frames are not accepted,
@@ -92,7 +99,8 @@ pub fn parse_traced(text: &str) -> Result<(ClientFrame, Option<String>), (&'stat
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
-    Ready { user_id: &'a str, tenant: &'a str, role: jamuna_domain::user::Role },
+    Ready { user_id: &'a str, tenant: &'a str, role: jamuna_domain::user::Role, expires_at: i64 },
+    Authenticated { expires_at: i64 },
     Ack { conversation_id: &'a str, client_message_id: &'a str, version: u64, duplicate: bool },
     Typing { conversation_id: &'a str, user_id: &'a str, role: jamuna_domain::user::Role, typing: bool },
     Pong,

@@ -1,6 +1,12 @@
 //! One WebSocket connection of `/api/v1/ws`: authenticate, then serve
 //! frames and pushes until either side closes.
 //!
+//! A session lasts as long as its access token: when the token expires the
+//! socket closes (4002) unless the client sent a fresh token of the same
+//! user in an `auth` frame before then. It also ends when the user's
+//! sessions end (role change, erasure, sign out everywhere: 4004), which
+//! the hub learns from the log on every replica.
+//!
 //! Resume without loss or doubling: on `subscribe` the socket registers with
 //! the hub *first*, then sends the stored events after the client's version;
 //! every event frame (history or live) is sent only if its version is above
@@ -11,6 +17,7 @@ use super::presence::PRESENCE_TTL;
 use super::protocol::{ClientFrame, ServerFrame, parse, parse_traced};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::auth::jwt::Verified;
 use crate::error::ApiError;
 use crate::service;
 use crate::trace::{self, TraceContext};
@@ -22,6 +29,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4002;
+pub const CLOSE_SESSION_ENDED: u16 = 4004;
 pub const CLOSE_FORBIDDEN_ORIGIN: u16 = 4003;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_POLICY: u16 = 1008;
@@ -71,12 +80,23 @@ struct Session {
     outlet: Outlet,
     /// Last event version sent, per conversation subscribed.
     sent: HashMap<StreamId, u64>,
+    /// When the token of the session expires (Unix seconds): re-authentication extends it.
+    expires_at: i64,
+    /// The session version of the token.
+    session: u64,
+}
+
+/// How long until `expires_at` (Unix seconds); zero if it has passed.
+fn until(expires_at: i64) -> Duration {
+    Duration::from_secs(u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0))
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let kind = match code {
         CLOSE_RESTART => None,
         CLOSE_UNAUTHENTICATED => Some("unauthenticated"),
+        CLOSE_TOKEN_EXPIRED => Some("token_expired"),
+        CLOSE_SESSION_ENDED => Some("session_ended"),
         CLOSE_FORBIDDEN_ORIGIN => Some("origin"),
         CLOSE_TOO_SLOW => Some("too_slow"),
         CLOSE_UNSUPPORTED => Some("unsupported_frame"),
@@ -97,22 +117,25 @@ async fn send_error(socket: &mut WebSocket, code: &str, message: &str) -> bool {
     send_text(socket, ServerFrame::Error { code, message }.to_json()).await
 }
 
-/// Serves one socket. `caller` is known when the token came with the upgrade.
-pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>, origin: Option<String>) {
-    let caller = match caller {
-        Some(c) => c,
-        None => match authenticate(&mut socket, &state).await {
-            Some(c) => c,
-            None => return,
-        },
-    };
+/// Serves one socket: its first frame must be `auth`.
+pub async fn run(mut socket: WebSocket, state: AppState, origin: Option<String>) {
+    let Some(Verified { caller, session, expires_at }) = authenticate(&mut socket, &state).await else { return };
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
         close(&mut socket, CLOSE_FORBIDDEN_ORIGIN, "origin not allowed").await;
         return;
     }
     let (outlet, mut pushes) = state.hub.outlet();
-    let ready = ServerFrame::Ready { user_id: caller.user.as_str(), tenant: caller.tenant.as_str(), role: caller.role }.to_json();
+    state.hub.join_user(&caller.tenant, &caller.user, &outlet);
+    // A session-ending event may have passed the hub before the socket joined: check once more.
+    if state.hub.sessions.check(state.commands.log().as_ref(), &caller, session).await.is_err() {
+        state.hub.forget(&outlet);
+        close(&mut socket, CLOSE_SESSION_ENDED, "the session has ended: sign in again").await;
+        return;
+    }
+    let ready =
+        ServerFrame::Ready { user_id: caller.user.as_str(), tenant: caller.tenant.as_str(), role: caller.role, expires_at }.to_json();
     if !send_text(&mut socket, ready).await {
+        state.hub.forget(&outlet);
         return;
     }
     metrics::gauge!("jamuna_ws_connections").increment(1.0);
@@ -132,7 +155,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
             Err(e) => tracing::warn!(error = %e, "cannot read who is online"),
         }
     }
-    let mut session = Session { state: state.clone(), caller, outlet: outlet.clone(), sent: HashMap::new() };
+    let mut session = Session { state: state.clone(), caller, outlet: outlet.clone(), sent: HashMap::new(), expires_at, session };
+    let mut armed = expires_at;
+    let expiry = tokio::time::sleep(until(armed));
+    tokio::pin!(expiry);
     let mut limit = RateLimit::new();
     let mut last_seen = Instant::now();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -163,7 +189,15 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
                             continue;
                         }
                         metrics::counter!("jamuna_ws_frames_in_total").increment(1);
+                        if until(session.expires_at).is_zero() {
+                            close(&mut socket, CLOSE_TOKEN_EXPIRED, "the token has expired: reconnect with a fresh one").await;
+                            break;
+                        }
                         if !session.handle(&mut socket, text.as_str()).await { break }
+                        if session.expires_at != armed {
+                            armed = session.expires_at;
+                            expiry.as_mut().reset(tokio::time::Instant::now() + until(armed));
+                        }
                     }
                     Message::Binary(_) => {
                         close(&mut socket, CLOSE_UNSUPPORTED, "binary frames are not accepted").await;
@@ -176,6 +210,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
             push = pushes.recv() => {
                 let Some(push) = push else { break };
                 if !session.forward(&mut socket, push).await { break }
+            }
+            _ = &mut expiry => {
+                close(&mut socket, CLOSE_TOKEN_EXPIRED, "the token has expired: reconnect with a fresh one").await;
+                break;
             }
             _ = outlet.overflow.notified() => {
                 close(&mut socket, CLOSE_TOO_SLOW, "too slow: reconnect and resume").await;
@@ -228,7 +266,7 @@ fn read_error(e: &axum::Error) -> (u16, &'static str) {
     }
 }
 
-async fn authenticate(socket: &mut WebSocket, state: &AppState) -> Option<Caller> {
+async fn authenticate(socket: &mut WebSocket, state: &AppState) -> Option<Verified> {
     let first = tokio::time::timeout(AUTH_TIMEOUT, socket.next()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -238,8 +276,8 @@ async fn authenticate(socket: &mut WebSocket, state: &AppState) -> Option<Caller
         }
     };
     match parse(text.as_str()) {
-        Ok(ClientFrame::Auth { token }) => match state.tokens.verify_access(&token) {
-            Ok(c) => Some(c),
+        Ok(ClientFrame::Auth { token }) => match crate::auth::authenticate(state, &token).await {
+            Ok(v) => Some(v),
             Err(e) => {
                 let _ = send_error(socket, "unauthorized", &e.public_message()).await;
                 close(socket, CLOSE_UNAUTHENTICATED, "invalid token").await;
@@ -273,7 +311,7 @@ impl Session {
                 }
                 return send_text(socket, ServerFrame::Pong.to_json()).await;
             }
-            ClientFrame::Auth { .. } => Err(ApiError::BadRequest("already authenticated".into())),
+            ClientFrame::Auth { token } => self.reauthenticate(socket, &token).await,
             ClientFrame::Subscribe { conversation_id, after_version } => self.subscribe(socket, &conversation_id, after_version).await,
             ClientFrame::Unsubscribe { conversation_id } => {
                 let stream = StreamId::conversation(&self.caller.tenant, &conversation_id);
@@ -324,6 +362,18 @@ impl Session {
         }
     }
 
+    /// A fresh token of the same user, role and tenant extends the session;
+    /// any other token is refused (the session keeps its old expiry).
+    async fn reauthenticate(&mut self, socket: &mut WebSocket, token: &str) -> Result<bool, ApiError> {
+        let v = crate::auth::authenticate(&self.state, token).await?;
+        if v.caller != self.caller {
+            return Err(ApiError::Forbidden("the token is for another user or role: open a new socket".into()));
+        }
+        self.expires_at = self.expires_at.max(v.expires_at);
+        self.session = self.session.max(v.session);
+        Ok(send_text(socket, ServerFrame::Authenticated { expires_at: self.expires_at }.to_json()).await)
+    }
+
     async fn subscribe(&mut self, socket: &mut WebSocket, id: &ConversationId, after_version: u64) -> Result<bool, ApiError> {
         let (stream, _) = service::authorize(&self.state, &self.caller, id).await?;
         // Register first, then send history: nothing appended in between is missed.
@@ -345,6 +395,11 @@ impl Session {
     async fn forward(&mut self, socket: &mut WebSocket, push: Push) -> bool {
         match push {
             Push::Frame(f) => send_text(socket, f.to_string()).await,
+            Push::SessionEnded(version) if version > self.session => {
+                close(socket, CLOSE_SESSION_ENDED, "the session has ended: sign in again").await;
+                false
+            }
+            Push::SessionEnded(_) => true,
             Push::Event(p) => {
                 match self.sent.get_mut(&p.stream) {
                     Some(last) if p.version <= *last => return true,
