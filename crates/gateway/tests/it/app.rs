@@ -153,7 +153,7 @@ pub async fn spawn_app() -> TestApp {
 
     let admin = Principal {
         token: tokens
-            .issue(&Caller { user: admin_id.clone(), tenant: tenant.clone(), role: Role::Admin, visitor: false })
+            .issue(&Caller { user: admin_id.clone(), tenant: tenant.clone(), role: Role::Admin, visitor: false }, 0)
             .expect("a token"),
         id: admin_id.to_string(),
     };
@@ -233,7 +233,7 @@ impl TestApp {
 
     /// A token for `caller`, signed with this app's key.
     pub fn token(&self, caller: &Caller) -> String {
-        self.tokens.issue(caller).expect("a token")
+        self.tokens.issue(caller, 0).expect("a token")
     }
 
     /// A new staff member of the app's tenant (registered by command, no password).
