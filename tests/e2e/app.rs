@@ -31,12 +31,18 @@ fn binary() -> &'static str {
 
 /// Starts `jamuna serve` in `data` and waits for its address.
 pub fn start(data: &std::path::Path) -> (Child, String, String) {
+    start_with(data, &[])
+}
+
+/// The same, with these extra environment variables.
+pub fn start_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, String) {
     let mut child = Command::new(binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--dev"])
         .env("JAMUNA_DATA_DIR", data)
         .env("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("JAMUNA_LOG", "warn,qdrant_edge=error")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -61,8 +67,13 @@ pub fn start(data: &std::path::Path) -> (Child, String, String) {
 }
 
 pub async fn spawn_app() -> App {
+    spawn_app_with(&[]).await
+}
+
+/// `spawn_app()` with extra environment variables (`JAMUNA_…` settings).
+pub async fn spawn_app_with(env: &[(&str, &str)]) -> App {
     let data = tempfile::tempdir().expect("a data dir");
-    let (child, base, widget_key) = start(data.path());
+    let (child, base, widget_key) = start_with(data.path(), env);
     App { child, base, data, http: reqwest::Client::new(), widget_key }
 }
 

@@ -7,6 +7,7 @@
 //! the last one sent for that conversation.
 
 use super::hub::{Outlet, Push};
+use super::limits::SocketPermits;
 use super::presence::PRESENCE_TTL;
 use super::protocol::{ClientFrame, ServerFrame, parse, parse_traced};
 use crate::AppState;
@@ -98,7 +99,7 @@ async fn send_error(socket: &mut WebSocket, code: &str, message: &str) -> bool {
 }
 
 /// Serves one socket. `caller` is known when the token came with the upgrade.
-pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>, origin: Option<String>) {
+pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>, origin: Option<String>, mut permits: SocketPermits) {
     let caller = match caller {
         Some(c) => c,
         None => match authenticate(&mut socket, &state).await {
@@ -106,6 +107,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, caller: Option<Caller>,
             None => return,
         },
     };
+    if let Err(too_many) = permits.authenticated(&state.limiter, &caller) {
+        close(&mut socket, super::limits::CLOSE_TOO_MANY_SOCKETS, too_many.message()).await;
+        return;
+    }
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
         close(&mut socket, CLOSE_FORBIDDEN_ORIGIN, "origin not allowed").await;
         return;
