@@ -68,6 +68,38 @@ pub const KEYS: &[Key] = &[
         "access-token-ttl-secs",
         "How long an access token (and a socket without re-authentication) lasts, in seconds",
     ),
+    key(
+        "http.metrics_listen",
+        "JAMUNA_METRICS_LISTEN",
+        "metrics-listen",
+        "Serve /metrics on this address only (host:port), not on the API's; off: on the API's listener",
+    ),
+    key(
+        "http.trusted_proxies",
+        "JAMUNA_TRUSTED_PROXIES",
+        "trusted-proxies",
+        "Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; off: none",
+    ),
+    key(
+        "http.visitors_per_ip_per_hour",
+        "JAMUNA_VISITORS_PER_IP_PER_HOUR",
+        "visitors-per-ip-per-hour",
+        "New visitor identities per client IP per hour",
+    ),
+    key(
+        "http.visitors_per_widget_key_per_hour",
+        "JAMUNA_VISITORS_PER_WIDGET_KEY_PER_HOUR",
+        "visitors-per-widget-key-per-hour",
+        "New visitor identities per widget key per hour",
+    ),
+    key("http.sockets_per_user", "JAMUNA_SOCKETS_PER_USER", "sockets-per-user", "Open WebSockets per user (per gateway process)"),
+    key("http.sockets_per_ip", "JAMUNA_SOCKETS_PER_IP", "sockets-per-ip", "Open WebSockets per client IP (per gateway process)"),
+    key(
+        "http.unauthenticated_sockets_per_ip",
+        "JAMUNA_UNAUTHENTICATED_SOCKETS_PER_IP",
+        "unauthenticated-sockets-per-ip",
+        "WebSockets per client IP that have not authenticated yet",
+    ),
     key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
     key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
     key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
@@ -129,6 +161,33 @@ pub struct HttpConfig {
     pub rate_limit_per_minute: u32,
     /// How long an access token lasts; a socket closes (4002) when its token's time is up.
     pub access_token_ttl_secs: u64,
+    /// `None`: `/metrics` is served on `listen` with the API.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub metrics_listen: Option<String>,
+    /// `None`: no proxy is trusted; the client is the peer.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub trusted_proxies: Option<String>,
+    pub visitors_per_ip_per_hour: u32,
+    pub visitors_per_widget_key_per_hour: u32,
+    pub sockets_per_user: usize,
+    pub sockets_per_ip: usize,
+    pub unauthenticated_sockets_per_ip: usize,
+}
+
+impl HttpConfig {
+    /// The gateway's limits, as configured.
+    pub fn limits(&self) -> Result<jamuna_gateway::routes::limits::LimitsConfig> {
+        let trusted_proxies = jamuna_gateway::routes::limits::parse_cidrs(self.trusted_proxies.as_deref().unwrap_or_default())
+            .with_context(|| format!("{} (http.trusted_proxies)", env_of("http.trusted_proxies")))?;
+        Ok(jamuna_gateway::routes::limits::LimitsConfig {
+            visitors_per_ip_per_hour: self.visitors_per_ip_per_hour,
+            visitors_per_widget_key_per_hour: self.visitors_per_widget_key_per_hour,
+            sockets_per_user: self.sockets_per_user,
+            sockets_per_ip: self.sockets_per_ip,
+            unauthenticated_sockets_per_ip: self.unauthenticated_sockets_per_ip,
+            trusted_proxies,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -206,6 +265,7 @@ impl Config {
             bail!("{} (http.access_token_ttl_secs) is 0: give at least 1 second", env_of("http.access_token_ttl_secs"));
         }
         self.event_log_url()?;
+        self.http.limits()?;
         for (path, url) in [("mongodb.url", &self.mongodb.url), ("redis.url", &self.redis.url), ("qdrant.url", &self.qdrant.url)] {
             if let Some(url) = url {
                 let (scheme, rest) = url.split_once("://").unwrap_or_default();
@@ -414,6 +474,8 @@ mod tests {
         match k.path {
             "dev" => "true",
             "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" => "4321",
+            p if p.contains("_per_") => "4321",
+            "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
             _ => "sample",
         }
@@ -461,6 +523,8 @@ mod tests {
         assert!(err.to_string().contains("--lease-ttl-ms"), "{err}");
         let err = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_LEASE_TTL_MS", "5")])).unwrap_err();
         assert!(err.to_string().contains("at least 100"), "{err}");
+        let err = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")])).unwrap_err();
+        assert!(format!("{err:#}").contains("JAMUNA_TRUSTED_PROXIES") && format!("{err:#}").contains("proxy.local"), "{err:#}");
     }
 
     #[test]
@@ -505,6 +569,8 @@ mod tests {
         match k.path {
             "dev" => "0",
             "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" => "1234",
+            p if p.contains("_per_") => "1234",
+            "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",
             _ => "other",
         }

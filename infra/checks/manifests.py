@@ -210,9 +210,11 @@ def main():
                 if all(re.fullmatch(rx, str(seen.get(src, ""))) for src, rx in keeps):
                     found += 1
                     port = (meta.get("annotations") or {}).get("prometheus.io/port")
-                    http = next((p["containerPort"] for p in c.get("ports", []) if p.get("name") == "http"), None)
+                    # The gateway serves /metrics on a port of its own; the other roles on http.
+                    ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+                    http = ports.get("metrics", ports.get("http"))
                     if str(port) != str(http):
-                        errors.append(f"deployment/{w['metadata']['name']}: prometheus.io/port {port} is not the http port {http}")
+                        errors.append(f"deployment/{w['metadata']['name']}: prometheus.io/port {port} is not the metrics port {http}")
                     if "app_kubernetes_io_component" not in "".join(r.get("source_labels", [""])[0] for r in job["relabel_configs"] if r.get("target_label") == "role"):
                         errors.append(f"{args.prometheus}: the role label does not come from app.kubernetes.io/component")
                 else:

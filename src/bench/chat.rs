@@ -79,10 +79,12 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
     }
     let model = ("JAMUNA_MODEL_DIR", model_dir.display().to_string());
     let unlimited = ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".to_string());
+    // One IP plays every customer.
+    let visitors = ("JAMUNA_VISITORS_PER_IP_PER_HOUR", "100000000".to_string());
     let mut rows = Vec::new();
 
     eprintln!("embedded: starting jamuna serve --dev…");
-    let serve = spawn(&["serve", "--dev"], &[model.clone(), unlimited.clone()])?;
+    let serve = spawn(&["serve", "--dev"], &[model.clone(), unlimited.clone(), visitors.clone()])?;
     rows.push(measure("embedded", "serve", &serve, std::slice::from_ref(&serve), &args).await?);
     drop(serve);
 
@@ -99,6 +101,7 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
             let mut env = vec![
                 model,
                 unlimited,
+                visitors,
                 ("JAMUNA_EVENT_LOG", nats.to_owned()),
                 ("JAMUNA_NATS_STREAM", format!("BENCH_{id}")),
                 ("JAMUNA_NATS_SUBJECT_PREFIX", format!("b{id}")),

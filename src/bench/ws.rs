@@ -91,7 +91,13 @@ pub(super) fn spawn(args: &[&str], env: &[(&str, String)]) -> Result<Server> {
 fn start_server(model_dir: &std::path::Path) -> Result<Server> {
     spawn(
         &["serve", "--dev"],
-        &[("JAMUNA_MODEL_DIR", model_dir.display().to_string()), ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".into())],
+        &[
+            ("JAMUNA_MODEL_DIR", model_dir.display().to_string()),
+            ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".into()),
+            // One IP plays every client.
+            ("JAMUNA_VISITORS_PER_IP_PER_HOUR", "100000000".into()),
+            ("JAMUNA_SOCKETS_PER_IP", "100000000".into()),
+        ],
     )
 }
 

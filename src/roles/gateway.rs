@@ -78,6 +78,7 @@ pub async fn serve_api(
             max_body_bytes: 256 * 1024,
             chat_timeout: Duration::from_secs(10),
             static_dir: static_dir.clone(),
+            metrics_on_api: config.http.metrics_listen.is_none(),
         }),
         commands: write.commands.clone(),
         directory: reads.clone(),
@@ -90,7 +91,9 @@ pub async fn serve_api(
         refresh: Arc::new(refresh_tokens(config).await?),
         hub,
         presence: sessions.presence.clone(),
-        limiter: Arc::new(Limiter::with_store(config.http.rate_limit_per_minute, sessions.rate_limits.clone())),
+        limiter: Arc::new(
+            Limiter::with_store(config.http.rate_limit_per_minute, sessions.rate_limits.clone()).configured(config.http.limits()?),
+        ),
         metrics,
         shutdown: shutdown_rx,
     };
@@ -108,10 +111,27 @@ pub async fn serve_api(
         let missing = config.http.static_dir.as_ref().map_or("http.static_dir is off".into(), |d| format!("{} is missing", d.display()));
         println!("note: the web clients are not built ({missing}); the API is served alone");
     }
+    // `/metrics` on its own listener, where one is configured.
+    if let Some(metrics_listen) = &config.http.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_listen} for /metrics"))?;
+        println!("metrics: http://{}/metrics", listener.local_addr()?);
+        let app = jamuna_gateway::routes::health::metrics_router().with_state(state.clone());
+        let mut stop = state.shutdown.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     println!("listening on http://{addr}");
     tracing::info!(%addr, "jamuna gateway is up");
 
-    let app = jamuna_gateway::router(state).merge(extra).into_make_service_with_connect_info::<SocketAddr>();
+    let app = jamuna_gateway::router_with(state, extra).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -68,6 +68,8 @@ impl Cluster {
             ("JAMUNA_LOG", "warn,qdrant_edge=error".into()),
             // A replica killed by a test hands its work over within 2 s.
             ("JAMUNA_LEASE_TTL_MS", "2000".into()),
+            // One IP plays many customers (and the Redis counts outlive a test).
+            ("JAMUNA_VISITORS_PER_IP_PER_HOUR", "1000000".into()),
         ];
         if let Some(r) = &s.redis {
             env.push(("JAMUNA_REDIS_URL", r.clone()));

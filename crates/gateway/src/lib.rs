@@ -49,6 +49,9 @@ pub struct GatewayConfig {
     pub chat_timeout: std::time::Duration,
     /// Static files (the built web clients), if any.
     pub static_dir: Option<std::path::PathBuf>,
+    /// `/metrics` on the API's listener (else on a listener of its own:
+    /// [`routes::health::metrics_router`]).
+    pub metrics_on_api: bool,
 }
 
 /// Everything a handler needs: one `Clone` struct of `Arc`s.
@@ -88,7 +91,13 @@ impl AppState {
 
 /// The whole HTTP surface, each request in its own trace context ([`trace`]).
 pub fn router(state: AppState) -> axum::Router {
-    routes::router(state).layer(axum::middleware::from_fn(trace::middleware))
+    router_with(state, axum::Router::new())
+}
+
+/// The same with `extra` routes behind the same middleware (trace context,
+/// rate limit, metrics).
+pub fn router_with(state: AppState, extra: axum::Router) -> axum::Router {
+    routes::router_with(state, extra).layer(axum::middleware::from_fn(trace::middleware))
 }
 
 /// Per-socket read buffer: small, so ten thousand sockets stay cheap
@@ -104,20 +113,23 @@ pub const WS_MAX_MESSAGE: usize = 64 * 1024;
     responses(
         (status = 101, description = "Switching Protocols: send `auth` first; the server answers `ready`"),
         (status = 401, description = "A token came in the URL (`?token=`): send it in the `auth` frame instead", body = error::ErrorBody),
+        (status = 429, description = "Too many sockets from this address (or unauthenticated ones)", body = error::ErrorBody),
     ))]
 async fn ws_upgrade(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: axum::http::HeaderMap,
+    ip: Option<axum::Extension<routes::limits::ClientIp>>,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<axum::response::Response, error::ApiError> {
     if q.contains_key("token") {
         return Err(error::ApiError::Unauthorized("a token in the URL is refused: send it in the first frame (`auth`)".into()));
     }
+    let permits = ws::limits::SocketPermits::open(&state.limiter, ip.map(|i| i.0.0))?;
     let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(WS_MAX_MESSAGE)
         .max_frame_size(WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| ws::session::run(socket, state, origin)))
+        .on_upgrade(move |socket| ws::session::run(socket, state, origin, permits)))
 }

@@ -118,4 +118,7 @@ pub trait Leases: Send + Sync {
 pub trait RateLimits: Send + Sync {
     /// Counts one hit for `key`; `Ok(Err(retry_after))` when over `limit` hits per `window`.
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Result<(), Duration>, StoreError>;
+    /// Forgets `key`'s count: its next hit starts a new window (e.g. a
+    /// successful login clears the account's failures).
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -63,8 +63,17 @@ pub fn user_id_for_email(tenant: &TenantId, email: &Email) -> UserId {
     UserId::from_uuid(uuid::Uuid::from_u128(u128::from_str_radix(&hex, 16).unwrap_or_default()))
 }
 
-/// Checks e-mail and password against the users read model.
+/// Checks e-mail and password against the users read model, within the
+/// account's sign-in attempts ([`super::limits::LOGIN_TIERS`]): over them,
+/// `429` without looking at the password.
 pub async fn authenticate(state: &AppState, tenant: &str, email: &str, password: &str) -> Result<Caller, ApiError> {
+    state.limiter.login_attempt(tenant, email).await?;
+    let caller = check_password(state, tenant, email, password).await?;
+    state.limiter.login_succeeded(tenant, email).await;
+    Ok(caller)
+}
+
+async fn check_password(state: &AppState, tenant: &str, email: &str, password: &str) -> Result<Caller, ApiError> {
     let bad = || ApiError::Unauthorized("incorrect e-mail, password or tenant".into());
     let tenant = TenantId::parse(tenant).map_err(|_| bad())?;
     let email = Email::parse(email).map_err(|_| bad())?;
@@ -91,6 +100,7 @@ struct Login {
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Incorrect e-mail, password or tenant", body = ErrorBody),
+        (status = 429, description = "Too many sign-in attempts for this account (or from this client): wait `Retry-After` seconds; the count grows with each attempt and a successful sign-in clears it", body = ErrorBody),
     ))]
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<axum::Json<TokenResponse>, ApiError> {
     let caller = authenticate(&state, &body.tenant, &body.email, &body.password).await?;
@@ -222,13 +232,16 @@ struct Visitor {
     responses(
         (status = 201, description = "A new visitor identity and its tokens", body = TokenResponse),
         (status = 401, description = "Unknown widget key", body = ErrorBody),
+        (status = 429, description = "Too many new visitors from this address, or for this widget key, this hour", body = ErrorBody),
     ))]
 async fn visitor(
     State(state): State<AppState>,
+    ip: Option<axum::Extension<super::limits::ClientIp>>,
     ApiJson(body): ApiJson<Visitor>,
 ) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
     let tenant =
         state.directory.tenant_by_widget_key(&body.widget_key).await?.ok_or_else(|| ApiError::Unauthorized("unknown widget key".into()))?;
+    state.limiter.visitor_minted(ip.map(|i| i.0.0), &body.widget_key).await?;
     let caller = register_visitor(&state, &tenant.id, UserId::from_uuid(uuid::Uuid::now_v7())).await?;
     Ok((StatusCode::CREATED, axum::Json(tokens_for(&state, &caller).await?)))
 }

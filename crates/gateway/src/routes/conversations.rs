@@ -82,7 +82,9 @@ struct ListParams {
     tag: Option<String>,
     /// `web`, `mobile` or `api`.
     channel: Option<String>,
-    /// Full-text search over message text.
+    /// Full-text search over message text: every word must occur. At most
+    /// 256 characters and 16 words.
+    #[param(max_length = 256)]
     q: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -96,7 +98,7 @@ struct ListParams {
     params(ListParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of conversation summaries", body = Page),
-        (status = 400, description = "`limit` out of range, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
+        (status = 400, description = "`limit` out of range, `q` over 256 characters or 16 words, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
     ))]
 async fn list(
     State(state): State<AppState>,
@@ -115,11 +117,29 @@ async fn list(
         status: p.status,
         tag: p.tag,
         channel: p.channel,
-        search: p.q.filter(|q| !q.trim().is_empty()),
+        search: search_text(p.q)?,
         cursor: p.cursor,
         limit,
     };
     Ok(axum::Json(state.conversations.list(&caller.tenant, &query).await?))
+}
+
+/// The longest search, in characters and in words: each word is a full-text
+/// lookup, so the words bound the query's cost (1,200 words made a query too
+/// large for SQLite).
+pub const MAX_SEARCH_CHARS: usize = 256;
+pub const MAX_SEARCH_WORDS: usize = 16;
+
+/// The search text of `q`: none when blank, `400` when over the bounds.
+fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q.filter(|q| !q.trim().is_empty()) else { return Ok(None) };
+    if q.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::BadRequest(format!("q has at most {MAX_SEARCH_CHARS} characters")));
+    }
+    if q.split_whitespace().count() > MAX_SEARCH_WORDS {
+        return Err(ApiError::BadRequest(format!("q has at most {MAX_SEARCH_WORDS} words")));
+    }
+    Ok(Some(q))
 }
 
 /// The conversation's state and its whole timeline, as event frames (the same
@@ -377,4 +397,23 @@ async fn feedback(
         FeedbackBody::Answer { answer_version, helpful } => Feedback::Answer { answer_version, helpful },
     };
     run(&state, &caller, &id, ConversationCommand::GiveFeedback { feedback }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_is_bounded_in_characters_and_words() {
+        assert!(matches!(search_text(None), Ok(None)));
+        assert!(matches!(search_text(Some("  ".into())), Ok(None)));
+        assert_eq!(search_text(Some("card delivery".into())).ok().flatten().as_deref(), Some("card delivery"));
+        let words = vec!["w"; MAX_SEARCH_WORDS].join(" ");
+        assert!(search_text(Some(words.clone())).is_ok_and(|q| q.is_some()), "at the bound");
+        let err = search_text(Some(format!("{words} w"))).expect_err("one word over");
+        assert!(err.public_message().contains("16 words"), "{}", err.public_message());
+        let long = "x".repeat(MAX_SEARCH_CHARS + 1);
+        assert!(search_text(Some(long)).expect_err("too long").public_message().contains("256 characters"));
+        assert!(search_text(Some("é".repeat(MAX_SEARCH_CHARS))).is_ok(), "characters, not bytes");
+    }
 }

@@ -8,8 +8,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+/// `/healthz` and `/readyz`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics_text))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+/// `/metrics`: on the API's listener, or alone on `JAMUNA_METRICS_LISTEN`'s
+/// (where the open internet cannot reach it).
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics_text))
 }
 
 /// Liveness: the process answers.

@@ -23,6 +23,13 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 /// The whole HTTP surface of the gateway.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The gateway's HTTP surface and `extra` routes (e.g. `jamuna serve`'s
+/// `/status/projections`), all behind the same middleware: rate limit,
+/// body limit, request metrics.
+pub fn router_with(state: AppState, extra: Router) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(conversations::router())
@@ -31,18 +38,21 @@ pub fn router(state: AppState) -> Router {
         .merge(kb::router())
         .merge(analytics::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
+    let health = if state.config.metrics_on_api { health::router().merge(health::metrics_router()) } else { health::router() };
     let mut app = Router::new()
-        .merge(health::router())
+        .merge(health)
         .merge(seed::router())
         .merge(docs::router())
         .merge(api)
+        .with_state(state.clone())
+        .merge(extra)
         .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit))
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
         .layer(middleware::from_fn(track));
     if let Some(dir) = &state.config.static_dir {
         app = app.fallback_service(tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true));
     }
-    app.with_state(state)
+    app
 }
 
 /// Request duration by route and status, for `/metrics`.

@@ -209,6 +209,7 @@ async fn chat(
         (status = 400, description = "An invalid client id", body = ErrorBody),
         (status = 401, description = "No or an invalid token", body = ErrorBody),
         (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
+        (status = 429, description = "Too many sockets from this address or for this user", body = ErrorBody),
         (status = 500, description = "An internal error", body = ErrorBody),
     ))]
 async fn ws(
@@ -216,8 +217,10 @@ async fn ws(
     Path(client_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    ip: Option<axum::Extension<super::limits::ClientIp>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let mut permits = crate::ws::limits::SocketPermits::open(&state.limiter, ip.map(|i| i.0.0))?;
     let caller = match q.get("token") {
         Some(t) => crate::auth::authenticate(&state, t).await?.caller,
         None => {
@@ -235,10 +238,11 @@ async fn ws(
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
         return Err(ApiError::Forbidden("this origin may not open a socket".into()));
     }
-    Ok(upgrade
-        .read_buffer_size(crate::WS_READ_BUFFER)
-        .max_message_size(crate::WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| seed_session(socket, state, caller)))
+    permits.authenticated(&state.limiter, &caller)?;
+    Ok(upgrade.read_buffer_size(crate::WS_READ_BUFFER).max_message_size(crate::WS_MAX_MESSAGE).on_upgrade(move |socket| async move {
+        seed_session(socket, state, caller).await;
+        drop(permits);
+    }))
 }
 
 async fn seed_session(mut socket: WebSocket, state: AppState, caller: Caller) {

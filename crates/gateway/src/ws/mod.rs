@@ -2,6 +2,7 @@
 //! new events from the log to the sockets allowed to see them.
 
 pub mod hub;
+pub mod limits;
 pub mod presence;
 pub mod protocol;
 pub mod session;

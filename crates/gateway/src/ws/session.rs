@@ -13,6 +13,7 @@
 //! the last one sent for that conversation.
 
 use super::hub::{Outlet, Push};
+use super::limits::SocketPermits;
 use super::presence::PRESENCE_TTL;
 use super::protocol::{ClientFrame, ServerFrame, parse, parse_traced};
 use crate::AppState;
@@ -117,9 +118,14 @@ async fn send_error(socket: &mut WebSocket, code: &str, message: &str) -> bool {
     send_text(socket, ServerFrame::Error { code, message }.to_json()).await
 }
 
-/// Serves one socket: its first frame must be `auth`.
-pub async fn run(mut socket: WebSocket, state: AppState, origin: Option<String>) {
+/// Serves one socket: its first frame must be `auth`; then the caller takes
+/// its place among the sockets of its user (a socket over the cap closes).
+pub async fn run(mut socket: WebSocket, state: AppState, origin: Option<String>, mut permits: SocketPermits) {
     let Some(Verified { caller, session, expires_at }) = authenticate(&mut socket, &state).await else { return };
+    if let Err(too_many) = permits.authenticated(&state.limiter, &caller) {
+        close(&mut socket, super::limits::CLOSE_TOO_MANY_SOCKETS, too_many.message()).await;
+        return;
+    }
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
         close(&mut socket, CLOSE_FORBIDDEN_ORIGIN, "origin not allowed").await;
         return;

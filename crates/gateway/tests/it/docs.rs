@@ -75,6 +75,7 @@ async fn app(dir: &std::path::Path) -> axum::Router {
             max_body_bytes: 64 * 1024,
             chat_timeout: Duration::from_millis(10),
             static_dir: None,
+            metrics_on_api: true,
         }),
         commands: Arc::new(CommandHandler::new(log, Sealer::new(Arc::new(MemoryKeyStore::default())))),
         directory: empty.clone(),

@@ -55,6 +55,7 @@ macro_rules! session_store_contract {
             a_window_allows_its_limit_then_refuses,
             keys_are_counted_apart,
             a_new_window_starts_after_the_last,
+            a_reset_starts_the_count_again,
             members_are_listed_sorted_until_they_leave_or_expire,
             a_lease_is_held_by_one_member_until_released,
             a_lease_is_renewed_by_its_holder_and_free_after_its_ttl,
@@ -226,6 +227,18 @@ pub async fn a_new_window_starts_after_the_last<S: Sessions>(s: Arc<S>, _: Arc<S
     assert!(s.hit(&key, 1, SHORT_TTL).await.expect("hit").is_err());
     tokio::time::sleep(SHORT_TTL * 3).await;
     assert_eq!(s.hit(&key, 1, SHORT_TTL).await.expect("hit"), Ok(()), "a new window counts from zero");
+}
+
+pub async fn a_reset_starts_the_count_again<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let (key, other) = (format!("login:{}", fresh()), format!("login:{}", fresh()));
+    let window = Duration::from_secs(60);
+    assert_eq!(s.hit(&key, 1, window).await.expect("hit"), Ok(()));
+    assert_eq!(s.hit(&other, 1, window).await.expect("hit"), Ok(()));
+    assert!(s.hit(&key, 1, window).await.expect("hit").is_err());
+    s.reset(&key).await.expect("reset");
+    assert_eq!(s.hit(&key, 1, window).await.expect("hit"), Ok(()), "the count starts again");
+    assert!(s.hit(&other, 1, window).await.expect("hit").is_err(), "other keys keep their count");
+    s.reset(&format!("never:{}", fresh())).await.expect("resetting an unknown key is fine");
 }
 
 fn group() -> String {

@@ -169,6 +169,11 @@ impl RateLimits for MemorySessions {
         }
         Ok(Ok(()))
     }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.windows).remove(key);
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -336,6 +336,10 @@ impl RateLimits for RedisSessions {
         }
         Ok(Ok(()))
     }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        redis::cmd("DEL").arg(format!("ratelimit:{key}")).query_async::<()>(&mut self.conn.clone()).await.map_err(store_error)
+    }
 }
 
 fn members_key(group: &str) -> String {

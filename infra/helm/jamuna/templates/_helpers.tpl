@@ -122,15 +122,19 @@ by the ConfigMap, which every install renders.
 
 {{/*
 Pod annotations shared by the roles: a restart when the configuration
-changes, and Prometheus scrape annotations.
+changes, and Prometheus scrape annotations: (dict "ctx" $ "port" PORT), the
+port /metrics is served on (the gateway's metricsPort, the others' port).
 */}}
 {{- define "jamuna.podAnnotations" -}}
+{{- $port := .port -}}
+{{- with .ctx -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- if .Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ .Values.port | quote }}
+prometheus.io/port: {{ $port | quote }}
 prometheus.io/path: /metrics
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -148,6 +152,11 @@ The container every role runs: (dict "ctx" $ "role" "gateway" "args" (list "gate
     - name: http
       containerPort: {{ $ctx.Values.port }}
       protocol: TCP
+    {{- if eq .role "gateway" }}
+    - name: metrics
+      containerPort: {{ $ctx.Values.metricsPort }}
+      protocol: TCP
+    {{- end }}
   envFrom:
     - configMapRef:
         name: {{ include "jamuna.fullname" $ctx }}
