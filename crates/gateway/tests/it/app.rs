@@ -130,6 +130,7 @@ pub async fn spawn_app() -> TestApp {
             max_body_bytes: 256 * 1024,
             chat_timeout: Duration::from_secs(1),
             static_dir: None,
+            metrics_on_api: true,
         }),
         commands: commands.clone(),
         directory: reads.clone(),
@@ -430,7 +431,7 @@ impl TestApp {
         format!("{}/api/v1/ws{query}", self.base.replacen("http", "ws", 1))
     }
 
-    /// A socket, not yet authenticated (`query` is e.g. `?token=…` or empty).
+    /// A socket, not yet authenticated (`query` is usually empty).
     pub async fn connect(&self, query: &str) -> Ws {
         tokio_tungstenite::connect_async(self.ws_url(query)).await.expect("the socket opens").0
     }

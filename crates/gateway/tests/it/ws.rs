@@ -1,4 +1,4 @@
-//! `/api/v1/ws`: authentication (URL token, first frame, origin), `send` →
+//! `/api/v1/ws`: authentication (first frame; a URL token refused; origin), `send` →
 //! `ack`, pushes to subscribed sockets and staff inboxes, resume after a
 //! version, typing, error frames, and tenants kept apart.
 
@@ -30,31 +30,42 @@ async fn refused(ws: &mut Ws, frame: &str) -> Value {
     f
 }
 
+/// The `ready` frame, less its `expires_at` (checked to lie in the future).
+fn ready_less_expiry(mut ready: Value) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    let expires_at = ready.as_object_mut().and_then(|o| o.remove("expires_at"));
+    assert!(expires_at.as_ref().and_then(Value::as_u64).is_some_and(|t| t > now), "expires_at in the future: {ready} {expires_at:?}");
+    ready
+}
+
 #[tokio::test]
-async fn a_socket_authenticates_by_url_or_first_frame_and_is_told_who_it_is() {
+async fn a_socket_authenticates_by_its_first_frame_and_is_told_who_it_is() {
     let app = spawn_app().await;
     let customer = app.visitor().await;
 
-    // The token in the URL: `ready` at once.
-    let mut ws = app.connect(&format!("?token={}", customer.token)).await;
-    let ready = next_frame(&mut ws).await;
-    assert_eq!(ready, json!({"type": "ready", "user_id": customer.id, "tenant": TENANT, "role": "customer"}));
-    // Authenticating twice is an error, not a new identity.
-    let f = refused(&mut ws, &json!({"type": "auth", "token": app.admin.token}).to_string()).await;
-    assert_eq!(f["code"], "bad_request");
-
-    // The token as the first frame; staff learn who of the staff is online, themselves included.
-    let mut ws = app.connect("").await;
-    send(&mut ws, json!({"type": "auth", "token": app.admin.token})).await;
-    assert_eq!(next_frame(&mut ws).await, json!({"type": "ready", "user_id": app.admin.id, "tenant": TENANT, "role": "admin"}));
-    let presence = next_frame(&mut ws).await;
-    assert_eq!(presence, json!({"type": "presence", "online": [app.admin.id]}));
-
-    // A bad token in the URL is refused before the upgrade.
-    match tokio_tungstenite::connect_async(app.ws_url("?token=garbage")).await {
+    // A token in the URL is refused before the upgrade (URLs end up in proxy logs).
+    match tokio_tungstenite::connect_async(app.ws_url(&format!("?token={}", customer.token))).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
         other => panic!("expected 401, got {other:?}"),
     }
+
+    // The token as the first frame: `ready`, saying when the token expires.
+    let mut ws = app.connect("").await;
+    send(&mut ws, json!({"type": "auth", "token": customer.token})).await;
+    let ready = ready_less_expiry(next_frame(&mut ws).await);
+    assert_eq!(ready, json!({"type": "ready", "user_id": customer.id, "tenant": TENANT, "role": "customer"}));
+    // Authenticating again as someone else is refused, not a new identity.
+    let f = refused(&mut ws, &json!({"type": "auth", "token": app.admin.token}).to_string()).await;
+    assert_eq!(f["code"], "forbidden");
+
+    // Staff learn who of the staff is online, themselves included.
+    let mut ws = app.connect("").await;
+    send(&mut ws, json!({"type": "auth", "token": app.admin.token})).await;
+    let ready = ready_less_expiry(next_frame(&mut ws).await);
+    assert_eq!(ready, json!({"type": "ready", "user_id": app.admin.id, "tenant": TENANT, "role": "admin"}));
+    let presence = next_frame(&mut ws).await;
+    assert_eq!(presence, json!({"type": "presence", "online": [app.admin.id]}));
+
     // A bad token as the first frame: an error frame, then 4001.
     let mut ws = app.connect("").await;
     send(&mut ws, json!({"type": "auth", "token": "garbage"})).await;
@@ -71,25 +82,19 @@ async fn a_socket_authenticates_by_url_or_first_frame_and_is_told_who_it_is() {
 async fn a_page_from_a_foreign_origin_may_not_open_a_socket() {
     let app = spawn_app().await;
     let customer = app.visitor().await;
-    let with_origin = |query: &str, origin: &str| {
-        let mut request = app.ws_url(query).into_client_request().expect("a request");
+    let with_origin = |origin: &str| {
+        let mut request = app.ws_url("").into_client_request().expect("a request");
         request.headers_mut().insert("origin", origin.parse().expect("a header value"));
         request
     };
 
-    // The token in the URL: refused with 403 before the upgrade.
-    let request = with_origin(&format!("?token={}", customer.token), "https://evil.example");
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 403),
-        other => panic!("expected 403, got {other:?}"),
-    }
-    // The token as the first frame: closed with 4003.
-    let (mut ws, _) = tokio_tungstenite::connect_async(with_origin("", "https://evil.example")).await.expect("the socket opens");
+    // A foreign page: closed with 4003 once the token says which tenant it is for.
+    let (mut ws, _) = tokio_tungstenite::connect_async(with_origin("https://evil.example")).await.expect("the socket opens");
     send(&mut ws, json!({"type": "auth", "token": customer.token})).await;
     assert_eq!(close_code(&mut ws).await, Some(4003));
     // The server's own pages may.
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(with_origin(&format!("?token={}", customer.token), &app.base)).await.expect("the socket opens");
+    let (mut ws, _) = tokio_tungstenite::connect_async(with_origin(&app.base)).await.expect("the socket opens");
+    send(&mut ws, json!({"type": "auth", "token": customer.token})).await;
     assert_eq!(next_frame(&mut ws).await["type"], "ready");
 }
 
