@@ -10,9 +10,9 @@ if [ -x "$target/debug/jamuna" ]; then
   echo "== building Jamuna (dev profile, shared with make test): only what changed since the last build"
 else
   cat <<'TXT'
-== building Jamuna for the first time: about 450 crates, in the dev profile that
+== building Jamuna for the first time: about 640 crates, in the dev profile that
    `make test` shares (our own crates unoptimised for quick rebuilds; the model's
-   numeric crates optimised). On 2 cores this is the long step — roughly 12 to 15
+   numeric crates optimised). On 2 cores this is the long step — about 8 to 10
    minutes, most of it in candle/gemm, tokenizers, the MongoDB and Qdrant clients
    and SQLite; cargo's progress bar below counts the crates. Later builds take
    seconds to a minute. The build directory is $CARGO_TARGET_DIR
