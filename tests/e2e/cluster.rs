@@ -86,7 +86,8 @@ impl Cluster {
     fn start(&self, args: &[&str]) -> (Child, String, Option<String>, tempfile::TempDir) {
         let data = tempfile::tempdir().expect("a data dir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jamuna"));
-        cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        // Each role names its own service in traces (the runner's OTEL_SERVICE_NAME is not theirs).
+        cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).env_remove("OTEL_SERVICE_NAME").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

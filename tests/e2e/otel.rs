@@ -255,70 +255,16 @@ async fn spans_when(got: &Mutex<Vec<Exported>>, what: &str, done: impl Fn(&[Expo
 #[tokio::test]
 async fn in_the_distributed_mode_the_trace_crosses_the_roles_through_the_log() {
     const TRACE: &str = "6cf92f3577b34da6a3ce929d0e0e4738";
-    let (nats, mongodb) = (std::env::var("JAMUNA_TEST_NATS_URL").ok(), std::env::var("JAMUNA_TEST_MONGODB_URL").ok());
-    let (Some(nats), Some(mongodb)) = (nats, mongodb) else {
-        assert!(
-            std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "JAMUNA_TEST_NATS_URL and JAMUNA_TEST_MONGODB_URL are not set, but JAMUNA_REQUIRE_SERVICES=1"
-        );
-        eprintln!("NOT RUN: the distributed OpenTelemetry test needs NATS and MongoDB/FerretDB (run it under scripts/with-services.sh)");
-        return;
-    };
+    let Some(services) = crate::cluster::services("the distributed OpenTelemetry test") else { return };
     let (endpoint, got) = receiver().await;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let mut env = vec![
-        ("JAMUNA_EVENT_LOG", nats),
-        ("JAMUNA_NATS_STREAM", format!("OTEL_{id}")),
-        ("JAMUNA_NATS_SUBJECT_PREFIX", format!("o{id}")),
-        ("JAMUNA_MONGODB_URL", mongodb),
-        ("JAMUNA_MONGODB_DATABASE", format!("otel_{id}")),
-        ("JAMUNA_JWT_SECRET", format!("otel-e2e-secret-{id}")),
-        ("JAMUNA_DEMO_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("JAMUNA_DEMO_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("JAMUNA_LISTEN", "127.0.0.1:0".into()),
-        ("JAMUNA_LOG", "warn,qdrant_edge=error".into()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
-        // Every test's customers come from 127.0.0.1, and the counts in a shared Redis outlive a test.
-        ("JAMUNA_VISITORS_PER_IP_PER_HOUR", "1000000".into()),
-    ];
-    if let Ok(r) = std::env::var("JAMUNA_TEST_REDIS_URL") {
-        env.push(("JAMUNA_REDIS_URL", r));
-    }
-    // Starts a role; returns it, its address and the widget key if it printed one.
-    let start = |args: &[&str]| {
-        let data = tempfile::tempdir().expect("a data dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jamuna"));
-        cmd.args(args).env("JAMUNA_DATA_DIR", data.path()).env_remove("OTEL_SERVICE_NAME").stdout(Stdio::piped()).stderr(Stdio::inherit());
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start a jamuna role");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let (mut base, mut widget_key) = (None, None);
-        for line in lines.by_ref() {
-            let line = line.expect("a line");
-            if let Some(k) = line.split("widget key: ").nth(1) {
-                widget_key = Some(k.trim().to_string());
-            }
-            if let Some(addr) = line.split(" on http://").nth(1) {
-                base = Some(format!("http://{}", addr.trim()));
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        let base = base.unwrap_or_else(|| panic!("jamuna {args:?} printed no address"));
-        App { child, base, data, http: reqwest::Client::new(), widget_key: widget_key.unwrap_or_default() }
-    };
-    let _projector = start(&["projector"]);
-    let worker = start(&["ai-worker"]);
-    let gateway = start(&["gateway", "--dev"]);
+    // The distributed tests' cluster, every role exporting its spans to the receiver.
+    let mut cluster = crate::cluster::Cluster::new(&services);
+    cluster.env.extend([("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "100".into())]);
+    let _projector = cluster.spawn(&["projector"]);
+    let worker = cluster.spawn(&["ai-worker"]);
+    let gateway = cluster.gateway();
     for base in [&_projector.base, &worker.base, &gateway.base] {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !gateway.http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            assert!(Instant::now() < deadline, "{base} did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::cluster::wait_ready(&gateway.http, base).await;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let visitor = loop {
