@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks infra/ offline (no cluster, no Docker engine, no internet):
 #   1. the Helm chart: `helm lint` and `helm template` with the default values
-#      (and a JWT secret) and with values-production.yaml; the render without a
+#      (and a JWT secret), with values-production.yaml, and with it behind
+#      Kong (values-kong.yaml); the render without a
 #      JWT secret must fail and say so;
 #   2. the rendered manifests against the Kubernetes JSON schemas that the PyPI
 #      package kubernetes-validate ships (strict), plus the references between
@@ -41,6 +42,7 @@ fail() { echo "check-infra: FAILED: $*"; failed=1; }
 step "helm $("$helm" version --short) lint and template ($chart)"
 "$helm" lint "$chart" --strict --kube-version "$render_version" --set "secrets.jwtSecret=$jwt" || fail "helm lint (default values)"
 "$helm" lint "$chart" --strict --kube-version "$render_version" -f "$chart/values-production.yaml" || fail "helm lint (values-production.yaml)"
+"$helm" lint "$chart" --strict --kube-version "$render_version" -f "$chart/values-production.yaml" -f "$chart/values-kong.yaml" || fail "helm lint (values-kong.yaml)"
 render() { # name description helm-args...
   local name=$1 what=$2; shift 2
   if "$helm" template jamuna "$chart" --kube-version "$render_version" "$@" > "$out/$name.yaml"; then
@@ -51,6 +53,7 @@ render() { # name description helm-args...
 }
 render default "the default values" --set "secrets.jwtSecret=$jwt"
 render production "values-production.yaml" -f "$chart/values-production.yaml"
+render kong "values-production.yaml with values-kong.yaml" -f "$chart/values-production.yaml" -f "$chart/values-kong.yaml"
 render everything "every optional part on" --set gateway.autoscaling.enabled=true \
   --set "projector.projections={users,conversations,analytics}" --set ingress.enabled=true \
   --set metrics.serviceMonitor.enabled=true --set qdrant.enabled=true --set "secrets.jwtSecret=$jwt"
@@ -71,6 +74,9 @@ expect_render_error "without a JWT secret" "secrets.jwtSecret is required"
 expect_render_error "with a 10-character JWT secret" "use at least 32 random characters" --set secrets.jwtSecret=0123456789
 expect_render_error "without an event log" "the event log is not configured" --set "secrets.jwtSecret=$jwt" --set nats.enabled=false
 expect_render_error "with a SQLite event log" "must be a nats:// URL" --set "secrets.jwtSecret=$jwt" --set nats.enabled=false --set external.eventLog=sqlite:///data/events.db
+expect_render_error "with an unknown ingress controller" "use nginx or kong" --set "secrets.jwtSecret=$jwt" --set ingress.enabled=true --set ingress.controller=traefik
+expect_render_error "with Kong limiting by nothing" "set at least one of second, minute, hour" --set "secrets.jwtSecret=$jwt" --set ingress.enabled=true \
+  --set ingress.controller=kong --set ingress.kong.rateLimit.minute=0 --set ingress.kong.rateLimit.hour=0
 expect_render_error "with an unknown projection" "is not a projection" --set "secrets.jwtSecret=$jwt" --set "projector.projections={users,tickets}"
 
 # Every JAMUNA_* variable the chart sets must be read by the program
@@ -81,6 +87,8 @@ step "manifests against the Kubernetes schemas (kubernetes-validate $("$py" -c '
 "$py" infra/checks/manifests.py "$out/default.yaml" "${schema_versions[@]}" "${pending_env[@]}" --prometheus infra/prometheus/prometheus.yml --expect Deployment=3 --expect HorizontalPodAutoscaler=0 || fail "manifests (default values)"
 "$py" infra/checks/manifests.py "$out/production.yaml" "${schema_versions[@]}" "${pending_env[@]}" --existing-secret jamuna-credentials \
   --expect Deployment=5 --expect HorizontalPodAutoscaler=1 --expect Ingress=1 --expect ServiceMonitor=1 || fail "manifests (values-production.yaml)"
+"$py" infra/checks/manifests.py "$out/kong.yaml" "${schema_versions[@]}" "${pending_env[@]}" --existing-secret jamuna-credentials \
+  --expect Ingress=1 --expect KongPlugin=1 || fail "manifests (values-kong.yaml)"
 "$py" infra/checks/manifests.py "$out/everything.yaml" "${schema_versions[@]}" "${pending_env[@]}" --expect StatefulSet=4 || fail "manifests (every option on)"
 # The validator itself must catch a wrong field (or the checks above prove nothing).
 sed 's/^  revisionHistoryLimit:/  revisionHistoryLimitt:/' "$out/default.yaml" > "$out/broken.yaml"
@@ -88,6 +96,16 @@ if "$py" infra/checks/manifests.py "$out/broken.yaml" --kube 1.37 > "$out/broken
   fail "a manifest with an unknown field passed validation"
 else
   echo "a manifest with an unknown field is refused: $(grep -m1 ERROR "$out/broken.log" | cut -c1-140)…"
+fi
+# …and a Kong Ingress naming a plugin that is not rendered, or whose Service
+# would cut WebSockets after Kong's default 60 s.
+sed -e 's/konghq.com\/plugins: "\(.*\)"/konghq.com\/plugins: "\1-typo"/' -e '/konghq.com\/read-timeout/d' "$out/kong.yaml" > "$out/kong-broken.yaml"
+if "$py" infra/checks/manifests.py "$out/kong-broken.yaml" --kube 1.37 > "$out/kong-broken.log"; then
+  fail "a Kong Ingress with a missing plugin and no read timeout passed validation"
+elif grep -q "which is not rendered" "$out/kong-broken.log" && grep -q "konghq.com/read-timeout missing" "$out/kong-broken.log"; then
+  echo "a Kong Ingress naming a missing plugin, over a Service without Kong's read timeout, is refused"
+else
+  fail "the Kong probe was refused without naming both faults: $(cat "$out/kong-broken.log")"
 fi
 
 step "the in-cluster NATS configuration (charts/nats), by nats-server itself"

@@ -4,10 +4,11 @@
 1. Each resource against the Kubernetes JSON schemas that the PyPI package
    kubernetes-validate ships (strict: unknown fields fail), for every
    Kubernetes version given. Kinds without a schema there (the Prometheus
-   Operator's ServiceMonitor) get a structural check instead.
+   Operator's ServiceMonitor, Kong's KongPlugin) get a structural check
+   instead.
 2. The references between resources: each Service, PodDisruptionBudget and
    ServiceMonitor selects some pods; the Ingress and HPA name objects that
-   exist; every ConfigMap and Secret a pod reads is rendered (or is the
+   exist (for Kong, the KongPlugins it names, and its Service's timeouts); every ConfigMap and Secret a pod reads is rendered (or is the
    declared existing Secret).
 3. What the chart promises for each role: probes on /healthz and /readyz,
    resource requests, a non-root user, the role as the container's argument.
@@ -52,6 +53,63 @@ def check_service_monitor(sm: dict, services: list, errors: list):
         if ep.get("path") != "/metrics":
             errors.append(f"servicemonitor/{sm['metadata']['name']}: endpoint path {ep.get('path')!r}, not /metrics")
     return [s["metadata"]["name"] for s in matched]
+
+
+def check_kong_ingress(ing: dict, services: list, plugins: list, errors: list):
+    """An Ingress for Kong: its plugins exist, and the Services it routes to
+    keep WebSockets open (Kong's upstream timeouts, in milliseconds)."""
+    name = f"ingress/{ing['metadata']['name']}"
+    ann = ing["metadata"].get("annotations") or {}
+    if any(a.startswith("nginx.ingress.kubernetes.io/") for a in ann):
+        errors.append(f"{name}: ingress-nginx annotations on a Kong Ingress do nothing")
+    if ann.get("konghq.com/strip-path") != "false":
+        errors.append(f"{name}: konghq.com/strip-path must be \"false\" (the gateway routes on the full path)")
+    names = {p["metadata"]["name"] for p in plugins}
+    for p in filter(None, ann.get("konghq.com/plugins", "").split(",")):
+        if p.strip() not in names:
+            errors.append(f"{name}: konghq.com/plugins names {p!r}, which is not rendered")
+    for rule in ing["spec"].get("rules", []):
+        for path in rule.get("http", {}).get("paths", []):
+            svc = next((s for s in services if s["metadata"]["name"] == path["backend"]["service"]["name"]), None)
+            if not svc:
+                continue
+            sann = svc["metadata"].get("annotations") or {}
+            for a in ("konghq.com/read-timeout", "konghq.com/write-timeout"):
+                if a not in sann or int(sann[a]) < 300_000:
+                    errors.append(f"service/{svc['metadata']['name']}: {a} missing or under 300000 ms (WebSockets behind Kong)")
+
+
+def check_kong_plugin(kp: dict, errors: list):
+    """A KongPlugin (configuration.konghq.com/v1) for the rate-limiting plugin,
+    against that plugin's configuration schema (Kong 3.x)."""
+    name = f"kongplugin/{kp['metadata']['name']}"
+    if kp.get("apiVersion") != "configuration.konghq.com/v1":
+        errors.append(f"{name}: apiVersion {kp.get('apiVersion')}")
+    if kp.get("plugin") != "rate-limiting":
+        errors.append(f"{name}: plugin {kp.get('plugin')!r}, expected rate-limiting")
+        return
+    known = {"second", "minute", "hour", "day", "month", "year", "limit_by", "header_name", "path", "policy",
+             "fault_tolerant", "redis", "hide_client_headers", "error_code", "error_message", "sync_rate"}
+    c = kp.get("config") or {}
+    for k in set(c) - known:
+        errors.append(f"{name}: unknown config field {k!r}")
+    periods = [p for p in ("second", "minute", "hour", "day", "month", "year") if p in c]
+    if not periods:
+        errors.append(f"{name}: no limit (second, minute, hour, …)")
+    for p in periods:
+        if not isinstance(c[p], (int, float)) or c[p] <= 0:
+            errors.append(f"{name}: {p} must be a number above 0")
+    values = [c[p] for p in periods if isinstance(c[p], (int, float))]
+    if values != sorted(values):
+        errors.append(f"{name}: a longer period's limit is lower than a shorter one's (Kong refuses it)")
+    if c.get("limit_by", "consumer") not in ("consumer", "credential", "ip", "service", "header", "path", "consumer-group"):
+        errors.append(f"{name}: limit_by {c.get('limit_by')!r}")
+    if c.get("limit_by") == "header" and not c.get("header_name"):
+        errors.append(f"{name}: limit_by header needs header_name")
+    if c.get("policy", "local") not in ("local", "cluster", "redis"):
+        errors.append(f"{name}: policy {c.get('policy')!r}")
+    if c.get("policy") == "redis" and not (c.get("redis") or {}).get("host"):
+        errors.append(f"{name}: policy redis needs redis.host")
 
 
 def main():
@@ -112,9 +170,20 @@ def main():
                 elif svc["port"].get("name") not in [x.get("name") for x in target["spec"]["ports"]]:
                     errors.append(f"ingress/{ing['metadata']['name']}: Service {svc['name']} has no port {svc['port']}")
         ann = ing["metadata"].get("annotations") or {}
-        for a in ("nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"):
-            if a not in ann or int(ann[a]) < 300:
-                errors.append(f"ingress/{ing['metadata']['name']}: {a} missing or under 300 s (WebSockets)")
+        if ing["spec"].get("ingressClassName") == "kong":
+            check_kong_ingress(ing, services, by_kind.get("KongPlugin", []), errors)
+        else:
+            for a in ("nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"):
+                if a not in ann or int(ann[a]) < 300:
+                    errors.append(f"ingress/{ing['metadata']['name']}: {a} missing or under 300 s (WebSockets)")
+    for kp in by_kind.get("KongPlugin", []):
+        check_kong_plugin(kp, errors)
+        used = any(kp["metadata"]["name"] in (i["metadata"].get("annotations") or {}).get("konghq.com/plugins", "").split(",")
+                   for i in by_kind.get("Ingress", []))
+        if not used:
+            errors.append(f"kongplugin/{kp['metadata']['name']}: no Ingress uses it (konghq.com/plugins)")
+        notes.append(f"kongplugin/{kp['metadata']['name']} (no schema in kubernetes-validate): structure checked, "
+                     f"{kp.get('plugin')} by {(kp.get('config') or {}).get('limit_by')}")
     for hpa in by_kind.get("HorizontalPodAutoscaler", []):
         ref = hpa["spec"]["scaleTargetRef"]
         if (ref["kind"], ref["name"]) not in names:
@@ -234,7 +303,7 @@ def main():
     print(f"manifests: {args.file}: {len(docs)} resources ({kinds})")
     for n in notes:
         print(f"  {n}")
-    unexpected = no_schema - {"ServiceMonitor"}
+    unexpected = no_schema - {"ServiceMonitor", "KongPlugin"}
     for k in sorted(unexpected):
         errors.append(f"no Kubernetes schema for kind {k}: a typo in apiVersion or kind?")
     for e in errors:
