@@ -130,3 +130,19 @@ async fn every_response_is_nosniff_and_the_widget_script_still_embeds_anywhere()
     assert!(h.get("cross-origin-resource-policy").is_none(), "another origin could not load the widget");
     assert!(h.get("x-frame-options").is_none() && h.get("content-security-policy").is_none(), "HTML-only headers on a script");
 }
+
+#[tokio::test]
+async fn a_restart_prints_the_rotated_widget_key_not_the_withdrawn_one() {
+    let mut app = spawn_app().await;
+    let admin = app.login_admin().await;
+    let (s, body) = rotate(&app, &admin).await;
+    assert_eq!(s, 200, "{body}");
+    let new_key = body["widget_key"].as_str().expect("the new key").to_owned();
+    app.child.kill().expect("kill");
+    app.child.wait().expect("reap");
+    let (child, base, printed) = start(app.data.path());
+    app.child = child;
+    app.base = base;
+    assert_eq!(printed, new_key, "`serve --dev` printed the withdrawn key {} (demo-login.json)", app.widget_key);
+    assert_eq!(visitor_with(&app, &printed).await, 201);
+}
