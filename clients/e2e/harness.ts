@@ -147,3 +147,16 @@ export async function adminApi(server: Server): Promise<<T>(method: string, path
     return (await r.json()) as T;
   };
 }
+
+/**
+ * Collects the Content-Security-Policy violations Chromium reports on the
+ * pages of `context` (as console messages), so a test can assert there are
+ * none: a policy that blocks the dashboard is worse than none.
+ */
+export function watchCsp(context: BrowserContext): string[] {
+  const violations: string[] = [];
+  context.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(`${m.location().url}: ${m.text()}`);
+  });
+  return violations;
+}

@@ -150,22 +150,26 @@ pub struct Demo {
 
 /// First start in dev mode: a demo tenant, an admin, and a small knowledge
 /// base. Later starts find them and print the same login (kept, dev only, in
-/// `<data_dir>/demo-login.json`).
+/// `<data_dir>/demo-login.json`) and the tenant's current widget key (from the log).
 pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Demo> {
     let path = config.data_dir.join("demo-login.json");
-    if let Ok(text) = std::fs::read_to_string(&path)
-        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        && let (Some(e), Some(p), Some(k)) = (v["email"].as_str(), v["password"].as_str(), v["widget_key"].as_str())
-    {
-        return Ok(Demo { email: e.into(), password: p.into(), widget_key: k.into() });
-    }
     let tenant = TenantId::parse(DEMO_TENANT)?;
     let ctx = || CommandContext::new(tenant.clone(), chrono::Utc::now());
-    let email = config.demo.admin_email.clone();
     let stream = StreamId::of_tenant(&tenant);
+    // The widget key always comes from the log: an admin may have rotated it
+    // since the demo login was stored.
+    let current = commands.load::<Tenant>(&stream).await.map_err(|e| anyhow::anyhow!("cannot read the demo tenant: {e}"))?;
+    if let Some(k) = current.widget_key()
+        && let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        && let (Some(e), Some(p)) = (v["email"].as_str(), v["password"].as_str())
+    {
+        return Ok(Demo { email: e.into(), password: p.into(), widget_key: k.to_owned() });
+    }
+    let email = config.demo.admin_email.clone();
     // Another replica (or an earlier start with another data directory)
     // created it already: the log says so.
-    if let Some(k) = commands.load::<Tenant>(&stream).await.map_err(|e| anyhow::anyhow!("cannot read the demo tenant: {e}"))?.widget_key() {
+    if let Some(k) = current.widget_key() {
         let password = config.demo.admin_password.clone().unwrap_or_else(|| "(the one printed when the demo tenant was created)".into());
         return Ok(Demo { email, password, widget_key: k.to_owned() });
     }
@@ -202,7 +206,7 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
         };
         commands.execute::<KnowledgeBase>(&kb, &add, &ctx()).await.map_err(|e| anyhow::anyhow!("cannot add a demo article: {e}"))?;
     }
-    let login = serde_json::json!({"email": email, "password": password, "widget_key": widget_key});
+    let login = serde_json::json!({"email": email, "password": password});
     std::fs::write(&path, login.to_string()).context("cannot store the demo login")?;
     Ok(Demo { email, password, widget_key })
 }

@@ -23,6 +23,21 @@ export function Settings() {
   const key = tenant?.widget_key ?? '';
   const snippet = `<script src="${location.origin}/widget.js" data-tenant-key="${key}"></script>`;
 
+  const rotate = (): void => {
+    const ok = window.confirm(
+      'Rotate the widget key? The current key stops working at once: the chat on your site will not start for new visitors until you paste the new snippet (its data-tenant-key) into every page that shows the chat. Conversations already open keep working.',
+    );
+    if (!ok || !tenant) return;
+    setError(null);
+    api
+      .request<{ widget_key: string; version: number }>('POST', '/api/v1/tenant/widget-key', { body: {} })
+      .then((r) => {
+        setTenant({ ...tenant, widget_key: r.widget_key });
+        setNotice('Widget key rotated. Paste the new snippet into your site: the old key no longer works.');
+      })
+      .catch((err: unknown) => setError(err instanceof Error ? err.message : 'Could not rotate the key.'));
+  };
+
   return (
     <div className="page">
       <header className="page-head">
@@ -44,6 +59,17 @@ export function Settings() {
           <a className="button" href={`/?key=${encodeURIComponent(key)}`} target="_blank" rel="noreferrer">
             Try it on the demo site
           </a>
+        </div>
+        <h3>Widget key</h3>
+        <p>
+          The key in the snippet is public: any page can use it to open chats with your team. If it is used where it should not be, rotate
+          it: the old key is refused at once, and the snippet above shows the new one.
+        </p>
+        <div className="row">
+          <code data-testid="widget-key">{key}</code>
+          <button type="button" onClick={rotate} disabled={!tenant}>
+            Rotate key
+          </button>
         </div>
       </section>
       <form

@@ -217,6 +217,15 @@ mod tests {
     }
 
     #[test]
+    fn a_widget_key_is_rotated_only_on_an_existing_tenant() {
+        let rotated = "wk_rotated_0123456789abcdefgh";
+        given::<Tenant>([created()])
+            .when(TenantCommand::RotateWidgetKey { widget_key: rotated.into() })
+            .then(vec![TenantEvent::WidgetKeyRotated { widget_key: rotated.into() }]);
+        given::<Tenant>([]).when(TenantCommand::RotateWidgetKey { widget_key: rotated.into() }).then_err(TenantError::NotFound);
+    }
+
+    #[test]
     fn unchanged_settings_are_a_no_op() {
         given::<Tenant>([created()]).when(TenantCommand::ChangeSettings { settings: settings(&[]) }).then_nothing();
         given::<Tenant>([]).when(TenantCommand::ChangeSettings { settings: settings(&[]) }).then_err(TenantError::NotFound);

@@ -44,8 +44,11 @@ async fn openapi_json() -> impl IntoResponse {
 #[utoipa::path(get, path = "/docs", tag = "docs", operation_id = "docs",
     responses((status = 200, description = "An HTML page that renders /openapi.json", content_type = "text/html", body = String)))]
 async fn docs_page() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+    Html(PAGE)
 }
+
+/// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
+pub const PAGE: &str = include_str!("docs.html");
 
 use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
 
@@ -58,7 +61,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
         users::me, users::create, users::list, users::change_role, users::erase,
-        tenants::show, tenants::change,
+        tenants::show, tenants::change, tenants::rotate_widget_key,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file,
         analytics::range,
         health::healthz, health::readyz, health::metrics_text,

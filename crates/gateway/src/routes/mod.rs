@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod auth;
 pub mod conversations;
 pub mod docs;
+pub mod headers;
 pub mod health;
 pub mod json;
 pub mod kb;
@@ -28,7 +29,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The gateway's HTTP surface and `extra` routes (e.g. `jamuna serve`'s
 /// `/status/projections`), all behind the same middleware: rate limit,
-/// body limit, request metrics.
+/// body limit, request metrics, security headers (on the static files too).
 pub fn router_with(state: AppState, extra: Router) -> Router {
     let api = Router::new()
         .merge(auth::router())
@@ -52,7 +53,8 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
     if let Some(dir) = &state.config.static_dir {
         app = app.fallback_service(tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true));
     }
-    app
+    let headers = std::sync::Arc::new(headers::SecurityHeaders::new(state.config.static_dir.as_deref()));
+    app.layer(middleware::from_fn_with_state(headers, headers::security_headers))
 }
 
 /// Request duration by route and status, for `/metrics`.
