@@ -89,6 +89,22 @@ impl AppState {
     }
 }
 
+/// The origin of the page that made a browser request from another site:
+/// `None` for non-browser clients (no `Origin`) and for pages this server
+/// served (the public origin, or the host the request was sent to, as a
+/// browser on `http://localhost:8080` names it). An `Origin` that is not
+/// text comes back mangled, so it matches no allowed origin.
+pub fn foreign_origin(headers: &axum::http::HeaderMap, public_origin: &str) -> Option<String> {
+    let origin = headers.get(axum::http::header::ORIGIN)?;
+    let origin = String::from_utf8_lossy(origin.as_bytes());
+    if origin == public_origin {
+        return None;
+    }
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let served_here = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).is_some_and(|o| Some(o) == host);
+    (!served_here).then(|| origin.into_owned())
+}
+
 /// The whole HTTP surface, each request in its own trace context ([`trace`]).
 pub fn router(state: AppState) -> axum::Router {
     router_with(state, axum::Router::new())
@@ -126,10 +142,43 @@ async fn ws_upgrade(
         return Err(error::ApiError::Unauthorized("a token in the URL is refused: send it in the first frame (`auth`)".into()));
     }
     let permits = ws::limits::SocketPermits::open(&state.limiter, ip.map(|i| i.0.0))?;
-    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+    let origin = foreign_origin(&headers, &state.config.public_origin);
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(WS_MAX_MESSAGE)
         .max_frame_size(WS_MAX_MESSAGE)
         .on_upgrade(move |socket| ws::session::run(socket, state, origin, permits)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::foreign_origin;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn headers(origin: Option<&[u8]>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).expect("host"));
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_bytes(o).expect("origin"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_other_sites_are_foreign() {
+        let public = "http://127.0.0.1:8080";
+        assert_eq!(foreign_origin(&headers(None, "127.0.0.1:8080"), public), None, "no Origin: not a browser");
+        assert_eq!(foreign_origin(&headers(Some(b"http://127.0.0.1:8080"), "127.0.0.1:8080"), public), None);
+        assert_eq!(foreign_origin(&headers(Some(b"http://localhost:8080"), "localhost:8080"), public), None, "our page, by another name");
+        assert_eq!(
+            foreign_origin(&headers(Some(b"https://shop.example.com"), "127.0.0.1:8080"), public).as_deref(),
+            Some("https://shop.example.com")
+        );
+        // The attacker's page names its own host, which is not the one asked.
+        assert!(foreign_origin(&headers(Some(b"http://localhost:8080"), "127.0.0.1:8080"), public).is_some());
+        assert!(foreign_origin(&headers(Some(b"http://127.0.0.1:8080.evil.net"), "127.0.0.1:8080"), public).is_some());
+        // Not text: foreign, and it can match no allowed origin.
+        let odd = foreign_origin(&headers(Some(b"https://\xffshop.example.com"), "127.0.0.1:8080"), public).expect("foreign");
+        assert_ne!(odd, "https://shop.example.com");
+    }
 }

@@ -146,3 +146,92 @@ async fn a_restart_prints_the_rotated_widget_key_not_the_withdrawn_one() {
     assert_eq!(printed, new_key, "`serve --dev` printed the withdrawn key {} (demo-login.json)", app.widget_key);
     assert_eq!(visitor_with(&app, &printed).await, 201);
 }
+
+/// A request to `path` from a page of `origin`, with an optional token.
+fn from_origin(app: &App, method: reqwest::Method, path: &str, origin: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    let rb = app.http.request(method, app.url(path)).header("origin", origin);
+    match token {
+        Some(t) => rb.bearer_auth(t),
+        None => rb,
+    }
+}
+
+fn allow_origin(r: &reqwest::Response) -> Option<String> {
+    r.headers().get("access-control-allow-origin").map(|v| v.to_str().expect("text").to_owned())
+}
+
+/// The widget runs on the tenant's own site and calls the API across
+/// origins: the browser's preflight is answered, the tenant's allowed
+/// origins may mint visitors and use their tokens, and other sites may not.
+#[tokio::test]
+async fn the_widget_works_from_the_tenants_sites_and_from_no_other() {
+    let app = spawn_app().await;
+    let admin = app.login_admin().await;
+    let shop = "https://shop.example.com";
+    let evil = "https://evil.example.net";
+    let (s, body) = app
+        .http
+        .put(app.url("/api/v1/tenant/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"allowed_origins": [shop], "self_signup": true}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .expect("settings");
+    assert_eq!(s, 200, "{:?}", body.text().await);
+
+    // The preflight of the visitor call, as a browser sends it.
+    let pre = from_origin(&app, reqwest::Method::OPTIONS, "/api/v1/auth/visitor", shop, None)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(pre.status(), 204);
+    assert_eq!(allow_origin(&pre).as_deref(), Some(shop));
+    let methods = pre.headers().get("access-control-allow-methods").expect("methods").to_str().expect("text").to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    assert!(pre.headers().get("access-control-allow-credentials").is_none(), "no cookies, no credentials");
+
+    // The tenant's site mints a visitor and uses its token.
+    let r = from_origin(&app, reqwest::Method::POST, "/api/v1/auth/visitor", shop, None)
+        .json(&json!({"widget_key": app.widget_key}))
+        .send()
+        .await
+        .expect("visitor");
+    assert_eq!(r.status(), 201);
+    assert_eq!(allow_origin(&r).as_deref(), Some(shop));
+    let token = r.json::<serde_json::Value>().await.expect("json")["access_token"].as_str().expect("token").to_owned();
+    let r = from_origin(&app, reqwest::Method::POST, "/api/v1/conversations", shop, Some(&token))
+        .json(&json!({"channel": "web"}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 201);
+    assert_eq!(allow_origin(&r).as_deref(), Some(shop));
+
+    // Another site: no visitor from the tenant's key, and the tenant's tokens do not work from there.
+    let r = from_origin(&app, reqwest::Method::POST, "/api/v1/auth/visitor", evil, None)
+        .json(&json!({"widget_key": app.widget_key}))
+        .send()
+        .await
+        .expect("visitor");
+    assert_eq!(r.status(), 403, "another site minted a visitor with the tenant's key");
+    let r = from_origin(&app, reqwest::Method::GET, "/api/v1/conversations", evil, Some(&token)).send().await.expect("list");
+    assert_eq!(r.status(), 403, "a token of the tenant worked from another site");
+    assert_eq!(allow_origin(&r), None);
+    // A page this server served under another name than its public origin
+    // (`http://localhost:…` for `http://127.0.0.1:…`, as `make serve` is
+    // opened) is not foreign: the browser names the host it asked.
+    let own = app.base.replace("127.0.0.1", "localhost");
+    let r = app
+        .http
+        .post(format!("{own}/api/v1/auth/visitor"))
+        .header("origin", &own)
+        .json(&json!({"widget_key": app.widget_key}))
+        .send()
+        .await
+        .expect("visitor");
+    assert_eq!(r.status(), 201);
+    assert_eq!(allow_origin(&r), None, "same-origin requests need no CORS headers");
+}

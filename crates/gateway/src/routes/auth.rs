@@ -232,15 +232,23 @@ struct Visitor {
     responses(
         (status = 201, description = "A new visitor identity and its tokens", body = TokenResponse),
         (status = 401, description = "Unknown widget key", body = ErrorBody),
+        (status = 403, description = "Called from a page whose origin is not one of the tenant's allowed origins", body = ErrorBody),
         (status = 429, description = "Too many new visitors from this address, or for this widget key, this hour", body = ErrorBody),
     ))]
 async fn visitor(
     State(state): State<AppState>,
     ip: Option<axum::Extension<super::limits::ClientIp>>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<Visitor>,
 ) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
     let tenant =
         state.directory.tenant_by_widget_key(&body.widget_key).await?.ok_or_else(|| ApiError::Unauthorized("unknown widget key".into()))?;
+    // A browser names the page's origin: only the tenant's sites may embed its chat.
+    if let Some(origin) = crate::foreign_origin(&headers, &state.config.public_origin)
+        && !state.origin_allowed(&tenant.id, Some(&origin)).await
+    {
+        return Err(ApiError::Forbidden("this page's origin is not one of the tenant's allowed origins".into()));
+    }
     state.limiter.visitor_minted(ip.map(|i| i.0.0), &body.widget_key).await?;
     let caller = register_visitor(&state, &tenant.id, UserId::from_uuid(uuid::Uuid::now_v7())).await?;
     Ok((StatusCode::CREATED, axum::Json(tokens_for(&state, &caller).await?)))

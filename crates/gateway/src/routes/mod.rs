@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod conversations;
+pub mod cors;
 pub mod docs;
 pub mod headers;
 pub mod health;
@@ -47,6 +48,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(api)
         .with_state(state.clone())
         .merge(extra)
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit))
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
         .layer(middleware::from_fn(track));
