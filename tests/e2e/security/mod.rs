@@ -2,5 +2,6 @@
 //! real `jamuna serve` (issue 16's findings, one module each).
 
 mod erasure;
+mod identity;
 mod limits;
 mod sessions;
