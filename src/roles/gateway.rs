@@ -12,9 +12,10 @@ use jamuna_commands::CommandHandler;
 use jamuna_commands::handler::CommandContext;
 use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand};
 use jamuna_domain::tenant::{Tenant, TenantCommand, TenantSettings};
-use jamuna_domain::user::{Email, Role, User, UserCommand};
+use jamuna_domain::user::{Email, Role};
 use jamuna_domain::{ArticleId, StreamId, TenantId};
 use jamuna_gateway::auth::jwt::Tokens;
+use jamuna_gateway::identity::{self, NewUser};
 use jamuna_gateway::reads::{CatchUp, GatewayReads};
 use jamuna_gateway::routes::limits::Limiter;
 use jamuna_gateway::ws::hub::Hub;
@@ -180,20 +181,15 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
     commands.execute::<Tenant>(&stream, &create, &ctx()).await.map_err(|e| anyhow::anyhow!("cannot create the demo tenant: {e}"))?;
 
     let email_parsed = Email::parse(&email).map_err(|e| anyhow::anyhow!("demo.admin_email (JAMUNA_DEMO_ADMIN_EMAIL): {e}"))?;
-    let user_id = jamuna_gateway::routes::auth::user_id_for_email(&tenant, &email_parsed);
     let hash = jamuna_gateway::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let register = UserCommand::Register {
+    let admin = NewUser {
         tenant: tenant.clone(),
-        user_id: user_id.clone(),
         role: Role::Admin,
         name: Some("Demo Admin".into()),
-        email: Some(email_parsed),
+        email: email_parsed,
         password_hash: Some(hash),
     };
-    commands
-        .execute::<User>(&StreamId::user(&tenant, &user_id), &register, &ctx())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create the demo admin: {e}"))?;
+    identity::register(commands, &ctx(), admin).await.map_err(|e| anyhow::anyhow!("cannot create the demo admin: {e}"))?;
 
     let kb = StreamId::knowledge_base(&tenant);
     for (id, title, body) in DEMO_ARTICLES {

@@ -10,10 +10,12 @@ pub enum AggregateKind {
     Conversation,
     User,
     KnowledgeBase,
+    /// An e-mail address claimed by a user (see [`crate::email_claim`]).
+    EmailClaim,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 4] = [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase];
+    pub const ALL: [AggregateKind; 5] = [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim];
 
     /// The name used in stream ids and NATS subjects.
     pub fn as_str(self) -> &'static str {
@@ -22,6 +24,7 @@ impl AggregateKind {
             Self::Conversation => "conversation",
             Self::User => "user",
             Self::KnowledgeBase => "kb",
+            Self::EmailClaim => "email",
         }
     }
 

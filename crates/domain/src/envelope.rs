@@ -61,6 +61,13 @@ impl StreamId {
         Self { tenant: tenant.clone(), kind: AggregateKind::KnowledgeBase, id: "kb".into() }
     }
 
+    /// The claim of an e-mail address, named by a keyed hash of tenant and
+    /// address (made by the caller, who holds the key): 64 hex digits.
+    pub fn email_claim(tenant: &TenantId, digest: &[u8; 32]) -> Self {
+        let id = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self { tenant: tenant.clone(), kind: AggregateKind::EmailClaim, id }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StreamIdError> {
         let mut parts = s.splitn(3, '.');
         let (Some(t), Some(k), Some(i)) = (parts.next(), parts.next(), parts.next()) else {
@@ -165,6 +172,9 @@ mod tests {
         let s = StreamId::knowledge_base(&t);
         assert_eq!(s.to_string(), "acme.kb.kb");
         assert_eq!(StreamId::parse("acme.kb.kb").unwrap(), s);
+        let claim = StreamId::email_claim(&t, &[0xab; 32]);
+        assert_eq!(StreamId::parse(&claim.to_string()).unwrap(), claim);
+        assert_eq!(claim.to_string(), format!("acme.email.{}", "ab".repeat(32)));
     }
 
     #[test]

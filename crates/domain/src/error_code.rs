@@ -52,6 +52,7 @@ mod tests {
             &C::InvalidScore(9),
             &C::CommentTooLong,
         ]);
+        assert_codes(&[&crate::email_claim::EmailClaimError::AlreadyClaimed]);
         assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;

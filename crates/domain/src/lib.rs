@@ -23,6 +23,7 @@
 
 pub mod aggregate;
 pub mod conversation;
+pub mod email_claim;
 pub mod envelope;
 pub mod error_code;
 pub mod ids;

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod directory;
 pub mod error;
+pub mod identity;
 pub mod reads;
 pub mod routes;
 pub mod service;

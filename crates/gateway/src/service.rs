@@ -13,7 +13,13 @@ use std::sync::Arc;
 /// The command context of the caller's request: the request's trace id
 /// (see [`crate::trace`]) becomes the events' correlation id.
 pub fn ctx(caller: &Caller) -> CommandContext {
-    let mut ctx = CommandContext::new(caller.tenant.clone(), chrono::Utc::now());
+    tenant_ctx(&caller.tenant)
+}
+
+/// The command context of a request in `tenant` by no signed-in caller
+/// (a self-service registration).
+pub fn tenant_ctx(tenant: &jamuna_domain::TenantId) -> CommandContext {
+    let mut ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     if let Some(t) = crate::trace::current() {
         ctx.correlation_id = t.correlation_id();
     }

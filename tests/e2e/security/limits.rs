@@ -66,7 +66,7 @@ async fn the_right_password_after_many_wrong_ones_is_refused() {
     let (victim, password) = ("victim@demo.example", "the victim's password");
     let (s, body) =
         app.post("/api/v1/auth/register", None, json!({"tenant": "demo", "email": victim, "password": password, "name": "V"})).await;
-    assert_eq!(s, 201, "{body}");
+    assert_eq!(s, 202, "{body}");
 
     let mut statuses = Vec::new();
     for _ in 0..25 {

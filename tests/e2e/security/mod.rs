@@ -2,6 +2,7 @@
 //! real `jamuna serve` (issue 16's findings, one module each).
 
 mod erasure;
+mod identity;
 mod limits;
 mod sessions;
 mod surface;

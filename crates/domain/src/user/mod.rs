@@ -3,6 +3,14 @@
 //!
 //! A user's name, e-mail address and password hash are personal data, sealed
 //! with the user's own key; erasing the user deletes that key.
+//!
+//! A user's id is random (UUID v7, made by the caller), so nothing about it
+//! follows from their address: one address per tenant is kept by the
+//! address's [`crate::email_claim`], claimed before the user registers and
+//! released when they are erased. An erased user stays erased; their address
+//! registers again as a new user with a new id. (Users registered before
+//! claims existed have ids derived from tenant and address; ids are opaque,
+//! so they keep them.)
 
 use crate::{Aggregate, AggregateKind, DomainEvent, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};

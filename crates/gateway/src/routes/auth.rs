@@ -5,7 +5,7 @@ use super::json::ApiJson;
 use crate::AppState;
 use crate::auth::{Caller, password};
 use crate::error::{ApiError, ErrorBody};
-use crate::service;
+use crate::{identity, service};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +13,6 @@ use axum::routing::post;
 use jamuna_domain::user::{Email, Role, User, UserCommand, UserError};
 use jamuna_domain::{StreamId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,14 +52,6 @@ pub async fn tokens_for(state: &AppState, caller: &Caller) -> Result<TokenRespon
         tenant: caller.tenant.to_string(),
         role: caller.role,
     })
-}
-
-/// A user's id follows from tenant and e-mail, so the User aggregate itself
-/// refuses a second registration of one address (no race through the read model).
-pub fn user_id_for_email(tenant: &TenantId, email: &Email) -> UserId {
-    let digest = Sha256::digest(format!("{tenant}\n{}", email.as_str()).as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    UserId::from_uuid(uuid::Uuid::from_u128(u128::from_str_radix(&hex, 16).unwrap_or_default()))
 }
 
 /// Checks e-mail and password against the users read model, within the
@@ -168,29 +159,51 @@ struct Register {
     name: Option<String>,
 }
 
+/// The one answer of `/register`, whether the address was new or taken.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RegistrationAccepted {
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    /// What to do next: sign in with `/api/v1/auth/login`.
+    #[schema(example = "/api/v1/auth/login")]
+    pub next: &'static str,
+}
+
+const ACCEPTED: RegistrationAccepted = RegistrationAccepted { status: "accepted", next: "/api/v1/auth/login" };
+
 /// Self-service registration of a customer, where the tenant allows it.
+///
+/// Reveals nothing about who exists: a new address and a taken one get the
+/// same answer, after the same work (the password is hashed either way), and
+/// no tokens; the client signs in next with `/login`, which succeeds only for
+/// the address's owner. A tenant that does not exist and one without
+/// self-service registration get the same `403`.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register", request_body = Register,
     responses(
-        (status = 201, description = "Registered and signed in", body = TokenResponse),
+        (status = 202, description = "Accepted, for a new address and a taken one alike: sign in with `/api/v1/auth/login` next", body = RegistrationAccepted),
         (status = 400, description = "Invalid tenant id or e-mail, weak password, or a malformed body", body = ErrorBody),
-        (status = 403, description = "The tenant does not allow self-service registration", body = ErrorBody),
-        (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 409, description = "`already_registered`: the e-mail is registered (or `name_too_long`)", body = ErrorBody),
+        (status = 403, description = "No self-service registration here (the tenant does not allow it, or does not exist)", body = ErrorBody),
+        (status = 409, description = "`name_too_long`", body = ErrorBody),
     ))]
 async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Register>,
-) -> Result<(StatusCode, axum::Json<TokenResponse>), ApiError> {
+) -> Result<(StatusCode, axum::Json<RegistrationAccepted>), ApiError> {
     let tenant = TenantId::parse(&body.tenant).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let info = state.directory.tenant(&tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
-    if !info.settings.self_signup {
-        return Err(ApiError::Forbidden("this tenant does not allow self-service registration".into()));
+    Email::parse(&body.email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    password::check_strength(&body.password)?;
+    let open = state.directory.tenant(&tenant).await?.is_some_and(|t| t.settings.self_signup);
+    if !open {
+        return Err(ApiError::Forbidden("self-service registration is not open for this tenant".into()));
     }
-    let caller = create_user(&state, &tenant, Role::Customer, &body.email, &body.password, body.name).await?;
-    Ok((StatusCode::CREATED, axum::Json(tokens_for(&state, &caller).await?)))
+    // New or taken, the answer is the same.
+    create_user(&state, &tenant, Role::Customer, &body.email, &body.password, body.name).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(ACCEPTED)))
 }
 
-/// Registers a user with a password (self-service, or by an admin).
+/// Registers a user with a password and a new random id (self-service, or by
+/// an admin): `None` when the address is taken. The password is hashed
+/// before anything else either way.
 pub async fn create_user(
     state: &AppState,
     tenant: &TenantId,
@@ -198,26 +211,21 @@ pub async fn create_user(
     email: &str,
     pw: &str,
     name: Option<String>,
-) -> Result<Caller, ApiError> {
+) -> Result<Option<Caller>, ApiError> {
     let email = Email::parse(email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     password::check_strength(pw)?;
-    let user_id = user_id_for_email(tenant, &email);
     let hash = password::hash(pw.to_owned()).await?;
-    let stream = StreamId::user(tenant, &user_id);
-    let command = UserCommand::Register {
-        tenant: tenant.clone(),
-        user_id: user_id.clone(),
-        role,
-        name,
-        email: Some(email),
-        password_hash: Some(hash),
-    };
-    let caller = Caller { user: user_id, tenant: tenant.clone(), role, visitor: false };
-    let done = state.commands.execute::<User>(&stream, &command, &service::ctx(&caller)).await?;
-    if let Some(a) = done.appended {
-        state.directory.caught_up(a.last_position).await?;
+    let ctx = service::tenant_ctx(tenant);
+    let new = identity::NewUser { tenant: tenant.clone(), role, name, email, password_hash: Some(hash) };
+    match identity::register(&state.commands, &ctx, new).await? {
+        identity::Registered::New { user, appended } => {
+            if let Some(a) = appended {
+                state.directory.caught_up(a.last_position).await?;
+            }
+            Ok(Some(Caller { user, tenant: tenant.clone(), role, visitor: false }))
+        }
+        identity::Registered::Taken => Ok(None),
     }
-    Ok(caller)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -107,7 +107,7 @@ impl Modify for Conventions {
                 Http::builder()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("An access token from /api/v1/auth/login, /refresh, /register or /visitor (15 minutes)."))
+                    .description(Some("An access token from /api/v1/auth/login, /refresh or /visitor (15 minutes)."))
                     .build(),
             ),
         );

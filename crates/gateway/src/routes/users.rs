@@ -140,7 +140,9 @@ async fn create(
     ApiJson(body): ApiJson<Create>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     caller.require_admin()?;
-    let created = create_user(&state, &caller.tenant, body.role, &body.email, &body.password, body.name).await?;
+    let created = create_user(&state, &caller.tenant, body.role, &body.email, &body.password, body.name)
+        .await?
+        .ok_or_else(|| ApiError::from(CommandError::Rejected(UserError::AlreadyRegistered)))?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": created.user, "role": created.role}))))
 }
 
@@ -190,11 +192,14 @@ async fn change_role(
 
 /// Admins erase a user (GDPR): their key is deleted, so their personal data reads as erased.
 ///
-/// In an order a retry can finish: the `UserErased` event first (the read
-/// models scrub the user's text when they see it, and the log says so for
-/// good), then the key, then the refresh tokens. Each step is idempotent, and
-/// erasing an erased user runs the last two again and answers 204, so a
-/// request that failed half way is simply repeated.
+/// In an order a retry can finish: first the user's address claim is
+/// released and its key deleted (the address is read from the user's own
+/// registration, which opens until their key goes), so the address can
+/// register again as someone new and nothing ties it to this id; then the
+/// `UserErased` event (the read models scrub the user's text when they see
+/// it, and the log says so for good), then the key, then the refresh tokens.
+/// Each step is idempotent, and erasing an erased user runs them again and
+/// answers 204, so a request that failed half way is simply repeated.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", operation_id = "eraseUser", params(("id" = String, Path, description = "The user id")), security(("bearer" = [])),
     responses(
         (status = 204, description = "Erased (or erased before: a repeated erase finishes one that failed half way)"),
@@ -206,6 +211,7 @@ async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<Str
     caller.require_admin()?;
     let id = parse_user(&id)?;
     let stream = StreamId::user(&caller.tenant, &id);
+    crate::identity::release(&state.commands, &service::ctx(&caller), &caller.tenant, &id).await?;
     match state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await {
         Ok(_) | Err(CommandError::Rejected(UserError::Erased)) => {}
         Err(e) => return Err(e.into()),

@@ -21,11 +21,12 @@ use jamuna_commands::keys::sqlite::SqliteKeyStore;
 use jamuna_commands::log::sqlite::SqliteLog;
 use jamuna_commands::{CommandHandler, EventLog, Sealer};
 use jamuna_domain::tenant::{Tenant, TenantCommand, TenantSettings};
-use jamuna_domain::user::{Email, Role, User, UserCommand};
+use jamuna_domain::user::{Email, Role};
 use jamuna_domain::{StreamId, TenantId, UserId};
 use jamuna_gateway::auth::Caller;
 use jamuna_gateway::auth::jwt::Tokens;
 use jamuna_gateway::auth::refresh::RefreshTokens;
+use jamuna_gateway::identity::{self, NewUser, Registered};
 use jamuna_gateway::reads::{CatchUp, GatewayReads};
 use jamuna_gateway::routes::limits::Limiter;
 use jamuna_gateway::ws::hub::Hub;
@@ -192,8 +193,8 @@ async fn create_tenant(commands: &CommandHandler, tenant: &TenantId, widget_key:
     commands.execute::<Tenant>(&StreamId::of_tenant(tenant), &create, &ctx).await.expect("the tenant is created");
 }
 
-/// Registers a user by command (as an admin would through the API), with the
-/// id the API gives an e-mail address.
+/// Registers a user as an admin would through the API (claiming the address,
+/// with a new random id), without the API's password hashing.
 async fn register(
     commands: &CommandHandler,
     tenant: &TenantId,
@@ -203,18 +204,12 @@ async fn register(
     password_hash: Option<String>,
 ) -> UserId {
     let email = Email::parse(email).expect("an e-mail address");
-    let user_id = jamuna_gateway::routes::auth::user_id_for_email(tenant, &email);
-    let register = UserCommand::Register {
-        tenant: tenant.clone(),
-        user_id: user_id.clone(),
-        role,
-        name: name.map(str::to_owned),
-        email: Some(email),
-        password_hash,
-    };
+    let new = NewUser { tenant: tenant.clone(), role, name: name.map(str::to_owned), email, password_hash };
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
-    commands.execute::<User>(&StreamId::user(tenant, &user_id), &register, &ctx).await.expect("the user is registered");
-    user_id
+    match identity::register(commands, &ctx, new).await.expect("the user is registered") {
+        Registered::New { user, .. } => user,
+        Registered::Taken => panic!("the address is taken"),
+    }
 }
 
 /// An HTTP answer: the status and the JSON body (`null` when there is none).

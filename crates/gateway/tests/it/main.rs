@@ -8,5 +8,6 @@ mod app;
 mod auth;
 mod conversations;
 mod docs;
+mod identity;
 mod kb;
 mod ws;
