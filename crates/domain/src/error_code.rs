@@ -51,6 +51,7 @@ mod tests {
             &C::UnknownAnswer(1),
             &C::InvalidScore(9),
             &C::CommentTooLong,
+            &C::NotFinite,
         ]);
         assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
         let a = ArticleId::parse("a").expect("an article id");
@@ -65,6 +66,7 @@ mod tests {
             &K::TooManyExamples,
             &K::NoExamples,
             &K::ExamplesChanged,
+            &K::NotFinite,
         ]);
         assert_codes(&[
             &TenantError::AlreadyExists,
