@@ -51,6 +51,7 @@ mod tests {
             &C::UnknownAnswer(1),
             &C::InvalidScore(9),
             &C::CommentTooLong,
+            &C::NotFinite,
         ]);
         assert_codes(&[&crate::email_claim::EmailClaimError::AlreadyClaimed]);
         assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
@@ -66,6 +67,7 @@ mod tests {
             &K::TooManyExamples,
             &K::NoExamples,
             &K::ExamplesChanged,
+            &K::NotFinite,
         ]);
         assert_codes(&[
             &TenantError::AlreadyExists,

@@ -35,6 +35,8 @@ pub mod upcast;
 pub mod user;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod testing;

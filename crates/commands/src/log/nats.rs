@@ -56,6 +56,9 @@ impl Default for NatsConfig {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
+
 const VERSION_HEADER: &str = "Jamuna-Version";
 /// The most messages one batched direct get asks for.
 const DIRECT_BATCH: usize = 1000;

@@ -24,6 +24,9 @@ pub enum ConversationError {
     InvalidScore(u8),
     #[error("the comment is too long (at most 1000 characters)")]
     CommentTooLong,
+    /// A stored event holds finite numbers only: JSON has no NaN or infinity.
+    #[error("a confidence or score must be a finite number")]
+    NotFinite,
 }
 
 impl crate::ErrorCode for ConversationError {
@@ -40,6 +43,7 @@ impl crate::ErrorCode for ConversationError {
             ConversationError::UnknownAnswer(_) => "unknown_answer",
             ConversationError::InvalidScore(_) => "invalid_score",
             ConversationError::CommentTooLong => "comment_too_long",
+            ConversationError::NotFinite => "not_finite",
         }
     }
 }

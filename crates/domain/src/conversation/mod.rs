@@ -224,6 +224,9 @@ impl Aggregate for Conversation {
             }
             C::AnswerMessage { in_reply_to, text, intent, confidence, sources } => {
                 self.open_status()?;
+                if !confidence.is_finite() || sources.iter().any(|s| !s.score.is_finite()) {
+                    return Err(E::NotFinite);
+                }
                 if !self.customer_messages.contains(in_reply_to) {
                     return Err(E::UnknownMessage(*in_reply_to));
                 }

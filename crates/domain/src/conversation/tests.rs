@@ -225,3 +225,19 @@ fn events_serialise_with_a_type_tag() {
     let back: ConversationEvent = serde_json::from_value(json).unwrap();
     assert_eq!(back, customer_says("hi", "m1"));
 }
+
+#[test]
+fn a_bot_answer_with_a_non_finite_confidence_or_score_is_refused() {
+    // JSON has no NaN or infinity: such an event would be stored as `null` and never read back.
+    let with = |confidence: f32, score: f32| ConversationCommand::AnswerMessage {
+        in_reply_to: 2,
+        text: text("Cards arrive in 5 days."),
+        intent: None,
+        confidence,
+        sources: vec![Source { article_id: ArticleId::parse("a").unwrap(), title: "t".into(), passage: "p".into(), score }],
+    };
+    let asked = [started(), customer_says("Where is my card?", "m1")];
+    for (confidence, score) in [(f32::NAN, 0.5), (f32::INFINITY, 0.5), (0.5, f32::NAN), (0.5, f32::NEG_INFINITY)] {
+        given::<Conversation>(asked.clone()).when(with(confidence, score)).then_err(ConversationError::NotFinite);
+    }
+}

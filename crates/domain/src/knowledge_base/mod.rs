@@ -188,6 +188,9 @@ pub enum KnowledgeBaseError {
     NoExamples,
     #[error("the examples changed while the model was trained; train again")]
     ExamplesChanged,
+    /// A stored event holds finite numbers only: JSON has no NaN or infinity.
+    #[error("a trained model's measures must be finite numbers")]
+    NotFinite,
 }
 
 impl crate::ErrorCode for KnowledgeBaseError {
@@ -202,6 +205,7 @@ impl crate::ErrorCode for KnowledgeBaseError {
             KnowledgeBaseError::TooManyExamples => "too_many_examples",
             KnowledgeBaseError::NoExamples => "no_examples",
             KnowledgeBaseError::ExamplesChanged => "examples_changed",
+            KnowledgeBaseError::NotFinite => "not_finite",
         }
     }
 }
@@ -438,6 +442,10 @@ impl Aggregate for KnowledgeBase {
                 Ok(vec![V::IntentAnswerSet { intent: intent.trim().to_owned(), answer: answer.trim().to_owned() }])
             }
             C::RecordIntentModel { trained } => {
+                let t = trained;
+                if ![t.threshold, t.held_out_accuracy, t.in_scope_accuracy, t.oos_recall, t.seconds].iter().all(|f| f.is_finite()) {
+                    return Err(KnowledgeBaseError::NotFinite);
+                }
                 if self.examples.is_empty() {
                     return Err(KnowledgeBaseError::NoExamples);
                 }
@@ -657,12 +665,16 @@ mod tests {
             .then(vec![KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: trained(fp.clone()) }]);
         assert_eq!(state.model_version(), 1);
         let stale = examples_fingerprint(&[ex("a", "x")]);
-        given::<KnowledgeBase>(known)
+        given::<KnowledgeBase>(known.clone())
             .when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(stale) })
             .then_err(KnowledgeBaseError::ExamplesChanged);
         given::<KnowledgeBase>([])
-            .when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(fp) })
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: trained(fp.clone()) })
             .then_err(KnowledgeBaseError::NoExamples);
+        // JSON has no NaN: a model measured as NaN would be stored as `null` and never read back.
+        given::<KnowledgeBase>(known)
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: TrainedModel { oos_recall: f32::NAN, ..trained(fp) } })
+            .then_err(KnowledgeBaseError::NotFinite);
     }
 
     #[test]
