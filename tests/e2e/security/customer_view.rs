@@ -184,6 +184,9 @@ async fn a_customer_sees_only_customer_fields_over_rest_and_the_socket() {
         assert_eq!(keys(&item["last_message"]), set(&["author", "text", "at"]));
     }
     assert!(!list.to_string().contains(&admin_id) && !list.to_string().contains("vip-risk"), "{list}");
+    // Nor can a customer learn a tag by filtering on it.
+    let (s, body) = app.get("/api/v1/conversations?tag=vip-risk", Some(&visitor)).await;
+    assert_eq!(s, 403, "a customer filtered by a staff tag: {body}");
 
     // Resume over the gap: after the version before the tags', the next one after them.
     let mut again = app.socket(&visitor).await;

@@ -81,6 +81,7 @@ struct ListParams {
     view: Option<View>,
     /// `open`, `pending` or `resolved`.
     status: Option<String>,
+    /// Staff only (`403` for a customer: tags are staff-only).
     tag: Option<String>,
     /// `web`, `mobile` or `api`.
     channel: Option<String>,
@@ -103,6 +104,7 @@ struct ListParams {
     responses(
         (status = 200, description = "A page of conversation summaries", body = Page),
         (status = 400, description = "`limit` out of range, `q` over 256 characters or 16 words, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
+        (status = 403, description = "A customer filtered by `tag`", body = ErrorBody),
     ))]
 async fn list(
     State(state): State<AppState>,
@@ -112,6 +114,10 @@ async fn list(
     let limit = p.limit.unwrap_or(25);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::BadRequest("limit is between 1 and 100".into()));
+    }
+    // Tags are staff-only: a customer filtering by one would learn their conversation's tags.
+    if p.tag.is_some() && !caller.is_staff() {
+        return Err(ApiError::Forbidden("filtering by tag is for staff".into()));
     }
     let query = ListQuery {
         view: p.view.unwrap_or(View::All),

@@ -321,6 +321,8 @@ async fn lists_show_a_customer_their_own_and_staff_their_views_filters_and_pages
     assert!(summary["assignee"].as_str().is_some_and(|a| a != ana.id.as_str()), "the agent's alias: {summary}");
     assert_eq!((summary["status"].as_str(), summary["channel"].as_str()), (Some("open"), Some("web")));
     assert_eq!((summary.get("tags"), summary.get("position")), (None, None), "staff only: {summary}");
+    let (s, body) = app.list_conversations(&alice.token, "tag=cards").await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "a tag filter would tell a customer the tags: {body}");
     let (_, page) = app.list_conversations(&ana.token, "status=open").await;
     let summary = &page["items"][0];
     assert_eq!((summary["assignee"].as_str(), &summary["tags"]), (Some(ana.id.as_str()), &json!(["cards"])));
