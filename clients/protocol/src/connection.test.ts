@@ -116,6 +116,30 @@ describe('Connection', () => {
     c.stop();
   });
 
+  it('takes versions with gaps (events a customer may not see) and resumes exactly after the last one seen', async () => {
+    const c = make();
+    const got: number[] = [];
+    c.on('event', (e) => got.push(e.version));
+    c.subscribe('c1');
+    c.start();
+    let s = await accept();
+    s.push(message('c1', 1, 'a', 'one'));
+    s.push(message('c1', 2, 'b', 'two'));
+    // Version 3 (staff tags) is never sent to the customer.
+    s.push(message('c1', 4, 'c', 'four'));
+    expect(got).toEqual([1, 2, 4]);
+    s.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(backoffDelay(0, {}, () => 0.5));
+    s = await accept();
+    expect(s.ofType('subscribe')).toEqual([{ type: 'subscribe', conversation_id: 'c1', after_version: 4 }]);
+    s.push(message('c1', 4, 'c', 'four')); // already seen: ignored
+    // Versions 5 and 6 were staff-only; 7 follows.
+    s.push(message('c1', 7, 'd', 'seven'));
+    expect(got).toEqual([1, 2, 4, 7]);
+    expect(c.lastVersion('c1')).toBe(7);
+    c.stop();
+  });
+
   it('drops events at or below the last version delivered, and resumes after a drop from there', async () => {
     const c = make();
     const got: number[] = [];

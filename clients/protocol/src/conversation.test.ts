@@ -42,6 +42,27 @@ describe('foldConversation', () => {
     ]);
   });
 
+  it('folds the customer view: no reason, intent or tags, and versions with gaps', () => {
+    v = 0;
+    const events = [
+      at({ type: 'ConversationStarted', tenant: 't', conversation_id: 'c1', customer: 'u1', channel: 'web' }, 1),
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'When will my card arrive?', client_message_id: 'm1' }, 2),
+      at({ type: 'BotAnswered', in_reply_to: 2, text: 'Within 5 days.', sources: [{ article_id: 'card-delivery', title: 'Cards', passage: '…' }] }, 3),
+      // Version 4 was the staff's tags: a customer never gets it.
+      at({ type: 'HandoffRequested' }, 5),
+      at({ type: 'AgentAssigned', agent: 'agent-3f2a' }, 6),
+    ];
+    const view = foldConversation('c1', events);
+    expect(view.version).toBe(6);
+    expect(view.status).toBe('open');
+    expect(view.handoffReason).toBeNull();
+    expect(view.agents).toEqual(['agent-3f2a']);
+    expect(view.tags).toEqual([]);
+    const bot = view.messages.find((m) => m.role === 'bot');
+    expect([bot?.text, bot?.intent, bot?.sources?.[0]?.article_id]).toEqual(['Within 5 days.', undefined, 'card-delivery']);
+    expect(view.messages.find((m) => m.notice === 'HandoffRequested')?.text).toBe('Handed over to a human');
+  });
+
   it('does not show a pending message twice once its event arrived', () => {
     v = 0;
     const events = [at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'hi', client_message_id: 'm1' })];

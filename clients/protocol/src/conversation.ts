@@ -69,6 +69,7 @@ export const HANDOFF_REASONS: Record<HandoffReason, string> = {
   customer_asked: 'the customer asked for a human',
   repeated_failure: 'the bot could not help',
   negative_feedback: 'an answer did not help',
+  agent_took_over: 'an agent took over',
 };
 
 /**
@@ -126,9 +127,16 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
       }
       case 'HandoffRequested':
         view.status = 'pending';
-        view.handoffReason = e.reason;
+        // A customer's view of a handoff has no reason.
+        view.handoffReason = e.reason ?? null;
         view.humanInvolved = true;
-        view.messages.push({ ...base, key: `v-${f.version}`, role: 'system', notice: e.type, text: `Handed over to a human: ${HANDOFF_REASONS[e.reason] ?? e.reason}` });
+        view.messages.push({
+          ...base,
+          key: `v-${f.version}`,
+          role: 'system',
+          notice: e.type,
+          text: e.reason ? `Handed over to a human: ${HANDOFF_REASONS[e.reason] ?? e.reason}` : 'Handed over to a human',
+        });
         break;
       case 'AgentAssigned':
         view.assignee = e.agent;

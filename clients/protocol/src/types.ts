@@ -6,7 +6,7 @@
 export type Role = 'customer' | 'agent' | 'admin';
 export type Channel = 'web' | 'mobile' | 'api';
 export type Status = 'open' | 'pending' | 'resolved';
-export type HandoffReason = 'low_confidence' | 'customer_asked' | 'repeated_failure' | 'negative_feedback';
+export type HandoffReason = 'low_confidence' | 'customer_asked' | 'repeated_failure' | 'negative_feedback' | 'agent_took_over';
 
 /** Personal text: plain once opened by the server; erased (crypto-shredded) data reads as "[erased]". */
 export type PersonalText = string | { erased: true } | { sealed: string };
@@ -30,36 +30,47 @@ export interface Me {
   email: string | null;
 }
 
+/** An agent's `id` is their user id for staff; a customer gets an alias, stable within the conversation. */
 export type Author = { kind: 'customer' } | { kind: 'agent'; id: string } | { kind: 'bot' };
 
 export interface Source {
   article_id: string;
   title: string;
   passage: string;
-  score: number;
+  /** Staff only. */
+  score?: number;
 }
 
 export type Feedback =
   | { kind: 'csat'; score: number; comment?: PersonalText | null }
   | { kind: 'answer'; answer_version: number; helpful: boolean };
 
+/**
+ * A conversation event. A customer gets the customer view: no `TagsChanged`
+ * (so a customer's versions have gaps), no intent, confidence or handoff
+ * reason, and staff user ids replaced by aliases.
+ */
 export type ConversationEvent =
   | { type: 'ConversationStarted'; tenant: string; conversation_id: string; customer: string; channel: Channel }
   | { type: 'MessagePosted'; author: Author; text: PersonalText; client_message_id: string | null }
-  | { type: 'BotAnswered'; in_reply_to: number; text: PersonalText; intent: string | null; confidence: number; sources: Source[] }
-  | { type: 'HandoffRequested'; reason: HandoffReason }
+  | { type: 'BotAnswered'; in_reply_to: number; text: PersonalText; intent?: string | null; confidence?: number; sources: Source[] }
+  | { type: 'HandoffRequested'; reason?: HandoffReason }
   | { type: 'AgentAssigned'; agent: string }
   | { type: 'ConversationResolved'; by: string | null }
   | { type: 'ConversationReopened'; by: string | null }
   | { type: 'FeedbackGiven'; feedback: Feedback }
   | { type: 'TagsChanged'; added: string[]; removed: string[] };
 
-/** One stored event of a conversation, as pushed over the socket and listed in a conversation's detail. */
+/**
+ * One stored event of a conversation, as pushed over the socket and listed in a conversation's detail.
+ * Versions increase but may skip (events a customer may not see): resume from the last one seen.
+ */
 export interface EventFrame {
   type: 'event';
   conversation_id: string;
   version: number;
-  position: number;
+  /** The event's log position: staff only. */
+  position?: number;
   occurred_at: string;
   event: ConversationEvent;
 }
@@ -125,18 +136,19 @@ export interface ConversationSummary {
   channel: Channel;
   status: Status;
   assignee: string | null;
-  handoff_reason: HandoffReason | null;
+  /** Staff only (as are `tags`, `first_response_at` and `position`). */
+  handoff_reason?: HandoffReason | null;
   human_involved: boolean;
-  tags: string[];
+  tags?: string[];
   created_at: string;
   updated_at: string;
-  first_response_at: string | null;
+  first_response_at?: string | null;
   resolved_at: string | null;
   last_message: LastMessage | null;
   message_count: number;
   csat: number | null;
   version: number;
-  position: number;
+  position?: number;
 }
 
 export interface Page<T> {
@@ -151,10 +163,11 @@ export interface ConversationDetail {
   status: Status;
   assignee: string | null;
   human_involved: boolean;
-  tags: string[];
+  /** Staff only. */
+  tags?: string[];
   csat: number | null;
   version: number;
-  /** The staff who were assigned or wrote, with the display name a customer may see. */
+  /** The staff who were assigned or wrote, with the display name a customer may see (`id` is an alias for a customer). */
   agents: AgentName[];
   events: EventFrame[];
 }

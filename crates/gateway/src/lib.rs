@@ -21,6 +21,7 @@ pub mod reads;
 pub mod routes;
 pub mod service;
 pub mod trace;
+pub mod view;
 pub mod ws;
 
 use auth::jwt::Tokens;

@@ -61,7 +61,7 @@ pub struct Ack {
     pub client_message_id: String,
     /// The conversation's version with this message.
     pub version: u64,
-    /// The message's position in the event log (absent for a duplicate).
+    /// The message's position in the event log (staff only: absent for a customer, and for a duplicate).
     pub position: Option<u64>,
     /// True when this client message id was stored before: nothing new was stored.
     pub duplicate: bool,

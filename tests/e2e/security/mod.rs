@@ -1,6 +1,7 @@
 //! The attack suite: what an attacker on the open internet tries, against the
 //! real `jamuna serve` (issue 16's findings, one module each).
 
+mod customer_view;
 mod erasure;
 mod identity;
 mod limits;

@@ -66,6 +66,20 @@ pub enum HandoffReason {
     CustomerAsked,
     RepeatedFailure,
     NegativeFeedback,
+    /// A member of staff took the conversation over from the bot. (Before
+    /// this variant, such handoffs were recorded as `customer_asked`; those
+    /// events stay as they are.)
+    AgentTookOver,
+}
+
+impl HandoffReason {
+    /// The reason of a handoff someone asked for: the customer asks, staff take over.
+    pub fn asked_by(role: Role) -> Self {
+        match role {
+            Role::Customer => Self::CustomerAsked,
+            Role::Agent | Role::Admin => Self::AgentTookOver,
+        }
+    }
 }
 
 /// A passage of the knowledge base that a bot answer rests on.

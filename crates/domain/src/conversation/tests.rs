@@ -241,3 +241,25 @@ fn a_bot_answer_with_a_non_finite_confidence_or_score_is_refused() {
         given::<Conversation>(asked.clone()).when(with(confidence, score)).then_err(ConversationError::NotFinite);
     }
 }
+
+#[test]
+fn a_handoff_by_staff_is_recorded_as_taken_over_not_as_asked_by_the_customer() {
+    for role in [Role::Agent, Role::Admin] {
+        let state = given::<Conversation>([started(), customer_says("where is my card?", "m1")])
+            .when(ConversationCommand::RequestHandoff { reason: HandoffReason::asked_by(role) })
+            .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::AgentTookOver }]);
+        assert!(state.human_involved());
+    }
+    given::<Conversation>([started()])
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::asked_by(Role::Customer) })
+        .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked }]);
+}
+
+#[test]
+fn handoff_reasons_keep_their_wire_names() {
+    let wire = |r: HandoffReason| serde_json::to_value(r).unwrap();
+    assert_eq!(wire(HandoffReason::CustomerAsked), "customer_asked");
+    assert_eq!(wire(HandoffReason::AgentTookOver), "agent_took_over");
+    let old: ConversationEvent = serde_json::from_str(r#"{"type":"HandoffRequested","reason":"customer_asked"}"#).unwrap();
+    assert_eq!(old, ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked }, "old events read as they were");
+}

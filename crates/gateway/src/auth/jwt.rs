@@ -46,6 +46,8 @@ pub struct Tokens {
     issuer: String,
     audience: String,
     pub access_ttl: Duration,
+    /// The key of the customer view's agent aliases ([`crate::view`]), derived from the same secret.
+    view_key: [u8; 32],
 }
 
 impl Tokens {
@@ -67,7 +69,13 @@ impl Tokens {
             issuer: issuer.into(),
             audience: audience.into(),
             access_ttl,
+            view_key: crate::view::derive_key(bytes),
         })
+    }
+
+    /// The key of the agents' aliases in the customer view.
+    pub fn view_key(&self) -> &[u8; 32] {
+        &self.view_key
     }
 
     /// A token for `caller` at session version `sv`.

@@ -13,7 +13,9 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use jamuna_domain::conversation::{Assignee, Channel, Conversation, ConversationCommand, Feedback, HandoffReason, Tag};
+use jamuna_domain::conversation::{
+    Assignee, Author, Channel, Conversation, ConversationCommand, ConversationEvent, Feedback, HandoffReason, Tag,
+};
 use jamuna_domain::user::Role;
 use jamuna_domain::{ConversationId, Personal, UserId};
 use serde::Deserialize;
@@ -79,6 +81,7 @@ struct ListParams {
     view: Option<View>,
     /// `open`, `pending` or `resolved`.
     status: Option<String>,
+    /// Staff only (`403` for a customer: tags are staff-only).
     tag: Option<String>,
     /// `web`, `mobile` or `api`.
     channel: Option<String>,
@@ -93,12 +96,15 @@ struct ListParams {
     limit: Option<u32>,
 }
 
-/// Lists conversations, newest activity first, a page at a time.
+/// Lists conversations, newest activity first, a page at a time. A customer
+/// gets the customer view of each summary: no tags, handoff reason,
+/// first-response time or log position, staff known by alias.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", operation_id = "listConversations",
     params(ListParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of conversation summaries", body = Page),
         (status = 400, description = "`limit` out of range, `q` over 256 characters or 16 words, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
+        (status = 403, description = "A customer filtered by `tag`", body = ErrorBody),
     ))]
 async fn list(
     State(state): State<AppState>,
@@ -108,6 +114,10 @@ async fn list(
     let limit = p.limit.unwrap_or(25);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::BadRequest("limit is between 1 and 100".into()));
+    }
+    // Tags are staff-only: a customer filtering by one would learn their conversation's tags.
+    if p.tag.is_some() && !caller.is_staff() {
+        return Err(ApiError::Forbidden("filtering by tag is for staff".into()));
     }
     let query = ListQuery {
         view: p.view.unwrap_or(View::All),
@@ -121,7 +131,11 @@ async fn list(
         cursor: p.cursor,
         limit,
     };
-    Ok(axum::Json(state.conversations.list(&caller.tenant, &query).await?))
+    let mut page = state.conversations.list(&caller.tenant, &query).await?;
+    if let Some(view) = crate::view::for_caller(&state, &caller) {
+        page.items = page.items.iter().map(|s| view.summary(s)).collect();
+    }
+    Ok(axum::Json(page))
 }
 
 /// The longest search, in characters and in words: each word is a full-text
@@ -143,58 +157,65 @@ fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// The conversation's state and its whole timeline, as event frames (the same
-/// shape the WebSocket pushes).
+/// shape the WebSocket pushes). A customer gets the customer view
+/// ([`crate::view`]): no `tags`, no staff-only events, staff known by alias.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", operation_id = "getConversation",
     params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
-    responses((status = 200, description = "The conversation and its timeline", body = ConversationDetail), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody)))]
+    responses((status = 200, description = "The conversation and its timeline (a customer gets no `tags`)", body = ConversationDetail), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody)))]
 async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let (stream, conversation) = service::authorize(&state, &caller, &id).await?;
+    let view = crate::view::for_caller(&state, &caller);
     let mut events = Vec::new();
+    let mut staff: Vec<UserId> = Vec::new();
     for recorded in state.commands.log().read_stream(&stream, 0).await? {
-        if let Some(p) = crate::ws::hub::to_pushed(state.commands.sealer(), &recorded).await {
-            events.push(serde_json::from_str::<Value>(&p.frame).map_err(ApiError::internal)?);
+        let Some(p) = crate::ws::hub::to_pushed(state.commands.sealer(), &recorded).await else { continue };
+        let agent = match &*p.event {
+            ConversationEvent::AgentAssigned { agent } => Some(agent),
+            ConversationEvent::MessagePosted { author: Author::Agent { id }, .. } => Some(id),
+            _ => None,
+        };
+        if let Some(agent) = agent.filter(|a| !staff.contains(a)) {
+            staff.push(agent.clone());
         }
+        let frame = match &view {
+            None => p.frame.to_string(),
+            Some(view) => match view.frame(&p) {
+                Some(frame) => frame,
+                None => continue,
+            },
+        };
+        events.push(serde_json::from_str::<Value>(&frame).map_err(ApiError::internal)?);
     }
     let started = conversation.started();
-    let agents = agent_names(&state, &caller, &events).await?;
-    Ok(axum::Json(json!({
+    // Staff see user ids; a customer sees their own and the staff's aliases.
+    let person = |u: &UserId| view.as_ref().map_or_else(|| u.to_string(), |v| v.person(id.as_str(), u.as_str()));
+    let mut agents = Vec::with_capacity(staff.len());
+    for agent in &staff {
+        agents.push(json!({"id": person(agent), "name": display_name(&state, &caller, agent).await?}));
+    }
+    let mut body = json!({
         "id": id,
-        "customer": started.map(|s| s.customer.to_string()),
+        "customer": started.map(|s| person(&s.customer)),
         "channel": started.map(|s| s.channel),
         "status": conversation.status(),
-        "assignee": conversation.assignee(),
+        "assignee": conversation.assignee().map(person),
         "human_involved": conversation.human_involved(),
-        "tags": conversation.tags(),
         "csat": conversation.csat(),
         "version": jamuna_domain::Aggregate::version(&*conversation),
         "agents": agents,
         "events": events,
-    })))
+    });
+    if view.is_none() {
+        body["tags"] = json!(conversation.tags());
+    }
+    Ok(axum::Json(body))
 }
 
-/// The staff who took part (assigned or wrote), with the name the customer
-/// may see: the display name, never the e-mail address.
-async fn agent_names(state: &AppState, caller: &Caller, events: &[Value]) -> Result<Vec<Value>, ApiError> {
-    let mut ids: Vec<&str> = Vec::new();
-    for f in events {
-        let e = &f["event"];
-        let id = match e["type"].as_str() {
-            Some("AgentAssigned") => e["agent"].as_str(),
-            Some("MessagePosted") if e["author"]["kind"] == "agent" => e["author"]["id"].as_str(),
-            _ => None,
-        };
-        if let Some(id) = id.filter(|id| !ids.contains(id)) {
-            ids.push(id);
-        }
-    }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let Ok(user) = UserId::parse(id) else { continue };
-        let name = state.directory.user(&caller.tenant, &user).await?.filter(|u| !u.erased).and_then(|u| u.name);
-        out.push(json!({"id": id, "name": name}));
-    }
-    Ok(out)
+/// The name a customer may see of a staff member: the display name, never
+/// the e-mail address (none once erased).
+async fn display_name(state: &AppState, caller: &Caller, user: &UserId) -> Result<Option<String>, ApiError> {
+    Ok(state.directory.user(&caller.tenant, user).await?.filter(|u| !u.erased).and_then(|u| u.name))
 }
 
 /// `GET /api/v1/conversations/{id}`.
@@ -207,17 +228,20 @@ struct ConversationDetail {
     channel: Option<()>,
     #[schema(value_type = Option<super::schema::Status>)]
     status: Option<()>,
-    /// The assigned agent's user id.
+    /// The assigned agent's user id (for a customer, the agent's alias in this conversation).
     assignee: Option<String>,
     human_involved: bool,
-    tags: Vec<String>,
+    /// Staff only: absent for a customer.
+    tags: Option<Vec<String>>,
     /// The customer's satisfaction score, once given.
     csat: Option<u8>,
     version: u64,
-    /// `{"id", "name"}` of every agent who was assigned or wrote; `name` is the display name (null if none).
+    /// `{"id", "name"}` of every agent who was assigned or wrote; `name` is the display name (null if none),
+    /// `id` the user id (for a customer, the alias the customer's events use).
     agents: Vec<serde_json::Value>,
     /// `event` frames: `{"type":"event","conversation_id","version","position","occurred_at","event"}`,
-    /// `event` being the conversation event (`type`-tagged).
+    /// `event` being the conversation event (`type`-tagged). A customer gets the customer view:
+    /// no `position`, no `TagsChanged`, no intent, confidence, source score or handoff reason.
     events: Vec<serde_json::Value>,
 }
 
@@ -244,7 +268,11 @@ async fn post_message(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
-    let ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text).await?;
+    let mut ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text).await?;
+    if !caller.is_staff() {
+        // A log position tells of every tenant's traffic: staff only.
+        ack.position = None;
+    }
     let status = if ack.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, axum::Json(ack)))
 }
@@ -301,16 +329,18 @@ async fn assign(
     run(&state, &caller, &id, command).await
 }
 
-/// The customer (or an agent) asks for a human.
+/// The customer asks for a human (reason `customer_asked`), or staff take the
+/// conversation over from the bot (`agent_took_over`).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/handoff", tag = "conversations", operation_id = "handoffConversation",
     params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
     responses((status = 200, description = "Handed off (or already)", body = CommandResult), (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
         (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody)))]
 async fn handoff(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
-    let reason = if caller.is_staff() { "agent_took_over" } else { "customer_asked" };
-    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason: HandoffReason::CustomerAsked }).await?;
+    let reason = HandoffReason::asked_by(caller.role);
+    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason }).await?;
     if done.0["changed"] == true {
-        metrics::counter!("jamuna_handoffs_total", "reason" => reason).increment(1);
+        let label = if reason == HandoffReason::CustomerAsked { "customer_asked" } else { "agent_took_over" };
+        metrics::counter!("jamuna_handoffs_total", "reason" => label).increment(1);
     }
     Ok(done)
 }

@@ -9,6 +9,16 @@
 //! * `GET /ws/{client_id}` — every text frame is a customer message, every
 //!   reply frame the answer's text. With `?token=` the caller is that user;
 //!   in dev mode an anonymous client is a visitor of the default tenant.
+//!
+//! An anonymous socket is a **new visitor every time**, whatever its
+//! `client_id`: the id is only a label. It used to be the visitor's identity
+//! (`seed-{client_id}`), so a second client that chose the same id took over
+//! the first one's conversation, read its answers and wrote into it; nothing
+//! an anonymous client sends can prove it is the one that used an id before.
+//! A client that wants one conversation across connections signs in (or
+//! gets a visitor token from `POST /auth/visitor`) and passes `?token=`. Each
+//! anonymous socket counts as a new visitor against the visitors-per-IP and
+//! per-widget-key limits, as `POST /auth/visitor` does.
 
 use super::json::ApiJson;
 use crate::AppState;
@@ -201,7 +211,7 @@ async fn chat(
 /// The seed socket: every text frame is a customer message, every reply frame the answer's text.
 #[utoipa::path(get, path = "/ws/{client_id}", tag = "seed", operation_id = "seedSocket",
     params(
-        ("client_id" = String, Path, description = "The client's id; in dev mode without a token, the anonymous visitor's identity"),
+        ("client_id" = String, Path, description = "The client's id (letters, digits, `-`, `_`): a label only. In dev mode a socket without a token is a new anonymous visitor each time, whatever the id"),
         ("token" = Option<String>, Query, description = "An access token; required unless the server runs in dev mode"),
     ),
     responses(
@@ -209,7 +219,8 @@ async fn chat(
         (status = 400, description = "An invalid client id", body = ErrorBody),
         (status = 401, description = "No or an invalid token", body = ErrorBody),
         (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
-        (status = 429, description = "Too many sockets from this address or for this user", body = ErrorBody),
+        (status = 404, description = "No default tenant (dev mode without a token)", body = ErrorBody),
+        (status = 429, description = "Too many sockets from this address or for this user, or too many new visitors from this address", body = ErrorBody),
         (status = 500, description = "An internal error", body = ErrorBody),
     ))]
 async fn ws(
@@ -220,19 +231,11 @@ async fn ws(
     ip: Option<axum::Extension<super::limits::ClientIp>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let mut permits = crate::ws::limits::SocketPermits::open(&state.limiter, ip.map(|i| i.0.0))?;
+    let ip = ip.map(|i| i.0.0);
+    let mut permits = crate::ws::limits::SocketPermits::open(&state.limiter, ip)?;
     let caller = match q.get("token") {
         Some(t) => crate::auth::authenticate(&state, t).await?.caller,
-        None => {
-            let tenant = state
-                .config
-                .default_tenant
-                .clone()
-                .filter(|_| state.config.dev_mode)
-                .ok_or_else(|| ApiError::Unauthorized("a token is required (?token=…)".into()))?;
-            let id = UserId::parse(format!("seed-{client_id}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            super::auth::register_visitor(&state, &tenant, id).await?
-        }
+        None => anonymous_visitor(&state, &client_id, ip).await?,
     };
     let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
@@ -243,6 +246,23 @@ async fn ws(
         seed_session(socket, state, caller).await;
         drop(permits);
     }))
+}
+
+/// A new visitor of the default tenant for an anonymous socket (dev mode
+/// only). `client_id` must be a valid id but names nothing: reusing another
+/// client's id gives a visitor of one's own, never theirs.
+async fn anonymous_visitor(state: &AppState, client_id: &str, ip: Option<std::net::IpAddr>) -> Result<Caller, ApiError> {
+    let tenant = state
+        .config
+        .default_tenant
+        .clone()
+        .filter(|_| state.config.dev_mode)
+        .ok_or_else(|| ApiError::Unauthorized("a token is required (?token=…)".into()))?;
+    UserId::parse(format!("seed-{client_id}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let widget_key = state.directory.tenant(&tenant).await?.ok_or(ApiError::NotFound("tenant"))?.widget_key;
+    state.limiter.visitor_minted(ip, &widget_key).await?;
+    let id = UserId::parse(format!("seed-{}", uuid::Uuid::new_v4().simple())).map_err(ApiError::internal)?;
+    super::auth::register_visitor(state, &tenant, id).await
 }
 
 async fn seed_session(mut socket: WebSocket, state: AppState, caller: Caller) {

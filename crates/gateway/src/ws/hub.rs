@@ -8,6 +8,10 @@
 //! the replica checks tokens against ([`crate::auth::session`]) and closes
 //! that user's sockets here (4004), on every replica alike.
 //!
+//! The hub routes; it does not decide what a socket may read: each socket
+//! renders what it is given for its caller (a customer gets the customer
+//! view of events and typing frames, and no staff-only event: [`crate::view`]).
+//!
 //! Every socket has a bounded queue. A socket that falls that far behind is
 //! told to close (it reconnects and resumes from its last version) rather
 //! than making the server buffer without bound.
@@ -15,7 +19,7 @@
 use crate::auth::session::SessionCache;
 use jamuna_commands::{EventLog, RecordedEvent, Sealer};
 use jamuna_domain::conversation::ConversationEvent;
-use jamuna_domain::{AggregateKind, StreamId, TenantId, UserId};
+use jamuna_domain::{AggregateKind, ConversationId, StreamId, TenantId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,17 +34,28 @@ pub struct Pushed {
     pub stream: StreamId,
     pub version: u64,
     pub position: u64,
-    /// The `event` frame, as JSON text.
+    pub occurred_at: jamuna_domain::Timestamp,
+    /// The `event` frame staff get, as JSON text.
     pub frame: Arc<str>,
     pub event: Arc<ConversationEvent>,
+}
+
+/// Someone is typing in a conversation (not stored): rendered per socket.
+#[derive(Debug, Clone)]
+pub struct Typing {
+    pub conversation_id: ConversationId,
+    pub user: UserId,
+    pub role: jamuna_domain::user::Role,
+    pub typing: bool,
 }
 
 /// What a socket receives from the hub.
 #[derive(Debug, Clone)]
 pub enum Push {
     Event(Pushed),
-    /// A ready-made frame (typing, presence).
+    /// A ready-made frame (presence).
     Frame(Arc<str>),
+    Typing(Arc<Typing>),
     /// The user's sessions ended (role changed, erased, signed out everywhere)
     /// at this session version: a socket whose token is older closes.
     SessionEnded(u64),
@@ -178,8 +193,8 @@ impl Hub {
         });
     }
 
-    /// Sends a ready-made frame to a conversation's sockets except `except`.
-    pub fn broadcast(&self, stream: &StreamId, frame: Arc<str>, except: Option<u64>) {
+    /// Sends a typing indicator to a conversation's sockets except `except`.
+    pub fn broadcast_typing(&self, stream: &StreamId, typing: Arc<Typing>, except: Option<u64>) {
         let targets: Vec<Outlet> = self
             .routes()
             .conversations
@@ -187,7 +202,7 @@ impl Hub {
             .map(|s| s.values().filter(|o| Some(o.id) != except).cloned().collect())
             .unwrap_or_default();
         for o in targets {
-            self.deliver(&o, Push::Frame(frame.clone()));
+            self.deliver(&o, Push::Typing(typing.clone()));
         }
     }
 
@@ -275,7 +290,8 @@ impl Hub {
     }
 }
 
-/// The `event` frame of a conversation event (other aggregates are not pushed).
+/// A conversation event with its staff `event` frame (other aggregates are
+/// not pushed); [`crate::view::CustomerView::frame`] gives a customer's.
 pub async fn to_pushed(sealer: &Sealer, recorded: &RecordedEvent) -> Option<Pushed> {
     if recorded.stream.kind() != AggregateKind::Conversation {
         return None;
@@ -299,6 +315,7 @@ pub async fn to_pushed(sealer: &Sealer, recorded: &RecordedEvent) -> Option<Push
         stream: recorded.stream.clone(),
         version: recorded.version,
         position: recorded.position,
+        occurred_at: recorded.meta.occurred_at,
         frame: frame.to_string().into(),
         event: Arc::new(opened.data),
     })

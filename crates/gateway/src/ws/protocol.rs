@@ -22,6 +22,12 @@
 //! new expiry after a re-authentication), `event`, `ack`, `typing`, `presence`, `pong`, and `error` (`{"type":"error","code":"…","message":"…"}`; the socket stays
 //! open unless the close code says otherwise).
 //!
+//! A customer's `event` frames are the customer view ([`crate::view`]): no
+//! `position`, no staff-only events (tags), no intent, confidence or handoff
+//! reason, and staff user ids (there and in `typing`) replaced by per-conversation
+//! aliases. A customer's versions therefore have gaps: resume from the last
+//! version seen (`after_version`), never expect N+1 after N.
+//!
 //! `{"type":"presence","online":["<user id>",…]}` goes to staff (agent and
 //! admin) sockets only: first right after `ready`, then whenever the set of
 //! the tenant's staff online changes (on any gateway replica; within a few

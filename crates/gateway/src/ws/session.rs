@@ -7,12 +7,16 @@
 //! sessions end (role change, erasure, sign out everywhere: 4004), which
 //! the hub learns from the log on every replica.
 //!
+//! What a socket sends is rendered for its caller: a customer gets the
+//! customer view of each event and typing frame, and nothing of a staff-only
+//! event, so a customer's versions have gaps ([`crate::view`]).
+//!
 //! Resume without loss or doubling: on `subscribe` the socket registers with
 //! the hub *first*, then sends the stored events after the client's version;
 //! every event frame (history or live) is sent only if its version is above
 //! the last one sent for that conversation.
 
-use super::hub::{Outlet, Push};
+use super::hub::{Outlet, Push, Typing};
 use super::limits::SocketPermits;
 use super::presence::PRESENCE_TTL;
 use super::protocol::{ClientFrame, ServerFrame, parse, parse_traced};
@@ -27,6 +31,7 @@ use futures::StreamExt;
 use jamuna_domain::conversation::ConversationEvent;
 use jamuna_domain::{ConversationId, StreamId};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
@@ -344,13 +349,8 @@ impl Session {
                 if !self.sent.contains_key(&stream) {
                     Err(ApiError::BadRequest("subscribe to the conversation first".into()))
                 } else {
-                    let frame = ServerFrame::Typing {
-                        conversation_id: conversation_id.as_str(),
-                        user_id: self.caller.user.as_str(),
-                        role: self.caller.role,
-                        typing,
-                    };
-                    self.state.hub.broadcast(&stream, frame.to_json().into(), Some(self.outlet.id()));
+                    let typing = Typing { conversation_id, user: self.caller.user.clone(), role: self.caller.role, typing };
+                    self.state.hub.broadcast_typing(&stream, Arc::new(typing), Some(self.outlet.id()));
                     Ok(true)
                 }
             }
@@ -401,6 +401,16 @@ impl Session {
     async fn forward(&mut self, socket: &mut WebSocket, push: Push) -> bool {
         match push {
             Push::Frame(f) => send_text(socket, f.to_string()).await,
+            Push::Typing(t) => {
+                // A customer knows staff by their alias only.
+                let user = match crate::view::for_caller(&self.state, &self.caller) {
+                    Some(view) => view.person(t.conversation_id.as_str(), t.user.as_str()),
+                    None => t.user.to_string(),
+                };
+                let frame =
+                    ServerFrame::Typing { conversation_id: t.conversation_id.as_str(), user_id: &user, role: t.role, typing: t.typing };
+                send_text(socket, frame.to_json()).await
+            }
             Push::SessionEnded(version) if version > self.session => {
                 close(socket, CLOSE_SESSION_ENDED, "the session has ended: sign in again").await;
                 false
@@ -413,10 +423,18 @@ impl Session {
                     // An inbox push for a conversation this socket does not follow.
                     None => {}
                 }
+                // A customer gets the customer view, and nothing of a staff-only event.
+                let frame = match crate::view::for_caller(&self.state, &self.caller) {
+                    None => p.frame.to_string(),
+                    Some(view) => match view.frame(&p) {
+                        Some(frame) => frame,
+                        None => return true,
+                    },
+                };
                 if matches!(*p.event, ConversationEvent::BotAnswered { .. } | ConversationEvent::MessagePosted { .. }) {
                     metrics::counter!("jamuna_ws_messages_out_total").increment(1);
                 }
-                send_text(socket, p.frame.to_string()).await
+                send_text(socket, frame).await
             }
         }
     }

@@ -31,7 +31,7 @@ async fn a_customer_starts_a_conversation_and_reads_it_back() {
     assert_eq!(detail["version"], 1);
     assert_eq!(detail["human_involved"], false);
     assert_eq!(detail["assignee"], Value::Null);
-    assert_eq!(detail["tags"], json!([]));
+    assert_eq!(detail.get("tags"), None, "tags are for staff");
     assert_eq!(event_types(&detail), ["ConversationStarted"]);
     let started = &detail["events"][0];
     assert_eq!(
@@ -126,11 +126,12 @@ async fn messages_carry_their_author_and_the_detail_names_the_agents_who_took_pa
     assert_eq!(s, 201, "{ack}");
     assert_eq!((ack["conversation_id"].as_str(), ack["client_message_id"].as_str()), (Some(id.as_str()), Some("c1")));
     assert_eq!((ack["version"].as_u64(), ack["duplicate"].as_bool()), (Some(2), Some(false)));
-    assert!(ack["position"].as_u64().is_some(), "{ack}");
+    assert_eq!(ack["position"], Value::Null, "a log position is for staff: {ack}");
 
     let (s, ack) = app.post_message(&agent.token, &id, "a1", "Let me check for you.").await;
     assert_eq!(s, 201, "{ack}");
     assert_eq!(ack["version"], 3);
+    assert!(ack["position"].as_u64().is_some(), "{ack}");
     // A retry of the agent's message is stored once.
     let (s, again) = app.post_message(&agent.token, &id, "a1", "Let me check for you.").await;
     assert_eq!((s, again["version"].as_u64(), again["duplicate"].as_bool(), &again["position"]), (200, Some(3), Some(true), &Value::Null));
@@ -140,9 +141,15 @@ async fn messages_carry_their_author_and_the_detail_names_the_agents_who_took_pa
     assert_eq!(event_types(&detail), ["ConversationStarted", "MessagePosted", "MessagePosted"]);
     assert_eq!(events[1]["event"]["author"]["kind"], "customer");
     assert_eq!(events[1]["event"]["text"], "Where is my parcel?");
-    assert_eq!(events[2]["event"]["author"], json!({"kind": "agent", "id": agent.id}));
-    assert_eq!(detail["agents"], json!([{"id": agent.id, "name": "Ana"}]), "the display name, never the e-mail");
+    // The customer knows the agent by an alias, the same in the events and the names.
+    let alias = events[2]["event"]["author"]["id"].as_str().expect("an alias").to_owned();
+    assert_eq!(events[2]["event"]["author"]["kind"], "agent");
+    assert_ne!(alias, agent.id.as_str());
+    assert_eq!(detail["agents"], json!([{"id": alias, "name": "Ana"}]), "the display name, never the e-mail");
     assert_eq!(detail["human_involved"], true);
+    let (_, staff) = app.conversation(&agent.token, &id).await;
+    assert_eq!(staff["events"][2]["event"]["author"], json!({"kind": "agent", "id": agent.id}));
+    assert_eq!(staff["agents"], json!([{"id": agent.id, "name": "Ana"}]));
 
     // Bad messages are refused with the API's error shape, and a resolved conversation takes none.
     let (s, body) = app.post_message(&customer.token, &id, "c2", " ").await;
@@ -208,6 +215,13 @@ async fn assign_resolve_reopen_and_handoff_change_the_state_and_say_when_nothing
         ["ConversationStarted", "HandoffRequested", "AgentAssigned", "AgentAssigned", "ConversationResolved", "ConversationReopened"]
     );
     assert_eq!(detail["status"], "open");
+    // The customer knows the staff by their aliases; staff by their ids.
+    let (ana_alias, bo_alias) = (&detail["events"][2]["event"]["agent"], &detail["events"][3]["event"]["agent"]);
+    assert_eq!(&detail["events"][4]["event"]["by"], bo_alias);
+    assert_eq!(detail["events"][5]["event"]["by"], customer.id.as_str(), "their own id");
+    assert_eq!(detail["agents"], json!([{"id": ana_alias, "name": "Ana"}, {"id": bo_alias, "name": "Bo"}]));
+    assert!(!detail.to_string().contains(ana.id.as_str()) && !detail.to_string().contains(bo.id.as_str()), "{detail}");
+    let (_, detail) = app.conversation(&ana.token, &id).await;
     assert_eq!(detail["events"][4]["event"]["by"], bo.id.as_str());
     assert_eq!(detail["agents"], json!([{"id": ana.id, "name": "Ana"}, {"id": bo.id, "name": "Bo"}]));
 }
@@ -303,9 +317,15 @@ async fn lists_show_a_customer_their_own_and_staff_their_views_filters_and_pages
     assert_eq!(app.listed(&bob.token, "view=unassigned").await, [b.as_str()]);
     let (_, page) = app.list_conversations(&alice.token, "").await;
     let summary = &page["items"][0];
-    assert_eq!((summary["customer"].as_str(), summary["assignee"].as_str()), (Some(alice.id.as_str()), Some(ana.id.as_str())));
+    assert_eq!(summary["customer"].as_str(), Some(alice.id.as_str()));
+    assert!(summary["assignee"].as_str().is_some_and(|a| a != ana.id.as_str()), "the agent's alias: {summary}");
     assert_eq!((summary["status"].as_str(), summary["channel"].as_str()), (Some("open"), Some("web")));
-    assert_eq!(summary["tags"], json!(["cards"]));
+    assert_eq!((summary.get("tags"), summary.get("position")), (None, None), "staff only: {summary}");
+    let (s, body) = app.list_conversations(&alice.token, "tag=cards").await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "a tag filter would tell a customer the tags: {body}");
+    let (_, page) = app.list_conversations(&ana.token, "status=open").await;
+    let summary = &page["items"][0];
+    assert_eq!((summary["assignee"].as_str(), &summary["tags"]), (Some(ana.id.as_str()), &json!(["cards"])));
 
     // Views, filters and search.
     assert_eq!(app.listed(&ana.token, "view=mine").await, [a.as_str()]);
