@@ -13,6 +13,7 @@ use super::{Decoder, Stored};
 use crate::keys::memory::MemoryKeyStore;
 use crate::seal::{self, SealError, Sealer};
 use jamuna_domain::conversation::{Author, ConversationEvent};
+use jamuna_domain::email_claim::EmailClaimEvent;
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::tenant::TenantEvent;
 use jamuna_domain::user::UserEvent;
@@ -215,6 +216,7 @@ fn read(rt: &tokio::runtime::Runtime, sealer: &Sealer, subject: &str, sequence: 
     each::<UserEvent>(rt, sealer, &recorded);
     each::<TenantEvent>(rt, sealer, &recorded);
     each::<KnowledgeBaseEvent>(rt, sealer, &recorded);
+    each::<EmailClaimEvent>(rt, sealer, &recorded);
 }
 
 proptest! {
@@ -244,6 +246,7 @@ proptest! {
             AggregateKind::User => seal::decode::<UserEvent>(&r).map(|_| ()),
             AggregateKind::Tenant => seal::decode::<TenantEvent>(&r).map(|_| ()),
             AggregateKind::KnowledgeBase => seal::decode::<KnowledgeBaseEvent>(&r).map(|_| ()),
+            AggregateKind::EmailClaim => seal::decode::<EmailClaimEvent>(&r).map(|_| ()),
         };
         prop_assert!(decoded.is_ok(), "{:?}", decoded);
         read(&rt, &sealer, &subject, 1, valid.to_string().as_bytes());
