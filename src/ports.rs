@@ -117,6 +117,12 @@ pub struct Sessions {
     pub leases: Option<Arc<dyn jamuna_projections::sessions::Leases>>,
 }
 
+/// What tells one installation from another sharing its Redis: its log's
+/// stream and its read models' database.
+fn installation(config: &Config) -> String {
+    format!("{}/{}", config.nats.stream, config.mongodb.database)
+}
+
 /// Sessions, presence and rate limits: Redis when `redis.url` is set
 /// (shared by the replicas), else in this process's memory.
 pub async fn sessions(config: &Config) -> Result<Sessions> {
@@ -126,7 +132,8 @@ pub async fn sessions(config: &Config) -> Result<Sessions> {
             let r = Arc::new(
                 RedisSessions::connect(url, DEFAULT_SESSION_TTL)
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot open the session store at {url}: {e}"))?,
+                    .map_err(|e| anyhow::anyhow!("cannot open the session store at {url}: {e}"))?
+                    .within(&installation(config)),
             );
             Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r.clone(), leases: Some(r) }
         }
@@ -145,7 +152,7 @@ pub async fn sessions(config: &Config) -> Result<Sessions> {
 /// server.
 pub async fn work_share(config: &Config, role: &str, units: Vec<String>) -> Result<jamuna_projections::work_share::WorkShare> {
     use jamuna_projections::work_share::{WorkShare, WorkShareConfig};
-    let group = &format!("{}/{}/{role}", config.nats.stream, config.mongodb.database);
+    let group = &format!("{}/{role}", installation(config));
     let Some(leases) = sessions(config).await?.leases else {
         tracing::info!(role, "no JAMUNA_REDIS_URL: this process does all of the {role}'s work; run one replica");
         return Ok(WorkShare::everything(units));

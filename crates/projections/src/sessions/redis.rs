@@ -19,6 +19,9 @@
 //!   the time their membership expires (like presence), and
 //!   `work:{group}:lease:{unit}` — the holder of a lease, expiring with it.
 //!
+//! [`RedisSessions::within`] puts the first four under an installation's
+//! namespace (`{namespace}:session:…`), as `jamuna` does.
+//!
 //! Every write that reads first is one Lua script, so it is atomic and takes
 //! one round trip; time comes from the Redis server (`TIME`), so processes
 //! with skewed clocks agree on who is online.
@@ -152,6 +155,9 @@ return {n, left}
 pub struct RedisSessions {
     conn: ConnectionManager,
     ttl: Duration,
+    /// Put before every key but the work groups' (which name their
+    /// installation themselves): empty, or `{namespace}:`.
+    prefix: String,
 }
 
 impl std::fmt::Debug for RedisSessions {
@@ -176,13 +182,6 @@ fn millis(d: Duration) -> Result<u64, StoreError> {
     Ok(ms)
 }
 
-fn session_key(session: &ConversationId) -> String {
-    format!("session:{session}")
-}
-
-fn presence_key(tenant: &TenantId) -> String {
-    format!("presence:{tenant}")
-}
 
 /// Something we did not write sits under one of our keys.
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -200,7 +199,28 @@ impl RedisSessions {
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3);
         let conn = ConnectionManager::new_with_config(client, config).await.map_err(store_error)?;
-        Ok(Self { conn, ttl })
+        Ok(Self { conn, ttl, prefix: String::new() })
+    }
+
+    /// The same store with its keys under `namespace` (`{namespace}:session:…`,
+    /// `{namespace}:presence:…`, `{namespace}:ratelimit:…`), so that two
+    /// installations sharing one Redis neither see each other's staff online
+    /// nor share rate-limit counts.
+    pub fn within(mut self, namespace: &str) -> Self {
+        self.prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}:") };
+        self
+    }
+
+    fn session_key(&self, session: &ConversationId) -> String {
+        format!("{}session:{session}", self.prefix)
+    }
+
+    fn presence_key(&self, tenant: &TenantId) -> String {
+        format!("{}presence:{tenant}", self.prefix)
+    }
+
+    fn rate_key(&self, key: &str) -> String {
+        format!("{}ratelimit:{key}", self.prefix)
     }
 
     /// How long a session lives after its last touch.
@@ -214,7 +234,7 @@ impl SessionStore for RedisSessions {
     async fn touch(&self, tenant: &TenantId, session: &ConversationId, user: &UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let empty = serde_json::to_string(&SessionContext::default()).map_err(StoreError::internal)?;
         let ok: i64 = TOUCH
-            .key(session_key(session))
+            .key(self.session_key(session))
             .arg(tenant.as_str())
             .arg(user.as_str())
             .arg(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -231,7 +251,7 @@ impl SessionStore for RedisSessions {
 
     async fn get(&self, tenant: &TenantId, session: &ConversationId) -> Result<Option<SessionRecord>, StoreError> {
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(session_key(session))
+            .arg(self.session_key(session))
             .arg(&["tenant", "userId", "lastActive", "context"])
             .query_async(&mut self.conn.clone())
             .await
@@ -258,7 +278,7 @@ impl SessionStore for RedisSessions {
     async fn set_context(&self, tenant: &TenantId, session: &ConversationId, context: &SessionContext) -> Result<(), StoreError> {
         let json = serde_json::to_string(context).map_err(StoreError::internal)?;
         let ok: i64 = SET_CONTEXT
-            .key(session_key(session))
+            .key(self.session_key(session))
             .arg(tenant.as_str())
             .arg(json)
             .invoke_async(&mut self.conn.clone())
@@ -278,7 +298,7 @@ impl SessionStore for RedisSessions {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg("session:*")
+                .arg(format!("{}session:*", self.prefix))
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut conn)
@@ -301,7 +321,7 @@ impl SessionStore for RedisSessions {
 impl PresenceStore for RedisSessions {
     async fn heartbeat(&self, tenant: &TenantId, user: &UserId, ttl: Duration) -> Result<(), StoreError> {
         let _: i64 = HEARTBEAT
-            .key(presence_key(tenant))
+            .key(self.presence_key(tenant))
             .arg(user.as_str())
             .arg(millis(ttl)?)
             .invoke_async(&mut self.conn.clone())
@@ -312,7 +332,7 @@ impl PresenceStore for RedisSessions {
 
     async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
         let _: i64 = redis::cmd("ZREM")
-            .arg(presence_key(tenant))
+            .arg(self.presence_key(tenant))
             .arg(user.as_str())
             .query_async(&mut self.conn.clone())
             .await
@@ -321,7 +341,7 @@ impl PresenceStore for RedisSessions {
     }
 
     async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError> {
-        let users: Vec<String> = ONLINE.key(presence_key(tenant)).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        let users: Vec<String> = ONLINE.key(self.presence_key(tenant)).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
         users.into_iter().map(|u| UserId::parse(u).map_err(|e| corrupt("presence member", e))).collect()
     }
 }
@@ -330,7 +350,7 @@ impl PresenceStore for RedisSessions {
 impl RateLimits for RedisSessions {
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<Result<(), Duration>, StoreError> {
         let (hits, left): (u64, u64) =
-            HIT.key(format!("ratelimit:{key}")).arg(millis(window)?).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+            HIT.key(self.rate_key(key)).arg(millis(window)?).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
         if hits > u64::from(limit) {
             return Ok(Err(Duration::from_millis(left)));
         }
@@ -338,7 +358,7 @@ impl RateLimits for RedisSessions {
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        redis::cmd("DEL").arg(format!("ratelimit:{key}")).query_async::<()>(&mut self.conn.clone()).await.map_err(store_error)
+        redis::cmd("DEL").arg(self.rate_key(key)).query_async::<()>(&mut self.conn.clone()).await.map_err(store_error)
     }
 }
 

@@ -67,3 +67,32 @@ async fn redis_sessions_have_the_seed_shape() {
     let pttl: i64 = redis::cmd("PTTL").arg(format!("session:{id}")).query_async(&mut raw).await.expect("PTTL");
     assert!(pttl > 0 && pttl <= 3_600_000, "the session expires within its TTL: {pttl} ms");
 }
+
+/// Two installations sharing one Redis (`within` their own namespace) see
+/// neither each other's staff online nor each other's rate-limit counts nor
+/// sessions.
+#[tokio::test]
+async fn installations_sharing_a_redis_are_kept_apart() {
+    use jamuna_projections::sessions::{PresenceStore, RateLimits, SessionStore};
+    use jamuna_projections::testing::{conv, tenant, user};
+    let ttl = Duration::from_secs(3600);
+    let (Some(a), Some(b)) = (redis(ttl).await, redis(ttl).await) else { return };
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let (a, b) = (a.within(&format!("a-{run}")), b.within(&format!("b-{run}")));
+    let t = tenant("demo");
+
+    a.heartbeat(&t, &user("admin-a"), Duration::from_secs(60)).await.expect("heartbeat");
+    b.heartbeat(&t, &user("admin-b"), Duration::from_secs(60)).await.expect("heartbeat");
+    assert_eq!(a.online(&t).await.expect("online"), vec![user("admin-a")]);
+    assert_eq!(b.online(&t).await.expect("online"), vec![user("admin-b")]);
+
+    let key = format!("ip:127.0.0.1:{run}");
+    assert!(a.hit(&key, 1, Duration::from_secs(60)).await.expect("hit").is_ok());
+    assert!(a.hit(&key, 1, Duration::from_secs(60)).await.expect("hit").is_err(), "a's second hit is over a's limit");
+    assert!(b.hit(&key, 1, Duration::from_secs(60)).await.expect("hit").is_ok(), "b counts from zero");
+
+    let c = conv(&format!("c{run}"));
+    a.touch(&t, &c, &user("customer"), chrono::Utc::now()).await.expect("touch");
+    assert!(a.get(&t, &c).await.expect("get").is_some());
+    assert!(b.get(&t, &c).await.expect("get").is_none(), "b does not see a's session");
+}
