@@ -4,3 +4,4 @@
 mod erasure;
 mod limits;
 mod sessions;
+mod tokens;
