@@ -1,15 +1,19 @@
 //! Refresh-token families in MongoDB (or FerretDB), shared by every gateway
 //! replica: a `refresh_families` document per family (`_id` the family id;
-//! its owner, `head` the hash of its newest token, `revoked`, its times) and
-//! a `refresh_used` document per token it used up (`_id` the hash, its
-//! `family`, and when it may be forgotten).
+//! its owner, `head` the hash of its newest token, its times), a
+//! `refresh_used` document per token it used up (`_id` the hash, its
+//! `family`, and when it may be forgotten), and a `refresh_revoked` document
+//! per revoked family.
 //!
-//! Using a token up is claimed by inserting its `refresh_used` document: the
-//! unique `_id` lets exactly one of two replicas redeeming one token at once
-//! succeed (an insert is atomic on MongoDB and FerretDB alike, where a
-//! `findAndModify` is not on FerretDB); the other gets a duplicate key, finds
-//! the token used, and revokes the family. A revocation only ever sets
-//! `revoked`, which nothing clears, so the winner's new token is refused too.
+//! Only inserts decide races, since an insert of a unique `_id` is atomic on
+//! MongoDB and FerretDB alike, where a `findAndModify` or two concurrent
+//! updates of one document are not on FerretDB (it rewrites the whole
+//! document: one update is lost). Using a token up is claimed by inserting
+//! its `refresh_used` document: of two replicas redeeming one token at once,
+//! exactly one succeeds; the other gets a duplicate key, sees a reuse, and
+//! revokes the family by inserting its `refresh_revoked` document, which
+//! every rotation checks, so the winner's new token is refused too. Only a
+//! rotation (after its claim) updates a family document.
 //!
 //! Tokens from before families (the `refresh_tokens` collection, owner
 //! inline) are redeemed once, by a delete, into a new family.
@@ -33,10 +37,12 @@ use std::collections::BTreeSet;
 pub const LEGACY: &str = "refresh_tokens";
 pub const FAMILIES: &str = "refresh_families";
 pub const USED: &str = "refresh_used";
+pub const REVOKED: &str = "refresh_revoked";
 
 pub struct MongoRefreshStore {
     families: Collection<Document>,
     used: Collection<Document>,
+    revoked: Collection<Document>,
     legacy: Collection<Document>,
 }
 
@@ -66,7 +72,12 @@ impl MongoRefreshStore {
         let client = Client::with_uri_str(url).await?;
         let db = client.database(database);
         db.run_command(doc! {"ping": 1}).await?;
-        let store = Self { families: db.collection(FAMILIES), used: db.collection(USED), legacy: db.collection(LEGACY) };
+        let store = Self {
+            families: db.collection(FAMILIES),
+            used: db.collection(USED),
+            revoked: db.collection(REVOKED),
+            legacy: db.collection(LEGACY),
+        };
         let index = |keys: Document| mongodb::IndexModel::builder().keys(keys).build();
         store.families.create_index(index(doc! {"head": 1})).await?;
         store.families.create_index(index(doc! {"tenant": 1, "user_id": 1})).await?;
@@ -74,10 +85,27 @@ impl MongoRefreshStore {
         Ok(store)
     }
 
+    /// Revokes a family for good. The marker outlives the family: it is kept
+    /// for two lifetimes of a token (a rotation that won a race against the
+    /// revocation may extend the family by one).
     async fn revoke(&self, family: &str) -> Result<(), StoreError> {
-        self.families.update_one(doc! {"_id": family}, doc! {"$set": {"revoked": true}}).await?;
+        let now = chrono::Utc::now().timestamp();
+        let ttl = match self.families.find_one(doc! {"_id": family}).await? {
+            Some(d) => d.get_i64("expires_at").unwrap_or(now) - d.get_i64("issued_at").unwrap_or(now),
+            None => 0,
+        };
+        let until = now.saturating_add(ttl.max(0).saturating_mul(2));
+        match self.revoked.insert_one(doc! {"_id": family, "expires_at": until}).await {
+            Ok(_) => {}
+            Err(e) if duplicate_key(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
         self.used.delete_many(doc! {"family": family}).await?;
         Ok(())
+    }
+
+    async fn is_revoked(&self, family: &str) -> Result<bool, StoreError> {
+        Ok(self.revoked.find_one(doc! {"_id": family}).await?.is_some())
     }
 
     /// A token from before families: used up into a new family headed by `new`.
@@ -103,7 +131,7 @@ impl RefreshStore for MongoRefreshStore {
     async fn start(&self, hash: Vec<u8>, f: FamilyRecord) -> Result<(), StoreError> {
         let d = doc! {
             "_id": &f.family, "user_id": f.user, "tenant": f.tenant, "role": f.role, "visitor": f.visitor,
-            "head": id(hash), "revoked": false, "issued_at": f.issued_at, "expires_at": f.expires_at,
+            "head": id(hash), "issued_at": f.issued_at, "expires_at": f.expires_at,
         };
         self.families.insert_one(d).await?;
         Ok(())
@@ -121,7 +149,7 @@ impl RefreshStore for MongoRefreshStore {
         };
         let family = d.get_str("_id").map_err(StoreError::internal)?.to_owned();
         let rec = record(&d, family.clone())?;
-        if d.get_bool("revoked").unwrap_or(true) || rec.expires_at < now {
+        if rec.expires_at < now || self.is_revoked(&family).await? {
             return Ok(Rotation::Invalid);
         }
         // The claim: of two redemptions, one inserts, the other is a reuse.
@@ -186,6 +214,7 @@ impl RefreshStore for MongoRefreshStore {
         self.families.delete_many(expired).await?;
         // A used token's `expires_at` follows its family's (legacy tokens have their own).
         self.used.delete_many(doc! {"expires_at": {"$lt": now}}).await?;
+        self.revoked.delete_many(doc! {"expires_at": {"$lt": now}}).await?;
         self.legacy.delete_many(doc! {"expires_at": {"$lt": now}}).await?;
         Ok(())
     }
@@ -193,9 +222,35 @@ impl RefreshStore for MongoRefreshStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::auth::refresh::RefreshTokens;
     use crate::error::ApiError;
     use axum::http::StatusCode;
     use jamuna_projections::StoreError;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A `refresh_tokens` document from before families keeps working, once.
+    #[tokio::test]
+    async fn tokens_from_before_families_still_redeem_once() {
+        let Ok(url) = std::env::var("JAMUNA_TEST_MONGODB_URL") else {
+            assert!(std::env::var("JAMUNA_REQUIRE_SERVICES").as_deref() != Ok("1"), "JAMUNA_TEST_MONGODB_URL is not set");
+            eprintln!("NOT RUN: needs JAMUNA_TEST_MONGODB_URL (make test starts FerretDB and sets it)");
+            return;
+        };
+        let db = format!("refresh_legacy_{}", uuid::Uuid::now_v7().simple());
+        let store = MongoRefreshStore::connect(&url, &db).await.unwrap();
+        let token = "an-old-token";
+        let later = chrono::Utc::now().timestamp() + 3600;
+        let old = doc! {"_id": id(super::super::hash(token)), "user_id": "u", "tenant": "t", "role": "agent", "visitor": false, "expires_at": later};
+        store.legacy.insert_one(old).await.unwrap();
+
+        let tokens = RefreshTokens::new(Arc::new(store), Duration::from_secs(60));
+        let (caller, next) = tokens.rotate(token).await.expect("the old token redeems");
+        assert_eq!((caller.user.as_str(), caller.tenant.as_str()), ("u", "t"));
+        assert!(tokens.rotate(token).await.is_err(), "once");
+        tokens.rotate(&next).await.expect("into a family of its own");
+    }
 
     #[test]
     fn a_bug_is_internal_and_only_the_network_is_unavailable() {
