@@ -100,6 +100,12 @@ pub const KEYS: &[Key] = &[
         "unauthenticated-sockets-per-ip",
         "WebSockets per client IP that have not authenticated yet",
     ),
+    key(
+        "visitors.idle_secs",
+        "JAMUNA_VISITOR_IDLE_SECS",
+        "visitor-idle-secs",
+        "Erase a visitor identity that has not refreshed its tokens for this long (seconds; 0: never)",
+    ),
     key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
     key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
     key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
@@ -125,6 +131,7 @@ pub struct Config {
     pub event_log: EventLogConfig,
     pub nats: NatsSection,
     pub http: HttpConfig,
+    pub visitors: VisitorsConfig,
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
     pub qdrant: QdrantConfig,
@@ -187,6 +194,20 @@ impl HttpConfig {
             unauthenticated_sockets_per_ip: self.unauthenticated_sockets_per_ip,
             trusted_proxies,
         })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorsConfig {
+    /// A visitor identity idle this long is erased; 0: never.
+    pub idle_secs: u64,
+}
+
+impl VisitorsConfig {
+    /// How long a visitor may be idle before the gateway erases it; `None`: forever.
+    pub fn idle(&self) -> Option<std::time::Duration> {
+        (self.idle_secs > 0).then(|| std::time::Duration::from_secs(self.idle_secs))
     }
 }
 
@@ -473,7 +494,7 @@ mod tests {
     fn sample(k: &Key) -> &'static str {
         match k.path {
             "dev" => "true",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" => "4321",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" => "4321",
             p if p.contains("_per_") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
@@ -568,7 +589,7 @@ mod tests {
     fn sample_other(k: &Key) -> &'static str {
         match k.path {
             "dev" => "0",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" => "1234",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" => "1234",
             p if p.contains("_per_") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",

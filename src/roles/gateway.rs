@@ -99,6 +99,9 @@ pub async fn serve_api(
         shutdown: shutdown_rx,
     };
 
+    // Idle visitors expire (every replica sweeps; a sweep is idempotent).
+    tokio::spawn(jamuna_gateway::visitors::run(state.clone(), config.visitors.idle()));
+
     if let Some(demo) = &demo {
         println!("demo tenant: {DEMO_TENANT}");
         println!("admin login: {} / {}", demo.email, demo.password);

@@ -10,6 +10,7 @@
 //! * [`ws`] — the WebSocket protocol, sessions, and the push hub;
 //! * [`service`] — what REST and WebSocket share;
 //! * [`trace`] — W3C trace context per request and frame, carried into events;
+//! * [`visitors`] — idle visitor identities expire (a periodic sweep);
 //! * [`error`] — the one error type and its mapping to HTTP.
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod routes;
 pub mod service;
 pub mod trace;
 pub mod view;
+pub mod visitors;
 pub mod ws;
 
 use auth::jwt::Tokens;

@@ -7,3 +7,4 @@ mod identity;
 mod limits;
 mod sessions;
 mod surface;
+mod tokens;

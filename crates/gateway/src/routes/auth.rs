@@ -41,11 +41,18 @@ pub struct TokenResponse {
     pub role: Role,
 }
 
-/// Access and refresh tokens for a caller.
+/// Access and refresh tokens for a caller who just signed in: the refresh
+/// token starts a new family.
 pub async fn tokens_for(state: &AppState, caller: &Caller) -> Result<TokenResponse, ApiError> {
+    let refresh_token = state.refresh.issue(caller).await?;
+    tokens_with(state, caller, refresh_token).await
+}
+
+/// An access token for a caller, beside their refresh token.
+async fn tokens_with(state: &AppState, caller: &Caller, refresh_token: String) -> Result<TokenResponse, ApiError> {
     Ok(TokenResponse {
         access_token: state.tokens.issue(caller, crate::auth::session_version(state, caller).await?)?,
-        refresh_token: state.refresh.issue(caller).await?,
+        refresh_token,
         token_type: "bearer",
         expires_in: state.tokens.access_ttl.as_secs(),
         user_id: caller.user.to_string(),
@@ -105,28 +112,33 @@ struct Refresh {
 }
 
 /// Exchanges a refresh token (used up) for new tokens, with the user's current role.
+///
+/// The new refresh token continues the old one's family. A token that was
+/// used before is a replay (someone else has a copy): the whole family is
+/// revoked, the newer tokens included, and the answer is 401.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh", request_body = Refresh,
     responses(
-        (status = 200, description = "New tokens", body = TokenResponse),
-        (status = 401, description = "The refresh token is unknown, used, revoked or expired, or the user no longer exists", body = ErrorBody),
+        (status = 200, description = "New tokens; the refresh token given is used up", body = TokenResponse),
+        (status = 401, description = "The refresh token is unknown, revoked or expired, or the user no longer exists; or it was used before, which revokes every token of its sign-in", body = ErrorBody),
     ))]
 async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refresh>) -> Result<axum::Json<TokenResponse>, ApiError> {
-    let caller = state.refresh.redeem(&body.refresh_token).await?;
+    let (caller, next) = state.refresh.rotate(&body.refresh_token).await?;
     // The role may have changed, or the user been erased, since the token was made.
     if !caller.visitor {
         let user = state.directory.user(&caller.tenant, &caller.user).await?;
         match user {
             Some(u) if !u.erased => {
                 let caller = Caller { role: u.role, ..caller };
-                return Ok(axum::Json(tokens_for(&state, &caller).await?));
+                return Ok(axum::Json(tokens_with(&state, &caller, next).await?));
             }
             _ => return Err(ApiError::Unauthorized("the user no longer exists".into())),
         }
     }
-    Ok(axum::Json(tokens_for(&state, &caller).await?))
+    Ok(axum::Json(tokens_with(&state, &caller, next).await?))
 }
 
-/// Revokes a refresh token.
+/// Signs out this sign-in: every refresh token of the given one's family
+/// (the older and the newer ones of its chain) stops working.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout", request_body = Refresh,
     responses((status = 204, description = "Revoked (also when it was unknown)")))]
 async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<Refresh>) -> Result<StatusCode, ApiError> {

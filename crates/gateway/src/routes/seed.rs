@@ -1,8 +1,10 @@
 //! The original plan's API, kept working beside the richer one:
 //!
-//! * `POST /auth/token` — `username` (e-mail) and `password`, as a form or a
-//!   query (FastAPI's OAuth2 password flow), in the default tenant →
-//!   `{"access_token", "token_type": "bearer"}`; `401 {"detail": …}` otherwise;
+//! * `POST /auth/token` — `username` (e-mail) and `password` as a form
+//!   (FastAPI's OAuth2 password flow), in the default tenant →
+//!   `{"access_token", "token_type": "bearer"}`; `401 {"detail": …}` otherwise.
+//!   Credentials in the query string answer `422`, even when the form has them
+//!   too: URLs end up in proxy and access logs;
 //! * `POST /chat` — `{"message"}` → `{"response"}`: the message goes into the
 //!   caller's current conversation and the bot's answer (or the handoff
 //!   notice) comes back, waiting a bounded time;
@@ -75,29 +77,32 @@ struct SeedError {
     detail: String,
 }
 
-/// Signs in to the default tenant: `username` and `password` as a form, or in the query.
+/// Query parameters that carry credentials, refused by [`token`].
+const CREDENTIAL_PARAMS: [&str; 2] = ["username", "password"];
+
+/// Signs in to the default tenant: `username` and `password` as a form. The
+/// query string must not carry them (URLs end up in logs): that answers `422`.
 #[utoipa::path(post, path = "/auth/token", tag = "seed", operation_id = "seedToken",
-    params(
-        ("username" = Option<String>, Query, description = "Instead of the form field"),
-        ("password" = Option<String>, Query, description = "Instead of the form field"),
-    ),
     request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An access token (no refresh token)", body = SeedToken),
         (status = 401, description = "Incorrect username or password", body = SeedError),
         (status = 404, description = "No default tenant is configured", body = SeedError),
-        (status = 422, description = "Not a form, or `username`/`password` missing", body = SeedError),
+        (status = 422, description = "Not a form, `username`/`password` missing, or credentials in the query string (URLs end up in logs)", body = SeedError),
         (status = 500, description = "An internal error", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
     ))]
 async fn token(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, body: axum::body::Bytes) -> Response {
-    let mut fields = query;
-    if !body.is_empty() {
-        match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
-            Ok(pairs) => fields.extend(pairs),
-            Err(_) => return detail(StatusCode::UNPROCESSABLE_ENTITY, "the body is not a form (application/x-www-form-urlencoded)"),
-        }
+    if CREDENTIAL_PARAMS.iter().any(|k| query.contains_key(*k)) {
+        return detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "credentials in the query string are refused (URLs end up in proxy and access logs): send username and password as a form body",
+        );
     }
+    let fields: HashMap<String, String> = match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+        Ok(pairs) => pairs.into_iter().collect(),
+        Err(_) => return detail(StatusCode::UNPROCESSABLE_ENTITY, "the body is not a form (application/x-www-form-urlencoded)"),
+    };
     let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "username and password are required");
     };

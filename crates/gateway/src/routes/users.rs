@@ -12,9 +12,9 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
-use jamuna_commands::handler::CommandError;
+use jamuna_commands::handler::{CommandContext, CommandError};
 use jamuna_domain::user::{Role, User, UserCommand, UserError};
-use jamuna_domain::{StreamId, UserId};
+use jamuna_domain::{StreamId, TenantId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -210,15 +210,22 @@ async fn change_role(
 async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let id = parse_user(&id)?;
-    let stream = StreamId::user(&caller.tenant, &id);
-    crate::identity::release(&state.commands, &service::ctx(&caller), &caller.tenant, &id).await?;
-    match state.commands.execute::<User>(&stream, &UserCommand::Erase, &service::ctx(&caller)).await {
+    erase_user(&state, &caller.tenant, &id, &service::ctx(&caller)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erases a user in the order described at [`erase`]; repeating it finishes
+/// an erase that failed half way (the idle-visitor sweep uses it too).
+pub async fn erase_user(state: &AppState, tenant: &TenantId, id: &UserId, ctx: &CommandContext) -> Result<(), ApiError> {
+    let stream = StreamId::user(tenant, id);
+    crate::identity::release(&state.commands, ctx, tenant, id).await?;
+    match state.commands.execute::<User>(&stream, &UserCommand::Erase, ctx).await {
         Ok(_) | Err(CommandError::Rejected(UserError::Erased)) => {}
         Err(e) => return Err(e.into()),
     }
     // The event is stored; now the key goes, and with it the personal data.
-    state.commands.sealer().keys().erase(&caller.tenant, &id).await.map_err(ApiError::internal)?;
-    state.refresh.revoke_all(&caller.tenant, &id).await?;
-    state.hub.sessions.forget(&caller.tenant, &id);
-    Ok(StatusCode::NO_CONTENT)
+    state.commands.sealer().keys().erase(tenant, id).await.map_err(ApiError::internal)?;
+    state.refresh.revoke_all(tenant, id).await?;
+    state.hub.sessions.forget(tenant, id);
+    Ok(())
 }
