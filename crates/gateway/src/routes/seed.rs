@@ -171,6 +171,7 @@ pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 struct Chat {
+    #[schema(value_type = super::schema::MessageText)]
     message: String,
 }
 
@@ -201,12 +202,14 @@ async fn chat(
 /// The seed socket: every text frame is a customer message, every reply frame the answer's text.
 #[utoipa::path(get, path = "/ws/{client_id}", tag = "seed", operation_id = "seedSocket",
     params(
-        ("client_id" = String, Path, description = "The client's id; in dev mode without a token, the anonymous visitor's identity"),
+        ("client_id" = String, Path, min_length = 1, max_length = 59, pattern = r"^[A-Za-z0-9_-]{1,59}$",
+            description = "The client's id (its user id is `seed-` and this id, an id of at most 64 characters); in dev mode without a token, the anonymous visitor's identity"),
         ("token" = Option<String>, Query, description = "An access token; required unless the server runs in dev mode"),
     ),
     responses(
         (status = 101, description = "Switching Protocols: send text frames, receive answers as text frames"),
-        (status = 400, description = "An invalid client id", body = ErrorBody),
+        (status = 400, description = "An invalid client id (the API's error shape), or not a WebSocket handshake (no `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key`: axum's plain-text rejection)",
+            content((ErrorBody = "application/json"), (String = "text/plain"))),
         (status = 401, description = "No or an invalid token", body = ErrorBody),
         (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
         (status = 429, description = "Too many sockets from this address or for this user", body = ErrorBody),
