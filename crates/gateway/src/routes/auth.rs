@@ -165,9 +165,14 @@ async fn logout_all(State(state): State<AppState>, caller: Caller) -> Result<Sta
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Register {
+    #[schema(value_type = super::schema::Id)]
     tenant: String,
+    #[schema(value_type = super::schema::Email)]
     email: String,
+    #[schema(value_type = super::schema::Password)]
     password: String,
+    /// The display name (trimmed; at most 200 characters).
+    #[schema(max_length = 200)]
     name: Option<String>,
 }
 

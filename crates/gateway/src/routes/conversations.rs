@@ -79,17 +79,20 @@ async fn start(
 struct ListParams {
     /// Which inbox (default `all`); customers always see only their own.
     view: Option<View>,
-    /// `open`, `pending` or `resolved`.
+    /// Only conversations in this state.
+    #[param(value_type = Option<super::schema::Status>)]
     status: Option<String>,
     /// Staff only (`403` for a customer: tags are staff-only).
+    #[param(value_type = Option<super::schema::Tag>)]
     tag: Option<String>,
-    /// `web`, `mobile` or `api`.
+    /// Only conversations from this channel.
+    #[param(value_type = Option<super::schema::Channel>)]
     channel: Option<String>,
     /// Full-text search over message text: every word must occur. At most
     /// 256 characters and 16 words.
-    #[param(max_length = 256)]
+    #[param(value_type = Option<super::schema::Search>)]
     q: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque: a value the server did not answer is a `400`).
     cursor: Option<String>,
     /// 1 to 100 (default 25).
     #[param(minimum = 1, maximum = 100)]
@@ -103,7 +106,7 @@ struct ListParams {
     params(ListParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of conversation summaries", body = Page),
-        (status = 400, description = "`limit` out of range, `q` over 256 characters or 16 words, or an unknown or malformed parameter (a plain-text body: axum's query rejection)"),
+        (status = 400, description = "`limit` out of range, `q` over 256 characters or 16 words, a `cursor` the server did not answer, or an unknown or malformed parameter", body = ErrorBody),
         (status = 403, description = "A customer filtered by `tag`", body = ErrorBody),
     ))]
 async fn list(
@@ -145,7 +148,7 @@ pub const MAX_SEARCH_CHARS: usize = 256;
 pub const MAX_SEARCH_WORDS: usize = 16;
 
 /// The search text of `q`: none when blank, `400` when over the bounds.
-fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(q) = q.filter(|q| !q.trim().is_empty()) else { return Ok(None) };
     if q.chars().count() > MAX_SEARCH_CHARS {
         return Err(ApiError::BadRequest(format!("q has at most {MAX_SEARCH_CHARS} characters")));
@@ -248,7 +251,10 @@ struct ConversationDetail {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PostMessage {
+    /// The client's id for this message (a retry sends the same one).
+    #[schema(value_type = super::schema::Id)]
     client_message_id: String,
+    #[schema(value_type = super::schema::MessageText)]
     text: String,
 }
 
@@ -300,6 +306,7 @@ struct CommandResult {
 #[serde(deny_unknown_fields)]
 struct Assign {
     /// The agent to assign; the caller when absent ("assign to me").
+    #[schema(value_type = Option<super::schema::Id>)]
     agent_id: Option<String>,
 }
 
@@ -367,8 +374,10 @@ async fn reopen(State(state): State<AppState>, caller: Caller, Path(id): Path<St
 #[serde(deny_unknown_fields)]
 struct Tags {
     #[serde(default)]
+    #[schema(value_type = Vec<super::schema::Tag>)]
     add: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<super::schema::Tag>)]
     remove: Vec<String>,
 }
 
@@ -398,13 +407,38 @@ async fn tags(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum FeedbackBody {
-    Csat { score: u8, comment: Option<String> },
-    Answer { answer_version: u64, helpful: bool },
+    /// Once the conversation is resolved: a score of 1 to 5, and a comment.
+    Csat {
+        #[schema(minimum = 1, maximum = 5)]
+        #[serde(deserialize_with = "super::json::whole_number")]
+        score: u8,
+        #[schema(max_length = 1000)]
+        comment: Option<String>,
+    },
+    /// On one bot answer: the conversation's version at that answer.
+    Answer {
+        #[serde(deserialize_with = "super::json::whole_number")]
+        answer_version: u64,
+        helpful: bool,
+    },
+}
+
+/// [`FeedbackBody`]'s schema, its variants closed as serde closes them.
+struct FeedbackRequest;
+impl utoipa::PartialSchema for FeedbackRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::closed(<FeedbackBody as utoipa::PartialSchema>::schema())
+    }
+}
+impl utoipa::ToSchema for FeedbackRequest {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "FeedbackBody".into()
+    }
 }
 
 /// The customer gives feedback.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/feedback", tag = "conversations", operation_id = "giveFeedback",
-    params(("id" = String, Path, description = "The conversation id")), request_body = FeedbackBody, security(("bearer" = [])),
+    params(("id" = String, Path, description = "The conversation id")), request_body = FeedbackRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "Recorded", body = CommandResult),
         (status = 403, description = "Feedback comes from the customer", body = ErrorBody),
@@ -432,6 +466,15 @@ async fn feedback(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feedback_numbers_may_be_written_as_floats() {
+        let body: FeedbackBody = serde_json::from_str(r#"{"kind":"answer","answer_version":137.0,"helpful":true}"#).expect("137.0");
+        assert!(matches!(body, FeedbackBody::Answer { answer_version: 137, .. }));
+        let body: FeedbackBody = serde_json::from_str(r#"{"kind":"csat","score":5.0}"#).expect("5.0");
+        assert!(matches!(body, FeedbackBody::Csat { score: 5, .. }));
+        assert!(serde_json::from_str::<FeedbackBody>(r#"{"kind":"csat","score":5,"x":1}"#).is_err(), "unknown fields are refused");
+    }
 
     #[test]
     fn search_text_is_bounded_in_characters_and_words() {

@@ -70,7 +70,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         openapi_json, docs_page,
     ),
     // Schemas only parameters refer to (`IntoParams` does not collect them).
-    components(schemas(ErrorBody, crate::directory::View)),
+    components(schemas(ErrorBody, crate::directory::View, super::schema::Search)),
     modifiers(&Conventions),
     tags(
         (name = "auth", description = "Sign-in, tokens, registration, visitor identities"),
@@ -351,6 +351,47 @@ mod tests {
         let keys: BTreeSet<_> = sent.as_object().unwrap().keys().cloned().collect();
         let documented: BTreeSet<_> = schemas["TenantSettings"]["properties"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, documented);
+    }
+
+    /// The request schemas declare the constraints the handlers enforce
+    /// (schemathesis's "schema-valid request rejected" in `make test`).
+    #[test]
+    fn request_schemas_declare_what_the_handlers_enforce() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let prop = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+        let refers = |v: &Value, to: &str| {
+            let r = format!("#/components/schemas/{to}");
+            v["$ref"] == r.as_str() || v["oneOf"].as_array().is_some_and(|o| o.iter().any(|s| s["$ref"] == r.as_str()))
+        };
+        for (schema, field, to) in [
+            ("PostMessage", "text", "MessageText"),
+            ("PostMessage", "client_message_id", "Id"),
+            ("Chat", "message", "MessageText"),
+            ("Assign", "agent_id", "Id"),
+            ("Register", "tenant", "Id"),
+            ("Register", "email", "Email"),
+            ("Register", "password", "Password"),
+            ("CreateUser", "email", "Email"),
+            ("CreateUser", "password", "Password"),
+            ("NewArticle", "id", "Id"),
+        ] {
+            assert!(refers(&prop(schema, field), to), "{schema}.{field} is not a {to}: {}", prop(schema, field));
+        }
+        assert!(refers(&prop("Tags", "add")["items"], "Tag"), "{}", prop("Tags", "add"));
+        assert_eq!(schemas["MessageText"]["maxLength"], 4000);
+        assert_eq!(schemas["Password"]["minLength"], 10);
+        assert_eq!(schemas["Tag"]["maxLength"], 32);
+        assert_eq!(prop("Register", "name")["maxLength"], 200);
+        let csat = &schemas["FeedbackBody"]["oneOf"][0];
+        assert_eq!((csat["properties"]["score"]["minimum"].clone(), csat["properties"]["score"]["maximum"].clone()), (1.into(), 5.into()));
+        for variant in schemas["FeedbackBody"]["oneOf"].as_array().unwrap() {
+            assert_eq!(variant["additionalProperties"], false, "the handler refuses unknown fields: {variant}");
+        }
+        let list = &doc["paths"]["/api/v1/conversations"]["get"]["parameters"];
+        let param = |name: &str| list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["schema"].clone();
+        assert!(refers(&param("status"), "Status") && refers(&param("channel"), "Channel"), "{list}");
+        assert!(refers(&param("tag"), "Tag") && refers(&param("q"), "Search"), "{list}");
     }
 
     #[test]

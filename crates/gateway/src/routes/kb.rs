@@ -134,8 +134,13 @@ async fn run_events(
 #[serde(deny_unknown_fields)]
 struct NewArticle {
     /// Default: a slug of the title.
+    #[schema(value_type = Option<super::schema::Id>)]
     id: Option<String>,
+    /// Trimmed: 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     title: String,
+    /// Markdown, not blank, at most 200 KiB (of UTF-8).
+    #[schema(min_length = 1, max_length = 51200, pattern = r"\S")]
     body: String,
     source: Option<String>,
 }
@@ -178,7 +183,11 @@ async fn add(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangedArticle {
+    /// Trimmed: 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     title: String,
+    /// Markdown, not blank, at most 200 KiB (of UTF-8).
+    #[schema(min_length = 1, max_length = 51200, pattern = r"\S")]
     body: String,
 }
 

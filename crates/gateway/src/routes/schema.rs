@@ -119,3 +119,139 @@ impl ToSchema for TenantSettings {
         "TenantSettings".into()
     }
 }
+
+/// The constraints of the strings requests carry, as the domain's parse
+/// functions enforce them: each pattern is ECMA-262 and Python `re` alike
+/// (schemathesis generates from it) and at most as permissive as the parse
+/// function, so a schema-valid value is always accepted (a test below
+/// generates values from each and parses them).
+pub mod patterns {
+    /// `TenantId`, `UserId`, `ArticleId`, `ClientMessageId` (`jamuna_domain::ids`).
+    pub const ID: &str = r"^[A-Za-z0-9_-]{1,64}$";
+    /// `MessageText`: something besides white space, and no control characters but tab and line breaks.
+    pub const MESSAGE: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+    /// `Tag`: something besides white space, no control characters, and no `İ`
+    /// (whose lower case is two characters: the limit counts the lower case).
+    pub const TAG: &str = r"^[^\x00-\x1f\x7f-\x9f\u0130]*[^\x00-\x20\x7f-\xa0\u0130\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00-\x1f\x7f-\x9f\u0130]*$";
+    /// `Email`, narrowed to ASCII (the parse function takes more).
+    pub const EMAIL: &str = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$";
+    /// A search: at most 16 words (`conversations::MAX_SEARCH_WORDS`).
+    pub const SEARCH: &str = r"^\s*(\S+\s+){0,15}\S*\s*$";
+}
+
+/// A constrained string's schema.
+fn string(min: Option<usize>, max: usize, pattern: Option<&str>, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(min)
+        .max_length(Some(max))
+        .pattern(pattern)
+        .description(Some(description))
+        .into()
+}
+
+macro_rules! string_schema {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $pattern:expr, $description:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                string($min, $max, $pattern, $description)
+            }
+        }
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+        }
+    };
+}
+
+string_schema!(
+    /// `jamuna_domain::ids`: tenant, user, article and client message ids.
+    Id, Some(1), jamuna_domain::ids::MAX_ID_LEN, Some(patterns::ID),
+    "An id: 1 to 64 ASCII letters, digits, `-` or `_`"
+);
+string_schema!(
+    /// `jamuna_domain::MessageText`.
+    MessageText, Some(1), jamuna_domain::text::MAX_MESSAGE_CHARS, Some(patterns::MESSAGE),
+    "A message: trimmed, at most 4,000 characters, not blank, no control characters but tab and line breaks"
+);
+string_schema!(
+    /// `jamuna_domain::conversation::Tag`.
+    Tag, Some(1), 32, Some(patterns::TAG),
+    "A tag: trimmed and lower-cased, 1 to 32 characters, no control characters"
+);
+string_schema!(
+    /// `jamuna_domain::user::Email` (narrowed to ASCII here).
+    Email, Some(5), 254, Some(patterns::EMAIL),
+    "An e-mail address (compared in lower case)"
+);
+string_schema!(
+    /// `crate::auth::password::check_strength`.
+    Password, Some(crate::auth::password::MIN_PASSWORD_CHARS), crate::auth::password::MAX_PASSWORD_CHARS, None,
+    "A password: 10 to 256 characters"
+);
+string_schema!(
+    /// `conversations::search_text`.
+    Search, None, crate::routes::conversations::MAX_SEARCH_CHARS, Some(patterns::SEARCH),
+    "Full-text search over message text: every word must occur; at most 256 characters and 16 words"
+);
+
+/// A `oneOf` of objects (an internally tagged enum's schema) with each
+/// variant closed (`additionalProperties: false`), as the enum's
+/// `#[serde(deny_unknown_fields)]` makes serde refuse unknown fields (the
+/// derive closes structs, not an enum's variants).
+pub fn closed(mut schema: RefOr<Schema>) -> RefOr<Schema> {
+    if let RefOr::T(Schema::OneOf(one_of)) = &mut schema {
+        for variant in &mut one_of.items {
+            if let RefOr::T(Schema::Object(o)) = variant {
+                o.additional_properties = Some(Box::new(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patterns;
+    use jamuna_domain::conversation::Tag;
+    use jamuna_domain::user::Email;
+    use jamuna_domain::{ArticleId, ClientMessageId, MessageText, TenantId, UserId};
+    use proptest::prelude::*;
+
+    /// Strings the pattern matches, of at most `max` characters.
+    fn matching(pattern: &str, max: usize) -> impl Strategy<Value = String> {
+        let inner = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$')).expect("an anchored pattern");
+        proptest::string::string_regex(inner).expect("a pattern proptest reads").prop_filter("too long", move |s| s.chars().count() <= max)
+    }
+
+    proptest! {
+        #[test]
+        fn a_schema_valid_id_parses(s in matching(patterns::ID, 64)) {
+            prop_assert!(TenantId::parse(s.clone()).is_ok() && UserId::parse(s.clone()).is_ok());
+            prop_assert!(ArticleId::parse(s.clone()).is_ok() && ClientMessageId::parse(s).is_ok());
+        }
+
+        #[test]
+        fn a_schema_valid_message_parses(s in matching(patterns::MESSAGE, jamuna_domain::text::MAX_MESSAGE_CHARS)) {
+            prop_assert!(MessageText::parse(&s).is_ok(), "{s:?}");
+        }
+
+        #[test]
+        fn a_schema_valid_tag_parses(s in matching(patterns::TAG, 32)) {
+            prop_assert!(Tag::parse(&s).is_ok(), "{s:?}");
+        }
+
+        #[test]
+        fn a_schema_valid_email_parses(s in matching(patterns::EMAIL, 254)) {
+            prop_assert!(Email::parse(&s).is_ok(), "{s:?}");
+        }
+
+        #[test]
+        fn a_schema_valid_search_is_accepted(s in matching(patterns::SEARCH, crate::routes::conversations::MAX_SEARCH_CHARS)) {
+            prop_assert!(crate::routes::conversations::search_text(Some(s.clone())).is_ok(), "{s:?}");
+        }
+    }
+}

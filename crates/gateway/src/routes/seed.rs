@@ -186,6 +186,7 @@ pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 struct Chat {
+    #[schema(value_type = super::schema::MessageText)]
     message: String,
 }
 
@@ -216,12 +217,14 @@ async fn chat(
 /// The seed socket: every text frame is a customer message, every reply frame the answer's text.
 #[utoipa::path(get, path = "/ws/{client_id}", tag = "seed", operation_id = "seedSocket",
     params(
-        ("client_id" = String, Path, description = "The client's id (letters, digits, `-`, `_`): a label only. In dev mode a socket without a token is a new anonymous visitor each time, whatever the id"),
+        ("client_id" = String, Path, min_length = 1, max_length = 59, pattern = r"^[A-Za-z0-9_-]{1,59}$",
+            description = "The client's id (letters, digits, `-`, `_`; `seed-` and it must make an id of at most 64 characters): a label only. In dev mode a socket without a token is a new anonymous visitor each time, whatever the id"),
         ("token" = Option<String>, Query, description = "An access token; required unless the server runs in dev mode"),
     ),
     responses(
         (status = 101, description = "Switching Protocols: send text frames, receive answers as text frames"),
-        (status = 400, description = "An invalid client id", body = ErrorBody),
+        (status = 400, description = "An invalid client id (the API's error shape), or not a WebSocket handshake (no `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key`: axum's plain-text rejection)",
+            content((ErrorBody = "application/json"), (String = "text/plain"))),
         (status = 401, description = "No or an invalid token", body = ErrorBody),
         (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
         (status = 404, description = "No default tenant (dev mode without a token)", body = ErrorBody),
@@ -242,7 +245,7 @@ async fn ws(
         Some(t) => crate::auth::authenticate(&state, t).await?.caller,
         None => anonymous_visitor(&state, &client_id, ip).await?,
     };
-    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+    let origin = crate::foreign_origin(&headers, &state.config.public_origin);
     if !state.origin_allowed(&caller.tenant, origin.as_deref()).await {
         return Err(ApiError::Forbidden("this origin may not open a socket".into()));
     }

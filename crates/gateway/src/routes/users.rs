@@ -90,7 +90,7 @@ struct UserList {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "listUsers", params(ListParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "The tenant's users", body = UserList),
-        (status = 400, description = "An unknown role or parameter (a plain-text body: axum's query rejection)"),
+        (status = 400, description = "An unknown role or parameter", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
     ))]
 async fn list(
@@ -111,8 +111,12 @@ async fn list(
 #[schema(as = CreateUser)]
 #[serde(deny_unknown_fields)]
 struct Create {
+    #[schema(value_type = super::schema::Email)]
     email: String,
+    #[schema(value_type = super::schema::Password)]
     password: String,
+    /// The display name (trimmed; at most 200 characters).
+    #[schema(max_length = 200)]
     name: Option<String>,
     #[schema(value_type = super::schema::Role)]
     role: Role,
