@@ -182,7 +182,6 @@ fn millis(d: Duration) -> Result<u64, StoreError> {
     Ok(ms)
 }
 
-
 /// Something we did not write sits under one of our keys.
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::internal(std::io::Error::other(format!("unreadable {what} in Redis: {detail}")))
