@@ -256,7 +256,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           <ul className="sources">
             {m.sources.map((s) => (
               <li key={s.article_id}>
-                <a href={`#/kb/${encodeURIComponent(s.article_id)}`}>{s.title}</a> <span className="muted small">score {s.score.toFixed(2)}</span>
+                <a href={`#/kb/${encodeURIComponent(s.article_id)}`}>{s.title}</a> {s.score !== undefined && <span className="muted small">score {s.score.toFixed(2)}</span>}
               </li>
             ))}
           </ul>

@@ -220,7 +220,7 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
                     {c.handoff_reason && c.status === 'pending' && <span className="badge handoff">needs a human</span>}
                     <span className="badge">{c.channel}</span>
                     {c.assignee && <span className="badge assignee">{people.name(c.assignee)}</span>}
-                    {c.tags.map((t) => (
+                    {(c.tags ?? []).map((t) => (
                       <span key={t} className="badge tag">
                         #{t}
                       </span>
