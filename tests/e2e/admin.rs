@@ -85,11 +85,18 @@ async fn admins_create_agents_who_log_in_and_erased_users_are_gone() {
     assert_eq!(s, 200, "{again}");
     let (s, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
     assert_eq!(s, 401, "a used refresh token is gone");
+    // (That replay revoked the whole chain, `again`'s token too: sign in afresh
+    // so the erase below is what revokes the next token.)
+    let (s, fresh) =
+        app.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
+    assert_eq!(s, 200, "{fresh}");
+    let (s, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": again["refresh_token"]})).await;
+    assert_eq!(s, 401, "the replay revoked the chain");
 
     let id = agent["id"].as_str().unwrap();
     let r = app.http.delete(app.url(&format!("/api/v1/users/{id}"))).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    let (s, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": again["refresh_token"]})).await;
+    let (s, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": fresh["refresh_token"]})).await;
     assert_eq!(s, 401, "an erased user's tokens are revoked");
     let (s, _) =
         app.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": "ana@demo.example", "password": "a strong password"})).await;
