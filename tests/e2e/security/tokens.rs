@@ -108,3 +108,44 @@ async fn an_idle_visitor_is_erased_with_its_text() {
     })
     .await;
 }
+
+/// The HTTP status a socket upgrade to `url` is refused with, or 101.
+async fn upgrade_status(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("the upgrade failed without an HTTP answer: {e}"),
+    }
+}
+
+/// Finding 9, the seed socket: an access token in the URL (`/ws/{id}?token=`)
+/// ends up in proxy logs. It is refused; a single-use ticket opens one socket
+/// as its caller, once, and is not an access token.
+#[tokio::test]
+async fn the_seed_socket_takes_a_single_use_ticket_not_a_token_in_the_url() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = spawn_app().await;
+    let (token, _) = app.visitor().await;
+
+    assert_eq!(upgrade_status(&app.ws_url(&format!("/ws/me?token={token}"))).await, 401, "a token in the URL is refused");
+
+    let (s, body) = app.post("/api/v1/auth/socket-ticket", Some(&token), json!({})).await;
+    assert_eq!(s, 201, "{body}");
+    let ticket = body["ticket"].as_str().expect("a ticket").to_owned();
+    assert!(body["expires_in"].as_u64().is_some_and(|s| s > 0 && s <= 60), "{body}");
+    let (s, _) = app.get("/api/v1/conversations", Some(&ticket)).await;
+    assert_eq!(s, 401, "a ticket is not an access token");
+
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(app.ws_url(&format!("/ws/me?ticket={ticket}"))).await.expect("the ticket opens a socket");
+    ws.send(Message::Text("I want to talk to a human".into())).await.expect("send");
+    let reply = tokio::time::timeout(Duration::from_secs(60), ws.next()).await.expect("a reply in time").expect("open").expect("a frame");
+    assert!(reply.is_text(), "{reply:?}");
+    // The message went into the visitor's own conversation: the ticket's caller.
+    let (s, list) = app.get("/api/v1/conversations", Some(&token)).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+
+    assert_eq!(upgrade_status(&app.ws_url(&format!("/ws/me?ticket={ticket}"))).await, 401, "a ticket opens one socket only");
+}

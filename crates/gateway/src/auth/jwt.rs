@@ -26,7 +26,13 @@ pub struct Claims {
     /// from before it existed (void once the user has any session-ending event).
     #[serde(default)]
     pub sv: u64,
+    /// A socket ticket's id (single use); access tokens have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
+
+/// How long a socket ticket may wait for its socket.
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
 
 /// A token whose signature, issuer, audience and expiry are good.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +49,8 @@ pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Socket tickets: the same key, their own audience, so neither passes for the other.
+    ticket_validation: Validation,
     issuer: String,
     audience: String,
     pub access_ttl: Duration,
@@ -62,10 +70,15 @@ impl Tokens {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
+        let mut ticket_validation = validation.clone();
+        ticket_validation.set_audience(&[ticket_audience(audience)]);
+        ticket_validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "jti"]);
+        ticket_validation.leeway = 0;
         Ok(Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
+            ticket_validation,
             issuer: issuer.into(),
             audience: audience.into(),
             access_ttl,
@@ -91,8 +104,42 @@ impl Tokens {
             iat: now,
             exp: now + self.access_ttl.as_secs() as i64,
             sv,
+            jti: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    /// A single-use socket ticket for `caller` at session version `sv`,
+    /// valid for [`TICKET_TTL`]: what goes in a socket's URL instead of the
+    /// access token (URLs end up in logs). Its id is returned with it.
+    pub fn issue_ticket(&self, caller: &Caller, sv: u64) -> Result<(String, String), ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let mut nonce = [0u8; 16];
+        rand::fill(&mut nonce);
+        let jti: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let claims = Claims {
+            sub: caller.user.to_string(),
+            tenant: caller.tenant.to_string(),
+            role: caller.role,
+            visitor: caller.visitor,
+            iss: self.issuer.clone(),
+            aud: ticket_audience(&self.audience),
+            iat: now,
+            exp: now + TICKET_TTL.as_secs() as i64,
+            sv,
+            jti: Some(jti.clone()),
+        };
+        let ticket = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)?;
+        Ok((ticket, jti))
+    }
+
+    /// Checks a socket ticket as [`Self::verify`] checks a token (an access
+    /// token is not a ticket); returns it with its id, whose single use the
+    /// caller enforces.
+    pub fn verify_ticket(&self, ticket: &str) -> Result<(Verified, String), ApiError> {
+        let (verified, claims) = self.decode(ticket, &self.ticket_validation)?;
+        let jti = claims.jti.ok_or_else(|| ApiError::Unauthorized("the ticket is invalid".into()))?;
+        Ok((verified, jti))
     }
 
     /// Checks signature (HS256 only: `alg: none` and other algorithms are
@@ -104,7 +151,15 @@ impl Tokens {
 
     /// [`Self::verify_access`], with the token's session version and expiry.
     pub fn verify(&self, token: &str) -> Result<Verified, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+        let (verified, claims) = self.decode(token, &self.validation)?;
+        if claims.jti.is_some() {
+            return Err(ApiError::Unauthorized("a socket ticket is not an access token".into()));
+        }
+        Ok(verified)
+    }
+
+    fn decode(&self, token: &str, validation: &Validation) -> Result<(Verified, Claims), ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             let why = match e.kind() {
                 K::ExpiredSignature => "the token has expired",
@@ -119,13 +174,17 @@ impl Tokens {
         let c = data.claims;
         let bad = |_| ApiError::Unauthorized("the token is invalid".into());
         let caller = Caller {
-            user: UserId::parse(c.sub).map_err(bad)?,
-            tenant: TenantId::parse(c.tenant).map_err(bad)?,
+            user: UserId::parse(c.sub.clone()).map_err(bad)?,
+            tenant: TenantId::parse(c.tenant.clone()).map_err(bad)?,
             role: c.role,
             visitor: c.visitor,
         };
-        Ok(Verified { caller, session: c.sv, expires_at: c.exp })
+        Ok((Verified { caller, session: c.sv, expires_at: c.exp }, c))
     }
+}
+
+fn ticket_audience(audience: &str) -> String {
+    format!("{audience}/socket-ticket")
 }
 
 #[cfg(test)]
@@ -184,6 +243,7 @@ mod tests {
                 iat: now - 7200,
                 exp: now - 3600,
                 sv: 0,
+                jti: None,
             };
             let _ = claims_token;
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
@@ -191,5 +251,16 @@ mod tests {
         assert!(matches!(t.verify_access(&claims_token), Err(ApiError::Unauthorized(m)) if m.contains("expired")));
         // Garbage.
         assert!(t.verify_access("not.a.token").is_err());
+    }
+
+    #[test]
+    fn a_socket_ticket_and_an_access_token_do_not_pass_for_each_other() {
+        let t = tokens(SECRET);
+        let (ticket, jti) = t.issue_ticket(&caller(), 3).unwrap();
+        let (v, id) = t.verify_ticket(&ticket).unwrap();
+        assert_eq!((v.caller, v.session, id), (caller(), 3, jti));
+        assert!(t.verify(&ticket).is_err(), "a ticket is not an access token");
+        assert!(t.verify_ticket(&t.issue(&caller(), 3).unwrap()).is_err(), "an access token is not a ticket");
+        assert!(tokens(&"y".repeat(40)).verify_ticket(&ticket).is_err(), "another key's ticket");
     }
 }

@@ -22,6 +22,31 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/logout-all", post(logout_all))
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/visitor", post(visitor))
+        .route("/api/v1/auth/socket-ticket", post(socket_ticket))
+}
+
+/// A single-use socket ticket.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SocketTicket {
+    /// Goes in the socket's URL (`/ws/{client_id}?ticket=…`); opens one socket, once.
+    pub ticket: String,
+    /// Seconds it stays valid.
+    pub expires_in: u64,
+}
+
+/// A single-use ticket for a socket whose protocol has no room for a first
+/// `auth` frame (the seed socket `/ws/{client_id}`, where every frame is a
+/// message): it goes in the URL instead of the access token, which would
+/// end up in proxy logs. It opens one socket within 30 seconds, as the
+/// caller, and nothing else.
+#[utoipa::path(post, path = "/api/v1/auth/socket-ticket", tag = "auth", operation_id = "socketTicket", security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A ticket", body = SocketTicket),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ))]
+async fn socket_ticket(State(state): State<AppState>, caller: Caller) -> Result<(StatusCode, axum::Json<SocketTicket>), ApiError> {
+    let (ticket, _) = state.tokens.issue_ticket(&caller, crate::auth::session_version(&state, &caller).await?)?;
+    Ok((StatusCode::CREATED, axum::Json(SocketTicket { ticket, expires_in: crate::auth::jwt::TICKET_TTL.as_secs() })))
 }
 
 /// A caller's tokens.

@@ -56,7 +56,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
 #[openapi(
     info(title = "Jamuna API"),
     paths(
-        auth::login, auth::refresh, auth::logout, auth::logout_all, auth::register, auth::visitor,
+        auth::login, auth::refresh, auth::logout, auth::logout_all, auth::register, auth::visitor, auth::socket_ticket,
         conversations::start, conversations::list, conversations::detail, conversations::post_message,
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,

@@ -146,6 +146,13 @@ impl Limiter {
         }
     }
 
+    /// Marks `id` used for `ttl`: `true` the first time, `false` after. A
+    /// failing store refuses (an error), unlike the limits: this guards a
+    /// credential's single use.
+    pub async fn first_use(&self, id: &str, ttl: std::time::Duration) -> Result<bool, ApiError> {
+        Ok(self.store.hit(&format!("once:{id}"), 1, ttl).await?.is_ok())
+    }
+
     /// Counts a new visitor identity for `ip` and `widget_key`.
     pub async fn visitor_minted(&self, ip: Option<IpAddr>, widget_key: &str) -> Result<(), ApiError> {
         let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());

@@ -9,8 +9,11 @@
 //!   caller's current conversation and the bot's answer (or the handoff
 //!   notice) comes back, waiting a bounded time;
 //! * `GET /ws/{client_id}` — every text frame is a customer message, every
-//!   reply frame the answer's text. With `?token=` the caller is that user;
-//!   in dev mode an anonymous client is a visitor of the default tenant.
+//!   reply frame the answer's text. With `?ticket=` (a single-use ticket
+//!   from `POST /api/v1/auth/socket-ticket`, valid 30 s) the caller is the
+//!   ticket's user; an access token in the URL (`?token=`, as the original
+//!   plan had it) is refused, since URLs end up in proxy logs. In dev mode an
+//!   anonymous client is a visitor of the default tenant.
 //!
 //! An anonymous socket is a **new visitor every time**, whatever its
 //! `client_id`: the id is only a label. It used to be the visitor's identity
@@ -18,7 +21,7 @@
 //! the first one's conversation, read its answers and wrote into it; nothing
 //! an anonymous client sends can prove it is the one that used an id before.
 //! A client that wants one conversation across connections signs in (or
-//! gets a visitor token from `POST /auth/visitor`) and passes `?token=`. Each
+//! gets a visitor token from `POST /auth/visitor`) and passes a ticket. Each
 //! anonymous socket counts as a new visitor against the visitors-per-IP and
 //! per-widget-key limits, as `POST /auth/visitor` does.
 
@@ -219,13 +222,13 @@ async fn chat(
     params(
         ("client_id" = String, Path, min_length = 1, max_length = 59, pattern = r"^[A-Za-z0-9_-]{1,59}$",
             description = "The client's id (letters, digits, `-`, `_`; `seed-` and it must make an id of at most 64 characters): a label only. In dev mode a socket without a token is a new anonymous visitor each time, whatever the id"),
-        ("token" = Option<String>, Query, description = "An access token; required unless the server runs in dev mode"),
+        ("ticket" = Option<String>, Query, description = "A single-use socket ticket (`POST /api/v1/auth/socket-ticket`): the socket is its caller's. Required unless the server runs in dev mode. An access token in the URL (`?token=`) is refused: URLs end up in logs"),
     ),
     responses(
         (status = 101, description = "Switching Protocols: send text frames, receive answers as text frames"),
         (status = 400, description = "An invalid client id (the API's error shape), or not a WebSocket handshake (no `Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key`: axum's plain-text rejection)",
             content((ErrorBody = "application/json"), (String = "text/plain"))),
-        (status = 401, description = "No or an invalid token", body = ErrorBody),
+        (status = 401, description = "No, an invalid, an expired or a used ticket, or a token in the URL", body = ErrorBody),
         (status = 403, description = "This page's origin may not open a socket", body = ErrorBody),
         (status = 404, description = "No default tenant (dev mode without a token)", body = ErrorBody),
         (status = 429, description = "Too many sockets from this address or for this user, or too many new visitors from this address", body = ErrorBody),
@@ -241,8 +244,13 @@ async fn ws(
 ) -> Result<Response, ApiError> {
     let ip = ip.map(|i| i.0.0);
     let mut permits = crate::ws::limits::SocketPermits::open(&state.limiter, ip)?;
-    let caller = match q.get("token") {
-        Some(t) => crate::auth::authenticate(&state, t).await?.caller,
+    if q.contains_key("token") {
+        return Err(ApiError::Unauthorized(
+            "a token in the URL is refused (URLs end up in logs): get a single-use ticket from POST /api/v1/auth/socket-ticket and pass ?ticket=".into(),
+        ));
+    }
+    let caller = match q.get("ticket") {
+        Some(t) => redeem_ticket(&state, t).await?,
         None => anonymous_visitor(&state, &client_id, ip).await?,
     };
     let origin = crate::foreign_origin(&headers, &state.config.public_origin);
@@ -259,13 +267,24 @@ async fn ws(
 /// A new visitor of the default tenant for an anonymous socket (dev mode
 /// only). `client_id` must be a valid id but names nothing: reusing another
 /// client's id gives a visitor of one's own, never theirs.
+/// The caller of a socket ticket: valid, not used before, and of a session
+/// that is still current.
+async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<Caller, ApiError> {
+    let (verified, id) = state.tokens.verify_ticket(ticket)?;
+    if !state.limiter.first_use(&format!("ticket:{id}"), crate::auth::jwt::TICKET_TTL * 2).await? {
+        return Err(ApiError::Unauthorized("the ticket was used already: get a new one".into()));
+    }
+    state.hub.sessions.check(state.commands.log().as_ref(), &verified.caller, verified.session).await?;
+    Ok(verified.caller)
+}
+
 async fn anonymous_visitor(state: &AppState, client_id: &str, ip: Option<std::net::IpAddr>) -> Result<Caller, ApiError> {
     let tenant = state
         .config
         .default_tenant
         .clone()
         .filter(|_| state.config.dev_mode)
-        .ok_or_else(|| ApiError::Unauthorized("a token is required (?token=…)".into()))?;
+        .ok_or_else(|| ApiError::Unauthorized("a ticket is required (?ticket=…, from POST /api/v1/auth/socket-ticket)".into()))?;
     UserId::parse(format!("seed-{client_id}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let widget_key = state.directory.tenant(&tenant).await?.ok_or(ApiError::NotFound("tenant"))?.widget_key;
     state.limiter.visitor_minted(ip, &widget_key).await?;
