@@ -3,6 +3,7 @@
 
 mod customer_view;
 mod erasure;
+mod held;
 mod identity;
 mod limits;
 mod sessions;
