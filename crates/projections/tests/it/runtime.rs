@@ -99,6 +99,82 @@ async fn a_bad_event_stops_its_projection_loudly_and_the_others_go_on() {
     projector.shutdown().await;
 }
 
+/// Panics when asked to apply the event at `at` (a bug in a read model), or
+/// when asked for its checkpoint if `at` is 0.
+struct Panicky {
+    inner: Arc<dyn Projection>,
+    at: u64,
+}
+
+#[async_trait]
+impl Projection for Panicky {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        assert!(self.at != 0, "no checkpoint for you");
+        self.inner.checkpoint().await
+    }
+    async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        if let Some(e) = events.iter().find(|e| e.position == self.at) {
+            panic!("cannot fold the event at {}", e.position);
+        }
+        self.inner.apply(events).await
+    }
+    async fn reset(&self) -> Result<(), ProjectionError> {
+        self.inner.reset().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_that_panics_on_an_event_stops_as_failed_and_the_others_go_on() {
+    let f = Fixture::new().await;
+    let good = converse(&f, "good", 2).await;
+    let bad = converse(&f, "bad", 0).await;
+    converse(&f, "after", 2).await;
+    let head = f.log().head().await.expect("head");
+    let (store, p) = conversations(&f);
+    let users = Arc::new(SqliteUsers::open(f.dir.path().join("users.db")).expect("open"));
+    let mut projector = Projector::new(f.log());
+    let conv = projector.add(Arc::new(Panicky { inner: p, at: bad }));
+    let other = projector.add(jamuna_projections::users::projection(users, f.sealer()));
+    projector.start();
+    other.wait_for(head, Duration::from_secs(10)).await.expect("the users projection is not held up");
+    let err = conv.wait_for(head, Duration::from_secs(10)).await;
+    assert!(matches!(&err, Err(WaitError::Failed { at_position, .. }) if *at_position == bad), "{err:?}");
+    assert_eq!(conv.progress().position, good, "everything before the event is applied, nothing after");
+    let status = projector.status().await.expect("status");
+    let s = status.iter().find(|s| s.name == "conversations").expect("listed");
+    assert!(
+        matches!(&s.state, StatusState::Failed { at_position, error } if *at_position == bad && error.contains(&format!("cannot fold the event at {bad}"))),
+        "{s:?}"
+    );
+    assert!(
+        store.conversation(&tenant("acme"), &ConversationId::parse("after").expect("id")).await.expect("read").is_none(),
+        "nothing was skipped"
+    );
+    // The process goes on: the log takes appends and the other projection follows them.
+    let later = converse(&f, "later", 1).await;
+    other.wait_for(later, Duration::from_secs(10)).await.expect("the users projection still follows");
+    projector.shutdown().await;
+    assert!(matches!(conv.progress().state, RunState::Failed { .. }), "a failed projection stays failed after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_task_that_panics_outside_apply_stops_as_failed() {
+    let f = Fixture::new().await;
+    let head = converse(&f, "c1", 1).await;
+    let (_store, p) = conversations(&f);
+    let mut projector = Projector::new(f.log());
+    let conv = projector.add(Arc::new(Panicky { inner: p, at: 0 }));
+    projector.start();
+    let err = conv.wait_for(head, Duration::from_secs(10)).await;
+    assert!(matches!(&err, Err(WaitError::Failed { error, .. }) if error.contains("no checkpoint for you")), "{err:?}");
+    let status = projector.status().await.expect("status");
+    assert!(matches!(&status[0].state, StatusState::Failed { error, .. } if error.contains("no checkpoint for you")), "{status:?}");
+    projector.shutdown().await;
+}
+
 /// Fails with a transient error the first few times it is asked to apply.
 struct Flaky {
     inner: Arc<dyn Projection>,
