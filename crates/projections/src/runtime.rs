@@ -15,7 +15,8 @@
 //! * a **transient** failure (the log or the store unavailable, a write
 //!   conflict) is logged, and the task backs off and resubscribes from its
 //!   checkpoint;
-//! * a **failing event** (a payload that does not decode, a bug) stops that
+//! * a **failing event** (a payload that does not decode, a stored event
+//!   whose envelope does not, a bug) stops that
 //!   projection — after applying everything before the event — with an
 //!   `error!` line and a [`RunState::Failed`] that [`Projector::status`]
 //!   reports. It is never skipped. The other projections keep running.
@@ -589,6 +590,12 @@ impl LogConsumer for Turn<'_> {
 
     async fn on_interrupt(&mut self) -> Next<Halt> {
         Next::Halt(Halt::Released)
+    }
+
+    /// A stored event that does not decode is a failing event: the
+    /// projection stops there; it never skips one.
+    async fn undecodable(&mut self, position: u64, error: &LogError) -> Next<Halt> {
+        Next::Halt(Halt::Failed { position, error: error.to_string() })
     }
 
     fn subscribed(&mut self) {

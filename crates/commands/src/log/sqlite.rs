@@ -429,6 +429,21 @@ impl EventLog for SqliteLog {
     }
 }
 
+/// Writes a row at the end of the log whose envelope does not decode (a
+/// stream id that is not one), as a damaged file or a foreign writer would:
+/// for tests of what readers do with it. Answers its position.
+pub fn append_undecodable(path: &Path) -> Result<u64, LogError> {
+    let c = Connection::open(path).map_err(LogError::unavailable)?;
+    c.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
+    c.execute(
+        "INSERT INTO events (stream, version, event_id, type, schema, tenant, occurred_at_us, causation_id, correlation_id, subject, data)
+         VALUES ('not a stream id', 1, x'00', 'Garbage', 1, 'acme', 0, NULL, x'00', NULL, '{}')",
+        [],
+    )
+    .map_err(LogError::internal)?;
+    Ok(c.last_insert_rowid() as u64)
+}
+
 /// Reads the stored bytes of an event as they are on disk, for tests that
 /// check what the log really holds (e.g. that personal data is sealed).
 pub fn raw_data_at(path: &Path, position: u64) -> Result<Option<String>, LogError> {

@@ -28,20 +28,6 @@ async fn a_log_reopens_with_its_events() {
     assert_eq!((next.first_position, next.version), (3, 3));
 }
 
-/// Writes a row at the end of the log whose envelope does not decode (a
-/// stream id that is not one), as a damaged file or a foreign writer would.
-pub fn insert_corrupt_row(path: &std::path::Path) -> u64 {
-    let c = rusqlite::Connection::open(path).expect("open the log file");
-    c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
-    c.execute(
-        "INSERT INTO events (stream, version, event_id, type, schema, tenant, occurred_at_us, causation_id, correlation_id, subject, data)
-         VALUES ('not a stream id', 1, x'00', 'Garbage', 1, 'acme', 0, NULL, x'00', NULL, '{}')",
-        [],
-    )
-    .expect("insert a corrupt row");
-    c.last_insert_rowid() as u64
-}
-
 #[tokio::test]
 async fn a_subscription_delivers_the_events_before_a_corrupt_one_then_names_its_position() {
     use jamuna_commands::testing::{event, stream};
@@ -50,7 +36,7 @@ async fn a_subscription_delivers_the_events_before_a_corrupt_one_then_names_its_
     let path = dir.path().join("events.db");
     let log = SqliteLog::open(&path).await.expect("open");
     log.append(&stream("a"), ExpectedVersion::NoStream, vec![event(1, "x"), event(2, "y")]).await.expect("append");
-    let bad = insert_corrupt_row(&path);
+    let bad = jamuna_commands::log::sqlite::append_undecodable(&path).expect("a corrupt row");
     assert_eq!(bad, 3);
     let after = log.append(&stream("a"), ExpectedVersion::Exact(2), vec![event(3, "z")]).await.expect("append after it");
     assert_eq!(after.first_position, 4);

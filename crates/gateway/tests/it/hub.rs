@@ -14,20 +14,6 @@ use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Writes a row at the end of the log whose envelope does not decode (a
-/// stream id that is not one), as a damaged file or a foreign writer would.
-fn insert_corrupt_row(path: &std::path::Path) -> u64 {
-    let c = rusqlite::Connection::open(path).expect("open the log file");
-    c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
-    c.execute(
-        "INSERT INTO events (stream, version, event_id, type, schema, tenant, occurred_at_us, causation_id, correlation_id, subject, data)
-         VALUES ('not a stream id', 1, x'00', 'Garbage', 1, 'acme', 0, NULL, x'00', NULL, '{}')",
-        [],
-    )
-    .expect("insert a corrupt row");
-    c.last_insert_rowid() as u64
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hub_skips_a_message_it_cannot_decode_and_pushes_the_next_event() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -60,7 +46,7 @@ async fn the_hub_skips_a_message_it_cannot_decode_and_pushes_the_next_event() {
     let (outlet, mut rx) = hub.outlet();
     hub.subscribe(&stream, &outlet);
 
-    let bad = insert_corrupt_row(&path);
+    let bad = jamuna_commands::log::sqlite::append_undecodable(&path).expect("a corrupt row");
     let post = ConversationCommand::PostMessage {
         author: Author::Customer,
         text: MessageText::parse("still there?").expect("text"),
