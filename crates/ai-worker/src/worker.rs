@@ -21,11 +21,17 @@
 //! [`follow_log`]: one event at a time, so that a change of partitions
 //! ([`LogConsumer::interrupted`]) is dealt with between any two; 1 s before
 //! subscribing again after a failure, 200 ms after a subscription broke.
+//! A stored event whose envelope does not decode ([`LogError::Corrupt`]) would
+//! be met again at every resubscription and hold back every answer after it:
+//! the worker logs it (error, with its position), counts it in
+//! `jamuna_ai_worker_skipped_total{reason="undecodable"}` and goes on after it.
+//! (It cannot tell whose message it was; the conversation's customer can
+//! write again, and staff see the conversation in the inbox.)
 
 use crate::answer::Answerer;
 use crate::decision::Decision;
 use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
-use jamuna_commands::{EventLog, RecordedEvent, seal};
+use jamuna_commands::{EventLog, LogError, RecordedEvent, seal};
 use jamuna_domain::conversation::{Author, Conversation, ConversationCommand, ConversationError, ConversationEvent};
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{AggregateKind, MessageText, TenantId};
@@ -227,12 +233,26 @@ impl Worker {
         stop: &mut tokio::sync::watch::Receiver<bool>,
     ) -> bool {
         tracing::info!(partition = p, after, up_to, "ai-worker catches up on a partition it took over");
+        let mut limit = CATCH_UP_PAGE;
         while after < up_to {
             if *stop.borrow() {
                 return false;
             }
-            let page = match log.read_all(after, 512).await {
-                Ok(page) => page,
+            let page = match log.read_all(after, limit).await {
+                Ok(page) => {
+                    limit = CATCH_UP_PAGE;
+                    page
+                }
+                // Read what precedes it, then go on after it.
+                Err(LogError::Corrupt { position, reason }) if position > after => {
+                    if position == after + 1 {
+                        skip_undecodable(position, &reason);
+                        after = position;
+                    } else {
+                        limit = usize::try_from(position - after - 1).unwrap_or(CATCH_UP_PAGE).min(CATCH_UP_PAGE);
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(partition = p, error = %e, "ai-worker cannot read the log to catch up; retrying");
                     if Backoff::new(RETRY).pause(stop).await {
@@ -315,6 +335,7 @@ impl Worker {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(position = recorded.position, error = %e, "ai-worker cannot read a message");
+                metrics::counter!("jamuna_ai_worker_skipped_total", "reason" => "unopenable").increment(1);
                 return;
             }
         };
@@ -388,6 +409,15 @@ impl Worker {
     }
 }
 
+/// How many events a catch-up reads at a time.
+const CATCH_UP_PAGE: usize = 512;
+
+/// Logs and counts a stored event the worker goes on without (see the module's docs).
+fn skip_undecodable(position: u64, reason: &str) {
+    tracing::error!(position, error = %reason, "ai-worker skips a stored event it cannot decode");
+    metrics::counter!("jamuna_ai_worker_skipped_total", "reason" => "undecodable").increment(1);
+}
+
 /// How long the worker waits before it tries again: 1 s after a failure (to
 /// subscribe, to read a checkpoint or the log), 200 ms after a subscription
 /// that was running broke.
@@ -449,6 +479,17 @@ impl LogConsumer for Answering<'_> {
 
     async fn on_interrupt(&mut self) -> Next<()> {
         if self.rebalance().await { Next::Continue } else { Next::Halt(()) }
+    }
+
+    /// Goes on after it, logged and counted: retrying would stop every answer.
+    async fn undecodable(&mut self, position: u64, error: &LogError) -> Next<()> {
+        let reason = match error {
+            LogError::Corrupt { reason, .. } => reason.as_str(),
+            _ => "",
+        };
+        skip_undecodable(position, reason);
+        self.position = position;
+        Next::Continue
     }
 
     fn retrying(&mut self, failure: &Failure) {

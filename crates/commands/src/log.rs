@@ -83,6 +83,12 @@ pub enum LogError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("event log failure: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The stored event at `position` does not decode (its envelope: stream,
+    /// ids, metadata or JSON); resubscribing from before it meets it again.
+    /// A consumer that may lose events (the push hub) skips past it; one
+    /// that must not (a projection) stops there.
+    #[error("corrupt event at position {position}: {reason}")]
+    Corrupt { position: u64, reason: String },
 }
 
 impl LogError {

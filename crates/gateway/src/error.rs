@@ -135,6 +135,7 @@ impl From<LogError> for ApiError {
             LogError::Invalid(m) => ApiError::BadRequest(m),
             LogError::Unavailable(e) => ApiError::Unavailable(e),
             LogError::Internal(e) => ApiError::Internal(e),
+            e @ LogError::Corrupt { .. } => ApiError::Internal(Box::new(e)),
         }
     }
 }

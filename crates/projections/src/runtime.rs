@@ -15,10 +15,16 @@
 //! * a **transient** failure (the log or the store unavailable, a write
 //!   conflict) is logged, and the task backs off and resubscribes from its
 //!   checkpoint;
-//! * a **failing event** (a payload that does not decode, a bug) stops that
+//! * a **failing event** (a payload that does not decode, a stored event
+//!   whose envelope does not, a bug) stops that
 //!   projection — after applying everything before the event — with an
 //!   `error!` line and a [`RunState::Failed`] that [`Projector::status`]
 //!   reports. It is never skipped. The other projections keep running.
+//!   A projection that **panics** is a failing event too: a panic in
+//!   [`Projection::apply`] is caught and reported as the event's failure
+//!   (with the panic's message), and a panic anywhere else in the task as a
+//!   failure at its checkpoint, so a bug never leaves a task silently gone
+//!   while its status still says `running`.
 //!
 //! Each task publishes its [`Progress`] on a `watch` channel, which backs both
 //! the status query and [`ProjectionHandle::wait_for`]: the gateway, after a
@@ -44,6 +50,7 @@ pub mod follow;
 use crate::error::ProjectionError;
 use async_trait::async_trait;
 use follow::{Backoff, Failure, Followed, LogConsumer, Next, RetryPolicy, follow_log};
+use futures::FutureExt;
 use jamuna_commands::{EventLog, LogError, RecordedEvent};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -295,7 +302,7 @@ impl Projector {
                 stop: self.stop.subscribe(),
                 held: self.held.clone(),
             };
-            tasks.push(tokio::spawn(task.run()));
+            tasks.push(tokio::spawn(task.run_caught()));
         }
         tasks.push(tokio::spawn(publish_lag(self.log.clone(), self.entries.clone(), self.stop.subscribe())));
     }
@@ -416,6 +423,18 @@ impl Task {
         }
     }
 
+    /// [`Task::run`], and a panic anywhere in it reported as a failure at
+    /// the checkpoint reached (a panic in `apply` is caught closer, in
+    /// [`Turn::handle`], which names the event).
+    async fn run_caught(self) {
+        let entry = self.entry.clone();
+        if let Err(panic) = std::panic::AssertUnwindSafe(self.run()).catch_unwind().await {
+            let position = entry.progress.borrow().position;
+            let error = format!("the projection panicked: {}", panic_message(panic.as_ref()));
+            fail(&entry, position, position, error);
+        }
+    }
+
     async fn run(mut self) {
         let mut position = 0;
         loop {
@@ -464,12 +483,45 @@ impl Task {
             }
             Followed::Halted(Halt::Released) => Some(position),
             Followed::Halted(Halt::Failed { position: at, error }) => {
-                tracing::error!(projection = self.name(), position = at, error = %error, "projection stopped at an event it cannot apply");
-                metrics::counter!("jamuna_projection_failures_total", "projection" => self.name().to_owned()).increment(1);
-                self.publish(position, RunState::Failed { position: at, error });
+                fail(&self.entry, position, at, error);
                 None
             }
         }
+    }
+}
+
+/// Stops a projection at the event at `at`, its checkpoint at `position`:
+/// the `error!` line, the failure counter and the [`RunState::Failed`].
+fn fail(entry: &Entry, position: u64, at: u64, error: String) {
+    let name = entry.projection.name();
+    tracing::error!(projection = name, position = at, error = %error, "projection stopped at an event it cannot apply");
+    metrics::counter!("jamuna_projection_failures_total", "projection" => name.to_owned()).increment(1);
+    entry.progress.send_replace(Progress { position, state: RunState::Failed { position: at, error } });
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s,
+        _ => "a panic without a message",
+    }
+}
+
+/// Why applying a batch failed: worth a retry, or not.
+enum Fault {
+    Transient(String),
+    Fatal(String),
+}
+
+/// Applies `batch`; a panic is a [`Fault::Fatal`] naming it (what the
+/// panic left half written is in a transaction that was not committed).
+async fn apply_caught(projection: &dyn Projection, batch: &[RecordedEvent]) -> Result<(), Fault> {
+    match std::panic::AssertUnwindSafe(projection.apply(batch)).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if e.is_transient() => Err(Fault::Transient(e.to_string())),
+        Ok(Err(e)) => Err(Fault::Fatal(e.to_string())),
+        Err(panic) => Err(Fault::Fatal(format!("the projection panicked: {}", panic_message(panic.as_ref())))),
     }
 }
 
@@ -507,20 +559,20 @@ impl LogConsumer for Turn<'_> {
     /// names the event.
     async fn handle(&mut self, batch: &[RecordedEvent]) -> Next<Halt> {
         let projection = self.entry.projection.clone();
-        let next = match projection.apply(batch).await {
+        let next = match apply_caught(projection.as_ref(), batch).await {
             Ok(()) => {
                 self.position = batch.last().map_or(self.position, |e| e.position);
                 Next::Continue
             }
-            Err(e) if e.is_transient() => Next::Retry(e.to_string()),
-            Err(e) if batch.len() == 1 => Next::Halt(Halt::Failed { position: batch[0].position, error: e.to_string() }),
-            Err(_) => {
+            Err(Fault::Transient(e)) => Next::Retry(e),
+            Err(Fault::Fatal(error)) if batch.len() == 1 => Next::Halt(Halt::Failed { position: batch[0].position, error }),
+            Err(Fault::Fatal(_)) => {
                 // Find the event at fault: apply one at a time.
                 for event in batch {
-                    match projection.apply(std::slice::from_ref(event)).await {
+                    match apply_caught(projection.as_ref(), std::slice::from_ref(event)).await {
                         Ok(()) => self.position = event.position,
-                        Err(e) if e.is_transient() => return Next::Retry(e.to_string()),
-                        Err(e) => return Next::Halt(Halt::Failed { position: event.position, error: e.to_string() }),
+                        Err(Fault::Transient(e)) => return Next::Retry(e),
+                        Err(Fault::Fatal(error)) => return Next::Halt(Halt::Failed { position: event.position, error }),
                     }
                 }
                 Next::Continue
@@ -538,6 +590,12 @@ impl LogConsumer for Turn<'_> {
 
     async fn on_interrupt(&mut self) -> Next<Halt> {
         Next::Halt(Halt::Released)
+    }
+
+    /// A stored event that does not decode is a failing event: the
+    /// projection stops there; it never skips one.
+    async fn undecodable(&mut self, position: u64, error: &LogError) -> Next<Halt> {
+        Next::Halt(Halt::Failed { position, error: error.to_string() })
     }
 
     fn subscribed(&mut self) {

@@ -8,6 +8,7 @@ mod answer;
 mod embed;
 mod intent;
 mod vectors;
+mod worker;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -355,7 +355,7 @@ struct Decoder {
 
 impl Decoder {
     fn decode(&self, subject: &str, sequence: u64, payload: &[u8]) -> Result<RecordedEvent, LogError> {
-        let corrupt = |what: String| LogError::Internal(format!("corrupt event at sequence {sequence}: {what}").into());
+        let corrupt = |reason: String| LogError::Corrupt { position: sequence, reason };
         let stream_id = subject
             .strip_prefix(&self.subject_prefix)
             .and_then(|s| s.strip_prefix('.'))

@@ -296,7 +296,7 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordedEvent,
     let data: String = r.get(11)?;
     let (position, version, event_type, schema) = (r.get(0)?, r.get(2)?, r.get(4)?, r.get(5)?);
     Ok((|| {
-        let corrupt = |what: &str| LogError::Internal(format!("corrupt event at position {position}: {what}").into());
+        let corrupt = |what: &str| LogError::Corrupt { position, reason: what.to_owned() };
         let uuid = |b: &[u8]| uuid::Uuid::from_slice(b).map_err(|_| corrupt("bad uuid"));
         Ok(Envelope {
             position,
@@ -329,6 +329,27 @@ fn collect(stmt: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params) ->
 fn read_all_blocking(conn: &Connection, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, LogError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE position > ?1 ORDER BY position LIMIT ?2")).map_err(LogError::internal)?;
     collect(&mut stmt, params![after, limit as u64])
+}
+
+/// Like [`read_all_blocking`], but the events before a failing one come
+/// with its error, so that a subscriber gets them and learns where it broke.
+fn read_until_error(conn: &Connection, after: u64, limit: usize) -> (Vec<RecordedEvent>, Option<LogError>) {
+    let mut stmt = match conn.prepare_cached(&format!("{SELECT} WHERE position > ?1 ORDER BY position LIMIT ?2")) {
+        Ok(s) => s,
+        Err(e) => return (Vec::new(), Some(LogError::internal(e))),
+    };
+    let rows = match stmt.query_map(params![after, limit as u64], row_to_event) {
+        Ok(rows) => rows,
+        Err(e) => return (Vec::new(), Some(LogError::internal(e))),
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        match row.map_err(LogError::internal).and_then(|r| r) {
+            Ok(e) => out.push(e),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
 }
 
 #[async_trait]
@@ -380,33 +401,47 @@ impl EventLog for SqliteLog {
                 // lands after the read still wakes us.
                 head.borrow_and_update();
                 let r = readers.clone();
-                let batch = match tokio::task::spawn_blocking(move || r.with(|c| read_all_blocking(c, position, CATCH_UP_BATCH))).await {
-                    Ok(b) => b,
-                    Err(e) => Err(LogError::internal(e)),
-                };
-                match batch {
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
+                let (events, error) =
+                    match tokio::task::spawn_blocking(move || r.with(|c| Ok(read_until_error(c, position, CATCH_UP_BATCH)))).await {
+                        Ok(Ok(read)) => read,
+                        Ok(Err(e)) => (Vec::new(), Some(e)),
+                        Err(e) => (Vec::new(), Some(LogError::internal(e))),
+                    };
+                let idle = events.is_empty() && error.is_none();
+                for e in events {
+                    position = e.position;
+                    if tx.send(Ok(e)).await.is_err() {
                         return;
                     }
-                    Ok(events) if events.is_empty() => {
-                        tokio::select! {
-                            changed = head.changed() => if changed.is_err() { return },
-                            _ = tokio::time::sleep(EXTERNAL_WRITER_CHECK) => {}
-                        }
-                    }
-                    Ok(events) => {
-                        for e in events {
-                            position = e.position;
-                            if tx.send(Ok(e)).await.is_err() {
-                                return;
-                            }
-                        }
+                }
+                if let Some(e) = error {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                if idle {
+                    tokio::select! {
+                        changed = head.changed() => if changed.is_err() { return },
+                        _ = tokio::time::sleep(EXTERNAL_WRITER_CHECK) => {}
                     }
                 }
             }
         }))
     }
+}
+
+/// Writes a row at the end of the log whose envelope does not decode (a
+/// stream id that is not one), as a damaged file or a foreign writer would:
+/// for tests of what readers do with it. Answers its position.
+pub fn append_undecodable(path: &Path) -> Result<u64, LogError> {
+    let c = Connection::open(path).map_err(LogError::unavailable)?;
+    c.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
+    c.execute(
+        "INSERT INTO events (stream, version, event_id, type, schema, tenant, occurred_at_us, causation_id, correlation_id, subject, data)
+         VALUES ('not a stream id', 1, x'00', 'Garbage', 1, 'acme', 0, NULL, x'00', NULL, '{}')",
+        [],
+    )
+    .map_err(LogError::internal)?;
+    Ok(c.last_insert_rowid() as u64)
 }
 
 /// Reads the stored bytes of an event as they are on disk, for tests that

@@ -12,12 +12,21 @@
 //! renders what it is given for its caller (a customer gets the customer
 //! view of events and typing frames, and no staff-only event: [`crate::view`]).
 //!
+//! The hub is a best-effort push channel: a client that missed something
+//! resumes from its last version over REST or `resume`. So an event the hub
+//! cannot use is logged, counted in `jamuna_ws_push_skipped_total{reason}`
+//! and skipped, never retried without end: one whose sealed data it cannot
+//! open (`unopenable`), and a stored message whose envelope does not decode
+//! (`undecodable`, [`LogError::Corrupt`]), which would otherwise meet the hub
+//! again at every resubscription and hold back every push after it. (The
+//! projections stop at such an event instead: a read model must not skip.)
+//!
 //! Every socket has a bounded queue. A socket that falls that far behind is
 //! told to close (it reconnects and resumes from its last version) rather
 //! than making the server buffer without bound.
 
 use crate::auth::session::SessionCache;
-use jamuna_commands::{EventLog, RecordedEvent, Sealer};
+use jamuna_commands::{EventLog, LogError, RecordedEvent, Sealer};
 use jamuna_domain::conversation::ConversationEvent;
 use jamuna_domain::{AggregateKind, ConversationId, StreamId, TenantId, UserId};
 use std::collections::HashMap;
@@ -237,7 +246,7 @@ impl Hub {
     }
 
     /// Follows the log from its head until the process stops, resubscribing
-    /// after an error.
+    /// after an error, and past an event whose envelope does not decode.
     pub async fn run(self: Arc<Self>, log: Arc<dyn EventLog>, sealer: Sealer) {
         let mut after = match log.head().await {
             Ok(h) => h,
@@ -248,6 +257,7 @@ impl Hub {
         };
         self.position.store(after, Ordering::Relaxed);
         loop {
+            let mut skipped = false;
             match log.subscribe_all(after).await {
                 Ok(mut sub) => {
                     while let Some(next) = sub.next().await {
@@ -268,6 +278,9 @@ impl Hub {
                                     if let Some(p) = to_pushed(&sealer, &recorded).await {
                                         self.publish(p);
                                     } else {
+                                        if recorded.stream.kind() == AggregateKind::Conversation {
+                                            metrics::counter!("jamuna_ws_push_skipped_total", "reason" => "unopenable").increment(1);
+                                        }
                                         self.position.fetch_max(after, Ordering::Relaxed);
                                     }
                                 };
@@ -275,6 +288,15 @@ impl Hub {
                                     Some(span) => tracing::Instrument::instrument(work, span).await,
                                     None => work.await,
                                 }
+                            }
+                            // Everything before it has been delivered: go on after it.
+                            Err(LogError::Corrupt { position, reason }) if position > after => {
+                                tracing::error!(position, error = %reason, "the push hub skips a stored event it cannot decode");
+                                metrics::counter!("jamuna_ws_push_skipped_total", "reason" => "undecodable").increment(1);
+                                after = position;
+                                self.position.fetch_max(after, Ordering::Relaxed);
+                                skipped = true;
+                                break;
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "push subscription failed; resubscribing");
@@ -285,7 +307,9 @@ impl Hub {
                 }
                 Err(e) => tracing::warn!(error = %e, "push hub cannot subscribe; retrying"),
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if !skipped {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod app;
 mod auth;
 mod conversations;
 mod docs;
+mod hub;
 mod identity;
 mod kb;
 mod ws;

@@ -18,7 +18,12 @@
 //!   another replica, the worker's partitions changed); the loop then calls
 //!   [`LogConsumer::on_interrupt`], between two batches, never during one;
 //! * **what it reports** — [`LogConsumer::subscribed`] and
-//!   [`LogConsumer::retrying`] (logs, metrics, a published state).
+//!   [`LogConsumer::retrying`] (logs, metrics, a published state);
+//! * **whether it may do without an event** — [`LogConsumer::undecodable`]:
+//!   a stored event whose envelope does not decode ([`LogError::Corrupt`])
+//!   is met again at every resubscription, so retrying it is retrying for
+//!   ever. A projection halts there (it must not skip); the AI worker logs,
+//!   counts and skips it; by default it is a failure like the others.
 //!
 //! A failure to subscribe, a subscription that breaks or ends, and a
 //! [`Next::Retry`] all lead to the same place: the consumer is told
@@ -165,6 +170,16 @@ pub trait LogConsumer: Send {
         Next::Continue
     }
 
+    /// The event at `position`, the next after [`LogConsumer::position`],
+    /// does not decode (`error` is a [`LogError::Corrupt`]); everything
+    /// before it has been handed over. To do without it, move the position
+    /// to `position` and answer [`Next::Continue`]: the loop subscribes
+    /// again after it at once. [`Next::Retry`] (the default) makes it a
+    /// failure like a broken subscription: it will be met again.
+    async fn undecodable(&mut self, _position: u64, error: &LogError) -> Next<Self::Halt> {
+        Next::Retry(error.to_string())
+    }
+
     /// A subscription is open, from [`LogConsumer::position`].
     fn subscribed(&mut self) {}
 
@@ -233,7 +248,14 @@ async fn follow_once<C: LogConsumer>(
         };
         let first = match first {
             Some(Ok(e)) => e,
-            Some(Err(e)) => return Err(Failure::Broken(e)),
+            Some(Err(e)) => {
+                if let Some(ended) = broke(consumer, e).await? {
+                    return Ok(ended);
+                }
+                sub = log.subscribe_all(consumer.position()).await.map_err(Failure::Subscribe)?;
+                consumer.subscribed();
+                continue;
+            }
             None => return Err(Failure::Ended),
         };
         // Take whatever else has already arrived, up to the batch size.
@@ -243,11 +265,11 @@ async fn follow_once<C: LogConsumer>(
             match sub.next().now_or_never() {
                 Some(Some(Ok(e))) => batch.push(e),
                 Some(Some(Err(e))) => {
-                    broken = Some(Failure::Broken(e));
+                    broken = Some(Some(e));
                     break;
                 }
                 Some(None) => {
-                    broken = Some(Failure::Ended);
+                    broken = Some(None);
                     break;
                 }
                 None => break,
@@ -261,9 +283,34 @@ async fn follow_once<C: LogConsumer>(
             }
             backoff.reset();
         }
-        if let Some(failure) = broken {
-            return Err(failure);
+        match broken {
+            None => {}
+            Some(None) => return Err(Failure::Ended),
+            Some(Some(e)) => {
+                if let Some(ended) = broke(consumer, e).await? {
+                    return Ok(ended);
+                }
+                sub = log.subscribe_all(consumer.position()).await.map_err(Failure::Subscribe)?;
+                consumer.subscribed();
+            }
         }
+    }
+}
+
+/// An error from the subscription: one naming the event right after the
+/// consumer's position as undecodable goes to [`LogConsumer::undecodable`];
+/// `Ok(None)` when the consumer moved past it (subscribe again after it).
+/// Anything else is a broken subscription.
+async fn broke<C: LogConsumer>(consumer: &mut C, e: LogError) -> Result<Option<Followed<C::Halt>>, Failure> {
+    let before = consumer.position();
+    let LogError::Corrupt { position, .. } = e else { return Err(Failure::Broken(e)) };
+    if position <= before {
+        return Err(Failure::Broken(e));
+    }
+    match consumer.undecodable(position, &e).await {
+        Next::Halt(h) => Ok(Some(Followed::Halted(h))),
+        Next::Continue if consumer.position() > before => Ok(None),
+        Next::Continue | Next::Retry(_) => Err(Failure::Broken(e)),
     }
 }
 

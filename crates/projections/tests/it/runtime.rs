@@ -99,6 +99,106 @@ async fn a_bad_event_stops_its_projection_loudly_and_the_others_go_on() {
     projector.shutdown().await;
 }
 
+/// Panics when asked to apply the event at `at` (a bug in a read model), or
+/// when asked for its checkpoint if `at` is 0.
+struct Panicky {
+    inner: Arc<dyn Projection>,
+    at: u64,
+}
+
+#[async_trait]
+impl Projection for Panicky {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        assert!(self.at != 0, "no checkpoint for you");
+        self.inner.checkpoint().await
+    }
+    async fn apply(&self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        if let Some(e) = events.iter().find(|e| e.position == self.at) {
+            panic!("cannot fold the event at {}", e.position);
+        }
+        self.inner.apply(events).await
+    }
+    async fn reset(&self) -> Result<(), ProjectionError> {
+        self.inner.reset().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_that_panics_on_an_event_stops_as_failed_and_the_others_go_on() {
+    let f = Fixture::new().await;
+    let good = converse(&f, "good", 2).await;
+    let bad = converse(&f, "bad", 0).await;
+    converse(&f, "after", 2).await;
+    let head = f.log().head().await.expect("head");
+    let (store, p) = conversations(&f);
+    let users = Arc::new(SqliteUsers::open(f.dir.path().join("users.db")).expect("open"));
+    let mut projector = Projector::new(f.log());
+    let conv = projector.add(Arc::new(Panicky { inner: p, at: bad }));
+    let other = projector.add(jamuna_projections::users::projection(users, f.sealer()));
+    projector.start();
+    other.wait_for(head, Duration::from_secs(10)).await.expect("the users projection is not held up");
+    let err = conv.wait_for(head, Duration::from_secs(10)).await;
+    assert!(matches!(&err, Err(WaitError::Failed { at_position, .. }) if *at_position == bad), "{err:?}");
+    assert_eq!(conv.progress().position, good, "everything before the event is applied, nothing after");
+    let status = projector.status().await.expect("status");
+    let s = status.iter().find(|s| s.name == "conversations").expect("listed");
+    assert!(
+        matches!(&s.state, StatusState::Failed { at_position, error } if *at_position == bad && error.contains(&format!("cannot fold the event at {bad}"))),
+        "{s:?}"
+    );
+    assert!(
+        store.conversation(&tenant("acme"), &ConversationId::parse("after").expect("id")).await.expect("read").is_none(),
+        "nothing was skipped"
+    );
+    // The process goes on: the log takes appends and the other projection follows them.
+    let later = converse(&f, "later", 1).await;
+    other.wait_for(later, Duration::from_secs(10)).await.expect("the users projection still follows");
+    projector.shutdown().await;
+    assert!(matches!(conv.progress().state, RunState::Failed { .. }), "a failed projection stays failed after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_task_that_panics_outside_apply_stops_as_failed() {
+    let f = Fixture::new().await;
+    let head = converse(&f, "c1", 1).await;
+    let (_store, p) = conversations(&f);
+    let mut projector = Projector::new(f.log());
+    let conv = projector.add(Arc::new(Panicky { inner: p, at: 0 }));
+    projector.start();
+    let err = conv.wait_for(head, Duration::from_secs(10)).await;
+    assert!(matches!(&err, Err(WaitError::Failed { error, .. }) if error.contains("no checkpoint for you")), "{err:?}");
+    let status = projector.status().await.expect("status");
+    assert!(matches!(&status[0].state, StatusState::Failed { error, .. } if error.contains("no checkpoint for you")), "{status:?}");
+    projector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_event_that_does_not_decode_stops_a_projection_as_failed_there() {
+    let f = Fixture::new().await;
+    let good = converse(&f, "good", 2).await;
+    let bad = jamuna_commands::log::sqlite::append_undecodable(&f.dir.path().join("events.db")).expect("a corrupt row");
+    converse(&f, "after", 1).await;
+    let head = f.log().head().await.expect("head");
+    let (store, p) = conversations(&f);
+    let mut projector = Projector::new(f.log());
+    let conv = projector.add(p);
+    projector.start();
+    let err = conv.wait_for(head, Duration::from_secs(10)).await;
+    assert!(
+        matches!(&err, Err(WaitError::Failed { at_position, error, .. }) if *at_position == bad && error.contains("corrupt event")),
+        "{err:?}"
+    );
+    assert_eq!(conv.progress().position, good, "everything before it is applied");
+    assert!(
+        store.conversation(&tenant("acme"), &ConversationId::parse("after").expect("id")).await.expect("read").is_none(),
+        "a projection does not skip it"
+    );
+    projector.shutdown().await;
+}
+
 /// Fails with a transient error the first few times it is asked to apply.
 struct Flaky {
     inner: Arc<dyn Projection>,
@@ -321,6 +421,9 @@ mod follow {
         interrupts: watch::Receiver<u32>,
         interrupted: u32,
         failures: Vec<String>,
+        /// Whether it does without the events the log cannot decode, and those it did without.
+        skips: bool,
+        skipped: Vec<u64>,
         done: watch::Sender<u64>,
     }
 
@@ -335,6 +438,8 @@ mod follow {
             interrupts,
             interrupted: 0,
             failures: Vec::new(),
+            skips: false,
+            skipped: Vec::new(),
             done,
         };
         (r, interrupt, reached)
@@ -372,6 +477,14 @@ mod follow {
         }
         async fn on_interrupt(&mut self) -> Next<u64> {
             self.interrupted += 1;
+            Next::Continue
+        }
+        async fn undecodable(&mut self, position: u64, error: &LogError) -> Next<u64> {
+            if !self.skips {
+                return Next::Retry(error.to_string());
+            }
+            self.skipped.push(position);
+            self.position = position;
             Next::Continue
         }
         fn retrying(&mut self, failure: &Failure) {
@@ -454,6 +567,43 @@ mod follow {
         assert_eq!(r.failures, ["the event log is unavailable: restarting", "the event log is unavailable: restarting", "not now"]);
         assert_eq!(handled(&r), (1..head).collect::<Vec<_>>(), "nothing skipped, nothing twice");
         assert_eq!(log.subscriptions.load(Ordering::SeqCst), 4, "two refused, one retried, one to the end");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_may_do_without_an_event_the_log_cannot_decode_and_go_on_at_once() {
+        let f = Fixture::new().await;
+        append(&f, 3).await;
+        let bad = jamuna_commands::log::sqlite::append_undecodable(&f.dir.path().join("events.db")).expect("a corrupt row");
+        let head = append(&f, 3).await;
+        let log = refusing(&f, 0);
+        for (batch_size, skips) in [(1, true), (8, true), (8, false)] {
+            let (mut r, _interrupt, mut reached) = recorder();
+            r.skips = skips;
+            // A consumer that does not skip meets the event again at every
+            // resubscription: a pause as long as the test means it did not go on.
+            let backoff = if skips { quick() } else { Backoff::new(RetryPolicy::fixed(Duration::from_secs(60))) };
+            let (stop_tx, mut stop) = watch::channel(false);
+            let follower = {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut backoff = backoff;
+                    let ended = follow_log(log.as_ref(), &mut stop, batch_size, &mut backoff, &mut r).await;
+                    (ended, r)
+                })
+            };
+            let target = if skips { head } else { bad - 1 };
+            reached.wait_for(|p| *p >= target).await.expect("reached");
+            stop_tx.send_replace(true);
+            let (ended, r) = follower.await.expect("the loop ends");
+            assert_eq!(ended, Followed::Stopped);
+            if skips {
+                assert_eq!(handled(&r), (1..=head).filter(|p| *p != bad).collect::<Vec<_>>(), "everything else, once");
+                assert_eq!((r.skipped, r.failures.len()), (vec![bad], 0));
+            } else {
+                assert_eq!(handled(&r), (1..bad).collect::<Vec<_>>(), "nothing after it");
+                assert!(r.skipped.is_empty() && r.failures.iter().all(|e| e.contains("corrupt event")), "{:?}", r.failures);
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
