@@ -11,7 +11,7 @@
 //! of OOS_INTENTS whole intents (default 8) relabelled `oos`). SEEDS is a comma-separated
 //! list (default `7,8,9`). Prints, per seed and as the mean, in-scope accuracy, OOS
 //! recall, closed accuracy and the AUROC of the confidence (in scope and right against
-//! out of scope). The figures equal `jamuna eval`'s on the same split up to the
+//! out of scope), and the AUROC of each score alone. The figures equal `jamuna eval`'s on the same split up to the
 //! embedding's batching.
 
 use std::collections::HashMap;
@@ -85,6 +85,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "seed {seed}: in-scope {:.4}  oos recall {:.4}  closed {:.4}  AUROC {:.4}  FPR95 {:.4}  train {:.1}s  (threshold {:.3}; calibration in-scope {:.4} oos {:.4})",
             figures[0], figures[1], figures[2], figures[3], figures[4], figures[5], c.threshold, c.in_scope_accuracy, c.oos_recall
+        );
+        // How well each score alone separates in-scope from out-of-scope messages.
+        let scores = model.scores_many(&qs)?;
+        let is_oos: Vec<bool> = split.test.iter().map(|e| e.intent == "oos").collect();
+        let single = |f: &dyn Fn(&jamuna_ai_worker::intent::Scores) -> f32| {
+            let (i, o): (Vec<_>, Vec<_>) = scores.iter().zip(&is_oos).partition(|(_, o)| !**o);
+            let v = |x: Vec<(&jamuna_ai_worker::intent::Scores, &bool)>| x.into_iter().map(|(s, _)| f(s)).collect::<Vec<f32>>();
+            auroc(&v(i), &v(o))
+        };
+        println!(
+            "        AUROC of each score alone: probability {:.4}  nearest {:.4}  mean of k nearest {:.4}  -Mahalanobis {:.4}",
+            single(&|s| s.best_probability),
+            single(&|s| s.nearest),
+            single(&|s| s.knn_mean),
+            single(&|s| -s.mahalanobis.unwrap_or(0.0))
         );
         sums.iter_mut().zip(figures).for_each(|(s, f)| *s += f);
     }
