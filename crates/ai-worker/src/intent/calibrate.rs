@@ -4,6 +4,12 @@
 //! fit a head on the rest and score the held-out messages; from those scores come the
 //! softmax temperature, the logistic confidence model (fitted by [`super::solve`]) and
 //! the threshold that trades in-scope accuracy against out-of-scope recall.
+//!
+//! The confidence weighs four [`Scores`] of a message: the blend's probability of its
+//! best intent, the similarity to the nearest example, the mean similarity to the
+//! `knn_neighbours` nearest (Sun et al., ICML 2022) and the Mahalanobis distance to the
+//! nearest intent ([`super::distance`]). Each round fits its own distance on the examples
+//! it keeps, so the hidden intents are as unknown to it as to the head.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +18,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::distance::Mahalanobis;
 use super::solve::fit_logistic;
 use super::train::fit_params;
 use super::{IntentError, TrainConfig, neighbours};
@@ -34,8 +41,15 @@ pub struct Calibration {
     pub knn_neighbours: usize,
     pub knn_temperature: f32,
     pub knn_weight: f32,
-    /// Logistic weights of (ln probability, nearest-example similarity, 1).
+    /// Logistic weights of (ln probability, nearest-example similarity, 1): the
+    /// confidence when a message has no Mahalanobis score (models stored before the
+    /// distance existed, model version 1).
     pub weights: [f32; 3],
+    /// Logistic weights of (ln probability, nearest-example similarity, mean similarity
+    /// of the nearest examples, Mahalanobis score, 1): the confidence of models that
+    /// have the distance. Absent from models stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_weights: Option<[f32; 5]>,
     /// Below this confidence the answer is a handoff.
     pub threshold: f32,
     /// Held-out in-scope accuracy without handoff.
@@ -62,6 +76,7 @@ impl Calibration {
             knn_temperature: 1.0,
             knn_weight: 0.0,
             weights: [1.0, 0.0, 0.0],
+            distance_weights: None,
             threshold: 0.0,
             closed_accuracy: 0.0,
             in_scope_accuracy: 0.0,
@@ -91,16 +106,51 @@ impl Calibration {
         p
     }
 
-    /// The confidence from the head's best probability and the nearest-example similarity.
-    pub(super) fn confidence(&self, best_probability: f32, nearest: f32) -> f32 {
-        let [a, b, c] = self.weights;
-        sigmoid(a * best_probability.max(1e-6).ln() + b * nearest + c)
+    /// The confidence from a message's scores: with the distance weights when there are
+    /// both the weights and the Mahalanobis score, otherwise from the probability and the
+    /// nearest-example similarity alone.
+    pub(super) fn confidence(&self, s: &Scores) -> f32 {
+        let ln_p = s.best_probability.max(1e-6).ln();
+        match (self.distance_weights, s.mahalanobis) {
+            (Some([a, b, c, d, e]), Some(m)) => sigmoid(a * ln_p + b * s.nearest + c * s.knn_mean + d * m + e),
+            _ => {
+                let [a, b, c] = self.weights;
+                sigmoid(a * ln_p + b * s.nearest + c)
+            }
+        }
     }
 }
 
 impl Default for Calibration {
     fn default() -> Self {
         Self::none()
+    }
+}
+
+/// The signals the confidence is computed from, for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scores {
+    /// The blend's probability of its best intent.
+    pub best_probability: f32,
+    /// Cosine similarity to the nearest training example.
+    pub nearest: f32,
+    /// Mean cosine similarity to the `knn_neighbours` nearest training examples.
+    pub knn_mean: f32,
+    /// Squared Mahalanobis distance to the nearest intent mean, divided by the dimension;
+    /// `None` for a model stored before the distance existed.
+    pub mahalanobis: Option<f32>,
+}
+
+impl Scores {
+    /// The scores of a message from the blended probabilities, its nearest examples
+    /// (similarity first, most similar first) and its Mahalanobis score.
+    pub(super) fn new(probs: &[f32], neighbours: &[(f32, usize)], mahalanobis: Option<f32>) -> Self {
+        Self {
+            best_probability: probs.get(argmax(probs)).copied().unwrap_or(0.0),
+            nearest: neighbours.first().map_or(-1.0, |n| n.0),
+            knn_mean: if neighbours.is_empty() { -1.0 } else { neighbours.iter().map(|n| n.0).sum::<f32>() / neighbours.len() as f32 },
+            mahalanobis,
+        }
     }
 }
 
@@ -114,13 +164,9 @@ struct HeldOut {
     logits: Vec<f32>,
     /// (similarity, class) of the nearest fitted examples, most similar first.
     neighbours: Vec<(f32, usize)>,
+    /// The Mahalanobis score against the round's fitted examples.
+    mahalanobis: f32,
     class: Option<usize>,
-}
-
-impl HeldOut {
-    fn nearest(&self) -> f32 {
-        self.neighbours.first().map_or(-1.0, |n| n.0)
-    }
 }
 
 pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Calibration, IntentError> {
@@ -135,23 +181,29 @@ pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &Tr
         ..Calibration::none()
     };
     calibration.temperature = fit_temperature(&held, &calibration);
-    // (ln p, nearest, right?) for every held-out message.
-    let rows: Vec<([f64; 2], bool, bool)> = held
+    // (scores, right?, in scope?) for every held-out message.
+    let rows: Vec<(Scores, bool, bool)> = held
         .iter()
         .map(|h| {
             let p = calibration.blend(&h.logits, &h.neighbours);
-            let best = argmax(&p);
-            let features = [f64::from(p[best].max(1e-6)).ln(), f64::from(h.nearest())];
-            (features, h.class == Some(best), h.class.is_some())
+            (Scores::new(&p, &h.neighbours, Some(h.mahalanobis)), h.class == Some(argmax(&p)), h.class.is_some())
         })
         .collect();
-    calibration.weights = fit_logistic(&rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>());
+    let ln = |s: &Scores| f64::from(s.best_probability.max(1e-6)).ln();
+    let w = fit_logistic(&rows.iter().map(|(s, right, _)| ([ln(s), f64::from(s.nearest)], *right)).collect::<Vec<_>>());
+    calibration.weights = [w[0], w[1], w[2]];
+    let w = fit_logistic(
+        &rows
+            .iter()
+            .map(|(s, right, _)| ([ln(s), f64::from(s.nearest), f64::from(s.knn_mean), f64::from(s.mahalanobis.unwrap_or(0.0))], *right))
+            .collect::<Vec<_>>(),
+    );
+    calibration.distance_weights = Some([w[0], w[1], w[2], w[3], w[4]]);
     // (confidence, right?) of in-scope messages; confidences of out-of-scope ones.
     let mut scored_in = Vec::new();
     let mut scored_oos = Vec::new();
-    for (h, r) in held.iter().zip(&rows) {
-        let p = calibration.blend(&h.logits, &h.neighbours);
-        let c = calibration.confidence(p[argmax(&p)], h.nearest());
+    for r in &rows {
+        let c = calibration.confidence(&r.0);
         if r.2 {
             scored_in.push((c, r.1));
         } else {
@@ -213,6 +265,7 @@ fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -
         let fit_y: Vec<usize> = fit_rows.iter().map(|&i| remap[&ys[i]]).collect();
         let dim = xs[0].len();
         let head = head::fit(&fit_x, &fit_y, known.len(), &fit_params(config, dim, round as u64 + 1))?;
+        let distance = Mahalanobis::fit(&fit_x, &fit_y, known.len())?;
         tracing::debug!(round, hidden = hidden.len(), fit = fit_rows.len(), val = val_rows.len(), "calibration round");
 
         let oos_rows: Vec<usize> = hidden.iter().flat_map(|&c| rows_of[c].iter().copied()).collect();
@@ -223,6 +276,7 @@ fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -
             held.push(HeldOut {
                 logits: head.logits(xs[i]),
                 neighbours: found.into_iter().map(|(s, j)| (s, fit_y[j])).collect(),
+                mahalanobis: distance.score(xs[i]),
                 class: remap.get(&ys[i]).copied().filter(|_| !hidden.contains(&ys[i])),
             });
         }

@@ -4,15 +4,17 @@
 //! sentence encoder and a linear softmax head is trained on the embeddings. The head's
 //! probabilities are blended with a vote of the nearest training examples (k-NN, cosine),
 //! which adds about a point of accuracy on BANKING77; the blend names the most likely
-//! intent. Whether to trust that answer uses two signals:
+//! intent. Whether to trust that answer uses four signals ([`Scores`]):
 //!
 //! - the blend's probability of its best intent (the head's part temperature-scaled);
-//! - the similarity of the message to its nearest training example. Messages about an
-//!   intent nobody taught often look confident to a softmax head (it must pick one of the
-//!   intents it knows) but lie far from every example; on BANKING77 this signal separates
-//!   unknown intents better than the probability alone.
+//! - the similarity of the message to its nearest training example, and the mean
+//!   similarity to its `knn_neighbours` nearest (Sun et al., ICML 2022);
+//! - its Mahalanobis distance to the nearest intent, with one covariance shared by all
+//!   intents and shrunk by Ledoit-Wolf (Podolskiy et al., AAAI 2021; [`distance`]).
 //!
-//! A small logistic model maps the two to the *confidence*: the probability that the
+//! Messages about an intent nobody taught often look confident to a softmax head (it
+//! must pick one of the intents it knows) but lie far from every example; the distances
+//! see that. A small logistic model maps the four to the *confidence*: the probability that the
 //! answer is right, counting an answer to an out-of-scope message as wrong. Everything is
 //! fitted on the training examples alone:
 //!
@@ -24,16 +26,18 @@
 //! - the threshold that maximises `in-scope accuracy + oos_weight × out-of-scope recall`
 //!   over those held-out messages decides when the bot hands the conversation to a human.
 //!
-//! The final head is trained on every example, and every example's embedding is kept
-//! for the nearest-neighbour signal. A trained [`IntentModel`] is plain data (serde), so
+//! The final head and distance are fitted on every example, and every example's
+//! embedding is kept for the nearest-neighbour signals. A trained [`IntentModel`] is plain data (serde), so
 //! a tenant's model can be stored and loaded without retraining.
 //!
 //! The code is split by reason to change: this module holds the model and its
 //! predictions (and the stored form); `train` fits a model to examples;
 //! `calibrate` fits the confidence and chooses the handoff threshold; `solve` holds
-//! the small numerical fits (logistic regression, a 3×3 linear solve) calibration uses.
+//! the small numerical fits (logistic regression, Ledoit-Wolf, Cholesky); `distance`
+//! the Mahalanobis distance.
 
 mod calibrate;
+mod distance;
 mod solve;
 mod train;
 
@@ -43,7 +47,8 @@ use serde::{Deserialize, Serialize};
 use crate::embed::{EmbedError, Embedder, cosine};
 use crate::head::LinearHead;
 
-pub use calibrate::{Calibration, OperatingPoint};
+pub use calibrate::{Calibration, OperatingPoint, Scores};
+use distance::Mahalanobis;
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,9 +151,13 @@ pub struct IntentModel {
     exemplar_intents: Vec<u32>,
     threshold: f32,
     calibration: Calibration,
+    /// The out-of-scope distance; `None` in models stored as version 1, whose confidence
+    /// is computed without it.
+    distance: Option<Mahalanobis>,
 }
 
-/// The stored form, validated on load. Exemplars are little-endian f32, base64.
+/// The stored form, validated on load. Exemplars (and the distance's matrices) are
+/// little-endian f32, base64.
 #[derive(Serialize, Deserialize)]
 struct ModelRepr {
     version: u32,
@@ -158,35 +167,72 @@ struct ModelRepr {
     exemplar_intents: Vec<u32>,
     threshold: f32,
     calibration: Calibration,
+    /// Since version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    distance: Option<DistanceRepr>,
 }
 
-const MODEL_VERSION: u32 = 1;
+#[derive(Serialize, Deserialize)]
+struct DistanceRepr {
+    whitening: String,
+    means: String,
+    shrinkage: f32,
+}
+
+/// Version 2 adds the Mahalanobis distance; version 1 models still load (without it).
+const MODEL_VERSION: u32 = 2;
+
+fn encode_f32(v: &[f32]) -> String {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode_f32(s: &str, what: &str) -> Result<Vec<f32>, IntentError> {
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(|e| IntentError::InvalidModel(format!("{what}: {e}")))?;
+    if !bytes.len().is_multiple_of(4) {
+        return Err(IntentError::InvalidModel(format!("{what}: not a whole number of f32s")));
+    }
+    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
 
 impl TryFrom<ModelRepr> for IntentModel {
     type Error = IntentError;
     fn try_from(r: ModelRepr) -> Result<Self, IntentError> {
         let invalid = |m: &str| Err(IntentError::InvalidModel(m.to_owned()));
-        if r.version != MODEL_VERSION {
-            return Err(IntentError::InvalidModel(format!("version {} (this build reads {MODEL_VERSION})", r.version)));
+        if !(1..=MODEL_VERSION).contains(&r.version) {
+            return Err(IntentError::InvalidModel(format!("version {} (this build reads 1 to {MODEL_VERSION})", r.version)));
         }
         if !r.head.is_consistent() || r.head.classes != r.intents.len() {
             return invalid("weights do not match the intents");
         }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(r.exemplars.as_bytes())
-            .map_err(|e| IntentError::InvalidModel(format!("exemplars: {e}")))?;
-        if bytes.len() % (4 * r.head.dim) != 0 {
+        let exemplars = decode_f32(&r.exemplars, "exemplars")?;
+        if r.head.dim == 0 || !exemplars.len().is_multiple_of(r.head.dim) {
             return invalid("exemplars do not match the embedding dimension");
         }
-        let exemplars: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         if exemplars.len() / r.head.dim != r.exemplar_intents.len() || r.exemplar_intents.iter().any(|&c| c as usize >= r.intents.len()) {
             return invalid("exemplar intents do not match the exemplars");
         }
         let c = &r.calibration;
         let finite = r.threshold.is_finite() && c.temperature.is_finite() && c.temperature > 0.0;
-        if !finite || !c.weights.iter().all(|w| w.is_finite()) {
+        if !finite || !c.weights.iter().chain(c.distance_weights.iter().flatten()).all(|w| w.is_finite()) {
             return invalid("threshold, temperature or weights are not finite");
         }
+        let distance = match r.distance {
+            Some(d) => {
+                let m = Mahalanobis {
+                    dim: r.head.dim,
+                    whitening: decode_f32(&d.whitening, "whitening")?,
+                    means: decode_f32(&d.means, "means")?,
+                    shrinkage: d.shrinkage,
+                };
+                if !m.is_consistent(r.head.dim) {
+                    return invalid("the distance does not match the embedding dimension");
+                }
+                Some(m)
+            }
+            None => None,
+        };
         Ok(Self {
             intents: r.intents,
             head: r.head,
@@ -194,21 +240,26 @@ impl TryFrom<ModelRepr> for IntentModel {
             exemplar_intents: r.exemplar_intents,
             threshold: r.threshold,
             calibration: r.calibration,
+            distance,
         })
     }
 }
 
 impl From<IntentModel> for ModelRepr {
     fn from(m: IntentModel) -> Self {
-        let bytes: Vec<u8> = m.exemplars.iter().flat_map(|v| v.to_le_bytes()).collect();
         Self {
-            version: MODEL_VERSION,
+            version: if m.distance.is_some() { MODEL_VERSION } else { 1 },
             intents: m.intents,
             head: m.head,
-            exemplars: base64::engine::general_purpose::STANDARD.encode(bytes),
+            exemplars: encode_f32(&m.exemplars),
             exemplar_intents: m.exemplar_intents,
             threshold: m.threshold,
             calibration: m.calibration,
+            distance: m.distance.map(|d| DistanceRepr {
+                whitening: encode_f32(&d.whitening),
+                means: encode_f32(&d.means),
+                shrinkage: d.shrinkage,
+            }),
         }
     }
 }
@@ -248,15 +299,35 @@ impl IntentModel {
 
     /// `neighbours` are (similarity, intent), most similar first.
     fn decide(&self, embedding: &[f32], neighbours: &[(f32, usize)]) -> Prediction {
-        let nearest = neighbours.first().map_or(-1.0, |n| n.0);
         let probs = self.calibration.blend(&self.head.logits(embedding), neighbours);
+        let scores = Scores::new(&probs, neighbours, self.distance.as_ref().map(|d| d.score(embedding)));
+        let confidence = self.calibration.confidence(&scores);
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let best = ranked.first().copied().unwrap_or((0, 0.0));
-        let confidence = self.calibration.confidence(best.1, nearest);
         let intent = (confidence >= self.threshold).then(|| self.intents[best.0].clone());
         let top = ranked.into_iter().take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
         Prediction { intent, confidence, top }
+    }
+
+    /// The scores the confidence of each embedding (all of the model's dimension) is
+    /// computed from, for measuring how well each separates unknown intents.
+    pub fn scores_many(&self, embeddings: &[Vec<f32>]) -> Result<Vec<Scores>, IntentError> {
+        let dim = self.head.dim;
+        if let Some(index) = embeddings.iter().position(|e| e.len() != dim) {
+            return Err(IntentError::DimensionMismatch { index, found: embeddings[index].len(), expected: dim });
+        }
+        let queries: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[f32]> = self.exemplars.chunks_exact(dim).collect();
+        let found = neighbours(&queries, &refs, self.calibration.knn_neighbours.max(1))?;
+        Ok(queries
+            .iter()
+            .zip(found)
+            .map(|(q, n)| {
+                let n = self.label(n);
+                Scores::new(&self.calibration.blend(&self.head.logits(q), &n), &n, self.distance.as_ref().map(|d| d.score(q)))
+            })
+            .collect())
     }
 
     /// Embeds and classifies `texts`, in order.
@@ -373,6 +444,44 @@ mod tests {
         v["intents"].as_array_mut().unwrap().pop();
         let err = serde_json::from_value::<IntentModel>(v).unwrap_err();
         assert!(err.to_string().contains("do not match"), "{err}");
+    }
+
+    #[test]
+    fn a_model_stored_as_version_1_still_loads_and_decides_without_the_distance() {
+        let (xs, ys) = blobs(4, 10, 8);
+        let model = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        let mut v = serde_json::to_value(&model).unwrap();
+        assert_eq!(v["version"], 2);
+        // What version 1 wrote: no distance, no distance weights.
+        v["version"] = 1.into();
+        v.as_object_mut().unwrap().remove("distance");
+        v["calibration"].as_object_mut().unwrap().remove("distance_weights");
+        let old: IntentModel = serde_json::from_value(v).unwrap();
+        // (Its threshold was chosen for the new confidence here, so only the confidence
+        // is checked: it is the version-1 formula.)
+        let p = old.predict(&xs[0]);
+        let [a, b, c] = old.calibration().weights;
+        let s = old.scores_many(&xs[..1]).unwrap()[0];
+        assert_eq!(s.mahalanobis, None);
+        let expected = 1.0 / (1.0 + (-(a * s.best_probability.ln() + b * s.nearest + c)).exp());
+        assert!((p.confidence - expected).abs() < 1e-5);
+        // It is stored again as version 1, and a version from the future is refused.
+        assert_eq!(serde_json::to_value(&old).unwrap()["version"], 1);
+        let mut future = serde_json::to_value(&model).unwrap();
+        future["version"] = 3.into();
+        assert!(serde_json::from_value::<IntentModel>(future).is_err());
+    }
+
+    #[test]
+    fn the_distance_scores_an_unseen_direction_above_the_examples() {
+        let (xs, ys) = blobs(5, 10, 12);
+        let model = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        let mut unseen = vec![0.0f32; 12];
+        unseen[9] = 1.0;
+        let s = model.scores_many(&[xs[0].clone(), unseen]).unwrap();
+        assert!(s[1].mahalanobis.unwrap() > s[0].mahalanobis.unwrap());
+        assert!(s[1].knn_mean < s[0].knn_mean);
+        assert!(model.calibration().distance_weights.is_some());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Training an [`IntentModel`]: validate the examples, calibrate on held-out parts of
-//! them ([`super::calibrate`]), then fit the final head on every example and keep every
-//! embedding for the nearest-example vote.
+//! them ([`super::calibrate`]), then fit the final head and the out-of-scope distance
+//! ([`super::distance`]) on every example and keep every embedding for the
+//! nearest-example signals.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::calibrate::calibrate;
+use super::distance::Mahalanobis;
 use super::{Example, IntentError, IntentModel, TrainConfig};
 use crate::embed::Embedder;
 use crate::head::{self, FitParams};
@@ -49,6 +51,7 @@ impl IntentModel {
 
         let calibration = calibrate(&xs, &ys, names.len(), config)?;
         let head = head::fit(&xs, &ys, names.len(), &fit_params(config, dim, 0))?;
+        let distance = Mahalanobis::fit(&xs, &ys, names.len())?;
         Ok(Self {
             intents: names,
             head,
@@ -56,6 +59,7 @@ impl IntentModel {
             exemplar_intents: ys.iter().map(|&y| y as u32).collect(),
             threshold: calibration.threshold,
             calibration,
+            distance: Some(distance),
         })
     }
 }
