@@ -34,7 +34,7 @@ use crate::intent::{Example, IntentError, IntentModel, TrainConfig};
 
 /// Names the training method in `IntentModelTrained`, so a worker that would
 /// train differently can tell.
-pub const TRAINER: &str = "minilm-l6-v2/linear-head+knn/1";
+pub const TRAINER: &str = "minilm-l6-v2/linear-head+knn+oos-distances/2";
 
 /// Texts embedded per step (progress is reported after each).
 const CHUNK: usize = 256;
