@@ -9,6 +9,33 @@
 //! [`split_holdout`] makes an honest test set from one labelled file: a stratified share
 //! of each intent's rows, plus every row of a few whole intents, relabelled out of scope
 //! and removed from training.
+//!
+//! ## What is measured
+//!
+//! The model is trained by [`crate::learn::train_with`], the function `kb train` and the
+//! live worker use (with the product's [`TrainConfig`]; only `--seeds` changes its
+//! seed), and every test row goes through [`IntentModel::predict_many`], which gives the
+//! same prediction as the live bot's [`IntentModel::predict`]: the intent it answers (or a
+//! handoff when the calibrated confidence is below the threshold), and that confidence.
+//! Besides the figures at the model's threshold, the out-of-scope measures use the
+//! confidence as the score of being in scope, over all thresholds:
+//!
+//! - [`auroc`]: the chance that an in-scope row has a higher confidence than an
+//!   out-of-scope row (ties count one half);
+//! - [`fpr_at_in_scope_recall`] at 0.95: the share of out-of-scope rows still answered at
+//!   the threshold that answers 95% of the in-scope rows;
+//! - [`in_scope_accuracy_at_oos_recall`] at 0.80: the share of in-scope rows answered
+//!   with the right intent at the threshold that hands off 80% of the out-of-scope rows
+//!   (a handoff of an in-scope row counts as wrong).
+//!
+//! A row whose confidence equals such a threshold falls on the side that makes the
+//! figure worse: it is answered in FPR95 and handed off in the accuracy at 80% recall.
+//!
+//! Training is deterministic (the examples are put in one order and the head and the
+//! calibration draw from a fixed seed), so one run measures one model; `--seeds N`
+//! trains with N seeds (the product's first) and reports the mean and the spread, and
+//! `--val FILE` sets the threshold on a validation file ([`choose_threshold`]) instead of
+//! the one training's own calibration chose.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,7 +48,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::embed::Embedder;
-use crate::intent::{Calibration, Example, IntentError};
+use crate::intent::{Calibration, Example, IntentError, IntentModel, Prediction, TrainConfig};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +101,21 @@ pub struct EvalReport {
     pub oos_recall: Option<f64>,
     /// Share of handoffs that were out-of-scope rows; `None` without out-of-scope rows.
     pub oos_precision: Option<f64>,
-    /// Wall time of the whole run: reading, training, embedding and scoring the test set.
+    /// Share of in-scope rows answered (right or wrong) at the threshold.
+    pub in_scope_retention: f64,
+    /// In-scope vs out-of-scope separation by the confidence ([`auroc`]).
+    pub auroc: Option<f64>,
+    /// Share of out-of-scope rows answered when 95% of in-scope rows are ([`fpr_at_in_scope_recall`]).
+    pub fpr_at_95_in_scope_recall: Option<f64>,
+    /// In-scope accuracy when 80% of out-of-scope rows are handed off ([`in_scope_accuracy_at_oos_recall`]).
+    pub in_scope_accuracy_at_80_oos_recall: Option<f64>,
+    /// The handoff threshold applied to the test set.
+    pub threshold: f64,
+    /// Where that threshold came from.
+    pub threshold_from: ThresholdSource,
+    /// The training seed ([`TrainConfig::seed`]).
+    pub seed: u64,
+    /// Wall time of the run: training, and scoring the validation and test sets.
     pub seconds: f64,
     /// Wall time of training (embedding the training set included).
     pub train_seconds: f64,
@@ -86,19 +127,62 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
-    /// The headline figures, with exactly the keys
-    /// `n, accuracy, macro_f1, in_scope_accuracy, oos_recall, oos_precision, seconds`.
+    /// The headline figures: `n`, `seed`, `threshold_from`, `seconds` and the [`FIGURES`].
     pub fn summary_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "n": self.n,
-            "accuracy": self.accuracy,
-            "macro_f1": self.macro_f1,
-            "in_scope_accuracy": self.in_scope_accuracy,
-            "oos_recall": self.oos_recall,
-            "oos_precision": self.oos_precision,
+            "seed": self.seed,
+            "threshold_from": self.threshold_from,
             "seconds": self.seconds,
-        })
+        });
+        for (key, value) in self.figures() {
+            json[key] = serde_json::json!(value);
+        }
+        json
     }
+
+    /// The [`FIGURES`] of this run, in that order.
+    pub fn figures(&self) -> [(&'static str, Option<f64>); 11] {
+        [
+            ("accuracy", Some(self.accuracy)),
+            ("macro_f1", Some(self.macro_f1)),
+            ("closed_accuracy", Some(self.closed_accuracy)),
+            ("in_scope_accuracy", Some(self.in_scope_accuracy)),
+            ("in_scope_retention", Some(self.in_scope_retention)),
+            ("oos_recall", self.oos_recall),
+            ("oos_precision", self.oos_precision),
+            ("auroc", self.auroc),
+            ("fpr_at_95_in_scope_recall", self.fpr_at_95_in_scope_recall),
+            ("in_scope_accuracy_at_80_oos_recall", self.in_scope_accuracy_at_80_oos_recall),
+            ("threshold", Some(self.threshold)),
+        ]
+    }
+}
+
+/// The names of the figures a run reports ([`EvalReport::figures`]).
+pub const FIGURES: [&str; 11] = [
+    "accuracy",
+    "macro_f1",
+    "closed_accuracy",
+    "in_scope_accuracy",
+    "in_scope_retention",
+    "oos_recall",
+    "oos_precision",
+    "auroc",
+    "fpr_at_95_in_scope_recall",
+    "in_scope_accuracy_at_80_oos_recall",
+    "threshold",
+];
+
+/// Where the threshold applied to the test set came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdSource {
+    /// Training's own calibration on the training examples (what the product uses).
+    #[default]
+    Training,
+    /// [`choose_threshold`] on the `--val` file.
+    Validation,
 }
 
 impl fmt::Display for EvalReport {
@@ -116,50 +200,326 @@ impl fmt::Display for EvalReport {
         let opt = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.4}"));
         writeln!(f, "{:>width$}  {:>9}", "oos recall", opt(self.oos_recall))?;
         writeln!(f, "{:>width$}  {:>9}", "oos precision", opt(self.oos_precision))?;
+        writeln!(f, "{:>width$}  {:>9.4}  (in-scope rows answered)", "retention", self.in_scope_retention)?;
+        writeln!(f, "{:>width$}  {:>9}  (confidence: in scope vs out of scope)", "auroc", opt(self.auroc))?;
+        writeln!(f, "{:>width$}  {:>9}  (oos answered at 95% in-scope retention)", "fpr95", opt(self.fpr_at_95_in_scope_recall))?;
+        writeln!(f, "{:>width$}  {:>9}  (in-scope acc at 80% oos recall)", "acc@oos80", opt(self.in_scope_accuracy_at_80_oos_recall))?;
+        let from = match self.threshold_from {
+            ThresholdSource::Training => "training's calibration",
+            ThresholdSource::Validation => "the validation file",
+        };
+        writeln!(f, "{:>width$}  {:>9.4}  (from {from}; seed {})", "threshold", self.threshold, self.seed)?;
         writeln!(
             f,
             "{:>width$}  {:>9.4}  (temperature {:.3}; calibration: in-scope acc {:.4}, oos recall {:.4}, ECE {:.4})",
-            "threshold",
+            "calibration",
             self.calibration.threshold,
             self.calibration.temperature,
             self.calibration.in_scope_accuracy,
             self.calibration.oos_recall,
             self.calibration.expected_calibration_error
         )?;
-        write!(f, "{:>width$}  {:.1}s total, {:.1}s training on {} rows", "time", self.seconds, self.train_seconds, self.train_rows)
+        write!(f, "{:>width$}  {:.1}s this run, {:.1}s training on {} rows", "time", self.seconds, self.train_seconds, self.train_rows)
     }
 }
 
-/// Trains on `train_csv` exactly as the product does ([`crate::TrainConfig::default`]) and
-/// scores `test_csv`. Test rows labelled `oos_label` are out of scope.
-pub fn run(embedder: &Embedder, train_csv: &Path, test_csv: &Path, oos_label: Option<&str>) -> Result<EvalReport, EvalError> {
-    let start = Instant::now();
-    let train = read_examples(train_csv)?;
-    let test = read_labelled(test_csv)?;
-    let known: BTreeSet<&str> = train.iter().map(|e| e.intent.as_str()).collect();
-    for (line, e) in &test {
-        if Some(e.intent.as_str()) != oos_label && !known.contains(e.intent.as_str()) {
-            return Err(EvalError::UnknownIntent { path: test_csv.to_owned(), line: *line, intent: e.intent.clone() });
-        }
+/// How [`run_with`] evaluates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Test (and validation) rows with this intent are out of scope.
+    pub oos_label: Option<String>,
+    /// A labelled file to choose the threshold on ([`choose_threshold`]) instead of
+    /// training's calibration.
+    pub val: Option<PathBuf>,
+    /// Trainings, with seeds `TrainConfig::default().seed + 0, 1, …` (at least one).
+    pub seeds: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { oos_label: None, val: None, seeds: 1 }
+    }
+}
+
+/// The runs of [`run_with`], one per seed, the product's seed first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRuns {
+    pub runs: Vec<EvalReport>,
+    /// Wall time of everything: reading, embedding the test and validation sets, every run.
+    pub seconds: f64,
+}
+
+/// The mean and spread of one figure over the runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    /// Sample standard deviation (`None` for one run).
+    pub sd: Option<f64>,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The mean, sample standard deviation, least and greatest of `values`; `None` when empty.
+pub fn spread(values: &[f64]) -> Option<Spread> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.len() > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(Spread { mean, sd, min, max })
+}
+
+impl EvalRuns {
+    /// Each of the [`FIGURES`] over the runs; `None` where a run has no value (no
+    /// out-of-scope rows).
+    pub fn spreads(&self) -> Vec<(&'static str, Option<Spread>)> {
+        let per_run: Vec<_> = self.runs.iter().map(EvalReport::figures).collect();
+        (0..FIGURES.len())
+            .map(|i| {
+                let values: Option<Vec<f64>> = per_run.iter().map(|f| f[i].1).collect();
+                (FIGURES[i], values.and_then(|v| spread(&v)))
+            })
+            .collect()
     }
 
-    // Exactly as `kb train` and the live worker train a tenant's model.
-    let model = crate::learn::train(embedder, &train, &mut |_, _| {})?.model;
-    let train_seconds = start.elapsed().as_secs_f64();
-    let texts: Vec<&str> = test.iter().map(|(_, e)| e.text.as_str()).collect();
-    let predictions = model.classify(embedder, &texts)?;
-    let best: Vec<Option<&str>> = predictions.iter().map(|p| p.top.first().map(|t| t.0.as_str())).collect();
-    let predicted: Vec<Option<String>> = predictions.iter().map(|p| p.intent.clone()).collect();
-    let truth: Vec<Option<&str>> = test.iter().map(|(_, e)| Some(e.intent.as_str()).filter(|i| Some(*i) != oos_label)).collect();
+    /// The JSON last line of `jamuna eval`: `n`, `seeds`, `threshold_from`, `seconds`,
+    /// every one of the [`FIGURES`] as its mean over the seeds (`null` without
+    /// out-of-scope rows), and `spread`: per figure `{mean, sd, min, max}`.
+    pub fn summary_json(&self) -> serde_json::Value {
+        let first = self.runs.first();
+        let mut json = serde_json::json!({
+            "n": first.map_or(0, |r| r.n),
+            "seeds": self.runs.iter().map(|r| r.seed).collect::<Vec<_>>(),
+            "threshold_from": first.map(|r| r.threshold_from),
+            "seconds": self.seconds,
+        });
+        let mut spreads = serde_json::Map::new();
+        for (key, s) in self.spreads() {
+            json[key] = serde_json::json!(s.map(|s| s.mean));
+            spreads.insert(key.to_owned(), serde_json::json!(s));
+        }
+        json["spread"] = serde_json::Value::Object(spreads);
+        json
+    }
+}
 
+impl fmt::Display for EvalRuns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(first) = self.runs.first() else {
+            return write!(f, "no runs");
+        };
+        writeln!(f, "seed {} (the product's):", first.seed)?;
+        write!(f, "{first}")?;
+        if self.runs.len() > 1 {
+            let seeds: Vec<String> = self.runs.iter().map(|r| r.seed.to_string()).collect();
+            writeln!(f, "\n\nover {} seeds ({}):", self.runs.len(), seeds.join(", "))?;
+            writeln!(f, "{:>34}  {:>8}  {:>8}  {:>8}  {:>8}", "figure", "mean", "sd", "min", "max")?;
+            for (key, s) in self.spreads() {
+                match s {
+                    Some(s) => writeln!(f, "{key:>34}  {:>8.4}  {:>8.4}  {:>8.4}  {:>8.4}", s.mean, s.sd.unwrap_or(0.0), s.min, s.max)?,
+                    None => writeln!(f, "{key:>34}  {:>8}", "n/a")?,
+                }
+            }
+        }
+        write!(f, "\n{:.1}s in all", self.seconds)
+    }
+}
+
+/// Trains on `train_csv` exactly as the product does ([`crate::learn::train`]) and
+/// scores `test_csv`. Test rows labelled `oos_label` are out of scope.
+pub fn run(embedder: &Embedder, train_csv: &Path, test_csv: &Path, oos_label: Option<&str>) -> Result<EvalReport, EvalError> {
+    let options = EvalOptions { oos_label: oos_label.map(str::to_owned), ..EvalOptions::default() };
+    let mut runs = run_with(embedder, train_csv, test_csv, &options)?;
+    Ok(runs.runs.remove(0))
+}
+
+/// [`run`] with options: a validation file for the threshold, several seeds.
+pub fn run_with(embedder: &Embedder, train_csv: &Path, test_csv: &Path, options: &EvalOptions) -> Result<EvalRuns, EvalError> {
+    let start = Instant::now();
+    let oos_label = options.oos_label.as_deref();
+    let train = read_examples(train_csv)?;
+    let known: BTreeSet<&str> = train.iter().map(|e| e.intent.as_str()).collect();
+    let read_checked = |path: &Path| -> Result<Vec<(u64, Example)>, EvalError> {
+        let rows = read_labelled(path)?;
+        for (line, e) in &rows {
+            if Some(e.intent.as_str()) != oos_label && !known.contains(e.intent.as_str()) {
+                return Err(EvalError::UnknownIntent { path: path.to_owned(), line: *line, intent: e.intent.clone() });
+            }
+        }
+        Ok(rows)
+    };
+    let test = read_checked(test_csv)?;
+    let val = options.val.as_deref().map(read_checked).transpose()?;
+    let truth_of = |rows: &[(u64, Example)]| -> Vec<Option<String>> {
+        rows.iter().map(|(_, e)| Some(e.intent.clone()).filter(|i| Some(i.as_str()) != oos_label)).collect()
+    };
+    // Embedded once: every seed's model scores the same vectors ([`IntentModel::classify`]
+    // is this embedding followed by `predict_many`).
+    let embed = |rows: &[(u64, Example)]| -> Result<Vec<Vec<f32>>, IntentError> {
+        Ok(embedder.embed(&rows.iter().map(|(_, e)| e.text.as_str()).collect::<Vec<_>>())?)
+    };
+    let test_truth = truth_of(&test);
+    let test_embeddings = embed(&test)?;
+    let val = match &val {
+        Some(rows) => Some((truth_of(rows), embed(rows)?)),
+        None => None,
+    };
+
+    let product = TrainConfig::default();
+    let mut runs = Vec::with_capacity(options.seeds.max(1));
+    for i in 0..options.seeds.max(1) {
+        let run_start = Instant::now();
+        let config = TrainConfig { seed: product.seed.wrapping_add(i as u64), ..product.clone() };
+        // Exactly as `kb train` and the live worker train a tenant's model.
+        let mut model = crate::learn::train_with(embedder, &train, &config, &mut |_, _| {})?.model;
+        let train_seconds = run_start.elapsed().as_secs_f64();
+        let mut threshold_from = ThresholdSource::Training;
+        if let Some((truth, embeddings)) = &val {
+            let rows = outcomes(truth, &model.predict_many(embeddings)?);
+            model = model.with_threshold(choose_threshold(&rows, config.oos_weight));
+            threshold_from = ThresholdSource::Validation;
+        }
+        let mut report = evaluate(&model, &test_truth, &model.predict_many(&test_embeddings)?, oos_label);
+        report.threshold_from = threshold_from;
+        report.seed = config.seed;
+        report.train_seconds = train_seconds;
+        report.train_rows = train.len();
+        report.seconds = run_start.elapsed().as_secs_f64();
+        runs.push(report);
+    }
+    Ok(EvalRuns { runs, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Every figure of one model on one test set, from its predictions.
+fn evaluate(model: &IntentModel, truth: &[Option<String>], predictions: &[Prediction], oos_label: Option<&str>) -> EvalReport {
+    let truth: Vec<Option<&str>> = truth.iter().map(Option::as_deref).collect();
+    let predicted: Vec<Option<String>> = predictions.iter().map(|p| p.intent.clone()).collect();
     let mut report = score(&truth, &predicted, oos_label.unwrap_or("handoff"));
-    let in_scope: Vec<(&Option<&str>, &Option<&str>)> = truth.iter().zip(&best).filter(|(t, _)| t.is_some()).collect();
-    report.closed_accuracy = in_scope.iter().filter(|(t, b)| t == b).count() as f64 / in_scope.len().max(1) as f64;
-    report.seconds = start.elapsed().as_secs_f64();
-    report.train_seconds = train_seconds;
-    report.train_rows = train.len();
+    let rows = outcomes(&truth, predictions);
+    let in_scope: Vec<Option<bool>> = rows.iter().map(|r| r.1).filter(Option::is_some).collect();
+    report.closed_accuracy = in_scope.iter().filter(|r| **r == Some(true)).count() as f64 / in_scope.len().max(1) as f64;
+    let answered = truth.iter().zip(&predicted).filter(|(t, p)| t.is_some() && p.is_some()).count();
+    report.in_scope_retention = answered as f64 / in_scope.len().max(1) as f64;
+    report.auroc = auroc(&rows);
+    report.fpr_at_95_in_scope_recall = fpr_at_in_scope_recall(&rows, 0.95);
+    report.in_scope_accuracy_at_80_oos_recall = in_scope_accuracy_at_oos_recall(&rows, 0.80);
+    report.threshold = f64::from(model.threshold());
     report.calibration = model.calibration().clone();
-    Ok(report)
+    report
+}
+
+/// One scored row: the model's confidence, and `Some(whether its best intent is right)`
+/// for an in-scope row, `None` for an out-of-scope one.
+pub type Outcome = (f32, Option<bool>);
+
+/// The [`Outcome`] of each prediction; `truth` is `None` for an out-of-scope row.
+fn outcomes<S: AsRef<str>>(truth: &[Option<S>], predictions: &[Prediction]) -> Vec<Outcome> {
+    truth
+        .iter()
+        .zip(predictions)
+        .map(|(t, p)| {
+            let best = p.top.first().map(|b| b.0.as_str());
+            (p.confidence, t.as_ref().map(|t| Some(t.as_ref()) == best))
+        })
+        .collect()
+}
+
+/// The area under the ROC curve of the confidence as a score of being in scope: the
+/// chance that a random in-scope row scores higher than a random out-of-scope row, ties
+/// counting one half (the Mann–Whitney statistic with mid-ranks). `None` unless both
+/// kinds of row are present.
+pub fn auroc(rows: &[Outcome]) -> Option<f64> {
+    let mut sorted: Vec<(f32, bool)> = rows.iter().map(|r| (r.0, r.1.is_some())).collect();
+    let n_in = sorted.iter().filter(|r| r.1).count();
+    let n_oos = sorted.len() - n_in;
+    if n_in == 0 || n_oos == 0 {
+        return None;
+    }
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Sum of the in-scope rows' ranks (1-based), tied rows sharing their mean rank.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < sorted.len() {
+        let j = i + sorted[i..].iter().take_while(|r| r.0.total_cmp(&sorted[i].0).is_eq()).count();
+        let mid_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += mid_rank * sorted[i..j].iter().filter(|r| r.1).count() as f64;
+        i = j;
+    }
+    let u = rank_sum - (n_in * (n_in + 1)) as f64 / 2.0;
+    Some(u / (n_in as f64 * n_oos as f64))
+}
+
+/// `ceil(share × n)`, at least 1 (for `n > 0`), without float noise pushing an exact
+/// product up (0.95 × 20 is 19, not 20).
+fn at_least(share: f64, n: usize) -> usize {
+    ((share * n as f64 - 1e-9).ceil() as usize).clamp(1, n.max(1))
+}
+
+/// The share of out-of-scope rows answered at the threshold that answers `recall` of the
+/// in-scope rows: the threshold is the `⌈recall·n⌉`-th highest in-scope confidence, and a
+/// row is answered when its confidence is at least the threshold (so an out-of-scope row
+/// tied with it counts as answered). `None` unless both kinds of row are present.
+pub fn fpr_at_in_scope_recall(rows: &[Outcome], recall: f64) -> Option<f64> {
+    let mut in_scope: Vec<f32> = rows.iter().filter(|r| r.1.is_some()).map(|r| r.0).collect();
+    let oos: Vec<f32> = rows.iter().filter(|r| r.1.is_none()).map(|r| r.0).collect();
+    if in_scope.is_empty() || oos.is_empty() {
+        return None;
+    }
+    in_scope.sort_by(|a, b| b.total_cmp(a));
+    let threshold = in_scope[at_least(recall, in_scope.len()) - 1];
+    Some(oos.iter().filter(|c| **c >= threshold).count() as f64 / oos.len() as f64)
+}
+
+/// In-scope accuracy at the threshold that hands off `recall` of the out-of-scope rows:
+/// the threshold is the `⌈recall·n⌉`-th lowest out-of-scope confidence and a row is
+/// handed off when its confidence is at most the threshold (so an in-scope row tied
+/// with it is handed off). The accuracy is over all in-scope rows: right means answered
+/// with the row's intent; a handoff or a wrong intent is wrong. `None` unless both
+/// kinds of row are present.
+pub fn in_scope_accuracy_at_oos_recall(rows: &[Outcome], recall: f64) -> Option<f64> {
+    let mut oos: Vec<f32> = rows.iter().filter(|r| r.1.is_none()).map(|r| r.0).collect();
+    let in_scope: Vec<(f32, bool)> = rows.iter().filter_map(|r| r.1.map(|right| (r.0, right))).collect();
+    if in_scope.is_empty() || oos.is_empty() {
+        return None;
+    }
+    oos.sort_by(|a, b| a.total_cmp(b));
+    let threshold = oos[at_least(recall, oos.len()) - 1];
+    Some(in_scope.iter().filter(|(c, right)| *right && *c > threshold).count() as f64 / in_scope.len() as f64)
+}
+
+/// The threshold `--val` applies, chosen on the validation rows (a row is answered when
+/// its confidence is at least the threshold). With out-of-scope rows: the candidate
+/// (0, or a row's confidence) that maximises `in-scope accuracy + oos_weight × oos
+/// recall`, the objective training's calibration maximises, the lowest on a tie.
+/// Without: the `⌈0.95·n⌉`-th highest confidence, answering 95% of the rows. 0 (never
+/// hand off) without rows.
+pub fn choose_threshold(rows: &[Outcome], oos_weight: f64) -> f32 {
+    let n_in = rows.iter().filter(|r| r.1.is_some()).count();
+    let n_oos = rows.len() - n_in;
+    if n_oos == 0 {
+        let mut c: Vec<f32> = rows.iter().map(|r| r.0).collect();
+        c.sort_by(|a, b| b.total_cmp(a));
+        return c.get(at_least(0.95, c.len()).wrapping_sub(1)).copied().unwrap_or(0.0);
+    }
+    let mut candidates: Vec<f32> = std::iter::once(0.0).chain(rows.iter().map(|r| r.0)).collect();
+    candidates.sort_by(|a, b| a.total_cmp(b));
+    candidates.dedup();
+    let objective = |t: f32| {
+        let right = rows.iter().filter(|r| r.1 == Some(true) && r.0 >= t).count();
+        let caught = rows.iter().filter(|r| r.1.is_none() && r.0 < t).count();
+        right as f64 / n_in.max(1) as f64 + oos_weight * caught as f64 / n_oos as f64
+    };
+    let mut best = (f64::NEG_INFINITY, 0.0);
+    for t in candidates {
+        let value = objective(t);
+        if value > best.0 {
+            best = (value, t);
+        }
+    }
+    best.1
 }
 
 /// Scores predictions; `None` is out of scope (a handoff), named `oos_name` in the report.
@@ -211,6 +571,13 @@ fn score(truth: &[Option<&str>], predicted: &[Option<String>], oos_name: &str) -
         closed_accuracy: 0.0,
         oos_recall: (oos_n > 0).then(|| ratio(oos_caught, oos_n)),
         oos_precision: (oos_n > 0).then(|| ratio(oos_caught, handoffs)),
+        in_scope_retention: 0.0,
+        auroc: None,
+        fpr_at_95_in_scope_recall: None,
+        in_scope_accuracy_at_80_oos_recall: None,
+        threshold: 0.0,
+        threshold_from: ThresholdSource::Training,
+        seed: 0,
         seconds: 0.0,
         train_seconds: 0.0,
         train_rows: 0,
@@ -359,8 +726,99 @@ mod tests {
         assert_eq!(names, ["a", "b", "oos"]);
         let json = r.summary_json();
         let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, BTreeSet::from(["n", "accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_precision", "seconds"]));
+        let mut expected = BTreeSet::from(["n", "seed", "threshold_from", "seconds"]);
+        expected.extend(FIGURES);
+        assert_eq!(keys, expected);
+        assert_eq!(json["threshold_from"], "training");
         assert!(r.to_string().contains("oos recall"));
+    }
+
+    fn rows(in_scope: &[(f32, bool)], oos: &[f32]) -> Vec<Outcome> {
+        in_scope.iter().map(|&(c, right)| (c, Some(right))).chain(oos.iter().map(|&c| (c, None))).collect()
+    }
+
+    #[test]
+    fn auroc_counts_ties_as_one_half() {
+        // Pairs (in, oos): 0.9 beats both, 0.5 ties 0.5 and beats 0.1, 0.3 loses to 0.5
+        // and beats 0.1: (2 + 1.5 + 1) / 6.
+        let r = rows(&[(0.9, true), (0.5, false), (0.3, true)], &[0.5, 0.1]);
+        assert!((auroc(&r).unwrap() - 0.75).abs() < 1e-12);
+        assert_eq!(auroc(&rows(&[(0.5, true), (0.5, true)], &[0.5])), Some(0.5));
+        assert_eq!(auroc(&rows(&[(0.9, true), (0.8, false)], &[0.1, 0.2])), Some(1.0));
+        assert_eq!(auroc(&rows(&[(0.1, true)], &[0.9, 0.8])), Some(0.0));
+    }
+
+    #[test]
+    fn out_of_scope_measures_are_none_without_both_kinds_of_row() {
+        let only_in = rows(&[(0.9, true), (0.2, false)], &[]);
+        assert_eq!(auroc(&only_in), None);
+        assert_eq!(fpr_at_in_scope_recall(&only_in, 0.95), None);
+        assert_eq!(in_scope_accuracy_at_oos_recall(&only_in, 0.8), None);
+        let only_oos = rows(&[], &[0.3]);
+        assert_eq!(auroc(&only_oos), None);
+        assert_eq!(fpr_at_in_scope_recall(&only_oos, 0.95), None);
+        assert_eq!(in_scope_accuracy_at_oos_recall(&only_oos, 0.8), None);
+        assert_eq!(auroc(&[]), None);
+    }
+
+    #[test]
+    fn fpr_at_95_recall_answers_an_oos_row_tied_with_the_threshold() {
+        // 20 in-scope rows 0.05, 0.10, … 1.00: answering 19 of them puts the threshold at
+        // 0.10; out-of-scope 0.10 (tied) and 0.5 are answered, 0.05 and 0.0 are not.
+        let in_scope: Vec<(f32, bool)> = (1..=20).map(|i| (i as f32 / 20.0, true)).collect();
+        let r = rows(&in_scope, &[0.1, 0.05, 0.5, 0.0]);
+        assert_eq!(fpr_at_in_scope_recall(&r, 0.95), Some(0.5));
+        // ⌈0.95 × 3⌉ = 3: every in-scope row answered, threshold 0.7.
+        let r = rows(&[(0.9, true), (0.8, true), (0.7, true)], &[0.7, 0.6]);
+        assert_eq!(fpr_at_in_scope_recall(&r, 0.95), Some(0.5));
+    }
+
+    #[test]
+    fn accuracy_at_80_oos_recall_counts_handoffs_and_wrong_intents_as_wrong() {
+        // ⌈0.8 × 5⌉ = 4 out-of-scope rows handed off: threshold 0.4. In scope: 0.95 right
+        // (answered), 0.4 right but tied (handed off), 0.6 answered wrong, 0.5 right.
+        let r = rows(&[(0.95, true), (0.4, true), (0.6, false), (0.5, true)], &[0.1, 0.2, 0.3, 0.4, 0.9]);
+        assert_eq!(in_scope_accuracy_at_oos_recall(&r, 0.8), Some(0.5));
+    }
+
+    #[test]
+    fn validation_threshold_maximises_accuracy_plus_recall_lowest_on_a_tie() {
+        // t = 0.6 and t = 0.8 both give 2/4 right + 2/2 caught = 1.5; the lower wins.
+        let r = rows(&[(0.9, true), (0.8, true), (0.6, false), (0.3, true)], &[0.5, 0.2]);
+        assert_eq!(choose_threshold(&r, 1.0), 0.6);
+        // Out-of-scope recall worth little: only the handoff that costs no right answer
+        // (0.75 + 0.1 × 0.5 at t = 0.3, against 0.5 + 0.1 at t = 0.6).
+        assert_eq!(choose_threshold(&r, 0.1), 0.3);
+        // Worth nothing: t = 0, 0.2 and 0.3 all answer 3/4 right; never hand off.
+        assert_eq!(choose_threshold(&r, 0.0), 0.0);
+        // No out-of-scope rows: keep 95% of the rows.
+        let in_scope: Vec<(f32, bool)> = (1..=20).map(|i| (i as f32 / 20.0, true)).collect();
+        assert_eq!(choose_threshold(&rows(&in_scope, &[]), 1.0), 0.1);
+        assert_eq!(choose_threshold(&[], 1.0), 0.0);
+    }
+
+    #[test]
+    fn spread_is_mean_sample_sd_min_and_max() {
+        let s = spread(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((s.mean, s.sd, s.min, s.max), (2.0, Some(1.0), 1.0, 3.0));
+        assert_eq!(spread(&[0.5]).unwrap().sd, None);
+        assert_eq!(spread(&[]), None);
+    }
+
+    #[test]
+    fn runs_report_the_mean_of_each_figure_and_null_without_oos_rows() {
+        let mut a = score(&[Some("a"), None], &[Some("a".to_owned()), None], "oos");
+        let mut b = score(&[Some("a"), None], &[None, None], "oos");
+        (a.seed, b.seed, a.auroc, b.auroc) = (42, 43, Some(1.0), Some(0.5));
+        let runs = EvalRuns { runs: vec![a, b], seconds: 1.0 };
+        let json = runs.summary_json();
+        assert_eq!(json["seeds"], serde_json::json!([42, 43]));
+        assert_eq!(json["in_scope_accuracy"], 0.5);
+        assert_eq!(json["auroc"], 0.75);
+        assert_eq!(json["spread"]["auroc"]["min"], 0.5);
+        // score() leaves FPR95 unset (no confidences): null, like every OOS figure without OOS rows.
+        assert!(json["fpr_at_95_in_scope_recall"].is_null());
+        assert!(runs.to_string().contains("over 2 seeds (42, 43)"));
     }
 
     #[test]

@@ -92,6 +92,17 @@ impl Trained {
 /// [`TrainConfig::default`]. `progress(done, total)` follows the embedding,
 /// which is most of the time; training the head follows it.
 pub fn train(embedder: &Embedder, examples: &[Example], progress: &mut dyn FnMut(usize, usize)) -> Result<Trained, IntentError> {
+    train_with(embedder, examples, &TrainConfig::default(), progress)
+}
+
+/// [`train`] with another [`TrainConfig`]; the product always uses the default,
+/// `jamuna eval --seeds` varies only its seed.
+pub fn train_with(
+    embedder: &Embedder,
+    examples: &[Example],
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Trained, IntentError> {
     let start = Instant::now();
     let examples = canonical_examples(examples);
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
@@ -101,7 +112,7 @@ pub fn train(embedder: &Embedder, examples: &[Example], progress: &mut dyn FnMut
         embeddings.extend(embedder.embed(chunk)?);
         progress(embeddings.len(), texts.len());
     }
-    fit(embeddings, &examples, start)
+    fit(embeddings, &examples, config, start)
 }
 
 /// [`train`] for the async worker: the embedding goes through `embedder` one
@@ -114,14 +125,14 @@ pub async fn train_async(embedder: &AsyncEmbedder, examples: Vec<Example>) -> Re
     for chunk in examples.chunks(CHUNK) {
         embeddings.extend(embedder.embed(chunk.iter().map(|e| e.text.clone()).collect()).await?);
     }
-    tokio::task::spawn_blocking(move || fit(embeddings, &examples, start))
+    tokio::task::spawn_blocking(move || fit(embeddings, &examples, &TrainConfig::default(), start))
         .await
         .map_err(|e| IntentError::InvalidModel(format!("the training task failed: {e}")))?
 }
 
-fn fit(embeddings: Vec<Vec<f32>>, examples: &[Example], start: Instant) -> Result<Trained, IntentError> {
+fn fit(embeddings: Vec<Vec<f32>>, examples: &[Example], config: &TrainConfig, start: Instant) -> Result<Trained, IntentError> {
     let intents: Vec<&str> = examples.iter().map(|e| e.intent.as_str()).collect();
-    let model = IntentModel::train_on_embeddings(&embeddings, &intents, &TrainConfig::default())?;
+    let model = IntentModel::train_on_embeddings(&embeddings, &intents, config)?;
     Ok(Trained { model, examples: examples.len(), seconds: start.elapsed().as_secs_f64() })
 }
 

@@ -6,6 +6,7 @@
 
 mod answer;
 mod embed;
+mod eval;
 mod intent;
 mod vectors;
 mod worker;
