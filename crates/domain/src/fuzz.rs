@@ -334,6 +334,10 @@ pub(crate) fn kb_event() -> impl Strategy<Value = KnowledgeBaseEvent> {
                     },
                 }
             }),
+        (any::<String>(), 0i64..4_000_000_000).prop_map(|(examples_fingerprint, secs)| E::IntentTrainingRequested {
+            examples_fingerprint,
+            requested_at: chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+        }),
     ]
 }
 
@@ -364,6 +368,7 @@ fn event_type() -> impl Strategy<Value = String> {
             "ExamplesRemoved",
             "IntentAnswerSet",
             "IntentModelTrained",
+            "IntentTrainingRequested",
         ])
         .prop_map(str::to_owned),
         edge_string(),

@@ -16,12 +16,24 @@
 //!   intent;
 //! * `IntentModelTrained` — a model was trained on the examples as they then
 //!   were (pinned by their [`examples_fingerprint`]); the AI worker follows
-//!   it by loading or retraining that model.
+//!   it by loading or retraining that model;
+//! * `IntentTrainingRequested` — an admin asked for a new model (or added or
+//!   removed one example from the dashboard, which asks for one too). The
+//!   AI worker that holds the knowledge base's partition trains it in the
+//!   background and completes the request with `IntentModelTrained`
+//!   ([`KnowledgeBaseCommand::CompleteIntentTraining`], refused once the
+//!   request is completed, so one request records one model).
+//!
+//! One labelled example at a time ([`KnowledgeBaseCommand::AddExample`]) must
+//! name an intent the knowledge base knows (it has examples or an answer), or
+//! bring the answer of a new intent: a typo in an intent name would otherwise
+//! make a new intent with one example and no answer.
 
 pub mod import;
 
 use crate::{Aggregate, AggregateKind, ArticleId, DomainEvent, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
@@ -108,6 +120,40 @@ pub enum KnowledgeBaseCommand {
     RecordIntentModel {
         trained: TrainedModel,
     },
+    /// Adds one labelled example (nothing if it is known) and asks for a new
+    /// model. The intent must be known, or `answer` must be given (it sets
+    /// the intent's answer, as `SetIntentAnswer` would).
+    AddExample {
+        example: LabelledExample,
+        answer: Option<String>,
+    },
+    /// Removes one known example and asks for a new model.
+    RemoveExample {
+        example: LabelledExample,
+    },
+    /// Asks for a model trained on the current examples (nothing if that is
+    /// already asked for).
+    RequestIntentTraining,
+    /// Completes the pending training request with the model trained for it,
+    /// as [`KnowledgeBaseCommand::RecordIntentModel`] records one; refused
+    /// when no request is pending (another worker completed it).
+    CompleteIntentTraining {
+        trained: TrainedModel,
+    },
+}
+
+/// Where the tenant's intent model stands, as the knowledge base knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelState {
+    /// No model was ever trained, and none is asked for.
+    Untrained,
+    /// A training is asked for and not yet recorded.
+    Training,
+    /// The latest model was trained on the current examples.
+    Trained,
+    /// The examples changed since the latest model, and no training is asked for.
+    Stale,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +192,12 @@ pub enum KnowledgeBaseEvent {
         version: u64,
         trained: TrainedModel,
     },
+    /// A model trained on the examples named by the fingerprint (those of this
+    /// point of the stream) was asked for; an AI worker trains it.
+    IntentTrainingRequested {
+        examples_fingerprint: String,
+        requested_at: Timestamp,
+    },
 }
 
 impl DomainEvent for KnowledgeBaseEvent {
@@ -158,6 +210,7 @@ impl DomainEvent for KnowledgeBaseEvent {
             Self::ExamplesRemoved { .. } => "ExamplesRemoved",
             Self::IntentAnswerSet { .. } => "IntentAnswerSet",
             Self::IntentModelTrained { .. } => "IntentModelTrained",
+            Self::IntentTrainingRequested { .. } => "IntentTrainingRequested",
         }
     }
 
@@ -191,6 +244,14 @@ pub enum KnowledgeBaseError {
     /// A stored event holds finite numbers only: JSON has no NaN or infinity.
     #[error("a trained model's measures must be finite numbers")]
     NotFinite,
+    #[error("there is no intent {0}: name a known intent, or give the new intent's answer")]
+    UnknownIntent(String),
+    #[error("there is no such example")]
+    UnknownExample,
+    #[error("a model needs examples of at least 2 intents")]
+    TooFewIntents,
+    #[error("no training is pending")]
+    NoTrainingRequested,
 }
 
 impl crate::ErrorCode for KnowledgeBaseError {
@@ -206,6 +267,10 @@ impl crate::ErrorCode for KnowledgeBaseError {
             KnowledgeBaseError::NoExamples => "no_examples",
             KnowledgeBaseError::ExamplesChanged => "examples_changed",
             KnowledgeBaseError::NotFinite => "not_finite",
+            KnowledgeBaseError::UnknownIntent(_) => "unknown_intent",
+            KnowledgeBaseError::UnknownExample => "unknown_example",
+            KnowledgeBaseError::TooFewIntents => "too_few_intents",
+            KnowledgeBaseError::NoTrainingRequested => "no_training_requested",
         }
     }
 }
@@ -221,6 +286,12 @@ pub struct KnowledgeBase {
     answers: HashMap<String, u64>,
     /// The latest trained model's version (0: none).
     model_version: u64,
+    /// Intent → how many examples it has (intents without examples are absent).
+    intents: HashMap<String, usize>,
+    /// The latest trained model's figures.
+    trained: Option<TrainedModel>,
+    /// The pending training request: the examples it names, and when.
+    requested: Option<(String, Timestamp)>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and machines (it names example sets in events).
@@ -333,6 +404,67 @@ impl KnowledgeBase {
     pub fn model_version(&self) -> u64 {
         self.model_version
     }
+    /// The intents known: those with examples or an answer, sorted.
+    pub fn intents(&self) -> Vec<String> {
+        let names: BTreeSet<&String> = self.intents.keys().chain(self.answers.keys()).collect();
+        names.into_iter().cloned().collect()
+    }
+    fn knows_intent(&self, intent: &str) -> bool {
+        self.intents.contains_key(intent) || self.answers.contains_key(intent)
+    }
+    /// The latest trained model's figures.
+    pub fn trained(&self) -> Option<&TrainedModel> {
+        self.trained.as_ref()
+    }
+    /// The pending training request, unless the examples were since cut
+    /// below 2 intents (nothing can be trained on them then).
+    fn pending(&self) -> Option<&(String, Timestamp)> {
+        self.requested.as_ref().filter(|_| self.intents.len() >= 2)
+    }
+    /// When the pending training was asked for (`None`: none is pending).
+    pub fn training_requested_at(&self) -> Option<Timestamp> {
+        self.pending().map(|r| r.1)
+    }
+    pub fn model_state(&self) -> ModelState {
+        match (self.pending(), &self.trained) {
+            (Some(_), _) => ModelState::Training,
+            (None, None) => ModelState::Untrained,
+            (None, Some(t)) if t.examples_fingerprint == self.examples_fingerprint() => ModelState::Trained,
+            (None, Some(_)) => ModelState::Stale,
+        }
+    }
+
+    /// The request for a model of the examples as they will be after
+    /// `added`/`removed`, when a model can be trained on them (examples of 2
+    /// intents at least) and it is not already asked for.
+    fn request_after(&self, added: &[LabelledExample], removed: &[LabelledExample], now: Timestamp) -> Option<KnowledgeBaseEvent> {
+        let mut next = self.clone();
+        if !added.is_empty() {
+            next.apply(&KnowledgeBaseEvent::ExamplesAdded { examples: added.to_vec() });
+        }
+        if !removed.is_empty() {
+            next.apply(&KnowledgeBaseEvent::ExamplesRemoved { examples: removed.to_vec() });
+        }
+        let fingerprint = next.examples_fingerprint();
+        if next.intents.len() < 2 || next.pending().is_some_and(|r| r.0 == fingerprint) {
+            return None;
+        }
+        Some(KnowledgeBaseEvent::IntentTrainingRequested { examples_fingerprint: fingerprint, requested_at: now })
+    }
+
+    fn record(&self, trained: &TrainedModel) -> Result<KnowledgeBaseEvent, KnowledgeBaseError> {
+        let t = trained;
+        if ![t.threshold, t.held_out_accuracy, t.in_scope_accuracy, t.oos_recall, t.seconds].iter().all(|f| f.is_finite()) {
+            return Err(KnowledgeBaseError::NotFinite);
+        }
+        if self.examples.is_empty() {
+            return Err(KnowledgeBaseError::NoExamples);
+        }
+        if trained.examples_fingerprint != self.examples_fingerprint() {
+            return Err(KnowledgeBaseError::ExamplesChanged);
+        }
+        Ok(KnowledgeBaseEvent::IntentModelTrained { version: self.model_version + 1, trained: trained.clone() })
+    }
 }
 
 impl Aggregate for KnowledgeBase {
@@ -341,7 +473,7 @@ impl Aggregate for KnowledgeBase {
     type Event = KnowledgeBaseEvent;
     type Error = KnowledgeBaseError;
 
-    fn decide(&self, command: &KnowledgeBaseCommand, _now: Timestamp) -> Result<Vec<KnowledgeBaseEvent>, KnowledgeBaseError> {
+    fn decide(&self, command: &KnowledgeBaseCommand, now: Timestamp) -> Result<Vec<KnowledgeBaseEvent>, KnowledgeBaseError> {
         use KnowledgeBaseCommand as C;
         use KnowledgeBaseEvent as V;
         match command {
@@ -441,18 +573,54 @@ impl Aggregate for KnowledgeBase {
                 }
                 Ok(vec![V::IntentAnswerSet { intent: intent.trim().to_owned(), answer: answer.trim().to_owned() }])
             }
-            C::RecordIntentModel { trained } => {
-                let t = trained;
-                if ![t.threshold, t.held_out_accuracy, t.in_scope_accuracy, t.oos_recall, t.seconds].iter().all(|f| f.is_finite()) {
-                    return Err(KnowledgeBaseError::NotFinite);
+            C::RecordIntentModel { trained } => Ok(vec![self.record(trained)?]),
+            C::AddExample { example, answer } => {
+                check_example(example)?;
+                let mut events = Vec::new();
+                match answer {
+                    Some(answer) => {
+                        check_answer(&example.intent, answer)?;
+                        if self.answers.get(&example.intent) != Some(&fnv1a(&[answer.trim()])) {
+                            events.push(V::IntentAnswerSet { intent: example.intent.clone(), answer: answer.trim().to_owned() });
+                        }
+                    }
+                    None if !self.knows_intent(&example.intent) => return Err(KnowledgeBaseError::UnknownIntent(example.intent.clone())),
+                    None => {}
                 }
+                if self.contains_example(example) {
+                    return Ok(events);
+                }
+                if self.examples.len() >= MAX_EXAMPLES {
+                    return Err(KnowledgeBaseError::TooManyExamples);
+                }
+                let added = vec![example.clone()];
+                let request = self.request_after(&added, &[], now);
+                events.push(V::ExamplesAdded { examples: added });
+                events.extend(request);
+                Ok(events)
+            }
+            C::RemoveExample { example } => {
+                if !self.contains_example(example) {
+                    return Err(KnowledgeBaseError::UnknownExample);
+                }
+                let removed = vec![example.clone()];
+                let request = self.request_after(&[], &removed, now);
+                Ok([V::ExamplesRemoved { examples: removed }].into_iter().chain(request).collect())
+            }
+            C::RequestIntentTraining => {
                 if self.examples.is_empty() {
                     return Err(KnowledgeBaseError::NoExamples);
                 }
-                if trained.examples_fingerprint != self.examples_fingerprint() {
-                    return Err(KnowledgeBaseError::ExamplesChanged);
+                if self.intents.len() < 2 {
+                    return Err(KnowledgeBaseError::TooFewIntents);
                 }
-                Ok(vec![V::IntentModelTrained { version: self.model_version + 1, trained: trained.clone() }])
+                Ok(self.request_after(&[], &[], now).into_iter().collect())
+            }
+            C::CompleteIntentTraining { trained } => {
+                if self.pending().is_none() {
+                    return Err(KnowledgeBaseError::NoTrainingRequested);
+                }
+                Ok(vec![self.record(trained)?])
             }
         }
     }
@@ -468,18 +636,34 @@ impl Aggregate for KnowledgeBase {
                 self.articles.remove(article_id);
             }
             KnowledgeBaseEvent::ExamplesAdded { examples } => {
-                self.examples.extend(examples.iter().map(example_hash));
+                for e in examples {
+                    if self.examples.insert(example_hash(e)) {
+                        *self.intents.entry(e.intent.clone()).or_default() += 1;
+                    }
+                }
             }
             KnowledgeBaseEvent::ExamplesRemoved { examples } => {
                 for e in examples {
-                    self.examples.remove(&example_hash(e));
+                    if self.examples.remove(&example_hash(e))
+                        && let Some(n) = self.intents.get_mut(&e.intent)
+                    {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.intents.remove(&e.intent);
+                        }
+                    }
                 }
             }
             KnowledgeBaseEvent::IntentAnswerSet { intent, answer } => {
                 self.answers.insert(intent.clone(), fnv1a(&[answer]));
             }
-            KnowledgeBaseEvent::IntentModelTrained { version, .. } => {
+            KnowledgeBaseEvent::IntentModelTrained { version, trained } => {
                 self.model_version = *version;
+                self.trained = Some(trained.clone());
+                self.requested = None;
+            }
+            KnowledgeBaseEvent::IntentTrainingRequested { examples_fingerprint, requested_at } => {
+                self.requested = Some((examples_fingerprint.clone(), *requested_at));
             }
         }
     }
@@ -675,6 +859,140 @@ mod tests {
         given::<KnowledgeBase>(known)
             .when(KnowledgeBaseCommand::RecordIntentModel { trained: TrainedModel { oos_recall: f32::NAN, ..trained(fp) } })
             .then_err(KnowledgeBaseError::NotFinite);
+    }
+
+    fn model(fingerprint: String) -> TrainedModel {
+        TrainedModel {
+            examples_fingerprint: fingerprint,
+            examples: 3,
+            intents: 2,
+            threshold: 0.5,
+            held_out_accuracy: 0.9,
+            in_scope_accuracy: 0.8,
+            oos_recall: 0.7,
+            seconds: 1.0,
+            trainer: "test".into(),
+        }
+    }
+
+    fn two_intents() -> KnowledgeBaseEvent {
+        KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("where is my card", "card_arrival"), ex("lost it", "lost_card")] }
+    }
+
+    fn requested(examples: &[LabelledExample]) -> KnowledgeBaseEvent {
+        KnowledgeBaseEvent::IntentTrainingRequested {
+            examples_fingerprint: examples_fingerprint(examples),
+            requested_at: crate::testing::now(),
+        }
+    }
+
+    #[test]
+    fn adding_an_example_of_a_known_intent_asks_for_training() {
+        let added = ex("my card is still not here", "card_arrival");
+        let all = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card"), added.clone()];
+        let state = given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: added.clone(), answer: None })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![added.clone()] }, requested(&all)]);
+        assert_eq!(state.model_state(), ModelState::Training);
+        assert_eq!(state.training_requested_at(), Some(crate::testing::now()));
+        assert_eq!(state.intents(), ["card_arrival", "lost_card"]);
+        // Adding it again changes nothing.
+        given::<KnowledgeBase>([two_intents(), KnowledgeBaseEvent::ExamplesAdded { examples: vec![added.clone()] }])
+            .when(KnowledgeBaseCommand::AddExample { example: added, answer: None })
+            .then_nothing();
+    }
+
+    #[test]
+    fn an_example_of_an_unknown_intent_needs_the_intents_answer() {
+        let new = ex("can I pay with my watch", "wearables");
+        given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: new.clone(), answer: None })
+            .then_err(KnowledgeBaseError::UnknownIntent("wearables".into()));
+        let all = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card"), new.clone()];
+        let state = given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: new.clone(), answer: Some(" Yes, with Apple Pay. ".into()) })
+            .then(vec![
+                KnowledgeBaseEvent::IntentAnswerSet { intent: "wearables".into(), answer: "Yes, with Apple Pay.".into() },
+                KnowledgeBaseEvent::ExamplesAdded { examples: vec![new.clone()] },
+                requested(&all),
+            ]);
+        assert_eq!(state.intents(), ["card_arrival", "lost_card", "wearables"]);
+        // An intent that has only an answer is known.
+        let answered = KnowledgeBaseEvent::IntentAnswerSet { intent: "wearables".into(), answer: "Yes.".into() };
+        given::<KnowledgeBase>([two_intents(), answered])
+            .when(KnowledgeBaseCommand::AddExample { example: new, answer: None })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("can I pay with my watch", "wearables")] }, requested(&all)]);
+        given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: ex(" ", "card_arrival"), answer: None })
+            .then_err(KnowledgeBaseError::InvalidExample);
+        given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: ex("x", "new"), answer: Some(" ".into()) })
+            .then_err(KnowledgeBaseError::InvalidAnswer);
+    }
+
+    #[test]
+    fn a_first_intent_alone_is_not_trained() {
+        let state = given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::AddExample { example: ex("hi", "greeting"), answer: Some("Hello!".into()) })
+            .then(vec![
+                KnowledgeBaseEvent::IntentAnswerSet { intent: "greeting".into(), answer: "Hello!".into() },
+                KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("hi", "greeting")] },
+            ]);
+        assert_eq!(state.model_state(), ModelState::Untrained);
+        given::<KnowledgeBase>([KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("hi", "greeting")] }])
+            .when(KnowledgeBaseCommand::RequestIntentTraining)
+            .then_err(KnowledgeBaseError::TooFewIntents);
+        given::<KnowledgeBase>([]).when(KnowledgeBaseCommand::RequestIntentTraining).then_err(KnowledgeBaseError::NoExamples);
+    }
+
+    #[test]
+    fn removing_an_example_asks_for_training() {
+        let rest = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card")];
+        let extra = ex("stolen", "lost_card");
+        let known = [two_intents(), KnowledgeBaseEvent::ExamplesAdded { examples: vec![extra.clone()] }];
+        given::<KnowledgeBase>(known.clone())
+            .when(KnowledgeBaseCommand::RemoveExample { example: extra.clone() })
+            .then(vec![KnowledgeBaseEvent::ExamplesRemoved { examples: vec![extra] }, requested(&rest)]);
+        given::<KnowledgeBase>(known)
+            .when(KnowledgeBaseCommand::RemoveExample { example: ex("never added", "lost_card") })
+            .then_err(KnowledgeBaseError::UnknownExample);
+        // Down to one intent: nothing to train, and a pending request no longer counts.
+        let state = given::<KnowledgeBase>([two_intents(), requested(&rest)])
+            .when(KnowledgeBaseCommand::RemoveExample { example: ex("lost it", "lost_card") })
+            .then(vec![KnowledgeBaseEvent::ExamplesRemoved { examples: vec![ex("lost it", "lost_card")] }]);
+        assert_eq!(state.model_state(), ModelState::Untrained);
+        assert_eq!(state.training_requested_at(), None);
+    }
+
+    #[test]
+    fn a_training_request_is_completed_once_by_the_model_of_the_current_examples() {
+        let fp = examples_fingerprint(&[ex("where is my card", "card_arrival"), ex("lost it", "lost_card")]);
+        let state = given::<KnowledgeBase>([two_intents()]).when(KnowledgeBaseCommand::RequestIntentTraining).then(vec![
+            KnowledgeBaseEvent::IntentTrainingRequested { examples_fingerprint: fp.clone(), requested_at: crate::testing::now() },
+        ]);
+        assert_eq!(state.model_state(), ModelState::Training);
+        let pending = [two_intents(), requested(&[ex("where is my card", "card_arrival"), ex("lost it", "lost_card")])];
+        // Asking again while it is pending changes nothing.
+        given::<KnowledgeBase>(pending.clone()).when(KnowledgeBaseCommand::RequestIntentTraining).then_nothing();
+        given::<KnowledgeBase>(pending.clone())
+            .when(KnowledgeBaseCommand::CompleteIntentTraining { trained: model("1-stale".into()) })
+            .then_err(KnowledgeBaseError::ExamplesChanged);
+        let state = given::<KnowledgeBase>(pending.clone())
+            .when(KnowledgeBaseCommand::CompleteIntentTraining { trained: model(fp.clone()) })
+            .then(vec![KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(fp.clone()) }]);
+        assert_eq!(state.model_state(), ModelState::Trained);
+        assert_eq!(state.trained(), Some(&model(fp.clone())));
+        assert_eq!(state.training_requested_at(), None);
+        // A second worker that trained the same request is refused.
+        let done = KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(fp.clone()) };
+        given::<KnowledgeBase>([pending[0].clone(), pending[1].clone(), done.clone()])
+            .when(KnowledgeBaseCommand::CompleteIntentTraining { trained: model(fp) })
+            .then_err(KnowledgeBaseError::NoTrainingRequested);
+        // New examples since the model (imported, so no request): stale, until asked again.
+        let imported = KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("card?", "card_arrival")] };
+        let mut stale = KnowledgeBase::default();
+        [two_intents(), done, imported].iter().for_each(|e| stale.apply(e));
+        assert_eq!(stale.model_state(), ModelState::Stale);
     }
 
     #[test]
