@@ -62,7 +62,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         conversations::tags, conversations::feedback,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
-        kb::list, kb::add, kb::update, kb::remove, kb::import_file,
+        kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
         analytics::range,
         health::healthz, health::readyz, health::metrics_text,
         seed::token, seed::chat, seed::ws,

@@ -1,8 +1,13 @@
 //! `/api/v1/kb`: the tenant's knowledge base — list, add, edit, remove,
-//! import a file. Staff read it; admins change it.
+//! import a file; add or remove one labelled example; ask for a new intent
+//! model and see where it stands. Staff read the articles; admins change
+//! them and teach the bot.
 //!
 //! The list is folded from the knowledge base's stream in the log (one
-//! stream per tenant), so it always shows the latest change.
+//! stream per tenant), so it always shows the latest change. Training runs
+//! in the background: `POST /api/v1/kb/train` (and adding or removing an
+//! example) records `IntentTrainingRequested`; an AI worker trains and
+//! records the model; `GET /api/v1/kb/model` says `training` until then.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -11,10 +16,10 @@ use crate::service;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use jamuna_commands::seal;
 use jamuna_domain::knowledge_base::import::{self, Draft, Format};
-use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent};
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent, LabelledExample};
 use jamuna_domain::{ArticleId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,7 +29,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/kb/articles", get(list).post(add))
         .route("/api/v1/kb/articles/{id}", put(update).delete(remove))
-        .route("/api/v1/kb/import", axum::routing::post(import_file))
+        .route("/api/v1/kb/import", post(import_file))
+        .route("/api/v1/kb/examples", post(add_example).delete(remove_example))
+        .route("/api/v1/kb/train", post(train))
+        .route("/api/v1/kb/model", get(model))
 }
 
 /// What an import did: in articles, or for a `text,category` CSV in
@@ -93,7 +101,8 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Jso
             KnowledgeBaseEvent::ExamplesAdded { .. }
             | KnowledgeBaseEvent::ExamplesRemoved { .. }
             | KnowledgeBaseEvent::IntentAnswerSet { .. }
-            | KnowledgeBaseEvent::IntentModelTrained { .. } => {}
+            | KnowledgeBaseEvent::IntentModelTrained { .. }
+            | KnowledgeBaseEvent::IntentTrainingRequested { .. } => {}
         }
     }
     let cited = citations(&state, &caller).await?;
@@ -239,7 +248,7 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
 /// Imports a file (the body) whose format the content type names: all of it,
 /// or — on any error, reported with its line — none of it. A CSV whose
 /// header is `text,category` holds labelled examples for the intent model
-/// (train it with `jamuna kb train`); one whose header is `category,answer`
+/// (train it with `POST /api/v1/kb/train` or `jamuna kb train`); one whose header is `category,answer`
 /// holds the answers to intents.
 #[utoipa::path(post, path = "/api/v1/kb/import", tag = "kb", operation_id = "importArticles", security(("bearer" = [])),
     request_body(description = "The file; its content type names the format", content(
@@ -290,4 +299,138 @@ async fn import_file(
     let changed = run(&state, &caller, KnowledgeBaseCommand::Import { tenant: caller.tenant.clone(), articles: drafts }).await?;
     let added = total - existing;
     Ok(axum::Json(json!({"added": added, "updated": changed.saturating_sub(added), "unchanged": total - changed})))
+}
+
+/// One labelled example: a customer's question and the intent it expresses.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewExample {
+    /// Trimmed: 1 to 2,000 characters.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    text: String,
+    /// Trimmed: 1 to 100 characters, no control characters. An intent the
+    /// knowledge base knows (it has examples or an answer), or a new one
+    /// with its `answer`.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    intent: String,
+    /// The intent's answer (trimmed: 1 to 4,000 characters): required for a
+    /// new intent; for a known one it replaces the answer.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
+    answer: Option<String>,
+}
+
+/// The example to remove.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OldExample {
+    #[schema(min_length = 1, max_length = 2000)]
+    text: String,
+    #[schema(min_length = 1, max_length = 100)]
+    intent: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ExampleAdded {
+    /// False when the example was already known.
+    added: bool,
+    /// True when a new model was asked for (it needs examples of 2 intents).
+    training: bool,
+}
+
+fn example(text: &str, intent: &str) -> LabelledExample {
+    LabelledExample { text: text.trim().to_owned(), intent: intent.trim().to_owned() }
+}
+
+/// Admins add one labelled example; the bot retrains in the background
+/// (see `GET /api/v1/kb/model`).
+#[utoipa::path(post, path = "/api/v1/kb/examples", tag = "kb", operation_id = "addExample", request_body = NewExample, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Added (or already known), and a training asked for", body = ExampleAdded),
+        (status = 400, description = "A malformed body", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "`unknown_intent` (a new intent needs its `answer`), `invalid_example`, `invalid_answer`, `too_many_examples`", body = ErrorBody),
+    ))]
+async fn add_example(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiJson(e): super::json::ApiJson<NewExample>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let command = KnowledgeBaseCommand::AddExample { example: example(&e.text, &e.intent), answer: e.answer };
+    let events = run_events(&state, &caller, command).await?;
+    let added = events.iter().any(|e| matches!(e.data, KnowledgeBaseEvent::ExamplesAdded { .. }));
+    let training = events.iter().any(|e| matches!(e.data, KnowledgeBaseEvent::IntentTrainingRequested { .. }));
+    Ok((StatusCode::CREATED, axum::Json(json!({"added": added, "training": training}))))
+}
+
+/// Admins remove one labelled example; the bot retrains in the background.
+#[utoipa::path(delete, path = "/api/v1/kb/examples", tag = "kb", operation_id = "removeExample", request_body = OldExample, security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed, and a training asked for when 2 intents remain"),
+        (status = 400, description = "A malformed body", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "`unknown_example`", body = ErrorBody),
+    ))]
+async fn remove_example(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiJson(e): super::json::ApiJson<OldExample>,
+) -> Result<StatusCode, ApiError> {
+    run(&state, &caller, KnowledgeBaseCommand::RemoveExample { example: example(&e.text, &e.intent) }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Where the tenant's intent model stands.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ModelStatus {
+    /// How many labelled examples there are.
+    examples: usize,
+    /// The intents known (with examples or an answer), sorted.
+    intents: Vec<String>,
+    /// `untrained` (never trained, none asked for), `training` (asked for,
+    /// not yet recorded), `trained` (on the current examples) or `stale`
+    /// (the examples changed since, and no training is asked for).
+    #[schema(pattern = "^(untrained|training|trained|stale)$")]
+    state: String,
+    /// When the pending training was asked for (RFC 3339), if one is.
+    requested_at: Option<String>,
+    /// The latest model's figures, as `IntentModelTrained` records them.
+    #[schema(value_type = Option<Object>)]
+    trained: Option<Value>,
+}
+
+async fn model_status(state: &AppState, caller: &Caller) -> Result<Value, ApiError> {
+    let kb = state.commands.load::<KnowledgeBase>(&StreamId::knowledge_base(&caller.tenant)).await?;
+    Ok(json!({
+        "examples": kb.examples(),
+        "intents": kb.intents(),
+        "state": kb.model_state(),
+        "requested_at": kb.training_requested_at(),
+        "trained": kb.trained(),
+    }))
+}
+
+/// Admins see where the intent model stands (poll it while `training`).
+#[utoipa::path(get, path = "/api/v1/kb/model", tag = "kb", operation_id = "intentModel", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The model's state", body = ModelStatus),
+        (status = 403, description = "Admins only", body = ErrorBody),
+    ))]
+async fn model(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_admin()?;
+    Ok(axum::Json(model_status(&state, &caller).await?))
+}
+
+/// Admins ask for a model trained on the current examples: an AI worker
+/// trains it in the background (nothing new if one is already asked for).
+#[utoipa::path(post, path = "/api/v1/kb/train", tag = "kb", operation_id = "trainIntentModel", security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Asked for; the model's state", body = ModelStatus),
+        (status = 403, description = "Admins only", body = ErrorBody),
+        (status = 409, description = "`no_examples`, `too_few_intents` (a model needs examples of 2 intents)", body = ErrorBody),
+    ))]
+async fn train(State(state): State<AppState>, caller: Caller) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    run(&state, &caller, KnowledgeBaseCommand::RequestIntentTraining).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(model_status(&state, &caller).await?)))
 }

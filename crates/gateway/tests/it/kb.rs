@@ -192,3 +192,61 @@ async fn labelled_examples_and_intent_answers_import_from_csv_and_are_not_articl
     let (s, _) = app.kb_import(&agent.token, "text/csv", examples).await;
     assert_eq!(s, 403);
 }
+
+/// Admins add and remove one example at a time; each change asks for a
+/// new model, which `GET /api/v1/kb/model` shows as `training` (no worker
+/// runs here, so it stays so).
+#[tokio::test]
+async fn one_example_at_a_time_asks_for_a_model_and_the_model_endpoint_says_so() {
+    let app = spawn_app().await;
+    let admin = &app.admin.token;
+    let (s, body) = app.get("/api/v1/kb/model", admin).await;
+    assert_eq!((s, &body), (200, &json!({"examples": 0, "intents": [], "state": "untrained", "requested_at": null, "trained": null})));
+    let (s, body) = app.post("/api/v1/kb/train", admin, json!(null)).await;
+    assert_eq!((s, code(&body)), (409, "no_examples"), "{body}");
+
+    let example = |text: &str, intent: &str| json!({"text": text, "intent": intent});
+    // An unknown intent needs its answer.
+    let (s, body) = app.post("/api/v1/kb/examples", admin, example("Where is my card?", "card_arrival")).await;
+    assert_eq!((s, code(&body)), (409, "unknown_intent"), "{body}");
+    let with_answer = json!({"text": " Where is my card? ", "intent": "card_arrival", "answer": "Within 5 working days."});
+    let (s, body) = app.post("/api/v1/kb/examples", admin, with_answer).await;
+    assert_eq!((s, &body), (201, &json!({"added": true, "training": false})), "one intent is not enough to train");
+    let (s, body) = app.post("/api/v1/kb/train", admin, json!(null)).await;
+    assert_eq!((s, code(&body)), (409, "too_few_intents"), "{body}");
+    let (s, body) =
+        app.post("/api/v1/kb/examples", admin, json!({"text": "I lost my card", "intent": "lost_card", "answer": "Freeze it."})).await;
+    assert_eq!((s, &body), (201, &json!({"added": true, "training": true})));
+    let (s, body) = app.post("/api/v1/kb/examples", admin, example("Where is my card?", "card_arrival")).await;
+    assert_eq!((s, &body), (201, &json!({"added": false, "training": false})), "a known example changes nothing");
+    for (bad, status, expected) in [
+        (example(" ", "card_arrival"), 409, "invalid_example"),
+        (json!({"text": "x", "intent": "new_one", "answer": " "}), 409, "invalid_answer"),
+        (json!({"text": "x"}), 400, "bad_request"),
+    ] {
+        let (s, body) = app.post("/api/v1/kb/examples", admin, bad.clone()).await;
+        assert_eq!((s, code(&body)), (status, expected), "{bad}: {body}");
+    }
+
+    let (s, model) = app.get("/api/v1/kb/model", admin).await;
+    assert_eq!(s, 200);
+    assert_eq!((model["examples"].as_u64(), model["state"].as_str()), (Some(2), Some("training")), "{model}");
+    assert_eq!(model["intents"], json!(["card_arrival", "lost_card"]));
+    assert!(model["requested_at"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()), "{model}");
+
+    let remove = |body: Value| app.call(reqwest::Method::DELETE, "/api/v1/kb/examples", Some(admin), Some(body));
+    let (s, body) = remove(example("I lost my card", "lost_card")).await;
+    assert_eq!(s, 204, "{body}");
+    let (s, body) = remove(example("I lost my card", "lost_card")).await;
+    assert_eq!((s, code(&body)), (409, "unknown_example"), "{body}");
+    // One intent left: nothing can be trained, so nothing is training.
+    let (_, model) = app.get("/api/v1/kb/model", admin).await;
+    assert_eq!((model["examples"].as_u64(), model["state"].as_str()), (Some(1), Some("untrained")), "{model}");
+
+    // Agents may not teach the bot, nor see its model.
+    let agent = app.staff(Role::Agent, "Ana").await;
+    let (s, _) = app.post("/api/v1/kb/examples", &agent.token, example("Where is my card?", "card_arrival")).await;
+    assert_eq!(s, 403);
+    let (s, _) = app.get("/api/v1/kb/model", &agent.token).await;
+    assert_eq!(s, 403);
+}
