@@ -11,3 +11,4 @@ mod otel;
 mod security;
 mod seed;
 mod trace;
+mod train;

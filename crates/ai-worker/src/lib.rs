@@ -22,6 +22,8 @@
 //! - [`live`]: each tenant's examples, intent answers and model in use, folded from the
 //!   knowledge-base events the worker hands it; [`dialogue`]: follow-ups read in the
 //!   conversation's context, one clarifying question before a handoff.
+//! - [`retrain`]: trains the intent models admins ask for, in the background, on the
+//!   replica that holds the knowledge base's partition.
 //! - [`worker`]: follows the event log and answers customers (see below).
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
@@ -87,6 +89,7 @@ mod head;
 pub mod intent;
 pub mod learn;
 pub mod live;
+pub mod retrain;
 pub mod worker;
 
 #[cfg(feature = "bench")]

@@ -58,6 +58,16 @@ impl LiveIntents {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(cache);
     }
 
+    /// The encoder the models embed with.
+    pub fn embedder(&self) -> &AsyncEmbedder {
+        &self.embedder
+    }
+
+    /// Where trained models are cached, if anywhere.
+    pub fn cache(&self) -> Option<ModelCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut TenantIntents) -> R) -> R {
         let mut t = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         f(t.entry(tenant.clone()).or_default())
@@ -87,9 +97,11 @@ impl LiveIntents {
                     tokio::spawn(async move { this.train_pending(tenant).await });
                 }
             }
+            // A training asked for: crate::retrain trains it (on one replica).
             KnowledgeBaseEvent::ArticleAdded { .. }
             | KnowledgeBaseEvent::ArticleUpdated { .. }
-            | KnowledgeBaseEvent::ArticleRemoved { .. } => {}
+            | KnowledgeBaseEvent::ArticleRemoved { .. }
+            | KnowledgeBaseEvent::IntentTrainingRequested { .. } => {}
         }
     }
 

@@ -17,6 +17,10 @@
 //! checkpoint, then goes on with the live log. A conversation's messages are
 //! always answered by one worker, in order.
 //!
+//! **Training.** Every knowledge-base event also goes to the
+//! [`Retrainer`](crate::retrain::Retrainer), which trains the models admins
+//! ask for in the background (see [`crate::retrain`]).
+//!
 //! **Following the log.** The worker follows it with the projector's loop,
 //! [`follow_log`]: one event at a time, so that a change of partitions
 //! ([`LogConsumer::interrupted`]) is dealt with between any two; 1 s before
@@ -137,6 +141,7 @@ impl Worker {
             position: 0,
             last_store: Instant::now(),
             stop: stop.clone(),
+            retrain: crate::retrain::Retrainer::start(self.commands.clone(), self.answerer.intents().clone(), self.share.clone()),
         };
         if !answering.rebalance().await {
             return self.share.shutdown().await;
@@ -436,6 +441,8 @@ struct Answering<'a> {
     position: u64,
     last_store: Instant,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Trains the models asked for (it reads every event after this worker).
+    retrain: Arc<crate::retrain::Retrainer>,
 }
 
 impl Answering<'_> {
@@ -461,6 +468,7 @@ impl LogConsumer for Answering<'_> {
             let answer = recorded.stream.kind() == AggregateKind::Conversation
                 && self.held.get(&partition_of(recorded.stream.id())).is_some_and(|h| recorded.position > h.from);
             self.worker.handle_traced(recorded, answer).await;
+            self.retrain.observe(recorded);
             self.position = recorded.position;
             if self.last_store.elapsed() > Duration::from_millis(500) {
                 self.worker.store_checkpoints(&mut self.held, self.position).await;

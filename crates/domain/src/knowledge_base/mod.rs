@@ -132,7 +132,7 @@ pub enum KnowledgeBaseCommand {
         example: LabelledExample,
     },
     /// Asks for a model trained on the current examples (nothing if that is
-    /// already asked for).
+    /// already asked for, or the latest model was trained on them).
     RequestIntentTraining,
     /// Completes the pending training request with the model trained for it,
     /// as [`KnowledgeBaseCommand::RecordIntentModel`] records one; refused
@@ -446,7 +446,9 @@ impl KnowledgeBase {
             next.apply(&KnowledgeBaseEvent::ExamplesRemoved { examples: removed.to_vec() });
         }
         let fingerprint = next.examples_fingerprint();
-        if next.intents.len() < 2 || next.pending().is_some_and(|r| r.0 == fingerprint) {
+        let pending = next.pending();
+        let trained = next.trained.as_ref().is_some_and(|t| t.examples_fingerprint == fingerprint);
+        if next.intents.len() < 2 || pending.is_some_and(|r| r.0 == fingerprint) || (pending.is_none() && trained) {
             return None;
         }
         Some(KnowledgeBaseEvent::IntentTrainingRequested { examples_fingerprint: fingerprint, requested_at: now })
@@ -983,6 +985,14 @@ mod tests {
         assert_eq!(state.model_state(), ModelState::Trained);
         assert_eq!(state.trained(), Some(&model(fp.clone())));
         assert_eq!(state.training_requested_at(), None);
+        // Asking for a model of the examples the latest model was trained on changes nothing.
+        given::<KnowledgeBase>([
+            pending[0].clone(),
+            pending[1].clone(),
+            KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(fp.clone()) },
+        ])
+        .when(KnowledgeBaseCommand::RequestIntentTraining)
+        .then_nothing();
         // A second worker that trained the same request is refused.
         let done = KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(fp.clone()) };
         given::<KnowledgeBase>([pending[0].clone(), pending[1].clone(), done.clone()])
