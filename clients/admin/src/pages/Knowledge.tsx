@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, type Article, type ImportResult } from '@jamuna/protocol';
 import { api } from '../client';
 import { ago } from '../format';
+import { Gaps } from './Gaps';
 
 type Editing = { id?: string; title: string; body: string } | null;
 
@@ -12,6 +13,7 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
   const [editing, setEditing] = useState<Editing>(null);
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<'cited' | 'title' | 'updated'>('cited');
+  const [tab, setTab] = useState<'articles' | 'gaps'>('articles');
   const file = useRef<HTMLInputElement>(null);
 
   const load = useCallback(() => {
@@ -95,6 +97,15 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
         )}
       </header>
       <p className="muted">The bot answers from these articles. Import Markdown (one article per <code># heading</code>), CSV (<code>title,body</code>) or JSON.</p>
+      {canEdit && (
+        <div className="views" role="tablist" aria-label="Knowledge">
+          {(['articles', 'gaps'] as const).map((t) => (
+            <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'active' : ''} onClick={() => setTab(t)}>
+              {t === 'articles' ? 'Articles' : 'Gaps'}
+            </button>
+          ))}
+        </div>
+      )}
       <div aria-live="polite">
         {notice && <p className="notice-ok">{notice}</p>}
       </div>
@@ -130,71 +141,76 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
           </div>
         </form>
       )}
-      <div className="row filters">
-        <label>
-          <span className="sr">Filter articles</span>
-          <input type="search" placeholder="Filter…" value={filter} onChange={(e) => setFilter(e.target.value)} />
-        </label>
-        <label>
-          Sort by{' '}
-          <select value={sort} onChange={(e) => setSort(e.target.value as typeof sort)}>
-            <option value="cited">Most cited by the bot</option>
-            <option value="title">Title</option>
-            <option value="updated">Recently updated</option>
-          </select>
-        </label>
-      </div>
-      <table className="table">
-        <thead>
-          <tr>
-            <th scope="col">Article</th>
-            <th scope="col">Cited</th>
-            <th scope="col">Updated</th>
-            {canEdit && <th scope="col"><span className="sr">Actions</span></th>}
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((a) => (
-            <tr key={a.id} id={`kb-${a.id}`}>
-              <td>
-                <strong>{a.title}</strong>
-                <div className="muted small clamp">{a.body}</div>
-                <div className="muted small">
-                  {a.id}
-                  {a.source ? ` · ${a.source}` : ''}
-                </div>
-              </td>
-              <td className="cited">
-                {counted ? (
-                  <>
-                    <span className="bar" style={{ width: `${((a.citations ?? 0) / maxCited) * 60}px` }} aria-hidden="true" /> {a.citations ?? 0}
-                  </>
-                ) : (
-                  <span className="muted">—</span>
-                )}
-              </td>
-              <td className="small">{ago(a.updated_at)}</td>
-              {canEdit && (
-                <td className="actions">
-                  <button type="button" onClick={() => setEditing({ id: a.id, title: a.title, body: a.body })}>
-                    Edit <span className="sr">{a.title}</span>
-                  </button>
-                  <button type="button" className="danger" onClick={() => void remove(a)}>
-                    Remove <span className="sr">{a.title}</span>
-                  </button>
-                </td>
+      {tab === 'gaps' && <Gaps onMakeArticle={(title, body) => setEditing({ title, body })} />}
+      {tab === 'articles' && (
+        <>
+          <div className="row filters">
+            <label>
+              <span className="sr">Filter articles</span>
+              <input type="search" placeholder="Filter…" value={filter} onChange={(e) => setFilter(e.target.value)} />
+            </label>
+            <label>
+              Sort by{' '}
+              <select value={sort} onChange={(e) => setSort(e.target.value as typeof sort)}>
+                <option value="cited">Most cited by the bot</option>
+                <option value="title">Title</option>
+                <option value="updated">Recently updated</option>
+              </select>
+            </label>
+          </div>
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Article</th>
+                <th scope="col">Cited</th>
+                <th scope="col">Updated</th>
+                {canEdit && <th scope="col"><span className="sr">Actions</span></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((a) => (
+                <tr key={a.id} id={`kb-${a.id}`}>
+                  <td>
+                    <strong>{a.title}</strong>
+                    <div className="muted small clamp">{a.body}</div>
+                    <div className="muted small">
+                      {a.id}
+                      {a.source ? ` · ${a.source}` : ''}
+                    </div>
+                  </td>
+                  <td className="cited">
+                    {counted ? (
+                      <>
+                        <span className="bar" style={{ width: `${((a.citations ?? 0) / maxCited) * 60}px` }} aria-hidden="true" /> {a.citations ?? 0}
+                      </>
+                    ) : (
+                      <span className="muted">—</span>
+                    )}
+                  </td>
+                  <td className="small">{ago(a.updated_at)}</td>
+                  {canEdit && (
+                    <td className="actions">
+                      <button type="button" onClick={() => setEditing({ id: a.id, title: a.title, body: a.body })}>
+                        Edit <span className="sr">{a.title}</span>
+                      </button>
+                      <button type="button" className="danger" onClick={() => void remove(a)}>
+                        Remove <span className="sr">{a.title}</span>
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+              {shown.length === 0 && !error && (
+                <tr>
+                  <td colSpan={4} className="empty">
+                    No articles yet.
+                  </td>
+                </tr>
               )}
-            </tr>
-          ))}
-          {shown.length === 0 && !error && (
-            <tr>
-              <td colSpan={4} className="empty">
-                No articles yet.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+            </tbody>
+          </table>
+        </>
+      )}
     </div>
   );
 }
