@@ -344,7 +344,7 @@ async fn assign(
         (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody)))]
 async fn handoff(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
     let reason = HandoffReason::asked_by(caller.role);
-    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason }).await?;
+    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason, why: None }).await?;
     if done.0["changed"] == true {
         let label = if reason == HandoffReason::CustomerAsked { "customer_asked" } else { "agent_took_over" };
         metrics::counter!("jamuna_handoffs_total", "reason" => label).increment(1);
