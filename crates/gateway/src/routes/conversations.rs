@@ -244,7 +244,8 @@ struct ConversationDetail {
     agents: Vec<serde_json::Value>,
     /// `event` frames: `{"type":"event","conversation_id","version","position","occurred_at","event"}`,
     /// `event` being the conversation event (`type`-tagged). A customer gets the customer view:
-    /// no `position`, no `TagsChanged`, no intent, confidence, source score or handoff reason.
+    /// no `position`, no `TagsChanged`, no intent, confidence, source score, handoff reason or `why`
+    /// (which score decided a bot answer or a bot handoff: staff only).
     events: Vec<serde_json::Value>,
 }
 
