@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   esbuild: { jsx: 'automatic' },
   test: {
-    include: ['protocol/src/**/*.test.ts', 'web/src/**/*.test.tsx', 'admin/src/**/*.test.tsx'],
+    include: ['protocol/src/**/*.test.ts', 'web/src/**/*.test.tsx', 'admin/src/**/*.test.tsx', 'admin/src/**/*.test.ts'],
     environment: 'jsdom',
     pool: 'threads',
   },

@@ -188,6 +188,10 @@ describe('the chat widget and the dashboard, in a real browser', () => {
     await admin.goto(`${server.url}/admin/#/inbox/all`);
     await admin.locator('a.conv').first().click();
     await admin.locator('.line[data-role="bot"]').first().waitFor();
+    // Staff see why the bot answered (issue 18); the visitor's widget does not.
+    const why = admin.locator('.line[data-role="bot"] [data-testid="why"]').first();
+    expect(await why.innerText()).toMatch(/^Why: (retrieval — best passage \d\.\d\d ≥ minimum \d\.\d\d|intent head — confidence \d\.\d\d ≥ threshold \d\.\d\d)/);
+    expect(await visitor.getByText(/Why:/).count()).toBe(0);
     await screenshot(admin, '4-dashboard-inbox');
   });
 });

@@ -1,3 +1,5 @@
+import type { DecisionBasis, DecisionWhy } from '@jamuna/protocol';
+
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '';
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -29,4 +31,67 @@ export function shortId(id: string): string {
 
 export function isoDate(d: Date): string {
   return d.toISOString().slice(0, 10);
+}
+
+/** A score as agents read it: two decimals. */
+function num(x: number): string {
+  return x.toFixed(2);
+}
+
+/** `a ≥ name b` or `a < name b`. */
+function against(a: number, name: string, b: number): string {
+  return `${num(a)} ${a >= b ? '≥' : '<'} ${name} ${num(b)}`;
+}
+
+const BASIS: Record<DecisionBasis, string> = {
+  customer_asked: 'the customer asked for a human',
+  small_talk: 'small talk',
+  retrieval: 'retrieval',
+  intent_head: 'intent head',
+  out_of_scope_distance: 'out-of-scope distance',
+  low_confidence: 'low confidence',
+  clarify: 'clarifying question',
+  context: 'read with the previous question',
+};
+
+/**
+ * The staff-only line under a bot answer or handoff that says which score
+ * decided it, e.g. "Why: intent head — confidence 0.91 ≥ threshold 0.56".
+ * `null` when the event says no why (older events, handoffs people asked for).
+ */
+export function why(w: DecisionWhy | null | undefined): string | null {
+  if (!w) return null;
+  const s = w.scores ?? {};
+  const model = s.confidence != null && s.threshold != null ? `confidence ${against(s.confidence, 'threshold', s.threshold)}` : null;
+  const passage = s.passage_score != null && s.passage_minimum != null ? `best passage ${against(s.passage_score, 'minimum', s.passage_minimum)}` : null;
+  const phrase = s.phrase_similarity != null ? `phrase similarity ${num(s.phrase_similarity)}` : null;
+  let parts: (string | null)[];
+  switch (w.basis) {
+    case 'customer_asked':
+      parts = [phrase ?? 'in words'];
+      break;
+    case 'small_talk':
+      parts = [phrase];
+      break;
+    case 'retrieval':
+      parts = [passage, model];
+      break;
+    case 'intent_head':
+      parts = [model];
+      break;
+    case 'out_of_scope_distance': {
+      const distances = [
+        s.nearest_similarity != null ? `nearest example ${num(s.nearest_similarity)}` : null,
+        s.mean_similarity != null ? `mean of nearest ${num(s.mean_similarity)}` : null,
+        s.mahalanobis != null ? `Mahalanobis ${num(s.mahalanobis)}` : null,
+      ].filter((p): p is string => p != null);
+      const certain = s.confidence_if_head_certain != null && s.threshold != null ? `even a certain head: ${against(s.confidence_if_head_certain, 'threshold', s.threshold)}` : null;
+      parts = [distances.length > 0 ? distances.join(', ') : null, certain];
+      break;
+    }
+    default:
+      parts = [model, passage];
+  }
+  const detail = parts.filter((p): p is string => p != null).join('; ');
+  return `Why: ${BASIS[w.basis] ?? w.basis}${detail ? ` — ${detail}` : ''}`;
 }

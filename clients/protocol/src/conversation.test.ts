@@ -63,6 +63,21 @@ describe('foldConversation', () => {
     expect(view.messages.find((m) => m.notice === 'HandoffRequested')?.text).toBe('Handed over to a human');
   });
 
+  it('keeps why the bot answered and why it handed off, for the dashboard', () => {
+    v = 0;
+    const answered = { basis: 'intent_head' as const, scores: { confidence: 0.91, threshold: 0.56 } };
+    const handed = { basis: 'out_of_scope_distance' as const, scores: { mahalanobis: 3.1 } };
+    const events = [
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'When will my card arrive?', client_message_id: 'm1' }),
+      at({ type: 'BotAnswered', in_reply_to: 1, text: 'Within 5 days.', intent: 'card_arrival', confidence: 0.91, sources: [], why: answered }),
+      at({ type: 'HandoffRequested', reason: 'low_confidence', why: handed }),
+    ];
+    const view = foldConversation('c1', events);
+    expect(view.messages.find((m) => m.role === 'bot')?.why).toEqual(answered);
+    expect(view.messages.find((m) => m.notice === 'HandoffRequested')?.why).toEqual(handed);
+    expect(view.messages.find((m) => m.role === 'customer')?.why).toBeUndefined();
+  });
+
   it('does not show a pending message twice once its event arrived', () => {
     v = 0;
     const events = [at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'hi', client_message_id: 'm1' })];

@@ -4,7 +4,7 @@
  * still in the outbox. Pure functions, shared by the widget and the dashboard.
  */
 import type { PendingMessage } from './connection';
-import type { Channel, ConversationEvent, EventFrame, HandoffReason, Source, Status } from './types';
+import type { Channel, ConversationEvent, DecisionWhy, EventFrame, HandoffReason, Source, Status } from './types';
 import { textOf } from './types';
 
 export type MessageRole = 'customer' | 'agent' | 'bot' | 'system';
@@ -28,6 +28,8 @@ export interface ChatMessage {
   inReplyTo?: number;
   /** Feedback the customer gave on this bot answer. */
   helpful?: boolean | null;
+  /** Bot answers and bot handoffs: which score decided (staff only). */
+  why?: DecisionWhy;
   /** System notices: the event type behind them. */
   notice?: ConversationEvent['type'];
 }
@@ -120,7 +122,7 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
         break;
       }
       case 'BotAnswered': {
-        const m: ChatMessage = { ...base, key: `v-${f.version}`, role: 'bot', text: textOf(e.text), intent: e.intent, confidence: e.confidence, sources: e.sources ?? [], inReplyTo: e.in_reply_to, helpful: null };
+        const m: ChatMessage = { ...base, key: `v-${f.version}`, role: 'bot', text: textOf(e.text), intent: e.intent, confidence: e.confidence, sources: e.sources ?? [], inReplyTo: e.in_reply_to, helpful: null, why: e.why };
         botByVersion.set(f.version, m);
         view.messages.push(m);
         break;
@@ -136,6 +138,7 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
           role: 'system',
           notice: e.type,
           text: e.reason ? `Handed over to a human: ${HANDOFF_REASONS[e.reason] ?? e.reason}` : 'Handed over to a human',
+          why: e.why,
         });
         break;
       case 'AgentAssigned':

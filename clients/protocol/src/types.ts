@@ -41,20 +41,43 @@ export interface Source {
   score?: number;
 }
 
+/** Which score decided a bot answer or a bot handoff (staff only). */
+export type DecisionBasis = 'customer_asked' | 'small_talk' | 'retrieval' | 'intent_head' | 'out_of_scope_distance' | 'low_confidence' | 'clarify' | 'context';
+
+/** The numbers behind a bot decision, each present only where it mattered (staff only). */
+export interface DecisionScores {
+  confidence?: number;
+  threshold?: number;
+  head_probability?: number;
+  nearest_similarity?: number;
+  mean_similarity?: number;
+  mahalanobis?: number;
+  confidence_if_head_certain?: number;
+  passage_score?: number;
+  passage_minimum?: number;
+  phrase_similarity?: number;
+}
+
+/** Why the bot decided (staff only; absent on older events and on handoffs people asked for). */
+export interface DecisionWhy {
+  basis: DecisionBasis;
+  scores?: DecisionScores;
+}
+
 export type Feedback =
   | { kind: 'csat'; score: number; comment?: PersonalText | null }
   | { kind: 'answer'; answer_version: number; helpful: boolean };
 
 /**
  * A conversation event. A customer gets the customer view: no `TagsChanged`
- * (so a customer's versions have gaps), no intent, confidence or handoff
+ * (so a customer's versions have gaps), no intent, confidence, why or handoff
  * reason, and staff user ids replaced by aliases.
  */
 export type ConversationEvent =
   | { type: 'ConversationStarted'; tenant: string; conversation_id: string; customer: string; channel: Channel }
   | { type: 'MessagePosted'; author: Author; text: PersonalText; client_message_id: string | null }
-  | { type: 'BotAnswered'; in_reply_to: number; text: PersonalText; intent?: string | null; confidence?: number; sources: Source[] }
-  | { type: 'HandoffRequested'; reason?: HandoffReason }
+  | { type: 'BotAnswered'; in_reply_to: number; text: PersonalText; intent?: string | null; confidence?: number; sources: Source[]; why?: DecisionWhy }
+  | { type: 'HandoffRequested'; reason?: HandoffReason; why?: DecisionWhy }
   | { type: 'AgentAssigned'; agent: string }
   | { type: 'ConversationResolved'; by: string | null }
   | { type: 'ConversationReopened'; by: string | null }

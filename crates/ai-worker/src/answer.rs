@@ -14,6 +14,9 @@
 //!    recorded on the retrieval answer; a message below the model's
 //!    calibrated threshold is left to retrieval ([`with_intent`]).
 //!
+//! Each decision carries why it was made ([`Decision::why`]: which score
+//! decided, and the scores), which the worker records for agents.
+//!
 //! [`Answerer::decide_in_session`] adds the conversation's context: a short
 //! follow-up is read with the question before it, and an unclear message
 //! gets one clarifying question before a handoff ([`crate::dialogue`]).

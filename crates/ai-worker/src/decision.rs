@@ -10,18 +10,70 @@
 //! - [`choose`]: retrieval and canned phrases (a request for a human, small
 //!   talk, the closest passage if it is close enough, else a handoff).
 //! - [`with_intent`]: the intent model's say over that decision.
+//!
+//! Every decision says why ([`DecisionWhy`], for agents only): which score
+//! decided it ([`Basis`]) and the scores that mattered. The rules:
+//!
+//! | basis | when |
+//! |---|---|
+//! | `customer_asked` | words asking for a person, or a message close to a canned request for one |
+//! | `small_talk` | close to a greeting, thanks or goodbye (and no closer passage) |
+//! | `retrieval` | the best passage's cosine ≥ its minimum, and no confident intent with an answer |
+//! | `intent_head` | the intent model's confidence ≥ its threshold, and the intent has an answer |
+//! | `out_of_scope_distance` | a handoff: the confidence < threshold, and it stays under even with the head certain |
+//! | `low_confidence` | a handoff otherwise (the head's doubt mattered, or no model), retrieval too weak too |
+//! | `clarify`, `context` | set by [`crate::dialogue`]: the clarifying question; a follow-up read in context |
+//!
+//! **Out-of-scope distance, precisely.** The confidence is a logistic over
+//! the features `z = a·ln p + b·nearest + c·knn_mean + d·mahalanobis + e`
+//! (older models: `a·ln p + b·nearest + c`). The head's term `a·ln p` is at
+//! most 0 and reaches 0 when the head is certain (`p = 1`); the rest is the
+//! distance features' contribution with the bias. The model computes
+//! `confidence_if_head_certain = σ(z − a·ln p)`. When the confidence is under
+//! the threshold and so is `confidence_if_head_certain`, no probability the
+//! head could have given would have cleared it: the distances to the
+//! training examples decided (`out_of_scope_distance`). When a certain head
+//! would have cleared it, the head's doubt mattered (`low_confidence`).
 
-use jamuna_domain::conversation::{HandoffReason, Source};
+use jamuna_domain::conversation::{Basis, DecisionScores, DecisionWhy, HandoffReason, Source};
 use jamuna_projections::vectors::VectorHit;
 
 use crate::embed::cosine;
 use crate::intent::Prediction;
 
-/// The bot's decision about one message.
+/// The bot's decision about one message, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Answer { text: String, intent: Option<String>, confidence: f32, sources: Vec<Source> },
-    Handoff { reason: HandoffReason, confidence: f32 },
+    Answer { text: String, intent: Option<String>, confidence: f32, sources: Vec<Source>, why: DecisionWhy },
+    Handoff { reason: HandoffReason, confidence: f32, why: DecisionWhy },
+}
+
+impl Decision {
+    /// Why the bot decided this.
+    pub fn why(&self) -> &DecisionWhy {
+        match self {
+            Decision::Answer { why, .. } | Decision::Handoff { why, .. } => why,
+        }
+    }
+
+    /// The same decision, on another basis (the scores stay).
+    pub fn because(mut self, basis: Basis) -> Self {
+        match &mut self {
+            Decision::Answer { why, .. } | Decision::Handoff { why, .. } => why.basis = basis,
+        }
+        self
+    }
+}
+
+/// A why with no scores.
+fn bare(basis: Basis) -> DecisionWhy {
+    DecisionWhy::new(basis, DecisionScores::default())
+}
+
+/// A score worth recording: a finite one (the conversation refuses others, and
+/// a why must not cost the customer their answer).
+fn finite(x: f32) -> Option<f32> {
+    Some(x).filter(|x| x.is_finite())
 }
 
 #[derive(Debug, Clone)]
@@ -96,23 +148,39 @@ fn asks_for_human(text: &str) -> bool {
 pub fn choose(text: &str, query: &[f32], hits: &[VectorHit], phrases: &[Phrase], config: &AnswerConfig) -> Decision {
     let best_phrase = phrases.iter().map(|p| (p.kind, cosine(query, &p.embedding))).max_by(|a, b| a.1.total_cmp(&b.1));
     if asks_for_human(text) {
-        return Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0 };
+        return Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0, why: bare(Basis::CustomerAsked) };
     }
+    let phrase = |s: f32| DecisionScores { phrase_similarity: finite(s), ..DecisionScores::default() };
     if let Some((PhraseKind::Human, s)) = best_phrase
         && s >= config.phrase_score
     {
-        return Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: s };
+        return Decision::Handoff {
+            reason: HandoffReason::CustomerAsked,
+            confidence: s,
+            why: DecisionWhy::new(Basis::CustomerAsked, phrase(s)),
+        };
     }
     let best = hits.first().map(|h| h.score).unwrap_or(0.0);
+    // The retrieval scores: the best passage's (if any) against the minimum.
+    let passage = DecisionScores {
+        passage_score: hits.first().and_then(|h| finite(h.score)),
+        passage_minimum: finite(config.min_score),
+        ..DecisionScores::default()
+    };
     if let Some((kind, s)) = best_phrase
         && s >= config.phrase_score
         && s >= best
         && let Some((intent, reply)) = kind.reply()
     {
-        return Decision::Answer { text: reply.into(), intent: Some(intent.into()), confidence: s, sources: vec![] };
+        let why = DecisionWhy::new(Basis::SmallTalk, DecisionScores { phrase_similarity: finite(s), ..passage });
+        return Decision::Answer { text: reply.into(), intent: Some(intent.into()), confidence: s, sources: vec![], why };
     }
     let Some(top) = hits.first().filter(|h| h.score >= config.min_score) else {
-        return Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: best.max(0.0) };
+        return Decision::Handoff {
+            reason: HandoffReason::LowConfidence,
+            confidence: best.max(0.0),
+            why: DecisionWhy::new(Basis::LowConfidence, passage),
+        };
     };
     let mut sources = Vec::new();
     for p in hits.iter().take_while(|h| h.score >= config.min_score) {
@@ -130,7 +198,7 @@ pub fn choose(text: &str, query: &[f32], hits: &[VectorHit], phrases: &[Phrase],
         });
     }
     let text: String = top.text.chars().take(config.max_answer_chars).collect();
-    Decision::Answer { text, intent: None, confidence: top.score, sources }
+    Decision::Answer { text, intent: None, confidence: top.score, sources, why: DecisionWhy::new(Basis::Retrieval, passage) }
 }
 
 /// Intents the small-talk replies carry; a recognised business intent does not override them.
@@ -142,21 +210,59 @@ pub const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye"];
 /// - A confident intent with an answer: that answer, with the intent and its confidence.
 /// - A confident intent without an answer: the retrieval decision, recording the intent.
 /// - No confident intent (out of scope, or no model): the retrieval decision.
+///
+/// The why keeps the retrieval scores and adds the model's; a handoff the model
+/// was not confident about is put down to the distances or to the head's doubt
+/// (see the module's docs).
 pub fn with_intent(retrieved: Decision, prediction: Option<&Prediction>, answer: Option<&str>) -> Decision {
     match &retrieved {
         Decision::Handoff { reason: HandoffReason::CustomerAsked, .. } => return retrieved,
         Decision::Answer { intent: Some(i), sources, .. } if sources.is_empty() && SMALL_TALK.contains(&i.as_str()) => return retrieved,
         _ => {}
     }
-    let Some((p, intent)) = prediction.and_then(|p| p.intent.as_ref().map(|i| (p, i))) else {
+    let Some(p) = prediction else {
         return retrieved;
     };
+    let scores = with_model_scores(retrieved.why().scores.clone(), p);
+    let Some(intent) = &p.intent else {
+        // Under the threshold: retrieval decides; a handoff says which part of the confidence failed.
+        return match retrieved {
+            Decision::Answer { text, intent, confidence, sources, .. } => {
+                Decision::Answer { text, intent, confidence, sources, why: DecisionWhy::new(Basis::Retrieval, scores) }
+            }
+            Decision::Handoff { reason, confidence, .. } => {
+                let distance = p.evidence.is_some_and(|e| e.confidence_if_head_certain < e.threshold);
+                let basis = if distance { Basis::OutOfScopeDistance } else { Basis::LowConfidence };
+                Decision::Handoff { reason, confidence, why: DecisionWhy::new(basis, scores) }
+            }
+        };
+    };
     if let Some(answer) = answer.filter(|a| !a.trim().is_empty()) {
-        return Decision::Answer { text: answer.to_owned(), intent: Some(intent.clone()), confidence: p.confidence, sources: vec![] };
+        let why = DecisionWhy::new(Basis::IntentHead, scores);
+        return Decision::Answer { text: answer.to_owned(), intent: Some(intent.clone()), confidence: p.confidence, sources: vec![], why };
     }
     match retrieved {
-        Decision::Answer { text, confidence, sources, .. } => Decision::Answer { text, intent: Some(intent.clone()), confidence, sources },
-        handoff => handoff,
+        Decision::Answer { text, confidence, sources, .. } => {
+            Decision::Answer { text, intent: Some(intent.clone()), confidence, sources, why: DecisionWhy::new(Basis::Retrieval, scores) }
+        }
+        Decision::Handoff { reason, confidence, .. } => {
+            Decision::Handoff { reason, confidence, why: DecisionWhy::new(Basis::LowConfidence, scores) }
+        }
+    }
+}
+
+/// `scores` with the intent model's: its confidence, threshold and the features behind them.
+fn with_model_scores(scores: DecisionScores, p: &Prediction) -> DecisionScores {
+    let e = p.evidence.as_ref();
+    DecisionScores {
+        confidence: finite(p.confidence),
+        threshold: e.and_then(|e| finite(e.threshold)),
+        head_probability: e.and_then(|e| finite(e.head_probability)),
+        nearest_similarity: e.and_then(|e| finite(e.nearest)),
+        mean_similarity: e.and_then(|e| finite(e.knn_mean)),
+        mahalanobis: e.and_then(|e| e.mahalanobis.and_then(finite)),
+        confidence_if_head_certain: e.and_then(|e| finite(e.confidence_if_head_certain)),
+        ..scores
     }
 }
 
@@ -249,8 +355,27 @@ mod tests {
         assert!(matches!(d, Decision::Answer { intent: Some(ref i), .. } if i == "greeting"), "{d:?}");
     }
 
+    use crate::intent::Evidence;
+
+    /// A prediction with its evidence: confidence 0.9 over a threshold of 0.5 when it has an
+    /// intent, 0.3 under it when not; `if_certain` is the confidence had the head been certain.
+    fn predicted(intent: Option<&str>, if_certain: f32) -> Prediction {
+        Prediction {
+            intent: intent.map(str::to_owned),
+            confidence: if intent.is_some() { 0.9 } else { 0.3 },
+            top: vec![],
+            evidence: Some(Evidence {
+                threshold: 0.5,
+                head_probability: 0.8,
+                nearest: 0.4,
+                knn_mean: 0.35,
+                mahalanobis: Some(2.5),
+                confidence_if_head_certain: if_certain,
+            }),
+        }
+    }
     fn prediction(intent: Option<&str>) -> Prediction {
-        Prediction { intent: intent.map(str::to_owned), confidence: 0.9, top: vec![] }
+        predicted(intent, 0.95)
     }
     fn kb_answer() -> Decision {
         Decision::Answer {
@@ -258,19 +383,31 @@ mod tests {
             intent: None,
             confidence: 0.6,
             sources: vec![Source { article_id: ArticleId::parse("a").unwrap(), title: "A".into(), passage: "p".into(), score: 0.6 }],
+            why: DecisionWhy::new(
+                Basis::Retrieval,
+                DecisionScores { passage_score: Some(0.6), passage_minimum: Some(0.45), ..DecisionScores::default() },
+            ),
         }
     }
     fn low() -> Decision {
-        Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.2 }
+        Decision::Handoff {
+            reason: HandoffReason::LowConfidence,
+            confidence: 0.2,
+            why: DecisionWhy::new(
+                Basis::LowConfidence,
+                DecisionScores { passage_score: Some(0.2), passage_minimum: Some(0.45), ..DecisionScores::default() },
+            ),
+        }
+    }
+    fn basis(d: &Decision) -> Basis {
+        d.why().basis
     }
 
     #[test]
     fn a_confident_intent_with_an_answer_answers_with_it() {
         let d = with_intent(low(), Some(&prediction(Some("card_arrival"))), Some("Cards take 5 days."));
-        assert_eq!(
-            d,
-            Decision::Answer { text: "Cards take 5 days.".into(), intent: Some("card_arrival".into()), confidence: 0.9, sources: vec![] }
-        );
+        let Decision::Answer { text, intent, confidence, sources, .. } = &d else { panic!("{d:?}") };
+        assert_eq!((text.as_str(), intent.as_deref(), *confidence, sources.len()), ("Cards take 5 days.", Some("card_arrival"), 0.9, 0));
     }
 
     #[test]
@@ -278,21 +415,144 @@ mod tests {
         let d = with_intent(kb_answer(), Some(&prediction(Some("card_arrival"))), None);
         let Decision::Answer { intent, text, sources, .. } = d else { panic!("{d:?}") };
         assert_eq!((intent.as_deref(), text.as_str(), sources.len()), (Some("card_arrival"), "From the article", 1));
-        assert_eq!(with_intent(low(), Some(&prediction(Some("card_arrival"))), None), low());
+        let d = with_intent(low(), Some(&prediction(Some("card_arrival"))), None);
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.2, .. }), "{d:?}");
     }
 
     #[test]
     fn out_of_scope_leaves_retrieval_to_decide() {
-        assert_eq!(with_intent(kb_answer(), Some(&prediction(None)), None), kb_answer());
-        assert_eq!(with_intent(low(), Some(&prediction(None)), Some("ignored")), low());
+        let d = with_intent(kb_answer(), Some(&prediction(None)), None);
+        assert!(matches!(&d, Decision::Answer { text, intent: None, confidence: 0.6, .. } if text == "From the article"), "{d:?}");
+        let d = with_intent(low(), Some(&prediction(None)), Some("ignored"));
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.2, .. }), "{d:?}");
         assert_eq!(with_intent(low(), None, None), low());
     }
 
     #[test]
     fn humans_and_small_talk_come_first() {
-        let human = Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0 };
+        let human = Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0, why: bare(Basis::CustomerAsked) };
         assert_eq!(with_intent(human.clone(), Some(&prediction(Some("x"))), Some("a")), human);
-        let hello = Decision::Answer { text: "Hi!".into(), intent: Some("greeting".into()), confidence: 0.8, sources: vec![] };
+        let hello = Decision::Answer {
+            text: "Hi!".into(),
+            intent: Some("greeting".into()),
+            confidence: 0.8,
+            sources: vec![],
+            why: DecisionWhy::new(Basis::SmallTalk, DecisionScores { phrase_similarity: Some(0.8), ..DecisionScores::default() }),
+        };
         assert_eq!(with_intent(hello.clone(), Some(&prediction(Some("x"))), Some("a")), hello);
+    }
+
+    // ---- why: each basis from the case that should produce it ----
+
+    #[test]
+    fn why_customer_asked_by_words_or_by_phrase() {
+        let d = choose_among(
+            "can I talk to a human please",
+            &unit(&[1.0, 0.0, 0.0]),
+            &[passage("cards", &[1.0, 0.0, 0.0])],
+            &phrases(),
+            &AnswerConfig::default(),
+        );
+        assert_eq!(d.why(), &bare(Basis::CustomerAsked), "words: no score mattered");
+        let d = choose_among("get me someone", &unit(&[0.0, 1.0, 0.0]), &[], &phrases(), &AnswerConfig::default());
+        assert_eq!(basis(&d), Basis::CustomerAsked);
+        assert!(d.why().scores.phrase_similarity.is_some_and(|s| s > 0.99), "{d:?}");
+    }
+
+    #[test]
+    fn why_small_talk_records_the_phrase_and_the_passage_it_beat() {
+        let d = choose_among("hello", &unit(&[0.0, 0.0, 1.0]), &[passage("cards", &[1.0, 0.0, 0.0])], &phrases(), &AnswerConfig::default());
+        assert_eq!(basis(&d), Basis::SmallTalk);
+        let s = &d.why().scores;
+        assert!(s.phrase_similarity.unwrap() > 0.99 && s.passage_score.unwrap() < 0.01, "{s:?}");
+    }
+
+    #[test]
+    fn why_retrieval_records_the_best_passage_against_its_minimum() {
+        let passages = [passage("cards", &[1.0, 0.0, 0.1])];
+        let d = choose_among("where is my card", &unit(&[1.0, 0.05, 0.05]), &passages, &phrases(), &AnswerConfig::default());
+        assert_eq!(basis(&d), Basis::Retrieval);
+        let s = &d.why().scores;
+        assert!(s.passage_score.unwrap() >= s.passage_minimum.unwrap());
+        assert_eq!((s.passage_minimum, s.confidence), (Some(0.45), None), "no model spoke");
+        // A model under its threshold leaves the answer to retrieval, and its scores are recorded.
+        let d = with_intent(kb_answer(), Some(&prediction(None)), None);
+        assert_eq!(basis(&d), Basis::Retrieval);
+        assert_eq!((d.why().scores.passage_score, d.why().scores.confidence), (Some(0.6), Some(0.3)));
+        // A confident intent without an answer: retrieval still answered.
+        assert_eq!(basis(&with_intent(kb_answer(), Some(&prediction(Some("card_arrival"))), None)), Basis::Retrieval);
+    }
+
+    #[test]
+    fn why_intent_head_records_the_confidence_over_the_threshold() {
+        let d = with_intent(low(), Some(&prediction(Some("card_arrival"))), Some("Cards take 5 days."));
+        assert_eq!(basis(&d), Basis::IntentHead);
+        let s = &d.why().scores;
+        assert_eq!((s.confidence, s.threshold, s.head_probability), (Some(0.9), Some(0.5), Some(0.8)));
+        assert_eq!((s.nearest_similarity, s.mean_similarity, s.mahalanobis), (Some(0.4), Some(0.35), Some(2.5)));
+        assert_eq!(s.passage_score, Some(0.2), "the retrieval it overrode is kept");
+    }
+
+    #[test]
+    fn why_out_of_scope_distance_when_even_a_certain_head_would_not_have_cleared_the_threshold() {
+        // Under the threshold (0.3 < 0.5), and at p = 1 still under (0.35 < 0.5): the distances decided.
+        let d = with_intent(low(), Some(&predicted(None, 0.35)), None);
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::LowConfidence, .. }), "{d:?}");
+        assert_eq!(basis(&d), Basis::OutOfScopeDistance);
+        assert_eq!(d.why().scores.confidence_if_head_certain, Some(0.35));
+        // A certain head would have cleared it (0.95 ≥ 0.5): the head's doubt mattered.
+        assert_eq!(basis(&with_intent(low(), Some(&predicted(None, 0.95)), None)), Basis::LowConfidence);
+        // Exactly at the threshold a certain head clears it.
+        assert_eq!(basis(&with_intent(low(), Some(&predicted(None, 0.5)), None)), Basis::LowConfidence);
+    }
+
+    #[test]
+    fn why_low_confidence_without_a_model_or_without_an_answer_and_retrieval_too_weak() {
+        let d = choose_among(
+            "what is the meaning of life",
+            &unit(&[-1.0, 0.1, -0.2]),
+            &[passage("cards", &[1.0, 0.0, 0.0])],
+            &phrases(),
+            &AnswerConfig::default(),
+        );
+        assert_eq!(basis(&d), Basis::LowConfidence);
+        assert!(d.why().scores.passage_score.unwrap() < d.why().scores.passage_minimum.unwrap());
+        let empty = choose_among("anything", &unit(&[1.0, 0.0, 0.0]), &[], &[], &AnswerConfig::default());
+        assert_eq!(
+            empty.why(),
+            &DecisionWhy::new(Basis::LowConfidence, DecisionScores { passage_minimum: Some(0.45), ..DecisionScores::default() })
+        );
+        assert_eq!(basis(&with_intent(low(), None, None)), Basis::LowConfidence);
+        // A confident intent with no answer, and no passage close enough.
+        assert_eq!(basis(&with_intent(low(), Some(&prediction(Some("card_arrival"))), None)), Basis::LowConfidence);
+        // A message the model could not score (no evidence) is not put down to the distance.
+        let unscored = Prediction { intent: None, confidence: 0.0, top: vec![], evidence: None };
+        assert_eq!(basis(&with_intent(low(), Some(&unscored), None)), Basis::LowConfidence);
+    }
+
+    #[test]
+    fn why_never_records_a_non_finite_score() {
+        let mut p = predicted(None, f32::NAN);
+        p.confidence = f32::NAN;
+        let d = with_intent(low(), Some(&p), None);
+        assert!(d.why().scores.is_finite());
+        assert_eq!((d.why().scores.confidence, d.why().scores.confidence_if_head_certain), (None, None));
+        let broken = VectorHit {
+            score: f32::NAN,
+            article_id: ArticleId::parse("cards").unwrap(),
+            title: "Cards".into(),
+            text: "Text".into(),
+            position: 0,
+            version: 1,
+        };
+        let d = choose("anything", &unit(&[1.0, 0.0, 0.0]), &[broken], &[], &AnswerConfig::default());
+        assert_eq!((basis(&d), d.why().scores.passage_score), (Basis::LowConfidence, None), "{d:?}");
+    }
+
+    #[test]
+    fn because_changes_the_basis_and_keeps_the_scores() {
+        let d = kb_answer().because(Basis::Context);
+        assert_eq!(basis(&d), Basis::Context);
+        assert_eq!(d.why().scores, kb_answer().why().scores);
     }
 }

@@ -14,6 +14,10 @@
 //!   say more (recorded as intent `clarify`); the reply is read together with
 //!   the unclear message, and if the bot is still unsure, it hands off.
 //!
+//! The decision's why ([`crate::decision`]) says so: basis `context` when the
+//! reading in context won, `clarify` for the clarifying question (each with
+//! the scores of the reading it came from).
+//!
 //! Requests for a human and small talk are never reinterpreted, and small
 //! talk leaves the context as it was ("thanks" does not become the question).
 //!
@@ -24,7 +28,7 @@
 
 use std::sync::Arc;
 
-use jamuna_domain::conversation::HandoffReason;
+use jamuna_domain::conversation::{Basis, HandoffReason};
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{ConversationId, TenantId, UserId};
 use jamuna_projections::sessions::{SessionContext, SessionStore};
@@ -207,7 +211,7 @@ impl Answerer {
             let combined = in_context(previous, text);
             let read = self.decide(tenant, &combined).await?;
             if better(&read, &decision) {
-                decision = read;
+                decision = read.because(Basis::Context);
                 question = combined;
             }
         }
@@ -223,8 +227,9 @@ impl Answerer {
             };
             next.open_question = Some(CLARIFY.to_owned());
             next.last_question = Some(question);
+            let why = decision.why().clone().because(Basis::Clarify);
             let clarify =
-                Decision::Answer { text: CLARIFY.to_owned(), intent: Some(CLARIFY_INTENT.to_owned()), confidence, sources: vec![] };
+                Decision::Answer { text: CLARIFY.to_owned(), intent: Some(CLARIFY_INTENT.to_owned()), confidence, sources: vec![], why };
             return Ok((clarify, next));
         }
         next.open_question = None;
@@ -260,13 +265,15 @@ mod tests {
 
     #[test]
     fn an_answer_in_context_beats_a_handoff_alone() {
-        let answer = |c: f32| Decision::Answer { text: "a".into(), intent: None, confidence: c, sources: vec![] };
-        let low = Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.3 };
+        let why = |b| jamuna_domain::conversation::DecisionWhy::new(b, Default::default());
+        let answer =
+            |c: f32| Decision::Answer { text: "a".into(), intent: None, confidence: c, sources: vec![], why: why(Basis::Retrieval) };
+        let low = Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.3, why: why(Basis::LowConfidence) };
         assert!(better(&answer(0.5), &low));
         assert!(better(&answer(0.7), &answer(0.6)));
         assert!(!better(&answer(0.5), &answer(0.6)));
         assert!(!better(&low, &answer(0.6)));
-        assert!(stands(&Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0 }));
+        assert!(stands(&Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0, why: why(Basis::CustomerAsked) }));
         assert!(!stands(&low));
     }
 }

@@ -381,15 +381,15 @@ impl Worker {
             }
         };
         let command = match decision {
-            Decision::Answer { text, intent, confidence, sources } => {
+            Decision::Answer { text, intent, confidence, sources, why } => {
                 let Ok(text) = MessageText::parse(&text) else {
                     return;
                 };
-                ConversationCommand::AnswerMessage { in_reply_to: recorded.version, text, intent, confidence, sources }
+                ConversationCommand::AnswerMessage { in_reply_to: recorded.version, text, intent, confidence, sources, why: Some(why) }
             }
-            Decision::Handoff { reason, .. } => {
+            Decision::Handoff { reason, why, .. } => {
                 metrics::counter!("jamuna_handoffs_total", "reason" => format!("{reason:?}")).increment(1);
-                ConversationCommand::RequestHandoff { reason }
+                ConversationCommand::RequestHandoff { reason, why: Some(why) }
             }
         };
         let ctx = CommandContext {

@@ -68,6 +68,9 @@ fn json_key() -> impl Strategy<Value = String> {
             "intent",
             "confidence",
             "sources",
+            "why",
+            "basis",
+            "scores",
             "sealed",
             "erased",
             "feedback",
@@ -224,6 +227,51 @@ fn source() -> impl Strategy<Value = Source> {
     })
 }
 
+fn score() -> impl Strategy<Value = Option<f32>> {
+    prop::option::of(finite())
+}
+/// Why the bot decided: any basis, any subset of the scores (finite: the conversation refuses others).
+fn why() -> impl Strategy<Value = Option<DecisionWhy>> {
+    let basis = prop::sample::select(vec![
+        Basis::CustomerAsked,
+        Basis::SmallTalk,
+        Basis::Retrieval,
+        Basis::IntentHead,
+        Basis::OutOfScopeDistance,
+        Basis::LowConfidence,
+        Basis::Clarify,
+        Basis::Context,
+    ]);
+    let scores = (score(), score(), score(), score(), score(), score(), score(), score(), score(), score()).prop_map(
+        |(
+            confidence,
+            threshold,
+            head_probability,
+            nearest_similarity,
+            mean_similarity,
+            mahalanobis,
+            confidence_if_head_certain,
+            passage_score,
+            passage_minimum,
+            phrase_similarity,
+        )| {
+            DecisionScores {
+                confidence,
+                threshold,
+                head_probability,
+                nearest_similarity,
+                mean_similarity,
+                mahalanobis,
+                confidence_if_head_certain,
+                passage_score,
+                passage_minimum,
+                phrase_similarity,
+            }
+        },
+    );
+    prop::option::of((basis, scores).prop_map(|(basis, scores)| DecisionWhy::new(basis, scores)))
+}
+
 pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
     use ConversationEvent as E;
     prop_oneof![
@@ -240,15 +288,19 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
             text,
             client_message_id: c.map(|c| ClientMessageId::parse(c).expect("an id")),
         }),
-        (any::<u64>(), personal(), prop::option::of(any::<String>()), finite(), prop::collection::vec(source(), 0..3))
-            .prop_map(|(in_reply_to, text, intent, confidence, sources)| E::BotAnswered { in_reply_to, text, intent, confidence, sources }),
-        prop::sample::select(vec![
-            HandoffReason::LowConfidence,
-            HandoffReason::CustomerAsked,
-            HandoffReason::RepeatedFailure,
-            HandoffReason::NegativeFeedback
-        ])
-        .prop_map(|reason| E::HandoffRequested { reason }),
+        (any::<u64>(), personal(), prop::option::of(any::<String>()), finite(), prop::collection::vec(source(), 0..3), why()).prop_map(
+            |(in_reply_to, text, intent, confidence, sources, why)| E::BotAnswered { in_reply_to, text, intent, confidence, sources, why }
+        ),
+        (
+            prop::sample::select(vec![
+                HandoffReason::LowConfidence,
+                HandoffReason::CustomerAsked,
+                HandoffReason::RepeatedFailure,
+                HandoffReason::NegativeFeedback
+            ]),
+            why()
+        )
+            .prop_map(|(reason, why)| E::HandoffRequested { reason, why }),
         user().prop_map(|agent| E::AgentAssigned { agent }),
         prop::option::of(user()).prop_map(|by| E::ConversationResolved { by }),
         prop::option::of(user()).prop_map(|by| E::ConversationReopened { by }),
@@ -642,6 +694,7 @@ proptest! {
         confidence in any_float(),
         scores in prop::collection::vec(any_float(), 0..3),
         model in prop::collection::vec(any_float(), 5),
+        why_score in any_float(),
     ) {
         use crate::Aggregate;
         use crate::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand};
@@ -669,6 +722,11 @@ proptest! {
                     .iter()
                     .map(|&score| Source { article_id: ArticleId::parse("a").expect("an id"), title: "t".into(), passage: "p".into(), score })
                     .collect(),
+                why: Some(DecisionWhy::new(Basis::IntentHead, DecisionScores { confidence: Some(why_score), ..DecisionScores::default() })),
+            },
+            ConversationCommand::RequestHandoff {
+                reason: HandoffReason::LowConfidence,
+                why: Some(DecisionWhy::new(Basis::OutOfScopeDistance, DecisionScores { mahalanobis: Some(why_score), ..DecisionScores::default() })),
             },
         ];
         for c in &commands {

@@ -30,8 +30,9 @@ fn conversation_command() -> impl Strategy<Value = ConversationCommand> {
             intent: None,
             confidence: c,
             sources: vec![],
+            why: None,
         }),
-        Just(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence }),
+        Just(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence, why: None }),
         (any::<bool>(), any::<bool>()).prop_map(move |(admin, other)| ConversationCommand::AssignAgent {
             agent: Assignee {
                 id: UserId::parse("ag").unwrap(),

@@ -9,8 +9,10 @@
 //! * staff-only events (`TagsChanged`) are not sent at all: a customer's
 //!   versions have gaps, which resume tolerates (it asks for what follows the
 //!   last version it saw);
-//! * the bot's intent, confidence and its sources' scores, the handoff's
-//!   reason, tags, the first-response time and log positions are left out;
+//! * the bot's intent, confidence and its sources' scores, why the bot
+//!   answered or handed off (`why`: which score decided, and the scores),
+//!   the handoff's reason, tags, the first-response time and log positions
+//!   are left out;
 //! * a staff member's user id becomes an alias, the same for one agent
 //!   within one conversation on every replica and REST call, and meaningless
 //!   elsewhere (a keyed hash: [`CustomerView::alias`]); the conversation
@@ -84,11 +86,11 @@ impl<'a> CustomerView<'a> {
                 "type": "MessagePosted", "author": self.author(conversation, author), "text": text,
                 "client_message_id": client_message_id,
             }),
-            E::BotAnswered { in_reply_to, text, intent: _, confidence: _, sources } => json!({
+            E::BotAnswered { in_reply_to, text, intent: _, confidence: _, sources, why: _ } => json!({
                 "type": "BotAnswered", "in_reply_to": in_reply_to, "text": text,
                 "sources": sources.iter().map(source).collect::<Vec<_>>(),
             }),
-            E::HandoffRequested { reason: _ } => json!({"type": "HandoffRequested"}),
+            E::HandoffRequested { reason: _, why: _ } => json!({"type": "HandoffRequested"}),
             E::AgentAssigned { agent } => json!({"type": "AgentAssigned", "agent": person(agent)}),
             E::ConversationResolved { by } => json!({"type": "ConversationResolved", "by": by.as_ref().map(person)}),
             E::ConversationReopened { by } => json!({"type": "ConversationReopened", "by": by.as_ref().map(person)}),
@@ -167,7 +169,7 @@ pub fn for_caller<'a>(state: &'a AppState, caller: &'a Caller) -> Option<Custome
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jamuna_domain::conversation::{Channel, HandoffReason, Tag};
+    use jamuna_domain::conversation::{Basis, Channel, DecisionScores, DecisionWhy, HandoffReason, Tag};
     use jamuna_domain::{ConversationId, Personal};
 
     fn keys(v: &Value) -> Vec<&str> {
@@ -200,6 +202,10 @@ mod tests {
                 passage: "5 days".into(),
                 score: 0.8,
             }],
+            why: Some(DecisionWhy::new(
+                Basis::IntentHead,
+                DecisionScores { confidence: Some(0.9), threshold: Some(0.56), ..DecisionScores::default() },
+            )),
         };
         let e = v.event("c1", &answered).unwrap();
         assert_eq!(keys(&e), ["in_reply_to", "sources", "text", "type"]);
@@ -207,8 +213,14 @@ mod tests {
         let tags = ConversationEvent::TagsChanged { added: vec![Tag::parse("vip").unwrap()], removed: vec![] };
         assert_eq!(v.event("c1", &tags), None, "staff-only");
         assert_eq!(
-            v.event("c1", &ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence }),
+            v.event("c1", &ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None }),
             Some(json!({"type": "HandoffRequested"}))
+        );
+        let why = DecisionWhy::new(Basis::OutOfScopeDistance, DecisionScores { mahalanobis: Some(3.5), ..DecisionScores::default() });
+        assert_eq!(
+            v.event("c1", &ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: Some(why) }),
+            Some(json!({"type": "HandoffRequested"})),
+            "why the bot handed off is staff-only"
         );
         let assigned = v.event("c1", &ConversationEvent::AgentAssigned { agent: agent.clone() }).unwrap();
         let alias = assigned["agent"].as_str().unwrap().to_owned();

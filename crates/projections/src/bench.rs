@@ -281,7 +281,7 @@ async fn conversation(
             run::<Conversation>(
                 h,
                 &s,
-                ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence },
+                ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence, why: None },
                 tick(&mut now, &mut rng, 5),
             )
             .await?;
@@ -310,6 +310,7 @@ async fn conversation(
                 passage: "The relevant passage of the article.".into(),
                 score: confidence,
             }],
+            why: None,
         };
         run::<Conversation>(h, &s, answer, tick(&mut now, &mut rng, 3)).await?;
     }

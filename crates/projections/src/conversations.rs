@@ -339,7 +339,7 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
                 bot: None,
             });
         }
-        V::BotAnswered { in_reply_to, text, intent, confidence, sources } => {
+        V::BotAnswered { in_reply_to, text, intent, confidence, sources, .. } => {
             let (text, erased) = personal_text(text, e.position)?;
             s.first_response_at.get_or_insert(e.at);
             message = Some(Message {
@@ -357,7 +357,7 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
                 }),
             });
         }
-        V::HandoffRequested { reason } => {
+        V::HandoffRequested { reason, .. } => {
             s.human_involved = true;
             if s.assignee.is_none() {
                 s.status = Status::Pending;
@@ -499,7 +499,7 @@ mod tests {
         assert_eq!(apply(&mut s, &e2, &v2).unwrap(), None);
         assert_eq!(apply(&mut s, &e, &v).unwrap(), None);
         assert_eq!(s, once);
-        let (e3, v3) = ev(3, 3, ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked });
+        let (e3, v3) = ev(3, 3, ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None });
         apply(&mut s, &e3, &v3).unwrap();
         let s = s.unwrap();
         assert_eq!((s.status, s.human_involved, s.message_count, s.version), (Status::Pending, true, 1, 3));

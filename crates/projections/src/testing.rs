@@ -123,6 +123,7 @@ impl Script {
                 intent: Some(intent.into()),
                 confidence: 0.875,
                 sources,
+                why: None,
             },
         )
     }
@@ -202,10 +203,10 @@ pub fn inbox_script() -> Script {
     s.advance(60).conversation("acme", "c1", ConversationEvent::ConversationResolved { by: None });
     s.advance(60).start("acme", "c2", "u2", Channel::Mobile);
     s.advance(60).say("acme", "c2", Author::Customer, "I need a refund for order 42");
-    s.advance(60).conversation("acme", "c2", ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked });
+    s.advance(60).conversation("acme", "c2", ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None });
     s.advance(60).start("acme", "c3", "u1", Channel::Web);
     s.advance(60).say("acme", "c3", Author::Customer, "Password reset please");
-    s.advance(60).conversation("acme", "c3", ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence });
+    s.advance(60).conversation("acme", "c3", ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None });
     s.advance(60).conversation("acme", "c3", ConversationEvent::AgentAssigned { agent: user("a1") });
     s.advance(60).say("acme", "c3", Author::Agent { id: user("a1") }, "Looking into it");
     s.advance(60).start("acme", "c4", "u3", Channel::Api);

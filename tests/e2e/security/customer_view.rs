@@ -269,3 +269,76 @@ async fn a_second_seed_client_with_the_same_id_does_not_get_the_first_ones_conve
         .collect();
     assert_eq!(texts, ["alphaword where is my card?"], "{detail}");
 }
+
+/// Why the bot decided (issue 18): agents see which score decided each bot
+/// answer and bot handoff; a customer sees none of it, over the socket or REST.
+#[tokio::test]
+async fn why_the_bot_decided_is_for_agents_only() {
+    let app = spawn_app().await;
+    let admin = app.login_admin().await;
+    let (visitor, _) = app.visitor().await;
+    let id = app.start_conversation(&visitor).await;
+    let path = |p: &str| format!("/api/v1/conversations/{id}{p}");
+    let mut customer = app.socket(&visitor).await;
+    send(&mut customer, json!({"type": "subscribe", "conversation_id": id, "after_version": 0})).await;
+
+    // A question the knowledge base answers, then a request for a human.
+    let mut frames = vec![];
+    for (cmid, text, until) in
+        [("q1", "When will my new card arrive?", "BotAnswered"), ("q2", "I want to talk to a human", "HandoffRequested")]
+    {
+        let (s, body) = app.post(&path("/messages"), Some(&visitor), json!({"client_message_id": cmid, "text": text})).await;
+        assert_eq!(s, 201, "{body}");
+        loop {
+            let f = frame_where(&mut customer, |f| is_event(f, &id)).await;
+            let done = f["event"]["type"] == until;
+            frames.push(f);
+            if done {
+                break;
+            }
+        }
+    }
+    // Staff take it over too: a handoff by an agent says no why (it was no bot decision).
+    let (visitor2, _) = app.visitor().await;
+    let other = app.start_conversation(&visitor2).await;
+    let (s, body) = app.post(&format!("/api/v1/conversations/{other}/handoff"), Some(&admin), json!({})).await;
+    assert_eq!(s, 200, "{body}");
+
+    // The agent's detail: every bot decision says why, consistently with its scores.
+    let (s, staff) = app.get(&path(""), Some(&admin)).await;
+    assert_eq!(s, 200, "{staff}");
+    let events: Vec<&Value> = staff["events"].as_array().expect("events").iter().map(|f| &f["event"]).collect();
+    let answer = events.iter().find(|e| e["type"] == "BotAnswered").expect("the bot answered");
+    let why = &answer["why"];
+    let scores = &why["scores"];
+    match why["basis"].as_str() {
+        Some("retrieval") => assert!(
+            scores["passage_score"].as_f64() >= scores["passage_minimum"].as_f64() && scores["passage_minimum"].is_number(),
+            "{why}"
+        ),
+        Some("intent_head") => {
+            assert!(scores["confidence"].as_f64() >= scores["threshold"].as_f64() && scores["threshold"].is_number(), "{why}")
+        }
+        _ => panic!("the knowledge-base answer is put down to retrieval or the intent head: {answer}"),
+    }
+    let handoff = events.iter().find(|e| e["type"] == "HandoffRequested").expect("the bot handed off");
+    assert_eq!(handoff["reason"], "customer_asked", "{handoff}");
+    assert_eq!(handoff["why"]["basis"], "customer_asked", "{handoff}");
+    let (_, other_detail) = app.get(&format!("/api/v1/conversations/{other}"), Some(&admin)).await;
+    let taken =
+        other_detail["events"].as_array().into_iter().flatten().find(|f| f["event"]["type"] == "HandoffRequested").expect("taken over");
+    assert!(taken["event"].get("why").is_none(), "an agent's handoff has no why: {taken}");
+
+    // The customer: neither the socket frames nor the REST detail carry it.
+    let (s, detail) = app.get(&path(""), Some(&visitor)).await;
+    assert_eq!(s, 200, "{detail}");
+    assert_eq!(detail["events"], json!(frames), "REST and the socket show a customer the same");
+    for f in &frames {
+        assert_customer_frame(f, &[]);
+    }
+    for text in [json!(frames).to_string(), detail.to_string()] {
+        for word in ["\"why\"", "basis", "\"scores\"", "passage_score", "threshold", "confidence"] {
+            assert!(!text.contains(word), "{word} reached the customer: {text}");
+        }
+    }
+}

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldConversation, mergeEvents, HANDOFF_REASONS } from '@jamuna/protocol';
 import { api, socket } from '../client';
 import { usePeople } from '../people';
-import { time } from '../format';
+import { time, why } from '../format';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -231,10 +231,18 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   function Line({ m }: { m: ChatMessage }) {
     if (m.role === 'system') {
       const text = m.notice === 'AgentAssigned' && m.agentId ? `Assigned to ${people.name(m.agentId)}` : m.text;
+      const because = why(m.why);
       return (
-        <p className="notice" data-notice={m.notice}>
-          {text} <time>{time(m.at)}</time>
-        </p>
+        <>
+          <p className="notice" data-notice={m.notice}>
+            {text} <time>{time(m.at)}</time>
+          </p>
+          {because && (
+            <p className="why muted small" data-testid="why">
+              {because}
+            </p>
+          )}
+        </>
       );
     }
     const who = m.role === 'customer' ? people.name(view.customer) : m.role === 'bot' ? 'Bot' : people.name(m.agentId);
@@ -260,6 +268,11 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
               </li>
             ))}
           </ul>
+        )}
+        {m.role === 'bot' && m.why && (
+          <p className="why muted small" data-testid="why">
+            {why(m.why)}
+          </p>
         )}
       </div>
     );

@@ -118,6 +118,28 @@ pub struct Prediction {
     /// The best known intents with the head's probabilities among known intents, best
     /// first (at most 3). These sum to at most 1 and ignore the out-of-scope chance.
     pub top: Vec<(String, f32)>,
+    /// What the confidence was computed from, for saying why the bot decided as it did
+    /// ([`crate::decision`]); `None` when the message could not be scored (wrong dimension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+}
+
+/// The per-feature values behind a [`Prediction`]'s confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The model's handoff threshold (the confidence under which the intent is `None`).
+    pub threshold: f32,
+    /// The blend's probability of its best intent (the logistic's `ln p` feature).
+    pub head_probability: f32,
+    /// Cosine similarity to the nearest training example.
+    pub nearest: f32,
+    /// Mean cosine similarity to the `knn_neighbours` nearest training examples.
+    pub knn_mean: f32,
+    /// The Mahalanobis score; `None` for a model stored before the distance existed.
+    pub mahalanobis: Option<f32>,
+    /// The confidence with the head's probability set to 1 and the distance features as
+    /// they are: under the threshold, the distance features alone hand the message off.
+    pub confidence_if_head_certain: f32,
 }
 
 /// Why training failed or a stored model was rejected.
@@ -268,7 +290,7 @@ impl IntentModel {
     /// Classifies one embedding. An embedding of the wrong dimension is out of scope.
     pub fn predict(&self, embedding: &[f32]) -> Prediction {
         if embedding.len() != self.head.dim {
-            return Prediction { intent: None, confidence: 0.0, top: Vec::new() };
+            return Prediction { intent: None, confidence: 0.0, top: Vec::new(), evidence: None };
         }
         let sims: Vec<f32> = self.exemplars.chunks_exact(self.head.dim).map(|e| cosine(e, embedding)).collect();
         let neighbours = self.label(top_k(&sims, self.calibration.knn_neighbours.max(1)));
@@ -307,7 +329,15 @@ impl IntentModel {
         let best = ranked.first().copied().unwrap_or((0, 0.0));
         let intent = (confidence >= self.threshold).then(|| self.intents[best.0].clone());
         let top = ranked.into_iter().take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
-        Prediction { intent, confidence, top }
+        let evidence = Evidence {
+            threshold: self.threshold,
+            head_probability: scores.best_probability,
+            nearest: scores.nearest,
+            knn_mean: scores.knn_mean,
+            mahalanobis: scores.mahalanobis,
+            confidence_if_head_certain: self.calibration.confidence(&Scores { best_probability: 1.0, ..scores }),
+        };
+        Prediction { intent, confidence, top, evidence: Some(evidence) }
     }
 
     /// The scores the confidence of each embedding (all of the model's dimension) is
@@ -482,6 +512,33 @@ mod tests {
         assert!(s[1].mahalanobis.unwrap() > s[0].mahalanobis.unwrap());
         assert!(s[1].knn_mean < s[0].knn_mean);
         assert!(model.calibration().distance_weights.is_some());
+    }
+
+    #[test]
+    fn a_prediction_carries_the_features_its_confidence_came_from() {
+        let (xs, ys) = blobs(5, 10, 12);
+        let model = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        let mut unseen = vec![0.0f32; 12];
+        unseen[9] = 1.0;
+        for q in [xs[0].clone(), unseen] {
+            let p = model.predict(&q);
+            let e = p.evidence.expect("a scored message has evidence");
+            let s = model.scores_many(std::slice::from_ref(&q)).unwrap()[0];
+            // (The batched search multiplies matrices: equal up to rounding.)
+            let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+            assert!(
+                close(e.head_probability, s.best_probability) && close(e.nearest, s.nearest) && close(e.knn_mean, s.knn_mean),
+                "{e:?} {s:?}"
+            );
+            assert!(close(e.mahalanobis.unwrap(), s.mahalanobis.unwrap()));
+            assert_eq!(e.threshold, model.threshold());
+            assert_eq!(p.intent.is_some(), p.confidence >= e.threshold);
+            // The confidence had the head been certain: ln 1 = 0, the rest as they are.
+            let [_, b, c, d, bias] = model.calibration().distance_weights.unwrap();
+            let z = b * e.nearest + c * e.knn_mean + d * e.mahalanobis.unwrap() + bias;
+            assert!(close(e.confidence_if_head_certain, 1.0 / (1.0 + (-z).exp())));
+        }
+        assert_eq!(model.predict(&[0.5; 3]).evidence, None, "a message of the wrong dimension is not scored");
     }
 
     #[test]

@@ -86,7 +86,7 @@ async fn a_recognised_intent_answers_with_its_answer_and_an_unclear_message_gets
     let conversation = ConversationId::parse("c1").unwrap();
     let customer = UserId::parse("u1").unwrap();
     let d = answerer.decide_in_session(&tenant(), &conversation, &customer, "my new card still hasn't been delivered").await.unwrap();
-    let Decision::Answer { text, intent, confidence, sources } = &d else { panic!("{d:?}") };
+    let Decision::Answer { text, intent, confidence, sources, .. } = &d else { panic!("{d:?}") };
     assert_eq!((text.as_str(), intent.as_deref()), (answer, Some("card_arrival")));
     assert!(*confidence > 0.0 && sources.is_empty());
 

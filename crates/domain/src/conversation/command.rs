@@ -1,6 +1,6 @@
 //! What can be asked of a conversation.
 
-use super::{Author, Channel, Feedback, HandoffReason, Source, Tag};
+use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
 use crate::user::Role;
 use crate::{ClientMessageId, ConversationId, MessageText, TenantId, UserId};
 
@@ -36,10 +36,14 @@ pub enum ConversationCommand {
         intent: Option<String>,
         confidence: f32,
         sources: Vec<Source>,
+        /// Which score decided it (staff-only).
+        why: Option<DecisionWhy>,
     },
-    /// Someone (the bot, the customer, an agent) asks for a human.
+    /// Someone (the bot, the customer, an agent) asks for a human. The bot
+    /// says why (`why`); a customer's or an agent's request has none.
     RequestHandoff {
         reason: HandoffReason,
+        why: Option<DecisionWhy>,
     },
     AssignAgent {
         agent: Assignee,

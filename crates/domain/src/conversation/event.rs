@@ -1,6 +1,6 @@
 //! What happened to a conversation.
 
-use super::{Author, Channel, Feedback, HandoffReason, Source, Tag};
+use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
 use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +27,17 @@ pub enum ConversationEvent {
         intent: Option<String>,
         confidence: f32,
         sources: Vec<Source>,
+        /// Which score decided the answer (staff-only; absent from events
+        /// stored before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<DecisionWhy>,
     },
     HandoffRequested {
         reason: HandoffReason,
+        /// Which score decided a bot's handoff (staff-only); `None` when a
+        /// customer or an agent asked, and in events stored before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<DecisionWhy>,
     },
     AgentAssigned {
         agent: UserId,

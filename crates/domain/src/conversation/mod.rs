@@ -16,10 +16,12 @@
 mod command;
 mod error;
 mod event;
+mod why;
 
 pub use command::{Assignee, ConversationCommand};
 pub use error::ConversationError;
 pub use event::ConversationEvent;
+pub use why::{Basis, DecisionScores, DecisionWhy};
 
 use crate::user::Role;
 use crate::{Aggregate, AggregateKind, ArticleId, ClientMessageId, Personal, TenantId, Timestamp, UserId};
@@ -197,6 +199,11 @@ impl Conversation {
     }
 }
 
+/// Whether a decision's why (if any) holds finite scores only.
+fn why_is_finite(why: &Option<DecisionWhy>) -> bool {
+    why.as_ref().is_none_or(|w| w.scores.is_finite())
+}
+
 impl Aggregate for Conversation {
     const KIND: AggregateKind = AggregateKind::Conversation;
     type Command = ConversationCommand;
@@ -236,9 +243,9 @@ impl Aggregate for Conversation {
                     client_message_id: client_message_id.clone(),
                 }])
             }
-            C::AnswerMessage { in_reply_to, text, intent, confidence, sources } => {
+            C::AnswerMessage { in_reply_to, text, intent, confidence, sources, why } => {
                 self.open_status()?;
-                if !confidence.is_finite() || sources.iter().any(|s| !s.score.is_finite()) {
+                if !confidence.is_finite() || sources.iter().any(|s| !s.score.is_finite()) || !why_is_finite(why) {
                     return Err(E::NotFinite);
                 }
                 if !self.customer_messages.contains(in_reply_to) {
@@ -256,14 +263,18 @@ impl Aggregate for Conversation {
                     intent: intent.clone(),
                     confidence: *confidence,
                     sources: sources.clone(),
+                    why: why.clone(),
                 }])
             }
-            C::RequestHandoff { reason } => {
+            C::RequestHandoff { reason, why } => {
                 self.open_status()?;
+                if !why_is_finite(why) {
+                    return Err(E::NotFinite);
+                }
                 if self.human_involved {
                     return Ok(vec![]);
                 }
-                Ok(vec![V::HandoffRequested { reason: *reason }])
+                Ok(vec![V::HandoffRequested { reason: *reason, why: why.clone() }])
             }
             C::AssignAgent { agent } => {
                 self.open_status()?;

@@ -38,6 +38,7 @@ fn answer(in_reply_to: u64) -> ConversationCommand {
         intent: Some("card_arrival".into()),
         confidence: 0.9,
         sources: vec![],
+        why: None,
     }
 }
 fn bot_answered(in_reply_to: u64) -> ConversationEvent {
@@ -47,6 +48,7 @@ fn bot_answered(in_reply_to: u64) -> ConversationEvent {
         intent: Some("card_arrival".into()),
         confidence: 0.9,
         sources: vec![],
+        why: None,
     }
 }
 fn assignee(role: Role, tenant: &str) -> Assignee {
@@ -142,7 +144,7 @@ fn the_bot_answers_a_customer_message_once() {
 fn the_bot_stays_silent_once_a_human_is_involved() {
     let asked = customer_says("where is my card?", "m1");
     for human in [
-        ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked },
+        ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None },
         ConversationEvent::AgentAssigned { agent: agent_id() },
         ConversationEvent::MessagePosted {
             author: Author::Agent { id: agent_id() },
@@ -157,15 +159,15 @@ fn the_bot_stays_silent_once_a_human_is_involved() {
 #[test]
 fn a_handoff_waits_for_a_human_and_is_requested_once() {
     let state = given::<Conversation>([started()])
-        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence })
-        .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence }]);
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence, why: None })
+        .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None }]);
     assert_eq!(state.status(), Some(Status::Pending));
-    given::<Conversation>([started(), ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence }])
-        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::CustomerAsked })
+    given::<Conversation>([started(), ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None }])
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::CustomerAsked, why: None })
         .then_nothing();
     let state = given::<Conversation>([
         started(),
-        ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence },
+        ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None },
         ConversationEvent::AgentAssigned { agent: agent_id() },
     ]);
     let state = state.when(ConversationCommand::Resolve { by: None }).then(vec![ConversationEvent::ConversationResolved { by: None }]);
@@ -235,6 +237,7 @@ fn a_bot_answer_with_a_non_finite_confidence_or_score_is_refused() {
         intent: None,
         confidence,
         sources: vec![Source { article_id: ArticleId::parse("a").unwrap(), title: "t".into(), passage: "p".into(), score }],
+        why: None,
     };
     let asked = [started(), customer_says("Where is my card?", "m1")];
     for (confidence, score) in [(f32::NAN, 0.5), (f32::INFINITY, 0.5), (0.5, f32::NAN), (0.5, f32::NEG_INFINITY)] {
@@ -246,13 +249,13 @@ fn a_bot_answer_with_a_non_finite_confidence_or_score_is_refused() {
 fn a_handoff_by_staff_is_recorded_as_taken_over_not_as_asked_by_the_customer() {
     for role in [Role::Agent, Role::Admin] {
         let state = given::<Conversation>([started(), customer_says("where is my card?", "m1")])
-            .when(ConversationCommand::RequestHandoff { reason: HandoffReason::asked_by(role) })
-            .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::AgentTookOver }]);
+            .when(ConversationCommand::RequestHandoff { reason: HandoffReason::asked_by(role), why: None })
+            .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::AgentTookOver, why: None }]);
         assert!(state.human_involved());
     }
     given::<Conversation>([started()])
-        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::asked_by(Role::Customer) })
-        .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked }]);
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::asked_by(Role::Customer), why: None })
+        .then(vec![ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None }]);
 }
 
 #[test]
@@ -261,5 +264,100 @@ fn handoff_reasons_keep_their_wire_names() {
     assert_eq!(wire(HandoffReason::CustomerAsked), "customer_asked");
     assert_eq!(wire(HandoffReason::AgentTookOver), "agent_took_over");
     let old: ConversationEvent = serde_json::from_str(r#"{"type":"HandoffRequested","reason":"customer_asked"}"#).unwrap();
-    assert_eq!(old, ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked }, "old events read as they were");
+    assert_eq!(
+        old,
+        ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None },
+        "old events read as they were"
+    );
+}
+
+fn why(basis: Basis) -> DecisionWhy {
+    DecisionWhy::new(
+        basis,
+        DecisionScores {
+            confidence: Some(0.91),
+            threshold: Some(0.56),
+            head_probability: Some(0.97),
+            nearest_similarity: Some(0.83),
+            mean_similarity: Some(0.71),
+            mahalanobis: Some(1.2),
+            confidence_if_head_certain: Some(0.93),
+            ..DecisionScores::default()
+        },
+    )
+}
+
+#[test]
+fn the_bot_answer_keeps_why_it_answered() {
+    let with_why = ConversationCommand::AnswerMessage {
+        in_reply_to: 2,
+        text: text("Cards arrive in 5 days."),
+        intent: Some("card_arrival".into()),
+        confidence: 0.9,
+        sources: vec![],
+        why: Some(why(Basis::IntentHead)),
+    };
+    given::<Conversation>([started(), customer_says("Where is my card?", "m1")]).when(with_why).then(vec![
+        ConversationEvent::BotAnswered {
+            in_reply_to: 2,
+            text: Personal::plain("Cards arrive in 5 days."),
+            intent: Some("card_arrival".into()),
+            confidence: 0.9,
+            sources: vec![],
+            why: Some(why(Basis::IntentHead)),
+        },
+    ]);
+}
+
+#[test]
+fn the_bot_handoff_keeps_why_it_handed_off() {
+    let state = given::<Conversation>([started(), customer_says("What is the meaning of life?", "m1")])
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence, why: Some(why(Basis::OutOfScopeDistance)) })
+        .then(vec![ConversationEvent::HandoffRequested {
+            reason: HandoffReason::LowConfidence,
+            why: Some(why(Basis::OutOfScopeDistance)),
+        }]);
+    assert!(state.human_involved());
+}
+
+#[test]
+fn a_why_with_a_non_finite_score_is_refused() {
+    let mut bad = why(Basis::OutOfScopeDistance);
+    bad.scores.mahalanobis = Some(f32::NAN);
+    let asked = [started(), customer_says("Where is my card?", "m1")];
+    given::<Conversation>(asked.clone())
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::LowConfidence, why: Some(bad.clone()) })
+        .then_err(ConversationError::NotFinite);
+    let answer = ConversationCommand::AnswerMessage {
+        in_reply_to: 2,
+        text: text("Cards arrive in 5 days."),
+        intent: None,
+        confidence: 0.9,
+        sources: vec![],
+        why: Some(bad),
+    };
+    given::<Conversation>(asked).when(answer).then_err(ConversationError::NotFinite);
+}
+
+#[test]
+fn events_stored_before_the_why_load_unchanged_and_new_ones_round_trip() {
+    // As stored before `why` existed.
+    let old_answer =
+        r#"{"type":"BotAnswered","in_reply_to":2,"text":"Cards arrive in 5 days.","intent":"card_arrival","confidence":0.9,"sources":[]}"#;
+    let old_handoff = r#"{"type":"HandoffRequested","reason":"low_confidence"}"#;
+    let stored = |event_type: &str, json: &str| -> ConversationEvent {
+        crate::upcast::decode(event_type, 1, serde_json::from_str(json).unwrap()).unwrap()
+    };
+    let answered = stored("BotAnswered", old_answer);
+    assert_eq!(answered, bot_answered(2));
+    let handed = stored("HandoffRequested", old_handoff);
+    assert_eq!(handed, ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None });
+    // Without a why they are written as before.
+    assert_eq!(serde_json::to_value(&handed).unwrap(), serde_json::from_str::<serde_json::Value>(old_handoff).unwrap());
+    assert!(serde_json::to_value(&answered).unwrap().get("why").is_none());
+    // With one, it reads back as itself.
+    let new = ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: Some(why(Basis::OutOfScopeDistance)) };
+    let json = serde_json::to_string(&new).unwrap();
+    assert!(json.contains(r#""basis":"out_of_scope_distance""#), "{json}");
+    assert_eq!(serde_json::from_str::<ConversationEvent>(&json).unwrap(), new);
 }

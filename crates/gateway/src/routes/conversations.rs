@@ -244,7 +244,8 @@ struct ConversationDetail {
     agents: Vec<serde_json::Value>,
     /// `event` frames: `{"type":"event","conversation_id","version","position","occurred_at","event"}`,
     /// `event` being the conversation event (`type`-tagged). A customer gets the customer view:
-    /// no `position`, no `TagsChanged`, no intent, confidence, source score or handoff reason.
+    /// no `position`, no `TagsChanged`, no intent, confidence, source score, handoff reason or `why`
+    /// (which score decided a bot answer or a bot handoff: staff only).
     events: Vec<serde_json::Value>,
 }
 
@@ -344,7 +345,7 @@ async fn assign(
         (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody)))]
 async fn handoff(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
     let reason = HandoffReason::asked_by(caller.role);
-    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason }).await?;
+    let done = run(&state, &caller, &id, ConversationCommand::RequestHandoff { reason, why: None }).await?;
     if done.0["changed"] == true {
         let label = if reason == HandoffReason::CustomerAsked { "customer_asked" } else { "agent_took_over" };
         metrics::counter!("jamuna_handoffs_total", "reason" => label).increment(1);

@@ -260,6 +260,7 @@ impl TestApp {
             intent: None,
             confidence: 0.9,
             sources: vec![],
+            why: None,
         };
         let ctx = CommandContext::new(self.tenant.clone(), chrono::Utc::now());
         self.commands

@@ -76,7 +76,7 @@ fn day_script() -> Script {
     // k2: a handoff, an agent answers 60 s after the question, resolved after 300 s.
     s.start("acme", "k2", "u2", Channel::Web);
     s.advance(20).say("acme", "k2", Author::Customer, "refund!");
-    s.advance(10).conversation("acme", "k2", ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked });
+    s.advance(10).conversation("acme", "k2", ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None });
     s.advance(50).say("acme", "k2", Author::Agent { id: user("a1") }, "done");
     s.advance(220).conversation("acme", "k2", ConversationEvent::ConversationResolved { by: Some(user("a1")) });
     s.advance(5).conversation(
