@@ -64,7 +64,7 @@ pub const PROJECTION: &str = "gaps";
 /// The least cosine between a question and a group's centroid for the
 /// question to join the group. Measured on BANKING77 questions (README,
 /// "Content gaps").
-pub const SIMILARITY: f32 = 0.75;
+pub const SIMILARITY: f32 = 0.65;
 /// The examples a group keeps (its newest).
 pub const MAX_EXAMPLES: usize = 5;
 /// The groups a tenant keeps.
@@ -495,11 +495,9 @@ impl Fold {
         let mut resolved = false;
         match event {
             V::MessagePosted { author: Author::Customer, text, .. } => memo.last_question = text_of(text, p)?,
-            V::MessagePosted { author: Author::Agent { id: agent }, text, .. } => {
-                if memo.awaiting_reply {
-                    memo.awaiting_reply = false;
-                    reply = Some((agent.clone(), personal_text(text, p)?.0));
-                }
+            V::MessagePosted { author: Author::Agent { id: agent }, text, .. } if memo.awaiting_reply => {
+                memo.awaiting_reply = false;
+                reply = Some((agent.clone(), personal_text(text, p)?.0));
             }
             V::BotAnswered { text, .. } => {
                 if let Some(answer) = text_of(text, p)? {

@@ -33,8 +33,8 @@ fn a_question_joins_the_closest_group_above_the_threshold_else_starts_one() {
     t.add(example(2, "b", "u1"), &axis(1));
     // Closer to axis 0 (cosine 0.89) than to axis 1 (0.45): joins g1.
     t.add(example(3, "c", "u1"), &[2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-    // Cosine 0.71 with g2, less with g1: below the threshold, a group of its own.
-    t.add(example(4, "d", "u1"), &[0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    // Cosine 0.45 with g2, less with g1: below the threshold, a group of its own.
+    t.add(example(4, "d", "u1"), &[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     let ids: Vec<(&str, u64)> = t.groups.iter().map(|g| (g.id.as_str(), g.count)).collect();
     assert_eq!(ids, vec![("g1", 2), ("g2", 1), ("g4", 1)]);
     assert_eq!(t.groups[0].question, "a");
