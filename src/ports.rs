@@ -13,6 +13,7 @@
 //! | AI-worker checkpoint | `mongodb.url` | file `<data>/ai-worker.checkpoint` | MongoDB `checkpoints` (`ai-worker`) |
 //! | sessions, presence, rate limits, leases | `redis.url` | in memory (no leases) | Redis |
 //! | knowledge-base vectors | `qdrant.url` | qdrant-edge `<data>/vectors` | Qdrant server |
+//! | content gaps (projection in the AI worker) | `mongodb.url` | SQLite `<data>/read/gaps.db` | MongoDB `gap_tenants`, `gap_memos` |
 //!
 //! The TLS provider these clients share is installed once, in `main`.
 
@@ -190,6 +191,23 @@ pub async fn write_side(config: &Config) -> Result<WriteSide> {
 pub fn embedder(model_dir: &Path) -> Result<Embedder> {
     Embedder::load(model_dir)
         .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", model_dir.display()))
+}
+
+/// The AI worker's model as the gaps model's [`TextEncoder`]: a customer's
+/// question, embedded as the bot embeds messages.
+struct QuestionEncoder(AsyncEmbedder);
+
+#[async_trait::async_trait]
+impl jamuna_projections::gaps::TextEncoder for QuestionEncoder {
+    async fn encode(&self, text: &str) -> Result<Vec<f32>, jamuna_projections::vectors::EncodeError> {
+        let v = self.0.embed(vec![text.to_owned()]).await.map_err(|e| jamuna_projections::vectors::EncodeError(Box::new(e)))?;
+        v.into_iter().next().ok_or_else(|| jamuna_projections::vectors::EncodeError("the model returned no vector".into()))
+    }
+}
+
+/// The content-gaps projection of `models`, its questions embedded by `embedder`.
+pub fn gaps_projection(models: &ReadModels, sealer: &Sealer, embedder: &AsyncEmbedder) -> Arc<dyn jamuna_projections::Projection> {
+    models.gaps_projection(sealer, Arc::new(QuestionEncoder(embedder.clone())))
 }
 
 /// The knowledge-base vectors, with the projection that fills them with

@@ -7,7 +7,7 @@ use jamuna_commands::Sealer;
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
-    /// Only this projection (users, conversations, analytics, vectors); all when absent.
+    /// Only this projection (users, conversations, analytics, vectors, gaps); all when absent.
     #[arg(long)]
     projection: Option<String>,
 }
@@ -35,14 +35,20 @@ pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
     let (models, sealer) = open(config).await?;
     let mut projections: Vec<_> =
         models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
-    // The knowledge-base vectors: every article is embedded again, so the model is loaded.
-    if args.projection.as_deref().is_none_or(|n| n == jamuna_projections::vectors::PROJECTION) {
+    // The knowledge-base vectors and the content gaps embed again, so the model is loaded.
+    let wants = |name: &str| args.projection.as_deref().is_none_or(|n| n == name);
+    if wants(jamuna_projections::vectors::PROJECTION) || wants(jamuna_projections::gaps::PROJECTION) {
         let embedder = jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(ports::embedder(&config.model_dir)?));
-        let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = ports::vectors(config, &embedder).await?;
-        projections.push(vectors);
+        if wants(jamuna_projections::vectors::PROJECTION) {
+            let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = ports::vectors(config, &embedder).await?;
+            projections.push(vectors);
+        }
+        if wants(jamuna_projections::gaps::PROJECTION) {
+            projections.push(ports::gaps_projection(&models, &sealer, &embedder));
+        }
     }
     if projections.is_empty() {
-        bail!("no projection is called {:?}: use users, conversations, analytics or vectors", args.projection.unwrap_or_default());
+        bail!("no projection is called {:?}: use users, conversations, analytics, vectors or gaps", args.projection.unwrap_or_default());
     }
     for p in projections {
         let bar = indicatif::ProgressBar::new(log.head().await?);

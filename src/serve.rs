@@ -17,19 +17,24 @@ pub async fn run(config: Config) -> Result<()> {
     let metrics = roles::metrics()?;
     let write = ports::write_side(&config).await?;
 
-    // Read models, following the log.
+    // Read models, following the log; the content gaps too, whose questions
+    // are embedded with the AI worker's model (loaded once, for both).
     let models = ports::read_models(&config).await?;
-    let (projector, handles) = projector::start(&models, write.log.clone(), &write.sealer, None, None)?;
-    // Read-your-writes waits for users and conversations (analytics may lag).
+    let embedder = roles::ai_worker::embedder(&config)?;
+    let gaps = ports::gaps_projection(&models, &write.sealer, &embedder);
+    let (projector, handles) = projector::start(&models, vec![gaps], write.log.clone(), &write.sealer, None, None)?;
+    // Read-your-writes waits for users and conversations (analytics and gaps may lag).
+    let waited = |name: &str| name != jamuna_projections::analytics::PROJECTION && name != jamuna_projections::gaps::PROJECTION;
     let reads = Arc::new(GatewayReads {
         users: models.users.clone(),
         conversations: models.conversations.clone(),
         analytics: models.analytics.clone(),
-        catch_up: CatchUp::Local(handles.into_iter().filter(|h| h.name() != jamuna_projections::analytics::PROJECTION).collect()),
+        gaps: models.gaps.clone(),
+        catch_up: CatchUp::Local(handles.into_iter().filter(|h| waited(h.name())).collect()),
     });
 
     // The AI worker, in-process.
-    let worker = roles::ai_worker::worker(&config, write.commands.clone()).await?;
+    let worker = roles::ai_worker::worker_with(&config, write.commands.clone(), embedder).await?;
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
 

@@ -41,6 +41,7 @@ pub async fn run(config: Config) -> Result<()> {
         users: models.users.clone(),
         conversations: models.conversations.clone(),
         analytics: models.analytics.clone(),
+        gaps: models.gaps.clone(),
         catch_up: CatchUp::Stored(waited),
     });
     serve_api(&config, write, reads, metrics, axum::Router::new(), super::shutdown_signal()).await

@@ -17,7 +17,7 @@ use anyhow::{Result, bail};
 use axum::response::IntoResponse;
 use jamuna_commands::{EventLog, Sealer};
 use jamuna_projections::work_share::WorkShare;
-use jamuna_projections::{ProjectionHandle, Projector, ReadModels, RunState};
+use jamuna_projections::{Projection, ProjectionHandle, Projector, ReadModels, RunState};
 use std::sync::Arc;
 
 #[derive(clap::Args)]
@@ -27,10 +27,11 @@ pub struct Args {
     pub projection: Option<String>,
 }
 
-/// Starts the projections of `models` (or only the one called `only`),
-/// each only while its name is in `share`'s set when given.
+/// Starts the projections of `models` and `extra` (or only the one called
+/// `only`), each only while its name is in `share`'s set when given.
 pub fn start(
     models: &ReadModels,
+    extra: Vec<Arc<dyn Projection>>,
     log: Arc<dyn EventLog>,
     sealer: &Sealer,
     only: Option<&str>,
@@ -40,8 +41,13 @@ pub fn start(
     if let Some(share) = share {
         projector.share(share.held());
     }
-    let handles: Vec<_> =
-        models.projections(sealer).into_iter().filter(|p| only.is_none_or(|n| n == p.name())).map(|p| projector.add(p)).collect();
+    let handles: Vec<_> = models
+        .projections(sealer)
+        .into_iter()
+        .chain(extra)
+        .filter(|p| only.is_none_or(|n| n == p.name()))
+        .map(|p| projector.add(p))
+        .collect();
     if handles.is_empty() {
         bail!("no projection is called {:?}: use users, conversations or analytics", only.unwrap_or_default());
     }
@@ -81,7 +87,7 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
         .collect();
     units.sort();
     let share = work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
-    let (projector, handles) = start(&models, log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;
+    let (projector, handles) = start(&models, vec![], log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;
     // Ready while the log answers and no projection has failed.
     let ready: Ready = Arc::new(move || {
         let (log, handles) = (log.clone(), handles.clone());

@@ -12,7 +12,8 @@
 //! - **One clarifying question**: when a tenant with a trained intent model
 //!   would hand off for low confidence, the bot first asks the customer to
 //!   say more (recorded as intent `clarify`); the reply is read together with
-//!   the unclear message, and if the bot is still unsure, it hands off.
+//!   the unclear message, and if the bot is still unsure, it hands off with
+//!   reason `repeated_failure` (two low-confidence turns in a row).
 //!
 //! The decision's why ([`crate::decision`]) says so: basis `context` when the
 //! reading in context won, `clarify` for the clarifying question (each with
@@ -95,6 +96,15 @@ fn stands(d: &Decision) -> bool {
         Decision::Handoff { reason, .. } => *reason == HandoffReason::CustomerAsked,
         Decision::Answer { intent: Some(i), sources, .. } => sources.is_empty() && SMALL_TALK.contains(&i.as_str()),
         Decision::Answer { .. } => false,
+    }
+}
+
+/// A low-confidence handoff after the clarifying question: `RepeatedFailure`.
+fn mark_repeated_failure(d: &mut Decision) {
+    if let Decision::Handoff { reason, .. } = d
+        && *reason == HandoffReason::LowConfidence
+    {
+        *reason = HandoffReason::RepeatedFailure;
     }
 }
 
@@ -232,6 +242,11 @@ impl Answerer {
                 Decision::Answer { text: CLARIFY.to_owned(), intent: Some(CLARIFY_INTENT.to_owned()), confidence, sources: vec![], why };
             return Ok((clarify, next));
         }
+        // The one clarifying question was asked and the bot is still unsure:
+        // two low-confidence turns in a row.
+        if unsure && context.open_question.is_some() {
+            mark_repeated_failure(&mut decision);
+        }
         next.open_question = None;
         next.last_question = Some(question);
         if let Decision::Answer { intent, .. } = &decision {
@@ -275,5 +290,19 @@ mod tests {
         assert!(!better(&low, &answer(0.6)));
         assert!(stands(&Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0, why: why(Basis::CustomerAsked) }));
         assert!(!stands(&low));
+    }
+
+    #[test]
+    fn a_second_low_confidence_turn_is_a_repeated_failure() {
+        let why = |b| jamuna_domain::conversation::DecisionWhy::new(b, Default::default());
+        let mut d = Decision::Handoff { reason: HandoffReason::LowConfidence, confidence: 0.3, why: why(Basis::LowConfidence) };
+        mark_repeated_failure(&mut d);
+        assert!(matches!(d, Decision::Handoff { reason: HandoffReason::RepeatedFailure, .. }), "{d:?}");
+        let mut asked = Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0, why: why(Basis::CustomerAsked) };
+        mark_repeated_failure(&mut asked);
+        assert!(matches!(asked, Decision::Handoff { reason: HandoffReason::CustomerAsked, .. }), "{asked:?}");
+        let mut answer = Decision::Answer { text: "a".into(), intent: None, confidence: 0.8, sources: vec![], why: why(Basis::Retrieval) };
+        mark_repeated_failure(&mut answer);
+        assert!(matches!(answer, Decision::Answer { .. }));
     }
 }

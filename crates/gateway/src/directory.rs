@@ -96,4 +96,7 @@ pub trait ConversationQueries: Send + Sync + 'static {
 #[async_trait]
 pub trait AnalyticsQueries: Send + Sync + 'static {
     async fn range(&self, tenant: &TenantId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<serde_json::Value, StoreError>;
+    /// The content gaps, most frequent first (`{"groups": [...]}`; see
+    /// `jamuna_projections::gaps::group_json`), at most `limit` (1 to 200).
+    async fn gaps(&self, tenant: &TenantId, limit: usize) -> Result<serde_json::Value, StoreError>;
 }

@@ -21,6 +21,8 @@ pub struct GatewayReads {
     pub users: Arc<dyn UserStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
+    /// The content gaps (its projection runs in the AI worker).
+    pub gaps: Arc<dyn jamuna_projections::gaps::GapStore>,
     /// How a request waits for the read models to hold its own write.
     pub catch_up: CatchUp,
 }
@@ -208,5 +210,10 @@ impl AnalyticsQueries for GatewayReads {
             "intents": intents.into_iter().map(|(i, n)| serde_json::json!({"intent": i, "count": n})).collect::<Vec<_>>(),
             "citations": citations.into_iter().map(|(a, n)| serde_json::json!({"article_id": a, "count": n})).collect::<Vec<_>>(),
         }))
+    }
+
+    async fn gaps(&self, tenant: &TenantId, limit: usize) -> Result<serde_json::Value, StoreError> {
+        let groups = self.gaps.groups(tenant, limit).await?;
+        Ok(serde_json::json!({"groups": groups.iter().map(jamuna_projections::gaps::group_json).collect::<Vec<_>>()}))
     }
 }

@@ -14,6 +14,9 @@
 //! * [`conversations`], [`users`], [`analytics`] — one module per read model:
 //!   a pure fold, the port (a store trait with its queries), and one file per
 //!   adapter (`sqlite.rs`, `mongo.rs`).
+//! * [`gaps`] — the content gaps: questions the bot could not answer (and
+//!   👎 answers), grouped by meaning with the AI worker's model, which is why
+//!   its projection runs in the AI worker rather than the projector.
 //! * [`read_models`] — all three opened from a data directory (SQLite) or a
 //!   MongoDB URL, with their projections ([`ReadModels`]).
 //! * [`sessions`] — sessions, presence and rate limits (in memory / Redis):
@@ -43,6 +46,7 @@ pub mod bench;
 pub mod conversations;
 pub mod error;
 pub mod event;
+pub mod gaps;
 pub mod mongo;
 pub mod read_models;
 pub mod runtime;

@@ -118,6 +118,14 @@ async fn erased_everywhere(app: &App, admin: &str, id: &str, conversation: &str)
         (!d.to_string().contains(MESSAGE) && !d.to_string().contains(COMMENT) && user.is_some_and(|u| u["erased"] == true)).then_some(())
     })
     .await;
+    // The content gaps (which may hold the message as an unanswered question)
+    // have applied the erase too: every projection has caught up.
+    poll("every projection at the head", async || {
+        let (_, s) = app.get("/status/projections", None).await;
+        let all = s["projections"].as_array()?;
+        (all.iter().any(|p| p["name"] == "gaps") && all.iter().all(|p| p["lag"] == 0)).then_some(())
+    })
+    .await;
 }
 
 /// The server is still running when the data directory is read: what an

@@ -100,7 +100,7 @@ async fn a_recognised_intent_answers_with_its_answer_and_an_unclear_message_gets
     let d = answerer.decide_in_session(&tenant(), &lost, &customer, "what's a good pizza topping?").await.unwrap();
     assert!(matches!(&d, Decision::Answer { text, intent: Some(i), .. } if text == CLARIFY && i == CLARIFY_INTENT), "{d:?}");
     let d = answerer.decide_in_session(&tenant(), &lost, &customer, "I mean with pineapple or without").await.unwrap();
-    assert!(matches!(d, Decision::Handoff { reason: HandoffReason::LowConfidence, .. }), "{d:?}");
+    assert!(matches!(d, Decision::Handoff { reason: HandoffReason::RepeatedFailure, .. }), "{d:?}");
 
     // A request for a human is still a handoff, whatever the model says.
     let d = answerer.decide_in_session(&tenant(), &conversation, &customer, "let me talk to a human agent about my card").await.unwrap();

@@ -11,6 +11,9 @@
 //!   produces no new event, so a client may retry safely;
 //! * a bot answer to a message that was already answered produces no new
 //!   event, so the AI worker may retry safely;
+//! * a 👎 on a bot answer while the bot still has the conversation (no human
+//!   involved, not resolved) hands it to a human: `FeedbackGiven` and
+//!   `HandoffRequested { reason: NegativeFeedback }` in the same append;
 //! * message text is valid by construction ([`crate::MessageText`]).
 
 mod command;
@@ -326,9 +329,16 @@ impl Aggregate for Conversation {
                             return Err(E::CommentTooLong);
                         }
                     }
-                    Feedback::Answer { answer_version, .. } => {
+                    Feedback::Answer { answer_version, helpful } => {
                         if !self.answers.contains(answer_version) {
                             return Err(E::UnknownAnswer(*answer_version));
+                        }
+                        // A 👎 while the bot still has the conversation: a human takes over.
+                        if !helpful && !self.human_involved && self.status.is_some_and(|s| s != Status::Resolved) {
+                            return Ok(vec![
+                                V::FeedbackGiven { feedback: feedback.clone() },
+                                V::HandoffRequested { reason: HandoffReason::NegativeFeedback, why: None },
+                            ]);
                         }
                     }
                 }

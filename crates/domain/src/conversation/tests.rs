@@ -200,9 +200,48 @@ fn answer_feedback_names_a_bot_answer() {
     let fb = |v| ConversationCommand::GiveFeedback { feedback: Feedback::Answer { answer_version: v, helpful: false } };
     let history = [started(), customer_says("card?", "m1"), bot_answered(2)];
     given::<Conversation>(history.clone()).when(fb(2)).then_err(ConversationError::UnknownAnswer(2));
-    given::<Conversation>(history)
-        .when(fb(3))
-        .then(vec![ConversationEvent::FeedbackGiven { feedback: Feedback::Answer { answer_version: 3, helpful: false } }]);
+    given::<Conversation>(history).when(fb(3)).then(vec![
+        ConversationEvent::FeedbackGiven { feedback: Feedback::Answer { answer_version: 3, helpful: false } },
+        ConversationEvent::HandoffRequested { reason: HandoffReason::NegativeFeedback, why: None },
+    ]);
+}
+
+fn thumbs(helpful: bool) -> ConversationCommand {
+    ConversationCommand::GiveFeedback { feedback: Feedback::Answer { answer_version: 3, helpful } }
+}
+
+#[test]
+fn a_thumbs_down_on_a_bot_answer_hands_the_conversation_to_a_human() {
+    let state = given::<Conversation>([started(), customer_says("card?", "m1"), bot_answered(2)]).when(thumbs(false)).then(vec![
+        ConversationEvent::FeedbackGiven { feedback: Feedback::Answer { answer_version: 3, helpful: false } },
+        ConversationEvent::HandoffRequested { reason: HandoffReason::NegativeFeedback, why: None },
+    ]);
+    assert!(state.human_involved());
+    assert_eq!(state.status(), Some(Status::Pending));
+}
+
+#[test]
+fn a_thumbs_up_changes_nothing_but_the_feedback() {
+    let state = given::<Conversation>([started(), customer_says("card?", "m1"), bot_answered(2)])
+        .when(thumbs(true))
+        .then(vec![ConversationEvent::FeedbackGiven { feedback: Feedback::Answer { answer_version: 3, helpful: true } }]);
+    assert!(!state.human_involved());
+    assert_eq!(state.status(), Some(Status::Open));
+}
+
+#[test]
+fn a_thumbs_down_once_a_human_is_involved_or_resolved_is_only_feedback() {
+    let answered = [started(), customer_says("card?", "m1"), bot_answered(2)];
+    let only_feedback = vec![ConversationEvent::FeedbackGiven { feedback: Feedback::Answer { answer_version: 3, helpful: false } }];
+    let mut handed = answered.to_vec();
+    handed.push(ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None });
+    given::<Conversation>(handed).when(thumbs(false)).then(only_feedback.clone());
+    let mut assigned = answered.to_vec();
+    assigned.push(ConversationEvent::AgentAssigned { agent: agent_id() });
+    given::<Conversation>(assigned).when(thumbs(false)).then(only_feedback.clone());
+    let mut resolved = answered.to_vec();
+    resolved.push(ConversationEvent::ConversationResolved { by: None });
+    given::<Conversation>(resolved).when(thumbs(false)).then(only_feedback);
 }
 
 #[test]

@@ -64,6 +64,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         tenants::show, tenants::change, tenants::rotate_widget_key,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
         analytics::range,
+        analytics::gaps,
         health::healthz, health::readyz, health::metrics_text,
         seed::token, seed::chat, seed::ws,
         crate::ws_upgrade,

@@ -104,6 +104,7 @@ pub async fn spawn_app() -> TestApp {
         users: models.users.clone(),
         conversations: models.conversations.clone(),
         analytics: models.analytics.clone(),
+        gaps: models.gaps.clone(),
         catch_up: CatchUp::Local(handles.into_iter().filter(|h| h.name() != jamuna_projections::analytics::PROJECTION).collect()),
     });
 

@@ -61,6 +61,9 @@ impl AnalyticsQueries for Empty {
     async fn range(&self, _: &TenantId, _: chrono::NaiveDate, _: chrono::NaiveDate) -> Result<serde_json::Value, StoreError> {
         Ok(serde_json::json!({"days": [], "intents": []}))
     }
+    async fn gaps(&self, _: &TenantId, _: usize) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::json!({"groups": []}))
+    }
 }
 
 async fn app(dir: &std::path::Path) -> axum::Router {

@@ -39,6 +39,12 @@ mod users_contract {
 mod analytics_contract {
     jamuna_projections::analytics_store_contract!(super::analytics);
 }
+pub async fn gaps() -> Option<jamuna_projections::gaps::mongo::MongoGaps> {
+    Some(jamuna_projections::gaps::mongo::MongoGaps::new(db().await?).await.expect("gaps"))
+}
+mod gaps_contract {
+    jamuna_projections::gap_store_contract!(super::gaps);
+}
 
 async fn stores() -> Option<Stores> {
     Some(Stores {

@@ -30,6 +30,12 @@ mod users_contract {
 mod analytics_contract {
     jamuna_projections::analytics_store_contract!(super::analytics);
 }
+pub async fn gaps() -> Option<jamuna_projections::gaps::sqlite::SqliteGaps> {
+    Some(jamuna_projections::gaps::sqlite::SqliteGaps::open(dir().join("gaps.db")).expect("open"))
+}
+mod gaps_contract {
+    jamuna_projections::gap_store_contract!(super::gaps);
+}
 
 pub async fn stores() -> Stores {
     Stores {
