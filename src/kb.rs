@@ -196,11 +196,11 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
     println!("saved to {}", path.display());
     let trade: Vec<_> = rows
         .iter()
-        .map(|(r, p)| serde_json::json!({"retention": r, "kept": p.in_scope_retention, "threshold": p.threshold, "in_scope_accuracy": p.in_scope_accuracy, "oos_recall": p.oos_recall}))
+        .map(|(r, p)| serde_json::json!({"retention": (f64::from(*r) * 1e6).round() / 1e6, "kept": p.in_scope_retention, "threshold": p.threshold, "in_scope_accuracy": p.in_scope_accuracy, "oos_recall": p.oos_recall}))
         .collect();
     println!(
         "{}",
-        serde_json::json!({"version": version, "examples": record.examples, "intents": record.intents, "threshold": record.threshold, "retention": record.retention, "held_out_accuracy": record.held_out_accuracy, "in_scope_accuracy": record.in_scope_accuracy, "oos_recall": record.oos_recall, "trade_off": trade, "seconds": record.seconds})
+        serde_json::json!({"version": version, "examples": record.examples, "intents": record.intents, "threshold": record.threshold, "retention": record.retention.map(|r| (f64::from(r) * 1e6).round() / 1e6), "held_out_accuracy": record.held_out_accuracy, "in_scope_accuracy": record.in_scope_accuracy, "oos_recall": record.oos_recall, "trade_off": trade, "seconds": record.seconds})
     );
     Ok(())
 }

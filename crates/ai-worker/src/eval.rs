@@ -405,7 +405,8 @@ pub fn run_with(embedder: &Embedder, train_csv: &Path, test_csv: &Path, options:
         }
         let mut report = evaluate(&model, &test_truth, &model.predict_many(&test_embeddings)?, oos_label);
         report.threshold_from = threshold_from;
-        report.retention = f64::from(options.retention);
+        // As written (0.95, not the f32's 0.949999988…).
+        report.retention = (f64::from(options.retention) * 1e6).round() / 1e6;
         report.seed = config.seed;
         report.train_seconds = train_seconds;
         report.train_rows = train.len();
