@@ -7,6 +7,7 @@ mod app;
 mod cluster;
 mod distributed;
 mod frames;
+mod handoff;
 mod otel;
 mod security;
 mod seed;
