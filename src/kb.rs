@@ -6,7 +6,10 @@
 //!
 //! `jamuna kb train --tenant T`: trains the tenant's intent model on its
 //! examples (the same code the AI worker and `jamuna eval` use), reports the
-//! held-out figures and records `IntentModelTrained`; the model itself goes to
+//! held-out figures and the trade-off of the handoff threshold (per in-scope
+//! retention: the threshold, in-scope accuracy and out-of-scope recall; the
+//! live bot applies the tenant's `handoff_retention`), records
+//! `IntentModelTrained`; the model itself goes to
 //! `<data_dir>/intent-models`, where the worker of the same data directory
 //! loads it (a worker elsewhere retrains it from the log).
 
@@ -168,16 +171,48 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
         .store(&tenant, version, &fingerprint, &trained.model)
         .with_context(|| format!("cannot write the model under {}", cache.dir().display()))?;
     println!("intent model v{version} of {tenant}: {} examples, {} intents, {:.1}s", record.examples, record.intents, record.seconds);
+    println!("held-out accuracy {:.4} (never handing off)", record.held_out_accuracy);
+    let retention = record.retention.unwrap_or(jamuna_ai_worker::intent::DEFAULT_RETENTION);
     println!(
-        "held-out accuracy {:.4} (never handing off); at threshold {:.3}: in-scope accuracy {:.4}, out-of-scope recall {:.4}",
-        record.held_out_accuracy, record.threshold, record.in_scope_accuracy, record.oos_recall
+        "default threshold {:.3}, keeping {:.0}% of answerable questions: in-scope accuracy {:.4}, out-of-scope recall {:.4} ({:.1}% of unknown questions answered)",
+        record.threshold,
+        retention * 100.0,
+        record.in_scope_accuracy,
+        record.oos_recall,
+        (1.0 - record.oos_recall) * 100.0
     );
+    let rows = trade_off(&trained.model);
+    if rows.is_empty() {
+        println!("no trade-off: too few intents to hide some during calibration, so the bot never hands off on the intent model");
+    } else {
+        println!(
+            "{:>9}  {:>9}  {:>12}  {:>10}   (held out; set per tenant: handoff_retention)",
+            "retention", "threshold", "in-scope acc", "oos recall"
+        );
+        for r in &rows {
+            println!("{:>8.1}%  {:>9.3}  {:>12.4}  {:>10.4}", r.0 * 100.0, r.1.threshold, r.1.in_scope_accuracy, r.1.oos_recall);
+        }
+    }
     println!("saved to {}", path.display());
+    let trade: Vec<_> = rows
+        .iter()
+        .map(|(r, p)| serde_json::json!({"retention": (f64::from(*r) * 1e6).round() / 1e6, "kept": p.in_scope_retention, "threshold": p.threshold, "in_scope_accuracy": p.in_scope_accuracy, "oos_recall": p.oos_recall}))
+        .collect();
     println!(
         "{}",
-        serde_json::json!({"version": version, "examples": record.examples, "intents": record.intents, "threshold": record.threshold, "held_out_accuracy": record.held_out_accuracy, "in_scope_accuracy": record.in_scope_accuracy, "oos_recall": record.oos_recall, "seconds": record.seconds})
+        serde_json::json!({"version": version, "examples": record.examples, "intents": record.intents, "threshold": record.threshold, "retention": record.retention.map(|r| (f64::from(r) * 1e6).round() / 1e6), "held_out_accuracy": record.held_out_accuracy, "in_scope_accuracy": record.in_scope_accuracy, "oos_recall": record.oos_recall, "trade_off": trade, "seconds": record.seconds})
     );
     Ok(())
+}
+
+/// The retentions `kb train` reports the trade-off at.
+const TRADE_OFF_RETENTIONS: [f32; 4] = [0.85, 0.90, 0.95, 0.98];
+
+/// (retention, the held-out operating point of its threshold) at each of
+/// [`TRADE_OFF_RETENTIONS`]; empty when the model has no curve.
+fn trade_off(model: &jamuna_ai_worker::IntentModel) -> Vec<(f32, jamuna_ai_worker::intent::OperatingPoint)> {
+    let curve = &model.calibration().curve;
+    TRADE_OFF_RETENTIONS.iter().filter_map(|&r| Some((r, jamuna_ai_worker::intent::point_for_retention(curve, r)?))).collect()
 }
 
 async fn import_file(config: &Config, file: &std::path::Path, tenant: &str) -> Result<()> {

@@ -180,7 +180,7 @@ pub async fn seed_demo(config: &Config, commands: &CommandHandler) -> Result<Dem
     }
     let password = config.demo.admin_password.clone().unwrap_or_else(|| random_token(12));
     let widget_key = format!("wk_{}", random_token(24));
-    let settings = TenantSettings { allowed_origins: vec![], self_signup: true };
+    let settings = TenantSettings::new(vec![], true);
     let create = TenantCommand::Create { tenant: tenant.clone(), name: "Demo Bank".into(), widget_key: widget_key.clone(), settings };
     commands.execute::<Tenant>(&stream, &create, &ctx()).await.map_err(|e| anyhow::anyhow!("cannot create the demo tenant: {e}"))?;
 

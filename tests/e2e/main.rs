@@ -8,6 +8,7 @@ mod cluster;
 mod distributed;
 mod frames;
 mod gaps;
+mod handoff;
 mod otel;
 mod security;
 mod seed;

@@ -67,3 +67,57 @@ export const kb = {
   model: (): Promise<ModelStatus> => api.request('GET', '/api/v1/kb/model'),
   train: (): Promise<ModelStatus> => api.request('POST', '/api/v1/kb/train', { body: {} }),
 };
+/** The tenant's settings as `PUT /api/v1/tenant/settings` takes them (every field: a left-out
+ * `handoff_retention` would go back to its default). */
+export interface TenantSettings {
+  allowed_origins: string[];
+  self_signup: boolean;
+  /** The share of answerable questions the bot answers (0.80 to 0.995). */
+  handoff_retention: number;
+}
+
+/** The retention a tenant has until it chooses another. */
+export const DEFAULT_RETENTION = 0.95;
+
+/** The settings of `GET /api/v1/tenant`, with the defaults of fields an older server leaves out. */
+export function settingsOf(t: { settings?: Partial<TenantSettings> }): TenantSettings {
+  return {
+    allowed_origins: t.settings?.allowed_origins ?? [],
+    self_signup: t.settings?.self_signup ?? true,
+    handoff_retention: t.settings?.handoff_retention ?? DEFAULT_RETENTION,
+  };
+}
+
+export function saveSettings(settings: TenantSettings): Promise<unknown> {
+  return api.request('PUT', '/api/v1/tenant/settings', { body: settings });
+}
+
+/** One threshold of the trained intent model and what it gave on held-out examples (shares 0–1). */
+export interface OperatingPoint {
+  threshold: number;
+  in_scope_retention: number;
+  in_scope_accuracy: number;
+  oos_recall: number;
+}
+
+/** `GET /api/v1/kb/model`. */
+export interface KbModel {
+  examples: number;
+  intents: string[];
+  state: 'untrained' | 'training' | 'trained' | 'stale';
+  trained: { threshold: number; retention?: number; operating_points?: OperatingPoint[] } | null;
+}
+
+export function kbModel(): Promise<KbModel> {
+  return api.request('GET', '/api/v1/kb/model');
+}
+
+/** The point the bot uses for `retention`: the highest threshold that keeps at least that share
+ * (the server's rule, `threshold_for_retention`); `null` when no point does. */
+export function pointFor(points: OperatingPoint[], retention: number): OperatingPoint | null {
+  let best: OperatingPoint | null = null;
+  for (const p of points) {
+    if (p.in_scope_retention >= retention - 1e-6 && (!best || p.threshold > best.threshold)) best = p;
+  }
+  return best;
+}

@@ -33,9 +33,13 @@
 //!
 //! Training is deterministic (the examples are put in one order and the head and the
 //! calibration draw from a fixed seed), so one run measures one model; `--seeds N`
-//! trains with N seeds (the product's first) and reports the mean and the spread, and
-//! `--val FILE` sets the threshold on a validation file ([`choose_threshold`]) instead of
-//! the one training's own calibration chose.
+//! trains with N seeds (the product's first) and reports the mean and the spread.
+//!
+//! The threshold is the live bot's: the one that keeps `--retention` (0.95 by default,
+//! the tenants' default `handoff_retention`) of training's held-out in-scope messages,
+//! applied with [`IntentModel::with_retention`] as the worker applies a tenant's
+//! setting. `--val FILE` instead picks the threshold that keeps that share of the
+//! validation file's in-scope rows ([`choose_threshold`]), the same rule on other rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -48,7 +52,9 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::embed::Embedder;
-use crate::intent::{Calibration, Example, IntentError, IntentModel, Prediction, TrainConfig};
+use crate::intent::{
+    Calibration, DEFAULT_RETENTION, Example, IntentError, IntentModel, Prediction, TrainConfig, operating_points, threshold_for_retention,
+};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +117,8 @@ pub struct EvalReport {
     pub in_scope_accuracy_at_80_oos_recall: Option<f64>,
     /// The handoff threshold applied to the test set.
     pub threshold: f64,
+    /// The in-scope retention that threshold was chosen to keep (`--retention`).
+    pub retention: f64,
     /// Where that threshold came from.
     pub threshold_from: ThresholdSource,
     /// The training seed ([`TrainConfig::seed`]).
@@ -133,6 +141,7 @@ impl EvalReport {
             "n": self.n,
             "seed": self.seed,
             "threshold_from": self.threshold_from,
+            "retention": self.retention,
             "seconds": self.seconds,
         });
         for (key, value) in self.figures() {
@@ -178,7 +187,8 @@ pub const FIGURES: [&str; 11] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdSource {
-    /// Training's own calibration on the training examples (what the product uses).
+    /// Training's own calibration on the training examples (what the product uses):
+    /// the threshold for the retention on its held-out curve.
     #[default]
     Training,
     /// [`choose_threshold`] on the `--val` file.
@@ -208,7 +218,14 @@ impl fmt::Display for EvalReport {
             ThresholdSource::Training => "training's calibration",
             ThresholdSource::Validation => "the validation file",
         };
-        writeln!(f, "{:>width$}  {:>9.4}  (from {from}; seed {})", "threshold", self.threshold, self.seed)?;
+        writeln!(
+            f,
+            "{:>width$}  {:>9.4}  (keeping {:.1}% of in-scope on {from}; seed {})",
+            "threshold",
+            self.threshold,
+            self.retention * 100.0,
+            self.seed
+        )?;
         writeln!(
             f,
             "{:>width$}  {:>9.4}  (temperature {:.3}; calibration: in-scope acc {:.4}, oos recall {:.4}, ECE {:.4})",
@@ -224,20 +241,22 @@ impl fmt::Display for EvalReport {
 }
 
 /// How [`run_with`] evaluates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvalOptions {
     /// Test (and validation) rows with this intent are out of scope.
     pub oos_label: Option<String>,
     /// A labelled file to choose the threshold on ([`choose_threshold`]) instead of
     /// training's calibration.
     pub val: Option<PathBuf>,
+    /// The in-scope retention the threshold keeps (the live bot's `handoff_retention`).
+    pub retention: f32,
     /// Trainings, with seeds `TrainConfig::default().seed + 0, 1, …` (at least one).
     pub seeds: usize,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { oos_label: None, val: None, seeds: 1 }
+        Self { oos_label: None, val: None, seeds: 1, retention: DEFAULT_RETENTION }
     }
 }
 
@@ -285,7 +304,7 @@ impl EvalRuns {
             .collect()
     }
 
-    /// The JSON last line of `jamuna eval`: `n`, `seeds`, `threshold_from`, `seconds`,
+    /// The JSON last line of `jamuna eval`: `n`, `seeds`, `threshold_from`, `retention`, `seconds`,
     /// every one of the [`FIGURES`] as its mean over the seeds (`null` without
     /// out-of-scope rows), and `spread`: per figure `{mean, sd, min, max}`.
     pub fn summary_json(&self) -> serde_json::Value {
@@ -294,6 +313,7 @@ impl EvalRuns {
             "n": first.map_or(0, |r| r.n),
             "seeds": self.runs.iter().map(|r| r.seed).collect::<Vec<_>>(),
             "threshold_from": first.map(|r| r.threshold_from),
+            "retention": first.map(|r| r.retention),
             "seconds": self.seconds,
         });
         let mut spreads = serde_json::Map::new();
@@ -373,17 +393,20 @@ pub fn run_with(embedder: &Embedder, train_csv: &Path, test_csv: &Path, options:
     for i in 0..options.seeds.max(1) {
         let run_start = Instant::now();
         let config = TrainConfig { seed: product.seed.wrapping_add(i as u64), ..product.clone() };
-        // Exactly as `kb train` and the live worker train a tenant's model.
-        let mut model = crate::learn::train_with(embedder, &train, &config, &mut |_, _| {})?.model;
+        // Exactly as `kb train` and the live worker train a tenant's model, and as the
+        // worker applies the tenant's handoff retention.
+        let mut model = crate::learn::train_with(embedder, &train, &config, &mut |_, _| {})?.model.with_retention(options.retention);
         let train_seconds = run_start.elapsed().as_secs_f64();
         let mut threshold_from = ThresholdSource::Training;
         if let Some((truth, embeddings)) = &val {
             let rows = outcomes(truth, &model.predict_many(embeddings)?);
-            model = model.with_threshold(choose_threshold(&rows, config.oos_weight));
+            model = model.with_threshold(choose_threshold(&rows, options.retention));
             threshold_from = ThresholdSource::Validation;
         }
         let mut report = evaluate(&model, &test_truth, &model.predict_many(&test_embeddings)?, oos_label);
         report.threshold_from = threshold_from;
+        // As written (0.95, not the f32's 0.949999988…).
+        report.retention = (f64::from(options.retention) * 1e6).round() / 1e6;
         report.seed = config.seed;
         report.train_seconds = train_seconds;
         report.train_rows = train.len();
@@ -490,36 +513,14 @@ pub fn in_scope_accuracy_at_oos_recall(rows: &[Outcome], recall: f64) -> Option<
     Some(in_scope.iter().filter(|(c, right)| *right && *c > threshold).count() as f64 / in_scope.len() as f64)
 }
 
-/// The threshold `--val` applies, chosen on the validation rows (a row is answered when
-/// its confidence is at least the threshold). With out-of-scope rows: the candidate
-/// (0, or a row's confidence) that maximises `in-scope accuracy + oos_weight × oos
-/// recall`, the objective training's calibration maximises, the lowest on a tie.
-/// Without: the `⌈0.95·n⌉`-th highest confidence, answering 95% of the rows. 0 (never
-/// hand off) without rows.
-pub fn choose_threshold(rows: &[Outcome], oos_weight: f64) -> f32 {
-    let n_in = rows.iter().filter(|r| r.1.is_some()).count();
-    let n_oos = rows.len() - n_in;
-    if n_oos == 0 {
-        let mut c: Vec<f32> = rows.iter().map(|r| r.0).collect();
-        c.sort_by(|a, b| b.total_cmp(a));
-        return c.get(at_least(0.95, c.len()).wrapping_sub(1)).copied().unwrap_or(0.0);
-    }
-    let mut candidates: Vec<f32> = std::iter::once(0.0).chain(rows.iter().map(|r| r.0)).collect();
-    candidates.sort_by(|a, b| a.total_cmp(b));
-    candidates.dedup();
-    let objective = |t: f32| {
-        let right = rows.iter().filter(|r| r.1 == Some(true) && r.0 >= t).count();
-        let caught = rows.iter().filter(|r| r.1.is_none() && r.0 < t).count();
-        right as f64 / n_in.max(1) as f64 + oos_weight * caught as f64 / n_oos as f64
-    };
-    let mut best = (f64::NEG_INFINITY, 0.0);
-    for t in candidates {
-        let value = objective(t);
-        if value > best.0 {
-            best = (value, t);
-        }
-    }
-    best.1
+/// The threshold `--val` applies, chosen on the validation rows as training chooses it
+/// on its held-out messages: the highest that keeps `retention` of the in-scope rows
+/// ([`operating_points`], [`threshold_for_retention`]; a row is answered when its
+/// confidence is at least the threshold). 0 (never hand off) without in-scope rows.
+pub fn choose_threshold(rows: &[Outcome], retention: f32) -> f32 {
+    let in_scope: Vec<(f32, bool)> = rows.iter().filter_map(|r| r.1.map(|right| (r.0, right))).collect();
+    let oos: Vec<f32> = rows.iter().filter(|r| r.1.is_none()).map(|r| r.0).collect();
+    threshold_for_retention(&operating_points(&in_scope, &oos), retention)
 }
 
 /// Scores predictions; `None` is out of scope (a handoff), named `oos_name` in the report.
@@ -576,6 +577,7 @@ fn score(truth: &[Option<&str>], predicted: &[Option<String>], oos_name: &str) -
         fpr_at_95_in_scope_recall: None,
         in_scope_accuracy_at_80_oos_recall: None,
         threshold: 0.0,
+        retention: 0.0,
         threshold_from: ThresholdSource::Training,
         seed: 0,
         seconds: 0.0,
@@ -726,7 +728,7 @@ mod tests {
         assert_eq!(names, ["a", "b", "oos"]);
         let json = r.summary_json();
         let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut expected = BTreeSet::from(["n", "seed", "threshold_from", "seconds"]);
+        let mut expected = BTreeSet::from(["n", "seed", "threshold_from", "retention", "seconds"]);
         expected.extend(FIGURES);
         assert_eq!(keys, expected);
         assert_eq!(json["threshold_from"], "training");
@@ -782,19 +784,15 @@ mod tests {
     }
 
     #[test]
-    fn validation_threshold_maximises_accuracy_plus_recall_lowest_on_a_tie() {
-        // t = 0.6 and t = 0.8 both give 2/4 right + 2/2 caught = 1.5; the lower wins.
-        let r = rows(&[(0.9, true), (0.8, true), (0.6, false), (0.3, true)], &[0.5, 0.2]);
-        assert_eq!(choose_threshold(&r, 1.0), 0.6);
-        // Out-of-scope recall worth little: only the handoff that costs no right answer
-        // (0.75 + 0.1 × 0.5 at t = 0.3, against 0.5 + 0.1 at t = 0.6).
-        assert_eq!(choose_threshold(&r, 0.1), 0.3);
-        // Worth nothing: t = 0, 0.2 and 0.3 all answer 3/4 right; never hand off.
-        assert_eq!(choose_threshold(&r, 0.0), 0.0);
-        // No out-of-scope rows: keep 95% of the rows.
-        let in_scope: Vec<(f32, bool)> = (1..=20).map(|i| (i as f32 / 20.0, true)).collect();
-        assert_eq!(choose_threshold(&rows(&in_scope, &[]), 1.0), 0.1);
-        assert_eq!(choose_threshold(&[], 1.0), 0.0);
+    fn validation_threshold_keeps_the_retention_of_the_in_scope_rows() {
+        // 20 in-scope rows 0.05, 0.10, … 1.00: keeping 19 puts the threshold at 0.10,
+        // keeping 17 (85%) at 0.20; out-of-scope rows do not move it.
+        let in_scope: Vec<(f32, bool)> = (1..=20).map(|i| (i as f32 / 20.0, i % 2 == 0)).collect();
+        assert_eq!(choose_threshold(&rows(&in_scope, &[0.3, 0.95]), 0.95), 0.1);
+        assert_eq!(choose_threshold(&rows(&in_scope, &[]), 0.95), 0.1);
+        assert_eq!(choose_threshold(&rows(&in_scope, &[0.01]), 0.85), 0.2);
+        assert_eq!(choose_threshold(&rows(&[], &[0.5]), 0.95), 0.0);
+        assert_eq!(choose_threshold(&[], 0.95), 0.0);
     }
 
     #[test]

@@ -27,14 +27,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jamuna_domain::TenantId;
-use jamuna_domain::knowledge_base::{LabelledExample, TrainedModel};
+use jamuna_domain::knowledge_base::{LabelledExample, MAX_OPERATING_POINTS, OperatingPoint, TrainedModel};
 
 use crate::embed::{AsyncEmbedder, Embedder};
 use crate::intent::{Example, IntentError, IntentModel, TrainConfig};
 
 /// Names the training method in `IntentModelTrained`, so a worker that would
-/// train differently can tell.
-pub const TRAINER: &str = "minilm-l6-v2/linear-head+knn+oos-distances/2";
+/// train differently can tell. Version 3 chooses the threshold for a target
+/// in-scope retention and records the trade-off curve.
+pub const TRAINER: &str = "minilm-l6-v2/linear-head+knn+oos-distances/3";
 
 /// Texts embedded per step (progress is reported after each).
 const CHUNK: usize = 256;
@@ -84,6 +85,20 @@ impl Trained {
             oos_recall: c.oos_recall,
             seconds: self.seconds as f32,
             trainer: TRAINER.to_owned(),
+            retention: c.retention,
+            operating_points: c
+                .curve
+                .iter()
+                .filter_map(|p| {
+                    Some(OperatingPoint {
+                        threshold: p.threshold,
+                        in_scope_retention: p.in_scope_retention?,
+                        in_scope_accuracy: p.in_scope_accuracy,
+                        oos_recall: p.oos_recall,
+                    })
+                })
+                .take(MAX_OPERATING_POINTS)
+                .collect(),
         }
     }
 }

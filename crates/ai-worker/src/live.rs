@@ -10,6 +10,14 @@
 //! with many trainings only builds the newest: a task takes the latest
 //! pending training when it starts.
 //!
+//! How readily the bot hands off is the tenant's `handoff_retention`
+//! (`TenantCreated` / `TenantSettingsChanged`, folded in by
+//! [`LiveIntents::set_retention`]): the model in use gets the threshold that
+//! keeps that share of its held-out in-scope messages
+//! ([`IntentModel::with_retention`]), when the setting changes and whenever a
+//! new model is installed. Until a tenant's settings are seen, a model keeps
+//! the threshold it was trained with (the default retention).
+//!
 //! The rule that combines a recognised intent with the retrieval decision
 //! is pure and lives with the other decision rules
 //! ([`crate::decision::with_intent`]).
@@ -38,6 +46,8 @@ struct TenantIntents {
     model: Option<(u64, Arc<IntentModel>)>,
     pending: Option<Pending>,
     training: bool,
+    /// The tenant's handoff retention, once its settings were seen.
+    retention: Option<f32>,
 }
 
 /// Every tenant's intents, shared by the worker (which feeds it events) and
@@ -158,13 +168,33 @@ impl LiveIntents {
         }
     }
 
-    /// Puts `model` in use for `tenant`, unless a newer version already is.
+    /// Puts `model` in use for `tenant`, unless a newer version already is,
+    /// with the threshold for the tenant's handoff retention.
     pub fn install(&self, tenant: &TenantId, version: u64, model: Arc<IntentModel>) {
         self.with(tenant, |t| {
             if t.model.as_ref().is_none_or(|(v, _)| *v <= version) {
-                t.model = Some((version, model));
+                t.model = Some((version, at_retention(model, t.retention)));
             }
         });
+    }
+
+    /// Folds a change of `tenant`'s handoff retention in: the model in use
+    /// (and every one installed later) hands off below the threshold for it.
+    pub fn set_retention(&self, tenant: &TenantId, retention: f32) {
+        self.with(tenant, |t| {
+            if t.retention == Some(retention) {
+                return;
+            }
+            t.retention = Some(retention);
+            if let Some((version, model)) = t.model.take() {
+                t.model = Some((version, at_retention(model, Some(retention))));
+            }
+        });
+    }
+
+    /// The threshold the bot applies to `tenant`'s intent model (`None`: no model).
+    pub fn threshold(&self, tenant: &TenantId) -> Option<f32> {
+        self.model(tenant).map(|m| m.threshold())
     }
 
     /// The version of the model in use (0: none).
@@ -189,5 +219,14 @@ impl LiveIntents {
     /// How many examples `tenant` has.
     pub fn examples(&self, tenant: &TenantId) -> usize {
         self.with(tenant, |t| t.examples.len())
+    }
+}
+
+/// `model` with the threshold for `retention` (as trained without one). The
+/// model is copied only when it is shared and its threshold changes.
+fn at_retention(model: Arc<IntentModel>, retention: Option<f32>) -> Arc<IntentModel> {
+    match retention.and_then(|r| model.threshold_for(r)) {
+        Some(t) if t != model.threshold() => Arc::new(Arc::unwrap_or_clone(model).with_threshold(t)),
+        _ => model,
     }
 }

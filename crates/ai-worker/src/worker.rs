@@ -38,6 +38,7 @@ use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
 use jamuna_commands::{EventLog, LogError, RecordedEvent, seal};
 use jamuna_domain::conversation::{Author, Conversation, ConversationCommand, ConversationError, ConversationEvent};
 use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
+use jamuna_domain::tenant::TenantEvent;
 use jamuna_domain::{AggregateKind, MessageText, TenantId};
 use jamuna_projections::runtime::follow::{Backoff, Failure, LogConsumer, Next, RetryPolicy, follow_log};
 use jamuna_projections::work_share::{PARTITIONS, WorkShare, partition_of, partition_unit};
@@ -284,6 +285,13 @@ impl Worker {
         match recorded.stream.kind() {
             AggregateKind::KnowledgeBase => self.index(recorded).await,
             AggregateKind::Conversation if answer && recorded.event_type == "MessagePosted" => self.answer(recorded).await,
+            AggregateKind::Tenant => {
+                if let Ok(TenantEvent::TenantCreated { settings, .. } | TenantEvent::TenantSettingsChanged { settings }) =
+                    seal::decode(recorded)
+                {
+                    self.answerer.intents.set_retention(recorded.stream.tenant(), settings.handoff_retention as f32);
+                }
+            }
             AggregateKind::User if recorded.event_type == "UserErased" => {
                 if let Ok(user) = jamuna_domain::UserId::parse(recorded.stream.id()) {
                     self.answerer.forget_user(recorded.stream.tenant(), &user).await;

@@ -338,7 +338,7 @@ pub(crate) fn user_event() -> impl Strategy<Value = UserEvent> {
 
 fn settings() -> impl Strategy<Value = TenantSettings> {
     (prop::collection::vec(any::<String>(), 0..3), any::<bool>())
-        .prop_map(|(allowed_origins, self_signup)| TenantSettings { allowed_origins, self_signup })
+        .prop_map(|(allowed_origins, self_signup)| TenantSettings::new(allowed_origins, self_signup))
 }
 
 pub(crate) fn tenant_event() -> impl Strategy<Value = TenantEvent> {
@@ -383,6 +383,8 @@ pub(crate) fn kb_event() -> impl Strategy<Value = KnowledgeBaseEvent> {
                         oos_recall: oos,
                         seconds,
                         trainer,
+                        retention: None,
+                        operating_points: vec![],
                     },
                 }
             }),
@@ -754,6 +756,8 @@ proptest! {
             oos_recall: model[3],
             seconds: model[4],
             trainer: "fuzz".into(),
+            retention: None,
+            operating_points: vec![],
         };
         if let Ok(events) = kb.decide(&KnowledgeBaseCommand::RecordIntentModel { trained }, now) {
             events.iter().for_each(round_trips);

@@ -161,7 +161,7 @@ pub async fn generate(handler: Arc<CommandHandler>, spec: &LogSpec) -> Result<Ge
             tenant: t.clone(),
             name: format!("Tenant {i}"),
             widget_key: format!("wk_{}_{:024}", t, i),
-            settings: TenantSettings { allowed_origins: vec!["https://shop.example.com".into()], self_signup: true },
+            settings: TenantSettings::new(vec!["https://shop.example.com".into()], true),
         };
         run::<Tenant>(&handler, &StreamId::of_tenant(t), create, spec.start).await?;
         let mut these = Vec::new();

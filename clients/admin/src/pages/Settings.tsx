@@ -1,11 +1,52 @@
 import { useEffect, useState } from 'react';
 import { type Tenant } from '@jamuna/protocol';
-import { api } from '../client';
+import { DEFAULT_RETENTION, type KbModel, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
+
+/** From "rarely hands off" to "hands off readily": the share of answerable questions kept. */
+const PRESETS: { label: string; retention: number }[] = [
+  { label: 'Rarely hands off', retention: 0.98 },
+  { label: 'Balanced', retention: 0.95 },
+  { label: 'Hands off more', retention: 0.9 },
+  { label: 'Hands off readily', retention: 0.85 },
+];
+
+const pct = (v: number): string => `${Math.round(v * 1000) / 10}%`;
+
+/** What `retention` implies on the tenant's own held-out examples. */
+function Implication({ model, retention }: { model: KbModel | null | 'error'; retention: number }) {
+  if (model === null) return <p className="muted">Loading what this means for your bot…</p>;
+  const points = model === 'error' ? [] : (model.trained?.operating_points ?? []);
+  if (model === 'error' || !model.trained || model.state === 'untrained') {
+    return (
+      <p data-testid="handoff-implication">
+        Train the bot first (Knowledge › intents): the trade-off is measured on your own examples.
+      </p>
+    );
+  }
+  const p = pointFor(points, retention);
+  if (!p) {
+    return (
+      <p data-testid="handoff-implication">
+        Your bot has too few intents to measure this trade-off: it answers every question its intents match. Add intents and train again.
+      </p>
+    );
+  }
+  const right = p.in_scope_retention > 0 ? p.in_scope_accuracy / p.in_scope_retention : 0;
+  return (
+    <p data-testid="handoff-implication">
+      On your own examples: keeps {pct(p.in_scope_retention)} of answerable questions, {pct(right)} of them answered right; hands off{' '}
+      {pct(p.oos_recall)} of questions it does not know.
+      {model.state === 'stale' && ' (Measured before your latest examples: train again to update.)'}
+    </p>
+  );
+}
 
 export function Settings() {
   const [tenant, setTenant] = useState<Tenant | null>(null);
   const [origins, setOrigins] = useState('');
   const [selfSignup, setSelfSignup] = useState(true);
+  const [retention, setRetention] = useState(DEFAULT_RETENTION);
+  const [model, setModel] = useState<KbModel | null | 'error'>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -13,12 +54,29 @@ export function Settings() {
     api
       .tenant()
       .then((t) => {
+        const s = settingsOf(t);
         setTenant(t);
-        setOrigins((t.settings?.allowed_origins ?? []).join('\n'));
-        setSelfSignup(t.settings?.self_signup ?? true);
+        setOrigins(s.allowed_origins.join('\n'));
+        setSelfSignup(s.self_signup);
+        setRetention(s.handoff_retention);
       })
       .catch((e: unknown) => setError(e instanceof Error ? e.message : 'Could not load the settings.'));
+    kbModel()
+      .then(setModel)
+      .catch(() => setModel('error'));
   }, []);
+
+  /** Every setting goes in each save: the server replaces them all. */
+  const save = (done: string): void => {
+    const list = origins
+      .split(/[\s,]+/)
+      .map((o) => o.trim())
+      .filter(Boolean);
+    setError(null);
+    saveSettings({ allowed_origins: list, self_signup: selfSignup, handoff_retention: retention })
+      .then(() => setNotice(done))
+      .catch((err: unknown) => setError(err instanceof Error ? err.message : 'Could not save.'));
+  };
 
   const key = tenant?.widget_key ?? '';
   const snippet = `<script src="${location.origin}/widget.js" data-tenant-key="${key}"></script>`;
@@ -76,14 +134,7 @@ export function Settings() {
         className="card"
         onSubmit={(e) => {
           e.preventDefault();
-          const list = origins
-            .split(/[\s,]+/)
-            .map((o) => o.trim())
-            .filter(Boolean);
-          api
-            .updateSettings({ allowed_origins: list, self_signup: selfSignup })
-            .then(() => setNotice('Settings saved.'))
-            .catch((err: unknown) => setError(err instanceof Error ? err.message : 'Could not save.'));
+          save('Settings saved.');
         }}
       >
         <h2>Security</h2>
@@ -96,6 +147,47 @@ export function Settings() {
         </label>
         <button type="submit" className="primary">
           Save settings
+        </button>
+      </form>
+      <form
+        className="card"
+        aria-label="How readily the bot hands off"
+        onSubmit={(e) => {
+          e.preventDefault();
+          save(`Saved: the bot now answers ${pct(retention)} of the questions it could answer.`);
+        }}
+      >
+        <h2>How readily the bot hands off</h2>
+        <p>
+          When the bot is unsure whether it knows a question, it hands the conversation to your team. Keeping more of the questions it
+          could answer means catching fewer of those it does not know.
+        </p>
+        <div className="row" role="group" aria-label="Presets">
+          {PRESETS.map((p) => (
+            <button
+              type="button"
+              key={p.retention}
+              aria-pressed={Math.abs(retention - p.retention) < 1e-6}
+              onClick={() => setRetention(p.retention)}
+            >
+              {p.label} ({pct(p.retention)})
+            </button>
+          ))}
+        </div>
+        <label>
+          Answerable questions the bot answers: <strong data-testid="handoff-retention">{pct(retention)}</strong>
+          <input
+            type="range"
+            min={80}
+            max={99.5}
+            step={0.5}
+            value={retention * 100}
+            onChange={(e) => setRetention(Math.round(Number(e.target.value) * 10) / 1000)}
+          />
+        </label>
+        <Implication model={model} retention={retention} />
+        <button type="submit" className="primary" disabled={!tenant}>
+          Save
         </button>
       </form>
       <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>

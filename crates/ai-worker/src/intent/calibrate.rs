@@ -2,8 +2,11 @@
 //!
 //! Several rounds each hide a few whole intents and part of the other intents' examples,
 //! fit a head on the rest and score the held-out messages; from those scores come the
-//! softmax temperature, the logistic confidence model (fitted by [`super::solve`]) and
-//! the threshold that trades in-scope accuracy against out-of-scope recall.
+//! softmax temperature, the logistic confidence model (fitted by [`super::solve`]), the
+//! trade-off curve ([`OperatingPoint`]s) and the threshold that keeps a target share of
+//! the answerable messages: the *in-scope retention* ([`threshold_for_retention`]).
+//! Whatever the bot does not keep it hands off; the curve says how many unknown
+//! questions that catches and how many kept answers are right.
 //!
 //! The confidence weighs four [`Scores`] of a message: the blend's probability of its
 //! best intent, the similarity to the nearest example, the mean similarity to the
@@ -28,8 +31,63 @@ use crate::head;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OperatingPoint {
     pub threshold: f32,
+    /// Share of held-out in-scope messages answered (not handed off) at the threshold;
+    /// `None` in models stored before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_scope_retention: Option<f32>,
+    /// Share of held-out in-scope messages answered with the right intent (a handoff
+    /// counts as wrong).
     pub in_scope_accuracy: f32,
+    /// Share of held-out messages of hidden intents handed off.
     pub oos_recall: f32,
+}
+
+/// The in-scope retention the product aims for unless a tenant chooses another: 95% of
+/// the questions the bot could answer are answered.
+pub const DEFAULT_RETENTION: f32 = 0.95;
+
+/// Retention targets the curve has an exact point for, in 1/200ths: 0.800, 0.805, …
+/// 1.000. With the thresholds 0.05, 0.10, … 0.95 besides, any target in the tenants'
+/// range is met within half a point.
+const RETENTION_STEPS: std::ops::RangeInclusive<usize> = 160..=200;
+
+/// The highest threshold of `curve` whose held-out retention is at least `target` (a
+/// hair of float noise allowed); 0 (never hand off) when no point qualifies or the curve
+/// has no retention figures.
+pub fn threshold_for_retention(curve: &[OperatingPoint], target: f32) -> f32 {
+    curve.iter().filter(|p| p.in_scope_retention.is_some_and(|r| r >= target - 1e-6)).map(|p| p.threshold).fold(0.0, f32::max)
+}
+
+/// The curve's point at [`threshold_for_retention`], if the curve has one.
+pub fn point_for_retention(curve: &[OperatingPoint], target: f32) -> Option<OperatingPoint> {
+    let t = threshold_for_retention(curve, target);
+    curve.iter().find(|p| p.threshold == t && p.in_scope_retention.is_some()).copied()
+}
+
+/// The trade-off on held-out messages: `in_scope` holds (confidence, was the best intent
+/// right), `oos` the confidences of messages of unknown intents. A message is answered
+/// when its confidence is at least the threshold. Points at 0.05, 0.10, … 0.95 and at
+/// the highest threshold that keeps each of the `RETENTION_STEPS`, sorted by
+/// threshold; empty without in-scope messages.
+pub fn operating_points(in_scope: &[(f32, bool)], oos: &[f32]) -> Vec<OperatingPoint> {
+    if in_scope.is_empty() {
+        return Vec::new();
+    }
+    let point = |t: f32| OperatingPoint {
+        threshold: t,
+        in_scope_retention: Some(in_scope.iter().filter(|s| s.0 >= t).count() as f32 / in_scope.len() as f32),
+        in_scope_accuracy: in_scope.iter().filter(|s| s.1 && s.0 >= t).count() as f32 / in_scope.len() as f32,
+        oos_recall: oos.iter().filter(|&&s| s < t).count() as f32 / oos.len().max(1) as f32,
+    };
+    let mut sorted: Vec<f32> = in_scope.iter().map(|s| s.0).collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let n = sorted.len();
+    // Keeping ⌈k·n/200⌉ messages: the threshold is the ⌈k·n/200⌉-th highest confidence.
+    let at_retention = RETENTION_STEPS.map(|k| sorted[(k * n).div_ceil(200).clamp(1, n) - 1]);
+    let mut thresholds: Vec<f32> = (1..20).map(|k| k as f32 * 0.05).chain(at_retention).collect();
+    thresholds.sort_by(f32::total_cmp);
+    thresholds.dedup();
+    thresholds.into_iter().map(point).collect()
 }
 
 /// What calibration fitted and measured on the held-out training examples.
@@ -62,8 +120,12 @@ pub struct Calibration {
     pub expected_calibration_error: f32,
     pub in_scope_rows: usize,
     pub oos_rows: usize,
-    /// The trade-off at thresholds 0.05, 0.10, … 0.95, for choosing another threshold
-    /// ([`super::IntentModel::with_threshold`]).
+    /// The in-scope retention the threshold was chosen for; `None` in models stored
+    /// before thresholds were chosen that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<f32>,
+    /// The trade-off ([`operating_points`]), for choosing another retention
+    /// ([`super::IntentModel::with_retention`]).
     pub curve: Vec<OperatingPoint>,
 }
 
@@ -84,6 +146,7 @@ impl Calibration {
             expected_calibration_error: 0.0,
             in_scope_rows: 0,
             oos_rows: 0,
+            retention: None,
             curve: Vec::new(),
         }
     }
@@ -210,22 +273,21 @@ pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &Tr
             scored_oos.push(c);
         }
     }
-    let point = |t: f32| OperatingPoint {
-        threshold: t,
-        in_scope_accuracy: scored_in.iter().filter(|s| s.1 && s.0 >= t).count() as f32 / scored_in.len().max(1) as f32,
-        oos_recall: scored_oos.iter().filter(|&&s| s < t).count() as f32 / scored_oos.len().max(1) as f32,
-    };
-    let threshold = choose_threshold(&scored_in, &scored_oos, config.oos_weight);
-    let chosen = point(threshold);
+    // Without unknown messages there is no trade-off to choose: never hand off.
+    let curve = if scored_oos.is_empty() { Vec::new() } else { operating_points(&scored_in, &scored_oos) };
+    let retention = config.retention.clamp(0.0, 1.0);
+    let threshold = threshold_for_retention(&curve, retention);
+    let chosen = point_for_retention(&curve, retention).filter(|p| p.threshold == threshold);
     let all: Vec<(f32, bool)> = scored_in.iter().copied().chain(scored_oos.iter().map(|&c| (c, false))).collect();
     calibration.threshold = threshold;
-    calibration.closed_accuracy = point(0.0).in_scope_accuracy;
-    calibration.in_scope_accuracy = chosen.in_scope_accuracy;
-    calibration.oos_recall = chosen.oos_recall;
+    calibration.retention = Some(retention);
+    calibration.closed_accuracy = scored_in.iter().filter(|s| s.1).count() as f32 / scored_in.len().max(1) as f32;
+    calibration.in_scope_accuracy = chosen.map_or(calibration.closed_accuracy, |p| p.in_scope_accuracy);
+    calibration.oos_recall = chosen.map_or(0.0, |p| p.oos_recall);
     calibration.expected_calibration_error = expected_calibration_error(&all);
     calibration.in_scope_rows = scored_in.len();
     calibration.oos_rows = scored_oos.len();
-    calibration.curve = (1..20).map(|k| point(k as f32 * 0.05)).collect();
+    calibration.curve = curve;
     Ok(calibration)
 }
 
@@ -313,37 +375,6 @@ fn fit_temperature(held: &[HeldOut], calibration: &Calibration) -> f32 {
     best.0
 }
 
-/// The threshold maximising `in-scope accuracy + oos_weight × OOS recall`.
-///
-/// `in_scope` holds (confidence, was the best intent right); `oos` holds confidences of
-/// messages of unknown intents. Without OOS data the threshold is 0: never hand off.
-fn choose_threshold(in_scope: &[(f32, bool)], oos: &[f32], oos_weight: f64) -> f32 {
-    if oos.is_empty() || in_scope.is_empty() {
-        return 0.0;
-    }
-    let n_in = in_scope.len() as f64;
-    let n_oos = oos.len() as f64;
-    let mut candidates: Vec<f32> = in_scope.iter().map(|s| s.0).chain(oos.iter().copied()).collect();
-    candidates.push(0.0);
-    candidates.sort_by(f32::total_cmp);
-    candidates.dedup();
-    // Sweep thresholds upwards over the sorted scores.
-    let mut right: Vec<f32> = in_scope.iter().filter(|s| s.1).map(|s| s.0).collect();
-    right.sort_by(f32::total_cmp);
-    let mut oos_sorted = oos.to_vec();
-    oos_sorted.sort_by(f32::total_cmp);
-    let (mut best_t, mut best_v) = (0.0f32, f64::NEG_INFINITY);
-    for &t in &candidates {
-        let right_kept = right.len() - right.partition_point(|&s| s < t);
-        let oos_caught = oos_sorted.partition_point(|&s| s < t);
-        let v = right_kept as f64 / n_in + oos_weight * oos_caught as f64 / n_oos;
-        if v > best_v {
-            (best_t, best_v) = (t, v);
-        }
-    }
-    best_t
-}
-
 /// Expected calibration error over 10 equal-width confidence bins.
 fn expected_calibration_error(scores: &[(f32, bool)]) -> f32 {
     if scores.is_empty() {
@@ -367,13 +398,45 @@ fn expected_calibration_error(scores: &[(f32, bool)]) -> f32 {
 mod tests {
     use super::*;
 
+    fn point(threshold: f32, retention: Option<f32>) -> OperatingPoint {
+        OperatingPoint { threshold, in_scope_retention: retention, in_scope_accuracy: 0.5, oos_recall: 0.5 }
+    }
+
     #[test]
-    fn threshold_separates_when_it_can() {
-        let in_scope = [(0.9, true), (0.8, true), (0.7, true), (0.6, false)];
-        let oos = [0.3, 0.4, 0.5];
-        let t = choose_threshold(&in_scope, &oos, 1.0);
-        assert!(t > 0.5 && t <= 0.7, "{t}");
-        assert_eq!(choose_threshold(&in_scope, &[], 1.0), 0.0);
+    fn the_threshold_for_a_retention_is_the_highest_that_keeps_it() {
+        let curve = [point(0.2, Some(1.0)), point(0.4, Some(0.97)), point(0.5, Some(0.95)), point(0.6, Some(0.90)), point(0.8, Some(0.5))];
+        assert_eq!(threshold_for_retention(&curve, 0.95), 0.5);
+        assert_eq!(threshold_for_retention(&curve, 0.96), 0.4);
+        assert_eq!(threshold_for_retention(&curve, 0.85), 0.6);
+        assert_eq!(threshold_for_retention(&curve, 0.99), 0.2);
+        assert_eq!(point_for_retention(&curve, 0.9), Some(curve[3]));
+        // Nothing keeps more than everything, and an old curve without retention
+        // figures never hands off.
+        assert_eq!(threshold_for_retention(&curve[1..], 1.0), 0.0);
+        assert_eq!(threshold_for_retention(&[point(0.5, None)], 0.9), 0.0);
+        assert_eq!(point_for_retention(&[point(0.5, None)], 0.9), None);
+    }
+
+    #[test]
+    fn operating_points_keep_each_target_within_half_a_point() {
+        // 200 in-scope confidences 0.005 … 1.000 (every third one wrong), 4 unknown.
+        let in_scope: Vec<(f32, bool)> = (1..=200).map(|i| (i as f32 / 200.0, i % 3 != 0)).collect();
+        let oos = [0.01, 0.03, 0.9, 0.95];
+        let curve = operating_points(&in_scope, &oos);
+        assert!(curve.windows(2).all(|w| w[0].threshold < w[1].threshold));
+        for target in [0.80, 0.85, 0.9, 0.95, 0.98, 0.995] {
+            let p = point_for_retention(&curve, target).unwrap();
+            let kept = p.in_scope_retention.unwrap();
+            assert!(kept >= target - 1e-6 && kept <= target + 0.005 + 1e-6, "{target}: {kept}");
+        }
+        // 95%: keep 190 of 200, so the threshold is the 190th highest, 0.055; it hands
+        // off 0.01 and 0.03 of the unknown and answers 0.9 and 0.95.
+        let p = point_for_retention(&curve, 0.95).unwrap();
+        assert_eq!(p.threshold, 0.055);
+        assert_eq!(p.oos_recall, 0.5);
+        let right = in_scope.iter().filter(|s| s.1 && s.0 >= 0.055).count();
+        assert_eq!(p.in_scope_accuracy, right as f32 / 200.0);
+        assert!(operating_points(&[], &oos).is_empty());
     }
 
     #[test]

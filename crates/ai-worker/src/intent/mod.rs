@@ -23,8 +23,11 @@
 //!   head on the rest, and score both kinds of held-out message;
 //! - the temperature minimises the negative log-likelihood of held-out in-scope messages;
 //!   the logistic model is fitted to whether each held-out answer was right;
-//! - the threshold that maximises `in-scope accuracy + oos_weight × out-of-scope recall`
-//!   over those held-out messages decides when the bot hands the conversation to a human.
+//! - the held-out messages give the trade-off curve ([`OperatingPoint`]: per threshold,
+//!   the share of in-scope messages kept, how many of them are answered right, and the
+//!   share of unknown ones handed off); the threshold is the highest that keeps the
+//!   target *in-scope retention* (95% by default, a tenant setting in the product:
+//!   [`IntentModel::with_retention`]). Below it the bot hands the conversation to a human.
 //!
 //! The final head and distance are fitted on every example, and every example's
 //! embedding is kept for the nearest-neighbour signals. A trained [`IntentModel`] is plain data (serde), so
@@ -47,7 +50,9 @@ use serde::{Deserialize, Serialize};
 use crate::embed::{EmbedError, Embedder, cosine};
 use crate::head::LinearHead;
 
-pub use calibrate::{Calibration, OperatingPoint, Scores};
+pub use calibrate::{
+    Calibration, DEFAULT_RETENTION, OperatingPoint, Scores, operating_points, point_for_retention, threshold_for_retention,
+};
 use distance::Mahalanobis;
 
 /// One labelled example.
@@ -76,8 +81,9 @@ pub struct TrainConfig {
     pub unknown_intent_fraction: f64,
     /// Share of each known intent's examples held out in each calibration round.
     pub validation_fraction: f64,
-    /// Weight of out-of-scope recall against in-scope accuracy when choosing the threshold.
-    pub oos_weight: f64,
+    /// The share of held-out in-scope messages the threshold keeps (answers): the
+    /// in-scope retention ([`threshold_for_retention`]).
+    pub retention: f32,
     /// Nearest training examples that vote on the intent.
     pub knn_neighbours: usize,
     /// Softmax temperature of the vote over cosine similarities.
@@ -98,7 +104,7 @@ impl Default for TrainConfig {
             calibration_rounds: 4,
             unknown_intent_fraction: 0.2,
             validation_fraction: 0.2,
-            oos_weight: 1.0,
+            retention: DEFAULT_RETENTION,
             knn_neighbours: 10,
             knn_temperature: 0.02,
             knn_weight: 0.5,
@@ -375,11 +381,32 @@ impl IntentModel {
         self.threshold
     }
 
-    /// Overrides the handoff threshold (for a tenant that prefers more or fewer handoffs;
-    /// [`Calibration::curve`] shows the trade-off).
+    /// Overrides the handoff threshold ([`Calibration::curve`] shows the trade-off).
     pub fn with_threshold(mut self, threshold: f32) -> Self {
         self.threshold = threshold.clamp(0.0, 1.0);
         self
+    }
+
+    /// The threshold that keeps `retention` of the held-out in-scope messages
+    /// ([`threshold_for_retention`] on [`Calibration::curve`]); `None` for a model whose
+    /// curve has no retention figures (stored before they were measured), whose
+    /// threshold then stays as trained.
+    pub fn threshold_for(&self, retention: f32) -> Option<f32> {
+        let c = &self.calibration;
+        // A model calibrated without unknown intents has no curve: it never hands off.
+        if c.curve.is_empty() {
+            return Some(0.0);
+        }
+        c.curve.iter().any(|p| p.in_scope_retention.is_some()).then(|| threshold_for_retention(&c.curve, retention))
+    }
+
+    /// This model with the threshold for `retention` ([`Self::threshold_for`]): how the
+    /// live bot applies a tenant's `handoff_retention`, and `jamuna eval --retention`.
+    pub fn with_retention(self, retention: f32) -> Self {
+        match self.threshold_for(retention) {
+            Some(t) => self.with_threshold(t),
+            None => self,
+        }
     }
 
     /// What calibration fitted and measured.
@@ -539,6 +566,28 @@ mod tests {
             assert!(close(e.confidence_if_head_certain, 1.0 / (1.0 + (-z).exp())));
         }
         assert_eq!(model.predict(&[0.5; 3]).evidence, None, "a message of the wrong dimension is not scored");
+    }
+
+    #[test]
+    fn the_default_threshold_keeps_95_percent_and_a_retention_picks_another() {
+        let (xs, ys) = blobs(6, 12, 16);
+        let model = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        let c = model.calibration();
+        assert_eq!(c.retention, Some(DEFAULT_RETENTION));
+        assert_eq!(model.threshold_for(DEFAULT_RETENTION), Some(model.threshold()));
+        let kept = point_for_retention(&c.curve, DEFAULT_RETENTION).and_then(|p| p.in_scope_retention).unwrap();
+        assert!(kept >= DEFAULT_RETENTION, "{kept}");
+        // Keeping more never raises the threshold.
+        let (low, high) = (model.clone().with_retention(0.80).threshold(), model.clone().with_retention(0.995).threshold());
+        assert!(low >= model.threshold() && model.threshold() >= high, "{low} {} {high}", model.threshold());
+        // A model whose curve has no retention figures (stored before) keeps its threshold.
+        let mut v = serde_json::to_value(&model).unwrap();
+        for p in v["calibration"]["curve"].as_array_mut().unwrap() {
+            p.as_object_mut().unwrap().remove("in_scope_retention");
+        }
+        let old: IntentModel = serde_json::from_value(v).unwrap();
+        assert_eq!(old.threshold_for(0.8), None);
+        assert_eq!(old.with_retention(0.8).threshold(), model.threshold());
     }
 
     #[test]

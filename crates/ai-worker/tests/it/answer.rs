@@ -126,6 +126,8 @@ async fn the_worker_side_trains_the_model_an_event_names_and_caches_it() {
         oos_recall: 1.0,
         seconds: 1.0,
         trainer: learn::TRAINER.into(),
+        retention: None,
+        operating_points: vec![],
     };
     answerer.learn(&tenant(), &KnowledgeBaseEvent::IntentModelTrained { version: 1, trained });
     let start = Instant::now();
@@ -138,4 +140,17 @@ async fn the_worker_side_trains_the_model_an_event_names_and_caches_it() {
     assert_eq!(cached.intents().len(), 6);
     let d = answerer.decide(&tenant(), "my new card still hasn't been delivered").await.unwrap();
     assert!(matches!(&d, Decision::Answer { intent: Some(i), .. } if i == "card_arrival"), "{d:?}");
+
+    // The tenant's handoff retention sets the threshold: the curve's for it, now and
+    // for every model installed later.
+    let intents = answerer.intents();
+    assert_eq!(intents.threshold(&tenant()), Some(cached.threshold()));
+    let (cautious, keen) = (cached.threshold_for(0.80).unwrap(), cached.threshold_for(0.995).unwrap());
+    assert!(cautious > keen, "0.80: {cautious}, 0.995: {keen}");
+    intents.set_retention(&tenant(), 0.80);
+    assert_eq!(intents.threshold(&tenant()), Some(cautious));
+    intents.set_retention(&tenant(), 0.995);
+    assert_eq!(intents.threshold(&tenant()), Some(keen));
+    intents.install(&tenant(), 2, Arc::new(cached.clone()));
+    assert_eq!((intents.model_version(&tenant()), intents.threshold(&tenant())), (2, Some(keen)));
 }

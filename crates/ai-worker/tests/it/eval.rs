@@ -5,7 +5,7 @@ use jamuna_ai_worker::eval::{self, EvalOptions, FIGURES, ThresholdSource};
 use crate::{embedder, fixture};
 
 fn options(val: bool, seeds: usize) -> EvalOptions {
-    EvalOptions { oos_label: Some("oos".to_owned()), val: val.then(|| fixture("intents_val.csv")), seeds }
+    EvalOptions { oos_label: Some("oos".to_owned()), val: val.then(|| fixture("intents_val.csv")), seeds, ..EvalOptions::default() }
 }
 
 #[test]
@@ -23,11 +23,31 @@ fn eval_reports_the_out_of_scope_measures_over_seeds() {
 
     let json = runs.summary_json();
     let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-    let mut expected = BTreeSet::from(["n", "seeds", "threshold_from", "seconds", "spread"]);
+    let mut expected = BTreeSet::from(["n", "seeds", "threshold_from", "retention", "seconds", "spread"]);
     expected.extend(FIGURES);
     assert_eq!(keys, expected);
     let mean = (runs.runs[0].closed_accuracy + runs.runs[1].closed_accuracy) / 2.0;
     assert!((json["closed_accuracy"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((json["retention"].as_f64().unwrap() - 0.95).abs() < 1e-6);
+}
+
+#[test]
+fn eval_applies_the_threshold_for_the_retention_as_the_live_bot_does() {
+    let at = |retention: f32| {
+        let options = EvalOptions { retention, ..options(false, 1) };
+        eval::run_with(embedder(), &fixture("intents_train.csv"), &fixture("intents_test.csv"), &options).unwrap().runs.remove(0)
+    };
+    let (cautious, keen) = (at(0.80), at(0.995));
+    let curve = &cautious.calibration.curve;
+    // The threshold is the curve's for the retention, the one `IntentModel::with_retention` sets.
+    assert_eq!(cautious.threshold, f64::from(jamuna_ai_worker::intent::threshold_for_retention(curve, 0.80)));
+    assert_eq!(keen.threshold, f64::from(jamuna_ai_worker::intent::threshold_for_retention(curve, 0.995)));
+    assert!(cautious.threshold > keen.threshold, "0.80: {}, 0.995: {}", cautious.threshold, keen.threshold);
+    assert!(cautious.in_scope_retention <= keen.in_scope_retention);
+    assert!((cautious.retention - 0.80).abs() < 1e-6 && (keen.retention - 0.995).abs() < 1e-6);
+    // The held-out point behind it keeps at least the retention asked for.
+    let kept = jamuna_ai_worker::intent::point_for_retention(curve, 0.80).and_then(|p| p.in_scope_retention).unwrap();
+    assert!(kept >= 0.80, "{kept}");
 }
 
 #[test]

@@ -76,6 +76,50 @@ pub struct TrainedModel {
     pub seconds: f32,
     /// The training method and its version, so a worker retrains the same way.
     pub trainer: String,
+    /// The held-out in-scope retention (share of answerable messages answered) the
+    /// threshold was chosen for; `None` in events recorded before thresholds were
+    /// chosen that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<f32>,
+    /// The held-out trade-off: what each threshold keeps, answers right and hands off
+    /// (at most [`MAX_OPERATING_POINTS`], sorted by threshold). Empty in older events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operating_points: Vec<OperatingPoint>,
+}
+
+/// The most operating points a [`TrainedModel`] records.
+pub const MAX_OPERATING_POINTS: usize = 128;
+
+/// One threshold of a trained model and what it gave on held-out training examples;
+/// every share is between 0 and 1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    pub threshold: f32,
+    /// Share of held-out in-scope messages answered (not handed off).
+    pub in_scope_retention: f32,
+    /// Share of held-out in-scope messages answered with the right intent.
+    pub in_scope_accuracy: f32,
+    /// Share of held-out messages of unknown intents handed off.
+    pub oos_recall: f32,
+}
+
+impl TrainedModel {
+    /// Finite measures (JSON has no NaN), shares between 0 and 1, a bounded curve.
+    fn check(&self) -> Result<(), KnowledgeBaseError> {
+        let t = self;
+        if ![t.threshold, t.held_out_accuracy, t.in_scope_accuracy, t.oos_recall, t.seconds].iter().all(|f| f.is_finite()) {
+            return Err(KnowledgeBaseError::NotFinite);
+        }
+        let share = |v: f32| (0.0..=1.0).contains(&v);
+        let points_ok = t.operating_points.len() <= MAX_OPERATING_POINTS
+            && t.operating_points
+                .iter()
+                .all(|p| [p.threshold, p.in_scope_retention, p.in_scope_accuracy, p.oos_recall].into_iter().all(share));
+        if !t.retention.is_none_or(share) || !points_ok {
+            return Err(KnowledgeBaseError::InvalidOperatingPoints);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +296,8 @@ pub enum KnowledgeBaseError {
     TooFewIntents,
     #[error("no training is pending")]
     NoTrainingRequested,
+    #[error("a trained model's retention and operating points are shares between 0 and 1, at most {MAX_OPERATING_POINTS} points")]
+    InvalidOperatingPoints,
 }
 
 impl crate::ErrorCode for KnowledgeBaseError {
@@ -271,6 +317,7 @@ impl crate::ErrorCode for KnowledgeBaseError {
             KnowledgeBaseError::UnknownExample => "unknown_example",
             KnowledgeBaseError::TooFewIntents => "too_few_intents",
             KnowledgeBaseError::NoTrainingRequested => "no_training_requested",
+            KnowledgeBaseError::InvalidOperatingPoints => "invalid_operating_points",
         }
     }
 }
@@ -455,10 +502,7 @@ impl KnowledgeBase {
     }
 
     fn record(&self, trained: &TrainedModel) -> Result<KnowledgeBaseEvent, KnowledgeBaseError> {
-        let t = trained;
-        if ![t.threshold, t.held_out_accuracy, t.in_scope_accuracy, t.oos_recall, t.seconds].iter().all(|f| f.is_finite()) {
-            return Err(KnowledgeBaseError::NotFinite);
-        }
+        trained.check()?;
         if self.examples.is_empty() {
             return Err(KnowledgeBaseError::NoExamples);
         }
@@ -843,6 +887,8 @@ mod tests {
             oos_recall: 0.7,
             seconds: 1.0,
             trainer: "test".into(),
+            retention: Some(0.95),
+            operating_points: vec![OperatingPoint { threshold: 0.4, in_scope_retention: 0.95, in_scope_accuracy: 0.9, oos_recall: 0.6 }],
         };
         // Order does not matter to the fingerprint.
         let fp = examples_fingerprint(&[ex("b", "y"), ex("a", "x")]);
@@ -874,6 +920,8 @@ mod tests {
             oos_recall: 0.7,
             seconds: 1.0,
             trainer: "test".into(),
+            retention: None,
+            operating_points: vec![],
         }
     }
 
@@ -1003,6 +1051,52 @@ mod tests {
         let mut stale = KnowledgeBase::default();
         [two_intents(), done, imported].iter().for_each(|e| stale.apply(e));
         assert_eq!(stale.model_state(), ModelState::Stale);
+    }
+
+    #[test]
+    fn a_trained_models_retention_and_curve_are_shares_and_bounded() {
+        let known = [KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("a", "x"), ex("b", "y")] }];
+        let fp = examples_fingerprint(&[ex("a", "x"), ex("b", "y")]);
+        let point = |v: f32| OperatingPoint { threshold: 0.5, in_scope_retention: v, in_scope_accuracy: 0.5, oos_recall: 0.5 };
+        let trained = |retention: Option<f32>, operating_points: Vec<OperatingPoint>| TrainedModel {
+            examples_fingerprint: fp.clone(),
+            examples: 2,
+            intents: 2,
+            threshold: 0.5,
+            held_out_accuracy: 0.9,
+            in_scope_accuracy: 0.8,
+            oos_recall: 0.7,
+            seconds: 1.0,
+            trainer: "test".into(),
+            retention,
+            operating_points,
+        };
+        for bad in [
+            trained(Some(1.5), vec![]),
+            trained(Some(f32::NAN), vec![]),
+            trained(None, vec![point(f32::NAN)]),
+            trained(None, vec![point(-0.1)]),
+            trained(None, vec![point(0.5); MAX_OPERATING_POINTS + 1]),
+        ] {
+            given::<KnowledgeBase>(known.clone())
+                .when(KnowledgeBaseCommand::RecordIntentModel { trained: bad })
+                .then_err(KnowledgeBaseError::InvalidOperatingPoints);
+        }
+        let full = trained(Some(0.95), vec![point(1.0); MAX_OPERATING_POINTS]);
+        given::<KnowledgeBase>(known)
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: full.clone() })
+            .then(vec![KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: full }]);
+    }
+
+    #[test]
+    fn a_model_recorded_before_retention_and_operating_points_still_loads() {
+        let old = r#"{"type":"IntentModelTrained","version":3,"trained":{"examples_fingerprint":"2-ab","examples":2,"intents":2,
+            "threshold":0.56,"held_out_accuracy":0.93,"in_scope_accuracy":0.78,"oos_recall":0.9,"seconds":12.5,
+            "trainer":"minilm-l6-v2/linear-head+knn+oos-distances/2"}}"#;
+        let KnowledgeBaseEvent::IntentModelTrained { trained, .. } = serde_json::from_str(old).unwrap() else { panic!("not a model") };
+        assert_eq!(trained.retention, None);
+        assert!(trained.operating_points.is_empty());
+        assert_eq!(trained.threshold, 0.56);
     }
 
     #[test]

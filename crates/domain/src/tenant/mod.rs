@@ -12,6 +12,32 @@ pub struct TenantSettings {
     pub allowed_origins: Vec<String>,
     /// May customers register accounts themselves?
     pub self_signup: bool,
+    /// How readily the bot hands off: the share of the questions its intent model
+    /// could answer that it does answer (its *in-scope retention* on held-out
+    /// examples), between [`MIN_HANDOFF_RETENTION`] and [`MAX_HANDOFF_RETENTION`].
+    /// Higher keeps more answers and catches fewer unknown questions. Events stored
+    /// before the setting existed read as [`DEFAULT_HANDOFF_RETENTION`].
+    #[serde(default = "default_handoff_retention")]
+    pub handoff_retention: f64,
+}
+
+/// The retention a tenant has until it chooses another.
+pub const DEFAULT_HANDOFF_RETENTION: f64 = 0.95;
+/// The lowest retention a tenant may choose: below it the bot would hand off more
+/// than one answerable question in five.
+pub const MIN_HANDOFF_RETENTION: f64 = 0.80;
+/// The highest: above it the held-out estimate rests on a handful of messages.
+pub const MAX_HANDOFF_RETENTION: f64 = 0.995;
+
+fn default_handoff_retention() -> f64 {
+    DEFAULT_HANDOFF_RETENTION
+}
+
+impl TenantSettings {
+    /// Settings with the defaults of everything but the origins and self-signup.
+    pub fn new(allowed_origins: Vec<String>, self_signup: bool) -> Self {
+        Self { allowed_origins, self_signup, handoff_retention: DEFAULT_HANDOFF_RETENTION }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +82,8 @@ pub enum TenantError {
     InvalidWidgetKey,
     #[error("{0:?} is not an origin (scheme://host[:port])")]
     InvalidOrigin(String),
+    #[error("the handoff retention is between {MIN_HANDOFF_RETENTION} and {MAX_HANDOFF_RETENTION}")]
+    InvalidHandoffRetention,
 }
 
 impl crate::ErrorCode for TenantError {
@@ -66,6 +94,7 @@ impl crate::ErrorCode for TenantError {
             TenantError::InvalidName => "invalid_name",
             TenantError::InvalidWidgetKey => "invalid_widget_key",
             TenantError::InvalidOrigin(_) => "invalid_origin",
+            TenantError::InvalidHandoffRetention => "invalid_handoff_retention",
         }
     }
 }
@@ -78,6 +107,9 @@ fn check_settings(s: &TenantSettings) -> Result<(), TenantError> {
         if !ok {
             return Err(TenantError::InvalidOrigin(o.clone()));
         }
+    }
+    if !(MIN_HANDOFF_RETENTION..=MAX_HANDOFF_RETENTION).contains(&s.handoff_retention) {
+        return Err(TenantError::InvalidHandoffRetention);
     }
     Ok(())
 }
@@ -178,7 +210,7 @@ mod tests {
     const KEY: &str = "wk_0123456789abcdefghijklmn";
 
     fn settings(origins: &[&str]) -> TenantSettings {
-        TenantSettings { allowed_origins: origins.iter().map(|s| s.to_string()).collect(), self_signup: true }
+        TenantSettings::new(origins.iter().map(|s| s.to_string()).collect(), true)
     }
     fn created() -> TenantEvent {
         TenantEvent::TenantCreated {
@@ -223,6 +255,42 @@ mod tests {
             .when(TenantCommand::RotateWidgetKey { widget_key: rotated.into() })
             .then(vec![TenantEvent::WidgetKeyRotated { widget_key: rotated.into() }]);
         given::<Tenant>([]).when(TenantCommand::RotateWidgetKey { widget_key: rotated.into() }).then_err(TenantError::NotFound);
+    }
+
+    #[test]
+    fn the_handoff_retention_is_changed_within_its_range() {
+        let with = |r: f64| TenantSettings { handoff_retention: r, ..settings(&[]) };
+        for ok in [MIN_HANDOFF_RETENTION, 0.9, 0.98, MAX_HANDOFF_RETENTION] {
+            given::<Tenant>([created()])
+                .when(TenantCommand::ChangeSettings { settings: with(ok) })
+                .then(vec![TenantEvent::TenantSettingsChanged { settings: with(ok) }]);
+        }
+        for bad in [0.79, 0.996, 1.0, 0.0, -0.9, f64::NAN, f64::INFINITY] {
+            given::<Tenant>([created()])
+                .when(TenantCommand::ChangeSettings { settings: with(bad) })
+                .then_err(TenantError::InvalidHandoffRetention);
+        }
+        let create = TenantCommand::Create {
+            tenant: TenantId::parse("acme").unwrap(),
+            name: "Acme".into(),
+            widget_key: KEY.into(),
+            settings: with(0.5),
+        };
+        given::<Tenant>([]).when(create).then_err(TenantError::InvalidHandoffRetention);
+    }
+
+    #[test]
+    fn settings_stored_before_the_handoff_retention_load_with_the_default() {
+        let created = r#"{"type":"TenantCreated","tenant":"acme","name":"Acme","widget_key":"wk_0123456789abcdefghijklmn",
+            "settings":{"allowed_origins":[],"self_signup":true}}"#;
+        let changed = r#"{"type":"TenantSettingsChanged","settings":{"allowed_origins":["https://a.example"],"self_signup":false}}"#;
+        let events: Vec<TenantEvent> = [created, changed].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+        let TenantEvent::TenantSettingsChanged { settings } = &events[1] else { panic!("not a settings change") };
+        assert_eq!(settings.handoff_retention, DEFAULT_HANDOFF_RETENTION);
+        let tenant = given::<Tenant>(events.clone())
+            .when(TenantCommand::ChangeSettings { settings: TenantSettings { handoff_retention: 0.9, ..settings.clone() } })
+            .then(vec![TenantEvent::TenantSettingsChanged { settings: TenantSettings { handoff_retention: 0.9, ..settings.clone() } }]);
+        assert_eq!(tenant.settings().map(|s| s.handoff_retention), Some(0.9));
     }
 
     #[test]

@@ -91,13 +91,16 @@ impl ToSchema for Status {
 /// A complete value: a new field fails to compile here, and a test of
 /// [`super::docs`] checks the schema names exactly the fields this serialises.
 pub(crate) fn settings_example() -> tenant::TenantSettings {
-    tenant::TenantSettings { allowed_origins: vec!["https://shop.example.com".into()], self_signup: false }
+    tenant::TenantSettings { allowed_origins: vec!["https://shop.example.com".into()], self_signup: false, handoff_retention: 0.95 }
 }
 
 impl PartialSchema for TenantSettings {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
-            .description(Some("The tenant's settings, as the dashboard edits them (both fields are required)"))
+            .description(Some(
+                "The tenant's settings, as the dashboard edits them (`allowed_origins` and `self_signup` are required; \
+                 `handoff_retention` is 0.95 when left out)",
+            ))
             .property(
                 "allowed_origins",
                 ArrayBuilder::new()
@@ -110,6 +113,18 @@ impl PartialSchema for TenantSettings {
                 ObjectBuilder::new().schema_type(Type::Boolean).description(Some("May customers register accounts themselves?")),
             )
             .required("self_signup")
+            .property(
+                "handoff_retention",
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(tenant::MIN_HANDOFF_RETENTION))
+                    .maximum(Some(tenant::MAX_HANDOFF_RETENTION))
+                    .description(Some(
+                        "How readily the bot hands off: the share of the questions its intent model could answer that it answers \
+                         (held-out in-scope retention); higher keeps more answers and catches fewer unknown questions. Outside \
+                         the range: 409 `invalid_handoff_retention`",
+                    )),
+            )
             .examples(serde_json::to_value(settings_example()).ok())
             .into()
     }

@@ -69,7 +69,7 @@ struct SettingsChanged {
     responses(
         (status = 200, description = "Changed", body = SettingsChanged),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 409, description = "`invalid_origin`, `not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_origin`, `invalid_handoff_retention` (outside 0.80 to 0.995), `not_found`", body = ErrorBody),
     ))]
 async fn change(
     State(state): State<AppState>,

@@ -188,7 +188,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn create_tenant(commands: &CommandHandler, tenant: &TenantId, widget_key: &str) {
-    let settings = TenantSettings { allowed_origins: vec![], self_signup: false };
+    let settings = TenantSettings::new(vec![], false);
     let create = TenantCommand::Create { tenant: tenant.clone(), name: format!("{tenant} Ltd"), widget_key: widget_key.into(), settings };
     let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
     commands.execute::<Tenant>(&StreamId::of_tenant(tenant), &create, &ctx).await.expect("the tenant is created");

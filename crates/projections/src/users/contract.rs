@@ -72,9 +72,7 @@ pub async fn erased_users_lose_their_personal_data(a: S, b: S) {
 pub async fn tenants_by_id_and_widget_key(a: S, _b: S) {
     let mut script = people_script();
     script.advance(10).tenant("acme", TenantEvent::WidgetKeyRotated { widget_key: "wk_acme_rotated_0123456789abc".into() });
-    script
-        .advance(10)
-        .tenant("acme", TenantEvent::TenantSettingsChanged { settings: TenantSettings { allowed_origins: vec![], self_signup: false } });
+    script.advance(10).tenant("acme", TenantEvent::TenantSettingsChanged { settings: TenantSettings::new(vec![], false) });
     feed(a.as_ref(), P, &script.events, 4).await;
     assert!(a.find_tenant_by_widget_key("wk_acme_0123456789abcdefghij").await.expect("find").is_none(), "the old key opens nothing");
     let acme = a.find_tenant_by_widget_key("wk_acme_rotated_0123456789abc").await.expect("find").expect("the new key works");
@@ -104,7 +102,7 @@ pub async fn every_user_event_twice_changes_nothing(a: S, b: S) {
 
 fn people_script() -> Script {
     let mut s = Script::new();
-    let settings = TenantSettings { allowed_origins: vec!["https://shop.example.com".into()], self_signup: true };
+    let settings = TenantSettings::new(vec!["https://shop.example.com".into()], true);
     s.tenant(
         "acme",
         TenantEvent::TenantCreated {
@@ -120,7 +118,7 @@ fn people_script() -> Script {
             tenant: tenant("globex"),
             name: "Globex".into(),
             widget_key: "wk_globex_0123456789abcdefgh".into(),
-            settings: TenantSettings { allowed_origins: vec![], self_signup: false },
+            settings: TenantSettings::new(vec![], false),
         },
     );
     s.advance(10).register("acme", "admin1", Role::Admin, Some("boss@acme.example"));
