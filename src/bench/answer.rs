@@ -15,9 +15,9 @@ use super::Latencies;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use jamuna_ai_worker::learn::{self, ModelCache};
-use jamuna_commands::handler::CommandContext;
+use jamuna_commands::handler::{CommandContext, CommandHandler};
 use jamuna_domain::conversation::{Author, Channel, Conversation, ConversationCommand};
-use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, examples_fingerprint};
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, LabelledExample, examples_fingerprint};
 use jamuna_domain::{ConversationId, MessageText, StreamId, TenantId, UserId};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -51,6 +51,44 @@ const OTHER: &[&str] = &[
     "hello",
 ];
 
+/// Gives `tenant` the labelled `examples` with one answer per intent and a
+/// model trained on them and recorded, as `kb import` and `kb train` do (the
+/// model is also stored in the data directory's cache, so a worker started
+/// on it does not train again). The intents, in order.
+pub(super) async fn train_tenant(
+    config: &Config,
+    commands: &CommandHandler,
+    tenant: &TenantId,
+    examples: &[LabelledExample],
+) -> Result<BTreeSet<String>> {
+    let intents: BTreeSet<String> = examples.iter().map(|e| e.intent.clone()).collect();
+    let answers: Vec<(String, String)> =
+        intents.iter().map(|i| (i.clone(), format!("Here is how we help with {}.", i.replace('_', " ")))).collect();
+    let kb = StreamId::knowledge_base(tenant);
+    let ctx = || CommandContext::new(tenant.clone(), chrono::Utc::now());
+    commands
+        .execute::<KnowledgeBase>(&kb, &KnowledgeBaseCommand::ImportExamples { examples: examples.to_vec(), answers }, &ctx())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot import the examples: {e}"))?;
+    println!("training on {} examples of {} intents…", examples.len(), intents.len());
+    let model_dir = config.model_dir.clone();
+    let canonical = learn::canonical(examples);
+    let trained = tokio::task::spawn_blocking(move || -> Result<_> {
+        let embedder = crate::ports::embedder(&model_dir)?;
+        Ok(learn::train(&embedder, &canonical, &mut |_, _| {})?)
+    })
+    .await??;
+    let fingerprint = examples_fingerprint(examples);
+    let record = trained.record(fingerprint.clone());
+    commands
+        .execute::<KnowledgeBase>(&kb, &KnowledgeBaseCommand::RecordIntentModel { trained: record.clone() }, &ctx())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot record the model: {e}"))?;
+    ModelCache::in_data_dir(&config.data_dir).store(tenant, 1, &fingerprint, &trained.model)?;
+    println!("trained in {:.1}s: threshold {:.3}, held-out accuracy {:.4}", record.seconds, record.threshold, record.held_out_accuracy);
+    Ok(intents)
+}
+
 pub async fn run(args: Args, config: &Config) -> Result<()> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
@@ -67,37 +105,13 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     crate::roles::gateway::seed_demo(&config, &commands).await.context("cannot seed the demo tenant")?;
     let tenant = TenantId::parse("demo")?;
 
-    // Examples, an answer per intent, a trained and recorded model (as `kb import` and `kb train`).
     let text = match &args.examples {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => FIXTURE.to_owned(),
     };
     let examples = jamuna_domain::knowledge_base::import::parse_examples(&text).context("the examples were not read")?;
-    let intents: BTreeSet<String> = examples.iter().map(|e| e.intent.clone()).collect();
-    let answers: Vec<(String, String)> =
-        intents.iter().map(|i| (i.clone(), format!("Here is how we help with {}.", i.replace('_', " ")))).collect();
-    let kb = StreamId::knowledge_base(&tenant);
+    let intents = train_tenant(&config, &commands, &tenant, &examples).await?;
     let ctx = || CommandContext::new(tenant.clone(), chrono::Utc::now());
-    commands
-        .execute::<KnowledgeBase>(&kb, &KnowledgeBaseCommand::ImportExamples { examples: examples.clone(), answers }, &ctx())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot import the examples: {e}"))?;
-    println!("training on {} examples of {} intents…", examples.len(), intents.len());
-    let model_dir = config.model_dir.clone();
-    let canonical = learn::canonical(&examples);
-    let trained = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder = crate::ports::embedder(&model_dir)?;
-        Ok(learn::train(&embedder, &canonical, &mut |_, _| {})?)
-    })
-    .await??;
-    let fingerprint = examples_fingerprint(&examples);
-    let record = trained.record(fingerprint.clone());
-    commands
-        .execute::<KnowledgeBase>(&kb, &KnowledgeBaseCommand::RecordIntentModel { trained: record.clone() }, &ctx())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot record the model: {e}"))?;
-    ModelCache::in_data_dir(&data_dir).store(&tenant, 1, &fingerprint, &trained.model)?;
-    println!("trained in {:.1}s: threshold {:.3}, held-out accuracy {:.4}", record.seconds, record.threshold, record.held_out_accuracy);
 
     // The worker, as `serve` runs it.
     let worker = crate::roles::ai_worker::worker(&config, commands.clone()).await?;

@@ -12,25 +12,48 @@
 //! to the bot's answer (`BotAnswered`, or `HandoffRequested` when the bot
 //! hands over; the customer then starts a new conversation) arriving on that
 //! socket.
+//!
+//! It runs at several loads in turn (`--customers 1,16,50,200`, the same
+//! processes for every level, new customers for each), and reports for each
+//! the CPU the server processes used over the measured seconds: their
+//! `utime + stime` from `/proc/<pid>/stat` divided by the wall time, in cores.
+//! A server that is waiting (on a timer, a lock, a round trip) instead of
+//! computing shows as idle cores while latency grows. The benchmark's own
+//! CPU (the customers' side, in this process) is reported beside it: both
+//! share the machine.
+//!
+//! With `--examples FILE` (a `text,category` CSV such as BANKING77's training
+//! split) the embedded server's demo tenant first gets those examples, one
+//! answer per intent and a model trained on them (as `bench answer` does),
+//! and the customers ask the examples' texts: the setup. (The
+//! distributed mode is not given examples: with `--examples` it is not run.)
 
 use super::Latencies;
-use super::ws::{Server, Ws, open, rss_mib, spawn};
+use super::ws::{Server, Ws, open, rss_mib, spawn, spawn_binary};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use jamuna_commands::log::nats::{NatsConfig, NatsLog};
 use jamuna_projections::mongo::MongoReadDb;
 use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Customers asking at once (one socket and one question in flight each).
-    #[arg(long, default_value_t = 16)]
-    customers: usize,
-    /// Seconds of asking per mode (after one warm-up question per customer).
-    #[arg(long, default_value_t = 20)]
+    /// Customers asking at once (one socket and one question in flight
+    /// each), one level after another: e.g. `--customers 1,16,50,200`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 50, 200])]
+    customers: Vec<usize>,
+    /// Seconds of asking per level and mode (after one warm-up question per customer).
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Labelled examples (`text,category` CSV, e.g. BANKING77's train.csv):
+    /// the embedded server's demo tenant is trained on them first (one
+    /// answer per intent) and the customers ask their texts.
+    #[arg(long)]
+    examples: Option<PathBuf>,
     /// NATS (JetStream) for the distributed mode's log; default: the configured
     /// event log (`--event-log`, JAMUNA_EVENT_LOG). The distributed mode also
     /// needs `--mongodb-url` (MongoDB or FerretDB for its read models) and
@@ -44,6 +67,10 @@ pub struct Args {
     /// Only the embedded mode.
     #[arg(long)]
     embedded_only: bool,
+    /// The `jamuna` binary to run as the embedded server (default: this one),
+    /// e.g. an older build, to compare two builds under the same load.
+    #[arg(long)]
+    server_binary: Option<PathBuf>,
 }
 
 /// Questions the demo knowledge base answers.
@@ -56,23 +83,28 @@ const QUESTIONS: &[&str] = &[
     "I lost my card, what should I do?",
 ];
 
-/// One mode's figures.
+/// One mode's figures at one load.
 struct Row {
     mode: &'static str,
     processes: String,
+    customers: usize,
     answers: u64,
     handoffs: u64,
     seconds: f64,
     latency: Latencies,
     rss_mib: f64,
+    /// The server processes' CPU over the measured seconds, in cores.
+    server_cores: f64,
+    /// This process's (the customers') CPU over the same seconds, in cores.
+    client_cores: f64,
 }
 
 pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
     let model_dir = &config.model_dir;
     let nats_url = args.nats_url.clone().or_else(|| config.event_log.url.clone());
     let (mongodb_url, redis_url) = (config.mongodb.url.clone(), config.redis.url.clone());
-    if args.customers == 0 || args.seconds == 0 || args.ai_workers == 0 {
-        bail!("--customers, --seconds and --ai-workers must be at least 1");
+    if args.customers.is_empty() || args.customers.contains(&0) || args.seconds == 0 || args.ai_workers == 0 {
+        bail!("--customers (each level), --seconds and --ai-workers must be at least 1");
     }
     if args.ai_workers > 1 && redis_url.is_none() {
         bail!("--ai-workers {} needs --redis-url (JAMUNA_REDIS_URL): replicas split the work by leases in Redis", args.ai_workers);
@@ -81,15 +113,36 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
     let unlimited = ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".to_string());
     // One IP plays every customer.
     let visitors = ("JAMUNA_VISITORS_PER_IP_PER_HOUR", "100000000".to_string());
+    let sockets = ("JAMUNA_SOCKETS_PER_IP", "100000".to_string());
     let mut rows = Vec::new();
 
+    // The trained tenant's data directory (kept until the server stops) and the questions asked.
+    let (trained, questions) = match &args.examples {
+        Some(path) => {
+            let (dir, texts) = trained_data_dir(config, path).await?;
+            (Some(dir), texts)
+        }
+        None => (None, QUESTIONS.iter().map(|q| q.to_string()).collect()),
+    };
+    let questions: Arc<[String]> = questions.into();
+
     eprintln!("embedded: starting jamuna serve --dev…");
-    let serve = spawn(&["serve", "--dev"], &[model.clone(), unlimited.clone(), visitors.clone()])?;
-    rows.push(measure("embedded", "serve", &serve, std::slice::from_ref(&serve), &args).await?);
+    let mut env = vec![model.clone(), unlimited.clone(), visitors.clone(), sockets.clone()];
+    if let Some(dir) = &trained {
+        env.push(("JAMUNA_DATA_DIR", dir.path().display().to_string()));
+    }
+    let serve = match &args.server_binary {
+        Some(binary) => spawn_binary(binary, &["serve", "--dev"], &env)?,
+        None => spawn(&["serve", "--dev"], &env)?,
+    };
+    for &customers in &args.customers {
+        rows.push(measure("embedded", "serve", &serve, std::slice::from_ref(&serve), customers, &questions, &args).await?);
+    }
     drop(serve);
+    drop(trained);
 
     let distributed = match (&nats_url, &mongodb_url) {
-        _ if args.embedded_only => None,
+        _ if args.embedded_only || args.examples.is_some() => None,
         (Some(nats), Some(mongodb)) if nats.starts_with("nats://") => Some((nats.clone(), mongodb.clone())),
         (Some(other), Some(_)) => bail!("--nats-url must be a nats:// URL, not {other}"),
         _ => None,
@@ -102,6 +155,7 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
                 model,
                 unlimited,
                 visitors,
+                sockets,
                 ("JAMUNA_EVENT_LOG", nats.to_owned()),
                 ("JAMUNA_NATS_STREAM", format!("BENCH_{id}")),
                 ("JAMUNA_NATS_SUBJECT_PREFIX", format!("b{id}")),
@@ -120,7 +174,16 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
             }
             let workers = if workers == 1 { "ai-worker".to_owned() } else { format!("{workers} ai-workers") };
             let servers = if redis_url.is_some() { "NATS, MongoDB, Redis" } else { "NATS, MongoDB" };
-            let row = measure("distributed", &format!("gateway+projector+{workers}; {servers}"), &roles[0], &roles, &args).await;
+            let processes = format!("gateway+projector+{workers}; {servers}");
+            let mut measured = Vec::new();
+            for &customers in &args.customers {
+                let row = measure("distributed", &processes, &roles[0], &roles, customers, &questions, &args).await;
+                let failed = row.is_err();
+                measured.push(row);
+                if failed {
+                    break;
+                }
+            }
             drop(roles);
             // The run's stream and database go with it.
             let stream = NatsConfig { stream_name: format!("BENCH_{id}"), subject_prefix: format!("b{id}"), ..NatsConfig::default() };
@@ -131,35 +194,85 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
                 .await
                 .context("deleting the bench stream")?;
             MongoReadDb::connect(mongodb, &format!("bench_{id}")).await?.database().drop().await.context("dropping the bench database")?;
-            rows.push(row?);
+            for row in measured {
+                rows.push(row?);
+            }
         }
+        None if args.examples.is_some() => eprintln!("distributed: not run (--examples trains the embedded server only)"),
         None => eprintln!("distributed: not run (give --nats-url and --mongodb-url, or JAMUNA_EVENT_LOG=nats://… and JAMUNA_MONGODB_URL)"),
     }
 
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!(
-        "jamuna bench chat — {cores} cores, {} customers asking the bot in a closed loop, {} s per mode",
-        args.customers, args.seconds
-    );
+    let tenant = match &args.examples {
+        Some(p) => format!("the demo tenant trained on {}", p.display()),
+        None => "the demo knowledge base".to_owned(),
+    };
+    println!("jamuna bench chat — {cores} cores, customers asking the bot in a closed loop, {} s per level; {tenant}", args.seconds);
     println!("latency: the customer's send frame → the bot's answer pushed back on the customer's socket");
+    println!("CPU: the server processes' utime+stime over the measured seconds, in cores (client: this benchmark's own)");
     println!(
-        "{:<12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  processes",
-        "mode", "answers", "answers/s", "p50 ms", "p99 ms", "handoffs", "RSS MiB"
+        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>12} {:>12} {:>8}  processes",
+        "mode", "customers", "answers", "answers/s", "p50 ms", "p99 ms", "handoffs", "server cores", "client cores", "RSS MiB"
     );
     for r in &rows {
         println!(
-            "{:<12} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>9.0}  {}",
+            "{:<12} {:>9} {:>8} {:>9.1} {:>8.1} {:>8.1} {:>8} {:>12.2} {:>12.2} {:>8.0}  {}",
             r.mode,
+            r.customers,
             r.answers,
             r.answers as f64 / r.seconds,
             r.latency.ms(0.5),
             r.latency.ms(0.99),
             r.handoffs,
+            r.server_cores,
+            r.client_cores,
             r.rss_mib,
             r.processes
         );
     }
+    for r in &rows {
+        println!(
+            "{}",
+            json!({"mode": r.mode, "customers": r.customers, "answers": r.answers, "answers_per_s": r.answers as f64 / r.seconds,
+                "p50_ms": r.latency.ms(0.5), "p99_ms": r.latency.ms(0.99), "handoffs": r.handoffs,
+                "server_cores": r.server_cores, "client_cores": r.client_cores, "rss_mib": r.rss_mib})
+        );
+    }
     Ok(())
+}
+
+/// A data directory whose demo tenant is trained on the examples in `path`
+/// (see [`super::answer::train_tenant`]), and the examples' texts to ask.
+async fn trained_data_dir(config: &crate::config::Config, path: &std::path::Path) -> Result<(tempfile::TempDir, Vec<String>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let examples = jamuna_domain::knowledge_base::import::parse_examples(&text).context("the examples were not read")?;
+    let dir = tempfile::tempdir()?;
+    let mut config = config.clone();
+    config.data_dir = dir.path().to_path_buf();
+    config.event_log.url = None;
+    config.mongodb.url = None;
+    config.redis.url = None;
+    config.qdrant.url = None;
+    {
+        let write = crate::ports::write_side(&config).await?;
+        crate::roles::gateway::seed_demo(&config, &write.commands).await.context("cannot seed the demo tenant")?;
+        let tenant = jamuna_domain::TenantId::parse("demo")?;
+        super::answer::train_tenant(&config, &write.commands, &tenant, &examples).await?;
+    }
+    // Spread over the intents (the file is sorted by intent), always the same.
+    let texts = (0..examples.len().min(2000)).map(|i| examples[(i * 7919) % examples.len()].text.clone()).collect();
+    Ok((dir, texts))
+}
+
+/// CPU time (user + system) a process used so far, in seconds: fields 14
+/// and 15 of `/proc/<pid>/stat`, in clock ticks of 1/100 s (Linux's
+/// `USER_HZ` as userspace sees it).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    Some((utime + stime) / 100.0)
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) -> Result<()> {
@@ -248,8 +361,17 @@ async fn ask(c: &mut Customer, http: &reqwest::Client, base: &str, n: u64, quest
     }
 }
 
-/// Drives `customers` against `gateway` for `seconds`; `all` are the processes whose RSS is summed.
-async fn measure(mode: &'static str, processes: &str, gateway: &Server, all: &[Server], args: &Args) -> Result<Row> {
+/// Drives `customers` against `gateway` for `seconds`; `all` are the
+/// processes whose RSS and CPU are summed.
+async fn measure(
+    mode: &'static str,
+    processes: &str,
+    gateway: &Server,
+    all: &[Server],
+    customers: usize,
+    questions: &Arc<[String]>,
+    args: &Args,
+) -> Result<Row> {
     let http = reqwest::Client::new();
     for s in all {
         wait_ready(&http, &s.base).await?;
@@ -259,21 +381,21 @@ async fn measure(mode: &'static str, processes: &str, gateway: &Server, all: &[S
     let mut tasks = Vec::new();
     let deadline_after_warmup = Duration::from_secs(args.seconds);
     let (go_tx, go_rx) = tokio::sync::watch::channel(None::<Instant>);
-    let (warm_tx, mut warm_rx) = tokio::sync::mpsc::channel::<()>(args.customers);
-    for i in 0..args.customers {
+    let (warm_tx, mut warm_rx) = tokio::sync::mpsc::channel::<()>(customers);
+    for i in 0..customers {
         let mut c = customer(&http, &base, &widget_key).await.with_context(|| format!("{mode}: customer {i}"))?;
-        let (http, base, mut go, warmed) = (http.clone(), base.clone(), go_rx.clone(), warm_tx.clone());
+        let (http, base, mut go, warmed, questions) = (http.clone(), base.clone(), go_rx.clone(), warm_tx.clone(), questions.clone());
         tasks.push(tokio::spawn(async move {
             // Warm-up: one question, not timed (the first answer loads caches).
             let mut ignored = Latencies::new();
-            ask(&mut c, &http, &base, 0, QUESTIONS[i % QUESTIONS.len()], &mut ignored).await?;
+            ask(&mut c, &http, &base, 0, &questions[i % questions.len()], &mut ignored).await?;
             let _ = warmed.send(()).await;
             drop(warmed);
             let _ = go.wait_for(Option::is_some).await;
             let until = go.borrow().map(|t| t + deadline_after_warmup).context("no start")?;
             let (mut latency, mut handoffs, mut n) = (Latencies::new(), 0u64, 1u64);
             while Instant::now() < until {
-                let q = QUESTIONS[(i + n as usize) % QUESTIONS.len()];
+                let q = &questions[(i * 31 + n as usize) % questions.len()];
                 let sent = Instant::now();
                 if ask(&mut c, &http, &base, n, q, &mut latency).await? {
                     handoffs += 1;
@@ -288,12 +410,14 @@ async fn measure(mode: &'static str, processes: &str, gateway: &Server, all: &[S
     // Start the clock once every customer had its warm-up answer.
     drop(warm_tx);
     let warm = Instant::now();
-    eprintln!("{mode}: {} customers connected; warming up…", args.customers);
-    for _ in 0..args.customers {
+    eprintln!("{mode}: {customers} customers connected; warming up…");
+    for _ in 0..customers {
         if warm_rx.recv().await.is_none() {
             break; // a customer failed: its task says why below
         }
     }
+    let server_cpu = || all.iter().filter_map(|s| cpu_seconds(s.child.id())).sum::<f64>();
+    let (server_before, client_before) = (server_cpu(), cpu_seconds(std::process::id()).unwrap_or(0.0));
     let started = Instant::now();
     let _ = go_tx.send(Some(started));
     eprintln!("{mode}: warm-up took {:.1} s; measuring for {} s…", warm.elapsed().as_secs_f64(), args.seconds);
@@ -304,6 +428,46 @@ async fn measure(mode: &'static str, processes: &str, gateway: &Server, all: &[S
         handoffs += h;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let server_cores = (server_cpu() - server_before) / seconds;
+    let client_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - client_before) / seconds;
     let rss_mib = all.iter().filter_map(|s| rss_mib(s.child.id())).sum();
-    Ok(Row { mode, processes: processes.into(), answers: latency.count(), handoffs, seconds, latency, rss_mib })
+    Ok(Row {
+        mode,
+        processes: processes.into(),
+        customers,
+        answers: latency.count(),
+        handoffs,
+        seconds,
+        latency,
+        rss_mib,
+        server_cores,
+        client_cores,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_done_shows_as_cpu_time() {
+        let before = cpu_seconds(std::process::id()).expect("/proc/self/stat reads");
+        let (mut x, give_up) = (0u64, Instant::now() + Duration::from_secs(60));
+        let after = loop {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            let now = cpu_seconds(std::process::id()).expect("/proc/self/stat reads");
+            if now > before {
+                break now;
+            }
+            assert!(Instant::now() < give_up, "a minute of spinning never showed as CPU time ({before} s)");
+        };
+        assert!(after - before < 60.0, "{before} → {after}");
+    }
+
+    #[test]
+    fn no_process_no_cpu_time() {
+        assert_eq!(cpu_seconds(u32::MAX), None);
+    }
 }

@@ -54,8 +54,13 @@ const ADAPTER_VARS: &[&str] = &["JAMUNA_EVENT_LOG", "JAMUNA_MONGODB_URL", "JAMUN
 /// Starts `jamuna <args>` with a fresh data directory and `env`, and waits
 /// for the address it prints (`… on http://host:port`).
 pub(super) fn spawn(args: &[&str], env: &[(&str, String)]) -> Result<Server> {
+    spawn_binary(&std::env::current_exe()?, args, env)
+}
+
+/// [`spawn`], of another `jamuna` binary (e.g. an older build, to compare).
+pub(super) fn spawn_binary(binary: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Result<Server> {
     let data = tempfile::tempdir()?;
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    let mut cmd = std::process::Command::new(binary);
     cmd.args(args)
         .env("JAMUNA_DATA_DIR", data.path())
         .env("JAMUNA_LISTEN", "127.0.0.1:0")

@@ -45,3 +45,31 @@ async fn auth_token_then_chat_answers() {
     assert_eq!(status, 200, "{body}");
     assert!(body["response"].as_str().is_some_and(|r| !r.trim().is_empty()), "{body}");
 }
+
+/// Once the conversation is with a human the bot stays silent, so the seed
+/// API says "we will answer here shortly" at once instead of waiting out its
+/// 10 s `chat_timeout`: the request must finish well inside a client-side
+/// timeout shorter than that.
+#[tokio::test]
+async fn chat_in_a_handed_off_conversation_gets_the_note_at_once() {
+    let app = spawn_app().await;
+    let (visitor, _) = app.visitor().await;
+    let (status, body) = app.post("/chat", Some(&visitor), serde_json::json!({"message": "I want to talk to a human"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"], "I'm passing you to a human agent, who will answer here shortly.", "{body}");
+
+    for message in ["Are you there?", "Hello again"] {
+        let r = app
+            .http
+            .post(app.url("/chat"))
+            .bearer_auth(&visitor)
+            .json(&serde_json::json!({"message": message}))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("the note comes back before the client gives up (5 s, shorter than the 10 s chat_timeout)");
+        assert_eq!(r.status().as_u16(), 200);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["response"], "Thanks, we have your message and will answer here shortly.", "{body}");
+    }
+}

@@ -96,7 +96,23 @@ impl Answerer {
 
     /// Decides what to say to `text` from a customer of `tenant`.
     pub async fn decide(&self, tenant: &TenantId, text: &str) -> Result<Decision, EmbedError> {
-        let query = self.embedder.embed(vec![text.to_string()]).await?.into_iter().next().unwrap_or_default();
+        self.decide_embedded(tenant, text, None).await
+    }
+
+    /// Embeds many messages' texts in one call (one forward pass per length
+    /// bucket): a batch of messages is embedded together, then each decided
+    /// with its embedding ([`Answerer::decide_embedded`]).
+    pub async fn embed_all(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embedder.embed(texts).await
+    }
+
+    /// [`Answerer::decide`], with `text`'s embedding when it was computed
+    /// already (`None`: embedded here).
+    pub async fn decide_embedded(&self, tenant: &TenantId, text: &str, embedded: Option<&[f32]>) -> Result<Decision, EmbedError> {
+        let query = match embedded {
+            Some(q) => q.to_vec(),
+            None => self.embedder.embed(vec![text.to_string()]).await?.into_iter().next().unwrap_or_default(),
+        };
         let hits = self.search(tenant, &query).await;
         let retrieved = choose(text, &query, &hits, &self.phrases, &self.config);
         // The tenant's intent model, if trained, has the first word (with_intent).

@@ -178,8 +178,21 @@ impl Answerer {
         customer: &UserId,
         text: &str,
     ) -> Result<Decision, EmbedError> {
+        self.decide_in_session_embedded(tenant, conversation, customer, text, None).await
+    }
+
+    /// [`Answerer::decide_in_session`], with `text`'s embedding when a batch
+    /// computed it already.
+    pub async fn decide_in_session_embedded(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        customer: &UserId,
+        text: &str,
+        embedded: Option<&[f32]>,
+    ) -> Result<Decision, EmbedError> {
         let Some(store) = &self.sessions else {
-            return Ok(self.decide_in_context(tenant, text, &SessionContext::default()).await?.0);
+            return Ok(self.decide_in_context_embedded(tenant, text, &SessionContext::default(), embedded).await?.0);
         };
         let now = chrono::Utc::now();
         let context = match store.touch(tenant, conversation, customer, now).await {
@@ -195,7 +208,7 @@ impl Answerer {
                 SessionContext::default()
             }
         };
-        let (decision, next) = self.decide_in_context(tenant, text, &context).await?;
+        let (decision, next) = self.decide_in_context_embedded(tenant, text, &context, embedded).await?;
         if next != context
             && let Err(e) = store.set_context(tenant, conversation, &next).await
         {
@@ -212,7 +225,19 @@ impl Answerer {
         text: &str,
         context: &SessionContext,
     ) -> Result<(Decision, SessionContext), EmbedError> {
-        let mut decision = self.decide(tenant, text).await?;
+        self.decide_in_context_embedded(tenant, text, context, None).await
+    }
+
+    /// [`Answerer::decide_in_context`], with `text`'s embedding when a batch
+    /// computed it already.
+    pub async fn decide_in_context_embedded(
+        &self,
+        tenant: &TenantId,
+        text: &str,
+        context: &SessionContext,
+        embedded: Option<&[f32]>,
+    ) -> Result<(Decision, SessionContext), EmbedError> {
+        let mut decision = self.decide_embedded(tenant, text, embedded).await?;
         let mut question = text.trim().to_owned();
         if let Some(previous) = context.last_question.as_deref().filter(|p| !p.trim().is_empty())
             && !stands(&decision)

@@ -17,13 +17,21 @@
 //! checkpoint, then goes on with the live log. A conversation's messages are
 //! always answered by one worker, in order.
 //!
+//! **Batches.** The worker takes what has arrived in the log, up to
+//! [`BATCH`] events, and answers the customer messages among them together
+//! ([`Worker::answer_all`]): one embedding call for the batch's texts, the
+//! answers appended concurrently so the log commits them as one group. A
+//! conversation's messages in one batch are answered in order, each in the
+//! context the one before left ([`waves`]). Nothing waits for a batch to
+//! fill: at low load a batch is the one message that arrived.
+//!
 //! **Training.** Every knowledge-base event also goes to the
 //! [`Retrainer`](crate::retrain::Retrainer), which trains the models admins
 //! ask for in the background (see [`crate::retrain`]).
 //!
 //! **Following the log.** The worker follows it with the projector's loop,
-//! [`follow_log`]: one event at a time, so that a change of partitions
-//! ([`LogConsumer::interrupted`]) is dealt with between any two; 1 s before
+//! [`follow_log`]: a change of partitions ([`LogConsumer::interrupted`]) is
+//! dealt with between two batches; 1 s before
 //! subscribing again after a failure, 200 ms after a subscription broke.
 //! A stored event whose envelope does not decode ([`LogError::Corrupt`]) would
 //! be met again at every resubscription and hold back every answer after it:
@@ -147,8 +155,8 @@ impl Worker {
         if !answering.rebalance().await {
             return self.share.shutdown().await;
         }
-        // One event at a time, so that a rebalance may come between any two.
-        follow_log(log.as_ref(), &mut stop, 1, &mut Backoff::new(RETRY), &mut answering).await;
+        // What has arrived, up to a bound: a rebalance comes between two batches.
+        follow_log(log.as_ref(), &mut stop, BATCH, &mut Backoff::new(RETRY), &mut answering).await;
         let Answering { mut held, position, .. } = answering;
         self.store_checkpoints(&mut held, position).await;
         tracing::info!(position, partitions = held.len(), "ai-worker stopped; checkpoints stored");
@@ -268,13 +276,17 @@ impl Worker {
                 }
             };
             let Some(last) = page.last().map(|e| e.position) else { break };
-            for recorded in page.iter().filter(|e| e.position <= up_to) {
-                if recorded.stream.kind() == AggregateKind::Conversation
-                    && partition_of(recorded.stream.id()) == p
-                    && recorded.event_type == "MessagePosted"
-                {
-                    self.handle_traced(recorded, true).await;
-                }
+            let messages: Vec<&RecordedEvent> = page
+                .iter()
+                .filter(|e| {
+                    e.position <= up_to
+                        && e.stream.kind() == AggregateKind::Conversation
+                        && partition_of(e.stream.id()) == p
+                        && e.event_type == "MessagePosted"
+                })
+                .collect();
+            for batch in messages.chunks(BATCH) {
+                self.answer_all(batch).await;
             }
             after = last;
         }
@@ -343,39 +355,91 @@ impl Worker {
         }
     }
 
+    /// Answers one customer message (a batch of one: see [`Worker::answer_all`]).
     async fn answer(&self, recorded: &RecordedEvent) {
+        self.answer_all(&[recorded]).await
+    }
+
+    /// Answers customer messages taken from the log together, in waves: the
+    /// first message of each conversation in the batch, then the second, and
+    /// so on ([`waves`]), so that a conversation's messages are answered in
+    /// order and each in the context its predecessor left. A wave loads its
+    /// conversations concurrently, embeds its texts in one call (one forward
+    /// pass per length bucket), decides each message, and appends the
+    /// answers concurrently: the log commits them as one group.
+    pub async fn answer_all(&self, messages: &[&RecordedEvent]) {
+        let mut asked = Vec::with_capacity(messages.len());
+        for recorded in messages {
+            if let Some(text) = self.customer_text(recorded).await {
+                asked.push(Asked { recorded, text });
+            }
+        }
+        if asked.len() > 1 {
+            metrics::histogram!("jamuna_ai_worker_batch_messages").record(asked.len() as f64);
+        }
+        for wave in waves(asked, |a| &a.recorded.stream) {
+            self.answer_wave(wave).await;
+        }
+    }
+
+    /// The text of a customer's message, if `recorded` is one (and not erased).
+    async fn customer_text(&self, recorded: &RecordedEvent) -> Option<String> {
         let opened = match self.commands.sealer().open::<ConversationEvent>(recorded).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(position = recorded.position, error = %e, "ai-worker cannot read a message");
                 metrics::counter!("jamuna_ai_worker_skipped_total", "reason" => "unopenable").increment(1);
-                return;
+                return None;
             }
         };
         let ConversationEvent::MessagePosted { author: Author::Customer, text, .. } = &opened.data else {
-            return;
+            return None;
         };
-        let Some(text) = text.text().filter(|_| !text.is_erased()) else {
-            return;
-        };
-        let stream = &recorded.stream;
+        text.text().filter(|_| !text.is_erased()).map(str::to_owned)
+    }
+
+    /// Answers messages of distinct conversations together (see [`Worker::answer_all`]).
+    async fn answer_wave(&self, wave: Vec<Asked<'_>>) {
         // Skip early when a human already has it (the domain refuses anyway).
-        let customer = match retry_transient(|| self.commands.load::<Conversation>(stream)).await {
-            Ok(c) if c.human_involved() || c.status() == Some(jamuna_domain::conversation::Status::Resolved) => {
-                return;
+        let loaded =
+            futures::future::join_all(wave.iter().map(|a| retry_transient(|| self.commands.load::<Conversation>(&a.recorded.stream))))
+                .await;
+        let mut live = Vec::with_capacity(wave.len());
+        for (asked, conversation) in wave.into_iter().zip(loaded) {
+            match conversation {
+                Ok(c) if c.human_involved() || c.status() == Some(jamuna_domain::conversation::Status::Resolved) => {}
+                Ok(c) => live.push((asked, c.started().map(|s| s.customer.clone()))),
+                Err(e) => tracing::warn!(error = %e, "ai-worker cannot load a conversation"),
             }
-            Ok(c) => c.started().map(|s| s.customer.clone()),
-            Err(e) => {
-                tracing::warn!(error = %e, "ai-worker cannot load a conversation");
+        }
+        if live.is_empty() {
+            return;
+        }
+        let queries = match self.answerer.embed_all(live.iter().map(|(a, _)| a.text.clone()).collect()).await {
+            Ok(q) if q.len() == live.len() => q,
+            Ok(_) | Err(_) => {
+                tracing::error!(messages = live.len(), "ai-worker cannot embed messages");
                 return;
             }
         };
+        futures::future::join_all(live.iter().zip(&queries).map(|((asked, customer), query)| {
+            let recorded = asked.recorded;
+            // Each message continues its own trace, as `handle_traced` does.
+            let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position, batch = live.len());
+            tracing::Instrument::instrument(self.decide_and_respond(recorded, &asked.text, customer.as_ref(), query), span)
+        }))
+        .await;
+    }
+
+    /// Decides about one message (its embedding computed) and appends the answer or the handoff.
+    async fn decide_and_respond(&self, recorded: &RecordedEvent, text: &str, customer: Option<&jamuna_domain::UserId>, query: &[f32]) {
+        let stream = &recorded.stream;
         let tenant: &TenantId = stream.tenant();
         // Read in the conversation's context (the session id is the conversation id).
         let conversation = jamuna_domain::ConversationId::parse(stream.id()).ok();
-        let decided = match (&conversation, &customer) {
-            (Some(id), Some(customer)) => self.answerer.decide_in_session(tenant, id, customer, text).await,
-            _ => self.answerer.decide(tenant, text).await,
+        let decided = match (&conversation, customer) {
+            (Some(id), Some(customer)) => self.answerer.decide_in_session_embedded(tenant, id, customer, text, Some(query)).await,
+            _ => self.answerer.decide_embedded(tenant, text, Some(query)).await,
         };
         let decision = match decided {
             Ok(d) => {
@@ -421,6 +485,39 @@ impl Worker {
         }
     }
 }
+
+/// A customer message to answer and its text.
+struct Asked<'a> {
+    recorded: &'a RecordedEvent,
+    text: String,
+}
+
+/// Splits items into waves: wave `n` holds the `n`-th item of each key (a
+/// conversation), in their order. Every key appears at most once per wave,
+/// and a key's items are in successive waves in their order, so answering
+/// wave after wave answers each conversation in order.
+fn waves<T, K: Eq + std::hash::Hash>(items: Vec<T>, key: impl Fn(&T) -> &K) -> Vec<Vec<T>> {
+    let mut waves: Vec<Vec<T>> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut at = Vec::with_capacity(items.len());
+    for item in &items {
+        let n = seen.entry(key(item)).or_insert(0usize);
+        at.push(*n);
+        *n += 1;
+    }
+    drop(seen);
+    for (item, n) in items.into_iter().zip(at) {
+        if waves.len() <= n {
+            waves.resize_with(n + 1, Vec::new);
+        }
+        waves[n].push(item);
+    }
+    waves
+}
+
+/// The most events the worker takes from the log at once: the customer
+/// messages among them are answered as one batch ([`Worker::answer_all`]).
+const BATCH: usize = 64;
 
 /// How many events a catch-up reads at a time.
 const CATCH_UP_PAGE: usize = 512;
@@ -471,17 +568,35 @@ impl LogConsumer for Answering<'_> {
 
     /// Indexes knowledge-base events and answers the messages of the
     /// partitions held; stores the checkpoints every half second.
+    ///
+    /// The customer messages between two other events are answered as one
+    /// batch ([`Worker::answer_all`]); any other event (an article, a model)
+    /// is handled after the messages before it and before those after it, so
+    /// a message is answered from the knowledge as it stood when it was sent.
     async fn handle(&mut self, batch: &[RecordedEvent]) -> Next<()> {
+        let mut messages: Vec<&RecordedEvent> = Vec::new();
         for recorded in batch {
             let answer = recorded.stream.kind() == AggregateKind::Conversation
                 && self.held.get(&partition_of(recorded.stream.id())).is_some_and(|h| recorded.position > h.from);
+            if answer && recorded.event_type == "MessagePosted" {
+                messages.push(recorded);
+                continue;
+            }
+            if !messages.is_empty() {
+                self.worker.answer_all(&std::mem::take(&mut messages)).await;
+            }
             self.worker.handle_traced(recorded, answer).await;
             self.retrain.observe(recorded);
-            self.position = recorded.position;
-            if self.last_store.elapsed() > Duration::from_millis(500) {
-                self.worker.store_checkpoints(&mut self.held, self.position).await;
-                self.last_store = Instant::now();
-            }
+        }
+        if !messages.is_empty() {
+            self.worker.answer_all(&messages).await;
+        }
+        if let Some(last) = batch.last() {
+            self.position = last.position;
+        }
+        if self.last_store.elapsed() > Duration::from_millis(500) {
+            self.worker.store_checkpoints(&mut self.held, self.position).await;
+            self.last_store = Instant::now();
         }
         Next::Continue
     }
@@ -580,5 +695,30 @@ mod retry_tests {
         .await;
         assert!(matches!(result, Err(CommandError::Rejected(Refused))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[cfg(test)]
+mod wave_tests {
+    use super::waves;
+
+    #[test]
+    fn a_conversations_messages_go_to_successive_waves_in_their_order() {
+        // (conversation, message) in log order.
+        let batch = vec![("a", 1), ("b", 1), ("a", 2), ("c", 1), ("a", 3), ("b", 2)];
+        let w = waves(batch, |m| &m.0);
+        assert_eq!(w, vec![vec![("a", 1), ("b", 1), ("c", 1)], vec![("a", 2), ("b", 2)], vec![("a", 3)]]);
+    }
+
+    #[test]
+    fn messages_of_distinct_conversations_make_one_wave() {
+        let batch: Vec<(u32, u32)> = (0..64).map(|c| (c, 1)).collect();
+        let w = waves(batch.clone(), |m| &m.0);
+        assert_eq!(w, vec![batch]);
+    }
+
+    #[test]
+    fn no_messages_no_waves() {
+        assert!(waves(Vec::<(u8, u8)>::new(), |m| &m.0).is_empty());
     }
 }

@@ -7,7 +7,9 @@
 //!   too: URLs end up in proxy and access logs;
 //! * `POST /chat` — `{"message"}` → `{"response"}`: the message goes into the
 //!   caller's current conversation and the bot's answer (or the handoff
-//!   notice) comes back, waiting a bounded time;
+//!   notice) comes back, waiting a bounded time; when a human already has
+//!   the conversation, the "we will answer here shortly" note comes back at
+//!   once (the bot stays silent there);
 //! * `GET /ws/{client_id}` — every text frame is a customer message, every
 //!   reply frame the answer's text. With `?ticket=` (a single-use ticket
 //!   from `POST /api/v1/auth/socket-ticket`, valid 30 s) the caller is the
@@ -127,13 +129,18 @@ async fn token(State(state): State<AppState>, Query(query): Query<HashMap<String
 }
 
 /// The seed API's one conversation per user: a fixed id derived from the
-/// user, started when missing and reopened when resolved.
-async fn current_conversation(state: &AppState, caller: &Caller) -> Result<ConversationId, ApiError> {
+/// user.
+fn seed_conversation_id(caller: &Caller) -> ConversationId {
     let digest = Sha256::digest(format!("seed\n{}\n{}", caller.tenant, caller.user).as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    let id = ConversationId::from_uuid(uuid::Uuid::from_bytes(bytes));
-    let stream = StreamId::conversation(&caller.tenant, &id);
+    ConversationId::from_uuid(uuid::Uuid::from_bytes(bytes))
+}
+
+/// Starts the seed conversation when missing and reopens it when resolved;
+/// true when a human already has it (the bot stays silent there).
+async fn current_conversation(state: &AppState, caller: &Caller, id: &ConversationId) -> Result<bool, ApiError> {
+    let stream = StreamId::conversation(&caller.tenant, id);
     let conversation = state.commands.load::<Conversation>(&stream).await?;
     let command = match conversation.status() {
         None => Some(ConversationCommand::Start {
@@ -148,18 +155,39 @@ async fn current_conversation(state: &AppState, caller: &Caller) -> Result<Conve
     if let Some(c) = command {
         state.commands.execute::<Conversation>(&stream, &c, &service::ctx(caller)).await?;
     }
-    Ok(id)
+    Ok(conversation.human_involved())
+}
+
+/// Does this event put a human in charge (the bot stays silent after it)?
+fn hands_to_human(event: &ConversationEvent) -> bool {
+    matches!(
+        event,
+        ConversationEvent::HandoffRequested { .. }
+            | ConversationEvent::AgentAssigned { .. }
+            | ConversationEvent::MessagePosted { author: Author::Agent { .. }, .. }
+    )
 }
 
 /// Posts `text` as the customer and waits (bounded) for what answers it.
+///
+/// When a human already has the conversation the bot will not answer, so
+/// the "we will answer here shortly" note comes back at once rather than
+/// after `chat_timeout`: a human was in charge either in the state loaded
+/// before posting, or by an event pushed with a version before the message's.
+/// Listening starts before that load, so an event appended after the load
+/// cannot slip past unseen (the hub pushes every event appended after the
+/// subscription, and the load sees every event pushed before it).
 pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String, ApiError> {
-    let id = current_conversation(state, caller).await?;
+    let id = seed_conversation_id(caller);
     let stream = StreamId::conversation(&caller.tenant, &id);
-    // Listen before writing, so the answer cannot slip past.
     let (outlet, mut pushes) = state.hub.outlet();
     state.hub.subscribe(&stream, &outlet);
     let result = async {
+        let with_human = current_conversation(state, caller, &id).await?;
         let ack = service::post_message(state, caller, &id, &uuid::Uuid::now_v7().simple().to_string(), text).await?;
+        if with_human {
+            return Ok(PENDING_TEXT.to_string());
+        }
         let deadline = tokio::time::Instant::now() + state.config.chat_timeout;
         loop {
             let push = match tokio::time::timeout_at(deadline, pushes.recv()).await {
@@ -167,6 +195,10 @@ pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String
                 _ => return Ok(PENDING_TEXT.to_string()),
             };
             let Push::Event(p) = push else { continue };
+            if p.version < ack.version && hands_to_human(&p.event) {
+                // A human took over before this message arrived.
+                return Ok(PENDING_TEXT.to_string());
+            }
             if p.version <= ack.version {
                 continue;
             }
