@@ -37,7 +37,8 @@ pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
         models.projections(&sealer).into_iter().filter(|p| args.projection.as_deref().is_none_or(|n| n == p.name())).collect();
     // The knowledge-base vectors: every article is embedded again, so the model is loaded.
     if args.projection.as_deref().is_none_or(|n| n == jamuna_projections::vectors::PROJECTION) {
-        let embedder = jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(ports::embedder(&config.model_dir)?));
+        let embedder =
+            jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(ports::embedder(&config.model_dir, config.model.threads())?));
         let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = ports::vectors(config, &embedder).await?;
         projections.push(vectors);
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// The answerer: the embedding model and the knowledge-base index.
 pub async fn answerer(config: &Config) -> Result<Arc<Answerer>> {
-    let embedder = AsyncEmbedder::new(Arc::new(ports::embedder(&config.model_dir)?));
+    let embedder = AsyncEmbedder::new(Arc::new(ports::embedder(&config.model_dir, config.model.threads())?));
     let vectors = ports::vectors(config, &embedder).await?;
     let answerer = Answerer::new(embedder, vectors, AnswerConfig::default()).await.context("cannot start the answerer")?;
     // Trained intent models are cached in the data directory (`kb train` writes there too);
