@@ -511,7 +511,9 @@ mod tests {
     fn sample(k: &Key) -> &'static str {
         match k.path {
             "dev" => "true",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" => "4321",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
+                "4321"
+            }
             p if p.contains("_per_") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
@@ -619,7 +621,9 @@ mod tests {
     fn sample_other(k: &Key) -> &'static str {
         match k.path {
             "dev" => "0",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" => "1234",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
+                "1234"
+            }
             p if p.contains("_per_") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",
