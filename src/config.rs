@@ -50,6 +50,7 @@ pub const KEYS: &[Key] = &[
     key("data_dir", "JAMUNA_DATA_DIR", "data-dir", "Where the embedded mode keeps its files"),
     key("model_dir", "JAMUNA_MODEL_DIR", "model-dir", "Where the embedding model lives"),
     Key { switch: true, ..key("dev", "JAMUNA_DEV", "dev", "Dev mode: generated secret, demo tenant and admin, anonymous seed socket") },
+    key("model.threads", "JAMUNA_MODEL_THREADS", "model-threads", "Threads the embedding model runs on; 0: every core"),
     key(
         "event_log.url",
         "JAMUNA_EVENT_LOG",
@@ -128,6 +129,7 @@ pub struct Config {
     pub model_dir: PathBuf,
     #[serde(deserialize_with = "switch")]
     pub dev: bool,
+    pub model: ModelConfig,
     pub event_log: EventLogConfig,
     pub nats: NatsSection,
     pub http: HttpConfig,
@@ -194,6 +196,21 @@ impl HttpConfig {
             unauthenticated_sockets_per_ip: self.unauthenticated_sockets_per_ip,
             trusted_proxies,
         })
+    }
+}
+
+/// How the embedding model runs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Threads of the encoder's pool; 0: every core this process may use.
+    pub threads: usize,
+}
+
+impl ModelConfig {
+    /// The encoder's thread count, 0 resolved to every core.
+    pub fn threads(&self) -> usize {
+        if self.threads == 0 { jamuna_ai_worker::embed::default_threads() } else { self.threads }
     }
 }
 
@@ -494,7 +511,9 @@ mod tests {
     fn sample(k: &Key) -> &'static str {
         match k.path {
             "dev" => "true",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" => "4321",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
+                "4321"
+            }
             p if p.contains("_per_") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
@@ -526,6 +545,19 @@ mod tests {
         let c = Config::load_from(&flags(&["--event-log", "sqlite:///tmp/x.db"]), &env).unwrap();
         assert_eq!(c.event_log_url().unwrap(), LogUrl::Sqlite("/tmp/x.db".into()));
         assert_eq!(c.data_dir, PathBuf::from("/srv/jamuna"));
+    }
+
+    #[test]
+    fn model_threads_default_to_every_core_and_can_be_set() {
+        let c = Config::load_from(&Flags::default(), |_| None).unwrap();
+        assert_eq!(c.model.threads, 0);
+        assert_eq!(c.model.threads(), jamuna_ai_worker::embed::default_threads());
+        let c = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_MODEL_THREADS", "3")])).unwrap();
+        assert_eq!(c.model.threads(), 3);
+        let c = Config::load_from(&flags(&["--model-threads", "1"]), env_of(&[("JAMUNA_MODEL_THREADS", "3")])).unwrap();
+        assert_eq!(c.model.threads(), 1);
+        let err = Config::load_from(&Flags::default(), env_of(&[("JAMUNA_MODEL_THREADS", "-1")])).unwrap_err();
+        assert!(err.to_string().contains("JAMUNA_MODEL_THREADS"), "{err}");
     }
 
     #[test]
@@ -589,7 +621,9 @@ mod tests {
     fn sample_other(k: &Key) -> &'static str {
         match k.path {
             "dev" => "0",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" => "1234",
+            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
+                "1234"
+            }
             p if p.contains("_per_") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",

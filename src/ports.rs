@@ -187,9 +187,10 @@ pub async fn write_side(config: &Config) -> Result<WriteSide> {
     Ok(WriteSide { log, sealer, commands })
 }
 
-/// The embedding model in `model_dir` (blocking: seconds on first load).
-pub fn embedder(model_dir: &Path) -> Result<Embedder> {
-    Embedder::load(model_dir)
+/// The embedding model in `model_dir`, running on `threads` threads (config
+/// `model.threads`, resolved by `ModelConfig::threads`; blocking: seconds on first load).
+pub fn embedder(model_dir: &Path, threads: usize) -> Result<Embedder> {
+    Embedder::load_with_threads(model_dir, threads)
         .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", model_dir.display()))
 }
 

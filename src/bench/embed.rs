@@ -2,7 +2,7 @@
 //! mixed-length sentences, and the latency of one sentence (p50/p99).
 
 use anyhow::{Context, Result};
-use jamuna_ai_worker::{Embedder, bench_embed};
+use jamuna_ai_worker::bench_embed;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -16,11 +16,10 @@ pub struct Args {
     data: Option<PathBuf>,
 }
 
-pub async fn run(args: Args, model_dir: &Path) -> Result<()> {
+pub async fn run(args: Args, model_dir: &Path, threads: usize) -> Result<()> {
     let dir = model_dir.to_path_buf();
     let report = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder =
-            Embedder::load(&dir).with_context(|| format!("cannot load the model from {} (run scripts/fetch-model.sh)", dir.display()))?;
+        let embedder = crate::ports::embedder(&dir, threads)?;
         let sentences: Vec<String> = match &args.data {
             Some(path) => {
                 let examples = jamuna_ai_worker::eval::read_examples(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -28,7 +27,7 @@ pub async fn run(args: Args, model_dir: &Path) -> Result<()> {
             }
             None => jamuna_ai_worker::bench::mixed_sentences(args.sentences),
         };
-        println!("embedding {} sentences with {} threads", sentences.len(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+        println!("embedding {} sentences with {} threads (model.threads)", sentences.len(), embedder.threads());
         bench_embed(&embedder, &sentences).context("the benchmark failed")
     })
     .await??;

@@ -10,16 +10,22 @@
 //! 3. mean-pool the last hidden states over the real tokens (attention mask);
 //! 4. L2-normalise.
 //!
-//! Embedding is CPU-bound (candle's matrix kernels use every core through rayon): call
-//! [`Embedder::embed`] from a blocking context, or from async code through
-//! [`AsyncEmbedder`], which runs it on tokio's blocking pool, never on a runtime worker.
+//! The encoder itself is [`crate::bert`], our own forward pass (no padding, fused and
+//! pre-transposed weights, vectorised GELU) on a pool of a set number of threads
+//! ([`Embedder::load_with_threads`]; config `model.threads`, default every core).
+//!
+//! Embedding is CPU-bound: call [`Embedder::embed`] from a blocking context, or from
+//! async code through [`AsyncEmbedder`], which runs it on tokio's blocking pool, never on
+//! a runtime worker.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
+
+use crate::bert::Bert;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 /// The directory name, under the models directory, that `scripts/fetch-model.sh` fills.
@@ -36,8 +42,8 @@ pub const MAX_TOKENS: usize = 256;
 
 /// Most sentences per forward pass.
 const MAX_BATCH: usize = 64;
-/// Most padded tokens per forward pass (batch × longest member), which bounds memory:
-/// attention holds batch × heads × len² floats.
+/// Most tokens per forward pass (batch × longest member), which bounds memory: the
+/// feed-forward layer holds tokens × 1,536 floats.
 const MAX_BATCH_TOKENS: usize = 64 * 64;
 
 /// Why the model could not be loaded or run.
@@ -62,9 +68,8 @@ pub enum EmbedError {
 
 /// A loaded sentence encoder. Cheap to share behind an [`Arc`]; `embed` takes `&self`.
 pub struct Embedder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
-    device: Device,
     dim: usize,
     max_tokens: usize,
 }
@@ -76,8 +81,14 @@ impl std::fmt::Debug for Embedder {
 }
 
 impl Embedder {
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir` onto the CPU.
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir` onto the CPU,
+    /// to run on every core ([`default_threads`]).
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        Self::load_with_threads(dir, default_threads())
+    }
+
+    /// [`Embedder::load`], running the encoder on `threads` threads (at least one).
+    pub fn load_with_threads(dir: &Path, threads: usize) -> Result<Self, EmbedError> {
         let file = |name: &str| -> Result<PathBuf, EmbedError> {
             let path = dir.join(name);
             if path.is_file() { Ok(path) } else { Err(EmbedError::ModelMissing { path }) }
@@ -108,8 +119,13 @@ impl Embedder {
         // in this crate, and the model is only 90 MB.
         let bytes = std::fs::read(&weights_path).map_err(|_| EmbedError::ModelMissing { path: weights_path.clone() })?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)?;
-        Ok(Self { model, tokenizer, device, dim: config.hidden_size, max_tokens })
+        let model = Bert::load(vb, &config, threads)?;
+        Ok(Self { model, tokenizer, dim: config.hidden_size, max_tokens })
+    }
+
+    /// Threads the encoder runs on.
+    pub fn threads(&self) -> usize {
+        self.model.threads()
     }
 
     /// Dimension of the embeddings (384 for all-MiniLM-L6-v2).
@@ -158,31 +174,15 @@ impl Embedder {
         v.pop().ok_or_else(|| EmbedError::Task("no embedding returned".to_owned()))
     }
 
-    /// Runs one padded batch through the encoder; returns pooled, normalised vectors.
+    /// Runs one batch through the encoder; returns pooled, normalised vectors.
     fn forward(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let len = batch.iter().map(|ids| ids.len()).max().unwrap_or(0);
-        let n = batch.len();
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
-        for member in batch {
-            ids.extend_from_slice(member);
-            ids.extend(std::iter::repeat_n(0u32, len - member.len()));
-            mask.extend(std::iter::repeat_n(1u32, member.len()));
-            mask.extend(std::iter::repeat_n(0u32, len - member.len()));
-        }
-        let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let token_types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?; // (n, len, dim)
-
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (n, dim)
-        let counts = mask.sum(1)?; // (n, 1)
-        let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
-        let unit = mean.broadcast_div(&norm)?;
-        Ok(unit.to_vec2::<f32>()?)
+        Ok(self.model.embed(batch)?)
     }
+}
+
+/// Threads for the encoder when none are configured: every core this process may use.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Groups indices into batches of similar token length: sorted by length, cut when a batch

@@ -69,6 +69,8 @@
 //! models: they turn texts and examples into vectors, models and decisions ([`decision`]
 //! takes the index's hits as plain data; [`learn`] caches models in files). [`encoder`]
 //! implements the vector projection's `PassageEncoder` port and knows no more of it.
+//! [`embed`] runs the encoder through [`bert`], our own forward pass of the BERT model
+//! (no padding, fused query/key/value, vectorised GELU; the matrix products in gemm).
 //!
 //! Everything below the worker is synchronous and CPU-bound except [`AsyncEmbedder`],
 //! which moves the work to tokio's blocking pool, and the answerer's searches of the
@@ -79,6 +81,7 @@
 pub mod answer;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod bert;
 pub mod chunk;
 pub mod decision;
 pub mod dialogue;

@@ -26,6 +26,35 @@ fn matches_the_sentence_transformers_reference() {
     }
 }
 
+/// Whole f32 embeddings from sentence-transformers (tests/fixtures/st_reference.json, made by
+/// st_reference.py beside it): short, long, one-word and non-English sentences, embedded
+/// in one batch and one at a time, each within cosine 0.999 of the reference.
+#[test]
+fn whole_embeddings_match_the_sentence_transformers_f32_reference() {
+    let text = std::fs::read_to_string(crate::fixture("st_reference.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases: Vec<(String, Vec<f32>)> = json["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let v = c["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            (c["text"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    assert_eq!(cases.len(), 6);
+    let texts: Vec<&str> = cases.iter().map(|(t, _)| t.as_str()).collect();
+    let batch = embedder().embed(&texts).unwrap();
+    for ((text, want), got) in cases.iter().zip(&batch) {
+        assert_eq!(got.len(), want.len());
+        let c = cosine(got, want);
+        assert!(c >= 0.999, "{text:?}: cosine {c} to the reference (batch)");
+        let alone = embedder().embed_one(text).unwrap();
+        let c = cosine(&alone, want);
+        assert!(c >= 0.999, "{text:?}: cosine {c} to the reference (alone)");
+    }
+}
+
 #[test]
 fn embeddings_are_unit_vectors_of_the_model_dimension() {
     let e = embedder().embed(&["hello", "", "Why was I charged twice for one coffee?"]).unwrap();
