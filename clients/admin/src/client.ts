@@ -55,7 +55,8 @@ export interface ModelStatus {
   intents: string[];
   state: 'untrained' | 'training' | 'trained' | 'stale';
   requested_at: string | null;
-  trained: Record<string, unknown> | null;
+  /** The last model trained, with its held-out trade-off (`operating_points`). */
+  trained: { threshold: number; retention?: number; operating_points?: OperatingPoint[] } | null;
 }
 
 /** Teaching the bot: the gaps report, labelled examples, the model's training. */
@@ -64,7 +65,7 @@ export const kb = {
   /** Adds one labelled example (the intent must be known); the bot retrains in the background. */
   addExample: (text: string, intent: string): Promise<{ added: boolean; training: boolean }> =>
     api.request('POST', '/api/v1/kb/examples', { body: { text, intent } }),
-  model: (): Promise<ModelStatus> => api.request('GET', '/api/v1/kb/model'),
+  model: (): Promise<ModelStatus> => kbModel(),
   train: (): Promise<ModelStatus> => api.request('POST', '/api/v1/kb/train', { body: {} }),
 };
 /** The tenant's settings as `PUT /api/v1/tenant/settings` takes them (every field: a left-out
@@ -101,14 +102,7 @@ export interface OperatingPoint {
 }
 
 /** `GET /api/v1/kb/model`. */
-export interface KbModel {
-  examples: number;
-  intents: string[];
-  state: 'untrained' | 'training' | 'trained' | 'stale';
-  trained: { threshold: number; retention?: number; operating_points?: OperatingPoint[] } | null;
-}
-
-export function kbModel(): Promise<KbModel> {
+export function kbModel(): Promise<ModelStatus> {
   return api.request('GET', '/api/v1/kb/model');
 }
 

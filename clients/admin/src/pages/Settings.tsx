@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { type Tenant } from '@jamuna/protocol';
-import { DEFAULT_RETENTION, type KbModel, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
+import { DEFAULT_RETENTION, type ModelStatus, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
 
 /** From "rarely hands off" to "hands off readily": the share of answerable questions kept. */
 const PRESETS: { label: string; retention: number }[] = [
@@ -13,7 +13,7 @@ const PRESETS: { label: string; retention: number }[] = [
 const pct = (v: number): string => `${Math.round(v * 1000) / 10}%`;
 
 /** What `retention` implies on the tenant's own held-out examples. */
-function Implication({ model, retention }: { model: KbModel | null | 'error'; retention: number }) {
+function Implication({ model, retention }: { model: ModelStatus | null | 'error'; retention: number }) {
   if (model === null) return <p className="muted">Loading what this means for your bot…</p>;
   const points = model === 'error' ? [] : (model.trained?.operating_points ?? []);
   if (model === 'error' || !model.trained || model.state === 'untrained') {
@@ -46,7 +46,7 @@ export function Settings() {
   const [origins, setOrigins] = useState('');
   const [selfSignup, setSelfSignup] = useState(true);
   const [retention, setRetention] = useState(DEFAULT_RETENTION);
-  const [model, setModel] = useState<KbModel | null | 'error'>(null);
+  const [model, setModel] = useState<ModelStatus | null | 'error'>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
