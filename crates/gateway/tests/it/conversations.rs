@@ -285,9 +285,11 @@ async fn feedback_comes_from_the_customer_once_the_conversation_is_resolved() {
     let (s, body) = app.feedback(&customer.token, &id, json!({"kind": "answer", "answer_version": 2, "helpful": true})).await;
     assert_eq!((s, code(&body)), (409, "unknown_answer"), "version 2 is the question: {body}");
     let (s, r) = app.feedback(&customer.token, &id, json!({"kind": "answer", "answer_version": 3, "helpful": false})).await;
-    assert_eq!((s, r["version"].as_u64()), (200, Some(4)), "{r}");
+    // A 👎 while the bot has the conversation also hands it to a human, in the same append.
+    assert_eq!((s, r["version"].as_u64()), (200, Some(5)), "{r}");
     let (_, detail) = app.conversation(&customer.token, &id).await;
     assert_eq!(detail["events"][3]["event"]["feedback"], json!({"kind": "answer", "answer_version": 3, "helpful": false}));
+    assert_eq!(detail["events"][4]["event"]["type"], "HandoffRequested", "{detail}");
     assert_eq!(detail["csat"], Value::Null);
 }
 
