@@ -40,7 +40,7 @@ describe('the Gaps tab, in a real browser', () => {
     await visitor.locator('.jw-msg[data-role="agent"]').getByText(REPLY).waitFor({ timeout: 30_000 });
 
     // The admin finds it under Knowledge → Gaps, with the agent's reply beside it.
-    await agent.goto(`${server.url}/admin/#/knowledge`);
+    await agent.goto(`${server.url}/admin/#/kb`);
     await agent.getByRole('tab', { name: 'Gaps' }).click();
     const gap = agent.getByRole('article', { name: QUESTION });
     await expect
@@ -53,7 +53,7 @@ describe('the Gaps tab, in a real browser', () => {
           }
           return (await gap.innerText()).includes(REPLY);
         },
-        { timeout: 60_000, intervals: [1000] },
+        { timeout: 60_000, interval: 1000 },
       )
       .toBe(true);
     expect(await gap.innerText()).toMatch(/1×/);
@@ -72,7 +72,7 @@ describe('the Gaps tab, in a real browser', () => {
     const next = await openWidget(await browser.newContext({ viewport: { width: 1280, height: 800 } }), server);
     await widgetSend(next, QUESTION);
     await expect
-      .poll(async () => next.locator('.jw-msg[data-role="bot"]').allInnerTexts(), { timeout: 60_000, intervals: [1000] })
+      .poll(async () => next.locator('.jw-msg[data-role="bot"]').allInnerTexts(), { timeout: 60_000, interval: 1000 })
       .toEqual(expect.arrayContaining([expect.stringContaining('approved carrier')]));
   });
 });
