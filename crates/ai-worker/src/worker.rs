@@ -23,7 +23,18 @@
 //! answers appended concurrently so the log commits them as one group. A
 //! conversation's messages in one batch are answered in order, each in the
 //! context the one before left ([`waves`]). Nothing waits for a batch to
-//! fill: at low load a batch is the one message that arrived.
+//! fill: at low load a batch is the one message that arrived. Only an event
+//! that changes what the bot knows ([`splits_batch`]) ends a batch early;
+//! the bot's own answers, which under load come between nearly every two
+//! messages, do not (they did, and batches were of one or two messages). A
+//! wave's messages are decided in tasks of their own, on every core.
+//!
+//! **Where the time goes** (read from `/metrics`, or printed per level by
+//! `jamuna bench chat`): `jamuna_ai_worker_wait_seconds` (a message's time in
+//! the log before the worker takes it up), `jamuna_ai_worker_stage_seconds{stage}`
+//! (`open`, `load`, `embed`, `decide_append` per wave; `decide`, `append` per
+//! message), `jamuna_ai_worker_batch_messages` and
+//! `jamuna_ai_worker_log_batch_events` (messages per batch, events per read).
 //!
 //! **Training.** Every knowledge-base event also goes to the
 //! [`Retrainer`](crate::retrain::Retrainer), which trains the models admins
@@ -786,5 +797,47 @@ mod wave_tests {
     #[test]
     fn no_messages_no_waves() {
         assert!(waves(Vec::<(u8, u8)>::new(), |m| &m.0).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::splits_batch;
+    use jamuna_commands::RecordedEvent;
+    use jamuna_domain::envelope::Envelope;
+
+    fn event(stream: &str, event_type: &str) -> RecordedEvent {
+        Envelope {
+            position: 1,
+            stream: jamuna_domain::StreamId::parse(stream).unwrap(),
+            version: 1,
+            meta: jamuna_domain::EventMeta {
+                event_id: Default::default(),
+                tenant: jamuna_domain::TenantId::parse("acme").unwrap(),
+                occurred_at: chrono::Utc::now(),
+                causation_id: None,
+                correlation_id: Default::default(),
+                subject: None,
+            },
+            event_type: event_type.into(),
+            schema: 1,
+            data: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_bots_answers_and_other_conversation_events_do_not_split_a_batch() {
+        for t in ["BotAnswered", "HandoffRequested", "ConversationStarted", "AgentJoined", "MessagePosted"] {
+            assert!(!splits_batch(&event("acme.conversation.c1", t)), "{t}");
+        }
+        assert!(!splits_batch(&event("acme.user.ada", "UserCreated")));
+    }
+
+    #[test]
+    fn what_changes_the_bots_knowledge_splits_a_batch() {
+        assert!(splits_batch(&event("acme.kb.kb", "ArticleAdded")));
+        assert!(splits_batch(&event("acme.kb.kb", "IntentModelTrained")));
+        assert!(splits_batch(&event("acme.tenant.acme", "TenantSettingsChanged")));
+        assert!(splits_batch(&event("acme.user.ada", "UserErased")));
     }
 }
