@@ -332,7 +332,12 @@ fn where_time_went(before: &str, after: &str) -> Vec<String> {
     let before = sums_and_counts(before);
     sums_and_counts(after)
         .into_iter()
-        .filter(|(k, _)| k.starts_with("jamuna_ai_worker_") || k.starts_with("jamuna_gateway_append") || k.starts_with("jamuna_bot_answer"))
+        .filter(|(k, _)| {
+            k.starts_with("jamuna_ai_worker_")
+                || k.starts_with("jamuna_gateway_append")
+                || k.starts_with("jamuna_bot_answer")
+                || k.starts_with("jamuna_ws_push")
+        })
         .filter_map(|(k, (sum, count))| {
             let (s0, c0) = before.get(&k).copied().unwrap_or_default();
             let n = count - c0;
