@@ -67,6 +67,11 @@ pub struct Args {
     /// Only the embedded mode.
     #[arg(long)]
     embedded_only: bool,
+    /// Keep the trained data directory of `--examples` here: the first run
+    /// trains into it, later runs start each server from a fresh copy of it
+    /// (so every run begins from the same log) instead of training again.
+    #[arg(long)]
+    trained_cache: Option<PathBuf>,
     /// The `jamuna` binary to run as the embedded server (default: this one),
     /// e.g. an older build, to compare two builds under the same load.
     #[arg(long)]
@@ -119,7 +124,7 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
     // The trained tenant's data directory (kept until the server stops) and the questions asked.
     let (trained, questions) = match &args.examples {
         Some(path) => {
-            let (dir, texts) = trained_data_dir(config, path).await?;
+            let (dir, texts) = trained_data_dir(config, path, args.trained_cache.as_deref()).await?;
             (Some(dir), texts)
         }
         None => (None, QUESTIONS.iter().map(|q| q.to_string()).collect()),
@@ -243,10 +248,23 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
 
 /// A data directory whose demo tenant is trained on the examples in `path`
 /// (see [`super::answer::train_tenant`]), and the examples' texts to ask.
-async fn trained_data_dir(config: &crate::config::Config, path: &std::path::Path) -> Result<(tempfile::TempDir, Vec<String>)> {
+/// With a `cache` that a previous run filled, a fresh copy of it.
+async fn trained_data_dir(
+    config: &crate::config::Config,
+    path: &std::path::Path,
+    cache: Option<&std::path::Path>,
+) -> Result<(tempfile::TempDir, Vec<String>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let examples = jamuna_domain::knowledge_base::import::parse_examples(&text).context("the examples were not read")?;
+    // Spread over the intents (the file is sorted by intent), always the same.
+    let texts = (0..examples.len().min(2000)).map(|i| examples[(i * 7919) % examples.len()].text.clone()).collect();
     let dir = tempfile::tempdir()?;
+    let filled = cache.map(|c| c.join(TRAINED_MARK)).filter(|m| m.exists());
+    if let (Some(cache), Some(_)) = (cache, filled) {
+        eprintln!("embedded: the trained tenant comes from {}", cache.display());
+        copy_dir(cache, dir.path())?;
+        return Ok((dir, texts));
+    }
     let mut config = config.clone();
     config.data_dir = dir.path().to_path_buf();
     config.event_log.url = None;
@@ -259,9 +277,80 @@ async fn trained_data_dir(config: &crate::config::Config, path: &std::path::Path
         let tenant = jamuna_domain::TenantId::parse("demo")?;
         super::answer::train_tenant(&config, &write.commands, &tenant, &examples).await?;
     }
-    // Spread over the intents (the file is sorted by intent), always the same.
-    let texts = (0..examples.len().min(2000)).map(|i| examples[(i * 7919) % examples.len()].text.clone()).collect();
+    if let Some(cache) = cache {
+        std::fs::create_dir_all(cache)?;
+        copy_dir(dir.path(), cache)?;
+        std::fs::write(cache.join(TRAINED_MARK), path.display().to_string())?;
+    }
     Ok((dir, texts))
+}
+
+/// Written last into a `--trained-cache`: its copy is complete.
+const TRAINED_MARK: &str = "bench-trained";
+
+/// Copies the files under `from` into `to` (which exists), folders included.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_dir(&entry.path(), &target)?;
+        } else if entry.file_name() != TRAINED_MARK {
+            std::fs::copy(entry.path(), &target).with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The server's /metrics, if it answers.
+async fn metrics_text(http: &reqwest::Client, base: &str) -> Option<String> {
+    http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()
+}
+
+/// The `_sum` and `_count` of every histogram and summary in a Prometheus
+/// text exposition, by series (name without the suffix, and labels).
+fn sums_and_counts(text: &str) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut series = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((key, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.parse::<f64>() else { continue };
+        let (name, labels) = key.split_once('{').map_or((key, String::new()), |(n, l)| (n, format!("{{{l}")));
+        if let Some(base) = name.strip_suffix("_sum") {
+            series.entry(format!("{base}{labels}")).or_default().0 = value;
+        } else if let Some(base) = name.strip_suffix("_count") {
+            series.entry(format!("{base}{labels}")).or_default().1 = value;
+        }
+    }
+    series
+}
+
+/// The server's own account of a level: for each of its timing series
+/// (worker stages, waits, batch sizes, the gateway's append), the mean over
+/// the level and how many observations, from /metrics before and after.
+fn where_time_went(before: &str, after: &str) -> Vec<String> {
+    let before = sums_and_counts(before);
+    sums_and_counts(after)
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("jamuna_ai_worker_")
+                || k.starts_with("jamuna_gateway_append")
+                || k.starts_with("jamuna_bot_answer")
+                || k.starts_with("jamuna_ws_push")
+        })
+        .filter_map(|(k, (sum, count))| {
+            let (s0, c0) = before.get(&k).copied().unwrap_or_default();
+            let n = count - c0;
+            (n > 0.0).then(|| {
+                let mean = (sum - s0) / n;
+                if k.contains("_seconds") {
+                    format!("{k}: mean {:.2} ms over {n}", mean * 1000.0)
+                } else {
+                    format!("{k}: mean {mean:.1} over {n}")
+                }
+            })
+        })
+        .collect()
 }
 
 /// CPU time (user + system) a process used so far, in seconds: fields 14
@@ -416,6 +505,7 @@ async fn measure(
             break; // a customer failed: its task says why below
         }
     }
+    let metrics_before = metrics_text(&http, &base).await;
     let server_cpu = || all.iter().filter_map(|s| cpu_seconds(s.child.id())).sum::<f64>();
     let (server_before, client_before) = (server_cpu(), cpu_seconds(std::process::id()).unwrap_or(0.0));
     let started = Instant::now();
@@ -431,6 +521,12 @@ async fn measure(
     let server_cores = (server_cpu() - server_before) / seconds;
     let client_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - client_before) / seconds;
     let rss_mib = all.iter().filter_map(|s| rss_mib(s.child.id())).sum();
+    if let (Some(before), Some(after)) = (metrics_before, metrics_text(&http, &base).await) {
+        eprintln!("{mode}, {customers} customers, where the time went (the gateway's /metrics):");
+        for line in where_time_went(&before, &after) {
+            eprintln!("  {line}");
+        }
+    }
     Ok(Row {
         mode,
         processes: processes.into(),
@@ -464,6 +560,41 @@ mod tests {
             assert!(Instant::now() < give_up, "a minute of spinning never showed as CPU time ({before} s)");
         };
         assert!(after - before < 60.0, "{before} → {after}");
+    }
+
+    #[test]
+    fn a_levels_means_come_from_the_sums_and_counts_it_added() {
+        let before = "# TYPE jamuna_ai_worker_stage_seconds histogram\n\
+            jamuna_ai_worker_stage_seconds_bucket{stage=\"embed\",le=\"0.01\"} 1\n\
+            jamuna_ai_worker_stage_seconds_sum{stage=\"embed\"} 0.5\n\
+            jamuna_ai_worker_stage_seconds_count{stage=\"embed\"} 10\n\
+            jamuna_ai_worker_batch_messages_sum 10\njamuna_ai_worker_batch_messages_count 10\n\
+            jamuna_other_seconds_sum 1\njamuna_other_seconds_count 1\n";
+        let after = "jamuna_ai_worker_stage_seconds_sum{stage=\"embed\"} 1.5\n\
+            jamuna_ai_worker_stage_seconds_count{stage=\"embed\"} 30\n\
+            jamuna_ai_worker_batch_messages_sum 210\njamuna_ai_worker_batch_messages_count 20\n\
+            jamuna_ai_worker_wait_seconds_sum 0\njamuna_ai_worker_wait_seconds_count 0\n\
+            jamuna_other_seconds_sum 9\njamuna_other_seconds_count 2\n";
+        assert_eq!(
+            where_time_went(before, after),
+            vec![
+                "jamuna_ai_worker_batch_messages: mean 20.0 over 10".to_owned(),
+                "jamuna_ai_worker_stage_seconds{stage=\"embed\"}: mean 50.00 ms over 20".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trained_cache_is_copied_whole() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir_all(from.path().join("vectors/seg")).unwrap();
+        std::fs::write(from.path().join("events.db"), "log").unwrap();
+        std::fs::write(from.path().join("vectors/seg/0"), "v").unwrap();
+        std::fs::write(from.path().join(TRAINED_MARK), "x").unwrap();
+        copy_dir(from.path(), to.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(to.path().join("events.db")).unwrap(), "log");
+        assert_eq!(std::fs::read_to_string(to.path().join("vectors/seg/0")).unwrap(), "v");
+        assert!(!to.path().join(TRAINED_MARK).exists(), "the mark is the cache's own");
     }
 
     #[test]

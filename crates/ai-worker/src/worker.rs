@@ -23,7 +23,18 @@
 //! answers appended concurrently so the log commits them as one group. A
 //! conversation's messages in one batch are answered in order, each in the
 //! context the one before left ([`waves`]). Nothing waits for a batch to
-//! fill: at low load a batch is the one message that arrived.
+//! fill: at low load a batch is the one message that arrived. Only an event
+//! that changes what the bot knows ([`splits_batch`]) ends a batch early;
+//! the bot's own answers, which under load come between nearly every two
+//! messages, do not (they did, and batches were of one or two messages). A
+//! wave's messages are decided in tasks of their own, on every core.
+//!
+//! **Where the time goes** (read from `/metrics`, or printed per level by
+//! `jamuna bench chat`): `jamuna_ai_worker_wait_seconds` (a message's time in
+//! the log before the worker takes it up), `jamuna_ai_worker_stage_seconds{stage}`
+//! (`open`, `load`, `embed`, `decide_append` per wave; `decide`, `append` per
+//! message), `jamuna_ai_worker_batch_messages` and
+//! `jamuna_ai_worker_log_batch_events` (messages per batch, events per read).
 //!
 //! **Training.** Every knowledge-base event also goes to the
 //! [`Retrainer`](crate::retrain::Retrainer), which trains the models admins
@@ -368,15 +379,21 @@ impl Worker {
     /// pass per length bucket), decides each message, and appends the
     /// answers concurrently: the log commits them as one group.
     pub async fn answer_all(&self, messages: &[&RecordedEvent]) {
+        let now = chrono::Utc::now();
+        for recorded in messages {
+            // How long the message waited in the log before the worker took it up.
+            let waited = (now - recorded.meta.occurred_at).to_std().unwrap_or_default();
+            metrics::histogram!("jamuna_ai_worker_wait_seconds").record(waited.as_secs_f64());
+        }
+        let started = Instant::now();
         let mut asked = Vec::with_capacity(messages.len());
         for recorded in messages {
             if let Some(text) = self.customer_text(recorded).await {
                 asked.push(Asked { recorded, text });
             }
         }
-        if asked.len() > 1 {
-            metrics::histogram!("jamuna_ai_worker_batch_messages").record(asked.len() as f64);
-        }
+        stage("open", started);
+        metrics::histogram!("jamuna_ai_worker_batch_messages").record(asked.len() as f64);
         for wave in waves(asked, |a| &a.recorded.stream) {
             self.answer_wave(wave).await;
         }
@@ -401,9 +418,11 @@ impl Worker {
     /// Answers messages of distinct conversations together (see [`Worker::answer_all`]).
     async fn answer_wave(&self, wave: Vec<Asked<'_>>) {
         // Skip early when a human already has it (the domain refuses anyway).
+        let started = Instant::now();
         let loaded =
             futures::future::join_all(wave.iter().map(|a| retry_transient(|| self.commands.load::<Conversation>(&a.recorded.stream))))
                 .await;
+        let started = stage("load", started);
         let mut live = Vec::with_capacity(wave.len());
         for (asked, conversation) in wave.into_iter().zip(loaded) {
             match conversation {
@@ -422,68 +441,117 @@ impl Worker {
                 return;
             }
         };
-        futures::future::join_all(live.iter().zip(&queries).map(|((asked, customer), query)| {
-            let recorded = asked.recorded;
-            // Each message continues its own trace, as `handle_traced` does.
-            let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position, batch = live.len());
-            tracing::Instrument::instrument(self.decide_and_respond(recorded, &asked.text, customer.as_ref(), query), span)
-        }))
-        .await;
-    }
-
-    /// Decides about one message (its embedding computed) and appends the answer or the handoff.
-    async fn decide_and_respond(&self, recorded: &RecordedEvent, text: &str, customer: Option<&jamuna_domain::UserId>, query: &[f32]) {
-        let stream = &recorded.stream;
-        let tenant: &TenantId = stream.tenant();
-        // Read in the conversation's context (the session id is the conversation id).
-        let conversation = jamuna_domain::ConversationId::parse(stream.id()).ok();
-        let decided = match (&conversation, customer) {
-            (Some(id), Some(customer)) => self.answerer.decide_in_session_embedded(tenant, id, customer, text, Some(query)).await,
-            _ => self.answerer.decide_embedded(tenant, text, Some(query)).await,
-        };
-        let decision = match decided {
-            Ok(d) => {
-                // Messages this worker decided about (replicas never decide the same one).
-                metrics::counter!("jamuna_ai_worker_decisions_total").increment(1);
-                d
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ai-worker cannot embed a message");
-                return;
-            }
-        };
-        let command = match decision {
-            Decision::Answer { text, intent, confidence, sources, why } => {
-                let Ok(text) = MessageText::parse(&text) else {
-                    return;
-                };
-                ConversationCommand::AnswerMessage { in_reply_to: recorded.version, text, intent, confidence, sources, why: Some(why) }
-            }
-            Decision::Handoff { reason, why, .. } => {
-                metrics::counter!("jamuna_handoffs_total", "reason" => format!("{reason:?}")).increment(1);
-                ConversationCommand::RequestHandoff { reason, why: Some(why) }
-            }
-        };
-        let ctx = CommandContext {
-            tenant: tenant.clone(),
-            now: chrono::Utc::now(),
-            correlation_id: recorded.meta.correlation_id,
-            causation_id: Some(recorded.meta.event_id),
-        };
-        // A retry after a write whose acknowledgement was lost decides again on
-        // the stored state: the domain answers a message once and hands off
-        // once, so it stores nothing twice.
-        match retry_transient(|| self.commands.execute::<Conversation>(stream, &command, &ctx)).await {
-            Ok(_) => {
-                let latency = (chrono::Utc::now() - recorded.meta.occurred_at).to_std().unwrap_or_default();
-                metrics::histogram!("jamuna_bot_answer_seconds").record(latency.as_secs_f64());
-            }
-            Err(CommandError::Rejected(ConversationError::HandedToHuman | ConversationError::AlreadyResolved)) => {}
-            Err(e) => {
-                tracing::error!(error = %e, conversation = %stream, "ai-worker cannot answer")
+        let started = stage("embed", started);
+        // Each message is decided and answered in a task of its own, so the
+        // wave's decisions (vector search, intent vote: CPU) use every core
+        // of the runtime instead of taking turns on this one task.
+        let batch = live.len();
+        let tasks: Vec<_> = live
+            .into_iter()
+            .zip(queries)
+            .map(|((asked, customer), query)| {
+                let recorded = asked.recorded.clone();
+                // Each message continues its own trace, as `handle_traced` does.
+                let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position, batch);
+                let (commands, answerer, text) = (self.commands.clone(), self.answerer.clone(), asked.text);
+                tokio::spawn(tracing::Instrument::instrument(
+                    async move { decide_and_respond(&commands, &answerer, &recorded, &text, customer.as_ref(), &query).await },
+                    span,
+                ))
+            })
+            .collect();
+        for done in futures::future::join_all(tasks).await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "ai-worker's answering task failed");
             }
         }
+        stage("decide_append", started);
     }
+}
+
+/// Decides about one message (its embedding computed) and appends the answer or the handoff.
+async fn decide_and_respond(
+    commands: &CommandHandler,
+    answerer: &Answerer,
+    recorded: &RecordedEvent,
+    text: &str,
+    customer: Option<&jamuna_domain::UserId>,
+    query: &[f32],
+) {
+    let started = Instant::now();
+    let stream = &recorded.stream;
+    let tenant: &TenantId = stream.tenant();
+    // Read in the conversation's context (the session id is the conversation id).
+    let conversation = jamuna_domain::ConversationId::parse(stream.id()).ok();
+    let decided = match (&conversation, customer) {
+        (Some(id), Some(customer)) => answerer.decide_in_session_embedded(tenant, id, customer, text, Some(query)).await,
+        _ => answerer.decide_embedded(tenant, text, Some(query)).await,
+    };
+    let decision = match decided {
+        Ok(d) => {
+            // Messages this worker decided about (replicas never decide the same one).
+            metrics::counter!("jamuna_ai_worker_decisions_total").increment(1);
+            d
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ai-worker cannot embed a message");
+            return;
+        }
+    };
+    let started = stage("decide", started);
+    let command = match decision {
+        Decision::Answer { text, intent, confidence, sources, why } => {
+            let Ok(text) = MessageText::parse(&text) else {
+                return;
+            };
+            ConversationCommand::AnswerMessage { in_reply_to: recorded.version, text, intent, confidence, sources, why: Some(why) }
+        }
+        Decision::Handoff { reason, why, .. } => {
+            metrics::counter!("jamuna_handoffs_total", "reason" => format!("{reason:?}")).increment(1);
+            ConversationCommand::RequestHandoff { reason, why: Some(why) }
+        }
+    };
+    let ctx = CommandContext {
+        tenant: tenant.clone(),
+        now: chrono::Utc::now(),
+        correlation_id: recorded.meta.correlation_id,
+        causation_id: Some(recorded.meta.event_id),
+    };
+    // A retry after a write whose acknowledgement was lost decides again on
+    // the stored state: the domain answers a message once and hands off
+    // once, so it stores nothing twice.
+    let appended = retry_transient(|| commands.execute::<Conversation>(stream, &command, &ctx)).await;
+    stage("append", started);
+    match appended {
+        Ok(_) => {
+            let latency = (chrono::Utc::now() - recorded.meta.occurred_at).to_std().unwrap_or_default();
+            metrics::histogram!("jamuna_bot_answer_seconds").record(latency.as_secs_f64());
+        }
+        Err(CommandError::Rejected(ConversationError::HandedToHuman | ConversationError::AlreadyResolved)) => {}
+        Err(e) => {
+            tracing::error!(error = %e, conversation = %stream, "ai-worker cannot answer")
+        }
+    }
+}
+
+/// Whether an event can change what the bot answers (the knowledge, a
+/// tenant's settings, an erased user: what [`Worker::handle`] acts on), so
+/// that the messages before it and after it must not be answered as one
+/// batch. Other events go by without splitting a batch.
+fn splits_batch(recorded: &RecordedEvent) -> bool {
+    match recorded.stream.kind() {
+        AggregateKind::KnowledgeBase | AggregateKind::Tenant => true,
+        AggregateKind::User => recorded.event_type == "UserErased",
+        AggregateKind::Conversation | AggregateKind::EmailClaim => false,
+    }
+}
+
+/// Records the seconds since `started` in `jamuna_ai_worker_stage_seconds{stage}`
+/// (where a message's time goes in the worker); answers now, the next stage's start.
+fn stage(name: &'static str, started: Instant) -> Instant {
+    let now = Instant::now();
+    metrics::histogram!("jamuna_ai_worker_stage_seconds", "stage" => name).record((now - started).as_secs_f64());
+    now
 }
 
 /// A customer message to answer and its text.
@@ -569,17 +637,26 @@ impl LogConsumer for Answering<'_> {
     /// Indexes knowledge-base events and answers the messages of the
     /// partitions held; stores the checkpoints every half second.
     ///
-    /// The customer messages between two other events are answered as one
-    /// batch ([`Worker::answer_all`]); any other event (an article, a model)
-    /// is handled after the messages before it and before those after it, so
-    /// a message is answered from the knowledge as it stood when it was sent.
+    /// The customer messages between two events that change what the bot
+    /// knows ([`splits_batch`]: an article, a model, a tenant's settings, an
+    /// erasure) are answered as one batch ([`Worker::answer_all`]); such an
+    /// event is handled after the messages before it and before those after
+    /// it, so a message is answered from the knowledge as it stood when it
+    /// was sent. The other conversation events (the bot's own answers, a
+    /// conversation started, a human joining) do not split a batch: the
+    /// worker reads none of them here (it loads each conversation as it
+    /// answers), and under load they come between nearly every two messages.
     async fn handle(&mut self, batch: &[RecordedEvent]) -> Next<()> {
+        metrics::histogram!("jamuna_ai_worker_log_batch_events").record(batch.len() as f64);
         let mut messages: Vec<&RecordedEvent> = Vec::new();
         for recorded in batch {
             let answer = recorded.stream.kind() == AggregateKind::Conversation
                 && self.held.get(&partition_of(recorded.stream.id())).is_some_and(|h| recorded.position > h.from);
             if answer && recorded.event_type == "MessagePosted" {
                 messages.push(recorded);
+                continue;
+            }
+            if !splits_batch(recorded) {
                 continue;
             }
             if !messages.is_empty() {
@@ -720,5 +797,47 @@ mod wave_tests {
     #[test]
     fn no_messages_no_waves() {
         assert!(waves(Vec::<(u8, u8)>::new(), |m| &m.0).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::splits_batch;
+    use jamuna_commands::RecordedEvent;
+    use jamuna_domain::envelope::Envelope;
+
+    fn event(stream: &str, event_type: &str) -> RecordedEvent {
+        Envelope {
+            position: 1,
+            stream: jamuna_domain::StreamId::parse(stream).unwrap(),
+            version: 1,
+            meta: jamuna_domain::EventMeta {
+                event_id: Default::default(),
+                tenant: jamuna_domain::TenantId::parse("acme").unwrap(),
+                occurred_at: chrono::Utc::now(),
+                causation_id: None,
+                correlation_id: Default::default(),
+                subject: None,
+            },
+            event_type: event_type.into(),
+            schema: 1,
+            data: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_bots_answers_and_other_conversation_events_do_not_split_a_batch() {
+        for t in ["BotAnswered", "HandoffRequested", "ConversationStarted", "AgentJoined", "MessagePosted"] {
+            assert!(!splits_batch(&event("acme.conversation.c1", t)), "{t}");
+        }
+        assert!(!splits_batch(&event("acme.user.ada", "UserCreated")));
+    }
+
+    #[test]
+    fn what_changes_the_bots_knowledge_splits_a_batch() {
+        assert!(splits_batch(&event("acme.kb.kb", "ArticleAdded")));
+        assert!(splits_batch(&event("acme.kb.kb", "IntentModelTrained")));
+        assert!(splits_batch(&event("acme.tenant.acme", "TenantSettingsChanged")));
+        assert!(splits_batch(&event("acme.user.ada", "UserErased")));
     }
 }

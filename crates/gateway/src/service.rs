@@ -85,7 +85,9 @@ pub async fn post_message(
     let author = if own || !caller.is_staff() { Author::Customer } else { Author::Agent { id: caller.user.clone() } };
     let author_kind = author.clone();
     let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
+    let started = std::time::Instant::now();
     let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await?;
+    metrics::histogram!("jamuna_gateway_append_seconds").record(started.elapsed().as_secs_f64());
     metrics::counter!("jamuna_messages_in_total", "author" => if matches!(author_kind, Author::Customer) { "customer" } else { "agent" })
         .increment(1);
     let (version, position, duplicate) = match executed.events.first() {

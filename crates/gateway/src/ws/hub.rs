@@ -276,6 +276,9 @@ impl Hub {
                                 });
                                 let work = async {
                                     if let Some(p) = to_pushed(&sealer, &recorded).await {
+                                        // From the event's command to its push (the sockets' queues).
+                                        let since = (chrono::Utc::now() - recorded.meta.occurred_at).to_std().unwrap_or_default();
+                                        metrics::histogram!("jamuna_ws_push_seconds").record(since.as_secs_f64());
                                         self.publish(p);
                                     } else {
                                         if recorded.stream.kind() == AggregateKind::Conversation {
