@@ -66,6 +66,17 @@ pub fn start_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, Strin
     (child, base.expect("the server printed its address"), widget_key.expect("the server printed the widget key"))
 }
 
+/// Asks `f` every 100 ms until it answers `Some`, for up to a minute.
+pub async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
 pub async fn spawn_app() -> App {
     spawn_app_with(&[]).await
 }

@@ -4,17 +4,6 @@
 
 use crate::app::*;
 use serde_json::{Value, json};
-use std::time::Duration;
-
-async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..600 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting for {what}");
-}
 
 async fn say(app: &App, token: &str, conversation: &str, id: &str, text: &str) {
     let (s, b) = app

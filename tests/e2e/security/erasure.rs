@@ -2,10 +2,9 @@
 //! customer's words must be nowhere on disk (issue 16, finding 3), and the
 //! erased address must not be tied to the old id (finding 4).
 
-use crate::app::{App, spawn_app};
+use crate::app::{App, poll, spawn_app};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Words no one else writes; every one is looked for, in lower case (the
 /// full-text index folds case) and as written.
@@ -47,16 +46,6 @@ fn leaks(dir: &Path) -> Vec<(PathBuf, String)> {
     }
     found.dedup();
     found
-}
-
-async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting for {what}");
 }
 
 /// A customer with a name and an e-mail, a message and a CSAT comment, all

@@ -1,7 +1,7 @@
 //! Attacks on tokens (issue 16, the refresh part of finding 8, the form part
 //! of finding 9, and idle visitor identities from finding 5).
 
-use crate::app::{ADMIN_EMAIL, ADMIN_PASSWORD, App, spawn_app, spawn_app_with};
+use crate::app::{ADMIN_EMAIL, ADMIN_PASSWORD, App, poll, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -55,16 +55,6 @@ async fn seed_token_refuses_credentials_in_the_query_string() {
 
     let r = app.http.post(app.url("/auth/token")).form(&creds).send().await.expect("request");
     assert_eq!(r.status().as_u16(), 200, "the form alone signs in");
-}
-
-async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..600 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting for {what}");
 }
 
 /// Finding 5: every `POST /api/v1/auth/visitor` made a permanent user, so
