@@ -243,10 +243,15 @@ async fn one_example_at_a_time_asks_for_a_model_and_the_model_endpoint_says_so()
     let (_, model) = app.get("/api/v1/kb/model", admin).await;
     assert_eq!((model["examples"].as_u64(), model["state"].as_str()), (Some(1), Some("untrained")), "{model}");
 
-    // Agents may not teach the bot, nor see its model.
+    // Agents may not teach the bot, nor see its model; nor may a visitor with a free token.
     let agent = app.staff(Role::Agent, "Ana").await;
-    let (s, _) = app.post("/api/v1/kb/examples", &agent.token, example("Where is my card?", "card_arrival")).await;
-    assert_eq!(s, 403);
-    let (s, _) = app.get("/api/v1/kb/model", &agent.token).await;
-    assert_eq!(s, 403);
+    let visitor = app.visitor().await;
+    for token in [&agent.token, &visitor.token] {
+        let (s, _) = app.post("/api/v1/kb/examples", token, example("Where is my card?", "card_arrival")).await;
+        assert_eq!(s, 403);
+        let (s, _) = app.post("/api/v1/kb/train", token, json!({})).await;
+        assert_eq!(s, 403);
+        let (s, _) = app.get("/api/v1/kb/model", token).await;
+        assert_eq!(s, 403);
+    }
 }
