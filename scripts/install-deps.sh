@@ -5,6 +5,10 @@
 #     sync_interval: always, which the event log relies on);
 #   - ferretdb (a MongoDB-compatible server over SQLite, for the MongoDB read
 #     models' tests), built from its Go module at a pinned version;
+#   - gofakes3 (an S3-compatible server, for the S3 blob-store adapter's
+#     tests) and mailpit (an SMTP server with an HTTP API to read what
+#     arrived, for the e-mail notifier's tests), with go install at pinned
+#     versions;
 #   - helm (for the chart checks in scripts/check-infra.sh) from its Go
 #     module at a pinned version;
 #   - a Python venv ($JAMUNA_VENV, default ~/.cache/jamuna-venv) with the
@@ -49,6 +53,16 @@ if ! "$gobin/ferretdb" --version 2>/dev/null | grep -q "version: ${ferretdb_vers
   (cd "$work/ferretdb" && go build -buildvcs=false -o "$gobin/ferretdb" ./cmd/ferretdb)
   rm -rf "$work"
 fi
+
+# go install at a pinned version, unless that version is already installed.
+go_install() { # binary module version
+  if ! go version -m "$gobin/$1" 2>/dev/null | grep -q "mod[[:space:]]*$2[[:space:]]*$3"; then
+    echo "installing $1 $3 with go install…"
+    go install "$2${4:-}@$3"
+  fi
+}
+go_install gofakes3 github.com/johannesboyne/gofakes3 v1.2.0 /cmd/gofakes3
+go_install mailpit github.com/axllent/mailpit v1.33.1
 
 helm_version=v3.22.0
 if ! go version -m "$gobin/helm" 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/helm/v3[[:space:]]*${helm_version}"; then

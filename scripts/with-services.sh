@@ -5,6 +5,9 @@
 #   JAMUNA_TEST_NATS_URL  NATS with JetStream (fsync before every ack)
 #   JAMUNA_TEST_MONGODB_URL  FerretDB (MongoDB wire protocol, SQLite backend)
 #   JAMUNA_TEST_REDIS_URL  Redis (no persistence)
+#   JAMUNA_TEST_S3_URL  gofakes3 (S3-compatible, in memory; any credentials; bucket `jamuna` made at start)
+#   JAMUNA_TEST_SMTP_URL  mailpit's SMTP server (smtp://127.0.0.1:PORT, no TLS, no auth)
+#   JAMUNA_TEST_MAILPIT_URL  mailpit's HTTP API (GET /api/v1/messages lists what arrived)
 #   JAMUNA_REQUIRE_SERVICES=1  tests whose server is missing fail, not skip
 set -euo pipefail
 
@@ -54,7 +57,23 @@ pids+=($!)
 wait_for_port redis "$redis_port"
 export JAMUNA_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
 
+s3_port=$(free_port)
+gofakes3 -backend memory -host "127.0.0.1:$s3_port" -initialbucket jamuna >"$tmp/s3.log" 2>&1 &
+pids+=($!)
+wait_for_port s3 "$s3_port"
+export JAMUNA_TEST_S3_URL="http://127.0.0.1:$s3_port"
+
+smtp_port=$(free_port)
+mailpit_port=$(free_port)
+mailpit --smtp "127.0.0.1:$smtp_port" --listen "127.0.0.1:$mailpit_port" --database "$tmp/mailpit.db" \
+  --smtp-auth-accept-any --smtp-auth-allow-insecure --disable-version-check >"$tmp/mailpit.log" 2>&1 &
+pids+=($!)
+wait_for_port mailpit "$mailpit_port"
+wait_for_port smtp "$smtp_port"
+export JAMUNA_TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
+export JAMUNA_TEST_MAILPIT_URL="http://127.0.0.1:$mailpit_port"
+
 export JAMUNA_REQUIRE_SERVICES=1
-echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL, FerretDB on $JAMUNA_TEST_MONGODB_URL, Redis on $JAMUNA_TEST_REDIS_URL"
+echo "services: NATS (JetStream) on $JAMUNA_TEST_NATS_URL, FerretDB on $JAMUNA_TEST_MONGODB_URL, Redis on $JAMUNA_TEST_REDIS_URL, S3 (gofakes3) on $JAMUNA_TEST_S3_URL, SMTP (mailpit) on $JAMUNA_TEST_SMTP_URL (API $JAMUNA_TEST_MAILPIT_URL)"
 
 "$@"
