@@ -61,6 +61,11 @@ impl StreamId {
         Self { tenant: tenant.clone(), kind: AggregateKind::KnowledgeBase, id: "kb".into() }
     }
 
+    /// A tenant's canned replies: one stream, `<tenant>.canned.replies`.
+    pub fn canned_replies(tenant: &TenantId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::CannedReplies, id: "replies".into() }
+    }
+
     /// The claim of an e-mail address, named by a keyed hash of tenant and
     /// address (made by the caller, who holds the key): 64 hex digits.
     pub fn email_claim(tenant: &TenantId, digest: &[u8; 32]) -> Self {

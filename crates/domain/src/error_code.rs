@@ -15,6 +15,24 @@
 /// ```
 pub trait ErrorCode {
     fn code(&self) -> &'static str;
+
+    /// What kind of refusal this is; by default one of the state
+    /// ([`Refusal::Conflict`]).
+    fn refusal(&self) -> Refusal {
+        Refusal::Conflict
+    }
+}
+
+/// Why a command was refused, as far as a client must tell them apart (the
+/// gateway answers 409, 422 and 404 for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The aggregate's state forbids it (a taken name, a resolved conversation).
+    Conflict,
+    /// The request itself is invalid, whatever the state.
+    Invalid,
+    /// It names something the aggregate does not hold.
+    NotFound,
 }
 
 #[cfg(test)]
@@ -54,6 +72,17 @@ mod tests {
             &C::NotFinite,
         ]);
         assert_codes(&[&crate::email_claim::EmailClaimError::AlreadyClaimed]);
+        use crate::canned_reply::CannedReplyError as R;
+        let r = crate::ids::CannedReplyId::parse("r").expect("an id");
+        assert_codes(&[
+            &R::InvalidShortcut,
+            &R::InvalidText("x".into()),
+            &R::UnknownPlaceholder("x".into()),
+            &R::ShortcutTaken("x".into()),
+            &R::TooMany,
+            &R::UnknownReply(r.clone()),
+            &R::AlreadyExists(r),
+        ]);
         assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;

@@ -423,6 +423,9 @@ fn event_type() -> impl Strategy<Value = String> {
             "IntentAnswerSet",
             "IntentModelTrained",
             "IntentTrainingRequested",
+            "CannedReplyAdded",
+            "CannedReplyChanged",
+            "CannedReplyRemoved",
         ])
         .prop_map(str::to_owned),
         edge_string(),
@@ -456,6 +459,7 @@ fn decode_as_every_kind(event_type: &str, schema: u16, data: &Value) {
     one::<UserEvent>(event_type, schema, data);
     one::<TenantEvent>(event_type, schema, data);
     one::<KnowledgeBaseEvent>(event_type, schema, data);
+    one::<crate::canned_reply::CannedReplyEvent>(event_type, schema, data);
 }
 
 fn round_trips<E: DomainEvent>(e: &E) {

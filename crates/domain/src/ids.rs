@@ -100,6 +100,10 @@ string_id!(
     ArticleId, "article id"
 );
 string_id!(
+    /// One of a tenant's canned replies.
+    CannedReplyId, "canned reply id"
+);
+string_id!(
     /// An id the client chooses for a message, so that a retry is stored once.
     ClientMessageId, "client message id"
 );

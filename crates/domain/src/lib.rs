@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod canned_reply;
 pub mod conversation;
 pub mod email_claim;
 pub mod envelope;

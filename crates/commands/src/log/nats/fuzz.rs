@@ -117,6 +117,7 @@ fn valid_payloads() -> Vec<(&'static str, Value)> {
         ),
         ("acme.tenant.acme", stored("WidgetKeyRotated", 1, json!({"type": "WidgetKeyRotated", "widget_key": "k"}))),
         ("acme.kb.kb", stored("ArticleRemoved", 1, json!({"type": "ArticleRemoved", "article_id": "a1"}))),
+        ("acme.canned.replies", stored("CannedReplyRemoved", 1, json!({"type": "CannedReplyRemoved", "id": "r1"}))),
     ]
 }
 
@@ -217,6 +218,7 @@ fn read(rt: &tokio::runtime::Runtime, sealer: &Sealer, subject: &str, sequence: 
     each::<TenantEvent>(rt, sealer, &recorded);
     each::<KnowledgeBaseEvent>(rt, sealer, &recorded);
     each::<EmailClaimEvent>(rt, sealer, &recorded);
+    each::<jamuna_domain::canned_reply::CannedReplyEvent>(rt, sealer, &recorded);
 }
 
 proptest! {
@@ -247,6 +249,7 @@ proptest! {
             AggregateKind::Tenant => seal::decode::<TenantEvent>(&r).map(|_| ()),
             AggregateKind::KnowledgeBase => seal::decode::<KnowledgeBaseEvent>(&r).map(|_| ()),
             AggregateKind::EmailClaim => seal::decode::<EmailClaimEvent>(&r).map(|_| ()),
+            AggregateKind::CannedReplies => seal::decode::<jamuna_domain::canned_reply::CannedReplyEvent>(&r).map(|_| ()),
         };
         prop_assert!(decoded.is_ok(), "{:?}", decoded);
         read(&rt, &sealer, &subject, 1, valid.to_string().as_bytes());
