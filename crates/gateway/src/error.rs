@@ -16,6 +16,7 @@ use jamuna_commands::handler::CommandError;
 use jamuna_commands::log::LogError;
 use jamuna_commands::{KeyStoreError, SealError};
 use jamuna_domain::ErrorCode;
+use jamuna_domain::error_code::Refusal;
 use jamuna_projections::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,12 @@ pub enum ApiError {
     /// A business rule refused the request (e.g. the conversation is resolved).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A business rule found the request itself invalid (e.g. an unknown placeholder): 422.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// A business rule found no such thing in the aggregate (e.g. an unknown canned reply): 404.
+    #[error("{message}")]
+    Missing { message: String },
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("too many requests; retry in {retry_after} s")]
@@ -53,6 +60,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Missing { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,7 +75,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
+            ApiError::Missing { .. } => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -93,7 +103,8 @@ pub struct ErrorDetail {
     /// `forbidden`, `not_found`, `payload_too_large`, `rate_limited`,
     /// `unavailable`, `internal`; on `409` the refusing rule's name
     /// (`already_resolved`, `article_exists`, …), or `conflict`/`busy` when a
-    /// concurrent change won (retry).
+    /// concurrent change won (retry); on `422` the rule that found the request
+    /// itself invalid (`unknown_placeholder`, …).
     #[schema(example = "not_found")]
     pub code: &'static str,
     /// For people; never an internal cause.
@@ -154,11 +165,17 @@ impl From<StoreError> for ApiError {
 }
 
 /// A domain refusal becomes 409 with the rule's name ([`ErrorCode`]) as the
-/// code; the rest maps by kind.
+/// code (422 when the rule finds the request itself invalid, 404 with
+/// `not_found` when it names nothing the aggregate holds: [`Refusal`]); the
+/// rest maps by kind.
 impl<E: ErrorCode + std::error::Error + Send + Sync + 'static> From<CommandError<E>> for ApiError {
     fn from(e: CommandError<E>) -> Self {
         match e {
-            CommandError::Rejected(r) => ApiError::Conflict { code: r.code(), message: r.to_string() },
+            CommandError::Rejected(r) => match r.refusal() {
+                Refusal::Conflict => ApiError::Conflict { code: r.code(), message: r.to_string() },
+                Refusal::Invalid => ApiError::Unprocessable { code: r.code(), message: r.to_string() },
+                Refusal::NotFound => ApiError::Missing { message: r.to_string() },
+            },
             CommandError::Conflict(_) => ApiError::Conflict { code: "busy", message: "too many concurrent changes; retry".into() },
             CommandError::Log(l) => l.into(),
             CommandError::Seal(SealError::Keys(KeyStoreError::Erased(_))) => ApiError::Forbidden("this user has been erased".into()),
@@ -192,6 +209,22 @@ mod tests {
         let (status, body) = answer(CommandError::<KnowledgeBaseError>::Rejected(KnowledgeBaseError::NoExamples)).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body["error"]["code"], "no_examples");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_request_is_422_and_a_missing_thing_404_with_their_codes() {
+        use jamuna_domain::canned_reply::{CannedReplyError, CannedReplyId};
+        let (status, body) = answer(CommandError::Rejected(CannedReplyError::UnknownPlaceholder("order.id".into()))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["code"], "unknown_placeholder");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("{{order.id}}")), "{body}");
+        let (status, body) =
+            answer(CommandError::Rejected(CannedReplyError::UnknownReply(CannedReplyId::parse("r1").expect("an id")))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found");
+        let (status, body) = answer(CommandError::Rejected(CannedReplyError::ShortcutTaken("refund".into()))).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "shortcut_taken");
     }
 
     #[tokio::test]

@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
+use super::{analytics, auth, canned, conversations, health, kb, seed, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -65,6 +65,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
         analytics::range,
         analytics::gaps,
+        canned::list, canned::add, canned::change, canned::remove,
         health::healthz, health::readyz, health::metrics_text,
         seed::token, seed::chat, seed::ws,
         crate::ws_upgrade,
@@ -80,6 +81,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         (name = "tenant", description = "The caller's tenant and its settings"),
         (name = "kb", description = "The tenant's knowledge base (staff read, admins change)"),
         (name = "analytics", description = "The dashboard's figures"),
+        (name = "canned-replies", description = "The tenant's saved replies (staff read, admins change)"),
         (name = "websocket", description = "Live updates; the frames are in the document's description"),
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),
         (name = "seed", description = "The original plan's API, kept working beside /api/v1"),
@@ -179,7 +181,8 @@ the original plan's shapes.
 
 **Errors.** Every error of `/api/v1` has the body `{\"error\": {\"code\": \"…\", \"message\": \"…\"}}` (schema `ErrorBody`). \
 `code` is stable: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `payload_too_large`, `rate_limited`, \
-`unavailable`, `internal`; on `409` it names the business rule that refused the request (e.g. `already_resolved`). \
+`unavailable`, `internal`; on `409` it names the business rule that refused the request (e.g. `already_resolved`), \
+on `422` the rule that found the request itself invalid (e.g. `unknown_placeholder`). \
 The seed endpoints answer errors as `{\"detail\": \"…\"}` where they say so.
 
 **Rate limit.** Requests per minute per user (or per address without a token); over it, `429` with `Retry-After`.

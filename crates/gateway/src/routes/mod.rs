@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod canned;
 pub mod conversations;
 pub mod cors;
 pub mod docs;
@@ -39,6 +40,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(tenants::router())
         .merge(kb::router())
         .merge(analytics::router())
+        .merge(canned::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
     let health = if state.config.metrics_on_api { health::router().merge(health::metrics_router()) } else { health::router() };
     let mut app = Router::new()
