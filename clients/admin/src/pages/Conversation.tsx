@@ -3,6 +3,8 @@ import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldC
 import { api, socket } from '../client';
 import { usePeople } from '../people';
 import { time, why } from '../format';
+import { useCannedPicker } from '../CannedPicker';
+import { customerNameOf } from '../canned';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -16,6 +18,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   const [newTag, setNewTag] = useState('');
   const [busy, setBusy] = useState(false);
   const list = useRef<HTMLDivElement>(null);
+  const replyBox = useRef<HTMLTextAreaElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const typingOn = useRef(false);
 
@@ -48,6 +51,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   }, [id]);
 
   const view = useMemo(() => foldConversation(id, events, pending, 'agent', me.id), [id, events, pending, me.id]);
+  const picker = useCannedPicker(replyBox, setDraft, { 'customer.name': customerNameOf(view.customer, people.users), 'agent.name': me.name, 'conversation.id': id });
 
   useEffect(() => {
     if (view.version) onSeen(id, view.version);
@@ -201,8 +205,11 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
         <label htmlFor="reply-text" className="sr">
           Reply
         </label>
+        {picker.element}
         <textarea
           id="reply-text"
+          ref={replyBox}
+          {...picker.inputProps}
           rows={3}
           value={draft}
           maxLength={4000}
@@ -210,8 +217,10 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           onChange={(e) => {
             setDraft(e.target.value);
             typing(e.target.value.length > 0);
+            picker.onChange(e.target.value, e.target.selectionStart);
           }}
           onKeyDown={(e) => {
+            if (picker.onKeyDown(e)) return;
             if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
               e.preventDefault();
               void send();

@@ -9,6 +9,8 @@ const api = vi.hoisted(() => ({
 const calls = vi.hoisted(() => ({ kbModel: vi.fn(), saveSettings: vi.fn() }));
 // The page's pure helpers (settingsOf, pointFor) are the real ones; the calls are mocked.
 vi.mock('../client', async (importOriginal) => ({ ...(await importOriginal<object>()), api, ...calls }));
+// The canned replies section has its own tests (CannedReplies.test.tsx).
+vi.mock('./CannedReplies', () => ({ CannedReplies: () => null }));
 
 import { Settings } from './Settings';
 

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { type Tenant } from '@jamuna/protocol';
 import { DEFAULT_RETENTION, type ModelStatus, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
+import { CannedReplies } from './CannedReplies';
 
 /** From "rarely hands off" to "hands off readily": the share of answerable questions kept. */
 const PRESETS: { label: string; retention: number }[] = [
@@ -191,6 +192,7 @@ export function Settings() {
         </button>
       </form>
       <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
+      <CannedReplies />
     </div>
   );
 }
