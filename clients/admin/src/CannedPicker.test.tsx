@@ -78,7 +78,7 @@ describe('the / picker in the reply box', () => {
     expect(onSend).toHaveBeenCalledWith('Thanks! Card refunds take 5 days. — our team');
   });
 
-  it('closes on Escape and when nothing matches, and inserts a reply clicked with the mouse', async () => {
+  it('closes on Escape, when nothing matches and when the box loses focus, and inserts a reply clicked with the mouse', async () => {
     canned.list.mockResolvedValue({ items: REPLIES });
     render(<Box onSend={vi.fn()} />);
     const box = screen.getByLabelText<HTMLTextAreaElement>('Reply');
@@ -90,6 +90,9 @@ describe('the / picker in the reply box', () => {
     type(box, '/zzz');
     expect(screen.queryByRole('listbox')).toBeNull();
     type(box, '/hel');
+    fireEvent.blur(box);
+    expect(screen.queryByRole('listbox')).toBeNull();
+    fireEvent.click(box);
     fireEvent.mouseDown(await screen.findByRole('option'));
     expect(box.value).toBe('Hello!');
   });

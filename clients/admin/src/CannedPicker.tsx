@@ -15,8 +15,16 @@ export interface CannedPicker {
   onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>): boolean;
   /** The picker, or null when it is closed. Render it beside the textarea. */
   element: React.ReactElement | null;
-  /** ARIA for the textarea. */
-  inputProps: { 'aria-autocomplete': 'list'; 'aria-expanded': boolean; 'aria-controls': string; 'aria-activedescendant'?: string };
+  /** ARIA for the textarea, and what closes or follows the picker when the caret moves without typing (a click
+   * elsewhere in the text, leaving the box). */
+  inputProps: {
+    'aria-autocomplete': 'list';
+    'aria-expanded': boolean;
+    'aria-controls': string;
+    'aria-activedescendant'?: string;
+    onBlur: () => void;
+    onClick: (e: React.MouseEvent<HTMLTextAreaElement>) => void;
+  };
 }
 
 const LIST_ID = 'canned-picker';
@@ -108,6 +116,8 @@ export function useCannedPicker(
       'aria-expanded': open,
       'aria-controls': LIST_ID,
       ...(active ? { 'aria-activedescendant': `${LIST_ID}-${active.id}` } : {}),
+      onBlur: () => setSlash(null),
+      onClick: (e) => onChange(e.currentTarget.value, e.currentTarget.selectionStart),
     },
   };
 }
