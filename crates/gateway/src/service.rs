@@ -84,7 +84,7 @@ pub async fn post_message(
     let own = conversation.started().is_some_and(|s| s.customer == caller.user);
     let author = if own || !caller.is_staff() { Author::Customer } else { Author::Agent { id: caller.user.clone() } };
     let author_kind = author.clone();
-    let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
+    let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()), attachments: vec![] };
     let started = std::time::Instant::now();
     let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await?;
     metrics::histogram!("jamuna_gateway_append_seconds").record(started.elapsed().as_secs_f64());

@@ -37,8 +37,9 @@ async fn the_worker_goes_on_after_a_stored_event_it_cannot_decode() {
     commands.execute::<Conversation>(&stream, &start, &ctx).await.unwrap();
     let post = ConversationCommand::PostMessage {
         author: Author::Customer,
-        text: MessageText::parse("How do I change my PIN?").unwrap(),
+        text: Some(MessageText::parse("How do I change my PIN?").unwrap()),
         client_message_id: None,
+        attachments: vec![],
     };
     let posted = commands.execute::<Conversation>(&stream, &post, &ctx).await.unwrap().appended.unwrap().last_position;
     assert!(posted > bad);
@@ -103,8 +104,12 @@ async fn conversation(commands: &CommandHandler, id: &str, handed_off: bool, mes
         commands.execute::<Conversation>(&stream, &handoff, &ctx).await.unwrap();
     }
     for m in messages {
-        let post =
-            ConversationCommand::PostMessage { author: Author::Customer, text: MessageText::parse(m).unwrap(), client_message_id: None };
+        let post = ConversationCommand::PostMessage {
+            author: Author::Customer,
+            text: Some(MessageText::parse(m).unwrap()),
+            client_message_id: None,
+            attachments: vec![],
+        };
         commands.execute::<Conversation>(&stream, &post, &ctx).await.unwrap();
     }
     stream
@@ -140,8 +145,9 @@ async fn two_messages_of_one_conversation_in_one_batch_are_answered_in_order() {
     let tenant = TenantId::parse("acme").unwrap();
     let post = ConversationCommand::PostMessage {
         author: Author::Customer,
-        text: MessageText::parse("Thank you").unwrap(),
+        text: Some(MessageText::parse("Thank you").unwrap()),
         client_message_id: None,
+        attachments: vec![],
     };
     commands.execute::<Conversation>(&c1, &post, &CommandContext::new(tenant, chrono::Utc::now())).await.unwrap();
     let batch = posted(&log).await;
