@@ -56,9 +56,14 @@ pub struct StoredAttachment {
 /// An upload as read back.
 #[derive(Debug)]
 pub enum Opened {
-    Readable { attachment: StoredAttachment, bytes: Bytes },
+    Readable {
+        attachment: StoredAttachment,
+        bytes: Bytes,
+    },
     /// Its uploader was erased: only ciphertext is left.
-    Erased { uploader: UserId },
+    Erased {
+        uploader: UserId,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,7 +129,12 @@ impl AttachmentStore {
     }
 
     /// The upload `id` of `conversation`: `None` if there is none.
-    pub async fn open(&self, tenant: &TenantId, conversation: &ConversationId, id: &AttachmentId) -> Result<Option<Opened>, AttachmentError> {
+    pub async fn open(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        id: &AttachmentId,
+    ) -> Result<Option<Opened>, AttachmentError> {
         let key = Self::key(tenant, conversation, id)?;
         let Some(blob) = self.blobs.get(&key).await? else { return Ok(None) };
         let corrupt = || AttachmentError::Corrupt(key.to_string());
@@ -143,9 +153,8 @@ impl AttachmentStore {
         };
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let cipher = XChaCha20Poly1305::new((&data_key.0).into());
-        let plain = cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad(&key, header_json) })
-            .map_err(|_| corrupt())?;
+        let plain =
+            cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad(&key, header_json) }).map_err(|_| corrupt())?;
         if plain.len() < 2 {
             return Err(corrupt());
         }
@@ -256,8 +265,7 @@ mod tests {
     #[tokio::test]
     async fn a_blob_moved_to_another_conversation_does_not_open() {
         let f = fixture();
-        let stored =
-            f.store.store(&f.tenant, &f.conversation, &f.ada, &FileName::parse("a.txt").unwrap(), b"hello").await.unwrap();
+        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &FileName::parse("a.txt").unwrap(), b"hello").await.unwrap();
         let from = f.dir.path().join(format!("attachments/acme/c1/{}", stored.id));
         let to_dir = f.dir.path().join("attachments/acme/c2");
         std::fs::create_dir_all(&to_dir).unwrap();

@@ -175,15 +175,11 @@ pub fn sign(s: &Signing<'_>) -> String {
     headers.sort();
     let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
     let signed_headers = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let canonical_request =
-        format!("{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}", s.method, s.path, s.query, s.payload_hash);
+    let canonical_request = format!("{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}", s.method, s.path, s.query, s.payload_hash);
     let date = s.at.format("%Y%m%d").to_string();
     let scope = format!("{date}/{}/s3/aws4_request", s.region);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
-        s.at.format("%Y%m%dT%H%M%SZ"),
-        hex(&Sha256::digest(canonical_request.as_bytes()))
-    );
+    let string_to_sign =
+        format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", s.at.format("%Y%m%dT%H%M%SZ"), hex(&Sha256::digest(canonical_request.as_bytes())));
     let k_date = hmac(format!("AWS4{}", s.secret_access_key).as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, s.region.as_bytes());
     let k_service = hmac(&k_region, b"s3");
