@@ -256,7 +256,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
               }}
             />
             <button type="button" disabled={uploading} onClick={() => fileInput.current?.click()} title="Attach an image, a PDF or a text file (sent with the text above)">
-              {uploading ? 'Sending file…' : '📎 Attach'}
+              {uploading ? 'Sending file…' : <><ClipIcon /> Attach file</>}
             </button>
             <button type="submit" className="primary" disabled={!draft.trim()}>
               Send
@@ -354,7 +354,15 @@ function FileItem({ conversation, a }: { conversation: string; a: Attachment }) 
   }
   return (
     <button type="button" className="file" data-attachment={a.id} onClick={() => void files.save(conversation, a.id, name).catch(() => setGone(true))}>
-      📎 {name} <span className="muted small">{formatSize(a.size)}</span>
+      <ClipIcon /> {name} <span className="muted small">{formatSize(a.size)}</span>
     </button>
+  );
+}
+
+function ClipIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" style={{ verticalAlign: 'text-bottom' }}>
+      <path fill="currentColor" d="M16.5 6.5v10.6a4.5 4.5 0 0 1-9 0V5.5a3 3 0 0 1 6 0v10.1a1.5 1.5 0 0 1-3 0V6.5H9v9.1a3 3 0 0 0 6 0V5.5a4.5 4.5 0 0 0-9 0v11.6a6 6 0 0 0 12 0V6.5z" />
+    </svg>
   );
 }
