@@ -178,3 +178,28 @@ async fn a_batch_with_a_handed_off_conversation_answers_the_others_only() {
     assert_eq!(responses(&log, &commands, &human).await, vec![(2, "handoff".to_string())]);
     assert_eq!(log.read_stream(&human, 0).await.unwrap().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_files_only_is_left_for_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, commands, worker) = batch_worker(dir.path()).await;
+    let c1 = conversation(&commands, "c1", false, &["Hello"]).await;
+    let files_only = ConversationCommand::PostMessage {
+        author: Author::Customer,
+        text: None,
+        client_message_id: None,
+        attachments: vec![jamuna_domain::attachment::Attachment {
+            id: jamuna_domain::AttachmentId::parse("f1").unwrap(),
+            name: jamuna_domain::Personal::plain("receipt.png"),
+            content_type: jamuna_domain::attachment::ContentType::Png,
+            size: 10,
+        }],
+    };
+    let tenant = TenantId::parse("acme").unwrap();
+    commands.execute::<Conversation>(&c1, &files_only, &CommandContext::new(tenant, chrono::Utc::now())).await.unwrap();
+    let batch = posted(&log).await;
+    assert_eq!(batch.len(), 2);
+    worker.answer_all(&batch.iter().collect::<Vec<_>>()).await;
+    // Started (1), Hello (2), the file (3): only Hello is answered.
+    assert_eq!(responses(&log, &commands, &c1).await, vec![(4, "answers 2".to_string())]);
+}
