@@ -107,12 +107,32 @@ pub const KEYS: &[Key] = &[
         "visitor-idle-secs",
         "Erase a visitor identity that has not refreshed its tokens for this long (seconds; 0: never)",
     ),
+    key(
+        "attachments.max_bytes",
+        "JAMUNA_ATTACHMENT_MAX_BYTES",
+        "attachment-max-bytes",
+        "The largest attachment, in bytes (a larger upload is refused with 413)",
+    ),
+    key(
+        "attachments.customer_uploads_per_day",
+        "JAMUNA_ATTACHMENT_CUSTOMER_UPLOADS_PER_DAY",
+        "attachment-customer-uploads-per-day",
+        "Attachments a customer or visitor may upload per day",
+    ),
     key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
     key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
     key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
     key("redis.lease_ttl_ms", "JAMUNA_LEASE_TTL_MS", "lease-ttl-ms", "How long a silent replica keeps its leases (ms, at least 100)"),
     key("qdrant.url", "JAMUNA_QDRANT_URL", "qdrant-url", "A Qdrant server (gRPC) for the knowledge-base vectors; off: qdrant-edge"),
     key("qdrant.collection", "JAMUNA_QDRANT_COLLECTION", "qdrant-collection", "The Qdrant collection"),
+    key("blobs.url", "JAMUNA_BLOBS_URL", "blobs-url", "The blob store of attachments: file:///dir or s3://bucket; off: <data-dir>/blobs"),
+    key(
+        "blobs.s3_endpoint",
+        "JAMUNA_BLOBS_S3_ENDPOINT",
+        "blobs-s3-endpoint",
+        "The S3-compatible server (http(s)://host:port) of an s3:// blob store; off: AWS S3 in blobs.s3_region",
+    ),
+    key("blobs.s3_region", "JAMUNA_BLOBS_S3_REGION", "blobs-s3-region", "The S3 region requests are signed for"),
     key("demo.admin_email", "JAMUNA_DEMO_ADMIN_EMAIL", "demo-admin-email", "Dev mode: the demo admin's email"),
     key("demo.admin_password", "JAMUNA_DEMO_ADMIN_PASSWORD", "demo-admin-password", "Dev mode: the demo admin's password; off: random"),
 ];
@@ -121,6 +141,10 @@ pub const KEYS: &[Key] = &[
 pub const CONFIG_FILE_ENV: &str = "JAMUNA_CONFIG";
 /// The JWT signing secret: from the environment only.
 pub const JWT_SECRET_ENV: &str = "JAMUNA_JWT_SECRET";
+/// The S3 credentials of an `s3://` blob store: from the environment only,
+/// under the names every S3 tool reads.
+pub const S3_ACCESS_KEY_ENV: &str = "AWS_ACCESS_KEY_ID";
+pub const S3_SECRET_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -134,13 +158,18 @@ pub struct Config {
     pub nats: NatsSection,
     pub http: HttpConfig,
     pub visitors: VisitorsConfig,
+    pub attachments: AttachmentsConfig,
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
     pub qdrant: QdrantConfig,
+    pub blobs: BlobsConfig,
     pub demo: DemoConfig,
     /// Never in a file: only from JAMUNA_JWT_SECRET.
     #[serde(skip)]
     pub jwt_secret: Option<secrecy::SecretString>,
+    /// Never in a file: only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    #[serde(skip)]
+    pub s3_credentials: Option<(String, secrecy::SecretString)>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -259,6 +288,27 @@ pub struct QdrantConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    /// The largest upload, in bytes.
+    pub max_bytes: usize,
+    /// Uploads per customer (or visitor) per day.
+    pub customer_uploads_per_day: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// `None`: files under `data_dir/blobs`.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+    /// `None`: AWS S3 itself, `https://s3.<region>.amazonaws.com`.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct DemoConfig {
     pub admin_email: String,
     /// `None`: a random one, printed when the demo admin is created.
@@ -290,6 +340,9 @@ impl Config {
         // Lossy: a number or a switch may arrive as text (from a variable or a flag).
         let mut config: Config = figment.extract_lossy().map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
         config.jwt_secret = env(JWT_SECRET_ENV).filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
+        config.s3_credentials = env(S3_ACCESS_KEY_ENV)
+            .filter(|s| !s.is_empty())
+            .zip(env(S3_SECRET_KEY_ENV).filter(|s| !s.is_empty()).map(secrecy::SecretString::from));
         config.check()?;
         Ok(config)
     }
@@ -304,6 +357,10 @@ impl Config {
         }
         self.event_log_url()?;
         self.http.limits()?;
+        self.blob_url()?;
+        if self.attachments.max_bytes == 0 {
+            bail!("{} (attachments.max_bytes) is 0: give at least 1 byte", env_of("attachments.max_bytes"));
+        }
         for (path, url) in [("mongodb.url", &self.mongodb.url), ("redis.url", &self.redis.url), ("qdrant.url", &self.qdrant.url)] {
             if let Some(url) = url {
                 let (scheme, rest) = url.split_once("://").unwrap_or_default();
@@ -322,6 +379,17 @@ impl Config {
         match &self.event_log.url {
             None => Ok(LogUrl::Sqlite(self.data_dir.join("events.db"))),
             Some(url) => LogUrl::parse(url).with_context(|| format!("{} (event_log.url) names no event log", env_of("event_log.url"))),
+        }
+    }
+}
+
+impl Config {
+    /// The blob store's URL: the configured one, or files in the data directory.
+    pub fn blob_url(&self) -> Result<jamuna_commands::blobs::BlobUrl> {
+        use jamuna_commands::blobs::BlobUrl;
+        match &self.blobs.url {
+            None => Ok(BlobUrl::Dir(self.data_dir.join("blobs"))),
+            Some(url) => BlobUrl::parse(url).map_err(|e| anyhow::anyhow!("{} (blobs.url): {e}", env_of("blobs.url"))),
         }
     }
 }
@@ -511,9 +579,13 @@ mod tests {
     fn sample(k: &Key) -> &'static str {
         match k.path {
             "dev" => "true",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
-                "4321"
-            }
+            "http.rate_limit_per_minute"
+            | "redis.lease_ttl_ms"
+            | "http.access_token_ttl_secs"
+            | "visitors.idle_secs"
+            | "model.threads"
+            | "attachments.max_bytes" => "4321",
+            "blobs.url" => "s3://sample",
             p if p.contains("_per_") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
@@ -621,9 +693,13 @@ mod tests {
     fn sample_other(k: &Key) -> &'static str {
         match k.path {
             "dev" => "0",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
-                "1234"
-            }
+            "http.rate_limit_per_minute"
+            | "redis.lease_ttl_ms"
+            | "http.access_token_ttl_secs"
+            | "visitors.idle_secs"
+            | "model.threads"
+            | "attachments.max_bytes" => "1234",
+            "blobs.url" => "s3://other",
             p if p.contains("_per_") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",

@@ -14,6 +14,7 @@
 //! | sessions, presence, rate limits, leases | `redis.url` | in memory (no leases) | Redis |
 //! | knowledge-base vectors | `qdrant.url` | qdrant-edge `<data>/vectors` | Qdrant server |
 //! | content gaps (projection in the AI worker) | `mongodb.url` | SQLite `<data>/read/gaps.db` | MongoDB `gap_tenants`, `gap_memos` |
+//! | blobs (attachments) | `blobs.url` | files under `<data>/blobs` | `s3://bucket` (`blobs.s3_endpoint`, `blobs.s3_region`, credentials `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`) |
 //!
 //! The TLS provider these clients share is installed once, in `main`.
 
@@ -171,6 +172,37 @@ fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into())
+}
+
+/// The blob store `blobs.url` names: files under `<data_dir>/blobs` by
+/// default, or an S3-compatible bucket.
+pub fn blob_store(config: &Config) -> Result<Arc<dyn jamuna_commands::blobs::BlobStore>> {
+    use jamuna_commands::blobs::{BlobUrl, fs::FsBlobs, s3::S3Blobs, s3::S3Config};
+    use secrecy::ExposeSecret;
+    Ok(match config.blob_url()? {
+        BlobUrl::Dir(dir) => Arc::new(FsBlobs::open(&dir).with_context(|| format!("cannot open the blob store in {}", dir.display()))?),
+        BlobUrl::S3 { bucket } => {
+            let Some((access_key_id, secret)) = &config.s3_credentials else {
+                anyhow::bail!(
+                    "blobs.url is s3://{bucket}: set {} and {}",
+                    crate::config::S3_ACCESS_KEY_ENV,
+                    crate::config::S3_SECRET_KEY_ENV
+                );
+            };
+            let region = config.blobs.s3_region.clone();
+            let endpoint = config.blobs.s3_endpoint.clone().unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+            Arc::new(
+                S3Blobs::new(S3Config {
+                    endpoint,
+                    bucket,
+                    region,
+                    access_key_id: access_key_id.clone(),
+                    secret_access_key: secret.expose_secret().to_owned(),
+                })
+                .context("cannot make the S3 client")?,
+            )
+        }
+    })
 }
 
 /// The write side: the log, the sealer over the key store, the command handler.

@@ -140,7 +140,12 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         let start =
             ConversationCommand::Start { tenant: tenant.clone(), conversation_id: id, customer: customer.clone(), channel: Channel::Web };
         commands.execute::<Conversation>(&stream, &start, &ctx()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let post = ConversationCommand::PostMessage { author: Author::Customer, text: MessageText::parse(text)?, client_message_id: None };
+        let post = ConversationCommand::PostMessage {
+            author: Author::Customer,
+            text: Some(MessageText::parse(text)?),
+            client_message_id: None,
+            attachments: vec![],
+        };
         let t0 = Instant::now();
         commands.execute::<Conversation>(&stream, &post, &ctx()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         loop {

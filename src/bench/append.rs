@@ -123,8 +123,9 @@ async fn commands(handler: Arc<CommandHandler>, writers: usize, span: Duration) 
             while Instant::now() < deadline {
                 let post = ConversationCommand::PostMessage {
                     author: Author::Customer,
-                    text: MessageText::parse(&format!("Hello, my card has not arrived yet, order number {n}. Can you help?"))?,
+                    text: Some(MessageText::parse(&format!("Hello, my card has not arrived yet, order number {n}. Can you help?"))?),
                     client_message_id: Some(ClientMessageId::parse(format!("m{n}"))?),
+                    attachments: vec![],
                 };
                 let t = Instant::now();
                 handler.execute::<Conversation>(&stream, &post, &CommandContext::new(tenant(), chrono::Utc::now())).await?;

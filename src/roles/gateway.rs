@@ -96,6 +96,11 @@ pub async fn serve_api(
         limiter: Arc::new(
             Limiter::with_store(config.http.rate_limit_per_minute, sessions.rate_limits.clone()).configured(config.http.limits()?),
         ),
+        attachments: Arc::new(jamuna_gateway::routes::attachments::Attachments {
+            store: jamuna_commands::attachments::AttachmentStore::new(crate::ports::blob_store(config)?, write.sealer.keys().clone()),
+            max_bytes: config.attachments.max_bytes,
+            customer_uploads_per_day: config.attachments.customer_uploads_per_day,
+        }),
         metrics,
         shutdown: shutdown_rx,
     };

@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod app;
+mod attachments;
 mod canned;
 mod cluster;
 mod distributed;

@@ -1,8 +1,10 @@
 /** The dashboard's one API client and socket, shared by every page. */
-import { ApiClient, Connection, Outbox, Session, browserStore } from '@jamuna/protocol';
+import { ApiClient, AttachmentUrls, Connection, Outbox, Session, browserStore } from '@jamuna/protocol';
 
 const store = browserStore();
 export const api = new ApiClient(location.origin, new Session(store, 'jamuna.admin.session'));
+/** Attachments' object URLs, fetched with the signed-in user's token. */
+export const files = new AttachmentUrls(api);
 
 let connection: Connection | null = null;
 

@@ -96,3 +96,19 @@ describe('mergeEvents', () => {
     expect(mergeEvents(merged, [a])).toBe(merged);
   });
 });
+
+describe('attachments', () => {
+  it('travel with their message, which may have no text', () => {
+    v = 0;
+    const file = { id: 'f1', name: 'receipt.png', content_type: 'image/png', size: 2048 };
+    const view = foldConversation('c1', [
+      at({ type: 'ConversationStarted', tenant: 't', conversation_id: 'c1', customer: 'u1', channel: 'web' }),
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: '', client_message_id: 'm1', attachments: [file] }),
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'no file', client_message_id: 'm2' }),
+    ]);
+    const [withFile, plain] = view.messages;
+    expect(withFile?.attachments).toEqual([file]);
+    expect(withFile?.text).toBe('');
+    expect(plain?.attachments).toBeUndefined();
+  });
+});

@@ -4,7 +4,7 @@
  * still in the outbox. Pure functions, shared by the widget and the dashboard.
  */
 import type { PendingMessage } from './connection';
-import type { Channel, ConversationEvent, DecisionWhy, EventFrame, HandoffReason, Source, Status } from './types';
+import type { Attachment, Channel, ConversationEvent, DecisionWhy, EventFrame, HandoffReason, Source, Status } from './types';
 import { textOf } from './types';
 
 export type MessageRole = 'customer' | 'agent' | 'bot' | 'system';
@@ -17,6 +17,8 @@ export interface ChatMessage {
   at: string;
   role: MessageRole;
   text: string;
+  /** Files attached to a message. */
+  attachments?: Attachment[];
   agentId?: string;
   clientMessageId?: string | null;
   state?: DeliveryState;
@@ -112,6 +114,7 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
         const cmid = e.client_message_id ?? null;
         if (cmid) seen.add(cmid);
         const m: ChatMessage = { ...base, key: cmid ? `m-${cmid}` : `v-${f.version}`, role, text: textOf(e.text), clientMessageId: cmid, state: 'sent' };
+        if (e.attachments && e.attachments.length > 0) m.attachments = e.attachments;
         if (e.author.kind === 'agent') {
           m.agentId = e.author.id;
           view.humanInvolved = true;

@@ -11,4 +11,5 @@ export * from './backoff';
 export * from './connection';
 export * from './conversation';
 export * from './typing';
+export * from './attachments';
 export { Emitter } from './emitter';

@@ -14,6 +14,7 @@ import type {
   ImportResult,
   Me,
   MessageAck,
+  UploadedAttachment,
   Page,
   Role,
   Tenant,
@@ -40,8 +41,8 @@ export class ApiError extends Error {
 export interface RequestOptions {
   auth?: boolean;
   body?: unknown;
-  /** A raw body (e.g. a file to import) with its content type. */
-  raw?: { body: string; contentType: string };
+  /** A raw body (e.g. a file to import or upload) with its content type. */
+  raw?: { body: string | Blob; contentType: string };
   signal?: AbortSignal;
 }
 
@@ -77,7 +78,7 @@ export class ApiClient {
     const auth = opts.auth ?? true;
     const attempt = async (force: boolean): Promise<Response> => {
       const headers: Record<string, string> = { Accept: 'application/json' };
-      let body: string | undefined;
+      let body: string | Blob | undefined;
       if (opts.raw) {
         headers['Content-Type'] = opts.raw.contentType;
         body = opts.raw.body;
@@ -153,8 +154,40 @@ export class ApiClient {
     return this.request('GET', `/api/v1/conversations/${encodeURIComponent(id)}`);
   }
 
-  postMessage(id: string, clientMessageId: string, text: string): Promise<MessageAck> {
-    return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/messages`, { body: { client_message_id: clientMessageId, text } });
+  /** Posts a message; with `attachments` (ids of the caller's uploads) the text may be empty. */
+  postMessage(id: string, clientMessageId: string, text: string, attachments: string[] = []): Promise<MessageAck> {
+    const body: Record<string, unknown> = { client_message_id: clientMessageId };
+    if (text.trim() || attachments.length === 0) body.text = text;
+    if (attachments.length > 0) body.attachments = attachments;
+    return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/messages`, { body });
+  }
+
+  /**
+   * Uploads a file to a conversation (its type is found by the server in its bytes).
+   * Errors: 413 `payload_too_large`, 415 `unsupported_media_type`, 429 `rate_limited`.
+   */
+  uploadAttachment(conversationId: string, file: Blob, name: string): Promise<UploadedAttachment> {
+    const path = `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments?name=${encodeURIComponent(name)}`;
+    return this.request('POST', path, { raw: { body: file, contentType: 'application/octet-stream' } });
+  }
+
+  /** An attachment's bytes (with the bearer token, so not a plain link); 410 `gone` once its uploader is erased. */
+  async downloadAttachment(conversationId: string, attachmentId: string): Promise<Blob> {
+    const path = `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments/${encodeURIComponent(attachmentId)}`;
+    const get = async (force: boolean): Promise<Response> => {
+      try {
+        return await this.fetchImpl(this.baseUrl + path, { headers: { Authorization: `Bearer ${await this.token(force)}` } });
+      } catch {
+        throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
+      }
+    };
+    let res = await get(false);
+    if (res.status === 401) res = await get(true);
+    if (!res.ok) {
+      const err = ((await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `HTTP ${res.status}`);
+    }
+    return res.blob();
   }
 
   private action(id: string, name: string, body: unknown = {}): Promise<unknown> {

@@ -11,6 +11,24 @@ export type HandoffReason = 'low_confidence' | 'customer_asked' | 'repeated_fail
 /** Personal text: plain once opened by the server; erased (crypto-shredded) data reads as "[erased]". */
 export type PersonalText = string | { erased: true } | { sealed: string };
 
+/** A file attached to a message (its bytes: `ApiClient.downloadAttachment`). */
+export interface Attachment {
+  id: string;
+  /** The uploader's file name (personal: `{erased: true}` once they are erased). */
+  name: PersonalText;
+  /** Found in the bytes: image/png, image/jpeg, image/gif, image/webp, application/pdf or text/plain. */
+  content_type: string;
+  size: number;
+}
+
+/** `POST /api/v1/conversations/{id}/attachments`: an upload, ready to be attached to a message. */
+export interface UploadedAttachment {
+  id: string;
+  name: string;
+  content_type: string;
+  size: number;
+}
+
 export interface TokenResponse {
   access_token: string;
   refresh_token: string;
@@ -75,7 +93,7 @@ export type Feedback =
  */
 export type ConversationEvent =
   | { type: 'ConversationStarted'; tenant: string; conversation_id: string; customer: string; channel: Channel }
-  | { type: 'MessagePosted'; author: Author; text: PersonalText; client_message_id: string | null }
+  | { type: 'MessagePosted'; author: Author; text: PersonalText; client_message_id: string | null; attachments?: Attachment[] }
   | { type: 'BotAnswered'; in_reply_to: number; text: PersonalText; intent?: string | null; confidence?: number; sources: Source[]; why?: DecisionWhy }
   | { type: 'HandoffRequested'; reason?: HandoffReason; why?: DecisionWhy }
   | { type: 'AgentAssigned'; agent: string }
@@ -283,6 +301,18 @@ export interface ConversationQuery {
 }
 
 /** The text of a personal field, "[erased]" when it was shredded. */
+/** Shown inline as a picture (the rest are offered as downloads). */
+export function isImage(contentType: string): boolean {
+  return contentType.startsWith('image/');
+}
+
+/** A file size for people: `812 B`, `14.2 KB`, `3.1 MB`. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
 export function textOf(p: PersonalText | null | undefined): string {
   if (typeof p === 'string') return p;
   if (p && 'erased' in p) return '[erased]';

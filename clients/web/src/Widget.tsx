@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
-import type { ChatMessage } from '@jamuna/protocol';
+import { ACCEPTED_FILES, type Attachment, type ChatMessage, formatSize, isImage, textOf } from '@jamuna/protocol';
 import type { WidgetConfig } from './config';
 import { useChat } from './useChat';
 
@@ -69,6 +69,8 @@ export function Widget({ config, controls }: { config: WidgetConfig; controls?: 
 function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig; chat: ReturnType<typeof useChat>; onClose: () => void }) {
   const [draft, setDraft] = useState('');
   const input = useRef<HTMLTextAreaElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const [uploading, setUploading] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const view = chat.view;
   const messages = view?.messages ?? [];
@@ -86,6 +88,15 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
     const el = list.current;
     if (el) el.scrollTop = el.scrollHeight;
   }, [messages.length, chat.agentTyping]);
+
+  const onFile = async (file: File | undefined): Promise<void> => {
+    if (!file) return;
+    setUploading(true);
+    const ok = await chat.attach(file, draft);
+    if (ok) setDraft('');
+    setUploading(false);
+    input.current?.focus();
+  };
 
   const submit = async (): Promise<void> => {
     const text = draft;
@@ -187,6 +198,23 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
         <label className="jw-sr" htmlFor={`${id}-input`}>
           Your message
         </label>
+        <input
+          ref={fileInput}
+          type="file"
+          className="jw-sr"
+          accept={ACCEPTED_FILES}
+          aria-label="Attach a file"
+          data-testid="jw-file"
+          tabIndex={-1}
+          onChange={(e) => {
+            const file = e.target.files?.[0];
+            e.target.value = '';
+            void onFile(file);
+          }}
+        />
+        <button type="button" className="jw-attach" aria-label="Attach a file" title="Attach a file" disabled={!chat.ready || uploading} onClick={() => fileInput.current?.click()}>
+          {uploading ? '…' : <ClipIcon />}
+        </button>
         <textarea
           id={`${id}-input`}
           ref={input}
@@ -231,7 +259,14 @@ function Message({ m, config, chat }: { m: ChatMessage; config: WidgetConfig; ch
     <div className={`jw-msg jw-msg-${m.role}`} data-role={m.role} data-state={m.state} data-version={m.version ?? undefined}>
       {!mine && <span className="jw-author">{who}</span>}
       <span className="jw-sr">{who} said: </span>
-      <div className="jw-bubble">{m.text}</div>
+      {m.text && <div className="jw-bubble">{m.text}</div>}
+      {m.attachments && m.attachments.length > 0 && (
+        <div className="jw-files">
+          {m.attachments.map((a) => (
+            <FileItem key={a.id} a={a} chat={chat} />
+          ))}
+        </div>
+      )}
       {m.role === 'bot' && m.sources && m.sources.length > 0 && (
         <div className="jw-sources" aria-label="Sources">
           <span className="jw-sources-title">Sources</span>
@@ -342,3 +377,40 @@ const SendIcon = () => (
     <path fill="currentColor" d="M3 20l18-8L3 4v6l12 2-12 2z" />
   </svg>
 );
+
+/** One attachment: an image inline, any other file as a download with its name and size. */
+function FileItem({ a, chat }: { a: Attachment; chat: ReturnType<typeof useChat> }) {
+  const name = textOf(a.name);
+  const image = isImage(a.content_type);
+  const [url, setUrl] = useState<string | null>(null);
+  const [gone, setGone] = useState(false);
+  const { fileUrl } = chat;
+  useEffect(() => {
+    if (!image) return;
+    let live = true;
+    fileUrl(a.id).then(
+      (u) => live && setUrl(u),
+      () => live && setGone(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, [a.id, image, fileUrl]);
+  if (gone) return <span className="jw-file jw-file-gone">{name} (no longer available)</span>;
+  if (image) {
+    return url ? <img className="jw-thumb" src={url} alt={name} data-attachment={a.id} /> : <span className="jw-file">Loading {name}…</span>;
+  }
+  return (
+    <button type="button" className="jw-file" data-attachment={a.id} onClick={() => void chat.saveFile(a.id, name).catch(() => setGone(true))}>
+      <ClipIcon /> <span className="jw-file-name">{name}</span> <span className="jw-file-size">{formatSize(a.size)}</span>
+    </button>
+  );
+}
+
+function ClipIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">
+      <path fill="currentColor" d="M16.5 6.5v10.6a4.5 4.5 0 0 1-9 0V5.5a3 3 0 0 1 6 0v10.1a1.5 1.5 0 0 1-3 0V6.5H9v9.1a3 3 0 0 0 6 0V5.5a4.5 4.5 0 0 0-9 0v11.6a6 6 0 0 0 12 0V6.5z" />
+    </svg>
+  );
+}

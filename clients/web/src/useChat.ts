@@ -7,6 +7,9 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
   ApiClient,
   ApiError,
+  AttachmentUrls,
+  attachmentError,
+  newId,
   Connection,
   type ConnectionStatus,
   type EventFrame,
@@ -33,6 +36,12 @@ export interface Chat {
   agentNames: Record<string, string>;
   error: string | null;
   send(text: string): Promise<boolean>;
+  /** Uploads `file` and posts it, with `text` if any. */
+  attach(file: File, text: string): Promise<boolean>;
+  /** An attachment's object URL (fetched with the visitor's token). */
+  fileUrl(attachmentId: string): Promise<string>;
+  /** Saves an attachment as a file. */
+  saveFile(attachmentId: string, name: string): Promise<void>;
   retry(clientMessageId: string): void;
   discard(clientMessageId: string): void;
   askHuman(): Promise<void>;
@@ -172,6 +181,26 @@ export function useChat(config: WidgetConfig): Chat {
     [conn, ensureConversation],
   );
 
+  const files = useMemo(() => new AttachmentUrls(api), [api]);
+  const attach = useCallback(
+    async (file: File, text: string): Promise<boolean> => {
+      setError(null);
+      const id = await ensureConversation();
+      if (!id) return false;
+      try {
+        const up = await api.uploadAttachment(id, file, file.name || 'file');
+        await api.postMessage(id, newId(), text.trim(), [up.id]);
+        return true;
+      } catch (e) {
+        setError(attachmentError(e));
+        return false;
+      }
+    },
+    [api, ensureConversation],
+  );
+  const fileUrl = useCallback((attachmentId: string) => files.url(conversationRef.current ?? '', attachmentId), [files]);
+  const saveFile = useCallback((attachmentId: string, name: string) => files.save(conversationRef.current ?? '', attachmentId, name), [files]);
+
   const view = useMemo(() => (conversationId ? foldConversation(conversationId, events, pending, 'customer') : null), [conversationId, events, pending]);
 
   // An agent's name is not in the events (only their id): ask the detail once per new agent.
@@ -264,6 +293,9 @@ export function useChat(config: WidgetConfig): Chat {
     agentNames,
     error,
     send,
+    attach,
+    fileUrl,
+    saveFile,
     retry: (cmid) => conn?.retry(cmid),
     discard: (cmid) => conn?.discard(cmid),
     askHuman,

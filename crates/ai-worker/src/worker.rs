@@ -412,7 +412,8 @@ impl Worker {
         let ConversationEvent::MessagePosted { author: Author::Customer, text, .. } = &opened.data else {
             return None;
         };
-        text.text().filter(|_| !text.is_erased()).map(str::to_owned)
+        // A message of attachments only has no text to answer: it waits for a human.
+        text.text().filter(|t| !text.is_erased() && !t.trim().is_empty()).map(str::to_owned)
     }
 
     /// Answers messages of distinct conversations together (see [`Worker::answer_all`]).

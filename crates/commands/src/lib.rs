@@ -9,10 +9,15 @@
 //!   same contract suite ([`testing::contract`], behind the `testing` feature).
 //! * [`keys`] and [`seal`] — personal data in events is sealed with a
 //!   per-user key kept outside the log; erasing the user deletes the key.
+//! * [`blobs`] and [`attachments`] — the blob-store port (files under the
+//!   data directory, or an S3-compatible store) and uploads kept in it,
+//!   sealed with their uploader's key.
 //! * [`handler`] — command handling: load the aggregate, decide, append with
 //!   the expected version, retry on a conflict.
 #![forbid(unsafe_code)]
 
+pub mod attachments;
+pub mod blobs;
 pub mod handler;
 pub mod keys;
 pub mod log;

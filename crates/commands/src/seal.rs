@@ -150,7 +150,12 @@ mod tests {
     use jamuna_domain::conversation::{Author, ConversationEvent};
 
     fn message(text: &str) -> ConversationEvent {
-        ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain(text), client_message_id: None }
+        ConversationEvent::MessagePosted {
+            author: Author::Customer,
+            text: Personal::plain(text),
+            client_message_id: None,
+            attachments: vec![],
+        }
     }
 
     fn recorded(event: &ConversationEvent, id: uuid::Uuid, subject: &UserId) -> RecordedEvent {

@@ -287,6 +287,7 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
             author,
             text,
             client_message_id: c.map(|c| ClientMessageId::parse(c).expect("an id")),
+            attachments: vec![],
         }),
         (any::<u64>(), personal(), prop::option::of(any::<String>()), finite(), prop::collection::vec(source(), 0..3), why()).prop_map(
             |(in_reply_to, text, intent, confidence, sources, why)| E::BotAnswered { in_reply_to, text, intent, confidence, sources, why }
@@ -534,7 +535,7 @@ proptest! {
         mutations in prop::collection::vec(mutation(), 0..3),
     ) {
         let v1 = as_schema_1(&author, &text);
-        let current = ConversationEvent::MessagePosted { author, text: Personal::Plain(text), client_message_id: None };
+        let current = ConversationEvent::MessagePosted { author, text: Personal::Plain(text), client_message_id: None, attachments: vec![] };
         let from_v1: ConversationEvent = upcast::decode("MessagePosted", 1, v1.clone()).expect("a seed message upcasts");
         let from_v2: ConversationEvent =
             upcast::decode("MessagePosted", 2, serde_json::to_value(&current).expect("encodes")).expect("decodes");
@@ -716,8 +717,9 @@ proptest! {
             },
             ConversationCommand::PostMessage {
                 author: Author::Customer,
-                text: crate::MessageText::parse("where is my card").expect("a text"),
+                text: Some(crate::MessageText::parse("where is my card").expect("a text")),
                 client_message_id: None,
+                attachments: vec![],
             },
             ConversationCommand::AnswerMessage {
                 in_reply_to: 2,

@@ -107,6 +107,10 @@ string_id!(
     /// An id the client chooses for a message, so that a retry is stored once.
     ClientMessageId, "client message id"
 );
+string_id!(
+    /// A file uploaded to a conversation, to be attached to a message.
+    AttachmentId, "attachment id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod attachment;
 pub mod canned_reply;
 pub mod conversation;
 pub mod email_claim;
@@ -45,7 +46,7 @@ mod testing;
 pub use aggregate::{Aggregate, AggregateKind, DomainEvent};
 pub use envelope::{EventMeta, StreamId};
 pub use error_code::ErrorCode;
-pub use ids::{ArticleId, ClientMessageId, ConversationId, IdError, TenantId, UserId};
+pub use ids::{ArticleId, AttachmentId, ClientMessageId, ConversationId, IdError, TenantId, UserId};
 pub use personal::Personal;
 pub use text::{MessageText, TextError};
 

@@ -21,8 +21,9 @@ fn conversation_command() -> impl Strategy<Value = ConversationCommand> {
         }),
         (0u8..6, "[a-z ]{1,20}", any::<bool>()).prop_map(|(id, text, agent)| ConversationCommand::PostMessage {
             author: if agent { Author::Agent { id: UserId::parse("ag").unwrap() } } else { Author::Customer },
-            text: MessageText::parse(&format!("m {text}")).unwrap(),
+            text: Some(MessageText::parse(&format!("m {text}")).unwrap()),
             client_message_id: Some(ClientMessageId::parse(format!("m{id}")).unwrap()),
+            attachments: vec![],
         }),
         (1u64..12, 0.0f32..1.0).prop_map(|(v, c)| ConversationCommand::AnswerMessage {
             in_reply_to: v,

@@ -4,10 +4,14 @@
 //! schema version goes up and an *upcaster* here turns the old JSON into the
 //! new one as it is read, so the rest of the code only knows the current shape.
 //!
-//! The one change so far: `MessagePosted` schema 1 is the seed's message
-//! shape, `{"sender": "user" | "bot", "content": "…"}`, as found in data
-//! imported from the original product; schema 2 names the author and carries
-//! the client message id.
+//! The changes so far, all to `MessagePosted`:
+//!
+//! * schema 1 is the seed's message shape, `{"sender": "user" | "bot",
+//!   "content": "…"}`, as found in data imported from the original product;
+//! * schema 2 names the author and carries the client message id;
+//! * schema 3 carries `attachments` (a message stored before had none).
+//!
+//! Upcasters chain: a schema-1 event becomes schema 2, then schema 3.
 
 use crate::DomainEvent;
 use serde_json::{Value, json};
@@ -15,7 +19,7 @@ use serde_json::{Value, json};
 /// The schema version this code writes, per event type.
 pub fn current_schema(event_type: &str) -> u16 {
     match event_type {
-        "MessagePosted" => 2,
+        "MessagePosted" => 3,
         _ => 1,
     }
 }
@@ -51,6 +55,10 @@ pub fn upcast(event_type: &str, schema: u16, mut data: Value) -> Result<Value, D
         let text = obj.remove("content").ok_or_else(|| fail("no content"))?;
         data = json!({"type": "MessagePosted", "author": author, "text": text, "client_message_id": null});
     }
+    if event_type == "MessagePosted" && schema <= 2 {
+        let obj = data.as_object_mut().ok_or_else(|| fail("not an object"))?;
+        obj.insert("attachments".into(), json!([]));
+    }
     Ok(data)
 }
 
@@ -75,7 +83,8 @@ mod tests {
             ConversationEvent::MessagePosted {
                 author: Author::Customer,
                 text: Personal::plain("Where is my card?"),
-                client_message_id: None
+                client_message_id: None,
+                attachments: vec![],
             }
         );
         let bot: ConversationEvent = decode("MessagePosted", 1, json!({"sender": "bot", "content": "Hi!"})).unwrap();
@@ -83,11 +92,35 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_2_message_reads_as_one_without_attachments() {
+        // As stored before attachments existed (the text sealed, as in the log).
+        let v2 = json!({"type": "MessagePosted", "author": {"kind": "agent", "id": "ada"}, "text": {"sealed": "AAAA"},
+                        "client_message_id": "m1"});
+        let e: ConversationEvent = decode("MessagePosted", 2, v2).unwrap();
+        let ConversationEvent::MessagePosted { author, text, client_message_id, attachments } = e else { panic!("{e:?}") };
+        assert_eq!(author, Author::Agent { id: crate::UserId::parse("ada").unwrap() });
+        assert_eq!(text, Personal::Sealed("AAAA".into()));
+        assert_eq!(client_message_id.map(|c| c.to_string()).as_deref(), Some("m1"));
+        assert!(attachments.is_empty());
+    }
+
+    #[test]
     fn the_current_schema_passes_through() {
-        let e = ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain("hi"), client_message_id: None };
-        let back: ConversationEvent = decode("MessagePosted", 2, serde_json::to_value(&e).unwrap()).unwrap();
+        use crate::attachment::{Attachment, ContentType};
+        let e = ConversationEvent::MessagePosted {
+            author: Author::Customer,
+            text: Personal::plain(""),
+            client_message_id: None,
+            attachments: vec![Attachment {
+                id: crate::AttachmentId::parse("a1").unwrap(),
+                name: Personal::plain("scan.pdf"),
+                content_type: ContentType::Pdf,
+                size: 1234,
+            }],
+        };
+        let back: ConversationEvent = decode("MessagePosted", 3, serde_json::to_value(&e).unwrap()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(e.schema_version(), 2);
+        assert_eq!(e.schema_version(), 3);
     }
 
     #[test]
@@ -96,7 +129,7 @@ mod tests {
             decode::<ConversationEvent>("MessagePosted", 1, json!({"sender": "martian", "content": "x"})),
             Err(DecodeError::Upcast { .. })
         ));
-        assert!(matches!(decode::<ConversationEvent>("MessagePosted", 3, json!({})), Err(DecodeError::FromTheFuture { known: 2, .. })));
+        assert!(matches!(decode::<ConversationEvent>("MessagePosted", 4, json!({})), Err(DecodeError::FromTheFuture { known: 3, .. })));
         assert!(matches!(
             decode::<ConversationEvent>("AgentAssigned", 1, json!({"type": "AgentAssigned"})),
             Err(DecodeError::Shape { .. })

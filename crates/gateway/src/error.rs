@@ -40,6 +40,11 @@ pub enum ApiError {
     Missing { message: String },
     #[error("the request body is too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// It existed, and is gone for good (e.g. a file of an erased user).
+    #[error("{0} is gone")]
+    Gone(&'static str),
     #[error("too many requests; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("the service is temporarily unavailable")]
@@ -63,6 +68,8 @@ impl ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Missing { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -78,6 +85,8 @@ impl ApiError {
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::Missing { .. } => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Gone(_) => "gone",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -100,7 +109,7 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable: `bad_request`, `unauthorized`,
-    /// `forbidden`, `not_found`, `payload_too_large`, `rate_limited`,
+    /// `forbidden`, `not_found`, `gone`, `payload_too_large`, `unsupported_media_type`, `rate_limited`,
     /// `unavailable`, `internal`; on `409` the refusing rule's name
     /// (`already_resolved`, `article_exists`, …), or `conflict`/`busy` when a
     /// concurrent change won (retry); on `422` the rule that found the request

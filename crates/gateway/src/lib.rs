@@ -72,6 +72,8 @@ pub struct AppState {
     /// Who of the staff is online (shared by the replicas in the distributed mode).
     pub presence: Arc<dyn ws::presence::PresenceStore>,
     pub limiter: Arc<routes::limits::Limiter>,
+    /// Uploaded files, sealed in the blob store, and their limits.
+    pub attachments: Arc<routes::attachments::Attachments>,
     pub metrics: PrometheusHandle,
     /// Flips to `true` when the server shuts down: sockets close with 1012.
     pub shutdown: watch::Receiver<bool>,

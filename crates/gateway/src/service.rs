@@ -68,23 +68,35 @@ pub struct Ack {
 }
 
 /// Posts a message as the caller (customer or agent), idempotently by
-/// client message id.
+/// client message id. `attachments` are ids of the caller's uploads to the
+/// conversation; with some, the text may be blank (an attachments-only message).
 pub async fn post_message(
     state: &AppState,
     caller: &Caller,
     id: &ConversationId,
     client_message_id: &str,
     text: &str,
+    attachments: &[String],
 ) -> Result<Ack, ApiError> {
-    let text = MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let text = if text.trim().is_empty() && !attachments.is_empty() {
+        None
+    } else {
+        Some(MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+    };
     let cmid = ClientMessageId::parse(client_message_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (stream, conversation) = authorize(state, caller, id).await?;
+    let attachments = if attachments.is_empty() || conversation.client_message_version(&cmid).is_some() {
+        // A retry of a stored message changes nothing: no need to look its files up again.
+        Vec::new()
+    } else {
+        crate::routes::attachments::attachments_of(state, caller, id, attachments).await?
+    };
     // The conversation's own customer writes as the customer (also a staff
     // member chatting through the seed API); other staff write as agents.
     let own = conversation.started().is_some_and(|s| s.customer == caller.user);
     let author = if own || !caller.is_staff() { Author::Customer } else { Author::Agent { id: caller.user.clone() } };
     let author_kind = author.clone();
-    let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()) };
+    let command = ConversationCommand::PostMessage { author, text, client_message_id: Some(cmid.clone()), attachments };
     let started = std::time::Instant::now();
     let executed: Executed<Conversation> = state.commands.execute(&stream, &command, &ctx(caller)).await?;
     metrics::histogram!("jamuna_gateway_append_seconds").record(started.elapsed().as_secs_f64());

@@ -6,6 +6,8 @@
 //! added to an event later stays with staff until it is added below (and a
 //! new event type does not compile until it is given a customer view):
 //!
+//! * a message's attachments (id, name, type, size) are shown: they are
+//!   part of what was said to the customer;
 //! * staff-only events (`TagsChanged`) are not sent at all: a customer's
 //!   versions have gaps, which resume tolerates (it asks for what follows the
 //!   last version it saw);
@@ -24,6 +26,7 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::ws::hub::Pushed;
+use jamuna_domain::attachment::Attachment;
 use jamuna_domain::conversation::{Author, ConversationEvent, Source};
 use jamuna_domain::{TenantId, UserId};
 use serde_json::{Map, Value, json};
@@ -82,9 +85,10 @@ impl<'a> CustomerView<'a> {
                 "type": "ConversationStarted", "tenant": tenant, "conversation_id": conversation_id,
                 "customer": person(customer), "channel": channel,
             }),
-            E::MessagePosted { author, text, client_message_id } => json!({
+            E::MessagePosted { author, text, client_message_id, attachments } => json!({
                 "type": "MessagePosted", "author": self.author(conversation, author), "text": text,
                 "client_message_id": client_message_id,
+                "attachments": attachments.iter().map(attachment).collect::<Vec<_>>(),
             }),
             E::BotAnswered { in_reply_to, text, intent: _, confidence: _, sources, why: _ } => json!({
                 "type": "BotAnswered", "in_reply_to": in_reply_to, "text": text,
@@ -153,6 +157,11 @@ impl<'a> CustomerView<'a> {
         out.insert("last_message".into(), last);
         Value::Object(out)
     }
+}
+
+/// An attachment as a customer sees it: all of it (it is part of the message).
+fn attachment(a: &Attachment) -> Value {
+    json!({"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size})
 }
 
 /// A source as a customer sees it: which article and passage, not its score.
@@ -235,8 +244,22 @@ mod tests {
             channel: Channel::Web,
         };
         assert_eq!(v.event("c1", &started).unwrap()["customer"], "cust", "the customer's own id");
-        let resolved = v.event("c1", &ConversationEvent::ConversationResolved { by: Some(agent) }).unwrap();
+        let resolved = v.event("c1", &ConversationEvent::ConversationResolved { by: Some(agent.clone()) }).unwrap();
         assert_eq!(resolved["by"], json!(alias));
+        let with_file = ConversationEvent::MessagePosted {
+            author: Author::Agent { id: agent },
+            text: Personal::plain(""),
+            client_message_id: None,
+            attachments: vec![Attachment {
+                id: jamuna_domain::AttachmentId::parse("f1").unwrap(),
+                name: Personal::plain("label.pdf"),
+                content_type: jamuna_domain::attachment::ContentType::Pdf,
+                size: 2048,
+            }],
+        };
+        let e = v.event("c1", &with_file).unwrap();
+        assert_eq!(keys(&e), ["attachments", "author", "client_message_id", "text", "type"]);
+        assert_eq!(e["attachments"], json!([{"id": "f1", "name": "label.pdf", "content_type": "application/pdf", "size": 2048}]));
     }
 
     #[test]

@@ -262,16 +262,18 @@ async fn conversation(
         let line = if round == 0 { rng.pick(&QUESTIONS) } else { rng.pick(&FOLLOW_UPS) };
         let post = ConversationCommand::PostMessage {
             author: Author::Customer,
-            text: text(line),
+            text: Some(text(line)),
             client_message_id: ClientMessageId::parse(format!("m{n}-{round}")).ok(),
+            attachments: vec![],
         };
         let asked = run::<Conversation>(h, &s, post, tick(&mut now, &mut rng, 60)).await?;
         if human {
             let agent = agents[rng.below(agents.len() as u64) as usize].clone();
             let reply = ConversationCommand::PostMessage {
                 author: Author::Agent { id: agent },
-                text: text(rng.pick(&AGENT_LINES)),
+                text: Some(text(rng.pick(&AGENT_LINES))),
                 client_message_id: None,
+                attachments: vec![],
             };
             run::<Conversation>(h, &s, reply, tick(&mut now, &mut rng, 300)).await?;
             continue;
@@ -291,8 +293,9 @@ async fn conversation(
             run::<Conversation>(h, &s, assign, tick(&mut now, &mut rng, 600)).await?;
             let reply = ConversationCommand::PostMessage {
                 author: Author::Agent { id: agent },
-                text: text(rng.pick(&AGENT_LINES)),
+                text: Some(text(rng.pick(&AGENT_LINES))),
                 client_message_id: None,
+                attachments: vec![],
             };
             run::<Conversation>(h, &s, reply, tick(&mut now, &mut rng, 120)).await?;
             human = true;

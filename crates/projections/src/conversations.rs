@@ -317,7 +317,7 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
     let mut message = None;
     match event {
         V::ConversationStarted { .. } => {}
-        V::MessagePosted { author, text, client_message_id } => {
+        V::MessagePosted { author, text, client_message_id, .. } => {
             let (text, erased) = personal_text(text, e.position)?;
             match author {
                 Author::Customer => {}
@@ -491,7 +491,12 @@ mod tests {
         let (e2, v2) = ev(
             2,
             2,
-            ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain("hello there"), client_message_id: None },
+            ConversationEvent::MessagePosted {
+                author: Author::Customer,
+                text: Personal::plain("hello there"),
+                client_message_id: None,
+                attachments: vec![],
+            },
         );
         let m = apply(&mut s, &e2, &v2).unwrap().unwrap();
         assert_eq!((m.version, m.text.as_str()), (2, "hello there"));
@@ -521,7 +526,12 @@ mod tests {
         let (e2, v2) = ev(
             2,
             2,
-            ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::Sealed("xx".into()), client_message_id: None },
+            ConversationEvent::MessagePosted {
+                author: Author::Customer,
+                text: Personal::Sealed("xx".into()),
+                client_message_id: None,
+                attachments: vec![],
+            },
         );
         assert!(matches!(apply(&mut s, &e2, &v2), Err(ProjectionError::BadEvent { .. })));
     }

@@ -104,7 +104,11 @@ impl Script {
 
     pub fn say(&mut self, t: &str, c: &str, author: Author, text: &str) -> u64 {
         let id = ClientMessageId::parse(format!("m{}", self.position + 1)).ok();
-        self.conversation(t, c, ConversationEvent::MessagePosted { author, text: Personal::plain(text), client_message_id: id })
+        self.conversation(
+            t,
+            c,
+            ConversationEvent::MessagePosted { author, text: Personal::plain(text), client_message_id: id, attachments: vec![] },
+        )
     }
 
     pub fn answer(&mut self, t: &str, c: &str, in_reply_to: u64, text: &str, intent: &str) -> u64 {

@@ -36,7 +36,7 @@ fn assert_customer_frame(f: &Value, staff_ids: &[&str]) {
     let e = &f["event"];
     let expected: &[&str] = match e["type"].as_str() {
         Some("ConversationStarted") => &["type", "tenant", "conversation_id", "customer", "channel"],
-        Some("MessagePosted") => &["type", "author", "text", "client_message_id"],
+        Some("MessagePosted") => &["type", "author", "text", "client_message_id", "attachments"],
         Some("BotAnswered") => &["type", "in_reply_to", "text", "sources"],
         Some("HandoffRequested") => &["type"],
         Some("AgentAssigned") => &["type", "agent"],
@@ -47,6 +47,9 @@ fn assert_customer_frame(f: &Value, staff_ids: &[&str]) {
         match e["author"]["kind"].as_str() {
             Some("agent") => assert_eq!(keys(&e["author"]), set(&["kind", "id"]), "{e}"),
             _ => assert_eq!(keys(&e["author"]), set(&["kind"]), "{e}"),
+        }
+        for a in e["attachments"].as_array().expect("attachments") {
+            assert_eq!(keys(a), set(&["id", "name", "content_type", "size"]), "attachment {a}");
         }
     }
     if e["type"] == "BotAnswered" {

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldConversation, mergeEvents, HANDOFF_REASONS } from '@jamuna/protocol';
-import { api, socket } from '../client';
+import { ACCEPTED_FILES, type Attachment, attachmentError, formatSize, isImage, newId, textOf } from '@jamuna/protocol';
+import { api, files, socket } from '../client';
 import { usePeople } from '../people';
 import { time, why } from '../format';
 import { useCannedPicker } from '../CannedPicker';
@@ -92,6 +93,25 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
     } else if (typingOn.current) {
       typingOn.current = false;
       s.typing(id, false);
+    }
+  };
+
+  const fileInput = useRef<HTMLInputElement>(null);
+  const [uploading, setUploading] = useState(false);
+  // Uploads the file and posts it, with the draft as its text.
+  const attach = async (file: File | undefined): Promise<void> => {
+    if (!file) return;
+    setUploading(true);
+    setError(null);
+    try {
+      if (!view.assignee) await api.assign(id).catch(() => undefined);
+      const up = await api.uploadAttachment(id, file, file.name || 'file');
+      await api.postMessage(id, newId(), draft.trim(), [up.id]);
+      setDraft('');
+    } catch (e) {
+      setError(attachmentError(e));
+    } finally {
+      setUploading(false);
     }
   };
 
@@ -229,9 +249,28 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
         />
         <div className="reply-bar">
           <span className="muted small">{view.humanInvolved ? 'The bot stays silent: a human is handling this conversation.' : 'The bot is answering. Replying takes the conversation over.'}</span>
-          <button type="submit" className="primary" disabled={!draft.trim()}>
-            Send
-          </button>
+          <span className="reply-actions">
+            <input
+              ref={fileInput}
+              type="file"
+              className="sr"
+              accept={ACCEPTED_FILES}
+              aria-label="Attach a file"
+              data-testid="attach-input"
+              tabIndex={-1}
+              onChange={(e) => {
+                const file = e.target.files?.[0];
+                e.target.value = '';
+                void attach(file);
+              }}
+            />
+            <button type="button" disabled={uploading} onClick={() => fileInput.current?.click()} title="Attach an image, a PDF or a text file (sent with the text above)">
+              {uploading ? 'Sending file…' : <><ClipIcon /> Attach file</>}
+            </button>
+            <button type="submit" className="primary" disabled={!draft.trim()}>
+              Send
+            </button>
+          </span>
         </div>
       </form>
     </div>
@@ -268,7 +307,14 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           {m.state === 'sending' && <span className="muted small"> · sending…</span>}
           {m.state === 'failed' && <span className="error small"> · not sent{m.failure ? `: ${m.failure}` : ''}</span>}
         </div>
-        <div className="line-text">{m.text}</div>
+        {m.text && <div className="line-text">{m.text}</div>}
+        {m.attachments && m.attachments.length > 0 && (
+          <div className="files">
+            {m.attachments.map((a) => (
+              <FileItem key={a.id} conversation={id} a={a} />
+            ))}
+          </div>
+        )}
         {m.role === 'bot' && m.sources && m.sources.length > 0 && (
           <ul className="sources">
             {m.sources.map((s) => (
@@ -286,4 +332,46 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
       </div>
     );
   }
+}
+
+/** One attachment: an image as a thumbnail (opens full size), any other file as a download with its name and size. */
+function FileItem({ conversation, a }: { conversation: string; a: Attachment }) {
+  const name = textOf(a.name);
+  const image = isImage(a.content_type);
+  const [url, setUrl] = useState<string | null>(null);
+  const [gone, setGone] = useState(false);
+  useEffect(() => {
+    if (!image) return;
+    let live = true;
+    files.url(conversation, a.id).then(
+      (u) => live && setUrl(u),
+      () => live && setGone(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, [conversation, a.id, image]);
+  if (gone) return <span className="file file-gone muted">{name} · no longer available</span>;
+  if (image) {
+    return url ? (
+      <a href={url} target="_blank" rel="noopener noreferrer" className="thumb-link">
+        <img className="thumb" src={url} alt={name} data-attachment={a.id} />
+      </a>
+    ) : (
+      <span className="file muted">Loading {name}…</span>
+    );
+  }
+  return (
+    <button type="button" className="file" data-attachment={a.id} onClick={() => void files.save(conversation, a.id, name).catch(() => setGone(true))}>
+      <ClipIcon /> {name} <span className="muted small">{formatSize(a.size)}</span>
+    </button>
+  );
+}
+
+function ClipIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" style={{ verticalAlign: 'text-bottom' }}>
+      <path fill="currentColor" d="M16.5 6.5v10.6a4.5 4.5 0 0 1-9 0V5.5a3 3 0 0 1 6 0v10.1a1.5 1.5 0 0 1-3 0V6.5H9v9.1a3 3 0 0 0 6 0V5.5a4.5 4.5 0 0 0-9 0v11.6a6 6 0 0 0 12 0V6.5z" />
+    </svg>
+  );
 }

@@ -9,6 +9,7 @@ import { useCallback, useMemo } from 'react';
 import { Pressable, StyleSheet, Text, View, useWindowDimensions } from 'react-native';
 import { Bubble, type BubbleProps, GiftedChat, type Reply, type User } from 'react-native-gifted-chat';
 import type { ApiClient, Connection } from '@jamuna/protocol';
+import { formatSize, isImage, textOf } from '@jamuna/protocol';
 import { useConversation } from '../useConversation';
 import { type JamunaMessage, QUICK_HELPED, QUICK_HUMAN, agentName, initials, toGiftedMessages } from './messages';
 
@@ -78,6 +79,18 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
 
   const renderCustomView = useCallback((props: BubbleProps<JamunaMessage>) => {
     const m = props.currentMessage;
+    if (m.attachments?.length) {
+      // Received files, by name and size (the app has no picker, and no in-app preview yet).
+      return (
+        <View style={styles.sources} accessibilityLabel="Attachments" testID={`attachments-${m._id}`}>
+          {m.attachments.map((a) => (
+            <Text key={a.id} style={styles.source} numberOfLines={1}>
+              {isImage(a.content_type) ? 'Image' : 'File'}: {textOf(a.name)} · {formatSize(a.size)}
+            </Text>
+          ))}
+        </View>
+      );
+    }
     if (m.role !== 'bot' || !m.sources?.length) return null;
     return (
       <View style={styles.sources} accessibilityLabel="Sources" testID={`sources-${m._id}`}>

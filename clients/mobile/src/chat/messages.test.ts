@@ -56,4 +56,15 @@ describe('toGiftedMessages', () => {
     expect(joined).toMatchObject({ system: true, text: 'Sam joined the conversation' });
     expect(msg!.user).toEqual({ _id: 'agent:u-1', name: 'Sam' });
   });
+
+  it('carries the files an agent sent', () => {
+    const file = { id: 'f1', name: 'form.pdf', content_type: 'application/pdf', size: 142 };
+    const events = [
+      f({ type: 'MessagePosted', author: { kind: 'agent', id: 'ag' }, text: 'Here you go', client_message_id: 'x', attachments: [file] }),
+      f({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'thanks', client_message_id: 'y' }),
+    ];
+    const msgs = toGiftedMessages(foldConversation('c', events), 'me');
+    expect(msgs[1]!.attachments).toEqual([file]);
+    expect(msgs[0]!.attachments).toBeUndefined();
+  });
 });

@@ -3,7 +3,7 @@
  * (the customer is "me"), bot answers carrying their sources, quick replies
  * on the latest answer, and delivery state as GiftedChat's `pending`/`sent`.
  */
-import type { ChatMessage, ConversationView, Source } from '@jamuna/protocol';
+import type { Attachment, ChatMessage, ConversationView, Source } from '@jamuna/protocol';
 import type { IMessage, QuickReplies, User } from 'react-native-gifted-chat';
 
 export interface JamunaMessage extends IMessage {
@@ -13,6 +13,8 @@ export interface JamunaMessage extends IMessage {
   sources?: Source[];
   helpful?: boolean | null;
   failed?: string;
+  /** Files attached to the message (shown by name and size). */
+  attachments?: Attachment[];
 }
 
 export const BOT: User = { _id: 'bot', name: 'Assistant' };
@@ -58,7 +60,7 @@ export function toGiftedMessages(view: ConversationView, me: string, names: Reco
   const out: JamunaMessage[] = [];
   for (const m of view.messages) {
     if (m.notice === 'FeedbackGiven') continue;
-    const base = { _id: m.key, createdAt: new Date(m.at), version: m.version, role: m.role };
+    const base = { _id: m.key, createdAt: new Date(m.at), version: m.version, role: m.role, ...(m.attachments?.length ? { attachments: m.attachments } : {}) };
     switch (m.role) {
       case 'customer':
         out.push({

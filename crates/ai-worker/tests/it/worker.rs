@@ -37,8 +37,9 @@ async fn the_worker_goes_on_after_a_stored_event_it_cannot_decode() {
     commands.execute::<Conversation>(&stream, &start, &ctx).await.unwrap();
     let post = ConversationCommand::PostMessage {
         author: Author::Customer,
-        text: MessageText::parse("How do I change my PIN?").unwrap(),
+        text: Some(MessageText::parse("How do I change my PIN?").unwrap()),
         client_message_id: None,
+        attachments: vec![],
     };
     let posted = commands.execute::<Conversation>(&stream, &post, &ctx).await.unwrap().appended.unwrap().last_position;
     assert!(posted > bad);
@@ -103,8 +104,12 @@ async fn conversation(commands: &CommandHandler, id: &str, handed_off: bool, mes
         commands.execute::<Conversation>(&stream, &handoff, &ctx).await.unwrap();
     }
     for m in messages {
-        let post =
-            ConversationCommand::PostMessage { author: Author::Customer, text: MessageText::parse(m).unwrap(), client_message_id: None };
+        let post = ConversationCommand::PostMessage {
+            author: Author::Customer,
+            text: Some(MessageText::parse(m).unwrap()),
+            client_message_id: None,
+            attachments: vec![],
+        };
         commands.execute::<Conversation>(&stream, &post, &ctx).await.unwrap();
     }
     stream
@@ -140,8 +145,9 @@ async fn two_messages_of_one_conversation_in_one_batch_are_answered_in_order() {
     let tenant = TenantId::parse("acme").unwrap();
     let post = ConversationCommand::PostMessage {
         author: Author::Customer,
-        text: MessageText::parse("Thank you").unwrap(),
+        text: Some(MessageText::parse("Thank you").unwrap()),
         client_message_id: None,
+        attachments: vec![],
     };
     commands.execute::<Conversation>(&c1, &post, &CommandContext::new(tenant, chrono::Utc::now())).await.unwrap();
     let batch = posted(&log).await;
@@ -171,4 +177,29 @@ async fn a_batch_with_a_handed_off_conversation_answers_the_others_only() {
     // Started (1), HandoffRequested (2), the two messages (3, 4): the bot stays silent.
     assert_eq!(responses(&log, &commands, &human).await, vec![(2, "handoff".to_string())]);
     assert_eq!(log.read_stream(&human, 0).await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_files_only_is_left_for_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, commands, worker) = batch_worker(dir.path()).await;
+    let c1 = conversation(&commands, "c1", false, &["Hello"]).await;
+    let files_only = ConversationCommand::PostMessage {
+        author: Author::Customer,
+        text: None,
+        client_message_id: None,
+        attachments: vec![jamuna_domain::attachment::Attachment {
+            id: jamuna_domain::AttachmentId::parse("f1").unwrap(),
+            name: jamuna_domain::Personal::plain("receipt.png"),
+            content_type: jamuna_domain::attachment::ContentType::Png,
+            size: 10,
+        }],
+    };
+    let tenant = TenantId::parse("acme").unwrap();
+    commands.execute::<Conversation>(&c1, &files_only, &CommandContext::new(tenant, chrono::Utc::now())).await.unwrap();
+    let batch = posted(&log).await;
+    assert_eq!(batch.len(), 2);
+    worker.answer_all(&batch.iter().collect::<Vec<_>>()).await;
+    // Started (1), Hello (2), the file (3): only Hello is answered.
+    assert_eq!(responses(&log, &commands, &c1).await, vec![(4, "answers 2".to_string())]);
 }

@@ -51,8 +51,9 @@ async fn start(h: &CommandHandler, id: &str) -> StreamId {
 fn post(text: &str, cmid: &str) -> ConversationCommand {
     ConversationCommand::PostMessage {
         author: Author::Customer,
-        text: MessageText::parse(text).unwrap(),
+        text: Some(MessageText::parse(text).unwrap()),
         client_message_id: Some(ClientMessageId::parse(cmid).unwrap()),
+        attachments: vec![],
     }
 }
 

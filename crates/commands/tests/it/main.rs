@@ -1,5 +1,6 @@
 //! Integration tests of the write side, in one test binary.
 
+mod blobs;
 mod durability;
 mod handler;
 mod keys;

@@ -1,6 +1,7 @@
 //! What can be asked of a conversation.
 
 use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
+use crate::attachment::Attachment;
 use crate::user::Role;
 use crate::{ClientMessageId, ConversationId, MessageText, TenantId, UserId};
 
@@ -23,10 +24,13 @@ pub enum ConversationCommand {
     },
     /// A customer or an agent writes. A `client_message_id` seen before in
     /// this conversation makes the command a no-op (an idempotent retry).
+    /// A message has text, attachments, or both; the attachments are
+    /// uploads the caller checked belong to this conversation and author.
     PostMessage {
         author: Author,
-        text: MessageText,
+        text: Option<MessageText>,
         client_message_id: Option<ClientMessageId>,
+        attachments: Vec<Attachment>,
     },
     /// The AI worker answers the customer message at version `in_reply_to`.
     /// Its output arrives here as data.

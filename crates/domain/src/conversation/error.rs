@@ -24,6 +24,12 @@ pub enum ConversationError {
     InvalidScore(u8),
     #[error("the comment is too long (at most 1000 characters)")]
     CommentTooLong,
+    #[error("a message needs text or at least one attachment")]
+    EmptyMessage,
+    #[error("a message carries at most {0} attachments")]
+    TooManyAttachments(usize),
+    #[error("attachment {0} is already part of a message")]
+    AttachmentAlreadyPosted(crate::AttachmentId),
     /// A stored event holds finite numbers only: JSON has no NaN or infinity.
     #[error("a confidence or score must be a finite number")]
     NotFinite,
@@ -44,6 +50,9 @@ impl crate::ErrorCode for ConversationError {
             ConversationError::InvalidScore(_) => "invalid_score",
             ConversationError::CommentTooLong => "comment_too_long",
             ConversationError::NotFinite => "not_finite",
+            ConversationError::EmptyMessage => "empty_message",
+            ConversationError::TooManyAttachments(_) => "too_many_attachments",
+            ConversationError::AttachmentAlreadyPosted(_) => "attachment_already_posted",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What happened to a conversation.
 
 use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
+use crate::attachment::Attachment;
 use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -13,12 +14,14 @@ pub enum ConversationEvent {
         customer: UserId,
         channel: Channel,
     },
-    /// Schema 2. Schema 1 was the seed's message shape, `{sender, content}`
-    /// (see [`crate::upcast`]).
+    /// Schema 3: with `attachments`. Schema 2 had none; schema 1 was the
+    /// seed's message shape, `{sender, content}` (see [`crate::upcast`]).
     MessagePosted {
         author: Author,
+        /// Empty when the message is attachments only.
         text: Personal,
         client_message_id: Option<ClientMessageId>,
+        attachments: Vec<Attachment>,
     },
     /// The bot's answer to the customer message at version `in_reply_to`.
     BotAnswered {
@@ -74,7 +77,11 @@ impl DomainEvent for ConversationEvent {
 
     fn personal_fields_mut(&mut self) -> Vec<&mut Personal> {
         match self {
-            Self::MessagePosted { text, .. } | Self::BotAnswered { text, .. } => vec![text],
+            // The order is fixed (it is part of each sealed value's associated data).
+            Self::MessagePosted { text, attachments, .. } => {
+                std::iter::once(text).chain(attachments.iter_mut().map(|a| &mut a.name)).collect()
+            }
+            Self::BotAnswered { text, .. } => vec![text],
             Self::FeedbackGiven { feedback: Feedback::Csat { comment: Some(c), .. } } => vec![c],
             _ => vec![],
         }

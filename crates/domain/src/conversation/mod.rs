@@ -14,7 +14,10 @@
 //! * a 👎 on a bot answer while the bot still has the conversation (no human
 //!   involved, not resolved) hands it to a human: `FeedbackGiven` and
 //!   `HandoffRequested { reason: NegativeFeedback }` in the same append;
-//! * message text is valid by construction ([`crate::MessageText`]).
+//! * message text is valid by construction ([`crate::MessageText`]);
+//! * a message has text, attachments, or both; at most
+//!   [`MAX_ATTACHMENTS_PER_MESSAGE`] attachments, each posted once in the
+//!   conversation (an upload is attached to one message).
 
 mod command;
 mod error;
@@ -26,8 +29,9 @@ pub use error::ConversationError;
 pub use event::ConversationEvent;
 pub use why::{Basis, DecisionScores, DecisionWhy};
 
+use crate::attachment::MAX_ATTACHMENTS_PER_MESSAGE;
 use crate::user::Role;
-use crate::{Aggregate, AggregateKind, ArticleId, ClientMessageId, Personal, TenantId, Timestamp, UserId};
+use crate::{Aggregate, AggregateKind, ArticleId, AttachmentId, ClientMessageId, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -166,6 +170,8 @@ pub struct Conversation {
     answered: BTreeSet<u64>,
     answers: BTreeSet<u64>,
     csat: Option<u8>,
+    /// Every upload already attached to a message.
+    attached: BTreeSet<AttachmentId>,
 }
 
 impl Conversation {
@@ -229,7 +235,7 @@ impl Aggregate for Conversation {
                     channel: *channel,
                 }])
             }
-            C::PostMessage { author, text, client_message_id } => {
+            C::PostMessage { author, text, client_message_id, attachments } => {
                 if self.started.is_none() {
                     return Err(E::NotStarted);
                 }
@@ -240,10 +246,21 @@ impl Aggregate for Conversation {
                 if *author == Author::Bot && self.human_involved {
                     return Err(E::HandedToHuman);
                 }
+                if text.is_none() && attachments.is_empty() {
+                    return Err(E::EmptyMessage);
+                }
+                if attachments.len() > MAX_ATTACHMENTS_PER_MESSAGE {
+                    return Err(E::TooManyAttachments(MAX_ATTACHMENTS_PER_MESSAGE));
+                }
+                let mut seen = BTreeSet::new();
+                if let Some(a) = attachments.iter().find(|a| self.attached.contains(&a.id) || !seen.insert(&a.id)) {
+                    return Err(E::AttachmentAlreadyPosted(a.id.clone()));
+                }
                 Ok(vec![V::MessagePosted {
                     author: author.clone(),
-                    text: Personal::plain(text.as_str()),
+                    text: Personal::plain(text.as_ref().map_or("", |t| t.as_str())),
                     client_message_id: client_message_id.clone(),
+                    attachments: attachments.clone(),
                 }])
             }
             C::AnswerMessage { in_reply_to, text, intent, confidence, sources, why } => {
@@ -355,10 +372,11 @@ impl Aggregate for Conversation {
                 self.started = Some(Started { tenant: tenant.clone(), customer: customer.clone(), channel: *channel });
                 self.status = Some(Status::Open);
             }
-            V::MessagePosted { author, client_message_id, .. } => {
+            V::MessagePosted { author, client_message_id, attachments, .. } => {
                 if let Some(id) = client_message_id {
                     self.client_messages.insert(id.clone(), self.version);
                 }
+                self.attached.extend(attachments.iter().map(|a| a.id.clone()));
                 match author {
                     Author::Customer => {
                         self.customer_messages.insert(self.version);

@@ -26,10 +26,15 @@ fn cmid(s: &str) -> Option<ClientMessageId> {
     Some(ClientMessageId::parse(s).unwrap())
 }
 fn customer_says(s: &str, id: &str) -> ConversationEvent {
-    ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain(s), client_message_id: cmid(id) }
+    ConversationEvent::MessagePosted {
+        author: Author::Customer,
+        text: Personal::plain(s),
+        client_message_id: cmid(id),
+        attachments: vec![],
+    }
 }
 fn post(s: &str, id: &str) -> ConversationCommand {
-    ConversationCommand::PostMessage { author: Author::Customer, text: text(s), client_message_id: cmid(id) }
+    ConversationCommand::PostMessage { author: Author::Customer, text: Some(text(s)), client_message_id: cmid(id), attachments: vec![] }
 }
 fn answer(in_reply_to: u64) -> ConversationCommand {
     ConversationCommand::AnswerMessage {
@@ -150,6 +155,7 @@ fn the_bot_stays_silent_once_a_human_is_involved() {
             author: Author::Agent { id: agent_id() },
             text: Personal::plain("I'm on it"),
             client_message_id: None,
+            attachments: vec![],
         },
     ] {
         given::<Conversation>([started(), asked.clone(), human]).when(answer(2)).then_err(ConversationError::HandedToHuman);
@@ -399,4 +405,68 @@ fn events_stored_before_the_why_load_unchanged_and_new_ones_round_trip() {
     let json = serde_json::to_string(&new).unwrap();
     assert!(json.contains(r#""basis":"out_of_scope_distance""#), "{json}");
     assert_eq!(serde_json::from_str::<ConversationEvent>(&json).unwrap(), new);
+}
+
+fn file(id: &str) -> crate::attachment::Attachment {
+    crate::attachment::Attachment {
+        id: crate::AttachmentId::parse(id).unwrap(),
+        name: Personal::plain(format!("{id}.png")),
+        content_type: crate::attachment::ContentType::Png,
+        size: 10,
+    }
+}
+fn post_files(s: Option<&str>, id: &str, files: &[&str]) -> ConversationCommand {
+    ConversationCommand::PostMessage {
+        author: Author::Customer,
+        text: s.map(text),
+        client_message_id: cmid(id),
+        attachments: files.iter().map(|f| file(f)).collect(),
+    }
+}
+fn customer_sent_files(s: &str, id: &str, files: &[&str]) -> ConversationEvent {
+    ConversationEvent::MessagePosted {
+        author: Author::Customer,
+        text: Personal::plain(s),
+        client_message_id: cmid(id),
+        attachments: files.iter().map(|f| file(f)).collect(),
+    }
+}
+
+#[test]
+fn a_message_may_be_attachments_only() {
+    given::<Conversation>([started()]).when(post_files(None, "m1", &["f1"])).then(vec![customer_sent_files("", "m1", &["f1"])]);
+    given::<Conversation>([started()]).when(post_files(Some("my receipt"), "m1", &["f1", "f2"])).then(vec![customer_sent_files(
+        "my receipt",
+        "m1",
+        &["f1", "f2"],
+    )]);
+}
+
+#[test]
+fn a_message_without_text_or_attachments_is_refused() {
+    given::<Conversation>([started()]).when(post_files(None, "m1", &[])).then_err(ConversationError::EmptyMessage);
+}
+
+#[test]
+fn a_message_carries_at_most_ten_attachments() {
+    let ten: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
+    given::<Conversation>([started()]).when(post_files(None, "m1", &ten)).then(vec![customer_sent_files("", "m1", &ten)]);
+    let mut eleven = ten.clone();
+    eleven.push("f10");
+    given::<Conversation>([started()]).when(post_files(None, "m1", &eleven)).then_err(ConversationError::TooManyAttachments(10));
+}
+
+#[test]
+fn an_upload_is_attached_to_one_message_only() {
+    let f1 = crate::AttachmentId::parse("f1").unwrap();
+    given::<Conversation>([started(), customer_sent_files("", "m1", &["f1"])])
+        .when(post_files(Some("again"), "m2", &["f1"]))
+        .then_err(ConversationError::AttachmentAlreadyPosted(f1.clone()));
+    given::<Conversation>([started()]).when(post_files(None, "m1", &["f1", "f1"])).then_err(ConversationError::AttachmentAlreadyPosted(f1));
+}
+
+#[test]
+fn a_retried_message_with_attachments_is_stored_once() {
+    given::<Conversation>([started(), customer_sent_files("", "m1", &["f1"])]).when(post_files(None, "m1", &["f1"])).then(vec![]);
 }

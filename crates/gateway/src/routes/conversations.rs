@@ -255,8 +255,15 @@ struct PostMessage {
     /// The client's id for this message (a retry sends the same one).
     #[schema(value_type = super::schema::Id)]
     client_message_id: String,
-    #[schema(value_type = super::schema::MessageText)]
+    /// May be absent when the message has `attachments`.
+    #[serde(default)]
+    #[schema(value_type = Option<super::schema::MessageText>)]
     text: String,
+    /// Ids of files the caller uploaded to this conversation
+    /// (`POST …/attachments`), each attached to one message only.
+    #[serde(default)]
+    #[schema(value_type = Vec<super::schema::Id>, max_items = 10)]
+    attachments: Vec<String>,
 }
 
 /// Posts a message as the caller, idempotently by `client_message_id`.
@@ -265,9 +272,9 @@ struct PostMessage {
     responses(
         (status = 201, description = "Stored", body = Ack),
         (status = 200, description = "This `client_message_id` was stored before; nothing new was stored", body = Ack),
-        (status = 400, description = "Empty or too long text, or an invalid client message id", body = ErrorBody),
+        (status = 400, description = "Empty (no text and no attachments) or too long text, or an invalid client message id", body = ErrorBody),
         (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
-        (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody),
+        (status = 409, description = "A business rule refused it (e.g. `already_resolved`, `unknown_attachment`, `attachment_already_posted`, `too_many_attachments`)", body = ErrorBody),
     ))]
 async fn post_message(
     State(state): State<AppState>,
@@ -275,7 +282,7 @@ async fn post_message(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
-    let mut ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text).await?;
+    let mut ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text, &body.attachments).await?;
     if !caller.is_staff() {
         // A log position tells of every tenant's traffic: staff only.
         ack.position = None;

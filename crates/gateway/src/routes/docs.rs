@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, auth, canned, conversations, health, kb, seed, tenants, users};
+use super::{analytics, attachments, auth, canned, conversations, health, kb, seed, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,6 +60,7 @@ use super::{analytics, auth, canned, conversations, health, kb, seed, tenants, u
         conversations::start, conversations::list, conversations::detail, conversations::post_message,
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
+        attachments::upload, attachments::download,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
@@ -220,6 +221,7 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("auth.rs"),
             include_str!("conversations.rs"),
+            include_str!("attachments.rs"),
             include_str!("users.rs"),
             include_str!("tenants.rs"),
             include_str!("kb.rs"),

@@ -153,6 +153,12 @@ impl Limiter {
         Ok(self.store.hit(&format!("once:{id}"), 1, ttl).await?.is_ok())
     }
 
+    /// Counts one use of `key`, at most `limit` in `window`: `Ok(Err(seconds
+    /// to wait))` when over.
+    pub async fn count(&self, key: &str, limit: u32, window: Duration) -> Result<Result<(), u64>, StoreError> {
+        Ok(self.store.hit(key, limit, window).await?.map_err(retry_after_secs))
+    }
+
     /// Counts a new visitor identity for `ip` and `widget_key`.
     pub async fn visitor_minted(&self, ip: Option<IpAddr>, widget_key: &str) -> Result<(), ApiError> {
         let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());

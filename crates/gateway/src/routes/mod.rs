@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource, each exposing `router()`.
 
 pub mod analytics;
+pub mod attachments;
 pub mod auth;
 pub mod canned;
 pub mod conversations;
@@ -53,6 +54,13 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit))
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        // Uploads have a limit of their own (`attachments.max_bytes`, enforced by the handler).
+        .merge(
+            attachments::router()
+                .with_state(state.clone())
+                .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
+                .layer(middleware::from_fn_with_state(state.clone(), limits::rate_limit)),
+        )
         .layer(middleware::from_fn(track));
     if let Some(dir) = &state.config.static_dir {
         app = app.fallback_service(tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true));

@@ -184,7 +184,7 @@ pub async fn ask(state: &AppState, caller: &Caller, text: &str) -> Result<String
     state.hub.subscribe(&stream, &outlet);
     let result = async {
         let with_human = current_conversation(state, caller, &id).await?;
-        let ack = service::post_message(state, caller, &id, &uuid::Uuid::now_v7().simple().to_string(), text).await?;
+        let ack = service::post_message(state, caller, &id, &uuid::Uuid::now_v7().simple().to_string(), text, &[]).await?;
         if with_human {
             return Ok(PENDING_TEXT.to_string());
         }

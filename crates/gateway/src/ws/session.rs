@@ -331,7 +331,7 @@ impl Session {
                 Ok(true)
             }
             ClientFrame::Send { conversation_id, client_message_id, text } => {
-                match service::post_message(&self.state, &self.caller, &conversation_id, &client_message_id, &text).await {
+                match service::post_message(&self.state, &self.caller, &conversation_id, &client_message_id, &text, &[]).await {
                     Ok(ack) => {
                         let frame = ServerFrame::Ack {
                             conversation_id: &ack.conversation_id,

@@ -145,6 +145,14 @@ pub async fn spawn_app() -> TestApp {
         hub: hub.clone(),
         presence: sessions.clone(),
         limiter: Arc::new(Limiter::with_store(10_000, sessions)),
+        attachments: Arc::new(jamuna_gateway::routes::attachments::Attachments {
+            store: jamuna_commands::attachments::AttachmentStore::new(
+                Arc::new(jamuna_commands::blobs::fs::FsBlobs::open(data.path().join("blobs")).expect("the blob store opens")),
+                sealer.keys().clone(),
+            ),
+            max_bytes: 10 * 1024 * 1024,
+            customer_uploads_per_day: 50,
+        }),
         metrics: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle(),
         shutdown: shutdown_rx,
     };

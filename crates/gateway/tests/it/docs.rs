@@ -89,6 +89,14 @@ async fn app(dir: &std::path::Path) -> axum::Router {
         hub: Arc::new(Hub::default()),
         presence: Arc::new(jamuna_projections::sessions::MemorySessions::new()),
         limiter: Arc::new(Limiter::new(10_000)),
+        attachments: Arc::new(jamuna_gateway::routes::attachments::Attachments {
+            store: jamuna_commands::attachments::AttachmentStore::new(
+                Arc::new(jamuna_commands::blobs::fs::FsBlobs::open(dir.join("blobs")).unwrap()),
+                Arc::new(jamuna_commands::keys::memory::MemoryKeyStore::default()),
+            ),
+            max_bytes: 1024,
+            customer_uploads_per_day: 50,
+        }),
         metrics: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle(),
         shutdown,
     };

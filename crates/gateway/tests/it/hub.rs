@@ -49,8 +49,9 @@ async fn the_hub_skips_a_message_it_cannot_decode_and_pushes_the_next_event() {
     let bad = jamuna_commands::log::sqlite::append_undecodable(&path).expect("a corrupt row");
     let post = ConversationCommand::PostMessage {
         author: Author::Customer,
-        text: MessageText::parse("still there?").expect("text"),
+        text: Some(MessageText::parse("still there?").expect("text")),
         client_message_id: None,
+        attachments: vec![],
     };
     let posted = commands.execute::<Conversation>(&stream, &post, &ctx).await.expect("posted").appended.expect("appended").last_position;
     assert!(posted > bad);

@@ -460,7 +460,10 @@ mod tests {
         // Enough messages, in batches, for the index to hold several segments.
         for p in 2..60 {
             let text = Personal::plain(format!("message {p} about the zorblatt fizzwhistle"));
-            events.push(conv(p, ConversationEvent::MessagePosted { author: Author::Customer, text, client_message_id: None }));
+            events.push(conv(
+                p,
+                ConversationEvent::MessagePosted { author: Author::Customer, text, client_message_id: None, attachments: vec![] },
+            ));
         }
         events.push(conv(60, ConversationEvent::ConversationResolved { by: None }));
         let comment = Some(Personal::plain("the quillbrace was dreadful"));

@@ -27,8 +27,9 @@ async fn converse(f: &Fixture, id: &str, lines: usize) -> u64 {
     for n in 0..lines {
         let post = ConversationCommand::PostMessage {
             author: Author::Customer,
-            text: MessageText::parse(&format!("line {n}")).expect("text"),
+            text: Some(MessageText::parse(&format!("line {n}")).expect("text")),
             client_message_id: None,
+            attachments: vec![],
         };
         last = f.handler.execute::<Conversation>(&s, &post, &ctx).await.expect("post").appended.expect("appended").last_position;
     }

@@ -271,7 +271,7 @@ proptest! {
         let sealer = Sealer::new(Arc::new(MemoryKeyStore::default()));
         let ada = UserId::parse("ada").expect("an id");
         let id = uuid::Uuid::now_v7();
-        let mut event = ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::Plain(text.clone()), client_message_id: None };
+        let mut event = ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::Plain(text.clone()), client_message_id: None, attachments: vec![] };
         rt.block_on(sealer.seal(&tenant(), Some(&ada), id, &mut event)).expect("seals");
         let ConversationEvent::MessagePosted { text: Personal::Sealed(sealed), .. } = &event else { panic!("not sealed") };
         let mut tampered = replace.unwrap_or_else(|| sealed.clone()).into_bytes();
