@@ -54,7 +54,15 @@ mod tests {
             &C::NotFinite,
         ]);
         assert_codes(&[&crate::email_claim::EmailClaimError::AlreadyClaimed]);
-        assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
+        assert_codes(&[
+            &UserError::AlreadyRegistered,
+            &UserError::NotRegistered,
+            &UserError::Erased,
+            &UserError::NameTooLong,
+            &UserError::NotACustomer,
+            &UserError::InvalidExternalId,
+            &UserError::InvalidAttributes,
+        ]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;
         assert_codes(&[
@@ -75,6 +83,8 @@ mod tests {
             &TenantError::InvalidName,
             &TenantError::InvalidWidgetKey,
             &TenantError::InvalidOrigin("x".into()),
+            &TenantError::InvalidGrace,
+            &TenantError::InvalidKeyId,
         ]);
     }
 }
