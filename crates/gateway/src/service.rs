@@ -45,6 +45,7 @@ pub async fn start(state: &AppState, caller: &Caller, channel: Channel) -> Resul
     if caller.is_staff() {
         return Err(ApiError::Forbidden("conversations are started by customers".into()));
     }
+    crate::contact::require_prechat(state, caller).await?;
     let id = ConversationId::from_uuid(uuid::Uuid::now_v7());
     let stream = StreamId::conversation(&caller.tenant, &id);
     let command =
@@ -79,6 +80,7 @@ pub async fn post_message(
     let text = MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let cmid = ClientMessageId::parse(client_message_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (stream, conversation) = authorize(state, caller, id).await?;
+    crate::contact::require_prechat(state, caller).await?;
     // The conversation's own customer writes as the customer (also a staff
     // member chatting through the seed API); other staff write as agents.
     let own = conversation.started().is_some_and(|s| s.customer == caller.user);

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod auth;
 pub mod conversations;
 pub mod cors;
+pub mod customers;
 pub mod docs;
 pub mod headers;
 pub mod health;
@@ -37,6 +38,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(conversations::router())
         .merge(users::router())
         .merge(tenants::router())
+        .merge(customers::router())
         .merge(kb::router())
         .merge(analytics::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
