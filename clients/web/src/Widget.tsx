@@ -1,12 +1,16 @@
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
-import type { ChatMessage } from '@jamuna/protocol';
+import type { ChatMessage, Identity } from '@jamuna/protocol';
 import type { WidgetConfig } from './config';
 import { useChat } from './useChat';
 
-interface Controls {
+export interface Controls {
   open: () => void;
   close: () => void;
   toggle: () => void;
+  /** `Jamuna.identify({ id, name, email, attributes, signature })`. */
+  identify: (identity: Identity) => Promise<boolean>;
+  /** An identity given before the widget was mounted. */
+  pending?: Identity;
 }
 
 export function Widget({ config, controls }: { config: WidgetConfig; controls?: Controls }) {
@@ -30,7 +34,16 @@ export function Widget({ config, controls }: { config: WidgetConfig; controls?: 
     controls.open = show;
     controls.close = hide;
     controls.toggle = () => (open ? hide() : show());
+    controls.identify = chat.identify;
   }
+  // An identity the host page gave before the widget was mounted.
+  const identifyNow = chat.identify;
+  useEffect(() => {
+    const pending = controls?.pending;
+    if (!pending || !controls) return;
+    controls.pending = undefined;
+    void identifyNow(pending);
+  }, [controls, identifyNow]);
 
   // Unread replies while the panel is closed.
   const replies = chat.view?.messages.filter((m) => m.role === 'bot' || m.role === 'agent').length ?? 0;
@@ -177,38 +190,42 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
         )}
       </div>
 
-      <form
-        className="jw-composer"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <label className="jw-sr" htmlFor={`${id}-input`}>
-          Your message
-        </label>
-        <textarea
-          id={`${id}-input`}
-          ref={input}
-          rows={1}
-          value={draft}
-          maxLength={4000}
-          placeholder={chat.ready ? 'Write a message…' : 'Connecting…'}
-          onChange={(e) => {
-            setDraft(e.target.value);
-            chat.typing(e.target.value.length > 0);
+      {chat.needsDetails && messages.length === 0 ? (
+        <Prechat required={chat.prechat === 'required'} onGive={chat.giveDetails} onSkip={chat.skipDetails} />
+      ) : (
+        <form
+          className="jw-composer"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submit();
           }}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
-              e.preventDefault();
-              void submit();
-            }
-          }}
-        />
-        <button type="submit" className="jw-send" aria-label="Send" disabled={!chat.ready || !draft.trim()}>
-          <SendIcon />
-        </button>
-      </form>
+        >
+          <label className="jw-sr" htmlFor={`${id}-input`}>
+            Your message
+          </label>
+          <textarea
+            id={`${id}-input`}
+            ref={input}
+            rows={1}
+            value={draft}
+            maxLength={4000}
+            placeholder={chat.ready ? 'Write a message…' : 'Connecting…'}
+            onChange={(e) => {
+              setDraft(e.target.value);
+              chat.typing(e.target.value.length > 0);
+            }}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+                e.preventDefault();
+                void submit();
+              }
+            }}
+          />
+          <button type="submit" className="jw-send" aria-label="Send" disabled={!chat.ready || !draft.trim()}>
+            <SendIcon />
+          </button>
+        </form>
+      )}
       <p className="jw-footer">Powered by Jamuna</p>
     </section>
   );
@@ -288,6 +305,42 @@ function Message({ m, config, chat }: { m: ChatMessage; config: WidgetConfig; ch
         </span>
       )}
     </div>
+  );
+}
+
+/** The tenant's pre-chat form: name and e-mail before the first message. */
+function Prechat({ required, onGive, onSkip }: { required: boolean; onGive: (name: string, email: string) => Promise<boolean>; onSkip: () => void }) {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  return (
+    <form
+      className="jw-prechat"
+      aria-label="Before we start"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onGive(name, email);
+      }}
+    >
+      <p>Before we start, how can we reach you?</p>
+      <label>
+        Your name
+        <input value={name} maxLength={200} required autoComplete="name" onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label>
+        Your e-mail address
+        <input type="email" value={email} maxLength={254} required autoComplete="email" onChange={(e) => setEmail(e.target.value)} />
+      </label>
+      <div className="jw-prechat-actions">
+        <button type="submit" className="jw-primary" disabled={!name.trim() || !email.trim()}>
+          Start chatting
+        </button>
+        {!required && (
+          <button type="button" className="jw-link" onClick={onSkip}>
+            Skip
+          </button>
+        )}
+      </div>
+    </form>
   );
 }
 

@@ -3,6 +3,7 @@ import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldC
 import { api, socket } from '../client';
 import { usePeople } from '../people';
 import { time, why } from '../format';
+import { ContactPanel } from './ContactPanel';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -176,6 +177,8 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           </label>
         </form>
       </div>
+
+      {view.customer && <ContactPanel customerId={view.customer} conversationId={id} />}
 
       {error && (
         <p className="error" role="alert">
