@@ -105,7 +105,7 @@ describe('who the customer is, in a real browser', () => {
     await page.getByRole('button', { name: /open chat/i }).click();
     const form = page.getByRole('form', { name: 'Before we start' });
     await form.waitFor();
-    expect(await page.getByLabel('Your message').count()).toBe(0);
+    expect(await page.getByLabel('Your message').isVisible()).toBe(false);
     expect(await form.getByRole('button', { name: 'Skip' }).count()).toBe(0);
     await form.getByLabel('Your name').fill('Ada Byron');
     await form.getByLabel('Your e-mail address').fill('ada@example.com');
@@ -114,5 +114,15 @@ describe('who the customer is, in a real browser', () => {
     await screenshot(page, 'prechat-form-done');
     await widgetSend(page, 'Hello, I need help with my account');
     await expect.poll(() => page.locator('.jw-msg[data-role="customer"]').getAttribute('data-state'), { timeout: 30_000 }).toBe('sent');
+    let customerId = '';
+    await expect
+      .poll(async () => {
+        const list = await call<{ items: { customer: string }[] }>('GET', '/api/v1/conversations?view=all');
+        customerId = list.items[0]?.customer ?? '';
+        return customerId;
+      })
+      .not.toBe('');
+    const contact = await call<{ name: string; email: string; verified: boolean; identified: boolean }>('GET', `/api/v1/customers/${customerId}`);
+    expect([contact.name, contact.email, contact.verified, contact.identified]).toEqual(['Ada Byron', 'ada@example.com', false, true]);
   });
 });

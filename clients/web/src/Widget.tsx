@@ -89,6 +89,8 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
   const lastAgent = view?.assignee ?? view?.agents[view.agents.length - 1];
   const agentName = (lastAgent && chat.agentNames[lastAgent]) || null;
   const resolved = view?.status === 'resolved';
+  // The tenant's pre-chat form comes before the first message.
+  const prechatShown = chat.needsDetails && messages.length === 0;
 
   useEffect(() => {
     input.current?.focus();
@@ -190,42 +192,40 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
         )}
       </div>
 
-      {chat.needsDetails && messages.length === 0 ? (
-        <Prechat required={chat.prechat === 'required'} onGive={chat.giveDetails} onSkip={chat.skipDetails} />
-      ) : (
-        <form
-          className="jw-composer"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void submit();
+      {prechatShown && <Prechat required={chat.prechat === 'required'} onGive={chat.giveDetails} onSkip={chat.skipDetails} />}
+      <form
+        className="jw-composer"
+        hidden={prechatShown}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <label className="jw-sr" htmlFor={`${id}-input`}>
+          Your message
+        </label>
+        <textarea
+          id={`${id}-input`}
+          ref={input}
+          rows={1}
+          value={draft}
+          maxLength={4000}
+          placeholder={chat.ready ? 'Write a message…' : 'Connecting…'}
+          onChange={(e) => {
+            setDraft(e.target.value);
+            chat.typing(e.target.value.length > 0);
           }}
-        >
-          <label className="jw-sr" htmlFor={`${id}-input`}>
-            Your message
-          </label>
-          <textarea
-            id={`${id}-input`}
-            ref={input}
-            rows={1}
-            value={draft}
-            maxLength={4000}
-            placeholder={chat.ready ? 'Write a message…' : 'Connecting…'}
-            onChange={(e) => {
-              setDraft(e.target.value);
-              chat.typing(e.target.value.length > 0);
-            }}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
-                e.preventDefault();
-                void submit();
-              }
-            }}
-          />
-          <button type="submit" className="jw-send" aria-label="Send" disabled={!chat.ready || !draft.trim()}>
-            <SendIcon />
-          </button>
-        </form>
-      )}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              void submit();
+            }
+          }}
+        />
+        <button type="submit" className="jw-send" aria-label="Send" disabled={!chat.ready || !draft.trim()}>
+          <SendIcon />
+        </button>
+      </form>
       <p className="jw-footer">Powered by Jamuna</p>
     </section>
   );
