@@ -11,6 +11,7 @@ mod distributed;
 mod frames;
 mod gaps;
 mod handoff;
+mod identity;
 mod otel;
 mod security;
 mod seed;

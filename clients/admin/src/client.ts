@@ -1,5 +1,5 @@
 /** The dashboard's one API client and socket, shared by every page. */
-import { ApiClient, AttachmentUrls, Connection, Outbox, Session, browserStore } from '@jamuna/protocol';
+import { ApiClient, AttachmentUrls, Connection, Outbox, Session, browserStore, type PrechatMode } from '@jamuna/protocol';
 
 const store = browserStore();
 export const api = new ApiClient(location.origin, new Session(store, 'jamuna.admin.session'));
@@ -77,6 +77,8 @@ export interface TenantSettings {
   self_signup: boolean;
   /** The share of answerable questions the bot answers (0.80 to 0.995). */
   handoff_retention: number;
+  /** The widget's pre-chat form (name, e-mail). */
+  prechat: PrechatMode;
 }
 
 /** The retention a tenant has until it chooses another. */
@@ -88,6 +90,7 @@ export function settingsOf(t: { settings?: Partial<TenantSettings> }): TenantSet
     allowed_origins: t.settings?.allowed_origins ?? [],
     self_signup: t.settings?.self_signup ?? true,
     handoff_retention: t.settings?.handoff_retention ?? DEFAULT_RETENTION,
+    prechat: t.settings?.prechat ?? 'off',
   };
 }
 

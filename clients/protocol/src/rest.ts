@@ -20,6 +20,8 @@ import type {
   Tenant,
   TokenResponse,
   UserItem,
+  ContactPanel,
+  Identity,
 } from './types';
 import { Session } from './session';
 
@@ -253,5 +255,27 @@ export class ApiClient {
   }
   analytics(from: string, to: string): Promise<Analytics> {
     return this.request('GET', `/api/v1/analytics?from=${from}&to=${to}`);
+  }
+
+  // --- who the customer is ------------------------------------------------
+
+  /** Identifies the host site's signed-in customer; the session becomes theirs (the current visitor's, if it was anonymous). */
+  async identify(widgetKey: string, identity: Identity): Promise<TokenResponse> {
+    const auth = this.session.current !== null;
+    const t = await this.request<TokenResponse>('POST', '/api/v1/auth/identify', { auth, body: { widget_key: widgetKey, ...identity } });
+    this.session.set(t);
+    return t;
+  }
+  /** The pre-chat form: the customer's name and e-mail address (unverified). */
+  giveDetails(name: string, email: string): Promise<void> {
+    return this.request('POST', '/api/v1/customers/me/details', { body: { name, email } });
+  }
+  /** Staff: who a customer is, and their past conversations. */
+  contact(customerId: string): Promise<ContactPanel> {
+    return this.request('GET', `/api/v1/customers/${encodeURIComponent(customerId)}`);
+  }
+  /** Admins: a new identity secret (shown once); the old one verifies for `graceSecs` more. */
+  rotateIdentitySecret(graceSecs: number): Promise<{ secret: string; key_id: string; previous_valid_until: string | null; version: number }> {
+    return this.request('POST', '/api/v1/tenant/identity-secret', { body: { grace_secs: graceSecs } });
   }
 }

@@ -231,6 +231,8 @@ export interface Tenant {
   name: string;
   widget_key?: string;
   settings?: { allowed_origins: string[]; self_signup: boolean };
+  /** The widget's pre-chat form (servers before issue 19 leave it out: off). */
+  prechat?: PrechatMode;
 }
 
 export interface UserItem {
@@ -318,4 +320,33 @@ export function textOf(p: PersonalText | null | undefined): string {
   if (p && 'erased' in p) return '[erased]';
   if (p && 'sealed' in p) return '[sealed]';
   return '';
+}
+
+// --- who the customer is (issue 19, item 6) --------------------------------
+
+/** The widget's pre-chat form: none, one that may be skipped, or one required before the first message. */
+export type PrechatMode = 'off' | 'optional' | 'required';
+
+/** What the host page passes to `Jamuna.identify(...)`: its signed-in customer, signed by its server. */
+export interface Identity {
+  /** The site's own id of the customer. */
+  id: string;
+  /** `hex(HMAC-SHA256(identity secret, id))`, computed on the site's server (never in the browser). */
+  signature: string;
+  name?: string;
+  email?: string;
+  attributes?: Record<string, string>;
+}
+
+/** `GET /api/v1/customers/{id}`: the contact panel (staff only). */
+export interface ContactPanel {
+  id: string;
+  name: string | null;
+  email: string | null;
+  external_id: string | null;
+  attributes: Record<string, string>;
+  verified: boolean;
+  identified: boolean;
+  erased: boolean;
+  conversations: ConversationSummary[];
 }

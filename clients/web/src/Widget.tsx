@@ -1,12 +1,16 @@
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
-import { ACCEPTED_FILES, type Attachment, type ChatMessage, formatSize, isImage, textOf } from '@jamuna/protocol';
+import { ACCEPTED_FILES, type Attachment, type ChatMessage, formatSize, type Identity, isImage, textOf } from '@jamuna/protocol';
 import type { WidgetConfig } from './config';
 import { useChat } from './useChat';
 
-interface Controls {
+export interface Controls {
   open: () => void;
   close: () => void;
   toggle: () => void;
+  /** `Jamuna.identify({ id, name, email, attributes, signature })`. */
+  identify: (identity: Identity) => Promise<boolean>;
+  /** An identity given before the widget was mounted. */
+  pending?: Identity;
 }
 
 export function Widget({ config, controls }: { config: WidgetConfig; controls?: Controls }) {
@@ -30,7 +34,16 @@ export function Widget({ config, controls }: { config: WidgetConfig; controls?: 
     controls.open = show;
     controls.close = hide;
     controls.toggle = () => (open ? hide() : show());
+    controls.identify = chat.identify;
   }
+  // An identity the host page gave before the widget was mounted.
+  const identifyNow = chat.identify;
+  useEffect(() => {
+    const pending = controls?.pending;
+    if (!pending || !controls) return;
+    controls.pending = undefined;
+    void identifyNow(pending);
+  }, [controls, identifyNow]);
 
   // Unread replies while the panel is closed.
   const replies = chat.view?.messages.filter((m) => m.role === 'bot' || m.role === 'agent').length ?? 0;
@@ -78,6 +91,8 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
   const lastAgent = view?.assignee ?? view?.agents[view.agents.length - 1];
   const agentName = (lastAgent && chat.agentNames[lastAgent]) || null;
   const resolved = view?.status === 'resolved';
+  // The tenant's pre-chat form comes before the first message.
+  const prechatShown = chat.needsDetails && messages.length === 0;
 
   useEffect(() => {
     input.current?.focus();
@@ -188,8 +203,10 @@ function Panel({ id, config, chat, onClose }: { id: string; config: WidgetConfig
         )}
       </div>
 
+      {prechatShown && <Prechat required={chat.prechat === 'required'} onGive={chat.giveDetails} onSkip={chat.skipDetails} />}
       <form
         className="jw-composer"
+        hidden={prechatShown}
         onSubmit={(e) => {
           e.preventDefault();
           void submit();
@@ -323,6 +340,42 @@ function Message({ m, config, chat }: { m: ChatMessage; config: WidgetConfig; ch
         </span>
       )}
     </div>
+  );
+}
+
+/** The tenant's pre-chat form: name and e-mail before the first message. */
+function Prechat({ required, onGive, onSkip }: { required: boolean; onGive: (name: string, email: string) => Promise<boolean>; onSkip: () => void }) {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  return (
+    <form
+      className="jw-prechat"
+      aria-label="Before we start"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onGive(name, email);
+      }}
+    >
+      <p>Before we start, how can we reach you?</p>
+      <label>
+        Your name
+        <input value={name} maxLength={200} required autoComplete="name" onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label>
+        Your e-mail address
+        <input type="email" value={email} maxLength={254} required autoComplete="email" onChange={(e) => setEmail(e.target.value)} />
+      </label>
+      <div className="jw-prechat-actions">
+        <button type="submit" className="jw-primary" disabled={!name.trim() || !email.trim()}>
+          Start chatting
+        </button>
+        {!required && (
+          <button type="button" className="jw-link" onClick={onSkip}>
+            Skip
+          </button>
+        )}
+      </div>
+    </form>
   );
 }
 

@@ -7,13 +7,14 @@
  * the site's CSS and the widget's cannot touch each other.
  */
 import { createRoot } from 'react-dom/client';
-import { Widget } from './Widget';
+import type { Identity } from '@jamuna/protocol';
+import { type Controls, Widget } from './Widget';
 import { readConfig } from './config';
 import css from './widget.css?inline';
 
 declare global {
   interface Window {
-    Jamuna?: { open(): void; close(): void; toggle(): void };
+    Jamuna?: { open(): void; close(): void; toggle(): void; identify(identity: Identity): Promise<boolean> };
   }
 }
 
@@ -24,6 +25,17 @@ function mount(): void {
     console.error('jamuna: the widget script needs a data-tenant-key attribute');
     return;
   }
+  // The host page may identify its customer before the widget is mounted: kept until it is.
+  const controls: Controls = {
+    open: () => undefined,
+    close: () => undefined,
+    toggle: () => undefined,
+    identify: (identity) => {
+      controls.pending = identity;
+      return Promise.resolve(true);
+    },
+  };
+  window.Jamuna = controls;
   const start = (): void => {
     if (document.getElementById('jamuna-widget')) return;
     const host = document.createElement('div');
@@ -37,8 +49,6 @@ function mount(): void {
     const container = document.createElement('div');
     container.className = 'jw-root';
     shadow.appendChild(container);
-    const controls = { open: () => undefined, close: () => undefined, toggle: () => undefined };
-    window.Jamuna = controls;
     createRoot(container).render(<Widget config={config} controls={controls} />);
   };
   if (document.body) start();

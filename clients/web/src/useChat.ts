@@ -21,6 +21,8 @@ import {
   foldConversation,
   mergeEvents,
   type ConversationView,
+  type Identity,
+  type PrechatMode,
 } from '@jamuna/protocol';
 import type { WidgetConfig } from './config';
 
@@ -50,6 +52,13 @@ export interface Chat {
   typing(on: boolean): void;
   newConversation(): Promise<void>;
   start(): void;
+  /** The tenant's pre-chat form, and whether this visitor still has to see it. */
+  prechat: PrechatMode;
+  needsDetails: boolean;
+  giveDetails(name: string, email: string): Promise<boolean>;
+  skipDetails(): void;
+  /** `Jamuna.identify(...)`: the host page's signed-in customer. */
+  identify(identity: Identity): Promise<boolean>;
 }
 
 export function useChat(config: WidgetConfig): Chat {
@@ -67,6 +76,8 @@ export function useChat(config: WidgetConfig): Chat {
   const starting = useRef(false);
   const conversationRef = useRef(conversationId);
   conversationRef.current = conversationId;
+  const [prechat, setPrechat] = useState<PrechatMode>('off');
+  const [detailsDone, setDetailsDone] = useState(() => store.getItem(`${prefix}.details`) !== null);
 
   const start = useCallback(() => {
     if (starting.current) return;
@@ -79,6 +90,10 @@ export function useChat(config: WidgetConfig): Chat {
         setError(e instanceof ApiError && e.code === 'network' ? 'We cannot reach the chat right now. Please try again in a moment.' : 'The chat is not available on this site.');
         return;
       }
+      api
+        .tenant()
+        .then((t) => setPrechat(t.prechat ?? 'off'))
+        .catch(() => undefined);
       const user = api.session.current?.user_id ?? 'anon';
       const c = new Connection({
         url: api.socketUrl,
@@ -162,6 +177,12 @@ export function useChat(config: WidgetConfig): Chat {
       setConversationId(id);
       return id;
     } catch (e) {
+      if (e instanceof ApiError && e.code === 'prechat_required') {
+        store.removeItem(`${prefix}.details`);
+        setPrechat('required');
+        setDetailsDone(false);
+        return null;
+      }
       setError(e instanceof ApiError && e.code === 'network' ? 'You seem to be offline. Try again when you are back online.' : 'The conversation could not be started.');
       return null;
     }
@@ -283,7 +304,62 @@ export function useChat(config: WidgetConfig): Chat {
     [conn, typingSignal],
   );
 
+  const detailsGiven = useCallback(() => {
+    store.setItem(`${prefix}.details`, '1');
+    setDetailsDone(true);
+  }, [prefix, store]);
+
+  const giveDetails = useCallback(
+    async (name: string, email: string): Promise<boolean> => {
+      setError(null);
+      try {
+        await api.giveDetails(name.trim(), email.trim());
+        detailsGiven();
+        return true;
+      } catch (e) {
+        setError(e instanceof ApiError && e.status === 400 ? 'Please give your name and a valid e-mail address.' : 'Your details could not be sent.');
+        return false;
+      }
+    },
+    [api, detailsGiven],
+  );
+
+  const identify = useCallback(
+    async (identity: Identity): Promise<boolean> => {
+      const before = api.session.current?.user_id ?? null;
+      try {
+        const t = await api.identify(config.tenantKey, identity);
+        detailsGiven();
+        if (before === t.user_id) return true;
+        // Another customer (or this one on a new device): their latest open conversation, if any.
+        store.removeItem(`${prefix}.conversation`);
+        conversationRef.current = null;
+        setConversationId(null);
+        setEvents([]);
+        const latest = (await api.conversations({}).catch(() => null))?.items.find((c) => c.status !== 'resolved');
+        if (latest) {
+          store.setItem(`${prefix}.conversation`, latest.id);
+          conversationRef.current = latest.id;
+          setConversationId(latest.id);
+        }
+        starting.current = false;
+        setConn(null);
+        start();
+        return true;
+      } catch (e) {
+        console.error('jamuna: identify was refused', e);
+        return false;
+      }
+    },
+    [api, config.tenantKey, detailsGiven, prefix, start, store],
+  );
+
   return {
+    prechat,
+    needsDetails: prechat !== 'off' && !detailsDone,
+    giveDetails,
+    skipDetails: detailsGiven,
+    identify,
     ready: conn !== null,
     status,
     interrupted,

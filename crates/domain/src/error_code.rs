@@ -83,7 +83,15 @@ mod tests {
             &R::UnknownReply(r.clone()),
             &R::AlreadyExists(r),
         ]);
-        assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
+        assert_codes(&[
+            &UserError::AlreadyRegistered,
+            &UserError::NotRegistered,
+            &UserError::Erased,
+            &UserError::NameTooLong,
+            &UserError::NotACustomer,
+            &UserError::InvalidExternalId,
+            &UserError::InvalidAttributes,
+        ]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;
         assert_codes(&[
@@ -104,6 +112,8 @@ mod tests {
             &TenantError::InvalidName,
             &TenantError::InvalidWidgetKey,
             &TenantError::InvalidOrigin("x".into()),
+            &TenantError::InvalidGrace,
+            &TenantError::InvalidKeyId,
         ]);
     }
 }

@@ -334,6 +334,13 @@ pub(crate) fn user_event() -> impl Strategy<Value = UserEvent> {
         (role(), role()).prop_map(|(from, to)| UserEvent::UserRoleChanged { from, to }),
         Just(UserEvent::UserErased),
         Just(UserEvent::UserSessionsRevoked),
+        (prop::option::of(personal()), any::<bool>()).prop_map(|(p, verified)| UserEvent::CustomerIdentified {
+            external_id: p.clone(),
+            name: p.clone(),
+            email: None,
+            attributes: p,
+            verified
+        }),
     ]
 }
 
@@ -348,6 +355,15 @@ pub(crate) fn tenant_event() -> impl Strategy<Value = TenantEvent> {
             .prop_map(|(tenant, name, widget_key, settings)| TenantEvent::TenantCreated { tenant, name, widget_key, settings }),
         settings().prop_map(|settings| TenantEvent::TenantSettingsChanged { settings }),
         any::<String>().prop_map(|widget_key| TenantEvent::WidgetKeyRotated { widget_key }),
+        (any::<String>(), prop::option::of(any::<String>()), prop::option::of(0i64..4_000_000_000)).prop_map(
+            |(key_id, previous, until)| {
+                TenantEvent::IdentitySecretRotated {
+                    key_id,
+                    previous,
+                    previous_valid_until: until.and_then(|s| chrono::DateTime::from_timestamp(s, 0)),
+                }
+            }
+        ),
     ]
 }
 
@@ -416,6 +432,8 @@ fn event_type() -> impl Strategy<Value = String> {
             "TenantCreated",
             "TenantSettingsChanged",
             "WidgetKeyRotated",
+            "IdentitySecretRotated",
+            "CustomerIdentified",
             "ArticleAdded",
             "ArticleUpdated",
             "ArticleRemoved",

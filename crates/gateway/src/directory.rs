@@ -31,6 +31,8 @@ pub struct UserInfo {
     pub password_hash: Option<String>,
     pub erased: bool,
     pub registered_at: jamuna_domain::Timestamp,
+    /// Who a customer said they are (verified by the website, or the pre-chat form).
+    pub identity: Option<jamuna_projections::users::CustomerIdentity>,
 }
 
 #[async_trait]

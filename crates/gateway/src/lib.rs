@@ -11,10 +11,12 @@
 //! * [`service`] — what REST and WebSocket share;
 //! * [`trace`] — W3C trace context per request and frame, carried into events;
 //! * [`visitors`] — idle visitor identities expire (a periodic sweep);
+//! * [`contact`] — who the customer is: signed identities, the pre-chat form;
 //! * [`error`] — the one error type and its mapping to HTTP.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod contact;
 pub mod directory;
 pub mod error;
 pub mod identity;

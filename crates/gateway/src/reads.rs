@@ -87,6 +87,7 @@ fn user_info(u: UserRecord) -> UserInfo {
         password_hash: u.password_hash,
         erased: u.erased,
         registered_at: u.registered_at,
+        identity: u.identity,
     }
 }
 

@@ -45,6 +45,7 @@ pub async fn start(state: &AppState, caller: &Caller, channel: Channel) -> Resul
     if caller.is_staff() {
         return Err(ApiError::Forbidden("conversations are started by customers".into()));
     }
+    crate::contact::require_prechat(state, caller).await?;
     let id = ConversationId::from_uuid(uuid::Uuid::now_v7());
     let stream = StreamId::conversation(&caller.tenant, &id);
     let command =
@@ -85,6 +86,7 @@ pub async fn post_message(
     };
     let cmid = ClientMessageId::parse(client_message_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (stream, conversation) = authorize(state, caller, id).await?;
+    crate::contact::require_prechat(state, caller).await?;
     let attachments = if attachments.is_empty() || conversation.client_message_version(&cmid).is_some() {
         // A retry of a stored message changes nothing: no need to look its files up again.
         Vec::new()

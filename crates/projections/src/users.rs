@@ -45,6 +45,22 @@ pub struct UserRecord {
     pub version: u64,
     /// The log position this record reflects.
     pub position: u64,
+    /// Who a customer said they are (the latest identity), dropped on erasure.
+    /// Records written before identities existed read as `None`.
+    #[serde(default)]
+    pub identity: Option<CustomerIdentity>,
+}
+
+/// A customer's identity, as the contact panel shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CustomerIdentity {
+    /// The host site's id of the customer (verified identities only).
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Signed by the tenant's website, not just typed into a form.
+    pub verified: bool,
 }
 
 /// A tenant, its widget key and settings.
@@ -126,6 +142,7 @@ pub fn apply_user(record: &mut Option<UserRecord>, e: &Opened, event: &UserEvent
                 registered_at: e.at,
                 version: e.version,
                 position: e.position,
+                identity: None,
             });
         }
         other => {
@@ -139,6 +156,23 @@ pub fn apply_user(record: &mut Option<UserRecord>, e: &Opened, event: &UserEvent
                     r.name = None;
                     r.email = None;
                     r.password_hash = None;
+                    r.identity = None;
+                }
+                UserEvent::CustomerIdentified { external_id, name, email, attributes, verified } => {
+                    // Erased (a replay after erasure): nothing to show.
+                    if !r.erased && !external_id.as_ref().or(name.as_ref()).is_some_and(Personal::is_erased) {
+                        let attributes = match opened(attributes, e.position)? {
+                            Some(json) => serde_json::from_str(&json).map_err(|err| ProjectionError::bad_event(e.position, err))?,
+                            None => Default::default(),
+                        };
+                        r.identity = Some(CustomerIdentity {
+                            external_id: opened(external_id, e.position)?,
+                            name: opened(name, e.position)?,
+                            email: opened(email, e.position)?.map(|m| m.to_lowercase()),
+                            attributes,
+                            verified: *verified,
+                        });
+                    }
                 }
                 UserEvent::UserRegistered { .. } | UserEvent::UserSessionsRevoked => {}
             }
@@ -176,7 +210,7 @@ pub fn apply_tenant(record: &mut Option<TenantRecord>, e: &Opened, event: &Tenan
             match other {
                 TenantEvent::TenantSettingsChanged { settings } => r.settings = settings.clone(),
                 TenantEvent::WidgetKeyRotated { widget_key } => r.widget_key = widget_key.clone(),
-                TenantEvent::TenantCreated { .. } => {}
+                TenantEvent::TenantCreated { .. } | TenantEvent::IdentitySecretRotated { .. } => {}
             }
             r.version = e.version;
             r.position = e.position;

@@ -6,6 +6,7 @@ import { usePeople } from '../people';
 import { time, why } from '../format';
 import { useCannedPicker } from '../CannedPicker';
 import { customerNameOf } from '../canned';
+import { ContactPanel } from './ContactPanel';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -200,6 +201,8 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           </label>
         </form>
       </div>
+
+      {view.customer && <ContactPanel customerId={view.customer} conversationId={id} />}
 
       {error && (
         <p className="error" role="alert">

@@ -65,7 +65,7 @@ describe('the settings page', () => {
     expect(implication()).toMatch(/keeps 85% of answerable questions, 94.1% of them answered right; hands off 90%/);
     fireEvent.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(calls.saveSettings).toHaveBeenCalledTimes(1));
-    expect(calls.saveSettings).toHaveBeenCalledWith({ allowed_origins: ['https://shop.example.com'], self_signup: false, handoff_retention: 0.85 });
+    expect(calls.saveSettings).toHaveBeenCalledWith({ allowed_origins: ['https://shop.example.com'], self_signup: false, handoff_retention: 0.85, prechat: 'off' });
     await waitFor(() => expect(screen.getByText(/answers 85% of the questions it could answer/)).toBeTruthy());
   });
 
@@ -82,7 +82,7 @@ describe('the settings page', () => {
     await waitFor(() => expect(screen.getByTestId('handoff-implication').textContent).toMatch(/Train the bot first/));
     expect(screen.getByTestId('handoff-retention').textContent).toBe('90%');
     fireEvent.click(screen.getByRole('button', { name: 'Save settings' }));
-    await waitFor(() => expect(calls.saveSettings).toHaveBeenCalledWith({ allowed_origins: [], self_signup: true, handoff_retention: 0.9 }));
+    await waitFor(() => expect(calls.saveSettings).toHaveBeenCalledWith({ allowed_origins: [], self_signup: true, handoff_retention: 0.9, prechat: 'off' }));
   });
 
   it('rotates the widget key after a confirmation that says the old key stops at once, and shows the new snippet', async () => {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { type Tenant } from '@jamuna/protocol';
+import { type PrechatMode, type Tenant } from '@jamuna/protocol';
 import { DEFAULT_RETENTION, type ModelStatus, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
 import { CannedReplies } from './CannedReplies';
 
@@ -47,6 +47,9 @@ export function Settings() {
   const [origins, setOrigins] = useState('');
   const [selfSignup, setSelfSignup] = useState(true);
   const [retention, setRetention] = useState(DEFAULT_RETENTION);
+  const [prechat, setPrechat] = useState<PrechatMode>('off');
+  const [identitySecret, setIdentitySecret] = useState<string | null>(null);
+  const [grace, setGrace] = useState(3600);
   const [model, setModel] = useState<ModelStatus | null | 'error'>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -60,6 +63,7 @@ export function Settings() {
         setOrigins(s.allowed_origins.join('\n'));
         setSelfSignup(s.self_signup);
         setRetention(s.handoff_retention);
+        setPrechat(s.prechat);
       })
       .catch((e: unknown) => setError(e instanceof Error ? e.message : 'Could not load the settings.'));
     kbModel()
@@ -74,7 +78,7 @@ export function Settings() {
       .map((o) => o.trim())
       .filter(Boolean);
     setError(null);
-    saveSettings({ allowed_origins: list, self_signup: selfSignup, handoff_retention: retention })
+    saveSettings({ allowed_origins: list, self_signup: selfSignup, handoff_retention: retention, prechat })
       .then(() => setNotice(done))
       .catch((err: unknown) => setError(err instanceof Error ? err.message : 'Could not save.'));
   };
@@ -190,6 +194,62 @@ export function Settings() {
         <button type="submit" className="primary" disabled={!tenant}>
           Save
         </button>
+      </form>
+      <form
+        className="card"
+        aria-label="Who your customers are"
+        onSubmit={(e) => {
+          e.preventDefault();
+          save('Saved: the pre-chat form is ' + prechat + '.');
+        }}
+      >
+        <h2>Who your customers are</h2>
+        <label>
+          Pre-chat form (name and e-mail before the first message)
+          <select value={prechat} onChange={(e) => setPrechat(e.target.value as PrechatMode)} data-testid="prechat-mode">
+            <option value="off">Off</option>
+            <option value="optional">Optional (may be skipped)</option>
+            <option value="required">Required</option>
+          </select>
+        </label>
+        <button type="submit" className="primary" disabled={!tenant}>
+          Save the pre-chat form
+        </button>
+        <h3>Identify signed-in customers</h3>
+        <p>
+          Your server signs a signed-in customer&apos;s id with the identity secret, and your page passes it to the chat:{' '}
+          <code>Jamuna.identify(&#123; id, name, email, attributes, signature &#125;)</code>, where <code>signature</code> is{' '}
+          <code>hex(HMAC-SHA256(secret, id))</code>. Never put the secret in a page.
+        </p>
+        <div className="row">
+          <label>
+            The old secret keeps working for{' '}
+            <select value={grace} onChange={(e) => setGrace(Number(e.target.value))}>
+              <option value={0}>no time (stops at once)</option>
+              <option value={3600}>an hour</option>
+              <option value={86400}>a day</option>
+              <option value={604800}>a week</option>
+            </select>
+          </label>
+          <button
+            type="button"
+            disabled={!tenant}
+            onClick={() => {
+              setError(null);
+              api
+                .rotateIdentitySecret(grace)
+                .then((r) => setIdentitySecret(r.secret))
+                .catch((err: unknown) => setError(err instanceof Error ? err.message : 'Could not make a secret.'));
+            }}
+          >
+            New identity secret
+          </button>
+        </div>
+        {identitySecret && (
+          <p>
+            Copy it now, it is shown only once: <code data-testid="identity-secret">{identitySecret}</code>
+          </p>
+        )}
       </form>
       <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
       <CannedReplies />

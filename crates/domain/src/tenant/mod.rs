@@ -19,7 +19,29 @@ pub struct TenantSettings {
     /// before the setting existed read as [`DEFAULT_HANDOFF_RETENTION`].
     #[serde(default = "default_handoff_retention")]
     pub handoff_retention: f64,
+    /// Does the widget ask a visitor's name and e-mail before their first
+    /// message? Events stored before the setting existed read as `off`.
+    #[serde(default)]
+    pub prechat: PrechatMode,
 }
+
+/// The widget's pre-chat form (name, e-mail), per tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrechatMode {
+    /// No form.
+    #[default]
+    Off,
+    /// The form is shown and may be skipped.
+    Optional,
+    /// A visitor not identified by the host page gives a name and an e-mail
+    /// address before they can post.
+    Required,
+}
+
+/// The longest grace period during which a rotated identity secret keeps
+/// verifying signatures: a week.
+pub const MAX_IDENTITY_SECRET_GRACE_SECS: u64 = 7 * 24 * 3600;
 
 /// The retention a tenant has until it chooses another.
 pub const DEFAULT_HANDOFF_RETENTION: f64 = 0.95;
@@ -36,23 +58,56 @@ fn default_handoff_retention() -> f64 {
 impl TenantSettings {
     /// Settings with the defaults of everything but the origins and self-signup.
     pub fn new(allowed_origins: Vec<String>, self_signup: bool) -> Self {
-        Self { allowed_origins, self_signup, handoff_retention: DEFAULT_HANDOFF_RETENTION }
+        Self { allowed_origins, self_signup, handoff_retention: DEFAULT_HANDOFF_RETENTION, prechat: PrechatMode::Off }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantCommand {
-    Create { tenant: TenantId, name: String, widget_key: String, settings: TenantSettings },
-    ChangeSettings { settings: TenantSettings },
-    RotateWidgetKey { widget_key: String },
+    Create {
+        tenant: TenantId,
+        name: String,
+        widget_key: String,
+        settings: TenantSettings,
+    },
+    ChangeSettings {
+        settings: TenantSettings,
+    },
+    RotateWidgetKey {
+        widget_key: String,
+    },
+    /// Makes `key_id` the tenant's identity secret (its key-store entry; the
+    /// secret itself never enters the log). The one it replaces keeps
+    /// verifying for `grace_secs` more (at most
+    /// [`MAX_IDENTITY_SECRET_GRACE_SECS`]).
+    RotateIdentitySecret {
+        key_id: String,
+        grace_secs: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum TenantEvent {
-    TenantCreated { tenant: TenantId, name: String, widget_key: String, settings: TenantSettings },
-    TenantSettingsChanged { settings: TenantSettings },
-    WidgetKeyRotated { widget_key: String },
+    TenantCreated {
+        tenant: TenantId,
+        name: String,
+        widget_key: String,
+        settings: TenantSettings,
+    },
+    TenantSettingsChanged {
+        settings: TenantSettings,
+    },
+    WidgetKeyRotated {
+        widget_key: String,
+    },
+    /// The tenant's identity secret is now the one in key-store entry
+    /// `key_id`; the previous one (if any) verifies until `previous_valid_until`.
+    IdentitySecretRotated {
+        key_id: String,
+        previous: Option<String>,
+        previous_valid_until: Option<Timestamp>,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -61,6 +116,7 @@ impl DomainEvent for TenantEvent {
             Self::TenantCreated { .. } => "TenantCreated",
             Self::TenantSettingsChanged { .. } => "TenantSettingsChanged",
             Self::WidgetKeyRotated { .. } => "WidgetKeyRotated",
+            Self::IdentitySecretRotated { .. } => "IdentitySecretRotated",
         }
     }
 
@@ -84,6 +140,10 @@ pub enum TenantError {
     InvalidOrigin(String),
     #[error("the handoff retention is between {MIN_HANDOFF_RETENTION} and {MAX_HANDOFF_RETENTION}")]
     InvalidHandoffRetention,
+    #[error("an identity secret's grace period is at most {MAX_IDENTITY_SECRET_GRACE_SECS} seconds")]
+    InvalidGrace,
+    #[error("an identity secret's key id has 1 to 64 URL-safe characters")]
+    InvalidKeyId,
 }
 
 impl crate::ErrorCode for TenantError {
@@ -95,6 +155,8 @@ impl crate::ErrorCode for TenantError {
             TenantError::InvalidWidgetKey => "invalid_widget_key",
             TenantError::InvalidOrigin(_) => "invalid_origin",
             TenantError::InvalidHandoffRetention => "invalid_handoff_retention",
+            TenantError::InvalidGrace => "invalid_grace",
+            TenantError::InvalidKeyId => "invalid_key_id",
         }
     }
 }
@@ -127,9 +189,17 @@ pub struct Tenant {
     version: u64,
     settings: Option<TenantSettings>,
     widget_key: Option<String>,
+    identity_secret: Option<String>,
+    previous_identity_secret: Option<(String, Timestamp)>,
 }
 
 impl Tenant {
+    /// The key-store entries of the identity secrets that verify a signature
+    /// at `now`: the current one, then the previous one within its grace.
+    pub fn identity_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let previous = self.previous_identity_secret.as_ref().filter(|(_, until)| now < *until).map(|(k, _)| k.as_str());
+        self.identity_secret.as_deref().into_iter().chain(previous).collect()
+    }
     pub fn settings(&self) -> Option<&TenantSettings> {
         self.settings.as_ref()
     }
@@ -144,7 +214,7 @@ impl Aggregate for Tenant {
     type Event = TenantEvent;
     type Error = TenantError;
 
-    fn decide(&self, command: &TenantCommand, _now: Timestamp) -> Result<Vec<TenantEvent>, TenantError> {
+    fn decide(&self, command: &TenantCommand, now: Timestamp) -> Result<Vec<TenantEvent>, TenantError> {
         match command {
             TenantCommand::Create { tenant, name, widget_key, settings } => {
                 if self.settings.is_some() {
@@ -178,6 +248,20 @@ impl Aggregate for Tenant {
                 check_key(widget_key)?;
                 Ok(vec![TenantEvent::WidgetKeyRotated { widget_key: widget_key.clone() }])
             }
+            TenantCommand::RotateIdentitySecret { key_id, grace_secs } => {
+                if self.settings.is_none() {
+                    return Err(TenantError::NotFound);
+                }
+                if key_id.is_empty() || key_id.len() > 64 || !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Err(TenantError::InvalidKeyId);
+                }
+                if *grace_secs > MAX_IDENTITY_SECRET_GRACE_SECS {
+                    return Err(TenantError::InvalidGrace);
+                }
+                let previous = self.identity_secret.clone();
+                let until = previous.as_ref().map(|_| now + chrono::Duration::seconds(*grace_secs as i64));
+                Ok(vec![TenantEvent::IdentitySecretRotated { key_id: key_id.clone(), previous, previous_valid_until: until }])
+            }
         }
     }
 
@@ -190,6 +274,10 @@ impl Aggregate for Tenant {
             }
             TenantEvent::TenantSettingsChanged { settings } => self.settings = Some(settings.clone()),
             TenantEvent::WidgetKeyRotated { widget_key } => self.widget_key = Some(widget_key.clone()),
+            TenantEvent::IdentitySecretRotated { key_id, previous, previous_valid_until } => {
+                self.identity_secret = Some(key_id.clone());
+                self.previous_identity_secret = previous.clone().zip(*previous_valid_until);
+            }
         }
     }
 
@@ -291,6 +379,62 @@ mod tests {
             .when(TenantCommand::ChangeSettings { settings: TenantSettings { handoff_retention: 0.9, ..settings.clone() } })
             .then(vec![TenantEvent::TenantSettingsChanged { settings: TenantSettings { handoff_retention: 0.9, ..settings.clone() } }]);
         assert_eq!(tenant.settings().map(|s| s.handoff_retention), Some(0.9));
+    }
+
+    #[test]
+    fn an_identity_secret_is_rotated_and_the_old_one_verifies_only_within_its_grace() {
+        use crate::testing::now;
+        let first = TenantEvent::IdentitySecretRotated { key_id: "is-1".into(), previous: None, previous_valid_until: None };
+        let tenant = given::<Tenant>([created()])
+            .when(TenantCommand::RotateIdentitySecret { key_id: "is-1".into(), grace_secs: 600 })
+            .then(vec![first.clone()]);
+        assert_eq!(tenant.identity_secrets(now()), ["is-1"]);
+        let until = now() + chrono::Duration::seconds(600);
+        let second =
+            TenantEvent::IdentitySecretRotated { key_id: "is-2".into(), previous: Some("is-1".into()), previous_valid_until: Some(until) };
+        let tenant = given::<Tenant>([created(), first.clone()])
+            .when(TenantCommand::RotateIdentitySecret { key_id: "is-2".into(), grace_secs: 600 })
+            .then(vec![second]);
+        assert_eq!(tenant.identity_secrets(now()), ["is-2", "is-1"]);
+        assert_eq!(tenant.identity_secrets(until), ["is-2"], "the grace ends");
+        // No grace: the old secret stops at once.
+        let tenant = given::<Tenant>([created(), first])
+            .when(TenantCommand::RotateIdentitySecret { key_id: "is-3".into(), grace_secs: 0 })
+            .then(vec![TenantEvent::IdentitySecretRotated {
+                key_id: "is-3".into(),
+                previous: Some("is-1".into()),
+                previous_valid_until: Some(now()),
+            }]);
+        assert_eq!(tenant.identity_secrets(now()), ["is-3"]);
+    }
+
+    #[test]
+    fn an_identity_secret_needs_a_tenant_a_key_id_and_a_bounded_grace() {
+        given::<Tenant>([])
+            .when(TenantCommand::RotateIdentitySecret { key_id: "is-1".into(), grace_secs: 0 })
+            .then_err(TenantError::NotFound);
+        given::<Tenant>([created()])
+            .when(TenantCommand::RotateIdentitySecret { key_id: "is-1".into(), grace_secs: MAX_IDENTITY_SECRET_GRACE_SECS + 1 })
+            .then_err(TenantError::InvalidGrace);
+        for bad in ["", "a.b", "a/b", &"x".repeat(65)] {
+            given::<Tenant>([created()])
+                .when(TenantCommand::RotateIdentitySecret { key_id: bad.into(), grace_secs: 0 })
+                .then_err(TenantError::InvalidKeyId);
+        }
+        assert!(Tenant::default().identity_secrets(crate::testing::now()).is_empty(), "no secret until one is made");
+    }
+
+    #[test]
+    fn settings_stored_before_the_prechat_form_read_as_off() {
+        let changed = r#"{"type":"TenantSettingsChanged","settings":{"allowed_origins":[],"self_signup":false}}"#;
+        let TenantEvent::TenantSettingsChanged { settings } = serde_json::from_str(changed).unwrap() else {
+            panic!("not a settings change")
+        };
+        assert_eq!(settings.prechat, PrechatMode::Off);
+        let required = TenantSettings { prechat: PrechatMode::Required, ..settings };
+        given::<Tenant>([created()])
+            .when(TenantCommand::ChangeSettings { settings: required.clone() })
+            .then(vec![TenantEvent::TenantSettingsChanged { settings: required }]);
     }
 
     #[test]

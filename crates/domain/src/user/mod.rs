@@ -8,12 +8,38 @@
 //! follows from their address: one address per tenant is kept by the
 //! address's [`crate::email_claim`], claimed before the user registers and
 //! released when they are erased. An erased user stays erased; their address
-//! registers again as a new user with a new id. (Users registered before
+//! registers again as a new user with a new id.
+//!
+//! A customer may also say who they are: the tenant's website vouches for a
+//! signed-in customer with a signature of their id (verified), or a visitor
+//! fills in the widget's pre-chat form (unverified). Both are
+//! [`UserEvent::CustomerIdentified`], personal data sealed like the rest; a
+//! verified identity is never replaced by an unverified one. (Users registered before
 //! claims existed have ids derived from tenant and address; ids are opaque,
 //! so they keep them.)
 
 use crate::{Aggregate, AggregateKind, DomainEvent, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The most custom attributes an identity carries.
+pub const MAX_ATTRIBUTES: usize = 30;
+/// The longest attribute name, and the longest value, in characters.
+pub const MAX_ATTRIBUTE_NAME: usize = 50;
+pub const MAX_ATTRIBUTE_VALUE: usize = 500;
+/// The longest external id (the host site's own id of its customer).
+pub const MAX_EXTERNAL_ID: usize = 255;
+
+/// Who a customer says they are (the commands' plain form).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerDetails {
+    /// The host site's id of the customer: required for a verified identity.
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<Email>,
+    /// Custom attributes (`plan: pro`), shown to staff as given.
+    pub attributes: BTreeMap<String, String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +98,12 @@ pub enum UserCommand {
     Erase,
     /// Sign out everywhere: every access token and socket of the user ends.
     RevokeSessions,
+    /// Records who a customer is: `verified` when the tenant's website
+    /// signed their external id, else details from the pre-chat form.
+    Identify {
+        details: CustomerDetails,
+        verified: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +124,15 @@ pub enum UserEvent {
     UserErased,
     /// The user signed out everywhere: their tokens issued before this are void.
     UserSessionsRevoked,
+    /// A customer's identity: signed by the tenant's website (`verified`) or
+    /// given in the pre-chat form. `attributes` is a JSON object of strings.
+    CustomerIdentified {
+        external_id: Option<Personal>,
+        name: Option<Personal>,
+        email: Option<Personal>,
+        attributes: Option<Personal>,
+        verified: bool,
+    },
 }
 
 /// Does an event of this type end the user's sessions (their access tokens
@@ -107,6 +148,7 @@ impl DomainEvent for UserEvent {
             Self::UserRoleChanged { .. } => "UserRoleChanged",
             Self::UserErased => "UserErased",
             Self::UserSessionsRevoked => "UserSessionsRevoked",
+            Self::CustomerIdentified { .. } => "CustomerIdentified",
         }
     }
 
@@ -114,6 +156,9 @@ impl DomainEvent for UserEvent {
         match self {
             Self::UserRegistered { name, email, password_hash, .. } => {
                 [name, email, password_hash].into_iter().filter_map(Option::as_mut).collect()
+            }
+            Self::CustomerIdentified { external_id, name, email, attributes, .. } => {
+                [external_id, name, email, attributes].into_iter().filter_map(Option::as_mut).collect()
             }
             _ => vec![],
         }
@@ -130,6 +175,12 @@ pub enum UserError {
     Erased,
     #[error("a name may hold at most 200 characters")]
     NameTooLong,
+    #[error("only customers are identified")]
+    NotACustomer,
+    #[error("a verified identity needs an external id of 1 to {MAX_EXTERNAL_ID} characters")]
+    InvalidExternalId,
+    #[error("at most {MAX_ATTRIBUTES} attributes, names of 1 to {MAX_ATTRIBUTE_NAME} characters, values of at most {MAX_ATTRIBUTE_VALUE}")]
+    InvalidAttributes,
 }
 
 impl crate::ErrorCode for UserError {
@@ -139,6 +190,9 @@ impl crate::ErrorCode for UserError {
             UserError::NotRegistered => "not_registered",
             UserError::Erased => "erased",
             UserError::NameTooLong => "name_too_long",
+            UserError::NotACustomer => "not_a_customer",
+            UserError::InvalidExternalId => "invalid_external_id",
+            UserError::InvalidAttributes => "invalid_attributes",
         }
     }
 }
@@ -150,9 +204,14 @@ pub struct User {
     tenant: Option<TenantId>,
     role: Option<Role>,
     erased: bool,
+    verified: bool,
 }
 
 impl User {
+    /// Has the tenant's website vouched for who this customer is?
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
     pub fn role(&self) -> Option<Role> {
         self.role
     }
@@ -214,6 +273,7 @@ impl Aggregate for User {
                 self.registered()?;
                 Ok(vec![UserEvent::UserSessionsRevoked])
             }
+            UserCommand::Identify { details, verified } => identify(self.registered()?, self.verified, details, *verified),
         }
     }
 
@@ -228,6 +288,7 @@ impl Aggregate for User {
             UserEvent::UserRoleChanged { to, .. } => self.role = Some(*to),
             UserEvent::UserErased => self.erased = true,
             UserEvent::UserSessionsRevoked => {}
+            UserEvent::CustomerIdentified { verified, .. } => self.verified |= verified,
         }
     }
 
@@ -241,6 +302,44 @@ impl Aggregate for User {
     fn version(&self) -> u64 {
         self.version
     }
+}
+
+fn identify(role: Role, already_verified: bool, d: &CustomerDetails, verified: bool) -> Result<Vec<UserEvent>, UserError> {
+    if role != Role::Customer {
+        return Err(UserError::NotACustomer);
+    }
+    let clean = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let external_id = clean(&d.external_id);
+    if external_id.as_ref().is_some_and(|x| x.chars().count() > MAX_EXTERNAL_ID || x.chars().any(char::is_control))
+        || (verified && external_id.is_none())
+    {
+        return Err(UserError::InvalidExternalId);
+    }
+    let name = clean(&d.name);
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(UserError::NameTooLong);
+    }
+    let bad_attribute = |(k, v): (&String, &String)| {
+        k.trim().is_empty() || k.chars().count() > MAX_ATTRIBUTE_NAME || v.chars().count() > MAX_ATTRIBUTE_VALUE
+    };
+    if d.attributes.len() > MAX_ATTRIBUTES || d.attributes.iter().any(bad_attribute) {
+        return Err(UserError::InvalidAttributes);
+    }
+    // What the customer's own website vouched for outranks a form.
+    if already_verified && !verified {
+        return Ok(vec![]);
+    }
+    let attributes = (!d.attributes.is_empty())
+        .then(|| serde_json::to_string(&d.attributes).map(Personal::Plain))
+        .transpose()
+        .map_err(|_| UserError::InvalidAttributes)?;
+    Ok(vec![UserEvent::CustomerIdentified {
+        external_id: external_id.map(Personal::Plain),
+        name: name.map(Personal::Plain),
+        email: d.email.as_ref().map(|e| Personal::plain(e.as_str())),
+        attributes,
+        verified,
+    }])
 }
 
 #[cfg(test)]
@@ -307,9 +406,83 @@ mod tests {
             UserEvent::UserRoleChanged { from: Role::Agent, to: Role::Customer },
             UserEvent::UserErased,
             UserEvent::UserSessionsRevoked,
+            identified(true),
         ];
         let ending: Vec<bool> = events.iter().map(|e| ends_sessions(e.event_type())).collect();
-        assert_eq!(ending, [false, true, true, true]);
+        assert_eq!(ending, [false, true, true, true, false], "an identity does not end the sessions it was given in");
+    }
+
+    fn details() -> CustomerDetails {
+        CustomerDetails {
+            external_id: Some(" cust-42 ".into()),
+            name: Some(" Ada Lovelace ".into()),
+            email: Some(Email::parse("Ada@Example.com").unwrap()),
+            attributes: BTreeMap::from([("plan".into(), "pro".into())]),
+        }
+    }
+
+    fn identified(verified: bool) -> UserEvent {
+        UserEvent::CustomerIdentified {
+            external_id: Some(Personal::plain("cust-42")),
+            name: Some(Personal::plain("Ada Lovelace")),
+            email: Some(Personal::plain("ada@example.com")),
+            attributes: Some(Personal::plain(r#"{"plan":"pro"}"#)),
+            verified,
+        }
+    }
+
+    #[test]
+    fn a_customer_is_identified_with_sealed_details() {
+        let state = given::<User>([registered(Role::Customer)])
+            .when(UserCommand::Identify { details: details(), verified: true })
+            .then(vec![identified(true)]);
+        assert!(state.is_verified());
+        let mut e = identified(true);
+        assert_eq!(e.personal_fields_mut().len(), 4, "id, name, e-mail and attributes are all personal");
+    }
+
+    #[test]
+    fn a_pre_chat_form_is_an_unverified_identity_that_never_replaces_a_verified_one() {
+        let form = CustomerDetails { external_id: None, attributes: BTreeMap::new(), ..details() };
+        let state = given::<User>([registered(Role::Customer)])
+            .when(UserCommand::Identify { details: form.clone(), verified: false })
+            .then(vec![UserEvent::CustomerIdentified {
+                external_id: None,
+                name: Some(Personal::plain("Ada Lovelace")),
+                email: Some(Personal::plain("ada@example.com")),
+                attributes: None,
+                verified: false,
+            }]);
+        assert!(!state.is_verified());
+        given::<User>([registered(Role::Customer), identified(true)])
+            .when(UserCommand::Identify { details: form, verified: false })
+            .then_nothing();
+        // The website may update what it vouched for.
+        given::<User>([registered(Role::Customer), identified(true)])
+            .when(UserCommand::Identify { details: details(), verified: true })
+            .then(vec![identified(true)]);
+    }
+
+    #[test]
+    fn an_identity_is_refused_when_it_is_malformed_or_not_a_customers() {
+        let id = |verified, d| UserCommand::Identify { details: d, verified };
+        given::<User>([registered(Role::Agent)]).when(id(true, details())).then_err(UserError::NotACustomer);
+        given::<User>([]).when(id(true, details())).then_err(UserError::NotRegistered);
+        given::<User>([registered(Role::Customer), UserEvent::UserErased]).when(id(true, details())).then_err(UserError::Erased);
+        for external_id in [None, Some("  ".to_owned()), Some("x".repeat(MAX_EXTERNAL_ID + 1)), Some("a\u{7}b".to_owned())] {
+            given::<User>([registered(Role::Customer)])
+                .when(id(true, CustomerDetails { external_id, ..details() }))
+                .then_err(UserError::InvalidExternalId);
+        }
+        given::<User>([registered(Role::Customer)])
+            .when(id(true, CustomerDetails { name: Some("n".repeat(201)), ..details() }))
+            .then_err(UserError::NameTooLong);
+        let many: BTreeMap<String, String> = (0..=MAX_ATTRIBUTES).map(|i| (format!("k{i}"), "v".into())).collect();
+        for attributes in [many, BTreeMap::from([(" ".into(), "v".into())]), BTreeMap::from([("k".into(), "v".repeat(501))])] {
+            given::<User>([registered(Role::Customer)])
+                .when(id(true, CustomerDetails { attributes, ..details() }))
+                .then_err(UserError::InvalidAttributes);
+        }
     }
 
     #[test]

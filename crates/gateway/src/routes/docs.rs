@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, attachments, auth, canned, conversations, health, kb, seed, tenants, users};
+use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, seed, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -63,6 +63,7 @@ use super::{analytics, attachments, auth, canned, conversations, health, kb, see
         attachments::upload, attachments::download,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
+        customers::rotate_secret, customers::identify, customers::give_details, customers::contact_panel,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
         analytics::range,
         analytics::gaps,
@@ -229,6 +230,7 @@ mod tests {
             include_str!("health.rs"),
             include_str!("seed.rs"),
             include_str!("docs.rs"),
+            include_str!("customers.rs"),
         ];
         let mut routes = BTreeSet::new();
         for source in sources {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod canned;
 pub mod conversations;
 pub mod cors;
+pub mod customers;
 pub mod docs;
 pub mod headers;
 pub mod health;
@@ -39,6 +40,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(conversations::router())
         .merge(users::router())
         .merge(tenants::router())
+        .merge(customers::router())
         .merge(kb::router())
         .merge(analytics::router())
         .merge(canned::router())

@@ -91,7 +91,12 @@ impl ToSchema for Status {
 /// A complete value: a new field fails to compile here, and a test of
 /// [`super::docs`] checks the schema names exactly the fields this serialises.
 pub(crate) fn settings_example() -> tenant::TenantSettings {
-    tenant::TenantSettings { allowed_origins: vec!["https://shop.example.com".into()], self_signup: false, handoff_retention: 0.95 }
+    tenant::TenantSettings {
+        allowed_origins: vec!["https://shop.example.com".into()],
+        self_signup: false,
+        handoff_retention: 0.95,
+        prechat: tenant::PrechatMode::Off,
+    }
 }
 
 impl PartialSchema for TenantSettings {
@@ -124,6 +129,13 @@ impl PartialSchema for TenantSettings {
                          (held-out in-scope retention); higher keeps more answers and catches fewer unknown questions. Outside \
                          the range: 409 `invalid_handoff_retention`",
                     )),
+            )
+            .property(
+                "prechat",
+                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["off", "optional", "required"])).description(Some(
+                    "The widget's pre-chat form (name, e-mail): `off` (the default when left out), `optional`, or `required` \
+                         (a customer the website did not identify cannot post before giving both: 409 `prechat_required`)",
+                )),
             )
             .examples(serde_json::to_value(settings_example()).ok())
             .into()

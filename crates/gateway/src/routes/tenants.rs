@@ -33,7 +33,8 @@ pub fn router() -> Router<AppState> {
     ))]
 async fn show(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
     let t = state.directory.tenant(&caller.tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
-    let mut body = json!({"id": t.id, "name": t.name});
+    // The pre-chat form's mode is the widget's to know, not a secret.
+    let mut body = json!({"id": t.id, "name": t.name, "prechat": t.settings.prechat});
     if caller.is_staff() {
         body["widget_key"] = json!(t.widget_key);
         body["settings"] = json!(t.settings);
@@ -47,6 +48,8 @@ async fn show(State(state): State<AppState>, caller: Caller) -> Result<axum::Jso
 struct TenantView {
     id: String,
     name: String,
+    /// The widget's pre-chat form: `off`, `optional` or `required`.
+    prechat: String,
     /// Staff only: the public key the chat widget exchanges for visitor tokens.
     widget_key: Option<String>,
     /// Staff only.

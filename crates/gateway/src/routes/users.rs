@@ -223,6 +223,7 @@ async fn erase(State(state): State<AppState>, caller: Caller, Path(id): Path<Str
 pub async fn erase_user(state: &AppState, tenant: &TenantId, id: &UserId, ctx: &CommandContext) -> Result<(), ApiError> {
     let stream = StreamId::user(tenant, id);
     crate::identity::release(&state.commands, ctx, tenant, id).await?;
+    crate::contact::release(state, ctx, tenant, id).await?;
     match state.commands.execute::<User>(&stream, &UserCommand::Erase, ctx).await {
         Ok(_) | Err(CommandError::Rejected(UserError::Erased)) => {}
         Err(e) => return Err(e.into()),

@@ -24,6 +24,7 @@ macro_rules! user_store_contract {
             tenants_by_id_and_widget_key,
             users_are_listed_by_role_in_pages,
             every_user_event_twice_changes_nothing,
+            customer_identities_show_until_erased,
         );
     };
 }
@@ -97,6 +98,46 @@ pub async fn every_user_event_twice_changes_nothing(a: S, b: S) {
     script.advance(10).user("acme", "visitor", UserEvent::UserErased);
     feed(a.as_ref(), P, &script.events, 3).await;
     feed_twice(b.as_ref(), P, &script.events).await;
+    assert_eq!(users_snapshot(a.as_ref()).await, users_snapshot(b.as_ref()).await);
+}
+
+pub async fn customer_identities_show_until_erased(a: S, b: S) {
+    let mut script = people_script();
+    let identified = |verified: bool, name: &str| UserEvent::CustomerIdentified {
+        external_id: verified.then(|| Personal::plain("shop-42")),
+        name: Some(Personal::plain(name)),
+        email: Some(Personal::plain("Grace@Example.com")),
+        attributes: verified.then(|| Personal::plain(r#"{"plan":"pro","seats":"12"}"#)),
+        verified,
+    };
+    script.advance(10).user("acme", "visitor", identified(false, "Grace from the form"));
+    script.advance(10).user("acme", "visitor", identified(true, "Grace Hopper"));
+    feed(a.as_ref(), P, &script.events, 3).await;
+    let visitor = a.user(&tenant("acme"), &user("visitor")).await.expect("user").expect("listed");
+    let identity = visitor.identity.expect("identified");
+    assert_eq!(
+        (identity.external_id.as_deref(), identity.name.as_deref(), identity.email.as_deref(), identity.verified),
+        (Some("shop-42"), Some("Grace Hopper"), Some("grace@example.com"), true)
+    );
+    assert_eq!(identity.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), ["plan=pro", "seats=12"]);
+    assert!(a.user(&tenant("acme"), &user("ada")).await.expect("user").expect("listed").identity.is_none(), "nobody else's");
+
+    script.advance(10).user("acme", "visitor", UserEvent::UserErased);
+    feed(a.as_ref(), P, &script.events, 3).await;
+    let erased = a.user(&tenant("acme"), &user("visitor")).await.expect("user").expect("still listed");
+    assert!(erased.erased && erased.identity.is_none(), "erasure drops the identity");
+    // A replay once the key is gone reads the same.
+    let mut replayed = script.events.clone();
+    for e in &mut replayed {
+        if e.stream == StreamId::user(&tenant("acme"), &user("visitor"))
+            && let Fact::User(UserEvent::CustomerIdentified { external_id, name, email, attributes, .. }) = &mut e.fact
+        {
+            for p in [external_id, name, email, attributes].into_iter().flatten() {
+                *p = Personal::Erased;
+            }
+        }
+    }
+    feed(b.as_ref(), P, &replayed, 2).await;
     assert_eq!(users_snapshot(a.as_ref()).await, users_snapshot(b.as_ref()).await);
 }
 
