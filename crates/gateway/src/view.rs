@@ -6,7 +6,7 @@
 //! added to an event later stays with staff until it is added below (and a
 //! new event type does not compile until it is given a customer view):
 //!
-//! * staff-only events (`TagsChanged`) are not sent at all: a customer's
+//! * staff-only events (`TagsChanged`, `NotificationSent`) are not sent at all: a customer's
 //!   versions have gaps, which resume tolerates (it asks for what follows the
 //!   last version it saw);
 //! * the bot's intent, confidence and its sources' scores, why the bot
@@ -96,6 +96,7 @@ impl<'a> CustomerView<'a> {
             E::ConversationReopened { by } => json!({"type": "ConversationReopened", "by": by.as_ref().map(person)}),
             E::FeedbackGiven { feedback } => json!({"type": "FeedbackGiven", "feedback": feedback}),
             E::TagsChanged { .. } => return None,
+            E::NotificationSent { .. } => return None,
         })
     }
 
