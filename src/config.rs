@@ -113,12 +113,28 @@ pub const KEYS: &[Key] = &[
     key("redis.lease_ttl_ms", "JAMUNA_LEASE_TTL_MS", "lease-ttl-ms", "How long a silent replica keeps its leases (ms, at least 100)"),
     key("qdrant.url", "JAMUNA_QDRANT_URL", "qdrant-url", "A Qdrant server (gRPC) for the knowledge-base vectors; off: qdrant-edge"),
     key("qdrant.collection", "JAMUNA_QDRANT_COLLECTION", "qdrant-collection", "The Qdrant collection"),
+    key(
+        "smtp.url",
+        "JAMUNA_SMTP_URL",
+        "smtp-url",
+        "An SMTP relay for notification e-mails: smtp://host:port (STARTTLS when offered) or smtps://host:port; off: no e-mail",
+    ),
+    key("smtp.from", "JAMUNA_SMTP_FROM", "smtp-from", "The From of notification e-mails"),
+    key(
+        "notify.unanswered_after_secs",
+        "JAMUNA_NOTIFY_UNANSWERED_AFTER_SECS",
+        "notify-unanswered-after-secs",
+        "E-mail the assigned agent when a customer message has had no agent reply for this long (seconds; 0: never)",
+    ),
     key("demo.admin_email", "JAMUNA_DEMO_ADMIN_EMAIL", "demo-admin-email", "Dev mode: the demo admin's email"),
     key("demo.admin_password", "JAMUNA_DEMO_ADMIN_PASSWORD", "demo-admin-password", "Dev mode: the demo admin's password; off: random"),
 ];
 
 /// The configuration file to read over the defaults: `--config FILE` or this.
 pub const CONFIG_FILE_ENV: &str = "JAMUNA_CONFIG";
+/// The SMTP relay's user and password: from the environment only.
+pub const SMTP_USER_ENV: &str = "JAMUNA_SMTP_USER";
+pub const SMTP_PASSWORD_ENV: &str = "JAMUNA_SMTP_PASSWORD";
 /// The JWT signing secret: from the environment only.
 pub const JWT_SECRET_ENV: &str = "JAMUNA_JWT_SECRET";
 
@@ -137,10 +153,15 @@ pub struct Config {
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
     pub qdrant: QdrantConfig,
+    pub smtp: SmtpSection,
+    pub notify: NotifyConfig,
     pub demo: DemoConfig,
     /// Never in a file: only from JAMUNA_JWT_SECRET.
     #[serde(skip)]
     pub jwt_secret: Option<secrecy::SecretString>,
+    /// Never in a file: only from JAMUNA_SMTP_USER and JAMUNA_SMTP_PASSWORD.
+    #[serde(skip)]
+    pub smtp_credentials: Option<(String, secrecy::SecretString)>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -259,6 +280,28 @@ pub struct QdrantConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    /// `None`: no notification e-mails.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// 0: the assignee is never e-mailed about an unanswered message.
+    pub unanswered_after_secs: u64,
+}
+
+impl NotifyConfig {
+    pub fn unanswered_after(&self) -> Option<std::time::Duration> {
+        (self.unanswered_after_secs > 0).then(|| std::time::Duration::from_secs(self.unanswered_after_secs))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct DemoConfig {
     pub admin_email: String,
     /// `None`: a random one, printed when the demo admin is created.
@@ -290,6 +333,9 @@ impl Config {
         // Lossy: a number or a switch may arrive as text (from a variable or a flag).
         let mut config: Config = figment.extract_lossy().map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
         config.jwt_secret = env(JWT_SECRET_ENV).filter(|s| !s.is_empty()).map(secrecy::SecretString::from);
+        config.smtp_credentials = env(SMTP_USER_ENV)
+            .filter(|s| !s.is_empty())
+            .map(|user| (user, secrecy::SecretString::from(env(SMTP_PASSWORD_ENV).unwrap_or_default())));
         config.check()?;
         Ok(config)
     }
@@ -304,6 +350,10 @@ impl Config {
         }
         self.event_log_url()?;
         self.http.limits()?;
+        if let Some(url) = &self.smtp.url {
+            crate::notify::smtp::SmtpConfig::parse(url, &self.smtp.from, None)
+                .with_context(|| format!("{} (smtp.url) or {} (smtp.from)", env_of("smtp.url"), env_of("smtp.from")))?;
+        }
         for (path, url) in [("mongodb.url", &self.mongodb.url), ("redis.url", &self.redis.url), ("qdrant.url", &self.qdrant.url)] {
             if let Some(url) = url {
                 let (scheme, rest) = url.split_once("://").unwrap_or_default();
@@ -511,9 +561,13 @@ mod tests {
     fn sample(k: &Key) -> &'static str {
         match k.path {
             "dev" => "true",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
-                "4321"
-            }
+            "http.rate_limit_per_minute"
+            | "redis.lease_ttl_ms"
+            | "http.access_token_ttl_secs"
+            | "visitors.idle_secs"
+            | "model.threads"
+            | "notify.unanswered_after_secs" => "4321",
+            "smtp.url" => "smtp://sample:2525",
             p if p.contains("_per_") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
@@ -621,9 +675,13 @@ mod tests {
     fn sample_other(k: &Key) -> &'static str {
         match k.path {
             "dev" => "0",
-            "http.rate_limit_per_minute" | "redis.lease_ttl_ms" | "http.access_token_ttl_secs" | "visitors.idle_secs" | "model.threads" => {
-                "1234"
-            }
+            "http.rate_limit_per_minute"
+            | "redis.lease_ttl_ms"
+            | "http.access_token_ttl_secs"
+            | "visitors.idle_secs"
+            | "model.threads"
+            | "notify.unanswered_after_secs" => "1234",
+            "smtp.url" => "smtps://other:465",
             p if p.contains("_per_") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",
