@@ -10,7 +10,7 @@
 //! waits for that: the notifier acts in the log's order, so by then it has
 //! decided about everything before.
 
-use crate::app::{App, frame_where, poll, send, spawn_app_with, start_with};
+use crate::app::{App, frame_where, next_frame, poll, send, spawn_app_with, start_with};
 use serde_json::{Value, json};
 
 /// mailpit's SMTP URL and API, or `None` (and the test passes) without it.
@@ -168,9 +168,22 @@ async fn an_agent_reply_is_emailed_to_a_customer_who_left_and_not_to_one_still_t
     assert_eq!(subject, "You have a reply from our support team");
     assert!(text.contains("> A reply while you are away:\n> your card ships today."), "{text}");
     assert!(!text.contains("while you are here"), "{text}");
-    let id = left;
+    let id = &left;
 
-    // The customer never sees the record of it.
+    // The customer never sees the record of it: not on resume over the socket…
+    send(&mut ws, json!({"type": "subscribe", "conversation_id": left, "after_version": 0})).await;
+    send(&mut ws, json!({"type": "ping"})).await;
+    let mut history = Vec::new();
+    loop {
+        let f = next_frame(&mut ws).await;
+        if f["type"] == "pong" {
+            break;
+        }
+        history.push(f);
+    }
+    assert!(history.iter().any(|f| f["event"]["text"] == "A reply while you are away:\nyour card ships today."), "{history:?}");
+    assert!(history.iter().all(|f| f["event"]["type"] != "NotificationSent"), "{history:?}");
+    // …nor over REST; staff do.
     let (_, mine) = app.get(&format!("/api/v1/conversations/{id}"), Some(&customer)).await;
     assert!(!mine.to_string().contains("NotificationSent"), "{mine}");
     let (_, staff) = app.get(&format!("/api/v1/conversations/{id}"), Some(&admin)).await;
