@@ -133,12 +133,28 @@ pub const KEYS: &[Key] = &[
         "The S3-compatible server (http(s)://host:port) of an s3:// blob store; off: AWS S3 in blobs.s3_region",
     ),
     key("blobs.s3_region", "JAMUNA_BLOBS_S3_REGION", "blobs-s3-region", "The S3 region requests are signed for"),
+    key(
+        "smtp.url",
+        "JAMUNA_SMTP_URL",
+        "smtp-url",
+        "An SMTP relay for notification e-mails: smtp://host:port (STARTTLS when offered) or smtps://host:port; off: no e-mail",
+    ),
+    key("smtp.from", "JAMUNA_SMTP_FROM", "smtp-from", "The From of notification e-mails"),
+    key(
+        "notify.unanswered_after_secs",
+        "JAMUNA_NOTIFY_UNANSWERED_AFTER_SECS",
+        "notify-unanswered-after-secs",
+        "E-mail the assigned agent when a customer message has had no agent reply for this long (seconds; 0: never)",
+    ),
     key("demo.admin_email", "JAMUNA_DEMO_ADMIN_EMAIL", "demo-admin-email", "Dev mode: the demo admin's email"),
     key("demo.admin_password", "JAMUNA_DEMO_ADMIN_PASSWORD", "demo-admin-password", "Dev mode: the demo admin's password; off: random"),
 ];
 
 /// The configuration file to read over the defaults: `--config FILE` or this.
 pub const CONFIG_FILE_ENV: &str = "JAMUNA_CONFIG";
+/// The SMTP relay's user and password: from the environment only.
+pub const SMTP_USER_ENV: &str = "JAMUNA_SMTP_USER";
+pub const SMTP_PASSWORD_ENV: &str = "JAMUNA_SMTP_PASSWORD";
 /// The JWT signing secret: from the environment only.
 pub const JWT_SECRET_ENV: &str = "JAMUNA_JWT_SECRET";
 /// The S3 credentials of an `s3://` blob store: from the environment only,
@@ -163,6 +179,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub qdrant: QdrantConfig,
     pub blobs: BlobsConfig,
+    pub smtp: SmtpSection,
+    pub notify: NotifyConfig,
     pub demo: DemoConfig,
     /// Never in a file: only from JAMUNA_JWT_SECRET.
     #[serde(skip)]
@@ -170,6 +188,9 @@ pub struct Config {
     /// Never in a file: only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
     #[serde(skip)]
     pub s3_credentials: Option<(String, secrecy::SecretString)>,
+    /// Never in a file: only from JAMUNA_SMTP_USER and JAMUNA_SMTP_PASSWORD.
+    #[serde(skip)]
+    pub smtp_credentials: Option<(String, secrecy::SecretString)>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -309,6 +330,28 @@ pub struct BlobsConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    /// `None`: no notification e-mails.
+    #[serde(default, deserialize_with = "url")]
+    pub url: Option<String>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// 0: the assignee is never e-mailed about an unanswered message.
+    pub unanswered_after_secs: u64,
+}
+
+impl NotifyConfig {
+    pub fn unanswered_after(&self) -> Option<std::time::Duration> {
+        (self.unanswered_after_secs > 0).then(|| std::time::Duration::from_secs(self.unanswered_after_secs))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct DemoConfig {
     pub admin_email: String,
     /// `None`: a random one, printed when the demo admin is created.
@@ -343,6 +386,9 @@ impl Config {
         config.s3_credentials = env(S3_ACCESS_KEY_ENV)
             .filter(|s| !s.is_empty())
             .zip(env(S3_SECRET_KEY_ENV).filter(|s| !s.is_empty()).map(secrecy::SecretString::from));
+        config.smtp_credentials = env(SMTP_USER_ENV)
+            .filter(|s| !s.is_empty())
+            .map(|user| (user, secrecy::SecretString::from(env(SMTP_PASSWORD_ENV).unwrap_or_default())));
         config.check()?;
         Ok(config)
     }
@@ -360,6 +406,10 @@ impl Config {
         self.blob_url()?;
         if self.attachments.max_bytes == 0 {
             bail!("{} (attachments.max_bytes) is 0: give at least 1 byte", env_of("attachments.max_bytes"));
+        }
+        if let Some(url) = &self.smtp.url {
+            crate::notify::smtp::SmtpConfig::parse(url, &self.smtp.from, None)
+                .with_context(|| format!("{} (smtp.url) or {} (smtp.from)", env_of("smtp.url"), env_of("smtp.from")))?;
         }
         for (path, url) in [("mongodb.url", &self.mongodb.url), ("redis.url", &self.redis.url), ("qdrant.url", &self.qdrant.url)] {
             if let Some(url) = url {
@@ -586,6 +636,8 @@ mod tests {
             | "model.threads"
             | "attachments.max_bytes" => "4321",
             "blobs.url" => "s3://sample",
+            "notify.unanswered_after_secs" => "4321",
+            "smtp.url" => "smtp://sample:2525",
             p if p.contains("_per_") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
@@ -700,6 +752,8 @@ mod tests {
             | "model.threads"
             | "attachments.max_bytes" => "1234",
             "blobs.url" => "s3://other",
+            "notify.unanswered_after_secs" => "1234",
+            "smtp.url" => "smtps://other:465",
             p if p.contains("_per_") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",

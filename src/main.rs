@@ -6,6 +6,7 @@ mod config;
 mod eval;
 mod events;
 mod kb;
+mod notify;
 mod ports;
 mod projections;
 mod roles;

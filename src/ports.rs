@@ -12,6 +12,7 @@
 //! | refresh tokens | `mongodb.url` | SQLite `<data>/sessions.db` | MongoDB `refresh_tokens` |
 //! | AI-worker checkpoint | `mongodb.url` | file `<data>/ai-worker.checkpoint` | MongoDB `checkpoints` (`ai-worker`) |
 //! | sessions, presence, rate limits, leases | `redis.url` | in memory (no leases) | Redis |
+//! | notification e-mail | `smtp.url` | off | an SMTP relay |
 //! | knowledge-base vectors | `qdrant.url` | qdrant-edge `<data>/vectors` | Qdrant server |
 //! | content gaps (projection in the AI worker) | `mongodb.url` | SQLite `<data>/read/gaps.db` | MongoDB `gap_tenants`, `gap_memos` |
 //! | blobs (attachments) | `blobs.url` | files under `<data>/blobs` | `s3://bucket` (`blobs.s3_endpoint`, `blobs.s3_region`, credentials `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`) |
@@ -126,7 +127,8 @@ fn installation(config: &Config) -> String {
 }
 
 /// Sessions, presence and rate limits: Redis when `redis.url` is set
-/// (shared by the replicas), else in this process's memory.
+/// (shared by the replicas), else in this process's memory (one store for
+/// the whole process).
 pub async fn sessions(config: &Config) -> Result<Sessions> {
     use jamuna_projections::sessions::{DEFAULT_SESSION_TTL, MemorySessions, RedisSessions};
     Ok(match &config.redis.url {
@@ -140,7 +142,10 @@ pub async fn sessions(config: &Config) -> Result<Sessions> {
             Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r.clone(), leases: Some(r) }
         }
         None => {
-            let m = Arc::new(MemorySessions::new());
+            // One store per process: in `serve` the gateway marks which
+            // customers are on a conversation and the notifier reads it.
+            static MEMORY: std::sync::OnceLock<Arc<MemorySessions>> = std::sync::OnceLock::new();
+            let m = MEMORY.get_or_init(|| Arc::new(MemorySessions::new())).clone();
             Sessions { sessions: m.clone(), presence: m.clone(), rate_limits: m, leases: None }
         }
     })
@@ -203,6 +208,43 @@ pub fn blob_store(config: &Config) -> Result<Arc<dyn jamuna_commands::blobs::Blo
             )
         }
     })
+}
+
+/// The notifier ([`crate::notify`]), started in this process, while it
+/// holds the notifier's unit of `share` (or always, without one); `None`
+/// when `smtp.url` is off. Stop it by sending `true` and awaiting the task.
+pub async fn notifier(
+    config: &Config,
+    commands: Arc<CommandHandler>,
+    users: Arc<dyn jamuna_projections::users::UserStore>,
+    share: Option<&jamuna_projections::work_share::WorkShare>,
+) -> Result<Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>> {
+    use crate::notify::{Notifier, Settings, UNIT, smtp};
+    let Some(url) = &config.smtp.url else {
+        tracing::info!("no JAMUNA_SMTP_URL: no notification e-mails");
+        return Ok(None);
+    };
+    let mailer = smtp::Smtp::new(smtp::SmtpConfig::parse(url, &config.smtp.from, config.smtp_credentials.clone())?);
+    let notifier = Notifier {
+        commands,
+        presence: sessions(config).await?.presence,
+        addresses: crate::notify::addresses(users),
+        mailer: Arc::new(mailer),
+        checkpoint: checkpoint(config).await?,
+        settings: Settings {
+            unanswered_after: config.notify.unanswered_after(),
+            origin: config.http.public_origin.clone().unwrap_or_else(|| format!("http://{}", config.http.listen)),
+        },
+    };
+    // Alone, this process holds the unit for good (the sender lives as long as the task).
+    let (alone, held) = tokio::sync::watch::channel([UNIT.to_owned()].into_iter().collect());
+    let held = share.map_or(held, |s| s.held());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let _alone = alone;
+        notifier.run_until(held, stopped).await
+    });
+    Ok(Some((stop, task)))
 }
 
 /// The write side: the log, the sealer over the key store, the command handler.

@@ -2,7 +2,7 @@
 //! every role of the distributed mode (gateway, projector, AI worker) over
 //! the adapters the configuration selects, by default the embedded ones (the
 //! SQLite event log, read models and keys in the data directory), with the
-//! web clients served as static files.
+//! web clients served as static files, and the notifier when `smtp.url` is set.
 
 use crate::config::Config;
 use crate::ports;
@@ -38,11 +38,18 @@ pub async fn run(config: Config) -> Result<()> {
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
 
+    // The notifier (e-mails), in-process, when an SMTP relay is configured.
+    let notifier = ports::notifier(&config, write.commands.clone(), models.users.clone(), None).await?;
+
     // Projection status for `jamuna projections status` (positions and lag only).
     let status = projector::status_router(projector.clone());
     gateway::serve_api(&config, write, reads, metrics, status, roles::shutdown_signal()).await?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    if let Some((stop, task)) = notifier {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     projector.shutdown().await;
     Ok(())
 }

@@ -9,10 +9,13 @@
 //! projector runs them all: a second one would not corrupt a read model
 //! (every write is conditional on the position it was read at) but would do
 //! the work twice.
+//!
+//! The projector also runs the notifier (`crate::notify`) when `smtp.url`
+//! is set: one unit of work of its own group, held by one replica at a time.
 
 use super::{Ready, jwt_secret, ops_router, serve_ops};
 use crate::config::Config;
-use crate::ports::{event_log, key_store, read_models, work_share};
+use crate::ports::{event_log, key_store, read_models, work_share, write_side};
 use anyhow::{Result, bail};
 use axum::response::IntoResponse;
 use jamuna_commands::{EventLog, Sealer};
@@ -88,6 +91,15 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
     units.sort();
     let share = work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
     let (projector, handles) = start(&models, vec![], log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;
+    // The notifier: one replica at a time, by a lease of its own.
+    let notifier = match &config.smtp.url {
+        Some(_) if args.projection.is_none() => {
+            let notify_share = work_share(&config, "notifier", vec![crate::notify::UNIT.to_owned()]).await?;
+            let write = write_side(&config).await?;
+            crate::ports::notifier(&config, write.commands, models.users.clone(), Some(&notify_share)).await?.map(|n| (n, notify_share))
+        }
+        _ => None,
+    };
     // Ready while the log answers and no projection has failed.
     let ready: Ready = Arc::new(move || {
         let (log, handles) = (log.clone(), handles.clone());
@@ -103,6 +115,11 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
     });
     let router = ops_router(metrics, ready).merge(status_router(projector.clone()));
     serve_ops(&config, "projector", router, super::shutdown_signal()).await?;
+    if let Some(((stop, task), notify_share)) = notifier {
+        let _ = stop.send(true);
+        let _ = task.await;
+        notify_share.shutdown().await;
+    }
     projector.shutdown().await;
     share.shutdown().await;
     tracing::info!("projector stopped; checkpoints stored, projections released");

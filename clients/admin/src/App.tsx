@@ -3,6 +3,7 @@ import type { ConnectionStatus, Me } from '@jamuna/protocol';
 import { api, closeSocket, socket } from './client';
 import { go, href, useRoute } from './router';
 import { PeopleProvider } from './people';
+import { Notifications } from './Notifications';
 import { Login } from './pages/Login';
 import { Inbox } from './pages/Inbox';
 import { Knowledge } from './pages/Knowledge';
@@ -80,6 +81,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           <span className={`conn conn-${status}`} role="status" data-testid="connection">
             {status === 'open' ? 'Live' : status === 'offline' ? 'Offline' : status === 'closed' ? 'Disconnected' : 'Connecting…'}
           </span>
+          <Notifications me={me} openConversation={page === 'inbox' ? route[2] : undefined} />
           <span className="whoami">
             {me.name || me.email} · {me.role}
           </span>

@@ -86,6 +86,22 @@ describe('foldConversation', () => {
   });
 });
 
+describe('a notification record (staff only)', () => {
+  it('shows as a notice in the dashboard', () => {
+    v = 0;
+    const view = foldConversation('c1', [
+      at({ type: 'ConversationStarted', tenant: 't', conversation_id: 'c1', customer: 'u1', channel: 'web' }),
+      at({ type: 'MessagePosted', author: { kind: 'agent', id: 'agent-1' }, text: 'It ships today.', client_message_id: 'm1' }),
+      at({ type: 'NotificationSent', kind: 'reply', recipient: 'u1', about_version: 2 }),
+    ]);
+    expect(view.messages.map((m) => [m.role, m.notice ?? null])).toEqual([
+      ['agent', null],
+      ['system', 'NotificationSent'],
+    ]);
+    expect(view.messages[1]?.text).toMatch(/e-mailed to the customer/);
+  });
+});
+
 describe('mergeEvents', () => {
   it('keeps one event per version, sorted', () => {
     v = 0;

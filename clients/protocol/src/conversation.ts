@@ -168,6 +168,10 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
           if (bot) bot.helpful = e.feedback.helpful;
         }
         break;
+      case 'NotificationSent':
+        // Staff only (a customer never receives it).
+        view.messages.push({ ...base, key: `v-${f.version}`, role: 'system', notice: e.type, text: e.kind === 'reply' ? 'The reply was e-mailed to the customer (away from the chat)' : 'The assignee was e-mailed: no answer yet' });
+        break;
       case 'TagsChanged': {
         const tags = new Set(view.tags);
         for (const t of e.added) tags.add(t);

@@ -100,7 +100,9 @@ export type ConversationEvent =
   | { type: 'ConversationResolved'; by: string | null }
   | { type: 'ConversationReopened'; by: string | null }
   | { type: 'FeedbackGiven'; feedback: Feedback }
-  | { type: 'TagsChanged'; added: string[]; removed: string[] };
+  | { type: 'TagsChanged'; added: string[]; removed: string[] }
+  /** Staff only: an e-mail notification about the event at `about_version` was recorded (and sent). */
+  | { type: 'NotificationSent'; kind: 'unanswered' | 'reply'; recipient: string; about_version: number };
 
 /**
  * One stored event of a conversation, as pushed over the socket and listed in a conversation's detail.

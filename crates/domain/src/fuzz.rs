@@ -312,6 +312,8 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
         .prop_map(|feedback| E::FeedbackGiven { feedback }),
         (prop::collection::vec(tag(), 0..4), prop::collection::vec(tag(), 0..4))
             .prop_map(|(added, removed)| E::TagsChanged { added, removed }),
+        (prop::sample::select(vec![NotificationKind::Unanswered, NotificationKind::Reply]), user(), any::<u64>())
+            .prop_map(|(kind, recipient, about_version)| E::NotificationSent { kind, recipient, about_version }),
     ]
 }
 
@@ -425,6 +427,7 @@ fn event_type() -> impl Strategy<Value = String> {
             "ConversationReopened",
             "FeedbackGiven",
             "TagsChanged",
+            "NotificationSent",
             "UserRegistered",
             "UserRoleChanged",
             "UserErased",

@@ -230,13 +230,7 @@ pub async fn contact_email(state: &AppState, tenant: &TenantId, user: &UserId) -
 
 /// [`contact_email`] on a record already read.
 pub fn contact_email_of(u: &crate::directory::UserInfo) -> Option<String> {
-    if u.erased {
-        return None;
-    }
-    let identity = u.identity.as_ref();
-    let verified = identity.filter(|i| i.verified).and_then(|i| i.email.clone());
-    let form = identity.filter(|i| !i.verified).and_then(|i| i.email.clone());
-    verified.or(form).or_else(|| u.email.clone())
+    jamuna_projections::users::contact_email(u.identity.as_ref(), u.email.as_deref(), u.erased)
 }
 
 /// The stream of the claim of `external_id` in `tenant`.

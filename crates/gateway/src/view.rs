@@ -8,7 +8,7 @@
 //!
 //! * a message's attachments (id, name, type, size) are shown: they are
 //!   part of what was said to the customer;
-//! * staff-only events (`TagsChanged`) are not sent at all: a customer's
+//! * staff-only events (`TagsChanged`, `NotificationSent`) are not sent at all: a customer's
 //!   versions have gaps, which resume tolerates (it asks for what follows the
 //!   last version it saw);
 //! * the bot's intent, confidence and its sources' scores, why the bot
@@ -100,6 +100,7 @@ impl<'a> CustomerView<'a> {
             E::ConversationReopened { by } => json!({"type": "ConversationReopened", "by": by.as_ref().map(person)}),
             E::FeedbackGiven { feedback } => json!({"type": "FeedbackGiven", "feedback": feedback}),
             E::TagsChanged { .. } => return None,
+            E::NotificationSent { .. } => return None,
         })
     }
 

@@ -394,6 +394,7 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
             }
             s.tags.sort();
         }
+        V::NotificationSent { .. } => {}
     }
     if let Some(m) = &message {
         s.message_count += 1;

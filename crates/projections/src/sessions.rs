@@ -9,7 +9,9 @@
 //!   intent, the last question, a clarifying question still open). A session
 //!   lives for a TTL after its last [`touch`](SessionStore::touch).
 //! * [`PresenceStore`] — which users (agents) of a tenant are online: a user
-//!   stays online until `ttl` passes without another heartbeat.
+//!   stays online until `ttl` passes without another heartbeat; and, apart,
+//!   which conversations have their customer on them (the notifier e-mails a
+//!   reply only to a customer who is not).
 //! * [`RateLimits`] — a fixed-window counter per key.
 //! * [`Leases`] — which processes of a group are alive, and which of them
 //!   holds each unit of work: how replicas of the projector and the AI
@@ -87,6 +89,14 @@ pub trait PresenceStore: Send + Sync {
     async fn leave(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError>;
     /// The users of `tenant` online now, sorted by id.
     async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError>;
+    /// The customer has `conversation` open (a socket of theirs follows it)
+    /// until `ttl` passes without another call. Kept apart from the staff's
+    /// presence: it is never in [`PresenceStore::online`].
+    async fn customer_here(&self, tenant: &TenantId, conversation: &ConversationId, ttl: Duration) -> Result<(), StoreError>;
+    /// The customer closed `conversation` (their last socket on it went).
+    async fn customer_left(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<(), StoreError>;
+    /// Whether the customer has `conversation` open now.
+    async fn customer_present(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<bool, StoreError>;
 }
 
 /// Group membership and leases on units of work, for replicas sharing work

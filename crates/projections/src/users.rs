@@ -63,6 +63,18 @@ pub struct CustomerIdentity {
     pub verified: bool,
 }
 
+/// Where to e-mail a user: a verified identity's address first, then the
+/// pre-chat form's, then a registered account's; none once erased. The one
+/// rule the contact panel and the e-mail notifier share.
+pub fn contact_email(identity: Option<&CustomerIdentity>, account: Option<&str>, erased: bool) -> Option<String> {
+    if erased {
+        return None;
+    }
+    let verified = identity.filter(|i| i.verified).and_then(|i| i.email.clone());
+    let form = identity.filter(|i| !i.verified).and_then(|i| i.email.clone());
+    verified.or(form).or_else(|| account.map(str::to_owned))
+}
+
 /// A tenant, its widget key and settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantRecord {

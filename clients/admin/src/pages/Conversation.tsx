@@ -7,6 +7,7 @@ import { time, why } from '../format';
 import { useCannedPicker } from '../CannedPicker';
 import { customerNameOf } from '../canned';
 import { ContactPanel } from './ContactPanel';
+import { loadContact } from '../contact';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -53,7 +54,22 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   }, [id]);
 
   const view = useMemo(() => foldConversation(id, events, pending, 'agent', me.id), [id, events, pending, me.id]);
-  const picker = useCannedPicker(replyBox, setDraft, { 'customer.name': customerNameOf(view.customer, people.users), 'agent.name': me.name, 'conversation.id': id });
+  // {{customer.name}}: the name the customer gave (identified, or the pre-chat form), else their account's.
+  const [givenName, setGivenName] = useState<string | null>(null);
+  useEffect(() => {
+    let alive = true;
+    setGivenName(null);
+    if (view.customer) {
+      loadContact(view.customer)
+        .then((c) => alive && setGivenName(c.erased ? null : c.name?.trim() || null))
+        .catch(() => undefined);
+    }
+    return () => {
+      alive = false;
+    };
+  }, [view.customer]);
+  const customerName = givenName ?? customerNameOf(view.customer, people.users);
+  const picker = useCannedPicker(replyBox, setDraft, { 'customer.name': customerName, 'agent.name': me.name, 'conversation.id': id });
 
   useEffect(() => {
     if (view.version) onSeen(id, view.version);

@@ -1,6 +1,6 @@
 //! What can be asked of a conversation.
 
-use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
+use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, NotificationKind, Source, Tag};
 use crate::attachment::Attachment;
 use crate::user::Role;
 use crate::{ClientMessageId, ConversationId, MessageText, TenantId, UserId};
@@ -64,5 +64,13 @@ pub enum ConversationCommand {
     },
     GiveFeedback {
         feedback: Feedback,
+    },
+    /// The notifier records a notification before it sends it. The same
+    /// `kind` about the same version a second time is a no-op, so a
+    /// restarted notifier never records (and so never sends) one twice.
+    RecordNotification {
+        kind: NotificationKind,
+        recipient: UserId,
+        about_version: u64,
     },
 }

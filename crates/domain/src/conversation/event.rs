@@ -1,6 +1,6 @@
 //! What happened to a conversation.
 
-use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
+use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, NotificationKind, Source, Tag};
 use crate::attachment::Attachment;
 use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TenantId, UserId};
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,15 @@ pub enum ConversationEvent {
         added: Vec<Tag>,
         removed: Vec<Tag>,
     },
+    /// A notification about the event at `about_version` went (or is going)
+    /// to `recipient` (staff-only; no address, no text: those are looked up
+    /// and opened when the mail is sent). Recorded before the mail is sent:
+    /// the notifier sends what it reads of these (see the binary's `notify`).
+    NotificationSent {
+        kind: NotificationKind,
+        recipient: UserId,
+        about_version: u64,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -72,6 +81,7 @@ impl DomainEvent for ConversationEvent {
             Self::ConversationReopened { .. } => "ConversationReopened",
             Self::FeedbackGiven { .. } => "FeedbackGiven",
             Self::TagsChanged { .. } => "TagsChanged",
+            Self::NotificationSent { .. } => "NotificationSent",
         }
     }
 

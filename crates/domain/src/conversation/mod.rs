@@ -18,6 +18,8 @@
 //! * a message has text, attachments, or both; at most
 //!   [`MAX_ATTACHMENTS_PER_MESSAGE`] attachments, each posted once in the
 //!   conversation (an upload is attached to one message).
+//! * a notification of one kind about one event is recorded once, and only
+//!   about an event the conversation has.
 
 mod command;
 mod error;
@@ -110,6 +112,17 @@ pub enum Feedback {
     Answer { answer_version: u64, helpful: bool },
 }
 
+/// What a notification (e-mail) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// To the assigned agent: the customer message at `about_version` has
+    /// had no agent reply for the configured time.
+    Unanswered,
+    /// To the customer, away from the widget: the agent's reply at `about_version`.
+    Reply,
+}
+
 /// A label agents put on conversations: trimmed, lower case, 1 to 32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -172,6 +185,8 @@ pub struct Conversation {
     csat: Option<u8>,
     /// Every upload already attached to a message.
     attached: BTreeSet<AttachmentId>,
+    /// Notifications recorded: (kind, the version they are about).
+    notified: BTreeSet<(NotificationKind, u64)>,
 }
 
 impl Conversation {
@@ -193,6 +208,10 @@ impl Conversation {
     }
     pub fn csat(&self) -> Option<u8> {
         self.csat
+    }
+    /// Whether a notification of `kind` about the event at `version` was recorded.
+    pub fn notified(&self, kind: NotificationKind, version: u64) -> bool {
+        self.notified.contains(&(kind, version))
     }
     /// The version a message with this client message id was stored at.
     pub fn client_message_version(&self, id: &ClientMessageId) -> Option<u64> {
@@ -361,6 +380,18 @@ impl Aggregate for Conversation {
                 }
                 Ok(vec![V::FeedbackGiven { feedback: feedback.clone() }])
             }
+            C::RecordNotification { kind, recipient, about_version } => {
+                if self.started.is_none() {
+                    return Err(E::NotStarted);
+                }
+                if *about_version == 0 || *about_version > self.version {
+                    return Err(E::UnknownMessage(*about_version));
+                }
+                if self.notified.contains(&(*kind, *about_version)) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::NotificationSent { kind: *kind, recipient: recipient.clone(), about_version: *about_version }])
+            }
         }
     }
 
@@ -415,6 +446,9 @@ impl Aggregate for Conversation {
                     self.tags.remove(t);
                 }
                 self.tags.extend(added.iter().cloned());
+            }
+            V::NotificationSent { kind, about_version, .. } => {
+                self.notified.insert((*kind, *about_version));
             }
         }
     }

@@ -470,3 +470,45 @@ fn an_upload_is_attached_to_one_message_only() {
 fn a_retried_message_with_attachments_is_stored_once() {
     given::<Conversation>([started(), customer_sent_files("", "m1", &["f1"])]).when(post_files(None, "m1", &["f1"])).then(vec![]);
 }
+
+fn notify(kind: NotificationKind, about_version: u64) -> ConversationCommand {
+    ConversationCommand::RecordNotification { kind, recipient: agent_id(), about_version }
+}
+
+#[test]
+fn a_notification_is_recorded_once_per_kind_and_event() {
+    let history = [started(), customer_says("Where is my card?", "m1")];
+    let recorded = ConversationEvent::NotificationSent { kind: NotificationKind::Unanswered, recipient: agent_id(), about_version: 2 };
+    let state = given::<Conversation>(history.clone()).when(notify(NotificationKind::Unanswered, 2)).then(vec![recorded.clone()]);
+    assert!(state.notified(NotificationKind::Unanswered, 2));
+    assert!(!state.notified(NotificationKind::Reply, 2));
+    let mut again = history.to_vec();
+    again.push(recorded);
+    given::<Conversation>(again.clone()).when(notify(NotificationKind::Unanswered, 2)).then_nothing();
+    given::<Conversation>(again).when(notify(NotificationKind::Reply, 2)).then(vec![ConversationEvent::NotificationSent {
+        kind: NotificationKind::Reply,
+        recipient: agent_id(),
+        about_version: 2,
+    }]);
+}
+
+#[test]
+fn a_notification_is_about_an_event_the_conversation_has() {
+    given::<Conversation>([]).when(notify(NotificationKind::Reply, 1)).then_err(ConversationError::NotStarted);
+    given::<Conversation>([started()]).when(notify(NotificationKind::Reply, 2)).then_err(ConversationError::UnknownMessage(2));
+    given::<Conversation>([started()]).when(notify(NotificationKind::Reply, 0)).then_err(ConversationError::UnknownMessage(0));
+}
+
+#[test]
+fn a_resolved_conversation_still_records_a_notification() {
+    // The reply went out just before the agent resolved: the customer still gets it.
+    let agent_said = ConversationEvent::MessagePosted {
+        author: Author::Agent { id: agent_id() },
+        text: Personal::plain("It ships today."),
+        client_message_id: None,
+        attachments: vec![],
+    };
+    given::<Conversation>([started(), agent_said, ConversationEvent::ConversationResolved { by: Some(agent_id()) }])
+        .when(notify(NotificationKind::Reply, 2))
+        .then(vec![ConversationEvent::NotificationSent { kind: NotificationKind::Reply, recipient: agent_id(), about_version: 2 }]);
+}

@@ -237,6 +237,8 @@ pub async fn run(mut socket: WebSocket, state: AppState, origin: Option<String>,
                 }
                 if staff {
                     session_heartbeat(&session.state, &session.caller).await;
+                } else {
+                    customer_presence(&session.state, &session.caller, session.sent.keys(), true).await;
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break }
             }
@@ -247,6 +249,9 @@ pub async fn run(mut socket: WebSocket, state: AppState, origin: Option<String>,
         }
     }
     state.hub.forget(&outlet);
+    if !staff {
+        customer_presence(&state, &session.caller, session.sent.keys(), false).await;
+    }
     if staff && !state.hub.staff_connected(&session.caller.tenant, &session.caller.user) {
         if let Err(e) = state.presence.leave(&session.caller.tenant, &session.caller.user).await {
             tracing::warn!(error = %e, "cannot mark a user offline");
@@ -260,6 +265,25 @@ pub async fn run(mut socket: WebSocket, state: AppState, origin: Option<String>,
 async fn session_heartbeat(state: &AppState, caller: &Caller) {
     if let Err(e) = state.presence.heartbeat(&caller.tenant, &caller.user, PRESENCE_TTL).await {
         tracing::warn!(error = %e, "cannot record a heartbeat");
+    }
+}
+
+/// Marks the conversations of `streams` as open by their customer for
+/// another [`PRESENCE_TTL`] (`here`), or as left: the notifier e-mails an
+/// agent's reply only to a customer who is not on the conversation. (Two
+/// sockets of one customer on one conversation: the first to close marks it
+/// left until the other's next ping, at most a ping interval later.)
+async fn customer_presence<'a>(state: &AppState, caller: &Caller, streams: impl Iterator<Item = &'a StreamId>, here: bool) {
+    for stream in streams {
+        let Ok(id) = ConversationId::parse(stream.id()) else { continue };
+        let done = if here {
+            state.presence.customer_here(&caller.tenant, &id, PRESENCE_TTL).await
+        } else {
+            state.presence.customer_left(&caller.tenant, &id).await
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "cannot record whether a customer is on a conversation");
+        }
     }
 }
 
@@ -327,7 +351,9 @@ impl Session {
             ClientFrame::Unsubscribe { conversation_id } => {
                 let stream = StreamId::conversation(&self.caller.tenant, &conversation_id);
                 self.state.hub.unsubscribe(&stream, &self.outlet);
-                self.sent.remove(&stream);
+                if self.sent.remove(&stream).is_some() && self.caller.require_staff().is_err() {
+                    customer_presence(&self.state, &self.caller, [&stream].into_iter(), false).await;
+                }
                 Ok(true)
             }
             ClientFrame::Send { conversation_id, client_message_id, text } => {
@@ -384,6 +410,9 @@ impl Session {
         let (stream, _) = service::authorize(&self.state, &self.caller, id).await?;
         // Register first, then send history: nothing appended in between is missed.
         self.state.hub.subscribe(&stream, &self.outlet);
+        if self.caller.require_staff().is_err() {
+            customer_presence(&self.state, &self.caller, [&stream].into_iter(), true).await;
+        }
         let last = self.sent.entry(stream.clone()).or_insert(after_version);
         *last = (*last).max(after_version);
         let history = self.state.commands.log().read_stream(&stream, after_version).await?;

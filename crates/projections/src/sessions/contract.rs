@@ -52,6 +52,8 @@ macro_rules! session_store_contract {
             presence_follows_heartbeats_and_leaving,
             presence_expires_after_its_ttl,
             presence_is_per_tenant,
+            a_customer_is_present_until_they_leave_or_expire,
+            a_customer_is_not_staff_presence,
             a_window_allows_its_limit_then_refuses,
             keys_are_counted_apart,
             a_new_window_starts_after_the_last,
@@ -200,6 +202,27 @@ pub async fn presence_is_per_tenant<S: Sessions>(s: Arc<S>, _: Arc<S>) {
     assert_eq!(s.online(&other).await.expect("online"), Vec::<UserId>::new());
     s.leave(&other, &u).await.expect("leave elsewhere");
     assert_eq!(s.online(&t).await.expect("online"), vec![u], "leaving another tenant changes nothing here");
+}
+
+pub async fn a_customer_is_present_until_they_leave_or_expire<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let (t, other, c, brief) = (tenant(), tenant(), session(), session());
+    assert!(!s.customer_present(&t, &c).await.expect("present"));
+    s.customer_here(&t, &c, LONG_TTL).await.expect("here");
+    s.customer_here(&t, &brief, SHORT_TTL).await.expect("here");
+    assert!(s.customer_present(&t, &c).await.expect("present"));
+    assert!(!s.customer_present(&other, &c).await.expect("present"), "presence is per tenant");
+    tokio::time::sleep(SHORT_TTL * 3).await;
+    assert!(!s.customer_present(&t, &brief).await.expect("present"), "gone after a TTL without another call");
+    assert!(s.customer_present(&t, &c).await.expect("present"));
+    s.customer_left(&t, &c).await.expect("left");
+    assert!(!s.customer_present(&t, &c).await.expect("present"));
+    s.customer_left(&t, &c).await.expect("leaving twice is fine");
+}
+
+pub async fn a_customer_is_not_staff_presence<S: Sessions>(s: Arc<S>, _: Arc<S>) {
+    let (t, c) = (tenant(), session());
+    s.customer_here(&t, &c, LONG_TTL).await.expect("here");
+    assert_eq!(s.online(&t).await.expect("online"), Vec::<UserId>::new(), "customers are not among the staff online");
 }
 
 pub async fn a_window_allows_its_limit_then_refuses<S: Sessions>(s: Arc<S>, _: Arc<S>) {

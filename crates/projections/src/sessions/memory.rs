@@ -36,6 +36,8 @@ pub struct MemorySessions {
     ttl: Duration,
     sessions: Mutex<HashMap<ConversationId, Session>>,
     presence: Mutex<HashMap<TenantId, HashMap<UserId, Instant>>>,
+    /// Conversations with their customer on them, until the instant.
+    customers: Mutex<HashMap<(TenantId, ConversationId), Instant>>,
     windows: Mutex<HashMap<String, Window>>,
     /// Per group: members with their expiry, and leases (unit -> holder, expiry).
     groups: Mutex<HashMap<String, Group>>,
@@ -61,7 +63,14 @@ impl MemorySessions {
 
     /// Sessions live `ttl` after their last touch.
     pub fn with_ttl(ttl: Duration) -> Self {
-        Self { ttl, sessions: Mutex::default(), presence: Mutex::default(), windows: Mutex::default(), groups: Mutex::default() }
+        Self {
+            ttl,
+            sessions: Mutex::default(),
+            presence: Mutex::default(),
+            customers: Mutex::default(),
+            windows: Mutex::default(),
+            groups: Mutex::default(),
+        }
     }
 }
 
@@ -148,6 +157,26 @@ impl PresenceStore for MemorySessions {
         let mut online: Vec<UserId> = users.keys().cloned().collect();
         online.sort();
         Ok(online)
+    }
+
+    async fn customer_here(&self, tenant: &TenantId, conversation: &ConversationId, ttl: Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut customers = lock(&self.customers);
+        if customers.len() > SWEEP_ABOVE {
+            customers.retain(|_, until| *until > now);
+        }
+        customers.insert((tenant.clone(), conversation.clone()), now + ttl);
+        Ok(())
+    }
+
+    async fn customer_left(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<(), StoreError> {
+        lock(&self.customers).remove(&(tenant.clone(), conversation.clone()));
+        Ok(())
+    }
+
+    async fn customer_present(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<bool, StoreError> {
+        let until = lock(&self.customers).get(&(tenant.clone(), conversation.clone())).copied();
+        Ok(until.is_some_and(|u| u > Instant::now()))
     }
 }
 

@@ -13,6 +13,8 @@
 //! * `presence:{tenant}` — a sorted set of user ids scored by the time (Redis
 //!   server milliseconds) their presence expires; the set itself expires with
 //!   its last member.
+//! * `customers:{tenant}` — the same for conversations whose customer has
+//!   them open (a sorted set of conversation ids scored by their expiry);
 //! * `ratelimit:{key}` — a fixed-window counter: `INCR`, and `PEXPIRE` on the
 //!   first hit of a window.
 //! * `work:{group}:members` — a sorted set of the group's members scored by
@@ -218,6 +220,10 @@ impl RedisSessions {
         format!("{}presence:{tenant}", self.prefix)
     }
 
+    fn customers_key(&self, tenant: &TenantId) -> String {
+        format!("{}customers:{tenant}", self.prefix)
+    }
+
     fn rate_key(&self, key: &str) -> String {
         format!("{}ratelimit:{key}", self.prefix)
     }
@@ -342,6 +348,32 @@ impl PresenceStore for RedisSessions {
     async fn online(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError> {
         let users: Vec<String> = ONLINE.key(self.presence_key(tenant)).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
         users.into_iter().map(|u| UserId::parse(u).map_err(|e| corrupt("presence member", e))).collect()
+    }
+
+    async fn customer_here(&self, tenant: &TenantId, conversation: &ConversationId, ttl: Duration) -> Result<(), StoreError> {
+        let _: i64 = HEARTBEAT
+            .key(self.customers_key(tenant))
+            .arg(conversation.as_str())
+            .arg(millis(ttl)?)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn customer_left(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<(), StoreError> {
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.customers_key(tenant))
+            .arg(conversation.as_str())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn customer_present(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<bool, StoreError> {
+        let here: Vec<String> = ONLINE.key(self.customers_key(tenant)).invoke_async(&mut self.conn.clone()).await.map_err(store_error)?;
+        Ok(here.iter().any(|c| c == conversation.as_str()))
     }
 }
 
