@@ -311,6 +311,11 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
         .prop_map(|feedback| E::FeedbackGiven { feedback }),
         (prop::collection::vec(tag(), 0..4), prop::collection::vec(tag(), 0..4))
             .prop_map(|(added, removed)| E::TagsChanged { added, removed }),
+        (user(), personal(), prop::collection::vec(user(), 0..4)).prop_map(|(author, text, mentions)| E::NoteAdded {
+            author,
+            text,
+            mentions
+        }),
     ]
 }
 
@@ -408,6 +413,7 @@ fn event_type() -> impl Strategy<Value = String> {
             "ConversationReopened",
             "FeedbackGiven",
             "TagsChanged",
+            "NoteAdded",
             "UserRegistered",
             "UserRoleChanged",
             "UserErased",

@@ -61,4 +61,11 @@ pub enum ConversationCommand {
     GiveFeedback {
         feedback: Feedback,
     },
+    /// A member of staff writes a private note, seen by staff only, naming
+    /// colleagues (`mentions`, looked up by the caller like an [`Assignee`]).
+    AddNote {
+        author: Assignee,
+        text: MessageText,
+        mentions: Vec<Assignee>,
+    },
 }

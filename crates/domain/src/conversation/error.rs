@@ -24,6 +24,8 @@ pub enum ConversationError {
     InvalidScore(u8),
     #[error("the comment is too long (at most 1000 characters)")]
     CommentTooLong,
+    #[error("a note names at most {max} colleagues, got {got}")]
+    TooManyMentions { got: usize, max: usize },
     /// A stored event holds finite numbers only: JSON has no NaN or infinity.
     #[error("a confidence or score must be a finite number")]
     NotFinite,
@@ -44,6 +46,7 @@ impl crate::ErrorCode for ConversationError {
             ConversationError::InvalidScore(_) => "invalid_score",
             ConversationError::CommentTooLong => "comment_too_long",
             ConversationError::NotFinite => "not_finite",
+            ConversationError::TooManyMentions { .. } => "too_many_mentions",
         }
     }
 }

@@ -55,6 +55,14 @@ pub enum ConversationEvent {
         added: Vec<Tag>,
         removed: Vec<Tag>,
     },
+    /// A private note by a member of staff (staff-only), naming colleagues.
+    /// Its text is sealed like a message's, with the customer's key.
+    NoteAdded {
+        author: UserId,
+        text: Personal,
+        /// Staff of the tenant, each once, at most [`super::MAX_MENTIONS`].
+        mentions: Vec<UserId>,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -69,12 +77,13 @@ impl DomainEvent for ConversationEvent {
             Self::ConversationReopened { .. } => "ConversationReopened",
             Self::FeedbackGiven { .. } => "FeedbackGiven",
             Self::TagsChanged { .. } => "TagsChanged",
+            Self::NoteAdded { .. } => "NoteAdded",
         }
     }
 
     fn personal_fields_mut(&mut self) -> Vec<&mut Personal> {
         match self {
-            Self::MessagePosted { text, .. } | Self::BotAnswered { text, .. } => vec![text],
+            Self::MessagePosted { text, .. } | Self::BotAnswered { text, .. } | Self::NoteAdded { text, .. } => vec![text],
             Self::FeedbackGiven { feedback: Feedback::Csat { comment: Some(c), .. } } => vec![c],
             _ => vec![],
         }
