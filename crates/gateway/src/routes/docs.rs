@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
+use super::{analytics, auth, conversations, health, kb, notes, seed, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,6 +60,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         conversations::start, conversations::list, conversations::detail, conversations::post_message,
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
+        notes::add_note, notes::mentions,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
