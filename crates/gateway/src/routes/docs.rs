@@ -222,6 +222,7 @@ mod tests {
             include_str!("tenants.rs"),
             include_str!("kb.rs"),
             include_str!("analytics.rs"),
+            include_str!("notes.rs"),
             include_str!("health.rs"),
             include_str!("seed.rs"),
             include_str!("docs.rs"),
