@@ -9,6 +9,7 @@ mod distributed;
 mod frames;
 mod gaps;
 mod handoff;
+mod notes;
 mod otel;
 mod security;
 mod seed;
