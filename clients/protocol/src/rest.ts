@@ -13,6 +13,7 @@ import type {
   Feedback,
   ImportResult,
   Me,
+  MentionPage,
   MessageAck,
   Page,
   Role,
@@ -178,6 +179,18 @@ export class ApiClient {
   }
   feedback(id: string, feedback: Feedback | { kind: 'csat'; score: number; comment?: string }): Promise<unknown> {
     return this.action(id, 'feedback', feedback);
+  }
+  /** Staff: a private note naming colleagues (user ids), seen by staff only. */
+  addNote(id: string, text: string, mentions: string[] = []): Promise<{ id: string; version: number; mentions: string[] }> {
+    return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/notes`, { body: { text, mentions } });
+  }
+  /** Staff: the notes that name the caller, newest first. */
+  mentions(query: { before?: number; limit?: number } = {}, signal?: AbortSignal): Promise<MentionPage> {
+    const params = new URLSearchParams();
+    if (query.before !== undefined) params.set('before', String(query.before));
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const qs = params.toString();
+    return this.request('GET', `/api/v1/mentions${qs ? `?${qs}` : ''}`, { signal });
   }
 
   // --- tenant and users ---------------------------------------------------

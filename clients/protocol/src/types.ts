@@ -70,7 +70,7 @@ export type Feedback =
 
 /**
  * A conversation event. A customer gets the customer view: no `TagsChanged`
- * (so a customer's versions have gaps), no intent, confidence, why or handoff
+ * and no `NoteAdded` (staff-only: a customer's versions have gaps), no intent, confidence, why or handoff
  * reason, and staff user ids replaced by aliases.
  */
 export type ConversationEvent =
@@ -82,7 +82,9 @@ export type ConversationEvent =
   | { type: 'ConversationResolved'; by: string | null }
   | { type: 'ConversationReopened'; by: string | null }
   | { type: 'FeedbackGiven'; feedback: Feedback }
-  | { type: 'TagsChanged'; added: string[]; removed: string[] };
+  | { type: 'TagsChanged'; added: string[]; removed: string[] }
+  /** A private note (staff only), naming colleagues by user id. */
+  | { type: 'NoteAdded'; author: string; text: PersonalText; mentions: string[] };
 
 /**
  * One stored event of a conversation, as pushed over the socket and listed in a conversation's detail.
@@ -198,6 +200,23 @@ export interface ConversationDetail {
 export interface AgentName {
   id: string;
   name: string | null;
+}
+
+/** A private note that names the caller (`GET /api/v1/mentions`): a reference to the note. */
+export interface Mention {
+  conversation_id: string;
+  /** The note's version in the conversation. */
+  version: number;
+  /** Who wrote the note. */
+  author: string;
+  at: string;
+  position: number;
+}
+
+export interface MentionPage {
+  items: Mention[];
+  /** Pass as `before` for the next page; null on the last. */
+  next_before: number | null;
 }
 
 export interface MessageAck {

@@ -3,6 +3,7 @@ import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldC
 import { api, socket } from '../client';
 import { usePeople } from '../people';
 import { time, why } from '../format';
+import { NoteBox } from './NoteBox';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -15,6 +16,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   const [draft, setDraft] = useState('');
   const [newTag, setNewTag] = useState('');
   const [busy, setBusy] = useState(false);
+  const [mode, setMode] = useState<'reply' | 'note'>('reply');
   const list = useRef<HTMLDivElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const typingOn = useRef(false);
@@ -191,8 +193,18 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
         {customerTyping && <p className="typing">The customer is typing…</p>}
       </div>
 
+      <div className="reply-mode" role="tablist" aria-label="Reply or private note">
+        <button type="button" role="tab" aria-selected={mode === 'reply'} className={mode === 'reply' ? 'active' : ''} onClick={() => setMode('reply')}>
+          Reply
+        </button>
+        <button type="button" role="tab" aria-selected={mode === 'note'} className={mode === 'note' ? 'active' : ''} onClick={() => setMode('note')}>
+          Note
+        </button>
+      </div>
+      {mode === 'note' && <NoteBox id={id} agents={people.agents} onError={setError} />}
       <form
         className="reply"
+        hidden={mode !== 'reply'}
         onSubmit={(e) => {
           e.preventDefault();
           void send();
@@ -249,7 +261,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
     return (
       <div className={`line line-${m.role}`} data-role={m.role} data-state={m.state}>
         <div className="line-head">
-          <strong>{who}</strong> <time>{time(m.at)}</time>
+          {m.role === 'note' && <span className="note-label">Private note</span>} <strong>{who}</strong> <time>{time(m.at)}</time>
           {m.role === 'bot' && (
             <span className="bot-meta">
               {m.intent ? `intent ${m.intent}` : 'no intent'} · confidence {Math.round((m.confidence ?? 0) * 100)}%
@@ -260,6 +272,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           {m.state === 'failed' && <span className="error small"> · not sent{m.failure ? `: ${m.failure}` : ''}</span>}
         </div>
         <div className="line-text">{m.text}</div>
+        {m.role === 'note' && m.mentions && m.mentions.length > 0 && <p className="muted small note-mentions">Mentions {m.mentions.map((u) => `@${people.name(u)}`).join(', ')}</p>}
         {m.role === 'bot' && m.sources && m.sources.length > 0 && (
           <ul className="sources">
             {m.sources.map((s) => (
