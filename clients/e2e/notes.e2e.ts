@@ -110,7 +110,7 @@ describe('private notes in a real browser', () => {
     await seen.getByText(NOTE, { exact: false }).waitFor();
     await boPage.locator('.line[data-role="agent"]').getByText('We are on it.').waitFor();
     await boPage.getByRole('tab', { name: 'Note' }).click();
-    await boPage.getByLabel('Private note').fill('On it @');
+    await boPage.getByLabel('Private note').fill('Calling them now, cc @de');
     await boPage.getByRole('listbox', { name: 'Mention a colleague' }).waitFor();
     await boPage.waitForTimeout(300);
     const shot = await screenshot(boPage, 'notes');

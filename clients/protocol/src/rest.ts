@@ -7,6 +7,7 @@ import type {
   Analytics,
   Article,
   Channel,
+  Colleague,
   ConversationDetail,
   ConversationQuery,
   ConversationSummary,
@@ -183,6 +184,10 @@ export class ApiClient {
   /** Staff: a private note naming colleagues (user ids), seen by staff only. */
   addNote(id: string, text: string, mentions: string[] = []): Promise<{ id: string; version: number; mentions: string[] }> {
     return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/notes`, { body: { text, mentions } });
+  }
+  /** Staff: the tenant's agents and admins (ids, names, roles), whom a note may mention. */
+  colleagues(): Promise<{ items: Colleague[] }> {
+    return this.request('GET', '/api/v1/colleagues');
   }
   /** Staff: the notes that name the caller, newest first. */
   mentions(query: { before?: number; limit?: number } = {}, signal?: AbortSignal): Promise<MentionPage> {

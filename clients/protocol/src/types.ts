@@ -213,6 +213,13 @@ export interface Mention {
   position: number;
 }
 
+/** A member of staff as colleagues see them (`GET /api/v1/colleagues`): no e-mail address. */
+export interface Colleague {
+  id: string;
+  name: string | null;
+  role: Role;
+}
+
 export interface MentionPage {
   items: Mention[];
   /** Pass as `before` for the next page; null on the last. */

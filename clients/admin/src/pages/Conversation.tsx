@@ -193,7 +193,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
         {customerTyping && <p className="typing">The customer is typing…</p>}
       </div>
 
-      <div className="reply-mode" role="tablist" aria-label="Reply or private note">
+      <div className="reply-mode" role="tablist" aria-label="Write as">
         <button type="button" role="tab" aria-selected={mode === 'reply'} className={mode === 'reply' ? 'active' : ''} onClick={() => setMode('reply')}>
           Reply
         </button>

@@ -60,7 +60,7 @@ use super::{analytics, auth, conversations, health, kb, notes, seed, tenants, us
         conversations::start, conversations::list, conversations::detail, conversations::post_message,
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
-        notes::add_note, notes::mentions,
+        notes::add_note, notes::mentions, notes::colleagues,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,

@@ -6,7 +6,9 @@
 //! customer's key like a message's, and a customer never gets it — not over
 //! the push hub, not in the detail, not on resume ([`crate::view`] has no
 //! customer view of it). The colleagues it names are looked up here, in the
-//! caller's tenant, and the conversation checks that they are staff.
+//! caller's tenant, and the conversation checks that they are staff; whom
+//! one may name, any member of staff can list (`GET /api/v1/colleagues`:
+//! ids, names and roles, never e-mail addresses, which stay with admins).
 
 use super::json::{ApiJson, ApiQuery};
 use crate::AppState;
@@ -17,12 +19,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use jamuna_domain::conversation::{Assignee, Conversation, ConversationCommand, MAX_MENTIONS};
+use jamuna_domain::user::Role;
 use jamuna_domain::{ConversationId, MessageText, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/conversations/{id}/notes", post(add_note)).route("/api/v1/mentions", get(mentions))
+    Router::new()
+        .route("/api/v1/conversations/{id}/notes", post(add_note))
+        .route("/api/v1/mentions", get(mentions))
+        .route("/api/v1/colleagues", get(colleagues))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -139,4 +145,32 @@ async fn mentions(
     let items = state.conversations.mentions(&caller.tenant, &caller.user, p.before, limit).await?;
     let next_before = if items.len() == limit as usize { items.last().and_then(|m| m["position"].as_u64()) } else { None };
     Ok(axum::Json(json!({"items": items, "next_before": next_before})))
+}
+
+/// The tenant's staff as a colleague sees them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct Colleagues {
+    /// `{"id", "name" (null if none), "role" ("agent" or "admin")}` of every agent and admin not erased, by id.
+    items: Vec<Value>,
+}
+
+/// The tenant's agents and admins, for the `@` picker of a note: ids,
+/// display names and roles (no e-mail addresses).
+#[utoipa::path(get, path = "/api/v1/colleagues", tag = "conversations", operation_id = "listColleagues",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tenant's staff", body = Colleagues),
+        (status = 403, description = "Agents and admins only", body = ErrorBody),
+    ))]
+async fn colleagues(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_staff()?;
+    let mut items = Vec::new();
+    for role in [Role::Agent, Role::Admin] {
+        for u in state.directory.users(&caller.tenant, Some(role)).await?.into_iter().filter(|u| !u.erased) {
+            items.push(json!({"id": u.id, "name": u.name, "role": u.role}));
+        }
+    }
+    items.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(axum::Json(json!({"items": items})))
 }

@@ -166,3 +166,22 @@ async fn only_staff_of_the_tenant_write_notes_naming_staff() {
     assert_eq!(page_versions(&rest), [3]);
     assert!(rest["next_before"].is_null(), "{rest}");
 }
+
+#[tokio::test]
+async fn staff_list_their_colleagues_without_addresses_and_customers_do_not() {
+    let app = spawn_app().await;
+    let ana = app.staff(Role::Agent, "Ana").await;
+    let admin = app.staff(Role::Admin, "Ada").await;
+    let customer = app.visitor().await;
+    let other = app.other_tenant_admin("globex").await;
+    let (s, body) = app.get("/api/v1/colleagues", &ana.token).await;
+    assert_eq!(s, 200, "{body}");
+    let items = body["items"].as_array().expect("items");
+    let ids: Vec<&str> = items.iter().filter_map(|u| u["id"].as_str()).collect();
+    assert!(ids.contains(&ana.id.as_str()) && ids.contains(&admin.id.as_str()), "{body}");
+    assert!(!ids.contains(&customer.id.as_str()) && !ids.contains(&other.id.as_str()), "staff of this tenant only: {body}");
+    assert!(items.iter().any(|u| u["name"] == "Ana" && u["role"] == "agent"), "{body}");
+    assert!(!body.to_string().contains('@'), "no e-mail addresses: {body}");
+    let (s, body) = app.get("/api/v1/colleagues", &customer.token).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+}
