@@ -257,6 +257,8 @@ pub fn projection(store: Arc<dyn ConversationStore>, sealer: Sealer) -> Arc<dyn 
 /// What the conversations model needs of an event.
 pub fn interest(kind: AggregateKind, event_type: &str) -> Interest {
     match (kind, event_type) {
+        // The model keeps a note's mentions, never its text: no need to open it.
+        (AggregateKind::Conversation, "NoteAdded") => Interest::Decode,
         (AggregateKind::Conversation, _) => Interest::Open,
         (AggregateKind::User, "UserErased") => Interest::Decode,
         _ => Interest::Skip,
@@ -574,6 +576,26 @@ mod tests {
             ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::Sealed("xx".into()), client_message_id: None },
         );
         assert!(matches!(apply(&mut s, &e2, &v2), Err(ProjectionError::BadEvent { .. })));
+    }
+
+    #[test]
+    fn a_note_is_never_opened_it_only_names_mentions() {
+        assert_eq!(interest(AggregateKind::Conversation, "NoteAdded"), Interest::Decode);
+        assert_eq!(interest(AggregateKind::Conversation, "MessagePosted"), Interest::Open);
+        let mut s = None;
+        let (e, v) = ev(1, 1, started());
+        apply(&mut s, &e, &v).unwrap();
+        let note = ConversationEvent::NoteAdded {
+            author: UserId::parse("a1").unwrap(),
+            text: Personal::Sealed("still sealed".into()),
+            mentions: vec![UserId::parse("a2").unwrap(), UserId::parse("a2").unwrap()],
+        };
+        let (e2, v2) = ev(2, 2, note);
+        assert_eq!(apply(&mut s, &e2, &v2).unwrap(), None, "no message");
+        let s = s.unwrap();
+        assert_eq!((s.message_count, s.version, s.last_message.is_none()), (0, 2, true));
+        let named = mentions(&e2, &v2).unwrap();
+        assert_eq!(named.iter().map(|m| (m.user.as_str(), m.version, m.author.as_str())).collect::<Vec<_>>(), [("a2", 2, "a1")]);
     }
 
     #[test]

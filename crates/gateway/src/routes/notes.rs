@@ -77,6 +77,7 @@ async fn add_note(
     if body.mentions.len() > MAX_MENTIONS {
         return Err(ApiError::BadRequest(format!("a note mentions at most {MAX_MENTIONS} users")));
     }
+    let (stream, _) = crate::service::authorize(&state, &caller, &id).await?;
     let mut mentions: Vec<Assignee> = Vec::with_capacity(body.mentions.len());
     for m in &body.mentions {
         let user = UserId::parse(m).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -88,7 +89,6 @@ async fn add_note(
         mentions.push(Assignee { id: found.id, tenant: found.tenant, role: found.role });
     }
     let author = Assignee { id: caller.user.clone(), tenant: caller.tenant.clone(), role: caller.role };
-    let (stream, _) = crate::service::authorize(&state, &caller, &id).await?;
     let command = ConversationCommand::AddNote { author, text, mentions };
     let done = state.commands.execute::<Conversation>(&stream, &command, &crate::service::ctx(&caller)).await?;
     let named: Vec<&str> = done
