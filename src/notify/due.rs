@@ -81,7 +81,9 @@ impl Conversations {
             | V::BotAnswered { .. }
             | V::HandoffRequested { .. }
             | V::FeedbackGiven { .. }
-            | V::TagsChanged { .. } => {}
+            | V::TagsChanged { .. }
+            // A private note is no reply to the customer: the wait goes on.
+            | V::NoteAdded { .. } => {}
         }
     }
 

@@ -12,6 +12,7 @@ mod frames;
 mod gaps;
 mod handoff;
 mod identity;
+mod notes;
 mod notify;
 mod otel;
 mod security;

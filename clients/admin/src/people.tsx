@@ -33,8 +33,12 @@ export function PeopleProvider({ me, children }: { me: Me; children: ReactNode }
     api
       .users()
       .then((p) => setUsers(p.items))
-      .catch((e: unknown) => {
-        if (!(e instanceof ApiError)) console.error(e);
+      .catch(async (e: unknown) => {
+        if (!(e instanceof ApiError)) return console.error(e);
+        // Only admins list users: an agent gets their colleagues (names, no addresses).
+        if (e.status !== 403) return;
+        const c = await api.colleagues().catch(() => ({ items: [] }));
+        setUsers(c.items.map((u) => ({ ...u, email: null, erased: false, registered_at: null })));
       });
   }, []);
   useEffect(reload, [reload]);

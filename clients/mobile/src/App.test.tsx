@@ -154,4 +154,42 @@ describe('App', () => {
     await act(async () => server2.last().accept());
     expect(server2.last().sends()).toEqual(['Still there?']);
   });
+
+  it('takes versions with gaps (staff-only notes and tags) and resumes exactly after the last one seen', async () => {
+    const server = fakeServer();
+    render(<App config={config} platform={{ storage: new DeviceStorage(), fetch: server.fetchImpl, socket: server.socket }} />);
+    fireEvent.press(await screen.findByText('Continue as a visitor'));
+    await screen.findByText('Your conversations');
+    await waitFor(() => expect(server.sockets).toHaveLength(1));
+    await act(async () => server.last().accept());
+    fireEvent.press(screen.getByText('New conversation'));
+    fireEvent(await screen.findByTestId('GC_WRAPPER'), 'layout', { nativeEvent: { layout: { x: 0, y: 0, width: 390, height: 800 } } });
+    await waitFor(() => expect(server.last().sent).toContainEqual({ type: 'subscribe', conversation_id: CONV, after_version: 0 }));
+    const at = new Date().toISOString();
+    const event = (version: number, e: object) => ({ type: 'event', conversation_id: CONV, version, occurred_at: at, event: e });
+    await act(async () => {
+      server.last().push(event(1, { type: 'ConversationStarted', tenant: 'demo', conversation_id: CONV, customer: VISITOR, channel: 'mobile' }));
+      server.last().push(event(2, { type: 'MessagePosted', author: { kind: 'customer' }, text: 'Where is my refund?', client_message_id: 'm1' }));
+      // Versions 3 (a private note) and 4 (tags) are staff-only: never sent to the customer.
+      server.last().push(event(5, { type: 'MessagePosted', author: { kind: 'agent', id: 'agent-1a2b' }, text: 'It is on its way.', client_message_id: 'a1' }));
+    });
+    await screen.findByText('It is on its way.');
+
+    // The socket drops; the next one asks for what follows version 5, and a repeat of 5 shows once.
+    const before = server.sockets.length;
+    await act(async () => server.last().drop());
+    await act(async () => {
+      for (const h of appStateHandlers) h('background');
+      for (const h of appStateHandlers) h('active');
+    });
+    expect(server.sockets.length).toBe(before + 1);
+    await act(async () => server.last().accept());
+    expect(server.last().sent.filter((f) => f.type === 'subscribe')).toEqual([{ type: 'subscribe', conversation_id: CONV, after_version: 5 }]);
+    await act(async () => {
+      server.last().push(event(5, { type: 'MessagePosted', author: { kind: 'agent', id: 'agent-1a2b' }, text: 'It is on its way.', client_message_id: 'a1' }));
+      server.last().push(event(7, { type: 'MessagePosted', author: { kind: 'agent', id: 'agent-1a2b' }, text: 'Anything else?', client_message_id: 'a2' }));
+    });
+    await screen.findByText('Anything else?');
+    expect(screen.getAllByText('It is on its way.')).toHaveLength(1);
+  });
 });

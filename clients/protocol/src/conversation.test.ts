@@ -63,6 +63,25 @@ describe('foldConversation', () => {
     expect(view.messages.find((m) => m.notice === 'HandoffRequested')?.text).toBe('Handed over to a human');
   });
 
+  it('shows a private note as a note (staff), naming colleagues, and it is no human reply', () => {
+    v = 0;
+    const events = [
+      at({ type: 'ConversationStarted', tenant: 't', conversation_id: 'c1', customer: 'u1', channel: 'web' }),
+      at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'Where is my refund?', client_message_id: 'm1' }),
+      at({ type: 'NoteAdded', author: 'agent-1', text: 'VIP: refund today', mentions: ['agent-2'] }),
+      at({ type: 'NoteAdded', author: 'agent-2', text: { erased: true }, mentions: [] }),
+    ];
+    const view = foldConversation('c1', events);
+    expect(view.humanInvolved).toBe(false);
+    expect(view.agents).toEqual([]);
+    expect(view.status).toBe('open');
+    expect(view.version).toBe(4);
+    expect(view.messages.filter((m) => m.role === 'note').map((m) => [m.agentId, m.text, m.mentions])).toEqual([
+      ['agent-1', 'VIP: refund today', ['agent-2']],
+      ['agent-2', '[erased]', []],
+    ]);
+  });
+
   it('keeps why the bot answered and why it handed off, for the dashboard', () => {
     v = 0;
     const answered = { basis: 'intent_head' as const, scores: { confidence: 0.91, threshold: 0.56 } };

@@ -7,7 +7,8 @@ import type { PendingMessage } from './connection';
 import type { Attachment, Channel, ConversationEvent, DecisionWhy, EventFrame, HandoffReason, Source, Status } from './types';
 import { textOf } from './types';
 
-export type MessageRole = 'customer' | 'agent' | 'bot' | 'system';
+/** `note`: a private note, staff only (a customer is never sent one). */
+export type MessageRole = 'customer' | 'agent' | 'bot' | 'system' | 'note';
 export type DeliveryState = 'sending' | 'sent' | 'failed';
 
 export interface ChatMessage {
@@ -32,6 +33,8 @@ export interface ChatMessage {
   helpful?: boolean | null;
   /** Bot answers and bot handoffs: which score decided (staff only). */
   why?: DecisionWhy;
+  /** Private notes: the colleagues named (user ids). */
+  mentions?: string[];
   /** System notices: the event type behind them. */
   notice?: ConversationEvent['type'];
 }
@@ -179,6 +182,10 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
         view.tags = [...tags];
         break;
       }
+      case 'NoteAdded':
+        // Staff talking among themselves: no reply, so `humanInvolved` stays as it is.
+        view.messages.push({ ...base, key: `v-${f.version}`, role: 'note', agentId: e.author, text: textOf(e.text), mentions: e.mentions });
+        break;
       default:
         break;
     }

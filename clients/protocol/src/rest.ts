@@ -7,12 +7,14 @@ import type {
   Analytics,
   Article,
   Channel,
+  Colleague,
   ConversationDetail,
   ConversationQuery,
   ConversationSummary,
   Feedback,
   ImportResult,
   Me,
+  MentionPage,
   MessageAck,
   UploadedAttachment,
   Page,
@@ -213,6 +215,22 @@ export class ApiClient {
   }
   feedback(id: string, feedback: Feedback | { kind: 'csat'; score: number; comment?: string }): Promise<unknown> {
     return this.action(id, 'feedback', feedback);
+  }
+  /** Staff: a private note naming colleagues (user ids), seen by staff only. */
+  addNote(id: string, text: string, mentions: string[] = []): Promise<{ id: string; version: number; mentions: string[] }> {
+    return this.request('POST', `/api/v1/conversations/${encodeURIComponent(id)}/notes`, { body: { text, mentions } });
+  }
+  /** Staff: the tenant's agents and admins (ids, names, roles), whom a note may mention. */
+  colleagues(): Promise<{ items: Colleague[] }> {
+    return this.request('GET', '/api/v1/colleagues');
+  }
+  /** Staff: the notes that name the caller, newest first. */
+  mentions(query: { before?: number; limit?: number } = {}, signal?: AbortSignal): Promise<MentionPage> {
+    const params = new URLSearchParams();
+    if (query.before !== undefined) params.set('before', String(query.before));
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const qs = params.toString();
+    return this.request('GET', `/api/v1/mentions${qs ? `?${qs}` : ''}`, { signal });
   }
 
   // --- tenant and users ---------------------------------------------------

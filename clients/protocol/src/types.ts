@@ -88,7 +88,7 @@ export type Feedback =
 
 /**
  * A conversation event. A customer gets the customer view: no `TagsChanged`
- * (so a customer's versions have gaps), no intent, confidence, why or handoff
+ * and no `NoteAdded` (staff-only: a customer's versions have gaps), no intent, confidence, why or handoff
  * reason, and staff user ids replaced by aliases.
  */
 export type ConversationEvent =
@@ -102,7 +102,9 @@ export type ConversationEvent =
   | { type: 'FeedbackGiven'; feedback: Feedback }
   | { type: 'TagsChanged'; added: string[]; removed: string[] }
   /** Staff only: an e-mail notification about the event at `about_version` was recorded (and sent). */
-  | { type: 'NotificationSent'; kind: 'unanswered' | 'reply'; recipient: string; about_version: number };
+  | { type: 'NotificationSent'; kind: 'unanswered' | 'reply'; recipient: string; about_version: number }
+  /** A private note (staff only), naming colleagues by user id. */
+  | { type: 'NoteAdded'; author: string; text: PersonalText; mentions: string[] };
 
 /**
  * One stored event of a conversation, as pushed over the socket and listed in a conversation's detail.
@@ -218,6 +220,30 @@ export interface ConversationDetail {
 export interface AgentName {
   id: string;
   name: string | null;
+}
+
+/** A private note that names the caller (`GET /api/v1/mentions`): a reference to the note. */
+export interface Mention {
+  conversation_id: string;
+  /** The note's version in the conversation. */
+  version: number;
+  /** Who wrote the note. */
+  author: string;
+  at: string;
+  position: number;
+}
+
+/** A member of staff as colleagues see them (`GET /api/v1/colleagues`): no e-mail address. */
+export interface Colleague {
+  id: string;
+  name: string | null;
+  role: Role;
+}
+
+export interface MentionPage {
+  items: Mention[];
+  /** Pass as `before` for the next page; null on the last. */
+  next_before: number | null;
 }
 
 export interface MessageAck {

@@ -314,6 +314,11 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
             .prop_map(|(added, removed)| E::TagsChanged { added, removed }),
         (prop::sample::select(vec![NotificationKind::Unanswered, NotificationKind::Reply]), user(), any::<u64>())
             .prop_map(|(kind, recipient, about_version)| E::NotificationSent { kind, recipient, about_version }),
+        (user(), personal(), prop::collection::vec(user(), 0..4)).prop_map(|(author, text, mentions)| E::NoteAdded {
+            author,
+            text,
+            mentions
+        }),
     ]
 }
 
@@ -428,6 +433,7 @@ fn event_type() -> impl Strategy<Value = String> {
             "FeedbackGiven",
             "TagsChanged",
             "NotificationSent",
+            "NoteAdded",
             "UserRegistered",
             "UserRoleChanged",
             "UserErased",

@@ -91,6 +91,16 @@ pub trait ConversationQueries: Send + Sync + 'static {
     async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Page, StoreError>;
     /// Unresolved conversations of every tenant, for the operators' gauge.
     async fn open_count(&self) -> Result<u64, StoreError>;
+    /// The private notes that mention `user`, newest first, logged before
+    /// position `before`, at most `limit`: `{"conversation_id", "version",
+    /// "author", "at", "position"}` each (references, never the note's text).
+    async fn mentions(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
 }
 
 /// The analytics read model: per-day figures over a date range, as JSON

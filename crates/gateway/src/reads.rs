@@ -144,6 +144,24 @@ impl ConversationQueries for GatewayReads {
         self.conversations.open_count().await
     }
 
+    async fn mentions(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let found = self.conversations.mentions(tenant, user, before, limit as usize).await?;
+        Ok(found
+            .into_iter()
+            .map(|m| {
+                serde_json::json!({
+                    "conversation_id": m.conversation_id, "version": m.version, "author": m.author, "at": m.at, "position": m.position,
+                })
+            })
+            .collect())
+    }
+
     async fn list(&self, tenant: &TenantId, q: &ListQuery) -> Result<Page, StoreError> {
         let view = match q.view {
             View::All => InboxView::All,

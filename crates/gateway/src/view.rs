@@ -8,7 +8,7 @@
 //!
 //! * a message's attachments (id, name, type, size) are shown: they are
 //!   part of what was said to the customer;
-//! * staff-only events (`TagsChanged`, `NotificationSent`) are not sent at all: a customer's
+//! * staff-only events (`TagsChanged`, `NoteAdded`, `NotificationSent`) are not sent at all: a customer's
 //!   versions have gaps, which resume tolerates (it asks for what follows the
 //!   last version it saw);
 //! * the bot's intent, confidence and its sources' scores, why the bot
@@ -99,8 +99,7 @@ impl<'a> CustomerView<'a> {
             E::ConversationResolved { by } => json!({"type": "ConversationResolved", "by": by.as_ref().map(person)}),
             E::ConversationReopened { by } => json!({"type": "ConversationReopened", "by": by.as_ref().map(person)}),
             E::FeedbackGiven { feedback } => json!({"type": "FeedbackGiven", "feedback": feedback}),
-            E::TagsChanged { .. } => return None,
-            E::NotificationSent { .. } => return None,
+            E::TagsChanged { .. } | E::NoteAdded { .. } | E::NotificationSent { .. } => return None,
         })
     }
 
@@ -222,6 +221,8 @@ mod tests {
         assert_eq!(keys(&e["sources"][0]), ["article_id", "passage", "title"]);
         let tags = ConversationEvent::TagsChanged { added: vec![Tag::parse("vip").unwrap()], removed: vec![] };
         assert_eq!(v.event("c1", &tags), None, "staff-only");
+        let note = ConversationEvent::NoteAdded { author: agent.clone(), text: Personal::plain("VIP"), mentions: vec![agent.clone()] };
+        assert_eq!(v.event("c1", &note), None, "a private note is staff-only");
         assert_eq!(
             v.event("c1", &ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None }),
             Some(json!({"type": "HandoffRequested"}))

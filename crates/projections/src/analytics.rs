@@ -219,7 +219,8 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
                 f.resolved_day = Some(e.at.date_naive());
             }
         }
-        V::ConversationReopened { .. } | V::TagsChanged { .. } | V::NotificationSent { .. } => {}
+        // A private note is staff talking among themselves: no reply to the customer.
+        V::ConversationReopened { .. } | V::TagsChanged { .. } | V::NoteAdded { .. } | V::NotificationSent { .. } => {}
         V::FeedbackGiven { feedback } => {
             if let Feedback::Csat { score, .. } = feedback {
                 c.csat_sum = u64::from(*score);
@@ -437,5 +438,58 @@ mod tests {
         assert_eq!(r.total.first_response.map(|p| p.median_ms), Some(1000));
         assert_eq!(r.total.intents.get("refund"), Some(&3));
         assert!(check_range(d(3), d(1)).is_err());
+    }
+
+    #[test]
+    fn first_response_time_ignores_private_notes() {
+        use crate::event::Fact;
+        use jamuna_domain::conversation::{Author, Channel};
+        use jamuna_domain::{ConversationId, Personal, StreamId, UserId};
+        let t0 = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let (tenant, id) = (TenantId::parse("acme").unwrap(), ConversationId::parse("c1").unwrap());
+        let stream = StreamId::conversation(&tenant, &id);
+        let agent = UserId::parse("a1").unwrap();
+        let events = [
+            (
+                0,
+                ConversationEvent::ConversationStarted {
+                    tenant: tenant.clone(),
+                    conversation_id: id.clone(),
+                    customer: UserId::parse("u1").unwrap(),
+                    channel: Channel::Web,
+                },
+            ),
+            (1, ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain("hi"), client_message_id: None, attachments: vec![] }),
+            (5, ConversationEvent::NoteAdded { author: agent.clone(), text: Personal::plain("mine"), mentions: vec![agent.clone()] }),
+            (
+                61,
+                ConversationEvent::MessagePosted {
+                    author: Author::Agent { id: agent },
+                    text: Personal::plain("hello"),
+                    client_message_id: None,
+                    attachments: vec![],
+                },
+            ),
+        ];
+        let mut facts = None;
+        let mut noted = None;
+        for (n, (s, event)) in events.iter().enumerate() {
+            let position = n as u64 + 1;
+            let e = Opened {
+                position,
+                stream: stream.clone(),
+                version: position,
+                at: t0 + chrono::Duration::seconds(*s),
+                fact: Fact::Conversation(event.clone()),
+            };
+            let effect = apply(&mut facts, &e, event).unwrap();
+            if matches!(event, ConversationEvent::NoteAdded { .. }) {
+                noted = Some(effect.counters);
+                let f = facts.as_ref().unwrap();
+                assert_eq!((f.first_response_ms, f.human_involved), (None, false), "a note is no reply");
+            }
+        }
+        assert!(noted.is_some_and(|c| c.is_zero()), "a note counts as no message");
+        assert_eq!(facts.unwrap().first_response_ms, Some(60_000), "from the customer's message to the agent's, not to the note");
     }
 }

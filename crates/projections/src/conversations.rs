@@ -243,6 +243,10 @@ pub trait ConversationStore: ReadModel {
     /// Conversations not resolved, across every tenant (an operator's gauge,
     /// `jamuna_conversations_active`; never shown to a tenant).
     async fn open_count(&self) -> Result<u64, StoreError>;
+    /// The private notes that mention `user` in `tenant`, newest first, those
+    /// logged before position `before` (the last one of the previous page),
+    /// at most `limit` (1 to [`MAX_MENTIONS_PAGE`]).
+    async fn mentions(&self, tenant: &TenantId, user: &UserId, before: Option<u64>, limit: usize) -> Result<Vec<Mention>, StoreError>;
 }
 
 /// The projection that keeps a [`ConversationStore`] up to date.
@@ -253,6 +257,8 @@ pub fn projection(store: Arc<dyn ConversationStore>, sealer: Sealer) -> Arc<dyn 
 /// What the conversations model needs of an event.
 pub fn interest(kind: AggregateKind, event_type: &str) -> Interest {
     match (kind, event_type) {
+        // The model keeps a note's mentions, never its text: no need to open it.
+        (AggregateKind::Conversation, "NoteAdded") => Interest::Decode,
         (AggregateKind::Conversation, _) => Interest::Open,
         (AggregateKind::User, "UserErased") => Interest::Decode,
         _ => Interest::Skip,
@@ -395,12 +401,58 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
             s.tags.sort();
         }
         V::NotificationSent { .. } => {}
+        // Staff-only: no message (a customer searches messages), no preview;
+        // the mentions it names are [`mentions`]' business.
+        V::NoteAdded { .. } => {}
     }
     if let Some(m) = &message {
         s.message_count += 1;
         s.last_message = Some(preview(&m.author, &m.text, m.at));
     }
     Ok(message)
+}
+
+/// A colleague named in a private note: a reference to the note (its
+/// conversation and version), never its text, so erasing the customer leaves
+/// nothing to scrub here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mention {
+    pub tenant: TenantId,
+    /// Who was mentioned.
+    pub user: UserId,
+    pub conversation_id: ConversationId,
+    /// The note's version in the conversation.
+    pub version: u64,
+    /// Who wrote the note.
+    pub author: UserId,
+    pub at: Timestamp,
+    /// The note's log position: the mentions' order, newest first.
+    pub position: u64,
+}
+
+/// The most mentions one page holds.
+pub const MAX_MENTIONS_PAGE: usize = 100;
+
+/// The mentions a conversation event makes (a `NoteAdded`'s), one per user.
+pub fn mentions(e: &Opened, event: &ConversationEvent) -> Result<Vec<Mention>, ProjectionError> {
+    let ConversationEvent::NoteAdded { author, mentions, .. } = event else { return Ok(vec![]) };
+    let conversation = conversation_id(e)?;
+    let mut out: Vec<Mention> = Vec::with_capacity(mentions.len());
+    for user in mentions {
+        if out.iter().any(|m| &m.user == user) {
+            continue;
+        }
+        out.push(Mention {
+            tenant: e.tenant().clone(),
+            user: user.clone(),
+            conversation_id: conversation.clone(),
+            version: e.version,
+            author: author.clone(),
+            at: e.at,
+            position: e.position,
+        });
+    }
+    Ok(out)
 }
 
 fn event_name(e: &ConversationEvent) -> &'static str {
@@ -535,6 +587,26 @@ mod tests {
             },
         );
         assert!(matches!(apply(&mut s, &e2, &v2), Err(ProjectionError::BadEvent { .. })));
+    }
+
+    #[test]
+    fn a_note_is_never_opened_it_only_names_mentions() {
+        assert_eq!(interest(AggregateKind::Conversation, "NoteAdded"), Interest::Decode);
+        assert_eq!(interest(AggregateKind::Conversation, "MessagePosted"), Interest::Open);
+        let mut s = None;
+        let (e, v) = ev(1, 1, started());
+        apply(&mut s, &e, &v).unwrap();
+        let note = ConversationEvent::NoteAdded {
+            author: UserId::parse("a1").unwrap(),
+            text: Personal::Sealed("still sealed".into()),
+            mentions: vec![UserId::parse("a2").unwrap(), UserId::parse("a2").unwrap()],
+        };
+        let (e2, v2) = ev(2, 2, note);
+        assert_eq!(apply(&mut s, &e2, &v2).unwrap(), None, "no message");
+        let s = s.unwrap();
+        assert_eq!((s.message_count, s.version, s.last_message.is_none()), (0, 2, true));
+        let named = mentions(&e2, &v2).unwrap();
+        assert_eq!(named.iter().map(|m| (m.user.as_str(), m.version, m.author.as_str())).collect::<Vec<_>>(), [("a2", 2, "a1")]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ import { useCannedPicker } from '../CannedPicker';
 import { customerNameOf } from '../canned';
 import { ContactPanel } from './ContactPanel';
 import { loadContact } from '../contact';
+import { NoteBox } from './NoteBox';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -20,6 +21,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   const [draft, setDraft] = useState('');
   const [newTag, setNewTag] = useState('');
   const [busy, setBusy] = useState(false);
+  const [mode, setMode] = useState<'reply' | 'note'>('reply');
   const list = useRef<HTMLDivElement>(null);
   const replyBox = useRef<HTMLTextAreaElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -234,8 +236,18 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
         {customerTyping && <p className="typing">The customer is typing…</p>}
       </div>
 
+      <div className="reply-mode" role="tablist" aria-label="Write as">
+        <button type="button" role="tab" aria-selected={mode === 'reply'} className={mode === 'reply' ? 'active' : ''} onClick={() => setMode('reply')}>
+          Reply
+        </button>
+        <button type="button" role="tab" aria-selected={mode === 'note'} className={mode === 'note' ? 'active' : ''} onClick={() => setMode('note')}>
+          Note
+        </button>
+      </div>
+      {mode === 'note' && <NoteBox id={id} agents={people.agents} onError={setError} />}
       <form
         className="reply"
+        hidden={mode !== 'reply'}
         onSubmit={(e) => {
           e.preventDefault();
           void send();
@@ -316,7 +328,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
     return (
       <div className={`line line-${m.role}`} data-role={m.role} data-state={m.state}>
         <div className="line-head">
-          <strong>{who}</strong> <time>{time(m.at)}</time>
+          {m.role === 'note' && <span className="note-label">Private note</span>} <strong>{who}</strong> <time>{time(m.at)}</time>
           {m.role === 'bot' && (
             <span className="bot-meta">
               {m.intent ? `intent ${m.intent}` : 'no intent'} · confidence {Math.round((m.confidence ?? 0) * 100)}%
@@ -334,6 +346,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
             ))}
           </div>
         )}
+        {m.role === 'note' && m.mentions && m.mentions.length > 0 && <p className="muted small note-mentions">Mentions {m.mentions.map((u) => `@${people.name(u)}`).join(', ')}</p>}
         {m.role === 'bot' && m.sources && m.sources.length > 0 && (
           <ul className="sources">
             {m.sources.map((s) => (

@@ -5,6 +5,7 @@ import { go, href } from '../router';
 import { ago } from '../format';
 import { usePeople } from '../people';
 import { ConversationPane } from './Conversation';
+import { MentionsList } from './Mentions';
 
 const VIEWS: { id: InboxView; label: string }[] = [
   { id: 'unassigned', label: 'Unassigned' },
@@ -49,6 +50,8 @@ function useDebounced(fn: () => void, ms: number): () => void {
 
 export function Inbox({ view: viewParam, conversationId }: { view?: string; conversationId?: string }) {
   const view: InboxView = VIEWS.some((v) => v.id === viewParam) ? (viewParam as InboxView) : 'unassigned';
+  // The "Mentions" view lists the notes that name me instead of conversations.
+  const mentions = viewParam === 'mentions';
   const people = usePeople();
   const [items, setItems] = useState<ConversationSummary[]>([]);
   const [nextCursor, setNextCursor] = useState<string | null>(null);
@@ -162,13 +165,17 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
       <section className="inbox-list" aria-label="Conversations">
         <div className="views" role="tablist" aria-label="Views">
           {VIEWS.map((v) => (
-            <a key={v.id} role="tab" aria-selected={v.id === view} className={v.id === view ? 'active' : ''} href={href('inbox', v.id)}>
+            <a key={v.id} role="tab" aria-selected={v.id === view && !mentions} className={v.id === view && !mentions ? 'active' : ''} href={href('inbox', v.id)}>
               {v.label}
               {counts[v.id] !== undefined && <span className="count">{counts[v.id]}</span>}
             </a>
           ))}
+          <a role="tab" aria-selected={mentions} className={mentions ? 'active' : ''} href={href('inbox', 'mentions')}>
+            Mentions
+          </a>
         </div>
-        <div className="filters">
+        {mentions && <MentionsList current={conversationId} />}
+        <div className="filters" hidden={mentions}>
           <label className="search">
             <span className="sr">Search conversations</span>
             <input type="search" placeholder="Search messages…" value={q} onChange={(e) => setQ(e.target.value)} />
@@ -196,12 +203,12 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
             <input placeholder="Tag" value={tag} onChange={(e) => setTag(e.target.value)} size={8} />
           </label>
         </div>
-        {error && (
+        {error && !mentions && (
           <p className="error" role="alert">
             {error}
           </p>
         )}
-        <ul className="conversations" aria-busy={loading}>
+        <ul className="conversations" aria-busy={loading} hidden={mentions}>
           {items.map((c) => {
             const n = unreadOf(c);
             const last = c.last_message;
@@ -237,7 +244,7 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
           })}
           {!loading && items.length === 0 && <li className="empty">No conversations here. New ones appear live.</li>}
         </ul>
-        {nextCursor && (
+        {nextCursor && !mentions && (
           <button type="button" className="ghost more" onClick={more}>
             Load more
           </button>
@@ -245,7 +252,7 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
       </section>
       <section className="inbox-detail" aria-label="Conversation">
         {conversationId ? (
-          <ConversationPane key={conversationId} id={conversationId} onBack={() => go('inbox', view)} onSeen={markRead} />
+          <ConversationPane key={conversationId} id={conversationId} onBack={() => go('inbox', mentions ? 'mentions' : view)} onSeen={markRead} />
         ) : (
           <div className="placeholder">
             <p>Select a conversation.</p>

@@ -73,4 +73,11 @@ pub enum ConversationCommand {
         recipient: UserId,
         about_version: u64,
     },
+    /// A member of staff writes a private note, seen by staff only, naming
+    /// colleagues (`mentions`, looked up by the caller like an [`Assignee`]).
+    AddNote {
+        author: Assignee,
+        text: MessageText,
+        mentions: Vec<Assignee>,
+    },
 }

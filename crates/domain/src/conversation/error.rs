@@ -30,6 +30,8 @@ pub enum ConversationError {
     TooManyAttachments(usize),
     #[error("attachment {0} is already part of a message")]
     AttachmentAlreadyPosted(crate::AttachmentId),
+    #[error("a note names at most {max} colleagues, got {got}")]
+    TooManyMentions { got: usize, max: usize },
     /// A stored event holds finite numbers only: JSON has no NaN or infinity.
     #[error("a confidence or score must be a finite number")]
     NotFinite,
@@ -53,6 +55,7 @@ impl crate::ErrorCode for ConversationError {
             ConversationError::EmptyMessage => "empty_message",
             ConversationError::TooManyAttachments(_) => "too_many_attachments",
             ConversationError::AttachmentAlreadyPosted(_) => "attachment_already_posted",
+            ConversationError::TooManyMentions { .. } => "too_many_mentions",
         }
     }
 }

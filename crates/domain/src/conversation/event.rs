@@ -67,6 +67,14 @@ pub enum ConversationEvent {
         recipient: UserId,
         about_version: u64,
     },
+    /// A private note by a member of staff (staff-only), naming colleagues.
+    /// Its text is sealed like a message's, with the customer's key.
+    NoteAdded {
+        author: UserId,
+        text: Personal,
+        /// Staff of the tenant, each once, at most [`super::MAX_MENTIONS`].
+        mentions: Vec<UserId>,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -82,6 +90,7 @@ impl DomainEvent for ConversationEvent {
             Self::FeedbackGiven { .. } => "FeedbackGiven",
             Self::TagsChanged { .. } => "TagsChanged",
             Self::NotificationSent { .. } => "NotificationSent",
+            Self::NoteAdded { .. } => "NoteAdded",
         }
     }
 
@@ -91,7 +100,7 @@ impl DomainEvent for ConversationEvent {
             Self::MessagePosted { text, attachments, .. } => {
                 std::iter::once(text).chain(attachments.iter_mut().map(|a| &mut a.name)).collect()
             }
-            Self::BotAnswered { text, .. } => vec![text],
+            Self::BotAnswered { text, .. } | Self::NoteAdded { text, .. } => vec![text],
             Self::FeedbackGiven { feedback: Feedback::Csat { comment: Some(c), .. } } => vec![c],
             _ => vec![],
         }

@@ -20,6 +20,11 @@
 //!   conversation (an upload is attached to one message).
 //! * a notification of one kind about one event is recorded once, and only
 //!   about an event the conversation has.
+//! * a private note (`NoteAdded`, staff-only) is written by staff of the
+//!   conversation's tenant, also on a resolved conversation; it names staff
+//!   of the tenant only, each once, at most [`MAX_MENTIONS`]; it never
+//!   changes the status and never counts as a human's reply (the bot goes on
+//!   as before).
 
 mod command;
 mod error;
@@ -36,6 +41,20 @@ use crate::user::Role;
 use crate::{Aggregate, AggregateKind, ArticleId, AttachmentId, ClientMessageId, Personal, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+
+/// The most colleagues one note may mention.
+pub const MAX_MENTIONS: usize = 20;
+
+/// Whether `user` is staff of `tenant`: the error that says why not.
+fn staff_of(user: &Assignee, tenant: Option<&TenantId>) -> Result<(), ConversationError> {
+    if !matches!(user.role, Role::Agent | Role::Admin) {
+        return Err(ConversationError::NotAnAgent);
+    }
+    if tenant != Some(&user.tenant) {
+        return Err(ConversationError::OtherTenant);
+    }
+    Ok(())
+}
 
 /// Where the customer writes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -317,13 +336,7 @@ impl Aggregate for Conversation {
             }
             C::AssignAgent { agent } => {
                 self.open_status()?;
-                if !matches!(agent.role, Role::Agent | Role::Admin) {
-                    return Err(E::NotAnAgent);
-                }
-                let tenant = self.started.as_ref().map(|s| &s.tenant);
-                if tenant != Some(&agent.tenant) {
-                    return Err(E::OtherTenant);
-                }
+                staff_of(agent, self.started.as_ref().map(|s| &s.tenant))?;
                 if self.assignee.as_ref() == Some(&agent.id) {
                     return Ok(vec![]);
                 }
@@ -392,6 +405,21 @@ impl Aggregate for Conversation {
                 }
                 Ok(vec![V::NotificationSent { kind: *kind, recipient: recipient.clone(), about_version: *about_version }])
             }
+            C::AddNote { author, text, mentions } => {
+                let Some(started) = &self.started else { return Err(E::NotStarted) };
+                staff_of(author, Some(&started.tenant))?;
+                let mut named: Vec<UserId> = Vec::with_capacity(mentions.len());
+                for m in mentions {
+                    staff_of(m, Some(&started.tenant))?;
+                    if !named.contains(&m.id) {
+                        named.push(m.id.clone());
+                    }
+                }
+                if named.len() > MAX_MENTIONS {
+                    return Err(E::TooManyMentions { got: named.len(), max: MAX_MENTIONS });
+                }
+                Ok(vec![V::NoteAdded { author: author.id.clone(), text: Personal::plain(text.as_str()), mentions: named }])
+            }
         }
     }
 
@@ -450,6 +478,8 @@ impl Aggregate for Conversation {
             V::NotificationSent { kind, about_version, .. } => {
                 self.notified.insert((*kind, *about_version));
             }
+            // Staff talking among themselves: neither the status nor the bot changes.
+            V::NoteAdded { .. } => {}
         }
     }
 

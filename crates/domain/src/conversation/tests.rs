@@ -432,6 +432,22 @@ fn customer_sent_files(s: &str, id: &str, files: &[&str]) -> ConversationEvent {
     }
 }
 
+// --- private notes (issue 19, item 1) ---
+
+fn staff(id: &str, role: Role, tenant: &str) -> Assignee {
+    Assignee { id: UserId::parse(id).unwrap(), tenant: TenantId::parse(tenant).unwrap(), role }
+}
+fn note(text_: &str, mentions: Vec<Assignee>) -> ConversationCommand {
+    ConversationCommand::AddNote { author: assignee(Role::Agent, "acme"), text: text(text_), mentions }
+}
+fn noted(text_: &str, mentions: &[&str]) -> ConversationEvent {
+    ConversationEvent::NoteAdded {
+        author: agent_id(),
+        text: Personal::plain(text_),
+        mentions: mentions.iter().map(|m| UserId::parse(*m).unwrap()).collect(),
+    }
+}
+
 #[test]
 fn a_message_may_be_attachments_only() {
     given::<Conversation>([started()]).when(post_files(None, "m1", &["f1"])).then(vec![customer_sent_files("", "m1", &["f1"])]);
@@ -511,4 +527,90 @@ fn a_resolved_conversation_still_records_a_notification() {
     given::<Conversation>([started(), agent_said, ConversationEvent::ConversationResolved { by: Some(agent_id()) }])
         .when(notify(NotificationKind::Reply, 2))
         .then(vec![ConversationEvent::NotificationSent { kind: NotificationKind::Reply, recipient: agent_id(), about_version: 2 }]);
+}
+
+#[test]
+fn staff_of_the_tenant_write_notes_naming_colleagues_each_once() {
+    given::<Conversation>([started()])
+        .when(note(
+            "VIP, refund quickly",
+            vec![staff("bo", Role::Agent, "acme"), staff("cy", Role::Admin, "acme"), staff("bo", Role::Agent, "acme")],
+        ))
+        .then(vec![noted("VIP, refund quickly", &["bo", "cy"])]);
+    given::<Conversation>([started()]).when(note("just for us", vec![])).then(vec![noted("just for us", &[])]);
+}
+
+#[test]
+fn a_customer_or_another_tenants_staff_write_no_note() {
+    let by = |author: Assignee| ConversationCommand::AddNote { author, text: text("hi"), mentions: vec![] };
+    given::<Conversation>([started()]).when(by(assignee(Role::Customer, "acme"))).then_err(ConversationError::NotAnAgent);
+    given::<Conversation>([started()]).when(by(assignee(Role::Agent, "globex"))).then_err(ConversationError::OtherTenant);
+    given::<Conversation>([]).when(by(assignee(Role::Agent, "acme"))).then_err(ConversationError::NotStarted);
+}
+
+#[test]
+fn a_note_mentions_only_staff_of_the_tenant_and_at_most_twenty() {
+    given::<Conversation>([started()])
+        .when(note("look", vec![staff("cust", Role::Customer, "acme")]))
+        .then_err(ConversationError::NotAnAgent);
+    given::<Conversation>([started()])
+        .when(note("look", vec![staff("bo", Role::Agent, "globex")]))
+        .then_err(ConversationError::OtherTenant);
+    let many = |n: usize| (0..n).map(|i| staff(&format!("a{i}"), Role::Agent, "acme")).collect::<Vec<_>>();
+    let twenty: Vec<String> = (0..MAX_MENTIONS).map(|i| format!("a{i}")).collect();
+    let names: Vec<&str> = twenty.iter().map(String::as_str).collect();
+    given::<Conversation>([started()]).when(note("all", many(MAX_MENTIONS))).then(vec![noted("all", &names)]);
+    given::<Conversation>([started()])
+        .when(note("too many", many(MAX_MENTIONS + 1)))
+        .then_err(ConversationError::TooManyMentions { got: MAX_MENTIONS + 1, max: MAX_MENTIONS });
+    // Twenty-one mentions of twenty people are twenty.
+    let mut repeated = many(MAX_MENTIONS);
+    repeated.push(staff("a0", Role::Agent, "acme"));
+    given::<Conversation>([started()]).when(note("all", repeated)).then(vec![noted("all", &names)]);
+}
+
+#[test]
+fn a_note_is_written_on_a_resolved_conversation_and_leaves_it_resolved() {
+    let state = given::<Conversation>([started(), ConversationEvent::ConversationResolved { by: None }])
+        .when(note("closed for good", vec![]))
+        .then(vec![noted("closed for good", &[])]);
+    assert_eq!(state.status(), Some(Status::Resolved));
+}
+
+#[test]
+fn a_note_is_no_human_reply_the_bot_goes_on_answering() {
+    let state = given::<Conversation>([started(), customer_says("where is my card?", "m1")])
+        .when(note("bot has this one", vec![]))
+        .then(vec![noted("bot has this one", &[])]);
+    assert!(!state.human_involved(), "a note does not take the conversation from the bot");
+    assert_eq!(state.status(), Some(Status::Open));
+    given::<Conversation>([started(), customer_says("where is my card?", "m1"), noted("bot has this one", &[])])
+        .when(answer(2))
+        .then(vec![bot_answered(2)]);
+    // Nor does it free a conversation a human has: still pending, the bot still silent.
+    let waiting = [
+        started(),
+        customer_says("a human please", "m1"),
+        ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None },
+        noted("who takes it?", &[]),
+    ];
+    assert_eq!(
+        given::<Conversation>(waiting.clone()).when(note("me", vec![])).then(vec![noted("me", &[])]).status(),
+        Some(Status::Pending)
+    );
+    given::<Conversation>(waiting).when(answer(2)).then_err(ConversationError::HandedToHuman);
+}
+
+#[test]
+fn a_notes_text_is_personal_data_sealed_like_a_message() {
+    use crate::DomainEvent;
+    let mut e = noted("the customer's address is 1 Main St", &["bo"]);
+    assert_eq!(e.personal_fields_mut().len(), 1, "the text is sealed");
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["type"], "NoteAdded");
+    assert_eq!(json["mentions"], serde_json::json!(["bo"]));
+    assert_eq!(serde_json::from_value::<ConversationEvent>(json).unwrap(), e);
+    assert_eq!(e.event_type(), "NoteAdded");
+    let data_subject = given::<Conversation>([started()]).when(note("x", vec![])).then(vec![noted("x", &[])]).data_subject(&e);
+    assert_eq!(data_subject, Some(customer()), "sealed with the customer's key, like the agents' messages");
 }

@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, seed, tenants, users};
+use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, notes, seed, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -61,6 +61,7 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
         attachments::upload, attachments::download,
+        notes::add_note, notes::mentions, notes::colleagues,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         customers::rotate_secret, customers::identify, customers::give_details, customers::contact_panel,
@@ -227,6 +228,7 @@ mod tests {
             include_str!("tenants.rs"),
             include_str!("kb.rs"),
             include_str!("analytics.rs"),
+            include_str!("notes.rs"),
             include_str!("health.rs"),
             include_str!("seed.rs"),
             include_str!("docs.rs"),

@@ -13,6 +13,7 @@ pub mod health;
 pub mod json;
 pub mod kb;
 pub mod limits;
+pub mod notes;
 pub mod schema;
 pub mod seed;
 pub mod tenants;
@@ -44,6 +45,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(kb::router())
         .merge(analytics::router())
         .merge(canned::router())
+        .merge(notes::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
     let health = if state.config.metrics_on_api { health::router().merge(health::metrics_router()) } else { health::router() };
     let mut app = Router::new()

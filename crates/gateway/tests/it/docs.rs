@@ -54,6 +54,9 @@ impl ConversationQueries for Empty {
     async fn open_count(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
+    async fn mentions(&self, _: &TenantId, _: &UserId, _: Option<u64>, _: u32) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]

@@ -30,6 +30,7 @@ macro_rules! conversation_store_contract {
             pages_are_stable_and_complete,
             erasure_replaces_the_customers_content,
             reset_drops_everything,
+            mentions_list_the_notes_naming_a_user_newest_first,
         );
     };
 }
@@ -221,4 +222,58 @@ pub async fn reset_drops_everything(a: S, _b: S) {
 
 fn ids(items: &[crate::conversations::ConversationSummary]) -> Vec<&str> {
     items.iter().map(|s| s.id.as_str()).collect()
+}
+
+/// A note by `author` naming `mentions`.
+fn note(author: &str, text: &str, mentions: &[&str]) -> ConversationEvent {
+    ConversationEvent::NoteAdded { author: user(author), text: Personal::plain(text), mentions: mentions.iter().map(|m| user(m)).collect() }
+}
+
+pub async fn mentions_list_the_notes_naming_a_user_newest_first(a: S, b: S) {
+    let mut script = inbox_script();
+    let before = {
+        fed(&a, &script).await;
+        a.conversation(&tenant("acme"), &conv("c2")).await.expect("detail").expect("c2")
+    };
+    let c2 = script.advance(10).conversation("acme", "c2", note("a1", "zanzibar refund is fine", &["a2", "a3", "a2"]));
+    let c3 = script.advance(10).conversation("acme", "c3", note("a2", "zanzibar self", &["a2"]));
+    script.advance(10).conversation("globex", "g1", note("a1", "zanzibar elsewhere", &["a2"]));
+    let c1 = script.advance(10).conversation("acme", "c1", note("a3", "zanzibar on a resolved one", &["a2"]));
+    fed(&a, &script).await;
+    feed_twice(b.as_ref(), P, &script.events).await;
+
+    let found = |s: S, t: &'static str, u: &'static str, before: Option<u64>, limit: usize| async move {
+        s.mentions(&tenant(t), &user(u), before, limit).await.expect("mentions")
+    };
+    let all = found(a.clone(), "acme", "a2", None, 10).await;
+    let seen: Vec<(&str, u64, &str)> = all.iter().map(|m| (m.conversation_id.as_str(), m.version, m.author.as_str())).collect();
+    assert_eq!(seen, [("c1", c1, "a3"), ("c3", c3, "a2"), ("c2", c2, "a1")], "newest first, each note once");
+    assert!(all.windows(2).all(|w| w[0].position > w[1].position && w[0].at >= w[1].at));
+    assert!(all.iter().all(|m| m.user == user("a2") && m.tenant == tenant("acme")));
+    assert_eq!(all, found(b.clone(), "acme", "a2", None, 10).await, "every event twice changes nothing");
+    // Paged by the last position seen.
+    let first = found(a.clone(), "acme", "a2", None, 2).await;
+    assert_eq!(first, all[..2]);
+    let rest = found(a.clone(), "acme", "a2", first.last().map(|m| m.position), 2).await;
+    assert_eq!(rest, all[2..]);
+    assert_eq!(found(a.clone(), "acme", "a3", None, 10).await.iter().map(|m| m.conversation_id.as_str()).collect::<Vec<_>>(), ["c2"]);
+    assert!(found(a.clone(), "acme", "a1", None, 10).await.is_empty(), "the author is not mentioned");
+    assert_eq!(found(a.clone(), "globex", "a2", None, 10).await.len(), 1, "tenants are separate");
+
+    // A note is no message: not counted, not previewed, not searchable (a customer searches messages).
+    let after = a.conversation(&tenant("acme"), &conv("c2")).await.expect("detail").expect("c2");
+    assert_eq!((after.messages.len(), after.summary.message_count), (before.messages.len(), before.summary.message_count));
+    assert_eq!(after.summary.last_message, before.summary.last_message);
+    assert_eq!((after.summary.status, after.summary.human_involved), (before.summary.status, before.summary.human_involved));
+    let q = ConversationQuery { text: Some("zanzibar".into()), ..ConversationQuery::inbox(tenant("acme")) };
+    assert!(a.list(&q).await.expect("search").items.is_empty(), "a note's text is not in the read model");
+
+    // The customer's erasure leaves the references (there is no text to scrub); a reset drops them, a replay rebuilds them.
+    script.advance(60).user("acme", "u1", UserEvent::UserErased);
+    fed(&a, &script).await;
+    assert_eq!(found(a.clone(), "acme", "a2", None, 10).await, all);
+    a.reset(P).await.expect("reset");
+    assert!(found(a.clone(), "acme", "a2", None, 10).await.is_empty(), "reset drops the mentions");
+    fed(&a, &script).await;
+    assert_eq!(found(a.clone(), "acme", "a2", None, 10).await, all, "rebuilt by replay");
 }

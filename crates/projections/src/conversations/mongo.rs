@@ -11,6 +11,9 @@
 //!    last_message, csat, message_count, version, position) }
 //! ```
 //!
+//! The mentions of private notes are documents of their own, in `mentions`
+//! (references to the note, never its text).
+//!
 //! A batch reads the conversations it touches in one `find` and writes them
 //! back in one `insert` and one `update` ([`Documents`]); a rebuild holds
 //! them in memory and builds the inbox's indexes at the end.
@@ -20,8 +23,8 @@
 //! neither text indexes nor `$elemMatch` on fields), so a word matches anywhere inside a word.
 
 use super::{
-    BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, Cursor, InboxView, Message, Page, apply,
-    channel_str, erase, erase_message, status_str,
+    BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, Cursor, InboxView, MAX_MENTIONS_PAGE,
+    Mention, Message, Page, apply, channel_str, erase, erase_message, status_str,
 };
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
@@ -35,6 +38,9 @@ use mongodb::bson::{Bson, Document, doc};
 use std::collections::HashMap;
 
 pub const COLLECTION: &str = "conversations";
+/// The mentions of private notes: `{_id: "<tenant>.<user>.<position>", tenant, user,
+/// conversation_id, version, author, at, position}` (no note text).
+pub const MENTIONS: &str = "mentions";
 
 /// The conversations read model in a MongoDB database.
 #[derive(Clone)]
@@ -63,6 +69,8 @@ impl MongoConversations {
         for keys in [doc! {"tenant": 1, "updatedAtUs": -1, "sessionId": -1}, doc! {"tenant": 1, "customer": 1}] {
             c.create_index(IndexModel::builder().keys(keys).build()).await?;
         }
+        let keys = doc! {"tenant": 1, "user": 1, "position": -1};
+        self.db.collection(MENTIONS).create_index(IndexModel::builder().keys(keys).build()).await?;
         Ok(())
     }
 }
@@ -189,6 +197,7 @@ impl MongoConversations {
             return Ok(());
         }
         let mut slots: HashMap<String, Slot> = HashMap::new();
+        let mut mentions: Vec<(String, Mention)> = Vec::new();
         let ids = events.iter().filter(|e| e.position > applied && matches!(e.fact, Fact::Conversation(_))).map(|e| e.stream.to_string());
         Self::slot_in(self.docs.load(COLLECTION, ids).await?, &mut slots)?;
         for e in &events {
@@ -204,6 +213,9 @@ impl MongoConversations {
                         slot.messages.push(m);
                     }
                     slot.dirty = true;
+                    for m in super::mentions(e, event)? {
+                        mentions.push((format!("{}.{}.{}", m.tenant, m.user, m.position), m));
+                    }
                 }
                 Fact::User(UserEvent::UserErased) => {
                     let (tenant, customer) = (e.tenant().clone(), e.stream.id().to_owned());
@@ -232,6 +244,21 @@ impl MongoConversations {
             }
         }
         self.docs.write(COLLECTION, writes).await?;
+        // A mention never changes: one stored before (a batch redelivered) stays as it is.
+        let stored: Vec<String> = self
+            .docs
+            .load(MENTIONS, mentions.iter().map(|(id, _)| id.clone()))
+            .await?
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        let mut writes = Vec::new();
+        for (id, m) in mentions.into_iter().filter(|(id, _)| !stored.contains(id)) {
+            let mut doc = to_doc(&m)?;
+            doc.insert("_id", id.as_str());
+            writes.push(Write { id, loaded: None, doc });
+        }
+        self.docs.write(MENTIONS, writes).await?;
         self.docs.commit(projection, through).await?;
         Ok(())
     }
@@ -252,14 +279,14 @@ impl ReadModel for MongoConversations {
     }
 
     async fn reset(&self, projection: &str) -> Result<(), StoreError> {
-        self.docs.reset(projection, &[COLLECTION]).await?;
+        self.docs.reset(projection, &[COLLECTION, MENTIONS]).await?;
         self.indexes().await
     }
 
     /// Drops the model and holds its documents in memory until the end;
     /// the indexes are built then.
     async fn begin_rebuild(&self, projection: &str) -> Result<(), StoreError> {
-        self.docs.begin_rebuild(projection, &[COLLECTION]).await
+        self.docs.begin_rebuild(projection, &[COLLECTION, MENTIONS]).await
     }
 
     async fn end_rebuild(&self, projection: &str) -> Result<(), StoreError> {
@@ -275,6 +302,19 @@ impl ConversationStore for MongoConversations {
         let Some(d) = self.db.collection(COLLECTION).find_one(doc! {"_id": key}).await? else { return Ok(None) };
         let (summary, messages) = parse(d)?;
         Ok(Some(ConversationDetail { summary, messages }))
+    }
+
+    async fn mentions(&self, tenant: &TenantId, user: &UserId, before: Option<u64>, limit: usize) -> Result<Vec<Mention>, StoreError> {
+        let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let limit = limit.clamp(1, MAX_MENTIONS_PAGE) as i64;
+        let filter = doc! {"tenant": tenant.as_str(), "user": user.as_str(), "position": {"$lt": before}};
+        let docs = self.db.find_all(MENTIONS, filter, doc! {"position": -1}, Some(limit)).await?;
+        docs.into_iter()
+            .map(|mut d| {
+                d.remove("_id");
+                from_doc(d)
+            })
+            .collect()
     }
 
     async fn open_count(&self) -> Result<u64, StoreError> {

@@ -9,6 +9,10 @@
 //! and after an erase the index is merged and the WAL checkpointed and
 //! truncated ([`crate::sqlite::scrub`]).
 //!
+//! The mentions of private notes are rows of their own (`mentions`): who,
+//! which note (conversation, version, position), by whom, when; never the
+//! note's text.
+//!
 //! A batch of events is one transaction: the summaries it touches are loaded
 //! once, folded in memory and written once, together with the checkpoint.
 //!
@@ -19,16 +23,16 @@
 //! sees the row and finishes the job, so a search never misses a message.
 
 use super::{
-    BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, InboxView, Message, Page, apply, channel_str,
-    conversation_id, erase, status_str,
+    BotAnswer, ConversationDetail, ConversationQuery, ConversationStore, ConversationSummary, InboxView, MAX_MENTIONS_PAGE, Mention,
+    Message, Page, apply, channel_str, conversation_id, erase, status_str,
 };
 use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
-use crate::sqlite::{ReadDb, checkpoint, from_json, micros, request_scrub, set_checkpoint, to_json};
+use crate::sqlite::{ReadDb, checkpoint, from_json, from_micros, micros, request_scrub, set_checkpoint, to_json};
 use async_trait::async_trait;
 use jamuna_domain::conversation::Author;
 use jamuna_domain::user::UserEvent;
-use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, Personal, TenantId};
+use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, Personal, TenantId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -77,6 +81,16 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages WHEN o
     INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.seq, old.text);
 END;
 CREATE TABLE IF NOT EXISTS fts_deferred (projection TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS mentions (
+    tenant          TEXT    NOT NULL,
+    user_id         TEXT    NOT NULL,
+    position        INTEGER NOT NULL,
+    conversation_id TEXT    NOT NULL,
+    version         INTEGER NOT NULL,
+    author          TEXT    NOT NULL,
+    at_us           INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id, position)
+) WITHOUT ROWID;
 ";
 
 /// Bulk loading: messages go in without the FTS triggers.
@@ -104,6 +118,7 @@ DROP TABLE IF EXISTS messages_fts;
 DROP TABLE IF EXISTS messages;
 DROP TABLE IF EXISTS conversations;
 DROP TABLE IF EXISTS fts_deferred;
+DROP TABLE IF EXISTS mentions;
 ";
 
 /// A message row's JSON: everything but the text, which has its own column.
@@ -184,6 +199,48 @@ fn insert_message(c: &Connection, key: &Key, m: &Message) -> Result<(), StoreErr
     Ok(())
 }
 
+fn insert_mention(c: &Connection, m: &Mention) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO mentions (tenant, user_id, position, conversation_id, version, author, at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        m.tenant.as_str(),
+        m.user.as_str(),
+        m.position as i64,
+        m.conversation_id.as_str(),
+        m.version as i64,
+        m.author.as_str(),
+        micros(&m.at),
+    ])?;
+    Ok(())
+}
+
+fn mentions(c: &Connection, tenant: &TenantId, user: &UserId, before: Option<u64>, limit: usize) -> Result<Vec<Mention>, StoreError> {
+    let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+    let limit = limit.clamp(1, MAX_MENTIONS_PAGE) as i64;
+    let mut stmt = c.prepare_cached(
+        "SELECT position, conversation_id, version, author, at_us FROM mentions
+         WHERE tenant = ?1 AND user_id = ?2 AND position < ?3 ORDER BY position DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![tenant.as_str(), user.as_str(), before, limit], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (position, conversation, version, author, at) = row?;
+        out.push(Mention {
+            tenant: tenant.clone(),
+            user: user.clone(),
+            conversation_id: ConversationId::parse(conversation).map_err(StoreError::internal)?,
+            version: version.max(0) as u64,
+            author: UserId::parse(author).map_err(StoreError::internal)?,
+            at: from_micros(at)?,
+            position: position.max(0) as u64,
+        });
+    }
+    Ok(out)
+}
+
 fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, through: u64) -> Result<(), ProjectionError> {
     let tx = c.transaction()?;
     let mut applied = checkpoint(&tx, projection)?;
@@ -209,6 +266,9 @@ fn apply_batch(c: &mut Connection, projection: &str, events: Vec<Opened>, throug
                 if let Some(m) = apply(slot, e, event)? {
                     let key = (e.tenant().clone(), conversation_id(e)?);
                     insert_message(&tx, &key, &m)?;
+                }
+                for m in super::mentions(e, event)? {
+                    insert_mention(&tx, &m)?;
                 }
             }
             Fact::User(UserEvent::UserErased) => {
@@ -394,6 +454,11 @@ impl ConversationStore for SqliteConversations {
         self.db.read(move |c| list(c, &q)).await
     }
 
+    async fn mentions(&self, tenant: &TenantId, user: &UserId, before: Option<u64>, limit: usize) -> Result<Vec<Mention>, StoreError> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.db.read(move |c| mentions(c, &tenant, &user, before, limit)).await
+    }
+
     async fn open_count(&self) -> Result<u64, StoreError> {
         self.db
             .read(|c| {
@@ -408,7 +473,6 @@ impl ConversationStore for SqliteConversations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::from_micros;
 
     #[test]
     fn fts_words_are_quoted() {
