@@ -12,10 +12,12 @@ pub enum AggregateKind {
     KnowledgeBase,
     /// An e-mail address claimed by a user (see [`crate::email_claim`]).
     EmailClaim,
+    /// A tenant's teams of agents (see [`crate::team`]).
+    Team,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 5] = [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim];
+    pub const ALL: [AggregateKind; 6] = [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim, Self::Team];
 
     /// The name used in stream ids and NATS subjects.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +27,7 @@ impl AggregateKind {
             Self::User => "user",
             Self::KnowledgeBase => "kb",
             Self::EmailClaim => "email",
+            Self::Team => "team",
         }
     }
 

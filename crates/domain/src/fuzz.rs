@@ -311,6 +311,7 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
         .prop_map(|feedback| E::FeedbackGiven { feedback }),
         (prop::collection::vec(tag(), 0..4), prop::collection::vec(tag(), 0..4))
             .prop_map(|(added, removed)| E::TagsChanged { added, removed }),
+        prop::option::of(user()).prop_map(|by| E::AgentUnassigned { by }),
     ]
 }
 
@@ -408,6 +409,13 @@ fn event_type() -> impl Strategy<Value = String> {
             "ConversationReopened",
             "FeedbackGiven",
             "TagsChanged",
+            "TeamAssigned",
+            "AgentUnassigned",
+            "TeamCreated",
+            "TeamRenamed",
+            "TeamMemberAdded",
+            "TeamMemberRemoved",
+            "TeamRemoved",
             "UserRegistered",
             "UserRoleChanged",
             "UserErased",

@@ -103,6 +103,10 @@ string_id!(
     /// An id the client chooses for a message, so that a retry is stored once.
     ClientMessageId, "client message id"
 );
+string_id!(
+    /// A team of agents within a tenant (see [`crate::team`]).
+    TeamId, "team id"
+);
 
 #[cfg(test)]
 mod tests {

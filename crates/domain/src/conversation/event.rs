@@ -1,7 +1,7 @@
 //! What happened to a conversation.
 
 use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, Source, Tag};
-use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TenantId, UserId};
+use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TeamId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,16 @@ pub enum ConversationEvent {
         added: Vec<Tag>,
         removed: Vec<Tag>,
     },
+    /// The conversation is now the team's (`None`: no team's).
+    TeamAssigned {
+        team: Option<TeamId>,
+    },
+    /// Nobody is assigned any more: a conversation a human was asked for
+    /// waits for one again. `by` is the member of staff who unassigned it;
+    /// `None` when the router did, because its agent was away too long.
+    AgentUnassigned {
+        by: Option<UserId>,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -69,6 +79,8 @@ impl DomainEvent for ConversationEvent {
             Self::ConversationReopened { .. } => "ConversationReopened",
             Self::FeedbackGiven { .. } => "FeedbackGiven",
             Self::TagsChanged { .. } => "TagsChanged",
+            Self::TeamAssigned { .. } => "TeamAssigned",
+            Self::AgentUnassigned { .. } => "AgentUnassigned",
         }
     }
 

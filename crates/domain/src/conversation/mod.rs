@@ -14,7 +14,12 @@
 //! * a 👎 on a bot answer while the bot still has the conversation (no human
 //!   involved, not resolved) hands it to a human: `FeedbackGiven` and
 //!   `HandoffRequested { reason: NegativeFeedback }` in the same append;
-//! * message text is valid by construction ([`crate::MessageText`]).
+//! * message text is valid by construction ([`crate::MessageText`]);
+//! * unassigning a conversation a human was asked for puts it back to
+//!   waiting for a human (pending); the bot does not come back;
+//! * the router's commands ([`ConversationCommand::Route`],
+//!   [`ConversationCommand::UnassignAbsent`]) change a conversation only if
+//!   it still stands as the router saw it, and are no-ops otherwise.
 
 mod command;
 mod error;
@@ -27,7 +32,7 @@ pub use event::ConversationEvent;
 pub use why::{Basis, DecisionScores, DecisionWhy};
 
 use crate::user::Role;
-use crate::{Aggregate, AggregateKind, ArticleId, ClientMessageId, Personal, TenantId, Timestamp, UserId};
+use crate::{Aggregate, AggregateKind, ArticleId, ClientMessageId, Personal, TeamId, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -158,6 +163,7 @@ pub struct Conversation {
     started: Option<Started>,
     status: Option<Status>,
     assignee: Option<UserId>,
+    team: Option<TeamId>,
     human_involved: bool,
     tags: BTreeSet<Tag>,
     /// Client message id → the version its message was stored at.
@@ -178,6 +184,9 @@ impl Conversation {
     pub fn assignee(&self) -> Option<&UserId> {
         self.assignee.as_ref()
     }
+    pub fn team(&self) -> Option<&TeamId> {
+        self.team.as_ref()
+    }
     /// True once a human has taken over: the bot stays silent.
     pub fn human_involved(&self) -> bool {
         self.human_involved
@@ -191,6 +200,17 @@ impl Conversation {
     /// The version a message with this client message id was stored at.
     pub fn client_message_version(&self, id: &ClientMessageId) -> Option<u64> {
         self.client_messages.get(id).copied()
+    }
+
+    /// Only agents and admins of the conversation's own tenant are assigned.
+    fn check_assignee(&self, agent: &Assignee) -> Result<(), ConversationError> {
+        if !matches!(agent.role, Role::Agent | Role::Admin) {
+            return Err(ConversationError::NotAnAgent);
+        }
+        if self.started.as_ref().map(|s| &s.tenant) != Some(&agent.tenant) {
+            return Err(ConversationError::OtherTenant);
+        }
+        Ok(())
     }
 
     fn open_status(&self) -> Result<Status, ConversationError> {
@@ -281,17 +301,38 @@ impl Aggregate for Conversation {
             }
             C::AssignAgent { agent } => {
                 self.open_status()?;
-                if !matches!(agent.role, Role::Agent | Role::Admin) {
-                    return Err(E::NotAnAgent);
-                }
-                let tenant = self.started.as_ref().map(|s| &s.tenant);
-                if tenant != Some(&agent.tenant) {
-                    return Err(E::OtherTenant);
-                }
+                self.check_assignee(agent)?;
                 if self.assignee.as_ref() == Some(&agent.id) {
                     return Ok(vec![]);
                 }
                 Ok(vec![V::AgentAssigned { agent: agent.id.clone() }])
+            }
+            C::AssignTeam { team } => {
+                self.open_status()?;
+                if &self.team == team {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::TeamAssigned { team: team.clone() }])
+            }
+            C::Unassign { by } => {
+                self.open_status()?;
+                if self.assignee.is_none() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::AgentUnassigned { by: by.clone() }])
+            }
+            C::Route { agent } => {
+                if self.status != Some(Status::Pending) || self.assignee.is_some() {
+                    return Ok(vec![]);
+                }
+                self.check_assignee(agent)?;
+                Ok(vec![V::AgentAssigned { agent: agent.id.clone() }])
+            }
+            C::UnassignAbsent { agent } => {
+                if self.assignee.as_ref() != Some(agent) || matches!(self.status, None | Some(Status::Resolved)) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::AgentUnassigned { by: None }])
             }
             C::Resolve { by } => {
                 self.open_status()?;
@@ -397,6 +438,13 @@ impl Aggregate for Conversation {
                     self.tags.remove(t);
                 }
                 self.tags.extend(added.iter().cloned());
+            }
+            V::TeamAssigned { team } => self.team = team.clone(),
+            V::AgentUnassigned { .. } => {
+                self.assignee = None;
+                if self.human_involved && self.status == Some(Status::Open) {
+                    self.status = Some(Status::Pending);
+                }
             }
         }
     }
