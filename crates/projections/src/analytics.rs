@@ -219,7 +219,7 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
                 f.resolved_day = Some(e.at.date_naive());
             }
         }
-        V::ConversationReopened { .. } | V::TagsChanged { .. } => {}
+        V::ConversationReopened { .. } | V::TagsChanged { .. } | V::TeamAssigned { .. } | V::AgentUnassigned { .. } => {}
         V::FeedbackGiven { feedback } => {
             if let Feedback::Csat { score, .. } = feedback {
                 c.csat_sum = u64::from(*score);

@@ -141,6 +141,8 @@ impl ReadModelProjection {
             AggregateKind::KnowledgeBase => Fact::KnowledgeBase(self.decode(r, interest).await?),
             // Address claims only keep an address to one user: no read model shows them.
             AggregateKind::EmailClaim => return Ok(None),
+            // Teams are read from their one stream per tenant (`jamuna_domain::team`).
+            AggregateKind::Team => return Ok(None),
         };
         Ok(Some(Opened { position: r.position, stream: r.stream.clone(), version: r.version, at: r.meta.occurred_at, fact }))
     }

@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
+use super::{analytics, auth, conversations, health, kb, seed, teams, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,6 +60,8 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         conversations::start, conversations::list, conversations::detail, conversations::post_message,
         conversations::assign, conversations::handoff, conversations::resolve, conversations::reopen,
         conversations::tags, conversations::feedback,
+        conversations::unassign, conversations::assign_team,
+        teams::list, teams::show, teams::create, teams::rename, teams::remove, teams::add_member, teams::remove_member,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
@@ -78,6 +80,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         (name = "conversations", description = "Start, list, read, write and manage conversations"),
         (name = "users", description = "The caller's profile; admins manage users"),
         (name = "tenant", description = "The caller's tenant and its settings"),
+        (name = "teams", description = "The tenant's teams of agents (staff read, admins change) and who waits for a human"),
         (name = "kb", description = "The tenant's knowledge base (staff read, admins change)"),
         (name = "analytics", description = "The dashboard's figures"),
         (name = "websocket", description = "Live updates; the frames are in the document's description"),

@@ -12,6 +12,7 @@ pub mod kb;
 pub mod limits;
 pub mod schema;
 pub mod seed;
+pub mod teams;
 pub mod tenants;
 pub mod users;
 
@@ -37,6 +38,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(conversations::router())
         .merge(users::router())
         .merge(tenants::router())
+        .merge(teams::router())
         .merge(kb::router())
         .merge(analytics::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));

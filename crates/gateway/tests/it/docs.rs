@@ -54,6 +54,9 @@ impl ConversationQueries for Empty {
     async fn open_count(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
+    async fn waiting_by_team(&self, _: &TenantId) -> Result<Vec<(Option<jamuna_domain::TeamId>, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]
