@@ -107,6 +107,18 @@ pub const KEYS: &[Key] = &[
         "visitor-idle-secs",
         "Erase a visitor identity that has not refreshed its tokens for this long (seconds; 0: never)",
     ),
+    key(
+        "router.capacity",
+        "JAMUNA_ROUTER_CAPACITY",
+        "router-capacity",
+        "The router gives an agent at most this many open conversations",
+    ),
+    key(
+        "router.offline_after_secs",
+        "JAMUNA_ROUTER_OFFLINE_AFTER_SECS",
+        "router-offline-after-secs",
+        "The router reassigns the conversations of an agent offline this long (seconds; 0: never)",
+    ),
     key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
     key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
     key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
@@ -134,6 +146,7 @@ pub struct Config {
     pub nats: NatsSection,
     pub http: HttpConfig,
     pub visitors: VisitorsConfig,
+    pub router: RouterSection,
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
     pub qdrant: QdrantConfig,
@@ -225,6 +238,23 @@ impl VisitorsConfig {
     /// How long a visitor may be idle before the gateway erases it; `None`: forever.
     pub fn idle(&self) -> Option<std::time::Duration> {
         (self.idle_secs > 0).then(|| std::time::Duration::from_secs(self.idle_secs))
+    }
+}
+
+/// The router that assigns handed-off conversations (`jamuna_ai_worker::router`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSection {
+    /// Open conversations the router gives one agent at most.
+    pub capacity: u32,
+    /// An agent offline this long loses their conversations to others; 0: never.
+    pub offline_after_secs: u64,
+}
+
+impl RouterSection {
+    pub fn config(&self) -> jamuna_ai_worker::router::RouterConfig {
+        let offline_after = (self.offline_after_secs > 0).then(|| std::time::Duration::from_secs(self.offline_after_secs));
+        jamuna_ai_worker::router::RouterConfig { capacity: self.capacity, offline_after, ..Default::default() }
     }
 }
 
@@ -515,6 +545,7 @@ mod tests {
                 "4321"
             }
             p if p.contains("_per_") => "4321",
+            p if p.starts_with("router.") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
             _ => "sample",
@@ -625,6 +656,7 @@ mod tests {
                 "1234"
             }
             p if p.contains("_per_") => "1234",
+            p if p.starts_with("router.") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",
             _ => "other",

@@ -125,7 +125,9 @@ fn installation(config: &Config) -> String {
 }
 
 /// Sessions, presence and rate limits: Redis when `redis.url` is set
-/// (shared by the replicas), else in this process's memory.
+/// (shared by the replicas), else in this process's memory — one store for
+/// the whole process, so that in `jamuna serve` the router sees the
+/// presence the gateway records.
 pub async fn sessions(config: &Config) -> Result<Sessions> {
     use jamuna_projections::sessions::{DEFAULT_SESSION_TTL, MemorySessions, RedisSessions};
     Ok(match &config.redis.url {
@@ -139,7 +141,8 @@ pub async fn sessions(config: &Config) -> Result<Sessions> {
             Sessions { sessions: r.clone(), presence: r.clone(), rate_limits: r.clone(), leases: Some(r) }
         }
         None => {
-            let m = Arc::new(MemorySessions::new());
+            static MEMORY: std::sync::OnceLock<Arc<MemorySessions>> = std::sync::OnceLock::new();
+            let m = MEMORY.get_or_init(|| Arc::new(MemorySessions::new())).clone();
             Sessions { sessions: m.clone(), presence: m.clone(), rate_limits: m, leases: None }
         }
     })

@@ -36,6 +36,8 @@ pub async fn run(config: Config) -> Result<()> {
     // The AI worker, in-process.
     let worker = roles::ai_worker::worker_with(&config, write.commands.clone(), embedder).await?;
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
+    let router = roles::ai_worker::router(&config, write.commands.clone()).await?;
+    let router = tokio::spawn(router.run_until(write.log.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
 
     // Projection status for `jamuna projections status` (positions and lag only).
@@ -43,6 +45,7 @@ pub async fn run(config: Config) -> Result<()> {
     gateway::serve_api(&config, write, reads, metrics, status, roles::shutdown_signal()).await?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = router.await;
     projector.shutdown().await;
     Ok(())
 }

@@ -222,6 +222,7 @@ mod tests {
             include_str!("conversations.rs"),
             include_str!("users.rs"),
             include_str!("tenants.rs"),
+            include_str!("teams.rs"),
             include_str!("kb.rs"),
             include_str!("analytics.rs"),
             include_str!("health.rs"),

@@ -11,4 +11,5 @@ mod docs;
 mod hub;
 mod identity;
 mod kb;
+mod teams;
 mod ws;
