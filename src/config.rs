@@ -107,12 +107,7 @@ pub const KEYS: &[Key] = &[
         "visitor-idle-secs",
         "Erase a visitor identity that has not refreshed its tokens for this long (seconds; 0: never)",
     ),
-    key(
-        "router.capacity",
-        "JAMUNA_ROUTER_CAPACITY",
-        "router-capacity",
-        "The router gives an agent at most this many open conversations",
-    ),
+    key("router.capacity", "JAMUNA_ROUTER_CAPACITY", "router-capacity", "The router gives an agent at most this many open conversations"),
     key(
         "router.offline_after_secs",
         "JAMUNA_ROUTER_OFFLINE_AFTER_SECS",

@@ -12,5 +12,6 @@ mod handoff;
 mod otel;
 mod security;
 mod seed;
+mod teams;
 mod trace;
 mod train;

@@ -429,7 +429,12 @@ mod tests {
         let mut p = 0;
         for i in 1..=n {
             let id = c(&format!("c{i}"));
-            let started = ConversationEvent::ConversationStarted { tenant: acme(), conversation_id: id.clone(), customer: u("cus"), channel: Channel::Web };
+            let started = ConversationEvent::ConversationStarted {
+                tenant: acme(),
+                conversation_id: id.clone(),
+                customer: u("cus"),
+                channel: Channel::Web,
+            };
             for e in [
                 started,
                 ConversationEvent::TeamAssigned { team: Some(team("billing")) },
@@ -478,7 +483,12 @@ mod tests {
     fn a_conversation_of_no_team_goes_to_any_online_agent() {
         let mut r = Routing::default();
         let id = c("c9");
-        let started = ConversationEvent::ConversationStarted { tenant: acme(), conversation_id: id.clone(), customer: u("cus"), channel: Channel::Web };
+        let started = ConversationEvent::ConversationStarted {
+            tenant: acme(),
+            conversation_id: id.clone(),
+            customer: u("cus"),
+            channel: Channel::Web,
+        };
         r.fold_conversation(&acme(), &id, 1, &started);
         assert!(r.decide(&acme(), &[u("zed")], Instant::now(), &config(5)).is_empty(), "the bot still has it");
         r.fold_conversation(&acme(), &id, 2, &ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None });

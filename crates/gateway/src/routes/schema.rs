@@ -151,7 +151,8 @@ pub mod patterns {
     /// `Email`, narrowed to ASCII (the parse function takes more).
     pub const EMAIL: &str = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$";
     /// A team name (`jamuna_domain::team`): something besides white space, no control characters.
-    pub const TEAM_NAME: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00-\x1f\x7f-\x9f]*$";
+    pub const TEAM_NAME: &str =
+        r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00-\x1f\x7f-\x9f]*$";
     /// A search: at most 16 words (`conversations::MAX_SEARCH_WORDS`).
     pub const SEARCH: &str = r"^\s*(\S+\s+){0,15}\S*\s*$";
 }

@@ -107,7 +107,7 @@ async fn a_conversation_is_given_to_a_team_filtered_counted_and_unassigned() {
     assert!(seen["events"].as_array().expect("events").iter().all(|f| f["event"]["type"] != "TeamAssigned"), "{seen}");
 
     app.settle().await;
-    assert_eq!(app.listed(&agent.token, &format!("team={team}")).await, [in_team.clone()]);
+    assert_eq!(app.listed(&agent.token, &format!("team={team}")).await, std::slice::from_ref(&in_team));
     let (s, _) = app.list_conversations(&customer.token, &format!("team={team}")).await;
     assert_eq!(s, 403, "customers do not filter by team");
     let (_, list) = app.get("/api/v1/teams", &agent.token).await;
