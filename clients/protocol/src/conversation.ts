@@ -45,6 +45,8 @@ export interface ConversationView {
   humanInvolved: boolean;
   handoffReason: HandoffReason | null;
   tags: string[];
+  /** Staff only: the team the conversation is given to. */
+  team: string | null;
   csat: number | null;
   version: number;
   messages: ChatMessage[];
@@ -89,6 +91,7 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
     humanInvolved: false,
     handoffReason: null,
     tags: [],
+    team: null,
     csat: null,
     version: 0,
     messages: [],
@@ -164,6 +167,14 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
           const bot = botByVersion.get(e.feedback.answer_version);
           if (bot) bot.helpful = e.feedback.helpful;
         }
+        break;
+      case 'TeamAssigned':
+        view.team = e.team;
+        break;
+      case 'AgentUnassigned':
+        view.assignee = null;
+        if (view.humanInvolved && view.status === 'open') view.status = 'pending';
+        view.messages.push({ ...base, key: `v-${f.version}`, role: 'system', notice: e.type, text: 'Waiting for an agent again' });
         break;
       case 'TagsChanged': {
         const tags = new Set(view.tags);

@@ -82,7 +82,11 @@ export type ConversationEvent =
   | { type: 'ConversationResolved'; by: string | null }
   | { type: 'ConversationReopened'; by: string | null }
   | { type: 'FeedbackGiven'; feedback: Feedback }
-  | { type: 'TagsChanged'; added: string[]; removed: string[] };
+  | { type: 'TagsChanged'; added: string[]; removed: string[] }
+  /** Staff only: the team the conversation is given to (null: none). */
+  | { type: 'TeamAssigned'; team: string | null }
+  /** Nobody has the conversation any more (`by`: staff only; null when the router took it from an absent agent). */
+  | { type: 'AgentUnassigned'; by?: string | null };
 
 /**
  * One stored event of a conversation, as pushed over the socket and listed in a conversation's detail.
@@ -276,6 +280,8 @@ export interface ConversationQuery {
   view?: InboxView;
   status?: Status;
   tag?: string;
+  /** Staff only: conversations given to this team. */
+  team?: string;
   channel?: Channel;
   q?: string;
   cursor?: string;

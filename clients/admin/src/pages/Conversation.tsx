@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldConversation, mergeEvents, HANDOFF_REASONS } from '@jamuna/protocol';
 import { api, socket } from '../client';
 import { usePeople } from '../people';
+import { teams as teamsApi, type Team } from '../teams';
 import { time, why } from '../format';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
@@ -15,6 +16,13 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   const [draft, setDraft] = useState('');
   const [newTag, setNewTag] = useState('');
   const [busy, setBusy] = useState(false);
+  const [teamList, setTeamList] = useState<Team[]>([]);
+  useEffect(() => {
+    teamsApi
+      .list()
+      .then((l) => setTeamList(l.teams))
+      .catch(() => undefined);
+  }, []);
   const list = useRef<HTMLDivElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const typingOn = useRef(false);
@@ -139,6 +147,24 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
                       {people.name(a.id)}
                     </option>
                   ))}
+              </select>
+            </label>
+          )}
+          {assignee && !resolved && (
+            <button type="button" disabled={busy || !loaded} onClick={() => void act(() => teamsApi.unassign(id))}>
+              Unassign
+            </button>
+          )}
+          {teamList.length > 0 && (
+            <label>
+              <span className="sr">Team</span>
+              <select value={view.team ?? ''} disabled={busy || !loaded || resolved} onChange={(e) => void act(() => teamsApi.assign(id, e.target.value || null))}>
+                <option value="">No team</option>
+                {teamList.map((t) => (
+                  <option key={t.id} value={t.id}>
+                    {t.name}
+                  </option>
+                ))}
               </select>
             </label>
           )}
