@@ -7,9 +7,10 @@
 //! * **Who is a candidate.** For a conversation given to a team: the team's
 //!   members who are online now (presence: a dashboard socket open). For one
 //!   given to no team (or to a team since removed): every online member of
-//!   staff of the tenant — a tenant without teams is one team. An agent
-//!   already holding [`RouterConfig::capacity`] open conversations is
-//!   skipped.
+//!   staff of the tenant. A tenant turns routing on by creating its first
+//!   team: until then its handoffs wait in the inbox for someone to take
+//!   them, as they always did. An agent already holding
+//!   [`RouterConfig::capacity`] open conversations is skipped.
 //! * **In turn.** Candidates are taken in the order of their ids, starting
 //!   after the agent last assigned a conversation of that team (by anyone),
 //!   so every online agent gets one before anyone gets a second.
@@ -260,6 +261,8 @@ impl Routing {
             let team = c.team.as_ref().filter(|team| t.teams.contains_key(*team));
             let candidates: Vec<&UserId> = match team {
                 Some(team) => t.teams[team].iter().filter(|m| online.contains(m)).collect(),
+                // A tenant without teams has not turned routing on.
+                None if t.teams.is_empty() => continue,
                 None => online.iter().copied().collect(),
             };
             let room: Vec<&UserId> =
@@ -480,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn a_conversation_of_no_team_goes_to_any_online_agent() {
+    fn a_conversation_of_no_team_goes_to_any_online_agent_once_the_tenant_has_a_team() {
         let mut r = Routing::default();
         let id = c("c9");
         let started = ConversationEvent::ConversationStarted {
@@ -492,6 +495,8 @@ mod tests {
         r.fold_conversation(&acme(), &id, 1, &started);
         assert!(r.decide(&acme(), &[u("zed")], Instant::now(), &config(5)).is_empty(), "the bot still has it");
         r.fold_conversation(&acme(), &id, 2, &ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None });
+        assert!(r.decide(&acme(), &[u("zed")], Instant::now(), &config(5)).is_empty(), "no team yet: routing is off");
+        r.fold_team(&acme(), &TeamEvent::TeamCreated { team: team("billing"), tenant: acme(), name: "Billing".into() });
         assert_eq!(routed(&r.decide(&acme(), &[u("zed")], Instant::now(), &config(5))), [("c9", "zed")]);
     }
 
