@@ -54,6 +54,8 @@ mod tests {
             &C::NotFinite,
         ]);
         assert_codes(&[&crate::email_claim::EmailClaimError::AlreadyClaimed]);
+        use crate::team::TeamError as T;
+        assert_codes(&[&T::NotFound, &T::AlreadyExists, &T::InvalidName, &T::NameTaken, &T::NotAnAgent, &T::OtherTenant]);
         assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;
