@@ -119,6 +119,13 @@ pub const KEYS: &[Key] = &[
         "attachment-customer-uploads-per-day",
         "Attachments a customer or visitor may upload per day",
     ),
+    key("router.capacity", "JAMUNA_ROUTER_CAPACITY", "router-capacity", "The router gives an agent at most this many open conversations"),
+    key(
+        "router.offline_after_secs",
+        "JAMUNA_ROUTER_OFFLINE_AFTER_SECS",
+        "router-offline-after-secs",
+        "The router reassigns the conversations of an agent offline this long (seconds; 0: never)",
+    ),
     key("mongodb.url", "JAMUNA_MONGODB_URL", "mongodb-url", "MongoDB for the read models, data keys and refresh tokens; off: SQLite"),
     key("mongodb.database", "JAMUNA_MONGODB_DATABASE", "mongodb-database", "The MongoDB database"),
     key("redis.url", "JAMUNA_REDIS_URL", "redis-url", "Redis for sessions, presence, rate limits and leases; off: in memory"),
@@ -175,6 +182,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub visitors: VisitorsConfig,
     pub attachments: AttachmentsConfig,
+    pub router: RouterSection,
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
     pub qdrant: QdrantConfig,
@@ -275,6 +283,23 @@ impl VisitorsConfig {
     /// How long a visitor may be idle before the gateway erases it; `None`: forever.
     pub fn idle(&self) -> Option<std::time::Duration> {
         (self.idle_secs > 0).then(|| std::time::Duration::from_secs(self.idle_secs))
+    }
+}
+
+/// The router that assigns handed-off conversations (`jamuna_ai_worker::router`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSection {
+    /// Open conversations the router gives one agent at most.
+    pub capacity: u32,
+    /// An agent offline this long loses their conversations to others; 0: never.
+    pub offline_after_secs: u64,
+}
+
+impl RouterSection {
+    pub fn config(&self) -> jamuna_ai_worker::router::RouterConfig {
+        let offline_after = (self.offline_after_secs > 0).then(|| std::time::Duration::from_secs(self.offline_after_secs));
+        jamuna_ai_worker::router::RouterConfig { capacity: self.capacity, offline_after, ..Default::default() }
     }
 }
 
@@ -639,6 +664,7 @@ mod tests {
             "notify.unanswered_after_secs" => "4321",
             "smtp.url" => "smtp://sample:2525",
             p if p.contains("_per_") => "4321",
+            p if p.starts_with("router.") => "4321",
             "http.trusted_proxies" => "10.0.0.0/8",
             "event_log.url" | "mongodb.url" | "redis.url" | "qdrant.url" => "nats://sample:4222",
             _ => "sample",
@@ -755,6 +781,7 @@ mod tests {
             "notify.unanswered_after_secs" => "1234",
             "smtp.url" => "smtps://other:465",
             p if p.contains("_per_") => "1234",
+            p if p.starts_with("router.") => "1234",
             "http.trusted_proxies" => "192.168.0.0/16",
             p if p.ends_with(".url") => "nats://other:4222",
             _ => "other",

@@ -127,8 +127,9 @@ fn installation(config: &Config) -> String {
 }
 
 /// Sessions, presence and rate limits: Redis when `redis.url` is set
-/// (shared by the replicas), else in this process's memory (one store for
-/// the whole process).
+/// (shared by the replicas), else in this process's memory â one store for
+/// the whole process, so that in `jamuna serve` the router and the notifier
+/// see the presence the gateway records.
 pub async fn sessions(config: &Config) -> Result<Sessions> {
     use jamuna_projections::sessions::{DEFAULT_SESSION_TTL, MemorySessions, RedisSessions};
     Ok(match &config.redis.url {

@@ -36,6 +36,8 @@ pub async fn run(config: Config) -> Result<()> {
     // The AI worker, in-process.
     let worker = roles::ai_worker::worker_with(&config, write.commands.clone(), embedder).await?;
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
+    let router = roles::ai_worker::router(&config, write.commands.clone()).await?;
+    let router = tokio::spawn(router.run_until(write.log.clone(), stop_rx.clone()));
     let worker = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
 
     // The notifier (e-mails), in-process, when an SMTP relay is configured.
@@ -50,6 +52,7 @@ pub async fn run(config: Config) -> Result<()> {
         let _ = stop.send(true);
         let _ = task.await;
     }
+    let _ = router.await;
     projector.shutdown().await;
     Ok(())
 }

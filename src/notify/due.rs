@@ -69,6 +69,8 @@ impl Conversations {
             }
             V::MessagePosted { author: Author::Agent { .. }, .. } => t.waiting = None,
             V::AgentAssigned { agent } => t.assignee = Some((agent.clone(), at)),
+            // Nobody to e-mail until someone is assigned again.
+            V::AgentUnassigned { .. } => t.assignee = None,
             V::ConversationResolved { .. } => {
                 t.resolved = true;
                 t.waiting = None;
@@ -82,6 +84,7 @@ impl Conversations {
             | V::HandoffRequested { .. }
             | V::FeedbackGiven { .. }
             | V::TagsChanged { .. }
+            | V::TeamAssigned { .. }
             // A private note is no reply to the customer: the wait goes on.
             | V::NoteAdded { .. } => {}
         }

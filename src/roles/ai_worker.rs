@@ -6,6 +6,9 @@
 //! Redis (see `jamuna_projections::work_share`), so each message is decided
 //! by one worker; without Redis one worker does all of it.
 //!
+//! The worker's process also runs the router (see [`router`]), which gives
+//! conversations waiting for a human to online agents.
+//!
 //! The worker also runs the content-gaps projection ([`gaps`]): it embeds
 //! customers' questions with the model this role loads anyway.
 
@@ -15,6 +18,7 @@ use crate::ports::{self, write_side};
 use anyhow::{Context, Result};
 use jamuna_ai_worker::AsyncEmbedder;
 use jamuna_ai_worker::answer::{AnswerConfig, Answerer};
+use jamuna_ai_worker::router::{Router, tenant_units};
 use jamuna_ai_worker::worker::{Worker, partition_units};
 use jamuna_commands::{CommandHandler, EventLog, Sealer};
 use jamuna_projections::work_share::WorkShare;
@@ -67,6 +71,16 @@ pub async fn gaps(
     Ok((projector, share))
 }
 
+/// The router (`jamuna_ai_worker::router`): it runs in the AI worker's
+/// process, which already follows the log, sends commands and shares
+/// partitioned work by leases — no new deployment. Replicas split the
+/// tenants' partitions (group `router`).
+pub async fn router(config: &Config, commands: Arc<CommandHandler>) -> Result<Router> {
+    let share = Arc::new(ports::work_share(config, "router", tenant_units()).await?);
+    let presence = ports::sessions(config).await?.presence;
+    Ok(Router { commands, presence, share, config: config.router.config() })
+}
+
 pub async fn run(config: Config) -> Result<()> {
     super::data_dir(&config)?;
     jwt_secret(&config)?;
@@ -77,6 +91,8 @@ pub async fn run(config: Config) -> Result<()> {
     let models = ports::read_models(&config).await?;
     let (gaps, gaps_share) = gaps(&config, &models, write.log.clone(), &write.sealer, &embedder).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let router = router(&config, write.commands.clone()).await?;
+    let router = tokio::spawn(router.run_until(write.log.clone(), stop_rx.clone()));
     let task = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
     let log = write.log.clone();
     let ready: Ready = Arc::new(move || {
@@ -86,6 +102,7 @@ pub async fn run(config: Config) -> Result<()> {
     serve_ops(&config, "ai-worker", ops_router(metrics, ready), super::shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     task.await.context("the ai-worker task failed")?;
+    router.await.context("the router task failed")?;
     gaps.shutdown().await;
     gaps_share.shutdown().await;
     tracing::info!("ai-worker stopped");

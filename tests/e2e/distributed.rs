@@ -680,3 +680,74 @@ async fn nats_restarted_mid_run_the_roles_reconnect_by_themselves_and_nothing_ac
     }
     agent_task.abort();
 }
+
+/// The router runs in the ai-worker's process and sees who is online through
+/// Redis (presence written by the gateway): a handoff at the gateway goes to
+/// the online team member; after a `kill -9` of the ai-worker, a new one
+/// folds the log again and routes the next handoff.
+#[tokio::test]
+async fn the_router_in_the_ai_worker_assigns_handoffs_to_an_agent_online_at_a_gateway_and_survives_kill_9() {
+    let Some(s) = services("the distributed router test") else { return };
+    if s.redis.is_none() {
+        let required = std::env::var("JAMUNA_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "the distributed router test needs JAMUNA_TEST_REDIS_URL (presence across processes), but JAMUNA_REQUIRE_SERVICES=1"
+        );
+        eprintln!("NOT RUN: the distributed router test needs JAMUNA_TEST_REDIS_URL (presence across processes)");
+        return;
+    }
+    let cluster = Cluster::new(&s);
+    let projector = cluster.spawn(&["projector"]);
+    let mut worker = cluster.spawn(&["ai-worker"]);
+    let a = cluster.gateway();
+    for base in [&projector.base, &worker.base, &a.base] {
+        wait_ready(&a.http, base).await;
+    }
+    let admin = eventually("the admin can sign in", || async {
+        let (s, body) =
+            a.post("/api/v1/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+        (s == 200).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+    })
+    .await;
+    let (_, me) = a.get("/api/v1/users/me", Some(&admin)).await;
+    let me = me["id"].as_str().expect("an id").to_owned();
+    let (s, team) = a.post("/api/v1/teams", Some(&admin), json!({"name": "Cards"})).await;
+    assert_eq!(s, 201, "{team}");
+    let team = team["id"].as_str().expect("an id").to_owned();
+    let r = a.http.put(a.url(&format!("/api/v1/teams/{team}/members/{me}"))).bearer_auth(&admin).send().await.expect("put");
+    assert_eq!(r.status().as_u16(), 200);
+    // Online at the gateway (presence in Redis).
+    let _online = a.socket(&admin).await;
+
+    let handoff = async || {
+        let visitor = eventually("a visitor token", || async {
+            let (s, body) = a.post("/api/v1/auth/visitor", None, json!({"widget_key": a.widget_key})).await;
+            (s == 201).then(|| body["access_token"].as_str().map(str::to_owned)).flatten()
+        })
+        .await;
+        let id = a.start_conversation(&visitor).await;
+        let (s, r) = a.post(&format!("/api/v1/conversations/{id}/team"), Some(&admin), json!({"team_id": team})).await;
+        assert_eq!(s, 200, "{r}");
+        let (s, r) = a.post(&format!("/api/v1/conversations/{id}/handoff"), Some(&visitor), json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        id
+    };
+    let assigned = async |id: &str| {
+        eventually(&format!("{id} assigned by the router"), || async {
+            let (_, d) = a.get(&format!("/api/v1/conversations/{id}"), Some(&admin)).await;
+            (d["assignee"] == json!(me)).then_some(())
+        })
+        .await
+    };
+    let first = handoff().await;
+    assigned(&first).await;
+
+    // kill -9, a new worker: it folds the log again and routes the next one.
+    worker.child.kill().expect("kill -9 the ai-worker");
+    let _ = worker.child.wait();
+    let worker = cluster.spawn(&["ai-worker"]);
+    wait_ready(&a.http, &worker.base).await;
+    let second = handoff().await;
+    assigned(&second).await;
+}

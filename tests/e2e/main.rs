@@ -17,5 +17,6 @@ mod notify;
 mod otel;
 mod security;
 mod seed;
+mod teams;
 mod trace;
 mod train;

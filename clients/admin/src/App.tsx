@@ -10,6 +10,7 @@ import { Knowledge } from './pages/Knowledge';
 import { AnalyticsPage } from './pages/Analytics';
 import { Users } from './pages/Users';
 import { Settings } from './pages/Settings';
+import { Teams } from './pages/Teams';
 
 export function App() {
   const [me, setMe] = useState<Me | null>(null);
@@ -61,6 +62,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
     ['kb', 'Knowledge base', true],
     ['analytics', 'Analytics', true],
     ['users', 'Users', isAdmin],
+    ['teams', 'Teams', true],
     ['settings', 'Install & settings', isAdmin],
   ];
 
@@ -107,6 +109,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           {page === 'kb' && <Knowledge canEdit={isAdmin || me.role === 'agent'} />}
           {page === 'analytics' && <AnalyticsPage />}
           {page === 'users' && isAdmin && <Users />}
+          {page === 'teams' && <Teams canEdit={isAdmin} />}
           {page === 'settings' && isAdmin && <Settings />}
         </main>
       </div>

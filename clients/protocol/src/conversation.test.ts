@@ -6,6 +6,23 @@ let v = 0;
 const at = (event: ConversationEvent, version = ++v): EventFrame => ({ type: 'event', conversation_id: 'c1', version, position: version, occurred_at: '2025-01-01T00:00:00Z', event });
 
 describe('foldConversation', () => {
+  it('follows a team and an unassignment: the conversation waits for a human again', () => {
+    v = 0;
+    const events = [
+      at({ type: 'ConversationStarted', tenant: 't', conversation_id: 'c1', customer: 'u1', channel: 'web' }),
+      at({ type: 'TeamAssigned', team: 'billing' }),
+      at({ type: 'HandoffRequested', reason: 'customer_asked' }),
+      at({ type: 'AgentAssigned', agent: 'agent-1' }),
+      at({ type: 'AgentUnassigned', by: null }),
+    ];
+    const view = foldConversation('c1', events);
+    expect(view.team).toBe('billing');
+    expect(view.assignee).toBeNull();
+    expect(view.status).toBe('pending');
+    expect(view.messages.at(-1)?.notice).toBe('AgentUnassigned');
+    expect(foldConversation('c1', [...events, at({ type: 'TeamAssigned', team: null })]).team).toBeNull();
+  });
+
   it('shows who said what, bot sources and feedback, handoff and agents', () => {
     v = 0;
     const events = [

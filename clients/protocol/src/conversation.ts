@@ -50,6 +50,8 @@ export interface ConversationView {
   humanInvolved: boolean;
   handoffReason: HandoffReason | null;
   tags: string[];
+  /** Staff only: the team the conversation is given to. */
+  team: string | null;
   csat: number | null;
   version: number;
   messages: ChatMessage[];
@@ -94,6 +96,7 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
     humanInvolved: false,
     handoffReason: null,
     tags: [],
+    team: null,
     csat: null,
     version: 0,
     messages: [],
@@ -174,6 +177,14 @@ export function foldConversation(id: string, events: readonly EventFrame[], pend
       case 'NotificationSent':
         // Staff only (a customer never receives it).
         view.messages.push({ ...base, key: `v-${f.version}`, role: 'system', notice: e.type, text: e.kind === 'reply' ? 'The reply was e-mailed to the customer (away from the chat)' : 'The assignee was e-mailed: no answer yet' });
+        break;
+      case 'TeamAssigned':
+        view.team = e.team;
+        break;
+      case 'AgentUnassigned':
+        view.assignee = null;
+        if (view.humanInvolved && view.status === 'open') view.status = 'pending';
+        view.messages.push({ ...base, key: `v-${f.version}`, role: 'system', notice: e.type, text: 'Waiting for an agent again' });
         break;
       case 'TagsChanged': {
         const tags = new Set(view.tags);

@@ -104,7 +104,11 @@ export type ConversationEvent =
   /** Staff only: an e-mail notification about the event at `about_version` was recorded (and sent). */
   | { type: 'NotificationSent'; kind: 'unanswered' | 'reply'; recipient: string; about_version: number }
   /** A private note (staff only), naming colleagues by user id. */
-  | { type: 'NoteAdded'; author: string; text: PersonalText; mentions: string[] };
+  | { type: 'NoteAdded'; author: string; text: PersonalText; mentions: string[] }
+  /** Staff only: the team the conversation is given to (null: none). */
+  | { type: 'TeamAssigned'; team: string | null }
+  /** Nobody has the conversation any more (`by`: staff only; null when the router took it from an absent agent). */
+  | { type: 'AgentUnassigned'; by?: string | null };
 
 /**
  * One stored event of a conversation, as pushed over the socket and listed in a conversation's detail.
@@ -324,6 +328,8 @@ export interface ConversationQuery {
   view?: InboxView;
   status?: Status;
   tag?: string;
+  /** Staff only: conversations given to this team. */
+  team?: string;
   channel?: Channel;
   q?: string;
   cursor?: string;

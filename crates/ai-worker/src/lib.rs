@@ -25,6 +25,8 @@
 //! - [`retrain`]: trains the intent models admins ask for, in the background, on the
 //!   replica that holds the knowledge base's partition.
 //! - [`worker`]: follows the event log and answers customers (see below).
+//! - [`router`]: gives conversations waiting for a human to the online agents of their
+//!   team in turn, within a capacity, and takes them from agents offline too long.
 //! - [`eval`]: trains exactly as the product does and scores a held-out set
 //!   (per-intent precision, recall and F1; out-of-scope recall and precision).
 //! - `bench` (cargo feature `bench`, which `jamuna bench` enables): throughput and latency
@@ -93,6 +95,7 @@ pub mod intent;
 pub mod learn;
 pub mod live;
 pub mod retrain;
+pub mod router;
 pub mod worker;
 
 #[cfg(feature = "bench")]

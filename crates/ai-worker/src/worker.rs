@@ -543,7 +543,7 @@ fn splits_batch(recorded: &RecordedEvent) -> bool {
     match recorded.stream.kind() {
         AggregateKind::KnowledgeBase | AggregateKind::Tenant => true,
         AggregateKind::User => recorded.event_type == "UserErased",
-        AggregateKind::Conversation | AggregateKind::EmailClaim | AggregateKind::CannedReplies => false,
+        AggregateKind::Conversation | AggregateKind::EmailClaim | AggregateKind::CannedReplies | AggregateKind::Team => false,
     }
 }
 

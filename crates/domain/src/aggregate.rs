@@ -14,11 +14,13 @@ pub enum AggregateKind {
     EmailClaim,
     /// A tenant's canned replies (see [`crate::canned_reply`]).
     CannedReplies,
+    /// A tenant's teams of agents (see [`crate::team`]).
+    Team,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 6] =
-        [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim, Self::CannedReplies];
+    pub const ALL: [AggregateKind; 7] =
+        [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim, Self::CannedReplies, Self::Team];
 
     /// The name used in stream ids and NATS subjects.
     pub fn as_str(self) -> &'static str {
@@ -29,6 +31,7 @@ impl AggregateKind {
             Self::KnowledgeBase => "kb",
             Self::EmailClaim => "email",
             Self::CannedReplies => "canned",
+            Self::Team => "team",
         }
     }
 

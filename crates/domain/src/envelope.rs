@@ -73,6 +73,11 @@ impl StreamId {
         Self { tenant: tenant.clone(), kind: AggregateKind::EmailClaim, id }
     }
 
+    /// A tenant's teams: one stream for all of them (see [`crate::team`]).
+    pub fn teams(tenant: &TenantId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::Team, id: "teams".into() }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StreamIdError> {
         let mut parts = s.splitn(3, '.');
         let (Some(t), Some(k), Some(i)) = (parts.next(), parts.next(), parts.next()) else {

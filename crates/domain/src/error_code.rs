@@ -92,6 +92,8 @@ mod tests {
             &UserError::InvalidExternalId,
             &UserError::InvalidAttributes,
         ]);
+        use crate::team::TeamError as T;
+        assert_codes(&[&T::NotFound, &T::AlreadyExists, &T::InvalidName, &T::NameTaken, &T::NotAnAgent, &T::OtherTenant]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;
         assert_codes(&[

@@ -319,6 +319,7 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
             text,
             mentions
         }),
+        prop::option::of(user()).prop_map(|by| E::AgentUnassigned { by }),
     ]
 }
 
@@ -434,6 +435,13 @@ fn event_type() -> impl Strategy<Value = String> {
             "TagsChanged",
             "NotificationSent",
             "NoteAdded",
+            "TeamAssigned",
+            "AgentUnassigned",
+            "TeamCreated",
+            "TeamRenamed",
+            "TeamMemberAdded",
+            "TeamMemberRemoved",
+            "TeamRemoved",
             "UserRegistered",
             "UserRoleChanged",
             "UserErased",

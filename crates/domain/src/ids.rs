@@ -111,6 +111,10 @@ string_id!(
     /// A file uploaded to a conversation, to be attached to a message.
     AttachmentId, "attachment id"
 );
+string_id!(
+    /// A team of agents within a tenant (see [`crate::team`]).
+    TeamId, "team id"
+);
 
 #[cfg(test)]
 mod tests {

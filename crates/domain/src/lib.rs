@@ -31,6 +31,7 @@ pub mod error_code;
 pub mod ids;
 pub mod knowledge_base;
 pub mod personal;
+pub mod team;
 pub mod tenant;
 pub mod text;
 pub mod upcast;
@@ -46,7 +47,7 @@ mod testing;
 pub use aggregate::{Aggregate, AggregateKind, DomainEvent};
 pub use envelope::{EventMeta, StreamId};
 pub use error_code::ErrorCode;
-pub use ids::{ArticleId, AttachmentId, ClientMessageId, ConversationId, IdError, TenantId, UserId};
+pub use ids::{ArticleId, AttachmentId, ClientMessageId, ConversationId, IdError, TeamId, TenantId, UserId};
 pub use personal::Personal;
 pub use text::{MessageText, TextError};
 

@@ -69,6 +69,8 @@ pub struct ListQuery {
     pub customer: Option<UserId>,
     pub status: Option<String>,
     pub tag: Option<String>,
+    /// Only conversations given to this team.
+    pub team: Option<String>,
     pub channel: Option<String>,
     /// Full-text search over message text.
     pub search: Option<String>,
@@ -101,6 +103,9 @@ pub trait ConversationQueries: Send + Sync + 'static {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// How many of the tenant's conversations wait for a human, per team
+    /// (`None`: given to no team).
+    async fn waiting_by_team(&self, tenant: &TenantId) -> Result<Vec<(Option<jamuna_domain::TeamId>, u64)>, StoreError>;
 }
 
 /// The analytics read model: per-day figures over a date range, as JSON

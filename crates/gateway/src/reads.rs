@@ -162,6 +162,10 @@ impl ConversationQueries for GatewayReads {
             .collect())
     }
 
+    async fn waiting_by_team(&self, tenant: &TenantId) -> Result<Vec<(Option<jamuna_domain::TeamId>, u64)>, StoreError> {
+        self.conversations.waiting_by_team(tenant).await
+    }
+
     async fn list(&self, tenant: &TenantId, q: &ListQuery) -> Result<Page, StoreError> {
         let view = match q.view {
             View::All => InboxView::All,
@@ -176,6 +180,7 @@ impl ConversationQueries for GatewayReads {
             view,
             status: q.status.as_deref().map(parse_status).transpose()?,
             tag: q.tag.as_deref().map(|t| Tag::parse(t).map_err(|e| StoreError::Invalid(e.to_string()))).transpose()?,
+            team: q.team.as_deref().map(|t| jamuna_domain::TeamId::parse(t).map_err(|e| StoreError::Invalid(e.to_string()))).transpose()?,
             channel: q.channel.as_deref().map(parse_channel).transpose()?,
             created_from: None,
             created_to: None,

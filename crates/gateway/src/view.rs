@@ -100,6 +100,10 @@ impl<'a> CustomerView<'a> {
             E::ConversationReopened { by } => json!({"type": "ConversationReopened", "by": by.as_ref().map(person)}),
             E::FeedbackGiven { feedback } => json!({"type": "FeedbackGiven", "feedback": feedback}),
             E::TagsChanged { .. } | E::NoteAdded { .. } | E::NotificationSent { .. } => return None,
+            // Which team works a conversation is staff business.
+            E::TeamAssigned { .. } => return None,
+            // The customer learns that nobody has the conversation any more, not who let it go.
+            E::AgentUnassigned { by: _ } => json!({"type": "AgentUnassigned"}),
         })
     }
 

@@ -220,7 +220,12 @@ pub fn apply(facts: &mut Option<ConversationFacts>, e: &Opened, event: &Conversa
             }
         }
         // A private note is staff talking among themselves: no reply to the customer.
-        V::ConversationReopened { .. } | V::TagsChanged { .. } | V::NoteAdded { .. } | V::NotificationSent { .. } => {}
+        V::ConversationReopened { .. }
+        | V::TagsChanged { .. }
+        | V::NoteAdded { .. }
+        | V::NotificationSent { .. }
+        | V::TeamAssigned { .. }
+        | V::AgentUnassigned { .. } => {}
         V::FeedbackGiven { feedback } => {
             if let Feedback::Csat { score, .. } = feedback {
                 c.csat_sum = u64::from(*score);
@@ -459,7 +464,15 @@ mod tests {
                     channel: Channel::Web,
                 },
             ),
-            (1, ConversationEvent::MessagePosted { author: Author::Customer, text: Personal::plain("hi"), client_message_id: None, attachments: vec![] }),
+            (
+                1,
+                ConversationEvent::MessagePosted {
+                    author: Author::Customer,
+                    text: Personal::plain("hi"),
+                    client_message_id: None,
+                    attachments: vec![],
+                },
+            ),
             (5, ConversationEvent::NoteAdded { author: agent.clone(), text: Personal::plain("mine"), mentions: vec![agent.clone()] }),
             (
                 61,

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use jamuna_commands::Sealer;
 use jamuna_domain::conversation::{Author, Channel, ConversationEvent, Feedback, HandoffReason, Source, Status, Tag};
-use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, Personal, TenantId, Timestamp, UserId};
+use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, Personal, TeamId, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -46,6 +46,9 @@ pub struct ConversationSummary {
     pub channel: Channel,
     pub status: Status,
     pub assignee: Option<UserId>,
+    /// The team the conversation is given to (absent from summaries stored before teams).
+    #[serde(default)]
+    pub team: Option<TeamId>,
     /// Why a human was asked for, while the conversation waits for one.
     pub handoff_reason: Option<HandoffReason>,
     /// A human has taken part (a handoff, an assignment, an agent's message).
@@ -135,6 +138,8 @@ pub struct ConversationQuery {
     pub view: InboxView,
     pub status: Option<Status>,
     pub tag: Option<Tag>,
+    /// Only conversations given to this team.
+    pub team: Option<TeamId>,
     pub channel: Option<Channel>,
     /// Started at or after.
     pub created_from: Option<Timestamp>,
@@ -240,6 +245,9 @@ pub trait ConversationStore: ReadModel {
     async fn conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<Option<ConversationDetail>, StoreError>;
     /// A page of conversations, newest activity first.
     async fn list(&self, query: &ConversationQuery) -> Result<Page<ConversationSummary>, StoreError>;
+    /// How many conversations of `tenant` wait for a human (pending, nobody
+    /// assigned), per team (`None`: given to no team), teams with none left out.
+    async fn waiting_by_team(&self, tenant: &TenantId) -> Result<Vec<(Option<TeamId>, u64)>, StoreError>;
     /// Conversations not resolved, across every tenant (an operator's gauge,
     /// `jamuna_conversations_active`; never shown to a tenant).
     async fn open_count(&self) -> Result<u64, StoreError>;
@@ -293,6 +301,7 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
             channel: *channel,
             status: Status::Open,
             assignee: None,
+            team: None,
             handoff_reason: None,
             human_involved: false,
             tags: vec![],
@@ -404,6 +413,13 @@ pub fn apply(summary: &mut Option<ConversationSummary>, e: &Opened, event: &Conv
         // Staff-only: no message (a customer searches messages), no preview;
         // the mentions it names are [`mentions`]' business.
         V::NoteAdded { .. } => {}
+        V::TeamAssigned { team } => s.team = team.clone(),
+        V::AgentUnassigned { .. } => {
+            s.assignee = None;
+            if s.human_involved && s.status == Status::Open {
+                s.status = Status::Pending;
+            }
+        }
     }
     if let Some(m) = &message {
         s.message_count += 1;

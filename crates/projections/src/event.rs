@@ -143,6 +143,8 @@ impl ReadModelProjection {
             AggregateKind::EmailClaim => return Ok(None),
             // Canned replies are read by folding their one stream per tenant: no read model holds them.
             AggregateKind::CannedReplies => return Ok(None),
+            // Teams are read from their one stream per tenant (`jamuna_domain::team`).
+            AggregateKind::Team => return Ok(None),
         };
         Ok(Some(Opened { position: r.position, stream: r.stream.clone(), version: r.version, at: r.meta.occurred_at, fact }))
     }

@@ -3,6 +3,7 @@ import { ApiError, type ChatMessage, type EventFrame, type PendingMessage, foldC
 import { ACCEPTED_FILES, type Attachment, attachmentError, formatSize, isImage, newId, textOf } from '@jamuna/protocol';
 import { api, files, socket } from '../client';
 import { usePeople } from '../people';
+import { teams as teamsApi, type Team } from '../teams';
 import { time, why } from '../format';
 import { useCannedPicker } from '../CannedPicker';
 import { customerNameOf } from '../canned';
@@ -22,6 +23,13 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
   const [newTag, setNewTag] = useState('');
   const [busy, setBusy] = useState(false);
   const [mode, setMode] = useState<'reply' | 'note'>('reply');
+  const [teamList, setTeamList] = useState<Team[]>([]);
+  useEffect(() => {
+    teamsApi
+      .list()
+      .then((l) => setTeamList(l.teams))
+      .catch(() => undefined);
+  }, []);
   const list = useRef<HTMLDivElement>(null);
   const replyBox = useRef<HTMLTextAreaElement>(null);
   const typingTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -182,6 +190,24 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
                       {people.name(a.id)}
                     </option>
                   ))}
+              </select>
+            </label>
+          )}
+          {assignee && !resolved && (
+            <button type="button" disabled={busy || !loaded} onClick={() => void act(() => teamsApi.unassign(id))}>
+              Unassign
+            </button>
+          )}
+          {teamList.length > 0 && (
+            <label>
+              <span className="sr">Team</span>
+              <select value={view.team ?? ''} disabled={busy || !loaded || resolved} onChange={(e) => void act(() => teamsApi.assign(id, e.target.value || null))}>
+                <option value="">No team</option>
+                {teamList.map((t) => (
+                  <option key={t.id} value={t.id}>
+                    {t.name}
+                  </option>
+                ))}
               </select>
             </label>
           )}

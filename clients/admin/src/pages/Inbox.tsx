@@ -6,6 +6,7 @@ import { ago } from '../format';
 import { usePeople } from '../people';
 import { ConversationPane } from './Conversation';
 import { MentionsList } from './Mentions';
+import { teams as teamsApi, type TeamList } from '../teams';
 
 const VIEWS: { id: InboxView; label: string }[] = [
   { id: 'unassigned', label: 'Unassigned' },
@@ -61,6 +62,8 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
   const [status, setStatus] = useState<Status | ''>('');
   const [channel, setChannel] = useState<Channel | ''>('');
   const [tag, setTag] = useState('');
+  const [team, setTeam] = useState('');
+  const [teamList, setTeamList] = useState<TeamList | null>(null);
   const [q, setQ] = useState('');
   const [query, setQuery] = useState('');
   const [unread, setUnread] = useState<Record<string, number>>({});
@@ -74,7 +77,10 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
     return () => clearTimeout(t);
   }, [q]);
 
-  const filters = useMemo(() => ({ view, status: status || undefined, channel: channel || undefined, tag: tag.trim() || undefined, q: query || undefined }), [view, status, channel, tag, query]);
+  const filters = useMemo(
+    () => ({ view, status: status || undefined, channel: channel || undefined, tag: tag.trim() || undefined, team: team || undefined, q: query || undefined }),
+    [view, status, channel, tag, team, query],
+  );
 
   const load = useCallback(() => {
     const ctl = new AbortController();
@@ -93,6 +99,10 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
   }, [filters]);
 
   const loadCounts = useCallback(() => {
+    teamsApi
+      .list()
+      .then(setTeamList)
+      .catch(() => undefined);
     for (const v of VIEWS) {
       if (v.id === 'all' || v.id === 'resolved') continue;
       api
@@ -202,7 +212,31 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
             <span className="sr">Tag</span>
             <input placeholder="Tag" value={tag} onChange={(e) => setTag(e.target.value)} size={8} />
           </label>
+          {teamList && teamList.teams.length > 0 && (
+            <label>
+              <span className="sr">Team</span>
+              <select value={team} onChange={(e) => setTeam(e.target.value)}>
+                <option value="">Any team</option>
+                {teamList.teams.map((t) => (
+                  <option key={t.id} value={t.id}>
+                    {t.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
         </div>
+        {teamList && teamList.teams.length > 0 && (
+          <p className="small muted waiting-per-team" data-testid="waiting-per-team">
+            Waiting for a human:{' '}
+            {teamList.teams.map((t) => (
+              <span key={t.id} className="badge" data-team={t.id}>
+                {t.name} {t.waiting}
+              </span>
+            ))}{' '}
+            <span className="badge">no team {teamList.waiting_without_team}</span>
+          </p>
+        )}
         {error && !mentions && (
           <p className="error" role="alert">
             {error}

@@ -3,7 +3,7 @@
 use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, NotificationKind, Source, Tag};
 use crate::attachment::Attachment;
 use crate::user::Role;
-use crate::{ClientMessageId, ConversationId, MessageText, TenantId, UserId};
+use crate::{ClientMessageId, ConversationId, MessageText, TeamId, TenantId, UserId};
 
 /// A user who may be assigned to a conversation, as the caller looked them up.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,5 +79,26 @@ pub enum ConversationCommand {
         author: Assignee,
         text: MessageText,
         mentions: Vec<Assignee>,
+    },
+    /// Gives the conversation to a team (`None`: to no team). The caller
+    /// checked that the team exists in the conversation's tenant.
+    AssignTeam {
+        team: Option<TeamId>,
+    },
+    /// Nobody is assigned any more.
+    Unassign {
+        by: Option<UserId>,
+    },
+    /// The router gives a conversation waiting for a human to `agent`: only
+    /// while it still waits and nobody is assigned (otherwise nothing
+    /// happens), so a router deciding on a state that lags never takes a
+    /// conversation from someone, and a retry is safe.
+    Route {
+        agent: Assignee,
+    },
+    /// The router takes the conversation from `agent`, away too long: only
+    /// while `agent` is still its assignee (otherwise nothing happens).
+    UnassignAbsent {
+        agent: UserId,
     },
 }

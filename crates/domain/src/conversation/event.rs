@@ -2,7 +2,7 @@
 
 use super::{Author, Channel, DecisionWhy, Feedback, HandoffReason, NotificationKind, Source, Tag};
 use crate::attachment::Attachment;
-use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TenantId, UserId};
+use crate::{ClientMessageId, ConversationId, DomainEvent, Personal, TeamId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +75,16 @@ pub enum ConversationEvent {
         /// Staff of the tenant, each once, at most [`super::MAX_MENTIONS`].
         mentions: Vec<UserId>,
     },
+    /// The conversation is now the team's (`None`: no team's).
+    TeamAssigned {
+        team: Option<TeamId>,
+    },
+    /// Nobody is assigned any more: a conversation a human was asked for
+    /// waits for one again. `by` is the member of staff who unassigned it;
+    /// `None` when the router did, because its agent was away too long.
+    AgentUnassigned {
+        by: Option<UserId>,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -91,6 +101,8 @@ impl DomainEvent for ConversationEvent {
             Self::TagsChanged { .. } => "TagsChanged",
             Self::NotificationSent { .. } => "NotificationSent",
             Self::NoteAdded { .. } => "NoteAdded",
+            Self::TeamAssigned { .. } => "TeamAssigned",
+            Self::AgentUnassigned { .. } => "AgentUnassigned",
         }
     }
 

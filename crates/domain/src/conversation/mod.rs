@@ -25,6 +25,11 @@
 //!   of the tenant only, each once, at most [`MAX_MENTIONS`]; it never
 //!   changes the status and never counts as a human's reply (the bot goes on
 //!   as before).
+//! * unassigning a conversation a human was asked for puts it back to
+//!   waiting for a human (pending); the bot does not come back;
+//! * the router's commands ([`ConversationCommand::Route`],
+//!   [`ConversationCommand::UnassignAbsent`]) change a conversation only if
+//!   it still stands as the router saw it, and are no-ops otherwise.
 
 mod command;
 mod error;
@@ -38,7 +43,7 @@ pub use why::{Basis, DecisionScores, DecisionWhy};
 
 use crate::attachment::MAX_ATTACHMENTS_PER_MESSAGE;
 use crate::user::Role;
-use crate::{Aggregate, AggregateKind, ArticleId, AttachmentId, ClientMessageId, Personal, TenantId, Timestamp, UserId};
+use crate::{Aggregate, AggregateKind, ArticleId, AttachmentId, ClientMessageId, Personal, TeamId, TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -194,6 +199,7 @@ pub struct Conversation {
     started: Option<Started>,
     status: Option<Status>,
     assignee: Option<UserId>,
+    team: Option<TeamId>,
     human_involved: bool,
     tags: BTreeSet<Tag>,
     /// Client message id → the version its message was stored at.
@@ -218,6 +224,9 @@ impl Conversation {
     pub fn assignee(&self) -> Option<&UserId> {
         self.assignee.as_ref()
     }
+    pub fn team(&self) -> Option<&TeamId> {
+        self.team.as_ref()
+    }
     /// True once a human has taken over: the bot stays silent.
     pub fn human_involved(&self) -> bool {
         self.human_involved
@@ -235,6 +244,17 @@ impl Conversation {
     /// The version a message with this client message id was stored at.
     pub fn client_message_version(&self, id: &ClientMessageId) -> Option<u64> {
         self.client_messages.get(id).copied()
+    }
+
+    /// Only agents and admins of the conversation's own tenant are assigned.
+    fn check_assignee(&self, agent: &Assignee) -> Result<(), ConversationError> {
+        if !matches!(agent.role, Role::Agent | Role::Admin) {
+            return Err(ConversationError::NotAnAgent);
+        }
+        if self.started.as_ref().map(|s| &s.tenant) != Some(&agent.tenant) {
+            return Err(ConversationError::OtherTenant);
+        }
+        Ok(())
     }
 
     fn open_status(&self) -> Result<Status, ConversationError> {
@@ -336,11 +356,38 @@ impl Aggregate for Conversation {
             }
             C::AssignAgent { agent } => {
                 self.open_status()?;
-                staff_of(agent, self.started.as_ref().map(|s| &s.tenant))?;
+                self.check_assignee(agent)?;
                 if self.assignee.as_ref() == Some(&agent.id) {
                     return Ok(vec![]);
                 }
                 Ok(vec![V::AgentAssigned { agent: agent.id.clone() }])
+            }
+            C::AssignTeam { team } => {
+                self.open_status()?;
+                if &self.team == team {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::TeamAssigned { team: team.clone() }])
+            }
+            C::Unassign { by } => {
+                self.open_status()?;
+                if self.assignee.is_none() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::AgentUnassigned { by: by.clone() }])
+            }
+            C::Route { agent } => {
+                if self.status != Some(Status::Pending) || self.assignee.is_some() {
+                    return Ok(vec![]);
+                }
+                self.check_assignee(agent)?;
+                Ok(vec![V::AgentAssigned { agent: agent.id.clone() }])
+            }
+            C::UnassignAbsent { agent } => {
+                if self.assignee.as_ref() != Some(agent) || matches!(self.status, None | Some(Status::Resolved)) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![V::AgentUnassigned { by: None }])
             }
             C::Resolve { by } => {
                 self.open_status()?;
@@ -480,6 +527,13 @@ impl Aggregate for Conversation {
             }
             // Staff talking among themselves: neither the status nor the bot changes.
             V::NoteAdded { .. } => {}
+            V::TeamAssigned { team } => self.team = team.clone(),
+            V::AgentUnassigned { .. } => {
+                self.assignee = None;
+                if self.human_involved && self.status == Some(Status::Open) {
+                    self.status = Some(Status::Pending);
+                }
+            }
         }
     }
 

@@ -614,3 +614,85 @@ fn a_notes_text_is_personal_data_sealed_like_a_message() {
     let data_subject = given::<Conversation>([started()]).when(note("x", vec![])).then(vec![noted("x", &[])]).data_subject(&e);
     assert_eq!(data_subject, Some(customer()), "sealed with the customer's key, like the agents' messages");
 }
+
+fn team(s: &str) -> Option<crate::TeamId> {
+    Some(crate::TeamId::parse(s).unwrap())
+}
+fn handed_off() -> ConversationEvent {
+    ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None }
+}
+fn assigned() -> ConversationEvent {
+    ConversationEvent::AgentAssigned { agent: agent_id() }
+}
+
+#[test]
+fn a_conversation_is_given_to_a_team_and_taken_from_it() {
+    let state = given::<Conversation>([started()])
+        .when(ConversationCommand::AssignTeam { team: team("billing") })
+        .then(vec![ConversationEvent::TeamAssigned { team: team("billing") }]);
+    assert_eq!(state.team(), team("billing").as_ref());
+    let in_team = [started(), ConversationEvent::TeamAssigned { team: team("billing") }];
+    given::<Conversation>(in_team.clone()).when(ConversationCommand::AssignTeam { team: team("billing") }).then_nothing();
+    let state = given::<Conversation>(in_team)
+        .when(ConversationCommand::AssignTeam { team: None })
+        .then(vec![ConversationEvent::TeamAssigned { team: None }]);
+    assert_eq!(state.team(), None);
+    given::<Conversation>([]).when(ConversationCommand::AssignTeam { team: team("billing") }).then_err(ConversationError::NotStarted);
+    given::<Conversation>([started(), ConversationEvent::ConversationResolved { by: None }])
+        .when(ConversationCommand::AssignTeam { team: team("billing") })
+        .then_err(ConversationError::AlreadyResolved);
+}
+
+#[test]
+fn unassigning_a_handed_off_conversation_puts_it_back_to_waiting_and_the_bot_stays_silent() {
+    let state = given::<Conversation>([started(), customer_says("help", "m1"), handed_off(), assigned()])
+        .when(ConversationCommand::Unassign { by: Some(agent_id()) })
+        .then(vec![ConversationEvent::AgentUnassigned { by: Some(agent_id()) }]);
+    assert_eq!((state.status(), state.assignee(), state.human_involved()), (Some(Status::Pending), None, true));
+    let unassigned = [started(), customer_says("help", "m1"), handed_off(), assigned(), ConversationEvent::AgentUnassigned { by: None }];
+    given::<Conversation>(unassigned.clone()).when(answer(2)).then_err(ConversationError::HandedToHuman);
+    given::<Conversation>(unassigned).when(ConversationCommand::Unassign { by: Some(agent_id()) }).then_nothing();
+    given::<Conversation>([started(), assigned(), ConversationEvent::ConversationResolved { by: None }])
+        .when(ConversationCommand::Unassign { by: None })
+        .then_err(ConversationError::AlreadyResolved);
+}
+
+#[test]
+fn the_router_assigns_only_a_conversation_still_waiting_for_a_human() {
+    let state = given::<Conversation>([started(), handed_off()])
+        .when(ConversationCommand::Route { agent: assignee(Role::Agent, "acme") })
+        .then(vec![assigned()]);
+    assert_eq!((state.status(), state.assignee()), (Some(Status::Open), Some(&agent_id())));
+    // Someone took it meanwhile, or it was never handed off, or it is resolved: nothing happens.
+    let other = Assignee { id: UserId::parse("other").unwrap(), tenant: tenant(), role: Role::Agent };
+    given::<Conversation>([started(), handed_off(), assigned()]).when(ConversationCommand::Route { agent: other }).then_nothing();
+    given::<Conversation>([started()]).when(ConversationCommand::Route { agent: assignee(Role::Agent, "acme") }).then_nothing();
+    given::<Conversation>([started(), handed_off(), ConversationEvent::ConversationResolved { by: None }])
+        .when(ConversationCommand::Route { agent: assignee(Role::Agent, "acme") })
+        .then_nothing();
+    given::<Conversation>([started(), handed_off()])
+        .when(ConversationCommand::Route { agent: assignee(Role::Agent, "globex") })
+        .then_err(ConversationError::OtherTenant);
+}
+
+#[test]
+fn the_router_unassigns_an_absent_agent_only_while_they_are_the_assignee() {
+    let state = given::<Conversation>([started(), handed_off(), assigned()])
+        .when(ConversationCommand::UnassignAbsent { agent: agent_id() })
+        .then(vec![ConversationEvent::AgentUnassigned { by: None }]);
+    assert_eq!(state.status(), Some(Status::Pending));
+    given::<Conversation>([started(), handed_off(), assigned()])
+        .when(ConversationCommand::UnassignAbsent { agent: UserId::parse("other").unwrap() })
+        .then_nothing();
+    given::<Conversation>([started(), handed_off(), assigned(), ConversationEvent::ConversationResolved { by: None }])
+        .when(ConversationCommand::UnassignAbsent { agent: agent_id() })
+        .then_nothing();
+}
+
+#[test]
+fn team_and_unassign_events_stored_as_json_load() {
+    let team: ConversationEvent = serde_json::from_str(r#"{"type":"TeamAssigned","team":"billing"}"#).unwrap();
+    assert_eq!(team, ConversationEvent::TeamAssigned { team: self::team("billing") });
+    let un: ConversationEvent = serde_json::from_str(r#"{"type":"AgentUnassigned","by":null}"#).unwrap();
+    assert_eq!(un, ConversationEvent::AgentUnassigned { by: None });
+}

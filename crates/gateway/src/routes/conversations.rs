@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}", get(detail))
         .route("/api/v1/conversations/{id}/messages", post(post_message))
         .route("/api/v1/conversations/{id}/assign", post(assign))
+        .route("/api/v1/conversations/{id}/unassign", post(unassign))
+        .route("/api/v1/conversations/{id}/team", post(assign_team))
         .route("/api/v1/conversations/{id}/handoff", post(handoff))
         .route("/api/v1/conversations/{id}/resolve", post(resolve))
         .route("/api/v1/conversations/{id}/reopen", post(reopen))
@@ -88,6 +90,9 @@ struct ListParams {
     /// Only conversations from this channel.
     #[param(value_type = Option<super::schema::Channel>)]
     channel: Option<String>,
+    /// Staff only: only conversations given to this team (`403` for a customer).
+    #[param(value_type = Option<super::schema::Id>)]
+    team: Option<String>,
     /// Full-text search over message text: every word must occur. At most
     /// 256 characters and 16 words.
     #[param(value_type = Option<super::schema::Search>)]
@@ -107,7 +112,7 @@ struct ListParams {
     responses(
         (status = 200, description = "A page of conversation summaries", body = Page),
         (status = 400, description = "`limit` out of range, `q` over 256 characters or 16 words, a `cursor` the server did not answer, or an unknown or malformed parameter", body = ErrorBody),
-        (status = 403, description = "A customer filtered by `tag`", body = ErrorBody),
+        (status = 403, description = "A customer filtered by `tag` or `team`", body = ErrorBody),
     ))]
 async fn list(
     State(state): State<AppState>,
@@ -122,6 +127,10 @@ async fn list(
     if p.tag.is_some() && !caller.is_staff() {
         return Err(ApiError::Forbidden("filtering by tag is for staff".into()));
     }
+    // Teams are staff business too.
+    if p.team.is_some() && !caller.is_staff() {
+        return Err(ApiError::Forbidden("filtering by team is for staff".into()));
+    }
     let query = ListQuery {
         view: p.view.unwrap_or(View::All),
         agent: Some(caller.user.clone()),
@@ -129,6 +138,7 @@ async fn list(
         customer: (!caller.is_staff()).then(|| caller.user.clone()),
         status: p.status,
         tag: p.tag,
+        team: p.team,
         channel: p.channel,
         search: search_text(p.q)?,
         cursor: p.cursor,
@@ -211,6 +221,7 @@ async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     });
     if view.is_none() {
         body["tags"] = json!(conversation.tags());
+        body["team"] = json!(conversation.team());
     }
     Ok(axum::Json(body))
 }
@@ -236,6 +247,8 @@ struct ConversationDetail {
     human_involved: bool,
     /// Staff only: absent for a customer.
     tags: Option<Vec<String>>,
+    /// Staff only (absent for a customer): the team the conversation is given to, if any.
+    team: Option<String>,
     /// The customer's satisfaction score, once given.
     csat: Option<u8>,
     version: u64,
@@ -342,6 +355,53 @@ async fn assign(
     let agent = state.directory.user(&caller.tenant, &agent_id).await?.filter(|u| !u.erased).ok_or(ApiError::NotFound("agent"))?;
     let command = ConversationCommand::AssignAgent { agent: Assignee { id: agent.id, tenant: agent.tenant, role: agent.role } };
     run(&state, &caller, &id, command).await
+}
+
+/// Staff unassign the conversation: nobody has it any more. One a human was
+/// asked for waits for a human again (the router may give it to someone);
+/// the bot does not come back.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/unassign", tag = "conversations", operation_id = "unassignConversation",
+    params(("id" = String, Path, description = "The conversation id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unassigned (or nobody was assigned: `changed` false)", body = CommandResult),
+        (status = 403, description = "Agents and admins only", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody),
+    ))]
+async fn unassign(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_staff()?;
+    run(&state, &caller, &id, ConversationCommand::Unassign { by: Some(caller.user.clone()) }).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AssignTeam {
+    /// A team of the caller's tenant; `null` gives the conversation to no team.
+    #[schema(value_type = Option<super::schema::Id>)]
+    team_id: Option<String>,
+}
+
+/// Staff give the conversation to a team (or to none).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/team", tag = "conversations", operation_id = "assignConversationTeam",
+    params(("id" = String, Path, description = "The conversation id")), request_body = AssignTeam, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Given to the team (or already)", body = CommandResult),
+        (status = 403, description = "Agents and admins only", body = ErrorBody),
+        (status = 404, description = "No such conversation, or no such team in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "A business rule refused it (e.g. `already_resolved`)", body = ErrorBody),
+    ))]
+async fn assign_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignTeam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_staff()?;
+    let team = match body.team_id {
+        Some(t) => Some(super::teams::existing(&state, &caller, &t).await?),
+        None => None,
+    };
+    run(&state, &caller, &id, ConversationCommand::AssignTeam { team }).await
 }
 
 /// The customer asks for a human (reason `customer_asked`), or staff take the

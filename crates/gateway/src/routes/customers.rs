@@ -225,6 +225,7 @@ async fn contact_panel(State(state): State<AppState>, caller: Caller, Path(id): 
         customer: Some(id.clone()),
         status: None,
         tag: None,
+        team: None,
         channel: None,
         search: None,
         cursor: None,

@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, notes, seed, tenants, users};
+use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, notes, seed, teams, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,6 +62,8 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         conversations::tags, conversations::feedback,
         attachments::upload, attachments::download,
         notes::add_note, notes::mentions, notes::colleagues,
+        conversations::unassign, conversations::assign_team,
+        teams::list, teams::show, teams::create, teams::rename, teams::remove, teams::add_member, teams::remove_member,
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         customers::rotate_secret, customers::identify, customers::give_details, customers::contact_panel,
@@ -82,6 +84,7 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         (name = "conversations", description = "Start, list, read, write and manage conversations"),
         (name = "users", description = "The caller's profile; admins manage users"),
         (name = "tenant", description = "The caller's tenant and its settings"),
+        (name = "teams", description = "The tenant's teams of agents (staff read, admins change) and who waits for a human"),
         (name = "kb", description = "The tenant's knowledge base (staff read, admins change)"),
         (name = "analytics", description = "The dashboard's figures"),
         (name = "canned-replies", description = "The tenant's saved replies (staff read, admins change)"),
@@ -226,6 +229,7 @@ mod tests {
             include_str!("attachments.rs"),
             include_str!("users.rs"),
             include_str!("tenants.rs"),
+            include_str!("teams.rs"),
             include_str!("kb.rs"),
             include_str!("analytics.rs"),
             include_str!("notes.rs"),

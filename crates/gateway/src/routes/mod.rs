@@ -16,6 +16,7 @@ pub mod limits;
 pub mod notes;
 pub mod schema;
 pub mod seed;
+pub mod teams;
 pub mod tenants;
 pub mod users;
 
@@ -42,6 +43,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(users::router())
         .merge(tenants::router())
         .merge(customers::router())
+        .merge(teams::router())
         .merge(kb::router())
         .merge(analytics::router())
         .merge(canned::router())

@@ -162,6 +162,9 @@ pub mod patterns {
     pub const TAG: &str = r"^[^\x00-\x1f\x7f-\x9f\u0130]*[^\x00-\x20\x7f-\xa0\u0130\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00-\x1f\x7f-\x9f\u0130]*$";
     /// `Email`, narrowed to ASCII (the parse function takes more).
     pub const EMAIL: &str = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$";
+    /// A team name (`jamuna_domain::team`): something besides white space, no control characters.
+    pub const TEAM_NAME: &str =
+        r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff][^\x00-\x1f\x7f-\x9f]*$";
     /// A search: at most 16 words (`conversations::MAX_SEARCH_WORDS`).
     pub const SEARCH: &str = r"^\s*(\S+\s+){0,15}\S*\s*$";
 }
@@ -208,6 +211,11 @@ string_schema!(
     /// `jamuna_domain::conversation::Tag`.
     Tag, Some(1), 32, Some(patterns::TAG),
     "A tag: trimmed and lower-cased, 1 to 32 characters, no control characters"
+);
+string_schema!(
+    /// `jamuna_domain::team` names.
+    TeamName, Some(1), jamuna_domain::team::MAX_TEAM_NAME, Some(patterns::TEAM_NAME),
+    "A team name: trimmed, 1 to 60 characters, no control characters; unique in the tenant (case-insensitive)"
 );
 string_schema!(
     /// `jamuna_domain::user::Email` (narrowed to ASCII here).

@@ -57,6 +57,9 @@ impl ConversationQueries for Empty {
     async fn mentions(&self, _: &TenantId, _: &UserId, _: Option<u64>, _: u32) -> Result<Vec<serde_json::Value>, StoreError> {
         Ok(Vec::new())
     }
+    async fn waiting_by_team(&self, _: &TenantId) -> Result<Vec<(Option<jamuna_domain::TeamId>, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]

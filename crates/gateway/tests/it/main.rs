@@ -12,4 +12,5 @@ mod hub;
 mod identity;
 mod kb;
 mod notes;
+mod teams;
 mod ws;

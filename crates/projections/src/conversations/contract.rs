@@ -31,6 +31,7 @@ macro_rules! conversation_store_contract {
             erasure_replaces_the_customers_content,
             reset_drops_everything,
             mentions_list_the_notes_naming_a_user_newest_first,
+            teams_filter_the_inbox_and_count_who_waits,
         );
     };
 }
@@ -218,6 +219,43 @@ pub async fn reset_drops_everything(a: S, _b: S) {
     assert!(a.conversation(&tenant("acme"), &conv("c1")).await.expect("detail").is_none());
     fed(&a, &script).await;
     assert_eq!(a.list(&ConversationQuery::inbox(tenant("acme"))).await.expect("list").items.len(), 4, "rebuilt");
+}
+
+/// Conversations given to a team are listed by team; those waiting for a
+/// human (pending, nobody assigned) are counted per team; an unassigned
+/// conversation a human was asked for waits again; every event twice counts once.
+pub async fn teams_filter_the_inbox_and_count_who_waits(a: S, b: S) {
+    use jamuna_domain::TeamId;
+    let billing = || Some(TeamId::parse("billing").unwrap());
+    let mut script = inbox_script();
+    script.advance(60).conversation("acme", "c2", ConversationEvent::TeamAssigned { team: billing() });
+    script.advance(60).conversation("acme", "c3", ConversationEvent::TeamAssigned { team: billing() });
+    script.advance(60).conversation("acme", "c3", ConversationEvent::AgentUnassigned { by: Some(user("a1")) });
+    script.advance(60).start("acme", "c5", "u4", Channel::Web);
+    script.advance(60).conversation(
+        "acme",
+        "c5",
+        ConversationEvent::HandoffRequested { reason: jamuna_domain::conversation::HandoffReason::CustomerAsked, why: None },
+    );
+    script.advance(60).conversation("acme", "c4", ConversationEvent::TeamAssigned { team: billing() });
+    script.advance(60).conversation("acme", "c4", ConversationEvent::TeamAssigned { team: None });
+    script.advance(60).conversation(
+        "globex",
+        "g1",
+        ConversationEvent::HandoffRequested { reason: jamuna_domain::conversation::HandoffReason::CustomerAsked, why: None },
+    );
+    script.advance(60).conversation("globex", "g1", ConversationEvent::TeamAssigned { team: billing() });
+    fed(&a, &script).await;
+    feed_twice(b.as_ref(), P, &script.events).await;
+    for s in [&a, &b] {
+        let q = ConversationQuery { team: billing(), ..ConversationQuery::inbox(tenant("acme")) };
+        assert_eq!(ids(&s.list(&q).await.expect("list").items), ["c3", "c2"], "billing's conversations, not globex's");
+        let c3 = s.conversation(&tenant("acme"), &conv("c3")).await.expect("detail").expect("c3");
+        assert_eq!((c3.summary.status, c3.summary.assignee.clone(), c3.summary.team.clone()), (Status::Pending, None, billing()));
+        assert_eq!(s.waiting_by_team(&tenant("acme")).await.expect("counts"), vec![(None, 1), (billing(), 2)]);
+        assert_eq!(s.waiting_by_team(&tenant("globex")).await.expect("counts"), vec![(billing(), 1)]);
+        assert!(s.waiting_by_team(&tenant("initech")).await.expect("counts").is_empty());
+    }
 }
 
 fn ids(items: &[crate::conversations::ConversationSummary]) -> Vec<&str> {

@@ -30,9 +30,10 @@ use crate::error::{ProjectionError, StoreError};
 use crate::event::{Fact, Interest, Opened, ReadModel};
 use crate::mongo::{Documents, MongoReadDb, Write, date, from_doc, regex_escape, to_doc};
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use jamuna_domain::conversation::{Author, Source};
 use jamuna_domain::user::UserEvent;
-use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, StreamId, TenantId, UserId};
+use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, StreamId, TeamId, TenantId, UserId};
 use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 use std::collections::HashMap;
@@ -317,6 +318,18 @@ impl ConversationStore for MongoConversations {
             .collect()
     }
 
+    async fn waiting_by_team(&self, tenant: &TenantId) -> Result<Vec<(Option<TeamId>, u64)>, StoreError> {
+        let filter = doc! {"tenant": tenant.as_str(), "status": "pending", "assignee": Bson::Null};
+        let docs: Vec<Document> =
+            self.db.collection(COLLECTION).find(filter).projection(doc! {"team": 1, "_id": 0}).await?.try_collect().await?;
+        let mut counts: std::collections::BTreeMap<Option<TeamId>, u64> = std::collections::BTreeMap::new();
+        for d in docs {
+            let team = d.get_str("team").ok().map(TeamId::parse).transpose().map_err(StoreError::internal)?;
+            *counts.entry(team).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     async fn open_count(&self) -> Result<u64, StoreError> {
         Ok(self.db.collection(COLLECTION).count_documents(doc! {"status": {"$ne": "resolved"}}).await?)
     }
@@ -336,6 +349,9 @@ impl ConversationStore for MongoConversations {
         }
         if let Some(s) = q.status {
             and.push(doc! {"status": status_str(s)});
+        }
+        if let Some(team) = &q.team {
+            and.push(doc! {"team": team.as_str()});
         }
         if let Some(ch) = q.channel {
             and.push(doc! {"metadata.channel": channel_str(ch)});

@@ -32,7 +32,7 @@ use crate::sqlite::{ReadDb, checkpoint, from_json, from_micros, micros, request_
 use async_trait::async_trait;
 use jamuna_domain::conversation::Author;
 use jamuna_domain::user::UserEvent;
-use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, Personal, TenantId, UserId};
+use jamuna_domain::{AggregateKind, ClientMessageId, ConversationId, Personal, TeamId, TenantId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -336,6 +336,9 @@ fn list(c: &Connection, q: &ConversationQuery) -> Result<Page<ConversationSummar
     if let Some(s) = q.status {
         arg(&mut sql, " AND status = ?", Value::Text(status_str(s).into()));
     }
+    if let Some(team) = &q.team {
+        arg(&mut sql, " AND json_extract(summary, '$.team') = ?", Value::Text(team.to_string()));
+    }
     if let Some(ch) = q.channel {
         arg(&mut sql, " AND channel = ?", Value::Text(channel_str(ch).into()));
     }
@@ -457,6 +460,26 @@ impl ConversationStore for SqliteConversations {
     async fn mentions(&self, tenant: &TenantId, user: &UserId, before: Option<u64>, limit: usize) -> Result<Vec<Mention>, StoreError> {
         let (tenant, user) = (tenant.clone(), user.clone());
         self.db.read(move |c| mentions(c, &tenant, &user, before, limit)).await
+    }
+
+    async fn waiting_by_team(&self, tenant: &TenantId) -> Result<Vec<(Option<TeamId>, u64)>, StoreError> {
+        let tenant = tenant.clone();
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT json_extract(summary, '$.team'), count(*) FROM conversations
+                     WHERE tenant = ?1 AND status = 'pending' AND assignee IS NULL GROUP BY 1 ORDER BY 1",
+                )?;
+                let rows = stmt.query_map([tenant.as_str()], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (team, n) = row?;
+                    let team = team.map(TeamId::parse).transpose().map_err(StoreError::internal)?;
+                    out.push((team, n.max(0) as u64));
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn open_count(&self) -> Result<u64, StoreError> {
