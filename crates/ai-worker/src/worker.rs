@@ -542,7 +542,7 @@ fn splits_batch(recorded: &RecordedEvent) -> bool {
     match recorded.stream.kind() {
         AggregateKind::KnowledgeBase | AggregateKind::Tenant => true,
         AggregateKind::User => recorded.event_type == "UserErased",
-        AggregateKind::Conversation | AggregateKind::EmailClaim => false,
+        AggregateKind::Conversation | AggregateKind::EmailClaim | AggregateKind::Webhooks | AggregateKind::WebhookDeliveries => false,
     }
 }
 

@@ -12,10 +12,15 @@ pub enum AggregateKind {
     KnowledgeBase,
     /// An e-mail address claimed by a user (see [`crate::email_claim`]).
     EmailClaim,
+    /// A tenant's webhook subscriptions (see [`crate::webhook`]).
+    Webhooks,
+    /// One webhook subscription's deliveries.
+    WebhookDeliveries,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 5] = [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim];
+    pub const ALL: [AggregateKind; 7] =
+        [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim, Self::Webhooks, Self::WebhookDeliveries];
 
     /// The name used in stream ids and NATS subjects.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +30,8 @@ impl AggregateKind {
             Self::User => "user",
             Self::KnowledgeBase => "kb",
             Self::EmailClaim => "email",
+            Self::Webhooks => "webhooks",
+            Self::WebhookDeliveries => "deliveries",
         }
     }
 

@@ -54,6 +54,21 @@ mod tests {
             &C::NotFinite,
         ]);
         assert_codes(&[&crate::email_claim::EmailClaimError::AlreadyClaimed]);
+        {
+            use crate::webhook::WebhookError as W;
+            assert_codes(&[
+                &W::TooManyWebhooks,
+                &W::AlreadyRegistered,
+                &W::UnknownWebhook,
+                &W::UrlTooLong,
+                &W::InvalidUrl,
+                &W::InsecureUrl,
+                &W::ForbiddenHost,
+                &W::NoEventTypes,
+                &W::UnknownEventType(String::new()),
+                &W::InvalidSecret,
+            ]);
+        }
         assert_codes(&[&UserError::AlreadyRegistered, &UserError::NotRegistered, &UserError::Erased, &UserError::NameTooLong]);
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;

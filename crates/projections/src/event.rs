@@ -140,7 +140,7 @@ impl ReadModelProjection {
             AggregateKind::Tenant => Fact::Tenant(self.decode(r, interest).await?),
             AggregateKind::KnowledgeBase => Fact::KnowledgeBase(self.decode(r, interest).await?),
             // Address claims only keep an address to one user: no read model shows them.
-            AggregateKind::EmailClaim => return Ok(None),
+            AggregateKind::EmailClaim | AggregateKind::Webhooks | AggregateKind::WebhookDeliveries => return Ok(None),
         };
         Ok(Some(Opened { position: r.position, stream: r.stream.clone(), version: r.version, at: r.meta.occurred_at, fact }))
     }

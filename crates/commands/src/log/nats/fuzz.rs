@@ -247,6 +247,8 @@ proptest! {
             AggregateKind::Tenant => seal::decode::<TenantEvent>(&r).map(|_| ()),
             AggregateKind::KnowledgeBase => seal::decode::<KnowledgeBaseEvent>(&r).map(|_| ()),
             AggregateKind::EmailClaim => seal::decode::<EmailClaimEvent>(&r).map(|_| ()),
+            AggregateKind::Webhooks => seal::decode::<jamuna_domain::webhook::WebhooksEvent>(&r).map(|_| ()),
+            AggregateKind::WebhookDeliveries => seal::decode::<jamuna_domain::webhook::DeliveriesEvent>(&r).map(|_| ()),
         };
         prop_assert!(decoded.is_ok(), "{:?}", decoded);
         read(&rt, &sealer, &subject, 1, valid.to_string().as_bytes());
