@@ -36,6 +36,8 @@ pub async fn run(config: Config) -> Result<()> {
     // The AI worker, in-process.
     let worker = roles::ai_worker::worker_with(&config, write.commands.clone(), embedder).await?;
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
+    let deliverer = roles::webhooks::deliverer(&config, write.commands.clone()).await?;
+    let deliverer = tokio::spawn(deliverer.run_until(stop_rx.clone(), None));
     let worker = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
 
     // Projection status for `jamuna projections status` (positions and lag only).
@@ -43,6 +45,7 @@ pub async fn run(config: Config) -> Result<()> {
     gateway::serve_api(&config, write, reads, metrics, status, roles::shutdown_signal()).await?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = deliverer.await;
     projector.shutdown().await;
     Ok(())
 }

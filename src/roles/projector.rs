@@ -88,6 +88,11 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
     units.sort();
     let share = work_share(&config, &format!("projector:{}", units.join(",")), units).await?;
     let (projector, handles) = start(&models, vec![], log.clone(), &sealer, args.projection.as_deref(), Some(&share))?;
+    // The webhook deliverer, in the replica that holds its lease (see `super::webhooks`).
+    let hooks = work_share(&config, "webhooks", vec![jamuna_webhooks::deliver::UNIT.into()]).await?;
+    let commands = Arc::new(jamuna_commands::CommandHandler::new(log.clone(), sealer.clone()));
+    let (stop_hooks, stop_rx) = tokio::sync::watch::channel(false);
+    let deliverer = tokio::spawn(super::webhooks::deliverer(&config, commands).await?.run_until(stop_rx, Some(hooks.held())));
     // Ready while the log answers and no projection has failed.
     let ready: Ready = Arc::new(move || {
         let (log, handles) = (log.clone(), handles.clone());
@@ -103,6 +108,9 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
     });
     let router = ops_router(metrics, ready).merge(status_router(projector.clone()));
     serve_ops(&config, "projector", router, super::shutdown_signal()).await?;
+    let _ = stop_hooks.send(true);
+    let _ = deliverer.await;
+    hooks.shutdown().await;
     projector.shutdown().await;
     share.shutdown().await;
     tracing::info!("projector stopped; checkpoints stored, projections released");

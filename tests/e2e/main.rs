@@ -14,3 +14,4 @@ mod security;
 mod seed;
 mod trace;
 mod train;
+mod webhooks;

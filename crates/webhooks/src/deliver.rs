@@ -27,7 +27,8 @@
 //! shared checkpoint when it takes over.
 
 use crate::backoff::Backoff;
-use crate::guard::{GuardedResolver, check_target};
+use crate::guard;
+use crate::http::Client;
 use crate::{payload, sign};
 use jamuna_commands::handler::CommandContext;
 use jamuna_commands::{CommandHandler, RecordedEvent};
@@ -39,8 +40,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The checkpoint key, and the unit of work replicas hold a lease on.
+/// The unit of work replicas hold a lease on.
 pub const UNIT: &str = "webhooks";
+/// The key of the deliverer's checkpoint.
+pub const CHECKPOINT: &str = "webhook-deliverer";
 
 /// Where the deliverer remembers the last event it delivered.
 #[async_trait::async_trait]
@@ -103,23 +106,13 @@ enum Ended {
 pub struct Deliverer {
     commands: Arc<CommandHandler>,
     checkpoint: Arc<dyn Checkpoints>,
-    client: reqwest::Client,
+    client: Client,
     config: DelivererConfig,
 }
 
 impl Deliverer {
-    pub fn new(commands: Arc<CommandHandler>, checkpoint: Arc<dyn Checkpoints>, config: DelivererConfig) -> Result<Self, reqwest::Error> {
-        jamuna_commands::tls::ensure_crypto_provider();
-        let resolver = GuardedResolver::new(Arc::new(config.allow_insecure_hosts.clone()));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .dns_resolver(Arc::new(resolver))
-            .user_agent("Jamuna-Webhooks/1")
-            .build()?;
-        Ok(Self { commands, checkpoint, client, config })
+    pub fn new(commands: Arc<CommandHandler>, checkpoint: Arc<dyn Checkpoints>, config: DelivererConfig) -> Result<Self, rustls::Error> {
+        Ok(Self { commands, checkpoint, client: Client::new()?, config })
     }
 
     /// Delivers until `stop` turns true; with `held`, only while the set it
@@ -154,7 +147,7 @@ impl Deliverer {
         stop: &mut watch::Receiver<bool>,
         held: Option<watch::Receiver<BTreeSet<String>>>,
     ) -> Result<Ended, DeliverError> {
-        let checkpoint = self.checkpoint.load(UNIT).await?;
+        let checkpoint = self.checkpoint.load(CHECKPOINT).await?;
         let mut stored = checkpoint;
         let mut subscribers: HashMap<TenantId, BTreeMap<String, Subscriber>> = HashMap::new();
         let mut position = 0;
@@ -180,8 +173,11 @@ impl Deliverer {
                 let recorded = match next {
                     Some(Ok(r)) => r,
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, position, "webhook deliverer: the subscription failed; resubscribing");
-                        break;
+                        tracing::warn!(error = %e, position, "webhook deliverer: the subscription failed; resubscribing in 1 s");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => break,
+                            _ = stop.wait_for(|s| *s) => return Ok(Ended::Stopped),
+                        }
                     }
                     None => break,
                 };
@@ -204,14 +200,14 @@ impl Deliverer {
                                 _ = lost() => return Ok(Ended::LeaseLost),
                             };
                             results.into_iter().collect::<Result<Vec<()>, _>>()?;
-                            self.checkpoint.store(UNIT, position).await?;
+                            self.checkpoint.store(CHECKPOINT, position).await?;
                             stored = position;
                         }
                     }
                     _ => {}
                 }
                 if position > stored + 1000 {
-                    self.checkpoint.store(UNIT, position).await?;
+                    self.checkpoint.store(CHECKPOINT, position).await?;
                     stored = position;
                 }
             }
@@ -322,7 +318,6 @@ impl Deliverer {
     async fn attempt(&self, id: &str, subscriber: &Subscriber, recorded: &RecordedEvent) -> Result<u16, Failure> {
         let permanent = |error: String| Failure { status: None, error, permanent: true };
         let secret = subscriber.secret.as_deref().ok_or_else(|| permanent("the webhook has no secret".into()))?;
-        let url = check_target(&subscriber.url, &self.config.allow_insecure_hosts).map_err(|e| permanent(e.to_string()))?;
         let opened = self.commands.sealer().open::<ConversationEvent>(recorded).await.map_err(|e| Failure {
             status: None,
             error: format!("the event could not be opened: {e}"),
@@ -330,38 +325,28 @@ impl Deliverer {
         })?;
         let body = payload::body(id, &opened);
         let signature = sign::header(secret.as_bytes(), chrono::Utc::now().timestamp(), body.as_bytes());
-        let sent = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Jamuna-Signature", signature)
-            .header("X-Jamuna-Delivery", id)
-            .header("X-Jamuna-Event", &recorded.event_type)
-            .body(body)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-            Ok(r) => {
-                let status = r.status().as_u16();
-                Err(Failure { status: Some(status), error: format!("the receiver answered {status}"), permanent: false })
-            }
-            Err(e) => Err(Failure { status: None, error: chain(&e), permanent: false }),
+        let headers = [
+            ("content-type", "application/json"),
+            ("user-agent", "Jamuna-Webhooks/1"),
+            ("x-jamuna-signature", signature.as_str()),
+            ("x-jamuna-delivery", id),
+            ("x-jamuna-event", recorded.event_type.as_str()),
+        ];
+        let sent = tokio::time::timeout(self.config.timeout, async {
+            let target = guard::resolve(&subscriber.url, &self.config.allow_insecure_hosts).await.map_err(|e| match e {
+                guard::GuardError::Unresolved(..) => Failure { status: None, error: e.to_string(), permanent: false },
+                refused => permanent(refused.to_string()),
+            })?;
+            self.client.post(&target, &headers, body).await.map_err(|error| Failure { status: None, error, permanent: false })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(Failure { status: None, error: format!("no answer within {} s", self.config.timeout.as_secs()), permanent: false })
+        })?;
+        if (200..300).contains(&sent) {
+            Ok(sent)
+        } else {
+            Err(Failure { status: Some(sent), error: format!("the receiver answered {sent}"), permanent: false })
         }
     }
-}
-
-/// An error and its sources, one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }

@@ -21,7 +21,8 @@
 //!   opened at send time, so an erased user's reads `"[erased]"`.
 //! * [`guard`] — where a delivery may go: the resolved addresses are checked
 //!   at connection time (no loopback, private or link-local address unless the
-//!   host is allowed), no redirects are followed, no proxy is used.
+//!   host is allowed), no redirects are followed, no proxy is used; [`http`]
+//!   sends over exactly the addresses it checked.
 //! * [`deliver`] — the consumer: a checkpoint, retries with exponential
 //!   back-off ([`backoff`]), outcomes recorded as events on the webhook's
 //!   deliveries stream. At least once: see [`deliver`] for the duplicates.
@@ -30,6 +31,7 @@
 pub mod backoff;
 pub mod deliver;
 pub mod guard;
+pub mod http;
 pub mod payload;
 pub mod sign;
 

@@ -242,11 +242,11 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<(), WebhookError
     if allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         return Ok(());
     }
-    if !https {
-        return Err(WebhookError::InsecureUrl);
-    }
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return if forbidden_ip(ip) { Err(WebhookError::ForbiddenHost) } else { Ok(()) };
+        if forbidden_ip(ip) {
+            return Err(WebhookError::ForbiddenHost);
+        }
+        return if https { Ok(()) } else { Err(WebhookError::InsecureUrl) };
     }
     // A host whose last label is a number is read as an IPv4 address by URL
     // parsers (`https://2130706433/` is 127.0.0.1): only the dotted form is taken.
@@ -256,6 +256,9 @@ pub fn check_url(url: &str, allowed_hosts: &[String]) -> Result<(), WebhookError
     }
     if host == "localhost" || host.ends_with(".localhost") {
         return Err(WebhookError::ForbiddenHost);
+    }
+    if !https {
+        return Err(WebhookError::InsecureUrl);
     }
     Ok(())
 }

@@ -52,6 +52,8 @@ fn only_https_urls_to_public_hosts_are_accepted() {
         ("https://hooks example.com/", WebhookError::InvalidUrl),
         ("https://hooks.example.com:99999/", WebhookError::InvalidUrl),
         ("https://169.254.169.254/latest/meta-data", WebhookError::ForbiddenHost),
+        ("http://169.254.169.254/", WebhookError::ForbiddenHost),
+        ("http://8.8.8.8/", WebhookError::InsecureUrl),
         ("https://127.0.0.1/", WebhookError::ForbiddenHost),
         ("https://10.1.2.3/", WebhookError::ForbiddenHost),
         ("https://192.168.0.1:8443/", WebhookError::ForbiddenHost),
@@ -89,7 +91,7 @@ fn an_allowed_host_may_use_http_and_a_loopback_address() {
     }]);
     assert_eq!(events.subscriptions().len(), 1);
     // The allow-list names hosts, not every loopback address.
-    assert_eq!(check_url("http://localhost:4000/", &["127.0.0.1".into()]), Err(WebhookError::InsecureUrl));
+    assert_eq!(check_url("http://localhost:4000/", &["127.0.0.1".into()]), Err(WebhookError::ForbiddenHost));
 }
 
 #[test]

@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
+use super::{analytics, auth, conversations, health, kb, seed, tenants, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -65,6 +65,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
         analytics::range,
         analytics::gaps,
+        webhooks::list, webhooks::register, webhooks::change, webhooks::remove, webhooks::rotate_secret, webhooks::deliveries,
         health::healthz, health::readyz, health::metrics_text,
         seed::token, seed::chat, seed::ws,
         crate::ws_upgrade,
@@ -80,6 +81,7 @@ use super::{analytics, auth, conversations, health, kb, seed, tenants, users};
         (name = "tenant", description = "The caller's tenant and its settings"),
         (name = "kb", description = "The tenant's knowledge base (staff read, admins change)"),
         (name = "analytics", description = "The dashboard's figures"),
+        (name = "webhooks", description = "Admins subscribe HTTPS endpoints to events and read the deliveries"),
         (name = "websocket", description = "Live updates; the frames are in the document's description"),
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),
         (name = "seed", description = "The original plan's API, kept working beside /api/v1"),

@@ -14,6 +14,7 @@ pub mod schema;
 pub mod seed;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use crate::AppState;
 use axum::Router;
@@ -39,6 +40,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(tenants::router())
         .merge(kb::router())
         .merge(analytics::router())
+        .merge(webhooks::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
     let health = if state.config.metrics_on_api { health::router().merge(health::metrics_router()) } else { health::router() };
     let mut app = Router::new()
