@@ -9,6 +9,7 @@ import { Knowledge } from './pages/Knowledge';
 import { AnalyticsPage } from './pages/Analytics';
 import { Users } from './pages/Users';
 import { Settings } from './pages/Settings';
+import { Webhooks } from './pages/Webhooks';
 
 export function App() {
   const [me, setMe] = useState<Me | null>(null);
@@ -105,7 +106,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           {page === 'kb' && <Knowledge canEdit={isAdmin || me.role === 'agent'} />}
           {page === 'analytics' && <AnalyticsPage />}
           {page === 'users' && isAdmin && <Users />}
-          {page === 'settings' && isAdmin && <Settings />}
+          {page === 'settings' && isAdmin && (route[1] === 'webhooks' ? <Webhooks /> : <Settings />)}
         </main>
       </div>
     </PeopleProvider>
