@@ -155,6 +155,12 @@ pub const KEYS: &[Key] = &[
     ),
     key("demo.admin_email", "JAMUNA_DEMO_ADMIN_EMAIL", "demo-admin-email", "Dev mode: the demo admin's email"),
     key("demo.admin_password", "JAMUNA_DEMO_ADMIN_PASSWORD", "demo-admin-password", "Dev mode: the demo admin's password; off: random"),
+    key(
+        "webhooks.allow_insecure_hosts",
+        "JAMUNA_WEBHOOKS_ALLOW_INSECURE_HOSTS",
+        "webhooks-allow-insecure-hosts",
+        "Hosts (comma-separated) webhooks may reach over http and at private addresses; off: none",
+    ),
 ];
 
 /// The configuration file to read over the defaults: `--config FILE` or this.
@@ -190,6 +196,7 @@ pub struct Config {
     pub smtp: SmtpSection,
     pub notify: NotifyConfig,
     pub demo: DemoConfig,
+    pub webhooks: WebhooksConfig,
     /// Never in a file: only from JAMUNA_JWT_SECRET.
     #[serde(skip)]
     pub jwt_secret: Option<secrecy::SecretString>,
@@ -382,6 +389,27 @@ pub struct DemoConfig {
     /// `None`: a random one, printed when the demo admin is created.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Comma-separated hosts exempt from the https and public-address rules.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub allow_insecure_hosts: Option<String>,
+}
+
+impl WebhooksConfig {
+    /// The allowed hosts, lower case.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.allow_insecure_hosts
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
 }
 
 impl Config {

@@ -38,6 +38,8 @@ pub async fn run(config: Config) -> Result<()> {
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
     let router = roles::ai_worker::router(&config, write.commands.clone()).await?;
     let router = tokio::spawn(router.run_until(write.log.clone(), stop_rx.clone()));
+    let deliverer = roles::webhooks::deliverer(&config, write.commands.clone()).await?;
+    let deliverer = tokio::spawn(deliverer.run_until(stop_rx.clone(), None));
     let worker = tokio::spawn(worker.run_until(write.log.clone(), stop_rx));
 
     // The notifier (e-mails), in-process, when an SMTP relay is configured.
@@ -53,6 +55,7 @@ pub async fn run(config: Config) -> Result<()> {
         let _ = task.await;
     }
     let _ = router.await;
+    let _ = deliverer.await;
     projector.shutdown().await;
     Ok(())
 }

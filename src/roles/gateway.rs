@@ -81,6 +81,7 @@ pub async fn serve_api(
             chat_timeout: Duration::from_secs(10),
             static_dir: static_dir.clone(),
             metrics_on_api: config.http.metrics_listen.is_none(),
+            webhook_allowed_hosts: config.webhooks.allowed_hosts(),
         }),
         commands: write.commands.clone(),
         directory: reads.clone(),

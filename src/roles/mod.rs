@@ -12,6 +12,7 @@
 pub mod ai_worker;
 pub mod gateway;
 pub mod projector;
+pub mod webhooks;
 
 use crate::config::Config;
 use anyhow::{Context, Result, bail};

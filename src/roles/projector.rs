@@ -100,6 +100,11 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
         }
         _ => None,
     };
+    // The webhook deliverer, in the replica that holds its lease (see `super::webhooks`).
+    let hooks = work_share(&config, "webhooks", vec![jamuna_webhooks::deliver::UNIT.into()]).await?;
+    let commands = Arc::new(jamuna_commands::CommandHandler::new(log.clone(), sealer.clone()));
+    let (stop_hooks, stop_rx) = tokio::sync::watch::channel(false);
+    let deliverer = tokio::spawn(super::webhooks::deliverer(&config, commands).await?.run_until(stop_rx, Some(hooks.held())));
     // Ready while the log answers and no projection has failed.
     let ready: Ready = Arc::new(move || {
         let (log, handles) = (log.clone(), handles.clone());
@@ -120,6 +125,9 @@ pub async fn run(args: Args, config: Config) -> Result<()> {
         let _ = task.await;
         notify_share.shutdown().await;
     }
+    let _ = stop_hooks.send(true);
+    let _ = deliverer.await;
+    hooks.shutdown().await;
     projector.shutdown().await;
     share.shutdown().await;
     tracing::info!("projector stopped; checkpoints stored, projections released");

@@ -20,3 +20,4 @@ mod seed;
 mod teams;
 mod trace;
 mod train;
+mod webhooks;

@@ -11,6 +11,7 @@ import { AnalyticsPage } from './pages/Analytics';
 import { Users } from './pages/Users';
 import { Settings } from './pages/Settings';
 import { Teams } from './pages/Teams';
+import { Webhooks } from './pages/Webhooks';
 
 export function App() {
   const [me, setMe] = useState<Me | null>(null);
@@ -110,7 +111,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           {page === 'analytics' && <AnalyticsPage />}
           {page === 'users' && isAdmin && <Users />}
           {page === 'teams' && <Teams canEdit={isAdmin} />}
-          {page === 'settings' && isAdmin && <Settings />}
+          {page === 'settings' && isAdmin && (route[1] === 'webhooks' ? <Webhooks /> : <Settings />)}
         </main>
       </div>
     </PeopleProvider>

@@ -543,7 +543,12 @@ fn splits_batch(recorded: &RecordedEvent) -> bool {
     match recorded.stream.kind() {
         AggregateKind::KnowledgeBase | AggregateKind::Tenant => true,
         AggregateKind::User => recorded.event_type == "UserErased",
-        AggregateKind::Conversation | AggregateKind::EmailClaim | AggregateKind::CannedReplies | AggregateKind::Team => false,
+        AggregateKind::Conversation
+        | AggregateKind::EmailClaim
+        | AggregateKind::CannedReplies
+        | AggregateKind::Team
+        | AggregateKind::Webhooks
+        | AggregateKind::WebhookDeliveries => false,
     }
 }
 

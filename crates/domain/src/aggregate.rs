@@ -16,11 +16,24 @@ pub enum AggregateKind {
     CannedReplies,
     /// A tenant's teams of agents (see [`crate::team`]).
     Team,
+    /// A tenant's webhook subscriptions (see [`crate::webhook`]).
+    Webhooks,
+    /// One webhook subscription's deliveries.
+    WebhookDeliveries,
 }
 
 impl AggregateKind {
-    pub const ALL: [AggregateKind; 7] =
-        [Self::Tenant, Self::Conversation, Self::User, Self::KnowledgeBase, Self::EmailClaim, Self::CannedReplies, Self::Team];
+    pub const ALL: [AggregateKind; 9] = [
+        Self::Tenant,
+        Self::Conversation,
+        Self::User,
+        Self::KnowledgeBase,
+        Self::EmailClaim,
+        Self::CannedReplies,
+        Self::Team,
+        Self::Webhooks,
+        Self::WebhookDeliveries,
+    ];
 
     /// The name used in stream ids and NATS subjects.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +45,8 @@ impl AggregateKind {
             Self::EmailClaim => "email",
             Self::CannedReplies => "canned",
             Self::Team => "team",
+            Self::Webhooks => "webhooks",
+            Self::WebhookDeliveries => "deliveries",
         }
     }
 

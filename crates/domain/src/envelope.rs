@@ -78,6 +78,16 @@ impl StreamId {
         Self { tenant: tenant.clone(), kind: AggregateKind::Team, id: "teams".into() }
     }
 
+    /// A tenant's webhook subscriptions: one stream.
+    pub fn webhooks(tenant: &TenantId) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::Webhooks, id: "webhooks".into() }
+    }
+
+    /// One webhook's deliveries (`webhook` is a webhook id, a safe id).
+    pub fn webhook_deliveries(tenant: &TenantId, webhook: &str) -> Self {
+        Self { tenant: tenant.clone(), kind: AggregateKind::WebhookDeliveries, id: webhook.to_owned() }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StreamIdError> {
         let mut parts = s.splitn(3, '.');
         let (Some(t), Some(k), Some(i)) = (parts.next(), parts.next(), parts.next()) else {

@@ -94,6 +94,21 @@ mod tests {
         ]);
         use crate::team::TeamError as T;
         assert_codes(&[&T::NotFound, &T::AlreadyExists, &T::InvalidName, &T::NameTaken, &T::NotAnAgent, &T::OtherTenant]);
+        {
+            use crate::webhook::WebhookError as W;
+            assert_codes(&[
+                &W::TooManyWebhooks,
+                &W::AlreadyRegistered,
+                &W::UnknownWebhook,
+                &W::UrlTooLong,
+                &W::InvalidUrl,
+                &W::InsecureUrl,
+                &W::ForbiddenHost,
+                &W::NoEventTypes,
+                &W::UnknownEventType(String::new()),
+                &W::InvalidSecret,
+            ]);
+        }
         let a = ArticleId::parse("a").expect("an article id");
         use KnowledgeBaseError as K;
         assert_codes(&[

@@ -36,6 +36,7 @@ pub mod tenant;
 pub mod text;
 pub mod upcast;
 pub mod user;
+pub mod webhook;
 
 #[cfg(test)]
 mod fuzz;

@@ -58,6 +58,9 @@ pub struct GatewayConfig {
     /// `/metrics` on the API's listener (else on a listener of its own:
     /// [`routes::health::metrics_router`]).
     pub metrics_on_api: bool,
+    /// Hosts webhooks may reach over http and at private addresses
+    /// (`webhooks.allow_insecure_hosts`; tests and local setups).
+    pub webhook_allowed_hosts: Vec<String>,
 }
 
 /// Everything a handler needs: one `Clone` struct of `Arc`s.

@@ -145,6 +145,8 @@ impl ReadModelProjection {
             AggregateKind::CannedReplies => return Ok(None),
             // Teams are read from their one stream per tenant (`jamuna_domain::team`).
             AggregateKind::Team => return Ok(None),
+            // Webhooks are read from their own streams (`jamuna_domain::webhook`).
+            AggregateKind::Webhooks | AggregateKind::WebhookDeliveries => return Ok(None),
         };
         Ok(Some(Opened { position: r.position, stream: r.stream.clone(), version: r.version, at: r.meta.occurred_at, fact }))
     }

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { type PrechatMode, type Tenant } from '@jamuna/protocol';
 import { DEFAULT_RETENTION, type ModelStatus, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
 import { CannedReplies } from './CannedReplies';
+import { href } from '../router';
 
 /** From "rarely hands off" to "hands off readily": the share of answerable questions kept. */
 const PRESETS: { label: string; retention: number }[] = [
@@ -105,6 +106,7 @@ export function Settings() {
     <div className="page">
       <header className="page-head">
         <h1>Install & settings</h1>
+        <a href={href('settings', 'webhooks')}>Webhooks ›</a>
       </header>
       {error && (
         <p className="error" role="alert">

@@ -50,7 +50,7 @@ async fn docs_page() -> Html<&'static str> {
 /// The `/docs` page (its inline script is allowed by hash: [`super::headers`]).
 pub const PAGE: &str = include_str!("docs.html");
 
-use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, notes, seed, teams, tenants, users};
+use super::{analytics, attachments, auth, canned, conversations, customers, health, kb, notes, seed, teams, tenants, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -71,6 +71,7 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         analytics::range,
         analytics::gaps,
         canned::list, canned::add, canned::change, canned::remove,
+        webhooks::list, webhooks::register, webhooks::change, webhooks::remove, webhooks::rotate_secret, webhooks::deliveries,
         health::healthz, health::readyz, health::metrics_text,
         seed::token, seed::chat, seed::ws,
         crate::ws_upgrade,
@@ -88,6 +89,7 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         (name = "kb", description = "The tenant's knowledge base (staff read, admins change)"),
         (name = "analytics", description = "The dashboard's figures"),
         (name = "canned-replies", description = "The tenant's saved replies (staff read, admins change)"),
+        (name = "webhooks", description = "Admins subscribe HTTPS endpoints to events and read the deliveries"),
         (name = "websocket", description = "Live updates; the frames are in the document's description"),
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),
         (name = "seed", description = "The original plan's API, kept working beside /api/v1"),

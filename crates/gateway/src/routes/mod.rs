@@ -19,6 +19,7 @@ pub mod seed;
 pub mod teams;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use crate::AppState;
 use axum::Router;
@@ -48,6 +49,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(analytics::router())
         .merge(canned::router())
         .merge(notes::router())
+        .merge(webhooks::router())
         .route("/api/v1/ws", axum::routing::get(crate::ws_upgrade));
     let health = if state.config.metrics_on_api { health::router().merge(health::metrics_router()) } else { health::router() };
     let mut app = Router::new()

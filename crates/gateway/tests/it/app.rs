@@ -133,6 +133,7 @@ pub async fn spawn_app() -> TestApp {
             chat_timeout: Duration::from_secs(1),
             static_dir: None,
             metrics_on_api: true,
+            webhook_allowed_hosts: vec!["127.0.0.1".into()],
         }),
         commands: commands.clone(),
         directory: reads.clone(),

@@ -85,6 +85,7 @@ async fn app(dir: &std::path::Path) -> axum::Router {
             chat_timeout: Duration::from_millis(10),
             static_dir: None,
             metrics_on_api: true,
+            webhook_allowed_hosts: vec!["127.0.0.1".into()],
         }),
         commands: Arc::new(CommandHandler::new(log, Sealer::new(Arc::new(MemoryKeyStore::default())))),
         directory: empty.clone(),

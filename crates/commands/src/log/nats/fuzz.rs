@@ -251,6 +251,8 @@ proptest! {
             AggregateKind::EmailClaim => seal::decode::<EmailClaimEvent>(&r).map(|_| ()),
             AggregateKind::CannedReplies => seal::decode::<jamuna_domain::canned_reply::CannedReplyEvent>(&r).map(|_| ()),
             AggregateKind::Team => seal::decode::<jamuna_domain::team::TeamEvent>(&r).map(|_| ()),
+            AggregateKind::Webhooks => seal::decode::<jamuna_domain::webhook::WebhooksEvent>(&r).map(|_| ()),
+            AggregateKind::WebhookDeliveries => seal::decode::<jamuna_domain::webhook::DeliveriesEvent>(&r).map(|_| ()),
         };
         prop_assert!(decoded.is_ok(), "{:?}", decoded);
         read(&rt, &sealer, &subject, 1, valid.to_string().as_bytes());
