@@ -31,6 +31,20 @@ describe('desktop notification rules', () => {
     expect(alertFor(frame({ type: 'HandoffRequested', reason: 'customer_asked' }), ctx({ onScreen: () => true }))).toBeNull();
   });
 
+  it('a note mentioning me raises one; a note mentioning others or written by me does not', () => {
+    const note = (author: string, mentions: string[]): ConversationEvent => ({ type: 'NoteAdded', author, text: 'Can you check the refund?', mentions });
+    expect(alertFor(frame(note('bob', ['ann'])), ctx())).toMatchObject({ title: 'You were mentioned in a note', body: 'Can you check the refund?', conversationId: 'c1' });
+    expect(alertFor(frame(note('bob', ['cid'])), ctx())).toBeNull();
+    expect(alertFor(frame(note('ann', ['ann'])), ctx())).toBeNull();
+  });
+
+  it('an unassigned conversation is nobody\'s: its messages stop raising mine', () => {
+    const a = new Assignees();
+    a.seed([{ id: 'c1', assignee: 'ann' }]);
+    a.follow(frame({ type: 'AgentUnassigned', by: 'bob' }));
+    expect(alertFor(frame(customerSays('Still there?')), ctx({ assigneeOf: (id) => a.of(id) }))).toBeNull();
+  });
+
   it('one more rule is one more entry: the first that answers wins', () => {
     const mentioned: Rule = (f) => (f.event.type === 'TagsChanged' ? { title: 'Mentioned', body: '', conversationId: f.conversation_id, tag: 'm' } : null);
     expect(alertFor(frame({ type: 'TagsChanged', added: ['x'], removed: [] }), ctx())).toBeNull();

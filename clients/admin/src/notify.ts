@@ -11,6 +11,7 @@
  * under a key with their user id ({@link settingsKey}).
  */
 import { type EventFrame, textOf } from '@jamuna/protocol';
+import { isMentionOf } from './pages/mentioned';
 
 /** What a rule may ask about the dashboard's state. */
 export interface NotifyContext {
@@ -49,8 +50,15 @@ export const messageInMine: Rule = (f, ctx) => {
   return { title: 'New message from a customer', body: snippet(textOf(e.text)), conversationId: f.conversation_id, tag: `message-${f.conversation_id}` };
 };
 
-/** The rules in use; the lead adds "mentioned me" here. */
-export const RULES: Rule[] = [handoff, messageInMine];
+/** A colleague mentioned me in a private note. */
+export const mentionOfMe: Rule = (f, ctx) => {
+  const e = f.event;
+  if (e.type !== 'NoteAdded' || !isMentionOf(f, ctx.me)) return null;
+  return { title: 'You were mentioned in a note', body: snippet(textOf(e.text)), conversationId: f.conversation_id, tag: `mention-${f.conversation_id}-${f.version}` };
+};
+
+/** The rules in use, in order: the first that answers gives the alert. */
+export const RULES: Rule[] = [handoff, mentionOfMe, messageInMine];
 
 /** Whether the signed-in user caused the event. */
 export function isMine(f: EventFrame, me: string): boolean {
@@ -87,6 +95,7 @@ export class Assignees {
   /** Follows an event; call it before {@link alertFor} for the same frame. */
   follow(f: EventFrame): void {
     if (f.event.type === 'AgentAssigned') this.map.set(f.conversation_id, f.event.agent);
+    if (f.event.type === 'AgentUnassigned') this.map.set(f.conversation_id, null);
   }
 
   of(id: string): string | null | undefined {
