@@ -239,6 +239,8 @@ mod tests {
             include_str!("seed.rs"),
             include_str!("docs.rs"),
             include_str!("customers.rs"),
+            include_str!("canned.rs"),
+            include_str!("webhooks.rs"),
         ];
         let mut routes = BTreeSet::new();
         for source in sources {
