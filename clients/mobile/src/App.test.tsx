@@ -236,7 +236,7 @@ describe('App', () => {
       await waitFor(() => expect(server.sockets).toHaveLength(1));
     });
 
-    it('an anonymous visitor on this device becomes the customer (identified with their token), also from config.identity', async () => {
+    it('an anonymous visitor on this device is identified with their token (the server makes them the customer), also from config.identity', async () => {
       const storage = new DeviceStorage();
       const first = fakeServer();
       const view = render(<App config={config} platform={{ storage, fetch: first.fetchImpl, socket: first.socket }} />);

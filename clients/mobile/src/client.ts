@@ -66,8 +66,9 @@ export function forgetSession(services: Services, revoke = true): void {
 
 /**
  * The host app's signed-in customer (`POST /api/v1/auth/identify`): the same
- * id on any device is the same customer, with their past conversations; an
- * anonymous visitor's session on this device becomes theirs. A session
+ * id on any device is the same customer, with their past conversations. The
+ * visitor's token already here goes along: the first identify of an id makes
+ * that visitor the customer (later ones answer the holder's tokens). A session
  * identified as someone else is ended first, never carried over.
  *
  * Refused (401 `invalid_signature`, an unknown widget key, …): the customer
