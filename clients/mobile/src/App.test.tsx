@@ -3,11 +3,12 @@
  * and sockets faked at the edges: a visitor signs in, starts a conversation,
  * writes while the socket is down (pending, kept in storage), and the app
  * sends it once when it returns to the foreground; a restart replays what
- * was left unsent.
+ * was left unsent. A host app's signed-in customer is identified first (and
+ * a refused signature leaves an anonymous visitor, saying so).
  */
 import { AppState, type AppStateStatus } from 'react-native';
 import { act, fireEvent, render, screen, waitFor } from '@testing-library/react-native';
-import type { AsyncKeyValueStore, ClientFrame, SocketLike } from '@jamuna/protocol';
+import type { AsyncKeyValueStore, ClientFrame, Identity, SocketLike } from '@jamuna/protocol';
 import { App } from './App';
 import type { AppConfig } from './config';
 
@@ -61,16 +62,33 @@ const CONV = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const VISITOR = 'visitor-1';
 const config: AppConfig = { serverUrl: 'http://jamuna.test', tenantKey: 'wk_test', tenant: 'demo' };
 
-function fakeServer() {
+const CUSTOMER = 'customer-42';
+const identity: Identity = { id: 'shop-user-7', signature: 'ab'.repeat(32), name: 'Ada Lovelace', email: 'ada@example.com', attributes: { plan: 'gold' } };
+const tokens = (user: string, n = 1) => ({ access_token: `at${n}`, refresh_token: `rt${n}`, token_type: 'Bearer', expires_in: 900, user_id: user, tenant: 'demo', role: 'customer' });
+const past = { id: 'f00d', status: 'resolved', updated_at: new Date().toISOString(), last_message: { text: 'Thanks, the parcel arrived', author: { kind: 'customer' } } };
+
+interface Sent {
+  method: string;
+  path: string;
+  body: unknown;
+  auth: string | undefined;
+}
+
+function fakeServer(opts: { identify?: 'ok' | 'refuse' } = {}) {
   const calls: string[] = [];
-  const fetchImpl = (async (url: string, init?: { method?: string }) => {
+  const requests: Sent[] = [];
+  let refreshes = 0;
+  const fetchImpl = (async (url: string, init?: { method?: string; body?: string; headers?: Record<string, string> }) => {
     const method = init?.method ?? 'GET';
     const path = url.replace(config.serverUrl, '');
     calls.push(`${method} ${path}`);
-    const json = (body: unknown): Response => new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
-    if (method === 'POST' && path === '/api/v1/auth/visitor')
-      return json({ access_token: 'at', refresh_token: 'rt', token_type: 'Bearer', expires_in: 900, user_id: VISITOR, tenant: 'demo', role: 'customer' });
-    if (method === 'GET' && path.startsWith('/api/v1/conversations?')) return json({ items: [] });
+    requests.push({ method, path, body: init?.body ? JSON.parse(init.body) : undefined, auth: init?.headers?.Authorization });
+    const json = (body: unknown, status = 200): Response => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+    if (method === 'POST' && path === '/api/v1/auth/visitor') return json(tokens(VISITOR));
+    if (method === 'POST' && path === '/api/v1/auth/refresh') return json(tokens(VISITOR, 10 + ++refreshes));
+    if (method === 'POST' && path === '/api/v1/auth/identify')
+      return opts.identify === 'ok' ? json(tokens(CUSTOMER, 2)) : json({ error: { code: 'invalid_signature', message: 'the signature does not match' } }, 401);
+    if (method === 'GET' && path.startsWith('/api/v1/conversations?')) return json({ items: opts.identify === 'ok' ? [past] : [] });
     if (method === 'POST' && path === '/api/v1/conversations') return json({ id: CONV });
     return json({});
   }) as unknown as typeof fetch;
@@ -80,7 +98,7 @@ function fakeServer() {
     sockets.push(s);
     return s;
   };
-  return { calls, fetchImpl, sockets, socket, last: () => sockets[sockets.length - 1]! };
+  return { calls, requests, fetchImpl, sockets, socket, last: () => sockets[sockets.length - 1]! };
 }
 
 describe('App', () => {
@@ -103,6 +121,10 @@ describe('App', () => {
     fireEvent.press(await screen.findByText('Continue as a visitor'));
     await screen.findByText('Your conversations');
     expect(server.calls).toContain('POST /api/v1/auth/visitor');
+    // No identity given: nobody is identified, and nothing says otherwise.
+    expect(server.calls).not.toContain('POST /api/v1/auth/identify');
+    expect(screen.queryByTestId('identity-notice')).toBeNull();
+    expect(storage.data.has('jamuna.identity')).toBe(false);
     await waitFor(() => expect(server.sockets).toHaveLength(1));
     await act(async () => server.last().accept());
 
@@ -191,5 +213,91 @@ describe('App', () => {
     });
     await screen.findByText('Anything else?');
     expect(screen.getAllByText('It is on its way.')).toHaveLength(1);
+  });
+
+  describe("a host app's signed-in customer", () => {
+    it('is identified with the widget key and the identity before anything opens, and finds their past conversations', async () => {
+      const storage = new DeviceStorage();
+      const server = fakeServer({ identify: 'ok' });
+      render(<App config={config} identity={identity} platform={{ storage, fetch: server.fetchImpl, socket: server.socket }} />);
+
+      await screen.findByText('Your conversations');
+      expect(screen.queryByText('Continue as a visitor')).toBeNull();
+      const identify = server.requests.filter((r) => r.path === '/api/v1/auth/identify');
+      expect(identify).toEqual([{ method: 'POST', path: '/api/v1/auth/identify', body: { widget_key: 'wk_test', ...identity }, auth: undefined }]);
+      expect(server.calls).not.toContain('POST /api/v1/auth/visitor');
+      // Identified before the list (and the socket) asked for anything.
+      expect(server.calls.indexOf('POST /api/v1/auth/identify')).toBe(0);
+      expect(await screen.findByText('Thanks, the parcel arrived')).toBeTruthy();
+      expect(server.requests.find((r) => r.path.startsWith('/api/v1/conversations?'))?.auth).toBe('Bearer at2');
+      expect(storage.data.get('jamuna.session')).toContain(CUSTOMER);
+      expect(storage.data.get('jamuna.identity')).toBe('shop-user-7');
+      expect(screen.queryByTestId('identity-notice')).toBeNull();
+      await waitFor(() => expect(server.sockets).toHaveLength(1));
+    });
+
+    it('an anonymous visitor on this device is identified with their token (the server makes them the customer), also from config.identity', async () => {
+      const storage = new DeviceStorage();
+      const first = fakeServer();
+      const view = render(<App config={config} platform={{ storage, fetch: first.fetchImpl, socket: first.socket }} />);
+      fireEvent.press(await screen.findByText('Continue as a visitor'));
+      await screen.findByText('No conversations yet.');
+      view.unmount();
+
+      const server = fakeServer({ identify: 'ok' });
+      render(<App config={{ ...config, identity }} platform={{ storage, fetch: server.fetchImpl, socket: server.socket }} />);
+      await screen.findByText('Thanks, the parcel arrived');
+      expect(server.requests.find((r) => r.path === '/api/v1/auth/identify')?.auth).toBe('Bearer at1');
+      expect(storage.data.get('jamuna.session')).toContain(CUSTOMER);
+    });
+
+    it('refused (401 invalid_signature): says so and carries on as a new anonymous visitor', async () => {
+      const storage = new DeviceStorage();
+      const server = fakeServer({ identify: 'refuse' });
+      render(<App config={config} identity={identity} platform={{ storage, fetch: server.fetchImpl, socket: server.socket }} />);
+
+      await screen.findByText('No conversations yet.');
+      expect(screen.getByTestId('identity-notice').props.children).toMatch(/could not confirm who you are.*anonymous visitor/);
+      expect(server.calls.filter((c) => c.includes('/auth/'))).toEqual(['POST /api/v1/auth/identify', 'POST /api/v1/auth/visitor']);
+      expect(storage.data.get('jamuna.session')).toContain(VISITOR);
+      expect(storage.data.has('jamuna.identity')).toBe(false);
+      await waitFor(() => expect(server.sockets).toHaveLength(1));
+
+      fireEvent.press(screen.getByLabelText('Dismiss'));
+      expect(screen.queryByTestId('identity-notice')).toBeNull();
+    });
+
+    it('refused on a device that had them identified: that session ends (nothing proves it is still theirs)', async () => {
+      const storage = new DeviceStorage();
+      const ok = fakeServer({ identify: 'ok' });
+      const view = render(<App config={config} identity={identity} platform={{ storage, fetch: ok.fetchImpl, socket: ok.socket }} />);
+      await screen.findByText('Thanks, the parcel arrived');
+      view.unmount();
+
+      const server = fakeServer({ identify: 'refuse' });
+      render(<App config={config} identity={identity} platform={{ storage, fetch: server.fetchImpl, socket: server.socket }} />);
+      await screen.findByTestId('identity-notice');
+      await screen.findByText('No conversations yet.');
+      expect(server.calls).toContain('POST /api/v1/auth/logout');
+      expect(server.calls).toContain('POST /api/v1/auth/visitor');
+      await waitFor(() => expect(storage.data.get('jamuna.session')).toContain(VISITOR));
+      expect(storage.data.has('jamuna.identity')).toBe(false);
+      expect(screen.queryByText('Thanks, the parcel arrived')).toBeNull();
+    });
+
+    it('without an identity the next time (the host app signed them out): their session ends, the sign-in screen shows', async () => {
+      const storage = new DeviceStorage();
+      const ok = fakeServer({ identify: 'ok' });
+      const view = render(<App config={config} identity={identity} platform={{ storage, fetch: ok.fetchImpl, socket: ok.socket }} />);
+      await screen.findByText('Your conversations');
+      view.unmount();
+
+      const server = fakeServer();
+      render(<App config={config} platform={{ storage, fetch: server.fetchImpl, socket: server.socket }} />);
+      await screen.findByText('Continue as a visitor');
+      expect(server.calls).toEqual(['POST /api/v1/auth/logout']);
+      expect(storage.data.has('jamuna.session')).toBe(false);
+      expect(storage.data.has('jamuna.identity')).toBe(false);
+    });
   });
 });

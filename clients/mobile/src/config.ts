@@ -11,7 +11,13 @@
  * site embedding the widget shows in its script tag, and it only lets a
  * visitor open a conversation with that tenant. Accounts sign in with their
  * own password at run time.
+ *
+ * `identity` is not read from the build: a host app that signs its customers
+ * in passes the one signed in (with the signature its server made) at run
+ * time, as `<App identity={…} />` or in the config it gives the app.
  */
+import type { Identity } from '@jamuna/protocol';
+
 export interface AppConfig {
   /** The Jamuna server, e.g. `https://chat.example.com` (no trailing slash). */
   serverUrl: string;
@@ -19,6 +25,8 @@ export interface AppConfig {
   tenantKey: string;
   /** The tenant's id, for customers who sign in with an account. */
   tenant: string;
+  /** The host app's signed-in customer, signed by its server: identified instead of anonymous (see `identifyCustomer`). */
+  identity?: Identity;
 }
 
 interface Place {

@@ -8,7 +8,7 @@ import { time, why } from '../format';
 import { useCannedPicker } from '../CannedPicker';
 import { customerNameOf } from '../canned';
 import { ContactPanel } from './ContactPanel';
-import { loadContact } from '../contact';
+import { loadContact, useCustomerNames } from '../contact';
 import { NoteBox } from './NoteBox';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
@@ -79,6 +79,9 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
     };
   }, [view.customer]);
   const customerName = givenName ?? customerNameOf(view.customer, people.users);
+  // The header and the customer's lines: the contact's display name (an identified customer's own), once loaded.
+  const contactNames = useCustomerNames(view.customer ? [view.customer] : []);
+  const customerLabel = (view.customer && contactNames.get(view.customer)) || people.name(view.customer);
   const picker = useCannedPicker(replyBox, setDraft, { 'customer.name': customerName, 'agent.name': me.name, 'conversation.id': id });
 
   useEffect(() => {
@@ -163,7 +166,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
           ← <span className="sr">Back to the list</span>
         </button>
         <div className="conv-title">
-          <h2>{people.name(view.customer)}</h2>
+          <h2 data-testid="customer-name">{customerLabel}</h2>
           <p className="muted">
             <span className={`badge status-${view.status}`}>{view.status}</span> {view.channel ?? ''}
             {view.handoffReason && view.status === 'pending' && <> · handed over: {HANDOFF_REASONS[view.handoffReason]}</>}
@@ -350,7 +353,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
         </>
       );
     }
-    const who = m.role === 'customer' ? people.name(view.customer) : m.role === 'bot' ? 'Bot' : people.name(m.agentId);
+    const who = m.role === 'customer' ? customerLabel : m.role === 'bot' ? 'Bot' : people.name(m.agentId);
     return (
       <div className={`line line-${m.role}`} data-role={m.role} data-state={m.state}>
         <div className="line-head">

@@ -4,6 +4,7 @@ import { api, socket, storage } from '../client';
 import { go, href } from '../router';
 import { ago } from '../format';
 import { usePeople } from '../people';
+import { useCustomerNames } from '../contact';
 import { ConversationPane } from './Conversation';
 import { MentionsList } from './Mentions';
 import { teams as teamsApi, type TeamList } from '../teams';
@@ -70,6 +71,8 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
   const [marks, setMarks] = useState<Record<string, number>>(readMarks);
   const openRef = useRef(conversationId);
   openRef.current = conversationId;
+  // Identified customers by the name they gave: each contact asked once per session, not per row or render.
+  const customerNames = useCustomerNames(items.map((c) => c.customer));
 
   // Search as you type, without a request per key.
   useEffect(() => {
@@ -250,7 +253,7 @@ export function Inbox({ view: viewParam, conversationId }: { view?: string; conv
               <li key={c.id}>
                 <a href={href('inbox', view, c.id)} className={`conv ${c.id === conversationId ? 'active' : ''} ${n ? 'unread' : ''}`} aria-current={c.id === conversationId ? 'true' : undefined} data-conversation={c.id}>
                   <span className="conv-top">
-                    <span className="who">{people.name(c.customer)}</span>
+                    <span className="who">{customerNames.get(c.customer) ?? people.name(c.customer)}</span>
                     <span className="when">{ago(c.updated_at)}</span>
                   </span>
                   <span className="conv-text">
