@@ -13,8 +13,10 @@ import {
   type EventFrame,
   type PendingMessage,
   TypingSignal,
+  attachmentError,
   foldConversation,
   mergeEvents,
+  newId,
 } from '@jamuna/protocol';
 
 export interface ConversationModel {
@@ -25,6 +27,8 @@ export interface ConversationModel {
   agentNames: Record<string, string>;
   error: string | null;
   send(text: string): void;
+  /** Uploads a file and posts it with the text (which may be empty); false (and `error` says why) when it failed. */
+  attach(file: Blob, name: string, text: string): Promise<boolean>;
   askHuman(): Promise<void>;
   rateAnswer(version: number, helpful: boolean): Promise<void>;
   rateConversation(score: number): Promise<void>;
@@ -109,6 +113,22 @@ export function useConversation(api: ApiClient, conn: Connection, id: string): C
     [conn, id],
   );
 
+  // Not through the outbox: a file is sent now or not at all (413, 415, 429 and offline say why).
+  const attach = useCallback(
+    async (file: Blob, name: string, text: string): Promise<boolean> => {
+      setError(null);
+      try {
+        const up = await api.uploadAttachment(id, file, name);
+        await api.postMessage(id, newId(), text.trim(), [up.id]);
+        return true;
+      } catch (e) {
+        setError(attachmentError(e));
+        return false;
+      }
+    },
+    [api, id],
+  );
+
   const askHuman = useCallback(async () => {
     try {
       await api.handoff(id);
@@ -143,5 +163,5 @@ export function useConversation(api: ApiClient, conn: Connection, id: string): C
   useEffect(() => () => typingSignal.dispose(), [typingSignal]);
   const typing = useCallback((on: boolean) => typingSignal.set(on), [typingSignal]);
 
-  return { view, status, agentTyping, agentNames, error, send, askHuman, rateAnswer, rateConversation, typing };
+  return { view, status, agentTyping, agentNames, error, send, attach, askHuman, rateAnswer, rateConversation, typing };
 }
