@@ -5,6 +5,8 @@
  */
 import { act, fireEvent, render, screen } from '@testing-library/react-native';
 import { ApiClient, type ClientFrame, Connection, type EventFrame, MemoryStore, Outbox, Session, type SocketLike } from '@jamuna/protocol';
+import * as DocumentPicker from 'expo-document-picker';
+import * as Sharing from 'expo-sharing';
 import { ChatScreen } from './ChatScreen';
 
 class FakeSocket implements SocketLike {
@@ -48,14 +50,20 @@ interface Setup {
   conn: Connection;
 }
 
-async function setup(): Promise<Setup> {
+/** A test's own answer to a request (else the defaults below). */
+type Route = (method: string, url: string) => Response | undefined;
+
+async function setup(route: Route = () => undefined): Promise<Setup> {
   version = 0;
   const sockets: FakeSocket[] = [];
   const requests: Setup['requests'] = [];
-  const fakeFetch = (async (url: string, init?: { method?: string; body?: string }) => {
-    requests.push({ method: init?.method ?? 'GET', url, body: init?.body ? JSON.parse(init.body) : undefined });
+  const fakeFetch = (async (url: string, init?: { method?: string; body?: string | Blob }) => {
+    const method = init?.method ?? 'GET';
+    requests.push({ method, url, body: typeof init?.body === 'string' ? JSON.parse(init.body) : init?.body });
+    const answer = route(method, url);
+    if (answer) return answer;
     // The detail names the agents; every action answers with a version.
-    const body = (init?.method ?? 'GET') === 'GET' && url.endsWith(`/conversations/${CONV}`) ? { id: CONV, agents: [{ id: AGENT, name: 'Priya Raman' }], events: [] } : { version: 99 };
+    const body = method === 'GET' && url.endsWith(`/conversations/${CONV}`) ? { id: CONV, agents: [{ id: AGENT, name: 'Priya Raman' }], events: [] } : { version: 99 };
     return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
   }) as unknown as typeof fetch;
   const store = new MemoryStore();
@@ -253,6 +261,115 @@ describe('ChatScreen', () => {
     });
     expect(screen.queryByTestId('csat')).toBeNull();
     expect(screen.getByText('Thanks for your rating!')).toBeTruthy();
+    conn.stop();
+  });
+});
+
+describe('ChatScreen attachments', () => {
+  const json = (status: number, body: unknown): Response => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+  const UPLOADS = `http://jamuna.test/api/v1/conversations/${CONV}/attachments`;
+  const picked = { name: 'receipt.pdf', uri: 'file:///cache/DocumentPicker/receipt.pdf', mimeType: 'application/pdf', size: 8, lastModified: 0 };
+  const realFetch = global.fetch;
+
+  beforeEach(() => {
+    jest.mocked(DocumentPicker.getDocumentAsync).mockResolvedValue({ canceled: false, assets: [picked] });
+    // The picked file's copy in the cache, read as on the phone: fetch(uri).blob().
+    global.fetch = jest.fn(async () => new Response(new Blob(['%PDF-1.7']))) as unknown as typeof fetch;
+    jest.mocked(Sharing.shareAsync).mockClear();
+  });
+  afterEach(() => {
+    global.fetch = realFetch;
+  });
+
+  it('the paperclip picks a file, uploads it and posts it with the typed text', async () => {
+    const { socket, requests, conn } = await setup((method, url) => (method === 'POST' && url.startsWith(`${UPLOADS}?`) ? json(201, { id: 'att-1', name: 'receipt.pdf', content_type: 'application/pdf', size: 8 }) : undefined));
+    await act(async () => {
+      for (const f of history()) socket().push(f);
+    });
+    fireEvent.changeText(screen.getByLabelText('Your message'), 'Here is the receipt');
+    await act(async () => {
+      fireEvent.press(screen.getByLabelText('Attach a file'));
+    });
+    expect(DocumentPicker.getDocumentAsync).toHaveBeenCalledWith(expect.objectContaining({ type: expect.arrayContaining(['image/png', 'application/pdf', 'text/plain']), copyToCacheDirectory: true }));
+    expect(global.fetch).toHaveBeenCalledWith(picked.uri);
+    const upload = requests.find((r) => r.method === 'POST' && r.url.startsWith(UPLOADS));
+    expect(upload?.url).toBe(`${UPLOADS}?name=receipt.pdf`);
+    expect(await (upload?.body as Blob).text()).toBe('%PDF-1.7');
+    const posts = requests.filter((r) => r.method === 'POST' && r.url.endsWith(`/conversations/${CONV}/messages`));
+    expect(posts).toEqual([{ method: 'POST', url: expect.any(String), body: { client_message_id: expect.stringMatching(/^[0-9a-f]{32}$/), text: 'Here is the receipt', attachments: ['att-1'] } }]);
+    // Sent with the file: the composer is empty again, and nothing went through the socket.
+    expect(screen.getByLabelText('Your message').props.value).toBe('');
+    expect(socket().ofType('send')).toEqual([]);
+    expect(screen.queryByTestId('chat-error')).toBeNull();
+    conn.stop();
+  });
+
+  it('a file alone goes without text; cancelling the picker sends nothing', async () => {
+    const { requests, conn } = await setup((method, url) => (method === 'POST' && url.startsWith(`${UPLOADS}?`) ? json(201, { id: 'att-2', name: 'receipt.pdf', content_type: 'application/pdf', size: 8 }) : undefined));
+    jest.mocked(DocumentPicker.getDocumentAsync).mockResolvedValueOnce({ canceled: true, assets: null });
+    await act(async () => {
+      fireEvent.press(screen.getByLabelText('Attach a file'));
+    });
+    expect(requests.filter((r) => r.method === 'POST')).toEqual([]);
+    await act(async () => {
+      fireEvent.press(screen.getByLabelText('Attach a file'));
+    });
+    const post = requests.find((r) => r.url.endsWith('/messages'));
+    expect(post?.body).toEqual({ client_message_id: expect.any(String), attachments: ['att-2'] });
+    conn.stop();
+  });
+
+  it.each([
+    [415, 'unsupported_media_type', 'That kind of file cannot be sent: images, PDF and text files can.'],
+    [413, 'payload_too_large', 'That file is too large.'],
+    [429, 'rate_limited', 'Too many files for now. Try again later.'],
+  ])('an upload refused with %i says why, posts nothing and keeps the text', async (status, code, said) => {
+    const { requests, conn } = await setup((method, url) => (method === 'POST' && url.startsWith(`${UPLOADS}?`) ? json(status, { error: { code, message: code } }) : undefined));
+    fireEvent.changeText(screen.getByLabelText('Your message'), 'See this');
+    await act(async () => {
+      fireEvent.press(screen.getByLabelText('Attach a file'));
+    });
+    expect(screen.getByTestId('chat-error')).toHaveTextContent(said);
+    expect(requests.filter((r) => r.url.endsWith('/messages'))).toEqual([]);
+    expect(screen.getByLabelText('Your message').props.value).toBe('See this');
+    conn.stop();
+  });
+
+  it('a picture shows as a thumbnail from its authenticated download (a data URI on the phone)', async () => {
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2]);
+    const { socket, requests, conn } = await setup((method, url) => (method === 'GET' && url === `${UPLOADS}/img-1` ? new Response(new Blob([png])) : undefined));
+    await act(async () => {
+      socket().push(frame({ type: 'ConversationStarted', tenant: 'demo', conversation_id: CONV, customer: ME, channel: 'mobile' }));
+      socket().push(
+        frame({ type: 'MessagePosted', author: { kind: 'agent', id: AGENT }, text: 'Is this the screen?', client_message_id: null, attachments: [{ id: 'img-1', name: 'screen.png', content_type: 'image/png', size: 10 }] }),
+      );
+    });
+    const thumb = await screen.findByTestId('thumb-img-1');
+    expect(thumb.props.source).toEqual({ uri: `data:image/png;base64,${Buffer.from(png).toString('base64')}` });
+    expect(screen.getByLabelText('Picture screen.png: open')).toBeTruthy();
+    expect(requests.filter((r) => r.url === `${UPLOADS}/img-1`)).toHaveLength(1);
+    conn.stop();
+  });
+
+  it('another file is a row with its name and size, which opens it from the cache in the share sheet', async () => {
+    const { socket, conn } = await setup((method, url) => (method === 'GET' && url === `${UPLOADS}/pdf-1` ? new Response(new Blob(['%PDF-1.7'])) : undefined));
+    await act(async () => {
+      socket().push(frame({ type: 'ConversationStarted', tenant: 'demo', conversation_id: CONV, customer: ME, channel: 'mobile' }));
+      socket().push(
+        frame({ type: 'MessagePosted', author: { kind: 'agent', id: AGENT }, text: 'The form', client_message_id: null, attachments: [{ id: 'pdf-1', name: 'form.pdf', content_type: 'application/pdf', size: 14540 }] }),
+      );
+    });
+    const row = screen.getByTestId('file-pdf-1');
+    expect(row).toHaveTextContent(/form\.pdf/);
+    expect(row).toHaveTextContent(/14\.2 KB/);
+    expect(row.props.accessibilityLabel).toBe('File form.pdf, 14.2 KB: open');
+    await act(async () => {
+      fireEvent.press(row);
+    });
+    const uri = 'file:///cache/pdf-1-form.pdf';
+    expect(Sharing.shareAsync).toHaveBeenCalledWith(uri, { mimeType: 'application/pdf', dialogTitle: 'form.pdf' });
+    const { __written } = jest.requireMock<{ __written: Map<string, string> }>('expo-file-system');
+    expect(__written.get(uri)).toBe(Buffer.from('%PDF-1.7').toString('base64'));
     conn.stop();
   });
 });

@@ -3,14 +3,16 @@
  * sources; the latest answer offers "This helped" / "Talk to a human" as quick
  * replies; an agent who joins gets a name and an avatar; typing shows both
  * ways; messages typed offline show as pending until the server has them;
- * a resolved conversation asks for a rating.
+ * a resolved conversation asks for a rating. The paperclip sends a file
+ * (with what was typed, or alone); pictures in the conversation show as
+ * thumbnails, other files as a row that opens them (see ./attachments).
  */
-import { useCallback, useMemo } from 'react';
-import { Pressable, StyleSheet, Text, View, useWindowDimensions } from 'react-native';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { ActivityIndicator, Image, Pressable, StyleSheet, Text, View, useWindowDimensions } from 'react-native';
 import { Bubble, type BubbleProps, GiftedChat, type Reply, type User } from 'react-native-gifted-chat';
-import type { ApiClient, Connection } from '@jamuna/protocol';
-import { formatSize, isImage, textOf } from '@jamuna/protocol';
+import { type ApiClient, ApiError, type Attachment, type Connection, formatSize, isImage, textOf } from '@jamuna/protocol';
 import { useConversation } from '../useConversation';
+import { type AttachmentFiles, attachmentFiles, pickFile } from './attachments';
 import { type JamunaMessage, QUICK_HELPED, QUICK_HUMAN, agentName, initials, toGiftedMessages } from './messages';
 
 export interface ChatScreenProps {
@@ -46,6 +48,47 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
     for (const m of sent) chat.send(m.text);
   }, [chat]);
 
+  // The composer's text is ours: a file goes out with it.
+  const [draft, setDraft] = useState('');
+  const [uploading, setUploading] = useState(false);
+  const [fileError, setFileError] = useState<string | null>(null);
+  const files = useMemo(() => attachmentFiles(api, conversationId), [api, conversationId]);
+  const { attach, typing } = chat;
+  const onAttach = useCallback(async () => {
+    setFileError(null);
+    let picked;
+    try {
+      picked = await pickFile();
+    } catch {
+      setFileError('The file could not be read. Try another one.');
+      return;
+    }
+    if (!picked) return;
+    setUploading(true);
+    const ok = await attach(picked.blob, picked.name, draft);
+    setUploading(false);
+    if (ok) {
+      setDraft('');
+      typing(false);
+    }
+  }, [attach, typing, draft]);
+  const openFile = useCallback(
+    (a: Attachment) => {
+      setFileError(null);
+      files.open(a).catch(() => setFileError(`${textOf(a.name) || 'The file'} could not be opened.`));
+    },
+    [files],
+  );
+
+  const renderActions = useCallback(
+    () => (
+      <Pressable accessibilityRole="button" accessibilityLabel="Attach a file" accessibilityState={{ disabled: uploading, busy: uploading }} disabled={uploading} onPress={() => void onAttach()} style={styles.attach} testID="attach">
+        {uploading ? <ActivityIndicator size="small" color="#4f46e5" /> : <Text style={styles.attachText}>📎</Text>}
+      </Pressable>
+    ),
+    [uploading, onAttach],
+  );
+
   const onQuickReply = useCallback(
     (replies: Reply[]) => {
       const reply = replies[0];
@@ -80,13 +123,10 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
   const renderCustomView = useCallback((props: BubbleProps<JamunaMessage>) => {
     const m = props.currentMessage;
     if (m.attachments?.length) {
-      // Received files, by name and size (the app has no picker, and no in-app preview yet).
       return (
-        <View style={styles.sources} accessibilityLabel="Attachments" testID={`attachments-${m._id}`}>
+        <View style={styles.files} accessibilityLabel="Attachments" testID={`attachments-${m._id}`}>
           {m.attachments.map((a) => (
-            <Text key={a.id} style={styles.source} numberOfLines={1}>
-              {isImage(a.content_type) ? 'Image' : 'File'}: {textOf(a.name)} · {formatSize(a.size)}
-            </Text>
+            <AttachmentItem key={a.id} a={a} files={files} onOpen={openFile} />
           ))}
         </View>
       );
@@ -102,7 +142,7 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
         ))}
       </View>
     );
-  }, []);
+  }, [files, openFile]);
 
   const renderBubble = useCallback(
     (props: BubbleProps<JamunaMessage>) => (
@@ -166,9 +206,9 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
           {statusText}
         </Text>
       )}
-      {chat.error && (
-        <Text style={styles.error} accessibilityLiveRegion="assertive">
-          {chat.error}
+      {(fileError ?? chat.error) && (
+        <Text style={styles.error} accessibilityLiveRegion="assertive" testID="chat-error">
+          {fileError ?? chat.error}
         </Text>
       )}
       <GiftedChat<JamunaMessage>
@@ -184,10 +224,64 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
         renderChatFooter={renderFooter}
         isUsernameVisible
         isUserAvatarVisible={false}
-        textInputProps={{ placeholder: 'Write a message…', accessibilityLabel: 'Your message', onChangeText: (t: string) => chat.typing(t.length > 0) }}
+        text={draft}
+        textInputProps={{
+          placeholder: 'Write a message…',
+          accessibilityLabel: 'Your message',
+          onChangeText: (t: string) => {
+            setDraft(t);
+            chat.typing(t.length > 0);
+          },
+        }}
+        renderActions={renderActions}
         isSendButtonAlwaysVisible
       />
     </View>
+  );
+}
+
+/** One file in a message: a picture as a thumbnail, anything else as a row with its name and size; both open the file. */
+function AttachmentItem({ a, files, onOpen }: { a: Attachment; files: AttachmentFiles; onOpen: (a: Attachment) => void }) {
+  const name = textOf(a.name) || 'file';
+  const { id, content_type: contentType } = a;
+  const image = isImage(contentType);
+  const [uri, setUri] = useState<string | null>(null);
+  const [failed, setFailed] = useState<string | null>(null);
+  useEffect(() => {
+    if (!image) return;
+    let live = true;
+    files.imageUri(id, contentType).then(
+      (u) => live && setUri(u),
+      (e: unknown) => live && setFailed(e instanceof ApiError && (e.status === 404 || e.status === 410) ? 'no longer available' : 'could not be loaded'),
+    );
+    return () => {
+      live = false;
+    };
+  }, [files, id, contentType, image]);
+  if (failed)
+    return (
+      <Text style={styles.fileGone} testID={`file-${id}`}>
+        {name} ({failed})
+      </Text>
+    );
+  if (image)
+    return uri ? (
+      <Pressable accessibilityRole="imagebutton" accessibilityLabel={`Picture ${name}: open`} onPress={() => onOpen(a)}>
+        <Image source={{ uri }} style={styles.thumb} resizeMode="cover" accessibilityIgnoresInvertColors testID={`thumb-${id}`} />
+      </Pressable>
+    ) : (
+      <Text style={styles.source} testID={`file-${id}`}>
+        Loading {name}…
+      </Text>
+    );
+  return (
+    <Pressable accessibilityRole="button" accessibilityLabel={`File ${name}, ${formatSize(a.size)}: open`} onPress={() => onOpen(a)} style={styles.file} testID={`file-${id}`}>
+      <Text style={styles.fileIcon}>📄</Text>
+      <Text style={styles.fileName} numberOfLines={1}>
+        {name}
+      </Text>
+      <Text style={styles.fileSize}>{formatSize(a.size)}</Text>
+    </Pressable>
   );
 }
 
@@ -206,6 +300,15 @@ const styles = StyleSheet.create({
   sources: { paddingHorizontal: 10, paddingTop: 6, paddingBottom: 2, borderTopWidth: StyleSheet.hairlineWidth, borderTopColor: '#cbd5e1', marginTop: 2 },
   sourcesTitle: { fontSize: 11, fontWeight: '700', color: '#475569', textTransform: 'uppercase' },
   source: { fontSize: 12, color: '#1e3a8a', marginTop: 2 },
+  files: { paddingHorizontal: 8, paddingTop: 6, paddingBottom: 2 },
+  thumb: { width: 180, height: 180, borderRadius: 10, backgroundColor: '#e2e8f0', marginBottom: 4 },
+  file: { flexDirection: 'row', alignItems: 'center', backgroundColor: '#f1f5f9', borderRadius: 8, paddingHorizontal: 8, paddingVertical: 6, marginBottom: 4, maxWidth: 240 },
+  fileIcon: { fontSize: 16, marginRight: 6 },
+  fileName: { flexShrink: 1, fontSize: 13, color: '#1e3a8a', textDecorationLine: 'underline' },
+  fileSize: { fontSize: 11, color: '#475569', marginLeft: 6 },
+  fileGone: { fontSize: 12, color: '#64748b', fontStyle: 'italic', marginBottom: 4 },
+  attach: { justifyContent: 'center', alignItems: 'center', width: 40, height: 44, marginLeft: 4 },
+  attachText: { fontSize: 20 },
   quick: { flexDirection: 'row', flexWrap: 'wrap', marginTop: 6 },
   chip: { borderWidth: 1, borderColor: '#4f46e5', borderRadius: 16, paddingHorizontal: 12, paddingVertical: 6, marginRight: 6, marginTop: 4 },
   chipText: { color: '#4f46e5', fontSize: 14 },
