@@ -58,7 +58,7 @@ struct CannedReplyBody {
     /// Trimmed: 1 to 4,000 characters, no control characters but line breaks and tabs. Placeholders:
     /// `{{customer.name}}`, `{{agent.name}}`, `{{conversation.id}}`; any other `{{…}}` is refused (422
     /// `unknown_placeholder`, naming it).
-    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
+    #[schema(value_type = super::schema::MessageText)]
     text: String,
 }
 

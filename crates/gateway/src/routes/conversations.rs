@@ -271,7 +271,7 @@ struct PostMessage {
     /// May be absent when the message has `attachments`.
     #[serde(default)]
     #[schema(value_type = Option<super::schema::MessageText>)]
-    text: String,
+    text: Option<String>,
     /// Ids of files the caller uploaded to this conversation
     /// (`POST …/attachments`), each attached to one message only.
     #[serde(default)]
@@ -295,7 +295,15 @@ async fn post_message(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
-    let mut ack = service::post_message(&state, &caller, &parse_id(&id)?, &body.client_message_id, &body.text, &body.attachments).await?;
+    let mut ack = service::post_message(
+        &state,
+        &caller,
+        &parse_id(&id)?,
+        &body.client_message_id,
+        body.text.as_deref().unwrap_or_default(),
+        &body.attachments,
+    )
+    .await?;
     if !caller.is_staff() {
         // A log position tells of every tenant's traffic: staff only.
         ack.position = None;

@@ -36,6 +36,7 @@ struct RotateSecret {
     /// Seconds the secret being replaced keeps verifying (0, the default: it stops at once; at most 604800, a week).
     #[schema(minimum = 0, maximum = 604800)]
     #[serde(default)]
+    #[serde(deserialize_with = "super::json::whole_number")]
     grace_secs: u64,
 }
 
