@@ -79,9 +79,7 @@ pub async fn post_message(
     text: &str,
     attachments: &[String],
 ) -> Result<Ack, ApiError> {
-    // No text at all is the domain's call (a message of files only, or
-    // `409 empty_message` without files); blank text beside files is none.
-    let text = if text.is_empty() || (text.trim().is_empty() && !attachments.is_empty()) {
+    let text = if text.trim().is_empty() && !attachments.is_empty() {
         None
     } else {
         Some(MessageText::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?)

@@ -295,6 +295,10 @@ async fn post_message(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, axum::Json<Ack>), ApiError> {
+    if body.text.is_none() && body.attachments.is_empty() {
+        // Schema-valid (both are optional) but no message: the domain's rule, 409 `empty_message`.
+        return Err(jamuna_commands::CommandError::Rejected(jamuna_domain::conversation::ConversationError::EmptyMessage).into());
+    }
     let mut ack = service::post_message(
         &state,
         &caller,
