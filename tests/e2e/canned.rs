@@ -173,7 +173,11 @@ async fn the_openapi_document_declares_the_constraints() {
     assert_eq!(s, 200);
     let body = &doc["components"]["schemas"]["CannedReplyBody"]["properties"];
     assert_eq!(body["shortcut"]["pattern"], "^[a-z0-9_-]{1,32}$", "{body}");
-    assert_eq!((body["shortcut"]["maxLength"].as_u64(), body["text"]["maxLength"].as_u64()), (Some(32), Some(4000)));
+    // The text is a message's text: the `MessageText` schema (lengths and the pattern the handler enforces).
+    assert_eq!(body["text"]["$ref"], "#/components/schemas/MessageText", "{body}");
+    let text = &doc["components"]["schemas"]["MessageText"];
+    assert_eq!((body["shortcut"]["maxLength"].as_u64(), text["maxLength"].as_u64()), (Some(32), Some(4000)), "{text}");
+    assert!(text["pattern"].is_string(), "{text}");
     let post = &doc["paths"][REPLIES]["post"]["responses"];
     for status in ["201", "403", "409", "422"] {
         assert!(post.get(status).is_some(), "POST documents {status}: {post}");
