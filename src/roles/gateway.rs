@@ -109,6 +109,15 @@ pub async fn serve_api(
     // Idle visitors expire (every replica sweeps; a sweep is idempotent).
     tokio::spawn(jamuna_gateway::visitors::run(state.clone(), config.visitors.idle()));
 
+    // The demo tenant and admin were just written: sign-in reads them from
+    // the read models, so say we listen only once those have caught up (a
+    // bounded wait; a sign-in right after start would otherwise be refused).
+    if demo.is_some() {
+        let head = write.log.head().await.context("cannot read the event log's head")?;
+        if let Err(e) = state.directory.caught_up(head).await {
+            tracing::warn!(error = %e, "the read models have not caught up with the demo yet");
+        }
+    }
     if let Some(demo) = &demo {
         println!("demo tenant: {DEMO_TENANT}");
         println!("admin login: {} / {}", demo.email, demo.password);
