@@ -2,21 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import type { Browser } from 'playwright-core';
-import { adminLogin, launchBrowser, openWidget, screenshot, startServer, watchCsp, widgetSend, type Server } from './harness';
+import { adminLogin, openWidget, screenshot, type Server, setUp, tearDown, watchCsp, widgetSend } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 /** A real PNG (a blue card with a red stripe), so the thumbnails have something to show. */
 function png(width: number, height: number): Buffer {

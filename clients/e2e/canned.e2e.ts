@@ -1,20 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { adminApi, adminLogin, launchBrowser, openWidget, screenshot, startServer, widgetSend, type Server } from './harness';
+import { adminApi, adminLogin, openWidget, screenshot, type Server, setUp, tearDown, widgetSend } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 const AGENT = { email: 'ana@demo.example', password: 'ana-agent-password-1', name: 'Ana Agent' };
 

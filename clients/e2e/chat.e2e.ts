@@ -1,21 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { ConversationDetail, ConversationSummary, Page as ApiPage } from '@jamuna/protocol';
-import { adminApi, adminLogin, launchBrowser, openWidget, screenshot, startServer, widgetSend, type Server } from './harness';
+import { adminApi, adminLogin, openWidget, screenshot, type Server, setUp, tearDown, widgetSend } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 /** The texts of the widget's messages of one role, in order. */
 async function widgetTexts(page: Page, role: 'customer' | 'bot' | 'agent'): Promise<string[]> {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
-import { adminApi, launchBrowser, screenshot, startServer, widgetSend, type Server } from './harness';
+import { adminApi, launchBrowser, screenshot, startServer, type Server, tearDown, widgetSend } from './harness';
 
 // The widget as customers embed it: on the tenant's own site, another origin
 // than Jamuna's, with one script tag. The browser then calls the API across
@@ -33,10 +33,8 @@ beforeEach(async () => {
 });
 
 afterEach(async (ctx) => {
-  await browser?.close();
   await new Promise((res) => site?.close(res));
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
+  await tearDown(ctx, server, browser);
 });
 
 describe('the widget embedded on a tenant site (another origin), in a real browser', () => {

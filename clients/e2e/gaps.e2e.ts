@@ -1,20 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { adminLogin, launchBrowser, openWidget, screenshot, startServer, widgetSend, type Server } from './harness';
+import { adminLogin, openWidget, screenshot, type Server, setUp, tearDown, widgetSend } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 const QUESTION = 'Can I bring my pet iguana on board the plane?';
 const REPLY = 'Iguanas travel in the hold, in an approved carrier; book the pet place at least 48 hours ahead.';

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { TestContext } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../..');
@@ -92,6 +93,19 @@ export async function launchBrowser(): Promise<Browser> {
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** One test's own server and browser (each test starts clean). */
+export async function setUp(): Promise<{ server: Server; browser: Browser }> {
+  const server = await startServer();
+  return { server, browser: await launchBrowser() };
+}
+
+/** Closes what `setUp` opened; prints the server's output when the test failed. */
+export async function tearDown(ctx: TestContext, server: Server | undefined, browser: Browser | undefined): Promise<void> {
+  await browser?.close();
+  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
+  await server?.stop();
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -1,21 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { adminApi, adminLogin, launchBrowser, openWidget, screenshot, startServer, watchCsp, widgetSend, type Server } from './harness';
+import { adminApi, adminLogin, openWidget, screenshot, type Server, setUp, tearDown, watchCsp, widgetSend } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 /** What the host site's server does: hex(HMAC-SHA256(secret, id)). */
 const sign = (secret: string, id: string): string => createHmac('sha256', secret).update(id).digest('hex');

@@ -6,21 +6,15 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { adminApi, adminLogin, launchBrowser, screenshot, startServer, widgetSend, type Server } from './harness';
+import { adminApi, adminLogin, screenshot, type Server, setUp, tearDown, widgetSend } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 const NOTE = 'Refund approved by finance, VIP customer';
 const BO = { email: 'bo@demo.example', password: 'a strong password 2', name: 'Bo Berg' };

@@ -1,20 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { adminLogin, launchBrowser, screenshot, startServer, type Server } from './harness';
+import { adminLogin, screenshot, type Server, setUp, tearDown } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 async function call<T>(method: string, path: string, token: string | null, body?: unknown): Promise<T> {
   const r = await fetch(`${server.url}${path}`, {

@@ -1,20 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { adminApi, adminLogin, launchBrowser, openWidget, screenshot, startServer, type Server } from './harness';
+import { adminApi, adminLogin, openWidget, screenshot, type Server, setUp, tearDown } from './harness';
 
 let server: Server;
 let browser: Browser;
 
 beforeEach(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser } = await setUp());
 });
-
-afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
-});
+afterEach((ctx) => tearDown(ctx, server, browser));
 
 describe('teams and the router, in a real browser', () => {
   it('an admin creates a team with an agent; a customer asks for a human; the agent, online in the dashboard, gets the conversation without clicking', async () => {

@@ -3,7 +3,7 @@ import type { Browser } from 'playwright-core';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { adminLogin, launchBrowser, screenshot, startServer, watchCsp, type Server } from './harness';
+import { adminLogin, launchBrowser, screenshot, type Server, startServer, tearDown, watchCsp } from './harness';
 
 /** What the local receiver got. */
 interface Received {
@@ -34,9 +34,7 @@ beforeEach(async () => {
 });
 
 afterEach(async (ctx) => {
-  await browser?.close();
-  if (ctx.task.result?.state === 'fail') console.error(`--- jamuna serve output ---\n${server?.logs()}`);
-  await server?.stop();
+  await tearDown(ctx, server, browser);
   receiver?.close();
   delete process.env.JAMUNA_WEBHOOKS_ALLOW_INSECURE_HOSTS;
 });

@@ -336,7 +336,6 @@ export interface ConversationQuery {
   limit?: number;
 }
 
-/** The text of a personal field, "[erased]" when it was shredded. */
 /** Shown inline as a picture (the rest are offered as downloads). */
 export function isImage(contentType: string): boolean {
   return contentType.startsWith('image/');
@@ -349,6 +348,7 @@ export function formatSize(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
+/** The text of a personal field, "[erased]" when it was shredded. */
 export function textOf(p: PersonalText | null | undefined): string {
   if (typeof p === 'string') return p;
   if (p && 'erased' in p) return '[erased]';
