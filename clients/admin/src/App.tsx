@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { ConnectionStatus, Me } from '@jamuna/protocol';
-import { api, closeSocket, socket } from './client';
+import { api, closeSocket, files, socket } from './client';
 import { go, href, useRoute } from './router';
 import { PeopleProvider } from './people';
 import { Notifications } from './Notifications';
@@ -36,6 +36,7 @@ export function App() {
       me={me}
       onSignOut={() => {
         closeSocket();
+        files.dispose();
         void api.logout();
         setMe(null);
         go('inbox');

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { AttachmentUrls } from './attachments';
 import { ApiClient } from './rest';
 import { Session } from './session';
 import { MemoryStore } from './storage';
@@ -34,6 +35,31 @@ describe('attachments over REST', () => {
     expect(new Uint8Array(await blob.arrayBuffer())).toEqual(new Uint8Array([7, 8]));
     expect((calls[0]?.init?.headers as Record<string, string>).Authorization).toBe('Bearer at');
     await expect(api.downloadAttachment('c1', 'f2')).rejects.toMatchObject({ status: 410, code: 'gone' });
+  });
+});
+
+describe('attachment object URLs', () => {
+  it('fetch each file once, and dispose revokes every URL made and forgets them', async () => {
+    const calls: { url: string; init?: RequestInit }[] = [];
+    const api = client([new Response(new Uint8Array([1]), { status: 200 }), new Response(new Uint8Array([2]), { status: 200 })], calls);
+    // The test environment has no object URLs of its own: count them.
+    let made = 0;
+    const revoked: string[] = [];
+    const create = vi.fn(() => `blob:test/${++made}`);
+    const revoke = vi.fn((u: string) => void revoked.push(u));
+    vi.stubGlobal('URL', Object.assign(class extends URL {}, { createObjectURL: create, revokeObjectURL: revoke }));
+    try {
+      const urls = new AttachmentUrls(api);
+      const first = await urls.url('c1', 'f1');
+      expect(await urls.url('c1', 'f1')).toBe(first);
+      expect(calls).toHaveLength(1);
+      urls.dispose();
+      expect(revoked).toEqual([first]);
+      expect(await urls.url('c1', 'f1')).not.toBe(first);
+      expect(calls).toHaveLength(2);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });
 

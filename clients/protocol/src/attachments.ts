@@ -8,9 +8,11 @@ import { ApiError, type ApiClient } from './rest';
 /** The file types the server accepts (it checks the bytes, not this list). */
 export const ACCEPTED_FILES = 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,.txt,.pdf';
 
-/** Object URLs of attachments, fetched once each. */
+/** Object URLs of attachments, fetched once each, until {@link AttachmentUrls.dispose}. */
 export class AttachmentUrls {
   private readonly urls = new Map<string, Promise<string>>();
+  /** Every object URL made, to be revoked (the blob stays in memory until then). */
+  private readonly made = new Set<string>();
 
   constructor(private readonly api: ApiClient) {}
 
@@ -19,11 +21,26 @@ export class AttachmentUrls {
     const key = `${conversationId}/${attachmentId}`;
     let url = this.urls.get(key);
     if (!url) {
-      url = this.api.downloadAttachment(conversationId, attachmentId).then((blob) => URL.createObjectURL(blob));
+      url = this.api.downloadAttachment(conversationId, attachmentId).then((blob) => {
+        const made = URL.createObjectURL(blob);
+        this.made.add(made);
+        return made;
+      });
       url.catch(() => this.urls.delete(key));
       this.urls.set(key, url);
     }
     return url;
+  }
+
+  /**
+   * Frees every object URL made so far and forgets them: on sign-out (the
+   * next user fetches with their own token) and when the view holding them
+   * goes away.
+   */
+  dispose(): void {
+    for (const made of this.made) URL.revokeObjectURL(made);
+    this.made.clear();
+    this.urls.clear();
   }
 
   /** Saves the attachment as a file named `name`. */

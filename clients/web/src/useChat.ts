@@ -203,6 +203,7 @@ export function useChat(config: WidgetConfig): Chat {
   );
 
   const files = useMemo(() => new AttachmentUrls(api), [api]);
+  useEffect(() => () => files.dispose(), [files]);
   const attach = useCallback(
     async (file: File, text: string): Promise<boolean> => {
       setError(null);

@@ -53,6 +53,7 @@ export function ChatScreen({ api, conn, conversationId, me, onBack }: ChatScreen
   const [uploading, setUploading] = useState(false);
   const [fileError, setFileError] = useState<string | null>(null);
   const files = useMemo(() => attachmentFiles(api, conversationId), [api, conversationId]);
+  useEffect(() => () => files.dispose(), [files]);
   const { attach, typing } = chat;
   const onAttach = useCallback(async () => {
     setFileError(null);

@@ -76,6 +76,8 @@ export interface AttachmentFiles {
   imageUri(attachmentId: string, contentType: string): Promise<string>;
   /** Opens a file: saved by the browser, or shared from the cache on the phone. */
   open(a: Attachment): Promise<void>;
+  /** Frees what the images hold (object URLs on the web) when the conversation's screen goes. */
+  dispose(): void;
 }
 
 export function attachmentFiles(api: ApiClient, conversationId: string, os: string = Platform.OS): AttachmentFiles {
@@ -84,6 +86,7 @@ export function attachmentFiles(api: ApiClient, conversationId: string, os: stri
     return {
       imageUri: (attachmentId) => urls.url(conversationId, attachmentId),
       open: (a) => urls.save(conversationId, a.id, textOf(a.name) || 'file'),
+      dispose: () => urls.dispose(),
     };
   }
   const images = new Map<string, Promise<string>>();
@@ -107,5 +110,6 @@ export function attachmentFiles(api: ApiClient, conversationId: string, os: stri
       }
       await Sharing.shareAsync(file.uri, { mimeType: a.content_type, dialogTitle: textOf(a.name) || 'file' });
     },
+    dispose: () => images.clear(),
   };
 }
