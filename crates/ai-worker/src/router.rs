@@ -172,6 +172,10 @@ impl Routing {
             }
             TeamEvent::TeamRemoved { team } => {
                 t.teams.remove(team);
+                if t.teams.is_empty() {
+                    // Routing is off again: absences count afresh if it comes back on.
+                    self.offline_since.retain(|(tn, _), _| tn != tenant);
+                }
             }
         }
     }
@@ -222,6 +226,11 @@ impl Routing {
     /// Remembers when agents went offline, so call it once per tick.
     pub fn decide(&mut self, tenant: &TenantId, online: &[UserId], now: Instant, config: &RouterConfig) -> Vec<Action> {
         let Some(t) = self.tenants.get(tenant) else { return vec![] };
+        // A tenant without teams has not turned routing on: nothing is given
+        // to anyone, nor taken from anyone away.
+        if t.teams.is_empty() {
+            return vec![];
+        }
         let online: BTreeSet<&UserId> = online.iter().collect();
         let mut actions = Vec::new();
         let mut load: HashMap<&UserId, u32> = HashMap::new();
@@ -261,8 +270,6 @@ impl Routing {
             let team = c.team.as_ref().filter(|team| t.teams.contains_key(*team));
             let candidates: Vec<&UserId> = match team {
                 Some(team) => t.teams[team].iter().filter(|m| online.contains(m)).collect(),
-                // A tenant without teams has not turned routing on.
-                None if t.teams.is_empty() => continue,
                 None => online.iter().copied().collect(),
             };
             let room: Vec<&UserId> =
@@ -277,9 +284,10 @@ impl Routing {
         actions
     }
 
-    /// The tenants the router knows of.
-    pub fn tenants(&self) -> Vec<TenantId> {
-        self.tenants.keys().cloned().collect()
+    /// The tenants that turned routing on (have a team): the only ones a
+    /// tick reads presence for.
+    pub fn routed_tenants(&self) -> Vec<TenantId> {
+        self.tenants.iter().filter(|(_, t)| !t.teams.is_empty()).map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -330,11 +338,21 @@ impl Router {
                             position = r.position;
                             routing.fold(&r);
                         }
+                        // Resubscribe after a pause: an event that fails on every
+                        // read must not spin the loop.
                         Some(Err(e)) => {
-                            tracing::warn!(error = %e, "the router's subscription failed; resubscribing");
+                            tracing::warn!(error = %e, "the router's subscription failed; resubscribing in 1 s");
+                            if pause(&mut stop).await {
+                                break 'subscribe;
+                            }
                             continue 'subscribe;
                         }
-                        None => continue 'subscribe,
+                        None => {
+                            if pause(&mut stop).await {
+                                break 'subscribe;
+                            }
+                            continue 'subscribe;
+                        }
                     },
                     _ = tick.tick() => {
                         if position >= head {
@@ -351,7 +369,7 @@ impl Router {
     /// One tick: decides and acts for every tenant this router holds.
     async fn act(&self, routing: &mut Routing) {
         let held = self.share.held().borrow().clone();
-        for tenant in routing.tenants() {
+        for tenant in routing.routed_tenants() {
             if !held.contains(&unit_of(&tenant)) {
                 continue;
             }
@@ -518,6 +536,28 @@ mod tests {
         // Once unassigned it waits again and goes to bob.
         r.fold_conversation(&acme(), &c("c1"), p + 2, &ConversationEvent::AgentUnassigned { by: None });
         assert_eq!(routed(&r.decide(&acme(), &[u("bob")], t0 + Duration::from_secs(71), &config(5))), [("c1", "bob")]);
+    }
+
+    #[test]
+    fn a_tenant_without_teams_keeps_its_agents_conversations_however_long_they_are_away() {
+        let mut r = Routing::default();
+        let id = c("c1");
+        let started = ConversationEvent::ConversationStarted {
+            tenant: acme(),
+            conversation_id: id.clone(),
+            customer: u("cus"),
+            channel: Channel::Web,
+        };
+        r.fold_conversation(&acme(), &id, 1, &started);
+        r.fold_conversation(&acme(), &id, 2, &ConversationEvent::AgentAssigned { agent: u("ann") });
+        let t0 = Instant::now();
+        assert!(r.decide(&acme(), &[], t0, &config(5)).is_empty());
+        assert!(r.decide(&acme(), &[], t0 + Duration::from_secs(3600), &config(5)).is_empty(), "routing is off: nothing unassigned");
+        // Routing turned on: ann's absence counts from now, not from before.
+        r.fold_team(&acme(), &TeamEvent::TeamCreated { team: team("billing"), tenant: acme(), name: "Billing".into() });
+        assert!(r.decide(&acme(), &[], t0 + Duration::from_secs(3601), &config(5)).is_empty());
+        let later = r.decide(&acme(), &[], t0 + Duration::from_secs(3661), &config(5));
+        assert_eq!(later, [Action::UnassignAbsent { conversation: id, agent: u("ann") }]);
     }
 
     #[test]

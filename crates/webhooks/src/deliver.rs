@@ -179,7 +179,11 @@ impl Deliverer {
                             _ = stop.wait_for(|s| *s) => return Ok(Ended::Stopped),
                         }
                     }
-                    None => break,
+                    // The log ended the subscription: again, after a pause (never a spin).
+                    None => tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => break,
+                        _ = stop.wait_for(|s| *s) => return Ok(Ended::Stopped),
+                    },
                 };
                 position = recorded.position;
                 match recorded.stream.kind() {
