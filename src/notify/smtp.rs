@@ -11,7 +11,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// A message to send.
@@ -87,21 +87,29 @@ impl SmtpConfig {
 /// Sends each message over a connection of its own.
 pub struct Smtp {
     config: SmtpConfig,
+    /// [`SEND_TIMEOUT`], shorter in tests.
+    timeout: std::time::Duration,
 }
 
 impl Smtp {
     pub fn new(config: SmtpConfig) -> Self {
-        Self { config }
+        Self { config, timeout: SEND_TIMEOUT }
     }
 
+    /// The system's roots, read once per process.
     fn tls_connector() -> tokio_rustls::TlsConnector {
-        jamuna_commands::tls::ensure_crypto_provider();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+        static CONNECTOR: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
+        CONNECTOR
+            .get_or_init(|| {
+                jamuna_commands::tls::ensure_crypto_provider();
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+                let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+            })
+            .clone()
     }
 
     fn server_name(&self) -> Result<rustls::pki_types::ServerName<'static>, MailError> {
@@ -109,9 +117,23 @@ impl Smtp {
     }
 }
 
+/// The longest a whole delivery may take: a relay that stalls must not hold
+/// the notifier (it follows the log one event at a time) for ever.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest reply line read (RFC 5321 allows 512 octets).
+const MAX_REPLY_LINE: u64 = 4096;
+
 #[async_trait::async_trait]
 impl Mailer for Smtp {
     async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        tokio::time::timeout(self.timeout, self.send_once(mail)).await.map_err(|_| {
+            MailError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no delivery within {:?}", self.timeout)))
+        })?
+    }
+}
+
+impl Smtp {
+    async fn send_once(&self, mail: &Mail) -> Result<(), MailError> {
         if mail.to.is_empty() || mail.to.chars().any(|c| c.is_control() || c.is_whitespace() || "<>,;".contains(c)) {
             return Err(MailError::Config(format!("{:?} is not an address to send to", mail.to)));
         }
@@ -161,8 +183,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut lines = Vec::new();
         loop {
             let mut line = String::new();
-            if self.stream.read_line(&mut line).await? == 0 {
+            let n = (&mut self.stream).take(MAX_REPLY_LINE).read_line(&mut line).await?;
+            if n == 0 {
                 return Err(MailError::Refused("nothing (the connection closed)".into()));
+            }
+            if !line.ends_with('\n') && n as u64 == MAX_REPLY_LINE {
+                return Err(MailError::Refused(format!("a reply line longer than {MAX_REPLY_LINE} bytes")));
             }
             let line = line.trim_end();
             let got: Option<u16> = line.get(..3).and_then(|c| c.parse().ok());
@@ -245,6 +271,37 @@ mod tests {
         assert_eq!(SmtpConfig::parse("smtp://relay", "n@x.io", None).unwrap().port, 25);
         for bad in ["http://mail:25", "mail:25", "smtp://:25", "smtp://mail:port"] {
             assert!(SmtpConfig::parse(bad, "n@x.io", None).is_err(), "{bad}");
+        }
+    }
+
+    /// A relay on a free port that writes `greeting` (if any) and then stalls.
+    async fn relay(greeting: Vec<u8>) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            socket.write_all(&greeting).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        });
+        port
+    }
+
+    fn mail() -> Mail {
+        Mail { to: "ann@example.com".into(), subject: "s".into(), body: "b".into(), message_id: "<x@jamuna>".into() }
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_stalls_is_given_up_on_and_an_endless_line_refused() {
+        let config = |port| SmtpConfig::parse(&format!("smtp://127.0.0.1:{port}"), "n@x.io", None).unwrap();
+        let stalled = Smtp { config: config(relay(b"220-hello\r\n".to_vec()).await), timeout: std::time::Duration::from_millis(300) };
+        match stalled.send(&mail()).await {
+            Err(MailError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+            other => panic!("{other:?}"),
+        }
+        let endless = Smtp::new(config(relay(vec![b'2'; 10_000]).await));
+        match endless.send(&mail()).await {
+            Err(MailError::Refused(why)) => assert!(why.contains("longer than"), "{why}"),
+            other => panic!("{other:?}"),
         }
     }
 
