@@ -164,7 +164,7 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::Path
 }
 
 #[tokio::test]
-async fn erasing_the_uploader_leaves_nothing_readable_of_their_files() {
+async fn erasing_the_customer_leaves_nothing_readable_of_their_files_or_those_sent_them() {
     let app = spawn_app_with(&LIMITS).await;
     let admin = app.login_admin().await;
     let (customer, customer_id) = app.visitor().await;
@@ -184,6 +184,21 @@ async fn erasing_the_uploader_leaves_nothing_readable_of_their_files() {
     let (s, _, bytes) = download(&app, &admin, &conversation, &id).await;
     assert_eq!((s, bytes.as_slice()), (200, secret.as_bytes()));
     assert!(files_containing(app.data.path(), b"Quillifrost").is_empty(), "stored sealed from the start");
+    // A file staff send the customer is the customer's personal data too.
+    let invoice = "Invoice Zentrovask for 4471-9920";
+    let (s, up) = upload(&app, &admin, &conversation, "invoice.txt", invoice.as_bytes().to_vec()).await;
+    assert_eq!(s, 201, "{up}");
+    let staff_file = up["id"].as_str().expect("an id").to_owned();
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(&admin),
+            json!({"client_message_id": "m2", "text": "Here it is", "attachments": [staff_file]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, _, bytes) = download(&app, &customer, &conversation, &staff_file).await;
+    assert_eq!((s, bytes.as_slice()), (200, invoice.as_bytes()));
 
     let r = app.http.delete(app.url(&format!("/api/v1/users/{customer_id}"))).bearer_auth(&admin).send().await.expect("erase");
     assert!(r.status().is_success(), "{}", r.status());
@@ -191,10 +206,13 @@ async fn erasing_the_uploader_leaves_nothing_readable_of_their_files() {
     let (s, _, bytes) = download(&app, &admin, &conversation, &id).await;
     assert_eq!(s, 410, "the file is gone");
     assert!(!bytes.windows(11).any(|w| w == b"Quillifrost"));
+    let (s, _, bytes) = download(&app, &admin, &conversation, &staff_file).await;
+    assert_eq!(s, 410, "the file staff sent the customer is gone with them");
+    assert!(!bytes.windows(10).any(|w| w == b"Zentrovask"));
     let (_, detail) = app.get(&format!("/api/v1/conversations/{conversation}"), Some(&admin)).await;
     let posted = detail["events"].as_array().expect("events").iter().find(|e| e["event"]["client_message_id"] == "m1").expect("m1").clone();
     assert_eq!(posted["event"]["attachments"][0]["name"], json!({"erased": true}), "the file name was the customer's personal data");
-    for needle in [&b"Quillifrost"[..], b"4471-9920", b"Oribaldo"] {
+    for needle in [&b"Quillifrost"[..], b"4471-9920", b"Oribaldo", b"Zentrovask"] {
         assert_eq!(files_containing(app.data.path(), needle), Vec::<std::path::PathBuf>::new(), "{}", String::from_utf8_lossy(needle));
     }
 }

@@ -1,5 +1,6 @@
-//! Attachments: uploaded files, encrypted with their uploader's data key and
-//! kept in the blob store ([`crate::blobs`]).
+//! Attachments: uploaded files, encrypted with the data key of the
+//! conversation's customer (their data subject, whoever uploaded) and kept
+//! in the blob store ([`crate::blobs`]).
 //!
 //! An upload is stored under `attachments/{tenant}/{conversation}/{id}` as
 //!
@@ -7,15 +8,17 @@
 //! "JMB1" | header length (u16, big-endian) | header (JSON) | nonce (24) | ciphertext
 //! ```
 //!
-//! The header is readable — who uploaded it (whose key opens it), the type
-//! its bytes were found to be, and its size — and the ciphertext is
-//! XChaCha20-Poly1305 of the file name and the bytes under the uploader's
-//! data key (the same per-user key that seals their personal data in
-//! events, [`crate::keys`]), with the blob's key and the header as
-//! associated data: a blob cannot be moved to another conversation, nor
-//! its header changed, unnoticed. Erasing the uploader deletes the key, and
-//! what is left in the store is ciphertext nobody can open
-//! ([`Opened::Erased`]).
+//! The header is readable — who uploaded it, whose key opens it (the
+//! subject; blobs written before it was recorded name only the uploader,
+//! whose key it then is), the type its bytes were found to be, and its
+//! size — and the ciphertext is XChaCha20-Poly1305 of the file name and the
+//! bytes under the subject's data key (the same per-user key that seals the
+//! conversation's personal data in events, [`crate::keys`]), with the
+//! blob's key and the header as associated data: a blob cannot be moved to
+//! another conversation, nor its header changed, unnoticed. Erasing the
+//! customer deletes the key, and what is left in the store of every file
+//! of their conversations — theirs and those staff sent them — is
+//! ciphertext nobody can open ([`Opened::Erased`]).
 
 use crate::blobs::{BlobError, BlobKey, BlobStore};
 use crate::keys::{KeyStore, KeyStoreError};
@@ -60,15 +63,20 @@ pub enum Opened {
         attachment: StoredAttachment,
         bytes: Bytes,
     },
-    /// Its uploader was erased: only ciphertext is left.
+    /// Its subject (the conversation's customer) was erased: only
+    /// ciphertext is left.
     Erased {
-        uploader: UserId,
+        subject: UserId,
     },
 }
 
 #[derive(Serialize, Deserialize)]
 struct Header {
     uploader: UserId,
+    /// Whose key seals it; absent in blobs from before it was recorded,
+    /// which the uploader's key seals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<UserId>,
     content_type: ContentType,
     size: u64,
 }
@@ -90,21 +98,23 @@ impl AttachmentStore {
     }
 
     /// Stores `bytes` uploaded by `uploader` to `conversation`, sealed with
-    /// the uploader's key, under a new id. Refuses bytes of a type that is
-    /// not accepted, whatever the name says.
+    /// the key of `subject` (the conversation's customer), under a new id.
+    /// Refuses bytes of a type that is not accepted, whatever the name says.
+    #[allow(clippy::too_many_arguments)]
     pub async fn store(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
         uploader: &UserId,
+        subject: &UserId,
         name: &FileName,
         bytes: &[u8],
     ) -> Result<StoredAttachment, AttachmentError> {
         let content_type = ContentType::sniff(bytes).ok_or(AttachmentError::UnsupportedType)?;
         let id = AttachmentId::from_uuid(uuid::Uuid::now_v7());
         let key = Self::key(tenant, conversation, &id)?;
-        let data_key = self.keys.key_for_sealing(tenant, uploader).await?;
-        let header = Header { uploader: uploader.clone(), content_type, size: bytes.len() as u64 };
+        let data_key = self.keys.key_for_sealing(tenant, subject).await?;
+        let header = Header { uploader: uploader.clone(), subject: Some(subject.clone()), content_type, size: bytes.len() as u64 };
         let header_json = serde_json::to_vec(&header).map_err(|e| AttachmentError::Corrupt(e.to_string()))?;
         let name_bytes = name.as_str().as_bytes();
         let mut plain = Vec::with_capacity(2 + name_bytes.len() + bytes.len());
@@ -148,8 +158,9 @@ impl AttachmentStore {
         }
         let (header_json, rest) = rest.split_at(header_len);
         let header: Header = serde_json::from_slice(header_json).map_err(|_| corrupt())?;
-        let Some(data_key) = self.keys.key_for_opening(tenant, &header.uploader).await? else {
-            return Ok(Some(Opened::Erased { uploader: header.uploader }));
+        let subject = header.subject.as_ref().unwrap_or(&header.uploader);
+        let Some(data_key) = self.keys.key_for_opening(tenant, subject).await? else {
+            return Ok(Some(Opened::Erased { subject: subject.clone() }));
         };
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let cipher = XChaCha20Poly1305::new((&data_key.0).into());
@@ -222,7 +233,7 @@ mod tests {
         let f = fixture();
         let text = b"my account number is 987654321";
         let name = FileName::parse("statement-ada.txt").unwrap();
-        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &name, text).await.unwrap();
+        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &f.ada, &name, text).await.unwrap();
         assert_eq!((stored.content_type, stored.size, stored.name.as_str()), (ContentType::Text, 30, "statement-ada.txt"));
         let Some(Opened::Readable { attachment, bytes }) = f.store.open(&f.tenant, &f.conversation, &stored.id).await.unwrap() else {
             panic!("readable")
@@ -238,15 +249,34 @@ mod tests {
     async fn erasing_the_uploader_leaves_ciphertext_nobody_opens() {
         let f = fixture();
         let name = FileName::parse("a.png").unwrap();
-        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &name, b"\x89PNG\r\n\x1a\nxxxx").await.unwrap();
+        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &f.ada, &name, b"\x89PNG\r\n\x1a\nxxxx").await.unwrap();
         f.keys.erase(&f.tenant, &f.ada).await.unwrap();
         assert!(matches!(
             f.store.open(&f.tenant, &f.conversation, &stored.id).await.unwrap(),
-            Some(Opened::Erased { uploader }) if uploader == f.ada
+            Some(Opened::Erased { subject }) if subject == f.ada
         ));
         assert!(matches!(
-            f.store.store(&f.tenant, &f.conversation, &f.ada, &name, b"\x89PNG\r\n\x1a\n").await,
+            f.store.store(&f.tenant, &f.conversation, &f.ada, &f.ada, &name, b"\x89PNG\r\n\x1a\n").await,
             Err(AttachmentError::Keys(KeyStoreError::Erased(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_file_staff_sent_is_sealed_for_the_customer_and_goes_with_them() {
+        let f = fixture();
+        let agent = UserId::parse("agent").unwrap();
+        let name = FileName::parse("invoice.txt").unwrap();
+        let stored = f.store.store(&f.tenant, &f.conversation, &agent, &f.ada, &name, b"invoice 42").await.unwrap();
+        assert_eq!(stored.uploader, agent);
+        f.keys.erase(&f.tenant, &agent).await.unwrap();
+        assert!(
+            matches!(f.store.open(&f.tenant, &f.conversation, &stored.id).await.unwrap(), Some(Opened::Readable { .. })),
+            "an agent who leaves takes nothing of the customer's conversation with them"
+        );
+        f.keys.erase(&f.tenant, &f.ada).await.unwrap();
+        assert!(matches!(
+            f.store.open(&f.tenant, &f.conversation, &stored.id).await.unwrap(),
+            Some(Opened::Erased { subject }) if subject == f.ada
         ));
     }
 
@@ -255,7 +285,7 @@ mod tests {
         let f = fixture();
         let exe = FileName::parse("cat.png").unwrap();
         assert!(matches!(
-            f.store.store(&f.tenant, &f.conversation, &f.ada, &exe, b"MZ\x90\0\x03\0\0\0").await,
+            f.store.store(&f.tenant, &f.conversation, &f.ada, &f.ada, &exe, b"MZ\x90\0\x03\0\0\0").await,
             Err(AttachmentError::UnsupportedType)
         ));
         let none = AttachmentId::parse("nope").unwrap();
@@ -265,7 +295,7 @@ mod tests {
     #[tokio::test]
     async fn a_blob_moved_to_another_conversation_does_not_open() {
         let f = fixture();
-        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &FileName::parse("a.txt").unwrap(), b"hello").await.unwrap();
+        let stored = f.store.store(&f.tenant, &f.conversation, &f.ada, &f.ada, &FileName::parse("a.txt").unwrap(), b"hello").await.unwrap();
         let from = f.dir.path().join(format!("attachments/acme/c1/{}", stored.id));
         let to_dir = f.dir.path().join("attachments/acme/c2");
         std::fs::create_dir_all(&to_dir).unwrap();

@@ -11,7 +11,7 @@
 //!   per-user key kept outside the log; erasing the user deletes the key.
 //! * [`blobs`] and [`attachments`] — the blob-store port (files under the
 //!   data directory, or an S3-compatible store) and uploads kept in it,
-//!   sealed with their uploader's key.
+//!   sealed with the conversation's customer's key.
 //! * [`handler`] — command handling: load the aggregate, decide, append with
 //!   the expected version, retry on a conflict.
 #![forbid(unsafe_code)]

@@ -7,7 +7,7 @@
 //! content (images, PDF, plain text, else `415`) and, for a customer, how
 //! many files they uploaded today (`attachments.customer_uploads_per_day`,
 //! else `429`: what a visitor can make the server keep for free). It stores
-//! the file sealed with the uploader's data key ([`AttachmentStore`]) and
+//! the file sealed with the data key of the conversation's customer ([`AttachmentStore`]) and
 //! answers its id, which a message then refers to
 //! (`POST …/messages` with `attachments`).
 //!
@@ -16,7 +16,7 @@
 //! conversation itself) and is served with the sniffed type, `nosniff`,
 //! `Content-Disposition: attachment` for anything but an image, and a CSP
 //! that lets nothing in it run (`default-src 'none'; sandbox`). A file whose
-//! uploader was erased is `410 gone`: its bytes are ciphertext nobody can open.
+//! conversation's customer was erased (their key seals every file of it, whoever sent it) is `410 gone`: its bytes are ciphertext nobody can open.
 //!
 //! These routes sit outside the API's 256 KiB body limit
 //! ([`super::router_with`]) with a limit of their own.
@@ -92,7 +92,7 @@ fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
         description = "The file's bytes (at most `attachments.max_bytes`, 10 MiB by default). Accepted: PNG, JPEG, GIF, WebP, PDF, plain text (UTF-8), recognised by content."),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Stored, sealed with the uploader's key", body = Uploaded),
+        (status = 201, description = "Stored, sealed with the key of the conversation's customer", body = Uploaded),
         (status = 400, description = "No or an invalid `name`, or an empty file", body = ErrorBody),
         (status = 403, description = "The caller has been erased", body = ErrorBody),
         (status = 404, description = "No such conversation, or not the caller's", body = ErrorBody),
@@ -115,7 +115,8 @@ async fn upload(
     }
     let name = FileName::parse(&params.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let id = parse_id(&id)?;
-    crate::service::authorize(&state, &caller, &id).await?;
+    let (_, conversation) = crate::service::authorize(&state, &caller, &id).await?;
+    let customer = conversation.started().map(|s| s.customer.clone()).ok_or(ApiError::NotFound("conversation"))?;
     // Read at most the limit, whatever the headers said.
     let bytes = axum::body::to_bytes(body, limits.max_bytes).await.map_err(|_| ApiError::PayloadTooLarge)?;
     if bytes.is_empty() {
@@ -130,7 +131,7 @@ async fn upload(
             return Err(ApiError::TooManyRequests { retry_after: wait });
         }
     }
-    let stored = limits.store.store(&caller.tenant, &id, &caller.user, &name, &bytes).await?;
+    let stored = limits.store.store(&caller.tenant, &id, &caller.user, &customer, &name, &bytes).await?;
     metrics::counter!("jamuna_attachments_uploaded_total", "type" => stored.content_type.mime()).increment(1);
     Ok((StatusCode::CREATED, axum::Json(Uploaded::from(&stored))))
 }
@@ -143,7 +144,7 @@ async fn upload(
         (status = 200, description = "The file, with its sniffed `Content-Type`, `X-Content-Type-Options: nosniff`, `Content-Disposition` (`attachment` unless an image) and `Content-Security-Policy: default-src 'none'; sandbox`",
             content_type = "application/octet-stream", body = Vec<u8>),
         (status = 404, description = "No such conversation or attachment, or not the caller's", body = ErrorBody),
-        (status = 410, description = "The uploader has been erased: the file is gone", body = ErrorBody),
+        (status = 410, description = "The conversation's customer has been erased: the file is gone", body = ErrorBody),
     ))]
 async fn download(
     State(state): State<AppState>,
