@@ -196,7 +196,11 @@ pub fn blob_store(config: &Config) -> Result<Arc<dyn jamuna_commands::blobs::Blo
                 );
             };
             let region = config.blobs.s3_region.clone();
-            let endpoint = config.blobs.s3_endpoint.clone().unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+            let Some(endpoint) = config.blobs.s3_endpoint.clone() else {
+                anyhow::bail!(
+                    "blobs.url is s3://{bucket}: set blobs.s3_endpoint to an http:// S3-compatible endpoint (AWS S3 over https is not built yet)"
+                );
+            };
             Arc::new(
                 S3Blobs::new(S3Config {
                     endpoint,
