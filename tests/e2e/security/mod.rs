@@ -2,6 +2,7 @@
 //! real `jamuna serve` (issue 16's findings, one module each).
 
 mod customer_view;
+mod doors;
 mod erasure;
 mod held;
 mod identity;
