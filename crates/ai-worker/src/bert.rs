@@ -23,6 +23,7 @@
 //! The encoder runs on its own rayon pool of a set number of threads (config
 //! `model.threads`); gemm splits each product over that pool.
 
+use crate::simd::{dot, sum, vectorized};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
@@ -280,19 +281,6 @@ fn par_rows_with(data: &mut [f32], other: &[f32], width: usize, f: impl Fn(&mut 
     data.par_chunks_mut(ROWS_PER_TASK * width).zip(other.par_chunks(ROWS_PER_TASK * width)).for_each(|(d, o)| f(d, o));
 }
 
-/// Runs `f` compiled for the widest vector instructions this CPU has (AVX-512, AVX2, …).
-fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    struct Op<F>(F);
-    impl<R, F: FnOnce() -> R> pulp::WithSimd for Op<F> {
-        type Output = R;
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _: S) -> R {
-            (self.0)()
-        }
-    }
-    pulp::Arch::new().dispatch(Op(f))
-}
-
 #[inline(always)]
 fn add_bias_rows(rows: &mut [f32], bias: &[f32]) {
     for row in rows.chunks_exact_mut(bias.len()) {
@@ -307,35 +295,6 @@ fn add_rows(rows: &mut [f32], other: &[f32]) {
     for (x, o) in rows.iter_mut().zip(other) {
         *x += o;
     }
-}
-
-/// Lanes of the explicit accumulators below: floating-point sums are only vectorised
-/// when written as independent lanes.
-const LANES: usize = 16;
-
-#[inline(always)]
-fn sum(xs: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let mut chunks = xs.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (a, x) in acc.iter_mut().zip(c) {
-            *a += x;
-        }
-    }
-    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for ((s, p), q) in acc.iter_mut().zip(x).zip(y) {
-            *s += p * q;
-        }
-    }
-    acc.iter().sum::<f32>() + ca.remainder().iter().zip(cb.remainder()).map(|(p, q)| p * q).sum::<f32>()
 }
 
 /// Layer norm of each row (width = `norm.gamma.len()`), in place.

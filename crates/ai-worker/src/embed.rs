@@ -246,7 +246,7 @@ impl AsyncEmbedder {
 
 /// Cosine similarity of two unit vectors (their dot product).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    crate::simd::dot(a, b)
 }
 
 #[cfg(test)]

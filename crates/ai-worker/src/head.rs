@@ -37,11 +37,7 @@ pub(crate) struct LinearHead {
 impl LinearHead {
     /// Logits of one embedding. `x.len()` must equal `dim` (checked by callers).
     pub fn logits(&self, x: &[f32]) -> Vec<f32> {
-        self.weights
-            .chunks_exact(self.dim)
-            .zip(&self.bias)
-            .map(|(row, b)| self.input_scale * row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + b)
-            .collect()
+        self.weights.chunks_exact(self.dim).zip(&self.bias).map(|(row, b)| self.input_scale * crate::simd::dot(row, x) + b).collect()
     }
 
     /// Whether the arrays have the shapes the header claims.

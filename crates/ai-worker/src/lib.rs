@@ -96,6 +96,7 @@ pub mod learn;
 pub mod live;
 pub mod retrain;
 pub mod router;
+pub mod simd;
 pub mod worker;
 
 #[cfg(feature = "bench")]

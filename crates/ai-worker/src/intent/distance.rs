@@ -74,7 +74,12 @@ impl Mahalanobis {
     /// dimension (about 1 for a typical example of a taught intent, larger further out).
     pub fn score(&self, x: &[f32]) -> f32 {
         let d = self.dim;
-        let z: Vec<f32> = (0..d).map(|i| self.whitening[i * d..i * d + i + 1].iter().zip(x).map(|(w, v)| w * v).sum()).collect();
+        let z: Vec<f32> = (0..d)
+            .map(|i| {
+                let n = (i + 1).min(x.len());
+                crate::simd::dot(&self.whitening[i * d..i * d + n], &x[..n])
+            })
+            .collect();
         let best = self
             .means
             .chunks_exact(d.max(1))

@@ -47,7 +47,7 @@ mod train;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{EmbedError, Embedder, cosine};
+use crate::embed::{EmbedError, Embedder};
 use crate::head::LinearHead;
 
 pub use calibrate::{
@@ -298,7 +298,9 @@ impl IntentModel {
         if embedding.len() != self.head.dim {
             return Prediction { intent: None, confidence: 0.0, top: Vec::new(), evidence: None };
         }
-        let sims: Vec<f32> = self.exemplars.chunks_exact(self.head.dim).map(|e| cosine(e, embedding)).collect();
+        // Every exemplar is read: in lanes, with the CPU's widest vectors.
+        let sims: Vec<f32> =
+            crate::simd::vectorized(|| self.exemplars.chunks_exact(self.head.dim).map(|e| crate::simd::dot(e, embedding)).collect());
         let neighbours = self.label(top_k(&sims, self.calibration.knn_neighbours.max(1)));
         self.decide(embedding, &neighbours)
     }
