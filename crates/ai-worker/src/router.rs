@@ -435,6 +435,10 @@ mod tests {
     fn team(s: &str) -> TeamId {
         TeamId::parse(s).unwrap()
     }
+    /// `id` started by customer `cus` of acme, on the web.
+    fn started(id: &ConversationId) -> ConversationEvent {
+        ConversationEvent::ConversationStarted { tenant: acme(), conversation_id: id.clone(), customer: u("cus"), channel: Channel::Web }
+    }
     fn config(capacity: u32) -> RouterConfig {
         RouterConfig { capacity, offline_after: Some(Duration::from_secs(60)), tick: Duration::from_secs(1) }
     }
@@ -450,12 +454,7 @@ mod tests {
         let mut p = 0;
         for i in 1..=n {
             let id = c(&format!("c{i}"));
-            let started = ConversationEvent::ConversationStarted {
-                tenant: acme(),
-                conversation_id: id.clone(),
-                customer: u("cus"),
-                channel: Channel::Web,
-            };
+            let started = started(&id);
             for e in [
                 started,
                 ConversationEvent::TeamAssigned { team: Some(team("billing")) },
@@ -504,12 +503,7 @@ mod tests {
     fn a_conversation_of_no_team_goes_to_any_online_agent_once_the_tenant_has_a_team() {
         let mut r = Routing::default();
         let id = c("c9");
-        let started = ConversationEvent::ConversationStarted {
-            tenant: acme(),
-            conversation_id: id.clone(),
-            customer: u("cus"),
-            channel: Channel::Web,
-        };
+        let started = started(&id);
         r.fold_conversation(&acme(), &id, 1, &started);
         assert!(r.decide(&acme(), &[u("zed")], Instant::now(), &config(5)).is_empty(), "the bot still has it");
         r.fold_conversation(&acme(), &id, 2, &ConversationEvent::HandoffRequested { reason: HandoffReason::CustomerAsked, why: None });
@@ -542,12 +536,7 @@ mod tests {
     fn a_tenant_without_teams_keeps_its_agents_conversations_however_long_they_are_away() {
         let mut r = Routing::default();
         let id = c("c1");
-        let started = ConversationEvent::ConversationStarted {
-            tenant: acme(),
-            conversation_id: id.clone(),
-            customer: u("cus"),
-            channel: Channel::Web,
-        };
+        let started = started(&id);
         r.fold_conversation(&acme(), &id, 1, &started);
         r.fold_conversation(&acme(), &id, 2, &ConversationEvent::AgentAssigned { agent: u("ann") });
         let t0 = Instant::now();
