@@ -127,6 +127,32 @@ async fn customers_and_agents_cannot_raise_their_role() {
     assert_eq!(me["role"], "agent", "{me}");
 }
 
+/// The status of a POST to `path` whose head declares `length` bytes of JSON
+/// and whose body is never sent.
+async fn declared_but_unsent(app: &App, path: &str, token: &str, length: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.expect("the head is sent");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            match socket.read(&mut buf).await.expect("read") {
+                0 => break,
+                n => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server answers before the body arrives");
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("a status line: {line:?}"))
+}
+
 #[tokio::test]
 async fn oversized_and_malformed_bodies_and_frames_are_refused_and_nothing_is_stored() {
     let app = spawn_app().await;
@@ -140,8 +166,11 @@ async fn oversized_and_malformed_bodies_and_frames_are_refused_and_nothing_is_st
             r.expect("a response").status().as_u16()
         }
     };
-    let huge = format!(r#"{{"text": "{}"}}"#, "a".repeat(2 * 1024 * 1024));
-    assert_eq!(send(huge.into_bytes()).await, 413, "a 2 MiB body");
+    // A 2 MiB body is refused from its declared length, before it is read. The
+    // request goes over a raw socket that sends the head and waits for the
+    // answer: a client still writing the body when the server answers and closes
+    // may see a reset instead of the 413 (a race in the client, not the server).
+    assert_eq!(declared_but_unsent(&app, &path, &visitor, 2 * 1024 * 1024).await, 413, "a 2 MiB body");
     for (what, body) in [
         ("not JSON", b"{not json".to_vec()),
         ("not UTF-8", vec![0xff, 0xfe, 0x7b]),
