@@ -39,6 +39,9 @@ const CHECKPOINTS: &str = "checkpoints";
 pub struct MongoReadDb {
     db: Database,
     staged_documents: usize,
+    /// The most statements one `update` command carries on this server
+    /// ([`STATEMENTS_PER_COMMAND`], or [`FERRETDB_STATEMENTS_PER_COMMAND`]).
+    statements_per_command: usize,
 }
 
 impl MongoReadDb {
@@ -47,7 +50,10 @@ impl MongoReadDb {
         let client = Client::with_uri_str(url).await.map_err(StoreError::unavailable)?;
         let db = client.database(name);
         db.run_command(doc! {"ping": 1}).await.map_err(StoreError::unavailable)?;
-        Ok(Self { db, staged_documents: STAGED_DOCUMENTS })
+        let build = db.run_command(doc! {"buildInfo": 1}).await.map_err(StoreError::unavailable)?;
+        let statements_per_command =
+            if build.contains_key("ferretdbVersion") { FERRETDB_STATEMENTS_PER_COMMAND } else { STATEMENTS_PER_COMMAND };
+        Ok(Self { db, staged_documents: STAGED_DOCUMENTS, statements_per_command })
     }
 
     /// Rebuilds of the models on this handle write out what they hold every
@@ -133,7 +139,7 @@ impl MongoReadDb {
         if !inserts.is_empty() {
             self.collection(collection).insert_many(inserts).await?;
         }
-        for statements in command_chunks(updates)? {
+        for statements in command_chunks(updates, self.statements_per_command)? {
             let expected = statements.len() as i64;
             let reply = self.db.run_command(doc! {"update": collection, "updates": statements, "ordered": true}).await?;
             write_errors(&reply)?;
@@ -151,17 +157,26 @@ impl MongoReadDb {
 
 /// The most statements one `update` command carries.
 const STATEMENTS_PER_COMMAND: usize = 1_000;
+/// The most on FerretDB (seen in `buildInfo`). FerretDB 1.24's SQLite backend
+/// keeps each statement's query open until the whole command ends
+/// (`defer closer.Close()` in a loop, msg_update.go) and needs one more
+/// connection for each statement's write, out of a pool of 100: a few
+/// concurrent commands of dozens of statements took every connection and
+/// waited for ever for one more (the distributed mode hung under
+/// `jamuna bench chat --customers 50`). Eight per command leaves the pool
+/// room for a dozen concurrent writers.
+const FERRETDB_STATEMENTS_PER_COMMAND: usize = 8;
 /// The most bytes of statements one `update` command carries (a command
 /// must stay under the server's 16 MiB document limit).
 const BYTES_PER_COMMAND: usize = 8 << 20;
 
 /// `statements` cut into commands' worth.
-fn command_chunks(statements: Vec<Document>) -> Result<Vec<Vec<Document>>, StoreError> {
+fn command_chunks(statements: Vec<Document>, most: usize) -> Result<Vec<Vec<Document>>, StoreError> {
     let mut chunks = Vec::new();
     let (mut chunk, mut bytes) = (Vec::new(), 0);
     for s in statements {
         let size = mongodb::bson::to_vec(&s).map_err(StoreError::internal)?.len();
-        if !chunk.is_empty() && (chunk.len() == STATEMENTS_PER_COMMAND || bytes + size > BYTES_PER_COMMAND) {
+        if !chunk.is_empty() && (chunk.len() >= most.max(1) || bytes + size > BYTES_PER_COMMAND) {
             chunks.push(std::mem::take(&mut chunk));
             bytes = 0;
         }
@@ -422,6 +437,19 @@ pub fn regex_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_are_cut_into_commands_of_at_most_so_many_statements() {
+        let statements: Vec<Document> = (0..20).map(|i| doc! {"q": {"_id": i}, "u": {"_id": i}}).collect();
+        let sizes = |most| command_chunks(statements.clone(), most).unwrap().iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(FERRETDB_STATEMENTS_PER_COMMAND), vec![8, 8, 4]);
+        assert_eq!(sizes(STATEMENTS_PER_COMMAND), vec![20]);
+        let big = "x".repeat(3 << 20);
+        let large: Vec<Document> = (0..5).map(|i| doc! {"q": {"_id": i}, "u": {"b": big.clone()}}).collect();
+        assert_eq!(command_chunks(large, 1000).unwrap().iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1], "under 8 MiB each");
+    }
+
     #[test]
     fn regex_metacharacters_are_escaped() {
         assert_eq!(super::regex_escape("a.b*(c)"), "a\\.b\\*\\(c\\)");
