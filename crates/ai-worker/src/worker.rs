@@ -386,12 +386,12 @@ impl Worker {
             metrics::histogram!("jamuna_ai_worker_wait_seconds").record(waited.as_secs_f64());
         }
         let started = Instant::now();
-        let mut asked = Vec::with_capacity(messages.len());
-        for recorded in messages {
-            if let Some(text) = self.customer_text(recorded).await {
-                asked.push(Asked { recorded, text });
-            }
-        }
+        // Opened together: in the distributed mode each opening asks the key
+        // store (MongoDB, never cached: see `keys::mongo`) for the customer's key.
+        // One after another that was ~5.6 ms a message, 157 ms of a batch of 28.
+        let texts = futures::future::join_all(messages.iter().map(|recorded| self.customer_text(recorded))).await;
+        let asked: Vec<Asked> =
+            messages.iter().zip(texts).filter_map(|(recorded, text)| text.map(|text| Asked { recorded, text })).collect();
         stage("open", started);
         metrics::histogram!("jamuna_ai_worker_batch_messages").record(asked.len() as f64);
         for wave in waves(asked, |a| &a.recorded.stream) {
