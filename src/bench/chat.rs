@@ -25,8 +25,11 @@
 //! With `--examples FILE` (a `text,category` CSV such as BANKING77's training
 //! split) the embedded server's demo tenant first gets those examples, one
 //! answer per intent and a model trained on them (as `bench answer` does),
-//! and the customers ask the examples' texts: the issue's setup. (The
-//! distributed mode is not given examples: with `--examples` it is not run.)
+//! and the customers ask the examples' texts: the issue's setup. The
+//! distributed mode is taught the same over its API, as an admin would
+//! ([`train_over_api`]: the examples imported, a model asked for and trained
+//! by an AI worker), and measured once every worker has gone idle (each
+//! replica trains its own copy of the model).
 
 use super::Latencies;
 use super::ws::{Server, Ws, open, rss_mib, spawn, spawn_binary};
@@ -65,8 +68,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     ai_workers: usize,
     /// Only the embedded mode.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "distributed_only")]
     embedded_only: bool,
+    /// Only the distributed mode.
+    #[arg(long)]
+    distributed_only: bool,
     /// Keep the trained data directory of `--examples` here: the first run
     /// trains into it, later runs start each server from a fresh copy of it
     /// (so every run begins from the same log) instead of training again.
@@ -102,6 +108,8 @@ struct Row {
     server_cores: f64,
     /// This process's (the customers') CPU over the same seconds, in cores.
     client_cores: f64,
+    /// Each server process's CPU over the measured seconds, in cores, by role.
+    role_cores: Vec<(String, f64)>,
 }
 
 pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
@@ -131,23 +139,28 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
     };
     let questions: Arc<[String]> = questions.into();
 
-    eprintln!("embedded: starting jamuna serve --dev…");
-    let mut env = vec![model.clone(), unlimited.clone(), visitors.clone(), sockets.clone()];
-    if let Some(dir) = &trained {
-        env.push(("JAMUNA_DATA_DIR", dir.path().display().to_string()));
+    if !args.distributed_only {
+        eprintln!("embedded: starting jamuna serve --dev…");
+        let mut env = vec![model.clone(), unlimited.clone(), visitors.clone(), sockets.clone()];
+        if let Some(dir) = &trained {
+            env.push(("JAMUNA_DATA_DIR", dir.path().display().to_string()));
+        }
+        let serve = match &args.server_binary {
+            Some(binary) => spawn_binary(binary, &["serve", "--dev"], &env)?,
+            None => spawn(&["serve", "--dev"], &env)?,
+        };
+        for &customers in &args.customers {
+            rows.push(measure("embedded", "serve", &serve, std::slice::from_ref(&serve), customers, &questions, &args).await?);
+        }
+        drop(serve);
     }
-    let serve = match &args.server_binary {
-        Some(binary) => spawn_binary(binary, &["serve", "--dev"], &env)?,
-        None => spawn(&["serve", "--dev"], &env)?,
-    };
-    for &customers in &args.customers {
-        rows.push(measure("embedded", "serve", &serve, std::slice::from_ref(&serve), customers, &questions, &args).await?);
-    }
-    drop(serve);
     drop(trained);
 
     let distributed = match (&nats_url, &mongodb_url) {
-        _ if args.embedded_only || args.examples.is_some() => None,
+        _ if args.embedded_only => None,
+        _ if args.distributed_only && (nats_url.is_none() || mongodb_url.is_none()) => {
+            bail!("--distributed-only needs --nats-url and --mongodb-url (or JAMUNA_EVENT_LOG=nats://… and JAMUNA_MONGODB_URL)")
+        }
         (Some(nats), Some(mongodb)) if nats.starts_with("nats://") => Some((nats.clone(), mongodb.clone())),
         (Some(other), Some(_)) => bail!("--nats-url must be a nats:// URL, not {other}"),
         _ => None,
@@ -177,6 +190,10 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
             for _ in 0..workers {
                 roles.push(spawn(&["ai-worker"], &env)?);
             }
+            if let Some(path) = &args.examples {
+                let workers: Vec<&Server> = roles[2..].iter().collect();
+                train_over_api(&roles[0], &workers, path).await.context("distributed: teaching the demo tenant")?;
+            }
             let workers = if workers == 1 { "ai-worker".to_owned() } else { format!("{workers} ai-workers") };
             let servers = if redis_url.is_some() { "NATS, MongoDB, Redis" } else { "NATS, MongoDB" };
             let processes = format!("gateway+projector+{workers}; {servers}");
@@ -203,7 +220,6 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
                 rows.push(row?);
             }
         }
-        None if args.examples.is_some() => eprintln!("distributed: not run (--examples trains the embedded server only)"),
         None => eprintln!("distributed: not run (give --nats-url and --mongodb-url, or JAMUNA_EVENT_LOG=nats://… and JAMUNA_MONGODB_URL)"),
     }
 
@@ -235,12 +251,19 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
             r.processes
         );
     }
+    println!("CPU per answer, by process (the per-role cost a capacity plan starts from):");
+    for r in rows.iter().filter(|r| r.answers > 0) {
+        let per: Vec<String> =
+            r.role_cores.iter().map(|(role, cores)| format!("{role} {:.2} ms", cores * r.seconds * 1000.0 / r.answers as f64)).collect();
+        println!("  {:<12} {:>4} customers: {}", r.mode, r.customers, per.join(", "));
+    }
     for r in &rows {
         println!(
             "{}",
             json!({"mode": r.mode, "customers": r.customers, "answers": r.answers, "answers_per_s": r.answers as f64 / r.seconds,
                 "p50_ms": r.latency.ms(0.5), "p99_ms": r.latency.ms(0.99), "handoffs": r.handoffs,
-                "server_cores": r.server_cores, "client_cores": r.client_cores, "rss_mib": r.rss_mib})
+                "server_cores": r.server_cores, "client_cores": r.client_cores, "rss_mib": r.rss_mib,
+                "role_cores": r.role_cores.iter().map(|(role, c)| json!({"role": role, "cores": c})).collect::<Vec<_>>()})
         );
     }
     Ok(())
@@ -283,6 +306,99 @@ async fn trained_data_dir(
         std::fs::write(cache.join(TRAINED_MARK), path.display().to_string())?;
     }
     Ok((dir, texts))
+}
+
+/// Rows per import: a part of BANKING77's CSV stays under the gateway's
+/// 256 KiB body limit.
+const IMPORT_ROWS: usize = 1500;
+
+/// One CSV field, quoted.
+fn csv_field(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Teaches the demo tenant of a distributed deployment the examples in
+/// `path` over its API, as an admin would: the examples imported in parts
+/// (`POST /api/v1/kb/import`, text/csv), one answer per intent, a model asked
+/// for (`POST /api/v1/kb/train`); returns once `GET /api/v1/kb/model` says
+/// `trained` and every AI worker has gone idle (a replica without the model
+/// in its own data directory trains a copy when it reads the recording).
+async fn train_over_api(gateway: &Server, workers: &[&Server], path: &std::path::Path) -> Result<()> {
+    let http = reqwest::Client::new();
+    let base = &gateway.base;
+    for s in std::iter::once(gateway).chain(workers.iter().copied()) {
+        wait_ready(&http, &s.base).await?;
+    }
+    let (email, password) = gateway.admin.clone().context("the dev gateway printed no admin login")?;
+    // The gateway reads the admin from the projector's read model: retry until it is there.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let token = loop {
+        let login = json!({"tenant": "demo", "email": email, "password": password});
+        let r = http.post(format!("{base}/api/v1/auth/login")).json(&login).send().await?;
+        if r.status().is_success() {
+            let v: Value = r.json().await?;
+            break v["access_token"].as_str().context("no token")?.to_string();
+        }
+        if Instant::now() > deadline || r.status().as_u16() == 400 {
+            bail!("the demo admin cannot sign in: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        // 401 until the projector has the admin; sign-in attempts are rate limited (429: Retry-After).
+        let wait = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let examples = jamuna_domain::knowledge_base::import::parse_examples(&text).context("the examples were not read")?;
+    let intents: std::collections::BTreeSet<&str> = examples.iter().map(|e| e.intent.as_str()).collect();
+    let mut parts: Vec<String> = examples
+        .chunks(IMPORT_ROWS)
+        .map(|part| {
+            let rows: String = part.iter().map(|e| format!("{},{}\n", csv_field(&e.text), csv_field(&e.intent))).collect();
+            format!("text,category\n{rows}")
+        })
+        .collect();
+    let answers: String = intents
+        .iter()
+        .map(|i| format!("{},{}\n", csv_field(i), csv_field(&format!("Here is how we help with {}.", i.replace('_', " ")))))
+        .collect();
+    parts.push(format!("intent,answer\n{answers}"));
+    eprintln!("distributed: importing {} examples of {} intents over the API…", examples.len(), intents.len());
+    for part in parts {
+        let r =
+            http.post(format!("{base}/api/v1/kb/import")).bearer_auth(&token).header("content-type", "text/csv").body(part).send().await?;
+        if !r.status().is_success() {
+            bail!("importing examples: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+    }
+    let r = http.post(format!("{base}/api/v1/kb/train")).bearer_auth(&token).send().await?;
+    if !r.status().is_success() {
+        bail!("asking for a model: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    let started = Instant::now();
+    eprintln!("distributed: an AI worker is training the model…");
+    loop {
+        let v: Value = http.get(format!("{base}/api/v1/kb/model")).bearer_auth(&token).send().await?.json().await?;
+        if v["state"] == "trained" {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("no model within 30 minutes: {v}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!("distributed: trained in {:.0} s; waiting for every AI worker to go idle…", started.elapsed().as_secs_f64());
+    let busy = || workers.iter().filter_map(|s| cpu_seconds(s.child.id())).sum::<f64>();
+    loop {
+        let before = busy();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if (busy() - before) / 3.0 < 0.1 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("the AI workers are still busy 30 minutes after the model was asked for");
+        }
+    }
+    eprintln!("distributed: ready after {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Written last into a `--trained-cache`: its copy is complete.
@@ -420,10 +536,17 @@ async fn ask(c: &mut Customer, http: &reqwest::Client, base: &str, n: u64, quest
     c.ws.send(Message::Text(frame.to_string().into())).await?;
     let mut asked_at = None;
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(30), c.ws.next())
-            .await
-            .context("no reply within 30 s")?
-            .context("socket closed")??;
+        let Ok(m) = tokio::time::timeout(Duration::from_secs(30), c.ws.next()).await else {
+            // Say whether the answer was never made or made and not pushed.
+            let url = format!("{base}/api/v1/conversations/{}", c.conversation);
+            let detail: Value = http.get(url).bearer_auth(&c.token).send().await?.json().await.unwrap_or_default();
+            let events: Vec<String> = detail["events"]
+                .as_array()
+                .map(|es| es.iter().rev().take(6).map(|e| format!("{} v{}", e["event"]["type"], e["version"])).collect())
+                .unwrap_or_default();
+            bail!("no reply within 30 s to version {asked_at:?} of {}; its last events, newest first: {events:?}", c.conversation);
+        };
+        let m = m.context("socket closed")??;
         let Message::Text(t) = m else { continue };
         let f: Value = serde_json::from_str(t.as_str())?;
         match f["type"].as_str() {
@@ -505,9 +628,12 @@ async fn measure(
             break; // a customer failed: its task says why below
         }
     }
-    let metrics_before = metrics_text(&http, &base).await;
-    let server_cpu = || all.iter().filter_map(|s| cpu_seconds(s.child.id())).sum::<f64>();
-    let (server_before, client_before) = (server_cpu(), cpu_seconds(std::process::id()).unwrap_or(0.0));
+    let mut metrics_before = Vec::new();
+    for s in all {
+        metrics_before.push(metrics_text(&http, &s.base).await);
+    }
+    let each_cpu = || all.iter().map(|s| cpu_seconds(s.child.id()).unwrap_or(0.0)).collect::<Vec<f64>>();
+    let (each_before, client_before) = (each_cpu(), cpu_seconds(std::process::id()).unwrap_or(0.0));
     let started = Instant::now();
     let _ = go_tx.send(Some(started));
     eprintln!("{mode}: warm-up took {:.1} s; measuring for {} s…", warm.elapsed().as_secs_f64(), args.seconds);
@@ -518,13 +644,20 @@ async fn measure(
         handoffs += h;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let server_cores = (server_cpu() - server_before) / seconds;
+    let role_cores: Vec<(String, f64)> = all
+        .iter()
+        .zip(each_cpu().iter().zip(&each_before))
+        .map(|(s, (after, before))| (s.role.clone(), (after - before) / seconds))
+        .collect();
+    let server_cores = role_cores.iter().map(|(_, c)| c).sum();
     let client_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - client_before) / seconds;
     let rss_mib = all.iter().filter_map(|s| rss_mib(s.child.id())).sum();
-    if let (Some(before), Some(after)) = (metrics_before, metrics_text(&http, &base).await) {
-        eprintln!("{mode}, {customers} customers, where the time went (the gateway's /metrics):");
-        for line in where_time_went(&before, &after) {
-            eprintln!("  {line}");
+    for (s, before) in all.iter().zip(metrics_before) {
+        if let (Some(before), Some(after)) = (before, metrics_text(&http, &s.base).await) {
+            eprintln!("{mode}, {customers} customers, where the time went ({}'s /metrics):", s.role);
+            for line in where_time_went(&before, &after) {
+                eprintln!("  {line}");
+            }
         }
     }
     Ok(Row {
@@ -538,6 +671,7 @@ async fn measure(
         rss_mib,
         server_cores,
         client_cores,
+        role_cores,
     })
 }
 

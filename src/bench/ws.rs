@@ -34,9 +34,14 @@ pub struct Args {
 /// A `jamuna` child process (killed when dropped) and the address it printed.
 pub(super) struct Server {
     pub child: std::process::Child,
+    /// The subcommand it runs: `serve`, `gateway`, `projector`, `ai-worker`.
+    pub role: String,
     pub base: String,
     /// Printed by dev-mode `serve` and `gateway`.
     pub widget_key: Option<String>,
+    /// The demo admin's email and password, printed by dev-mode `serve` and
+    /// `gateway` when the demo tenant is created.
+    pub admin: Option<(String, String)>,
     _data: tempfile::TempDir,
 }
 
@@ -75,9 +80,12 @@ pub(super) fn spawn_binary(binary: &std::path::Path, args: &[&str], env: &[(&str
     let mut child = cmd.spawn().with_context(|| format!("cannot start jamuna {args:?}"))?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = std::io::BufReader::new(stdout).lines();
-    let (mut base, mut widget_key) = (None, None);
+    let (mut base, mut widget_key, mut admin) = (None, None, None);
     for line in lines.by_ref() {
         let line = line?;
+        if let Some((email, password)) = line.split("admin login: ").nth(1).and_then(|l| l.split_once(" / ")) {
+            admin = Some((email.trim().to_string(), password.trim().to_string()));
+        }
         if let Some(k) = line.split("widget key: ").nth(1) {
             widget_key = Some(k.trim().to_string());
         }
@@ -88,7 +96,9 @@ pub(super) fn spawn_binary(binary: &std::path::Path, args: &[&str], env: &[(&str
     }
     std::thread::spawn(move || for _ in lines {});
     match base {
-        Some(base) => Ok(Server { child, base, widget_key, _data: data }),
+        Some(base) => {
+            Ok(Server { child, role: args.first().copied().unwrap_or("jamuna").to_owned(), base, widget_key, admin, _data: data })
+        }
         None => bail!("jamuna {args:?} did not start"),
     }
 }
