@@ -14,7 +14,7 @@ NATS_VERSION := v2.15.2
 FERRETDB_VERSION := v1.24.2
 APT_PACKAGES := redis-server chromium
 
-.PHONY: serve test tools deps model build ui release clients mobile clean-data
+.PHONY: serve test tools deps model build ui release clients mobile clean-data check-adapters
 
 ## serve: install what is missing, fetch the model, build, and start Jamuna
 ## embedded on http://localhost:8080 (dev mode: a demo tenant, knowledge base
@@ -47,6 +47,12 @@ deps:
 ## profile with the numeric crates optimised), so the two share one build.
 build:
 	@scripts/build.sh
+
+## check-adapters: clippy over the adapters that are off by default (the
+## KurrentDB event log, cargo feature `kurrent`). Not part of `make test`: it
+## compiles a second gRPC/HTTP/TLS stack, minutes on 2 cores.
+check-adapters:
+	cargo clippy --workspace --all-targets --features jamuna-commands/kurrent -- -D warnings
 
 ## release: the optimised binary, for benchmarks (`jamuna bench …`).
 release:
