@@ -126,6 +126,7 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
     let unlimited = ("JAMUNA_RATE_LIMIT_PER_MINUTE", "100000000".to_string());
     // One IP plays every customer.
     let visitors = ("JAMUNA_VISITORS_PER_IP_PER_HOUR", "100000000".to_string());
+    let per_key = ("JAMUNA_VISITORS_PER_WIDGET_KEY_PER_HOUR", "100000000".to_string());
     let sockets = ("JAMUNA_SOCKETS_PER_IP", "100000".to_string());
     let mut rows = Vec::new();
 
@@ -141,7 +142,7 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
 
     if !args.distributed_only {
         eprintln!("embedded: starting jamuna serve --dev…");
-        let mut env = vec![model.clone(), unlimited.clone(), visitors.clone(), sockets.clone()];
+        let mut env = vec![model.clone(), unlimited.clone(), visitors.clone(), per_key.clone(), sockets.clone()];
         if let Some(dir) = &trained {
             env.push(("JAMUNA_DATA_DIR", dir.path().display().to_string()));
         }
@@ -173,6 +174,7 @@ pub async fn run(args: Args, config: &crate::config::Config) -> Result<()> {
                 model,
                 unlimited,
                 visitors,
+                per_key,
                 sockets,
                 ("JAMUNA_EVENT_LOG", nats.to_owned()),
                 ("JAMUNA_NATS_STREAM", format!("BENCH_{id}")),
