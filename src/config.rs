@@ -52,6 +52,12 @@ pub const KEYS: &[Key] = &[
     Key { switch: true, ..key("dev", "JAMUNA_DEV", "dev", "Dev mode: generated secret, demo tenant and admin, anonymous seed socket") },
     key("model.threads", "JAMUNA_MODEL_THREADS", "model-threads", "Threads the embedding model runs on; 0: every core"),
     key(
+        "model.precision",
+        "JAMUNA_MODEL_PRECISION",
+        "model-precision",
+        "The encoder's matrix products: auto (bf16 on AMX tiles where the CPU has them, else f32) or f32",
+    ),
+    key(
         "event_log.url",
         "JAMUNA_EVENT_LOG",
         "event-log",
@@ -270,12 +276,20 @@ impl HttpConfig {
 pub struct ModelConfig {
     /// Threads of the encoder's pool; 0: every core this process may use.
     pub threads: usize,
+    /// The encoder's matrix products: `auto` (bf16 on AMX tiles where the CPU has them,
+    /// else f32) or `f32`.
+    pub precision: String,
 }
 
 impl ModelConfig {
     /// The encoder's thread count, 0 resolved to every core.
     pub fn threads(&self) -> usize {
         if self.threads == 0 { jamuna_ai_worker::embed::default_threads() } else { self.threads }
+    }
+
+    /// The encoder's precision (checked when the configuration is loaded).
+    pub fn precision(&self) -> Result<jamuna_ai_worker::Precision> {
+        self.precision.parse().map_err(|e: String| anyhow::anyhow!("{} (model.precision): {e}", env_of("model.precision")))
     }
 }
 
@@ -455,6 +469,7 @@ impl Config {
             bail!("{} (http.access_token_ttl_secs) is 0: give at least 1 second", env_of("http.access_token_ttl_secs"));
         }
         self.event_log_url()?;
+        self.model.precision()?;
         self.http.limits()?;
         self.blob_url()?;
         if self.attachments.max_bytes == 0 {
@@ -689,6 +704,7 @@ mod tests {
             | "model.threads"
             | "attachments.max_bytes" => "4321",
             "blobs.url" => "s3://sample",
+            "model.precision" => "f32",
             "notify.unanswered_after_secs" => "4321",
             "smtp.url" => "smtp://sample:2525",
             p if p.contains("_per_") => "4321",
@@ -806,6 +822,7 @@ mod tests {
             | "model.threads"
             | "attachments.max_bytes" => "1234",
             "blobs.url" => "s3://other",
+            "model.precision" => "auto",
             "notify.unanswered_after_secs" => "1234",
             "smtp.url" => "smtps://other:465",
             p if p.contains("_per_") => "1234",

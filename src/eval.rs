@@ -34,10 +34,10 @@ pub struct Args {
 
 pub async fn run(args: Args, config: &Config) -> Result<()> {
     let dir = config.model_dir.clone();
-    let threads = config.model.threads();
+    let model = config.model.clone();
     let options = EvalOptions { oos_label: args.oos_label, val: args.val, seeds: args.seeds as usize, retention: args.retention };
     let report = tokio::task::spawn_blocking(move || {
-        let embedder = crate::ports::embedder(&dir, threads)?;
+        let embedder = crate::ports::embedder(&dir, &model)?;
         jamuna_ai_worker::eval::run_with(&embedder, &args.train, &args.test, &options).context("evaluation failed")
     })
     .await??;

@@ -136,7 +136,7 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
     let fingerprint = examples_fingerprint(&held);
     let examples = jamuna_ai_worker::learn::canonical(&held);
     let dir = config.model_dir.clone();
-    let threads = config.model.threads();
+    let model = config.model.clone();
     let bar = indicatif::ProgressBar::new(examples.len() as u64).with_message("embedding examples");
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg:24} [{bar:40}] {pos}/{len} ({eta})")
@@ -145,7 +145,7 @@ async fn train(config: &Config, tenant: &str) -> Result<()> {
     );
     let progress = bar.clone();
     let trained = tokio::task::spawn_blocking(move || {
-        let embedder = crate::ports::embedder(&dir, threads)?;
+        let embedder = crate::ports::embedder(&dir, &model)?;
         jamuna_ai_worker::learn::train(&embedder, &examples, &mut |done, total| {
             progress.set_position(done as u64);
             if done == total {

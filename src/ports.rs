@@ -266,10 +266,10 @@ pub async fn write_side(config: &Config) -> Result<WriteSide> {
     Ok(WriteSide { log, sealer, commands })
 }
 
-/// The embedding model in `model_dir`, running on `threads` threads (config
-/// `model.threads`, resolved by `ModelConfig::threads`; blocking: seconds on first load).
-pub fn embedder(model_dir: &Path, threads: usize) -> Result<Embedder> {
-    Embedder::load_with_threads(model_dir, threads)
+/// The embedding model in `model_dir`, as `model` says (threads and precision; blocking:
+/// seconds on first load).
+pub fn embedder(model_dir: &Path, model: &crate::config::ModelConfig) -> Result<Embedder> {
+    Embedder::load_with(model_dir, model.threads(), model.precision()?)
         .with_context(|| format!("cannot load the embedding model from {} (run scripts/fetch-model.sh)", model_dir.display()))
 }
 

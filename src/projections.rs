@@ -38,8 +38,7 @@ pub async fn replay(args: ReplayArgs, config: &Config) -> Result<()> {
     // The knowledge-base vectors and the content gaps embed again, so the model is loaded.
     let wants = |name: &str| args.projection.as_deref().is_none_or(|n| n == name);
     if wants(jamuna_projections::vectors::PROJECTION) || wants(jamuna_projections::gaps::PROJECTION) {
-        let embedder =
-            jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(ports::embedder(&config.model_dir, config.model.threads())?));
+        let embedder = jamuna_ai_worker::AsyncEmbedder::new(std::sync::Arc::new(ports::embedder(&config.model_dir, &config.model)?));
         if wants(jamuna_projections::vectors::PROJECTION) {
             let vectors: std::sync::Arc<dyn jamuna_projections::Projection> = ports::vectors(config, &embedder).await?;
             projections.push(vectors);

@@ -72,10 +72,10 @@ pub(super) async fn train_tenant(
         .map_err(|e| anyhow::anyhow!("cannot import the examples: {e}"))?;
     println!("training on {} examples of {} intents…", examples.len(), intents.len());
     let model_dir = config.model_dir.clone();
-    let threads = config.model.threads();
+    let model = config.model.clone();
     let canonical = learn::canonical(examples);
     let trained = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder = crate::ports::embedder(&model_dir, threads)?;
+        let embedder = crate::ports::embedder(&model_dir, &model)?;
         Ok(learn::train(&embedder, &canonical, &mut |_, _| {})?)
     })
     .await??;

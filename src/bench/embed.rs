@@ -16,10 +16,11 @@ pub struct Args {
     data: Option<PathBuf>,
 }
 
-pub async fn run(args: Args, model_dir: &Path, threads: usize) -> Result<()> {
+pub async fn run(args: Args, model_dir: &Path, model: &crate::config::ModelConfig) -> Result<()> {
     let dir = model_dir.to_path_buf();
+    let model = model.clone();
     let report = tokio::task::spawn_blocking(move || -> Result<_> {
-        let embedder = crate::ports::embedder(&dir, threads)?;
+        let embedder = crate::ports::embedder(&dir, &model)?;
         let sentences: Vec<String> = match &args.data {
             Some(path) => {
                 let examples = jamuna_ai_worker::eval::read_examples(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -27,7 +28,13 @@ pub async fn run(args: Args, model_dir: &Path, threads: usize) -> Result<()> {
             }
             None => jamuna_ai_worker::bench::mixed_sentences(args.sentences),
         };
-        println!("embedding {} sentences with {} threads (model.threads)", sentences.len(), embedder.threads());
+        println!(
+            "embedding {} sentences with {} threads (model.threads), products in {} (model.precision {})",
+            sentences.len(),
+            embedder.threads(),
+            embedder.precision(),
+            model.precision
+        );
         bench_embed(&embedder, &sentences).context("the benchmark failed")
     })
     .await??;

@@ -33,7 +33,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Ws(args) => ws::run(args, &config.model_dir).await,
         BenchCommand::Replay(args) => replay::run(args, config.mongodb.url.as_deref()).await,
-        BenchCommand::Embed(args) => embed::run(args, &config.model_dir, config.model.threads()).await,
+        BenchCommand::Embed(args) => embed::run(args, &config.model_dir, &config.model).await,
         BenchCommand::Answer(args) => answer::run(args, config).await,
         BenchCommand::Chat(args) => chat::run(args, config).await,
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 /// The embedding model, loaded once for the answerer and the gaps projection.
 pub fn embedder(config: &Config) -> Result<AsyncEmbedder> {
-    Ok(AsyncEmbedder::new(Arc::new(ports::embedder(&config.model_dir, config.model.threads())?)))
+    Ok(AsyncEmbedder::new(Arc::new(ports::embedder(&config.model_dir, &config.model)?)))
 }
 
 /// The answerer: the embedding model and the knowledge-base index.

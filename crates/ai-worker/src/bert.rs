@@ -20,6 +20,11 @@
 //! - **GELU with a vectorisable `erf`** ([`erf`]: a rational approximation, within 2e-7
 //!   of the exact function, as close as `f32` holds it) instead of libm's scalar one.
 //!
+//! - **bf16 on AMX tiles where the CPU has them** ([`Precision::Auto`], the default): the
+//!   four products of each layer in bf16 with f32 sums ([`jamuna_amx`]: Intel Sapphire
+//!   Rapids and later), everything else in f32. Elsewhere, or with [`Precision::F32`],
+//!   every product is f32.
+//!
 //! The encoder runs on its own rayon pool of a set number of threads (config
 //! `model.threads`); gemm splits each product over that pool.
 
@@ -38,19 +43,63 @@ struct Norm {
     beta: Vec<f32>,
 }
 
+/// How the encoder's matrix products are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// bf16 inputs with f32 sums on AMX tiles where this CPU and kernel have them, f32
+    /// elsewhere. Every embedding stays within cosine 0.995 of the f32 one (measured
+    /// over BANKING77's 10,003 questions; pinned by a test).
+    Auto,
+    /// f32 everywhere (gemm).
+    F32,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "f32" => Ok(Self::F32),
+            other => Err(format!("{other:?} is not a precision: auto or f32")),
+        }
+    }
+}
+
+/// A weight matrix `(in, out)` as the products read it.
+enum Weight {
+    /// f32, through candle's `matmul` (gemm).
+    F32(Tensor),
+    /// bf16, packed for AMX tiles.
+    Bf16(jamuna_amx::PackedBf16),
+}
+
+impl Weight {
+    /// `t`, `(k, n)`, in bf16 when `bf16` and the tiles cover its shape, else in f32.
+    fn new(t: Tensor, bf16: bool) -> candle_core::Result<Self> {
+        if bf16 {
+            let (k, n) = t.dims2()?;
+            if let Some(packed) = jamuna_amx::PackedBf16::pack(&t.flatten_all()?.to_vec1::<f32>()?, k, n) {
+                return Ok(Self::Bf16(packed));
+            }
+        }
+        Ok(Self::F32(t))
+    }
+}
+
 /// One transformer layer, its weights arranged for the forward pass.
 struct Layer {
     /// `(hidden, 3·hidden)`: query, key and value side by side.
-    qkv: Tensor,
+    qkv: Weight,
     qkv_bias: Vec<f32>,
-    attn_out: Tensor,
+    attn_out: Weight,
     attn_out_bias: Vec<f32>,
     attn_norm: Norm,
     /// `(hidden, intermediate)`.
-    up: Tensor,
+    up: Weight,
     up_bias: Vec<f32>,
     /// `(intermediate, hidden)`.
-    down: Tensor,
+    down: Weight,
     down_bias: Vec<f32>,
     out_norm: Norm,
 }
@@ -70,11 +119,17 @@ pub struct Bert {
     eps: f32,
     pool: rayon::ThreadPool,
     threads: usize,
+    bf16: bool,
 }
 
 impl std::fmt::Debug for Bert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bert").field("hidden", &self.hidden).field("layers", &self.layers.len()).field("threads", &self.threads).finish()
+        f.debug_struct("Bert")
+            .field("hidden", &self.hidden)
+            .field("layers", &self.layers.len())
+            .field("threads", &self.threads)
+            .field("bf16", &self.bf16)
+            .finish()
     }
 }
 
@@ -93,8 +148,9 @@ fn transposed(vb: &VarBuilder, out: usize, inp: usize, name: &str) -> candle_cor
 
 impl Bert {
     /// Builds the encoder from the weights in `vb` (a Hugging Face `BertModel` checkpoint),
-    /// to run on `threads` threads.
-    pub fn load(vb: VarBuilder, config: &Config, threads: usize) -> candle_core::Result<Self> {
+    /// to run on `threads` threads with its products in `precision`.
+    pub fn load(vb: VarBuilder, config: &Config, threads: usize, precision: Precision) -> candle_core::Result<Self> {
+        let bf16 = precision == Precision::Auto && jamuna_amx::available();
         let (h, inter) = (config.hidden_size, config.intermediate_size);
         if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
             candle_core::bail!("hidden size {h} is not a multiple of {} heads", config.num_attention_heads);
@@ -110,7 +166,7 @@ impl Bert {
             let attn = l.pp("attention.self");
             let weights = ["query", "key", "value"].map(|p| attn.get((h, h), &format!("{p}.weight")));
             let [q, k, v] = weights;
-            let qkv = Tensor::cat(&[q?, k?, v?], 0)?.t()?.contiguous()?;
+            let qkv = Weight::new(Tensor::cat(&[q?, k?, v?], 0)?.t()?.contiguous()?, bf16)?;
             let mut qkv_bias = Vec::with_capacity(3 * h);
             for p in ["query", "key", "value"] {
                 qkv_bias.extend(vec1(&attn, h, &format!("{p}.bias"))?);
@@ -118,12 +174,12 @@ impl Bert {
             layers.push(Layer {
                 qkv,
                 qkv_bias,
-                attn_out: transposed(&l, h, h, "attention.output.dense.weight")?,
+                attn_out: Weight::new(transposed(&l, h, h, "attention.output.dense.weight")?, bf16)?,
                 attn_out_bias: vec1(&l, h, "attention.output.dense.bias")?,
                 attn_norm: norm(&l.pp("attention.output.LayerNorm"), h)?,
-                up: transposed(&l, inter, h, "intermediate.dense.weight")?,
+                up: Weight::new(transposed(&l, inter, h, "intermediate.dense.weight")?, bf16)?,
                 up_bias: vec1(&l, inter, "intermediate.dense.bias")?,
-                down: transposed(&l, h, inter, "output.dense.weight")?,
+                down: Weight::new(transposed(&l, h, inter, "output.dense.weight")?, bf16)?,
                 down_bias: vec1(&l, h, "output.dense.bias")?,
                 out_norm: norm(&l.pp("output.LayerNorm"), h)?,
             });
@@ -148,12 +204,18 @@ impl Bert {
             eps: config.layer_norm_eps as f32,
             pool,
             threads,
+            bf16,
         })
     }
 
     /// Threads the encoder runs on.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Whether the products run in bf16 on AMX tiles (else f32).
+    pub fn bf16(&self) -> bool {
+        self.bf16
     }
 
     /// Embeds a batch of token-id sequences: each sentence's mean-pooled, L2-normalised
@@ -264,11 +326,20 @@ impl Bert {
     }
 }
 
-/// `x (rows, k) · w (k, n)` through candle (gemm, on the current rayon pool).
-fn matmul(x: &[f32], rows: usize, k: usize, w: &Tensor) -> candle_core::Result<Vec<f32>> {
-    let t = Tensor::from_slice(x, (rows, k), &Device::Cpu)?;
-    debug_assert_eq!(w.dtype(), DType::F32);
-    t.matmul(w)?.flatten_all()?.to_vec1::<f32>()
+/// `x (rows, k) · w (k, n)` on the current rayon pool: through candle (gemm) in f32, or
+/// on AMX tiles in bf16.
+fn matmul(x: &[f32], rows: usize, k: usize, w: &Weight) -> candle_core::Result<Vec<f32>> {
+    match w {
+        Weight::F32(w) => {
+            let t = Tensor::from_slice(x, (rows, k), &Device::Cpu)?;
+            debug_assert_eq!(w.dtype(), DType::F32);
+            t.matmul(w)?.flatten_all()?.to_vec1::<f32>()
+        }
+        Weight::Bf16(w) => {
+            debug_assert_eq!(w.k(), k);
+            Ok(jamuna_amx::matmul(x, rows, w))
+        }
+    }
 }
 
 /// Runs `f` over chunks of whole rows of `data` (rows of `width`) on the current pool.

@@ -11,8 +11,9 @@
 //! 4. L2-normalise.
 //!
 //! The encoder itself is [`crate::bert`], our own forward pass (no padding, fused and
-//! pre-transposed weights, vectorised GELU) on a pool of a set number of threads
-//! ([`Embedder::load_with_threads`]; config `model.threads`, default every core).
+//! pre-transposed weights, vectorised GELU, bf16 products on AMX tiles where the CPU has
+//! them) on a pool of a set number of threads ([`Embedder::load_with`]; config
+//! `model.threads`, default every core, and `model.precision`, default `auto`).
 //!
 //! Embedding is CPU-bound: call [`Embedder::embed`] from a blocking context, or from
 //! async code through [`AsyncEmbedder`], which runs it on tokio's blocking pool, never on
@@ -25,7 +26,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 
-use crate::bert::Bert;
+use crate::bert::{Bert, Precision};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 /// The directory name, under the models directory, that `scripts/fetch-model.sh` fills.
@@ -82,13 +83,14 @@ impl std::fmt::Debug for Embedder {
 
 impl Embedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir` onto the CPU,
-    /// to run on every core ([`default_threads`]).
+    /// to run on every core ([`default_threads`]) with [`Precision::Auto`].
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
-        Self::load_with_threads(dir, default_threads())
+        Self::load_with(dir, default_threads(), Precision::Auto)
     }
 
-    /// [`Embedder::load`], running the encoder on `threads` threads (at least one).
-    pub fn load_with_threads(dir: &Path, threads: usize) -> Result<Self, EmbedError> {
+    /// [`Embedder::load`], running the encoder on `threads` threads (at least one) with
+    /// its products in `precision`.
+    pub fn load_with(dir: &Path, threads: usize, precision: Precision) -> Result<Self, EmbedError> {
         let file = |name: &str| -> Result<PathBuf, EmbedError> {
             let path = dir.join(name);
             if path.is_file() { Ok(path) } else { Err(EmbedError::ModelMissing { path }) }
@@ -119,13 +121,18 @@ impl Embedder {
         // in this crate, and the model is only 90 MB.
         let bytes = std::fs::read(&weights_path).map_err(|_| EmbedError::ModelMissing { path: weights_path.clone() })?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        let model = Bert::load(vb, &config, threads)?;
+        let model = Bert::load(vb, &config, threads, precision)?;
         Ok(Self { model, tokenizer, dim: config.hidden_size, max_tokens })
     }
 
     /// Threads the encoder runs on.
     pub fn threads(&self) -> usize {
         self.model.threads()
+    }
+
+    /// What the encoder's products run in: `"bf16 (AMX)"` or `"f32"`.
+    pub fn precision(&self) -> &'static str {
+        if self.model.bf16() { "bf16 (AMX)" } else { "f32" }
     }
 
     /// Dimension of the embeddings (384 for all-MiniLM-L6-v2).

@@ -101,6 +101,7 @@ pub mod worker;
 
 #[cfg(feature = "bench")]
 pub use bench::{EmbedBenchReport, bench_embed};
+pub use bert::Precision;
 pub use chunk::{ChunkConfig, Passage, split_passages};
 pub use embed::{AsyncEmbedder, EmbedError, Embedder};
 pub use eval::{EvalError, EvalReport};

@@ -55,6 +55,35 @@ fn whole_embeddings_match_the_sentence_transformers_f32_reference() {
     }
 }
 
+/// The default precision (`auto`) on a CPU with AMX runs the products in bf16: every
+/// embedding stays within cosine 0.995 of the f32 one (short, long, one-word and
+/// non-English sentences, in a batch and alone) and within 0.999 of it on average.
+/// Elsewhere it must have stayed in f32.
+#[test]
+fn bf16_embeddings_stay_within_0_995_of_f32() {
+    let auto = jamuna_ai_worker::Embedder::load(&crate::model_dir()).unwrap();
+    if auto.precision() == "f32" {
+        assert!(!jamuna_amx::available(), "AMX is available but the default encoder runs in f32");
+        eprintln!("no AMX bf16 on this machine: the default encoder runs in f32 (nothing to compare)");
+        return;
+    }
+    assert_eq!(auto.precision(), "bf16 (AMX)");
+    let mut texts = jamuna_ai_worker::bench::mixed_sentences(150);
+    texts.extend(REFERENCE_SENTENCES.iter().map(|s| s.to_string()));
+    texts.extend(["refund".to_owned(), "¿Dónde está mi tarjeta?".to_owned(), "word ".repeat(300)]);
+    let f32s = embedder().embed(&texts).unwrap();
+    let bf16s = auto.embed(&texts).unwrap();
+    let cosines: Vec<f32> = f32s.iter().zip(&bf16s).map(|(a, b)| cosine(a, b)).collect();
+    let (worst, at) = cosines.iter().zip(&texts).fold((1.0f32, ""), |w, (&c, t)| if c < w.0 { (c, t.as_str()) } else { w });
+    assert!(worst >= 0.995, "{at:?}: cosine {worst} between bf16 and f32");
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    assert!(mean >= 0.999, "mean cosine {mean} between bf16 and f32");
+    for text in ["refund", REFERENCE_SENTENCES[2]] {
+        let c = cosine(&auto.embed_one(text).unwrap(), &embedder().embed_one(text).unwrap());
+        assert!(c >= 0.995, "{text:?} alone: cosine {c}");
+    }
+}
+
 #[test]
 fn embeddings_are_unit_vectors_of_the_model_dimension() {
     let e = embedder().embed(&["hello", "", "Why was I charged twice for one coffee?"]).unwrap();

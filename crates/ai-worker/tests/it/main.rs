@@ -38,7 +38,9 @@ fn shared() -> &'static Arc<Embedder> {
     static EMBEDDER: OnceLock<Arc<Embedder>> = OnceLock::new();
     EMBEDDER.get_or_init(|| {
         let dir = model_dir();
-        match Embedder::load(&dir) {
+        // f32: these tests pin the f32 arithmetic (sentence-transformers' reference);
+        // `embed::bf16_embeddings_stay_within_0_995_of_f32` checks the bf16 products.
+        match Embedder::load_with(&dir, jamuna_ai_worker::embed::default_threads(), jamuna_ai_worker::Precision::F32) {
             Ok(e) => Arc::new(e),
             Err(e) => panic!(
                 "cannot load the model from {}: {e}\n\
