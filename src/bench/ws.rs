@@ -129,7 +129,8 @@ pub(super) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::Maybe
 /// A socket authenticated by its first frame, subscribed to `conversation` after `after_version`.
 pub(super) async fn open(base: &str, token: &str, conversation: &str, after_version: u64) -> Result<Ws> {
     let url = format!("{}/api/v1/ws", base.replacen("http", "ws", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    // No Nagle, as browsers do.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
     ws.send(Message::Text(json!({"type": "auth", "token": token}).to_string().into())).await?;
     let ready = ws.next().await.context("closed")??;
     if !ready.to_text().unwrap_or_default().contains("\"ready\"") {

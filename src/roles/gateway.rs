@@ -152,6 +152,14 @@ pub async fn serve_api(
     tracing::info!(%addr, "jamuna gateway is up");
 
     let app = jamuna_gateway::router_with(state, extra).into_make_service_with_connect_info::<SocketAddr>();
+    // No Nagle: a socket's frames go out as soon as they are written. With it, a push
+    // written while the customer's delayed ACK of the previous frame is pending waited
+    // for that ACK (up to 40 ms on Linux): one customer alone saw a p50 of 44 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot turn off Nagle's algorithm on a connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
