@@ -37,6 +37,14 @@ use std::sync::Arc;
 
 pub use crate::decision::{AnswerConfig, Decision};
 
+/// A message as the models read it: its embedding, and the tenant's intent model's
+/// prediction with the intent's answer (`None` when the tenant has no model).
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub embedding: Vec<f32>,
+    pub intent: Option<(crate::Prediction, Option<String>)>,
+}
+
 /// The tenants' knowledge, embedded, and the model that embeds messages.
 pub struct Answerer {
     embedder: AsyncEmbedder,
@@ -99,24 +107,38 @@ impl Answerer {
         self.decide_embedded(tenant, text, None).await
     }
 
-    /// Embeds many messages' texts in one call (one forward pass per length
-    /// bucket): a batch of messages is embedded together, then each decided
-    /// with its embedding ([`Answerer::decide_embedded`]).
-    pub async fn embed_all(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.embedder.embed(texts).await
+    /// Reads many messages (tenant, text) at once: one embedding call for all their
+    /// texts (one forward pass per length bucket), then each tenant's intent model
+    /// over all of its messages together (one nearest-example product, off the
+    /// runtime's threads). A batch of messages is read together, then each decided
+    /// with its reading ([`Answerer::decide_embedded`]).
+    pub async fn read_all(&self, messages: Vec<(TenantId, String)>) -> Result<Vec<Read>, EmbedError> {
+        let (tenants, texts): (Vec<TenantId>, Vec<String>) = messages.into_iter().unzip();
+        let embeddings = self.embedder.embed(texts).await?;
+        let reads: Vec<(TenantId, Vec<f32>)> = tenants.into_iter().zip(embeddings).collect();
+        let intents = Arc::clone(&self.intents);
+        tokio::task::spawn_blocking(move || {
+            let predicted = intents.predict_all(&reads);
+            reads.into_iter().zip(predicted).map(|((_, embedding), intent)| Read { embedding, intent }).collect()
+        })
+        .await
+        .map_err(|e| EmbedError::Task(e.to_string()))
     }
 
-    /// [`Answerer::decide`], with `text`'s embedding when it was computed
-    /// already (`None`: embedded here).
-    pub async fn decide_embedded(&self, tenant: &TenantId, text: &str, embedded: Option<&[f32]>) -> Result<Decision, EmbedError> {
-        let query = match embedded {
-            Some(q) => q.to_vec(),
+    /// [`Answerer::decide`], with the message's reading when a batch computed it
+    /// already (`None`: read here).
+    pub async fn decide_embedded(&self, tenant: &TenantId, text: &str, read: Option<&Read>) -> Result<Decision, EmbedError> {
+        let query = match read {
+            Some(r) => r.embedding.clone(),
             None => self.embedder.embed(vec![text.to_string()]).await?.into_iter().next().unwrap_or_default(),
         };
         let hits = self.search(tenant, &query).await;
         let retrieved = choose(text, &query, &hits, &self.phrases, &self.config);
         // The tenant's intent model, if trained, has the first word (with_intent).
-        let predicted = self.intents.predict(tenant, &query);
+        let predicted = match read {
+            Some(r) => r.intent.clone(),
+            None => self.intents.predict(tenant, &query),
+        };
         Ok(with_intent(retrieved, predicted.as_ref().map(|p| &p.0), predicted.as_ref().and_then(|p| p.1.as_deref())))
     }
 }

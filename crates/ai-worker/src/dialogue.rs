@@ -34,7 +34,7 @@ use jamuna_domain::knowledge_base::KnowledgeBaseEvent;
 use jamuna_domain::{ConversationId, TenantId, UserId};
 use jamuna_projections::sessions::{SessionContext, SessionStore};
 
-use crate::answer::Answerer;
+use crate::answer::{Answerer, Read};
 use crate::decision::{Decision, SMALL_TALK};
 use crate::embed::EmbedError;
 use crate::learn::ModelCache;
@@ -181,7 +181,7 @@ impl Answerer {
         self.decide_in_session_embedded(tenant, conversation, customer, text, None).await
     }
 
-    /// [`Answerer::decide_in_session`], with `text`'s embedding when a batch
+    /// [`Answerer::decide_in_session`], with the message's reading when a batch
     /// computed it already.
     pub async fn decide_in_session_embedded(
         &self,
@@ -189,10 +189,10 @@ impl Answerer {
         conversation: &ConversationId,
         customer: &UserId,
         text: &str,
-        embedded: Option<&[f32]>,
+        read: Option<&Read>,
     ) -> Result<Decision, EmbedError> {
         let Some(store) = &self.sessions else {
-            return Ok(self.decide_in_context_embedded(tenant, text, &SessionContext::default(), embedded).await?.0);
+            return Ok(self.decide_in_context_embedded(tenant, text, &SessionContext::default(), read).await?.0);
         };
         let now = chrono::Utc::now();
         let context = match store.touch(tenant, conversation, customer, now).await {
@@ -208,7 +208,7 @@ impl Answerer {
                 SessionContext::default()
             }
         };
-        let (decision, next) = self.decide_in_context_embedded(tenant, text, &context, embedded).await?;
+        let (decision, next) = self.decide_in_context_embedded(tenant, text, &context, read).await?;
         if next != context
             && let Err(e) = store.set_context(tenant, conversation, &next).await
         {
@@ -228,16 +228,16 @@ impl Answerer {
         self.decide_in_context_embedded(tenant, text, context, None).await
     }
 
-    /// [`Answerer::decide_in_context`], with `text`'s embedding when a batch
+    /// [`Answerer::decide_in_context`], with the message's reading when a batch
     /// computed it already.
     pub async fn decide_in_context_embedded(
         &self,
         tenant: &TenantId,
         text: &str,
         context: &SessionContext,
-        embedded: Option<&[f32]>,
+        read: Option<&Read>,
     ) -> Result<(Decision, SessionContext), EmbedError> {
-        let mut decision = self.decide_embedded(tenant, text, embedded).await?;
+        let mut decision = self.decide_embedded(tenant, text, read).await?;
         let mut question = text.trim().to_owned();
         if let Some(previous) = context.last_question.as_deref().filter(|p| !p.trim().is_empty())
             && !stands(&decision)

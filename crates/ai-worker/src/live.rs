@@ -216,6 +216,34 @@ impl LiveIntents {
         Some((prediction, answer))
     }
 
+    /// [`LiveIntents::predict`] for many embedded messages at once, in order: each
+    /// tenant's messages go through its model together, so the nearest-example search
+    /// reads the tenant's examples once for all of them (one matrix product) instead
+    /// of once a message.
+    pub fn predict_all(&self, reads: &[(TenantId, Vec<f32>)]) -> Vec<Option<(Prediction, Option<String>)>> {
+        let mut out: Vec<Option<(Prediction, Option<String>)>> = vec![None; reads.len()];
+        let mut tenants: Vec<&TenantId> = reads.iter().map(|(t, _)| t).collect();
+        tenants.sort();
+        tenants.dedup();
+        for tenant in tenants {
+            let Some(model) = self.model(tenant) else { continue };
+            let at: Vec<usize> = (0..reads.len()).filter(|&i| &reads[i].0 == tenant).collect();
+            let queries: Vec<Vec<f32>> = at.iter().map(|&i| reads[i].1.clone()).collect();
+            let predictions = match model.predict_many(&queries) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the batched intent prediction failed; predicting one by one");
+                    queries.iter().map(|q| model.predict(q)).collect()
+                }
+            };
+            for (i, prediction) in at.into_iter().zip(predictions) {
+                let answer = prediction.intent.as_ref().and_then(|intent| self.with(tenant, |t| t.answers.get(intent).cloned()));
+                out[i] = Some((prediction, answer));
+            }
+        }
+        out
+    }
+
     /// How many examples `tenant` has.
     pub fn examples(&self, tenant: &TenantId) -> usize {
         self.with(tenant, |t| t.examples.len())

@@ -435,7 +435,10 @@ impl Worker {
         if live.is_empty() {
             return;
         }
-        let queries = match self.answerer.embed_all(live.iter().map(|(a, _)| a.text.clone()).collect()).await {
+        let messages = live.iter().map(|(a, _)| (a.recorded.stream.tenant().clone(), a.text.clone())).collect();
+        // The wave's texts embedded together, and each tenant's intent model over all
+        // of its messages at once (the "embed" stage counts both).
+        let reads = match self.answerer.read_all(messages).await {
             Ok(q) if q.len() == live.len() => q,
             Ok(_) | Err(_) => {
                 tracing::error!(messages = live.len(), "ai-worker cannot embed messages");
@@ -444,19 +447,19 @@ impl Worker {
         };
         let started = stage("embed", started);
         // Each message is decided and answered in a task of its own, so the
-        // wave's decisions (vector search, intent vote: CPU) use every core
+        // wave's decisions (vector search, session context: CPU) use every core
         // of the runtime instead of taking turns on this one task.
         let batch = live.len();
         let tasks: Vec<_> = live
             .into_iter()
-            .zip(queries)
-            .map(|((asked, customer), query)| {
+            .zip(reads)
+            .map(|((asked, customer), read)| {
                 let recorded = asked.recorded.clone();
                 // Each message continues its own trace, as `handle_traced` does.
                 let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position, batch);
                 let (commands, answerer, text) = (self.commands.clone(), self.answerer.clone(), asked.text);
                 tokio::spawn(tracing::Instrument::instrument(
-                    async move { decide_and_respond(&commands, &answerer, &recorded, &text, customer.as_ref(), &query).await },
+                    async move { decide_and_respond(&commands, &answerer, &recorded, &text, customer.as_ref(), &read).await },
                     span,
                 ))
             })
@@ -470,14 +473,14 @@ impl Worker {
     }
 }
 
-/// Decides about one message (its embedding computed) and appends the answer or the handoff.
+/// Decides about one message (read already: embedded, intent predicted) and appends the answer or the handoff.
 async fn decide_and_respond(
     commands: &CommandHandler,
     answerer: &Answerer,
     recorded: &RecordedEvent,
     text: &str,
     customer: Option<&jamuna_domain::UserId>,
-    query: &[f32],
+    read: &crate::answer::Read,
 ) {
     let started = Instant::now();
     let stream = &recorded.stream;
@@ -485,8 +488,8 @@ async fn decide_and_respond(
     // Read in the conversation's context (the session id is the conversation id).
     let conversation = jamuna_domain::ConversationId::parse(stream.id()).ok();
     let decided = match (&conversation, customer) {
-        (Some(id), Some(customer)) => answerer.decide_in_session_embedded(tenant, id, customer, text, Some(query)).await,
-        _ => answerer.decide_embedded(tenant, text, Some(query)).await,
+        (Some(id), Some(customer)) => answerer.decide_in_session_embedded(tenant, id, customer, text, Some(read)).await,
+        _ => answerer.decide_embedded(tenant, text, Some(read)).await,
     };
     let decision = match decided {
         Ok(d) => {

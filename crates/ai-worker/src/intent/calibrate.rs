@@ -333,7 +333,8 @@ fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -
         let oos_rows: Vec<usize> = hidden.iter().flat_map(|&c| rows_of[c].iter().copied()).collect();
         let scored: Vec<usize> = val_rows.iter().chain(&oos_rows).copied().collect();
         let queries: Vec<&[f32]> = scored.iter().map(|&i| xs[i]).collect();
-        let found = neighbours(&queries, &fit_x, config.knn_neighbours.max(1))?;
+        let exemplars = super::Exemplars::new(fit_x.concat(), dim)?;
+        let found = neighbours(&queries, &exemplars, config.knn_neighbours.max(1))?;
         for (&i, found) in scored.iter().zip(found) {
             held.push(HeldOut {
                 logits: head.logits(xs[i]),

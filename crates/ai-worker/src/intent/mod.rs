@@ -174,7 +174,7 @@ pub struct IntentModel {
     intents: Vec<String>,
     head: LinearHead,
     /// Every training embedding, row-major, `head.dim` wide.
-    exemplars: Vec<f32>,
+    exemplars: Exemplars,
     /// The intent (index) of each exemplar.
     exemplar_intents: Vec<u32>,
     threshold: f32,
@@ -261,6 +261,7 @@ impl TryFrom<ModelRepr> for IntentModel {
             }
             None => None,
         };
+        let exemplars = Exemplars::new(exemplars, r.head.dim).map_err(|e| IntentError::InvalidModel(format!("exemplars: {e}")))?;
         Ok(Self {
             intents: r.intents,
             head: r.head,
@@ -279,7 +280,7 @@ impl From<IntentModel> for ModelRepr {
             version: if m.distance.is_some() { MODEL_VERSION } else { 1 },
             intents: m.intents,
             head: m.head,
-            exemplars: encode_f32(&m.exemplars),
+            exemplars: m.exemplars.with_values(encode_f32),
             exemplar_intents: m.exemplar_intents,
             threshold: m.threshold,
             calibration: m.calibration,
@@ -299,8 +300,9 @@ impl IntentModel {
             return Prediction { intent: None, confidence: 0.0, top: Vec::new(), evidence: None };
         }
         // Every exemplar is read: in lanes, with the CPU's widest vectors.
-        let sims: Vec<f32> =
-            crate::simd::vectorized(|| self.exemplars.chunks_exact(self.head.dim).map(|e| crate::simd::dot(e, embedding)).collect());
+        let sims: Vec<f32> = self.exemplars.with_values(|values| {
+            crate::simd::vectorized(|| values.chunks_exact(self.head.dim).map(|e| crate::simd::dot(e, embedding)).collect())
+        });
         let neighbours = self.label(top_k(&sims, self.calibration.knn_neighbours.max(1)));
         self.decide(embedding, &neighbours)
     }
@@ -310,8 +312,7 @@ impl IntentModel {
         let dim = self.head.dim;
         let (ok, bad): (Vec<usize>, Vec<usize>) = (0..embeddings.len()).partition(|&i| embeddings[i].len() == dim);
         let queries: Vec<&[f32]> = ok.iter().map(|&i| embeddings[i].as_slice()).collect();
-        let refs: Vec<&[f32]> = self.exemplars.chunks_exact(dim).collect();
-        let found = neighbours(&queries, &refs, self.calibration.knn_neighbours.max(1))?;
+        let found = neighbours(&queries, &self.exemplars, self.calibration.knn_neighbours.max(1))?;
         let mut out: Vec<Option<Prediction>> = vec![None; embeddings.len()];
         for (&i, n) in ok.iter().zip(found) {
             out[i] = Some(self.decide(&embeddings[i], &self.label(n)));
@@ -356,8 +357,7 @@ impl IntentModel {
             return Err(IntentError::DimensionMismatch { index, found: embeddings[index].len(), expected: dim });
         }
         let queries: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
-        let refs: Vec<&[f32]> = self.exemplars.chunks_exact(dim).collect();
-        let found = neighbours(&queries, &refs, self.calibration.knn_neighbours.max(1))?;
+        let found = neighbours(&queries, &self.exemplars, self.calibration.knn_neighbours.max(1))?;
         Ok(queries
             .iter()
             .zip(found)
@@ -416,15 +416,54 @@ impl IntentModel {
         &self.calibration
     }
 }
-/// For each query, the `k` refs with the largest dot product, as (similarity, index),
-/// most similar first.
-fn neighbours(queries: &[&[f32]], refs: &[&[f32]], k: usize) -> candle_core::Result<Vec<Vec<(f32, usize)>>> {
+/// Every training embedding as one `(n, dim)` matrix, held once and never copied: the
+/// one-message search reads its values in place, and the batched search
+/// ([`IntentModel::predict_many`]) multiplies a batch's queries by it in one product.
+#[derive(Clone)]
+struct Exemplars(candle_core::Tensor);
+
+impl Exemplars {
+    /// `values`, row-major, `dim` wide.
+    fn new(values: Vec<f32>, dim: usize) -> candle_core::Result<Self> {
+        let rows = values.len() / dim.max(1);
+        Ok(Self(candle_core::Tensor::from_vec(values, (rows, dim), &candle_core::Device::Cpu)?))
+    }
+
+    /// Calls `f` with the values, row-major.
+    fn with_values<R>(&self, f: impl FnOnce(&[f32]) -> R) -> R {
+        let (storage, layout) = self.0.storage_and_layout();
+        match (&*storage, layout.contiguous_offsets()) {
+            (candle_core::Storage::Cpu(cpu), Some((start, end))) => match cpu.as_slice::<f32>() {
+                Ok(all) => f(&all[start..end]),
+                Err(_) => f(&[]),
+            },
+            // Built by `new` only: contiguous f32 on the CPU.
+            _ => f(&[]),
+        }
+    }
+}
+
+impl PartialEq for Exemplars {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.dims() == other.0.dims() && self.with_values(|a| other.with_values(|b| a == b))
+    }
+}
+
+impl std::fmt::Debug for Exemplars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exemplars{:?}", self.0.dims())
+    }
+}
+
+/// For each query, the `k` exemplars with the largest dot product, as (similarity,
+/// index), most similar first: one matrix product per 256 queries.
+fn neighbours(queries: &[&[f32]], exemplars: &Exemplars, k: usize) -> candle_core::Result<Vec<Vec<(f32, usize)>>> {
     use candle_core::{Device, Tensor};
-    let (Some(first), false) = (refs.first(), queries.is_empty()) else {
+    let (rows, dim) = exemplars.0.dims2()?;
+    if rows == 0 || queries.is_empty() {
         return Ok(vec![Vec::new(); queries.len()]);
-    };
-    let dim = first.len();
-    let r = Tensor::from_vec(refs.concat(), (refs.len(), dim), &Device::Cpu)?.t()?;
+    }
+    let r = exemplars.0.t()?;
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(256) {
         let q = Tensor::from_vec(chunk.concat(), (chunk.len(), dim), &Device::Cpu)?;

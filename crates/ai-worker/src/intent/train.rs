@@ -55,7 +55,7 @@ impl IntentModel {
         Ok(Self {
             intents: names,
             head,
-            exemplars: embeddings.concat(),
+            exemplars: super::Exemplars::new(embeddings.concat(), dim)?,
             exemplar_intents: ys.iter().map(|&y| y as u32).collect(),
             threshold: calibration.threshold,
             calibration,

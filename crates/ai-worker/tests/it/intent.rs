@@ -39,3 +39,36 @@ fn eval_rejects_a_test_intent_missing_from_training() {
     let err = eval::run(embedder(), &fixture("intents_train.csv"), &test, Some("oos")).unwrap_err();
     assert_eq!(err.to_string(), format!("{}:3: intent `greeting` is not in the training set (nor the out-of-scope label)", test.display()));
 }
+
+/// The worker reads a batch's messages together: each tenant's model predicts all of
+/// its messages in one product (`LiveIntents::predict_all`). The result is what
+/// predicting each message alone gives, in order, and `None` for a tenant with no model.
+#[test]
+fn a_batch_is_predicted_as_each_message_alone() {
+    use jamuna_domain::TenantId;
+    let train = read_examples(&fixture("intents_train.csv")).unwrap();
+    let model = std::sync::Arc::new(IntentModel::train(embedder(), &train, &TrainConfig::default()).unwrap());
+    let live = jamuna_ai_worker::live::LiveIntents::new(jamuna_ai_worker::AsyncEmbedder::new(crate::shared_embedder()));
+    let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+    live.install(&acme, 1, model);
+    let texts = ["my new card still hasn't been delivered", "what's a good pizza topping?", "I want my money back", "hello"];
+    let embeddings = embedder().embed(&texts).unwrap();
+    let reads: Vec<(TenantId, Vec<f32>)> =
+        embeddings.iter().enumerate().map(|(i, e)| (if i == 2 { globex.clone() } else { acme.clone() }, e.clone())).collect();
+    let batch = live.predict_all(&reads);
+    assert_eq!(batch.len(), reads.len());
+    for ((tenant, embedding), got) in reads.iter().zip(&batch) {
+        let alone = live.predict(tenant, embedding);
+        match (got, alone) {
+            (None, None) => assert_eq!(tenant, &globex),
+            (Some((p, answer)), Some((q, answer_alone))) => {
+                assert_eq!(p.intent, q.intent);
+                assert_eq!(p.top.iter().map(|t| &t.0).collect::<Vec<_>>(), q.top.iter().map(|t| &t.0).collect::<Vec<_>>());
+                assert!((p.confidence - q.confidence).abs() < 1e-4, "{} vs {}", p.confidence, q.confidence);
+                assert_eq!(answer, &answer_alone);
+            }
+            (got, alone) => panic!("batch {got:?} but alone {alone:?}"),
+        }
+    }
+    assert!(batch[0].as_ref().is_some_and(|(p, _)| p.intent.as_deref() == Some("card_arrival")), "{:?}", batch[0]);
+}
