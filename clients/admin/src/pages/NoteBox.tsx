@@ -4,7 +4,7 @@
  * to close). The note is sent with the ids of the agents picked whose
  * `@name` is still in its text.
  */
-import { useRef, useState } from 'react';
+import { useLayoutEffect, useRef, useState } from 'react';
 import type { UserItem } from '@jamuna/protocol';
 import { api } from '../client';
 import { type MentionQuery, insertMention, matchAgents, mentionAt, mentionLabel, mentionedIds } from './mentioned';
@@ -16,6 +16,17 @@ export function NoteBox({ id, agents, onError }: { id: string; agents: UserItem[
   const [picked, setPicked] = useState<{ id: string; label: string }[]>([]);
   const [busy, setBusy] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
+  // Where the caret goes once a picked mention is in the text: set as soon as React
+  // has written the new text, before the next key is handled. (A caret set one
+  // animation frame later pulled it back over whatever was typed in between.)
+  const caret = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const el = area.current;
+    if (el && caret.current !== null) {
+      el.setSelectionRange(caret.current, caret.current);
+      caret.current = null;
+    }
+  }, [draft]);
   const matches = query ? matchAgents(agents, query.query) : [];
   const open = matches.length > 0;
 
@@ -33,10 +44,8 @@ export function NoteBox({ id, agents, onError }: { id: string; agents: UserItem[
     setDraft(done.text);
     setPicked((p) => (p.some((x) => x.id === agent.id) ? p : [...p, { id: agent.id, label }]));
     setQuery(null);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(done.caret, done.caret);
-    });
+    caret.current = done.caret;
+    el.focus();
   };
 
   const send = async (): Promise<void> => {
