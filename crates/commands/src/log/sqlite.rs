@@ -388,7 +388,12 @@ impl EventLog for SqliteLog {
     }
 
     async fn head(&self) -> Result<u64, LogError> {
-        self.read(|c| c.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0)).map_err(LogError::internal)).await
+        self.read(|c| {
+            c.prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(LogError::internal)
+        })
+        .await
     }
 
     async fn subscribe_all(&self, after_position: u64) -> Result<Subscription, LogError> {

@@ -247,7 +247,12 @@ impl Hub {
 
     /// Follows the log from its head until the process stops, resubscribing
     /// after an error, and past an event whose envelope does not decode.
+    ///
+    /// Events are opened (decrypted: in the distributed mode each opening asks
+    /// the key store, a database round trip) up to [`OPENING_AHEAD`] at a time,
+    /// and published strictly in log order.
     pub async fn run(self: Arc<Self>, log: Arc<dyn EventLog>, sealer: Sealer) {
+        use futures::StreamExt;
         let mut after = match log.head().await {
             Ok(h) => h,
             Err(e) => {
@@ -259,37 +264,46 @@ impl Hub {
         loop {
             let mut skipped = false;
             match log.subscribe_all(after).await {
-                Ok(mut sub) => {
-                    while let Some(next) = sub.next().await {
+                Ok(sub) => {
+                    let events = futures::stream::unfold(sub, |mut sub| async move { sub.next().await.map(|next| (next, sub)) });
+                    let sealer = &sealer;
+                    let mut opened = std::pin::pin!(
+                        events
+                            .map(|next| async move {
+                                let recorded = next?;
+                                // The push continues the event's trace, as a child of
+                                // the span that appended it (see `EventMeta::span_id_hex`).
+                                let span = (recorded.stream.kind() == AggregateKind::Conversation).then(|| {
+                                    tracing::info_span!("push", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, stream = %recorded.stream, position = recorded.position)
+                                });
+                                let pushed = match &span {
+                                    Some(span) => tracing::Instrument::instrument(to_pushed(sealer, &recorded), span.clone()).await,
+                                    None => to_pushed(sealer, &recorded).await,
+                                };
+                                Ok::<_, LogError>((recorded, pushed, span))
+                            })
+                            .buffered(OPENING_AHEAD)
+                    );
+                    while let Some(next) = opened.next().await {
                         match next {
-                            Ok(recorded) => {
+                            Ok((recorded, pushed, span)) => {
                                 after = recorded.position;
                                 if recorded.stream.kind() == AggregateKind::User
                                     && let Ok(user) = UserId::parse(recorded.stream.id())
                                 {
                                     self.user_event(recorded.stream.tenant(), &user, &recorded.event_type, recorded.version);
                                 }
-                                // The push continues the event's trace, as a child of
-                                // the span that appended it (see `EventMeta::span_id_hex`).
-                                let span = (recorded.stream.kind() == AggregateKind::Conversation).then(|| {
-                                    tracing::info_span!("push", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, stream = %recorded.stream, position = recorded.position)
-                                });
-                                let work = async {
-                                    if let Some(p) = to_pushed(&sealer, &recorded).await {
-                                        // From the event's command to its push (the sockets' queues).
-                                        let since = (chrono::Utc::now() - recorded.meta.occurred_at).to_std().unwrap_or_default();
-                                        metrics::histogram!("jamuna_ws_push_seconds").record(since.as_secs_f64());
-                                        self.publish(p);
-                                    } else {
-                                        if recorded.stream.kind() == AggregateKind::Conversation {
-                                            metrics::counter!("jamuna_ws_push_skipped_total", "reason" => "unopenable").increment(1);
-                                        }
-                                        self.position.fetch_max(after, Ordering::Relaxed);
+                                let _entered = span.as_ref().map(|s| s.enter());
+                                if let Some(p) = pushed {
+                                    // From the event's command to its push (the sockets' queues).
+                                    let since = (chrono::Utc::now() - recorded.meta.occurred_at).to_std().unwrap_or_default();
+                                    metrics::histogram!("jamuna_ws_push_seconds").record(since.as_secs_f64());
+                                    self.publish(p);
+                                } else {
+                                    if recorded.stream.kind() == AggregateKind::Conversation {
+                                        metrics::counter!("jamuna_ws_push_skipped_total", "reason" => "unopenable").increment(1);
                                     }
-                                };
-                                match span {
-                                    Some(span) => tracing::Instrument::instrument(work, span).await,
-                                    None => work.await,
+                                    self.position.fetch_max(after, Ordering::Relaxed);
                                 }
                             }
                             // Everything before it has been delivered: go on after it.
@@ -316,6 +330,10 @@ impl Hub {
         }
     }
 }
+
+/// Events the push hub opens ahead of the one it publishes: their openings (a key
+/// store round trip each in the distributed mode) overlap, their pushes keep log order.
+const OPENING_AHEAD: usize = 32;
 
 /// A conversation event with its staff `event` frame (other aggregates are
 /// not pushed); [`crate::view::CustomerView::frame`] gives a customer's.
