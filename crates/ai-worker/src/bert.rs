@@ -119,7 +119,6 @@ pub struct Bert {
     eps: f32,
     pool: rayon::ThreadPool,
     threads: usize,
-    bf16: bool,
 }
 
 impl std::fmt::Debug for Bert {
@@ -128,7 +127,7 @@ impl std::fmt::Debug for Bert {
             .field("hidden", &self.hidden)
             .field("layers", &self.layers.len())
             .field("threads", &self.threads)
-            .field("bf16", &self.bf16)
+            .field("bf16", &self.bf16())
             .finish()
     }
 }
@@ -204,7 +203,6 @@ impl Bert {
             eps: config.layer_norm_eps as f32,
             pool,
             threads,
-            bf16,
         })
     }
 
@@ -213,9 +211,10 @@ impl Bert {
         self.threads
     }
 
-    /// Whether the products run in bf16 on AMX tiles (else f32).
+    /// Whether the products run in bf16 on AMX tiles (else f32): whether the weights
+    /// were packed for them.
     pub fn bf16(&self) -> bool {
-        self.bf16
+        self.layers.iter().any(|l| matches!(l.qkv, Weight::Bf16(_)))
     }
 
     /// Embeds a batch of token-id sequences: each sentence's mean-pooled, L2-normalised

@@ -71,15 +71,15 @@ fn detect() -> bool {
 
 /// `f32` to `bf16` bits, rounding to nearest even (NaN stays NaN).
 #[inline(always)]
-pub fn to_bf16(x: f32) -> u16 {
+fn to_bf16(x: f32) -> u16 {
     let bits = x.to_bits();
     let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
     if x.is_nan() { ((bits >> 16) as u16) | 0x40 } else { rounded }
 }
 
 /// `bf16` bits to `f32` (exact).
-#[inline(always)]
-pub fn from_bf16(b: u16) -> f32 {
+#[cfg(test)]
+fn from_bf16(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 

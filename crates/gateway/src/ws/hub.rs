@@ -268,21 +268,7 @@ impl Hub {
                     let events = futures::stream::unfold(sub, |mut sub| async move { sub.next().await.map(|next| (next, sub)) });
                     let sealer = &sealer;
                     let mut opened = std::pin::pin!(
-                        events
-                            .map(|next| async move {
-                                let recorded = next?;
-                                // The push continues the event's trace, as a child of
-                                // the span that appended it (see `EventMeta::span_id_hex`).
-                                let span = (recorded.stream.kind() == AggregateKind::Conversation).then(|| {
-                                    tracing::info_span!("push", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, stream = %recorded.stream, position = recorded.position)
-                                });
-                                let pushed = match &span {
-                                    Some(span) => tracing::Instrument::instrument(to_pushed(sealer, &recorded), span.clone()).await,
-                                    None => to_pushed(sealer, &recorded).await,
-                                };
-                                Ok::<_, LogError>((recorded, pushed, span))
-                            })
-                            .buffered(OPENING_AHEAD)
+                        events.map(|next| async move { Ok::<_, LogError>(open_for_push(sealer, next?).await) }).buffered(OPENING_AHEAD)
                     );
                     while let Some(next) = opened.next().await {
                         match next {
@@ -329,6 +315,20 @@ impl Hub {
             }
         }
     }
+}
+
+/// `recorded` opened for its push ([`to_pushed`]), with the span its push runs in: a
+/// conversation event's push continues the event's trace, as a child of the span that
+/// appended it (see `EventMeta::span_id_hex`).
+async fn open_for_push(sealer: &Sealer, recorded: RecordedEvent) -> (RecordedEvent, Option<Pushed>, Option<tracing::Span>) {
+    let span = (recorded.stream.kind() == AggregateKind::Conversation).then(|| {
+        tracing::info_span!("push", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, stream = %recorded.stream, position = recorded.position)
+    });
+    let pushed = match &span {
+        Some(span) => tracing::Instrument::instrument(to_pushed(sealer, &recorded), span.clone()).await,
+        None => to_pushed(sealer, &recorded).await,
+    };
+    (recorded, pushed, span)
 }
 
 /// Events the push hub opens ahead of the one it publishes: their openings (a key
