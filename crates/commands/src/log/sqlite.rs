@@ -119,12 +119,7 @@ impl Readers {
         let conn = self.idle.lock().map_err(|_| LogError::Invalid("reader pool poisoned".into()))?.pop();
         let conn = match conn {
             Some(c) => c,
-            None => {
-                let c = Connection::open(&self.path).map_err(LogError::unavailable)?;
-                c.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
-                c.pragma_update(None, "query_only", true).map_err(LogError::internal)?;
-                c
-            }
+            None => open_reader(&self.path)?,
         };
         let result = f(&conn);
         if let Ok(mut idle) = self.idle.lock() {
@@ -132,6 +127,19 @@ impl Readers {
         }
         result
     }
+}
+
+/// A connection for reading the log: read-only, and its cached statements
+/// stay prepared whatever values are bound to them. Without the planner's
+/// stability guarantee, binding the `LIMIT ?` of the reads below marks the
+/// cached statement expired, and every read parsed and planned its SQL anew
+/// (`sqlite3Reprepare`: 8% of the server's CPU at 50 customers).
+fn open_reader(path: &Path) -> Result<Connection, LogError> {
+    let c = Connection::open(path).map_err(LogError::unavailable)?;
+    c.busy_timeout(Duration::from_secs(10)).map_err(LogError::internal)?;
+    c.pragma_update(None, "query_only", true).map_err(LogError::internal)?;
+    c.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(LogError::internal)?;
+    Ok(c)
 }
 
 fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteRequest>, head: watch::Sender<u64>) {
@@ -454,4 +462,27 @@ pub fn append_undecodable(path: &Path) -> Result<u64, LogError> {
 pub fn raw_data_at(path: &Path, position: u64) -> Result<Option<String>, LogError> {
     let c = Connection::open(path).map_err(LogError::unavailable)?;
     c.query_row("SELECT data FROM events WHERE position = ?1", [position], |r| r.get(0)).optional().map_err(LogError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// A read binds a new position (and limit) each time; its cached
+    /// statement must be reused as it is, not parsed and planned again.
+    #[tokio::test]
+    async fn reads_reuse_their_prepared_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        SqliteLog::open(&path).await.unwrap();
+        let c = open_reader(&path).unwrap();
+        for (after, limit) in [(0, 10), (5, 512), (7, 3), (0, 512)] {
+            let (events, error) = read_until_error(&c, after, limit);
+            assert!(events.is_empty() && error.is_none());
+        }
+        let sql = format!("{SELECT} WHERE position > ?1 ORDER BY position LIMIT ?2");
+        let stmt = c.prepare_cached(&sql).unwrap();
+        assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "the read was prepared again after a bind");
+    }
 }
