@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jamuna_ai_worker::AsyncEmbedder;
 use jamuna_ai_worker::answer::{AnswerConfig, Answerer};
-use jamuna_ai_worker::worker::{Checkpoint, Worker, partition_units};
+use jamuna_ai_worker::worker::{Checkpoint, CheckpointStore, Worker, partition_units};
 use jamuna_commands::handler::CommandContext;
 use jamuna_commands::keys::memory::MemoryKeyStore;
 use jamuna_commands::log::sqlite::{SqliteLog, append_undecodable};
@@ -202,4 +202,66 @@ async fn a_message_of_files_only_is_left_for_a_human() {
     worker.answer_all(&batch.iter().collect::<Vec<_>>()).await;
     // Started (1), Hello (2), the file (3): only Hello is answered.
     assert_eq!(responses(&log, &commands, &c1).await, vec![(4, "answers 2".to_string())]);
+}
+
+/// A following worker reads and embeds the next batch while the last one's
+/// answers are still being appended: messages that arrive in successive
+/// batches are still each answered once, in order, and the checkpoints it
+/// stores on stopping cover them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_arriving_while_answers_are_appended_are_answered_once_in_order() {
+    const ROUNDS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let (log, commands, worker) = batch_worker(dir.path()).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run_until(log.clone(), stop));
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut streams = Vec::new();
+    for c in 0..8 {
+        streams.push(conversation(&commands, &format!("c{c}"), false, &["Hello"]).await);
+    }
+    // More messages, a few milliseconds apart: some land while the worker is
+    // embedding or appending, so they come in later batches.
+    for round in 0..ROUNDS {
+        for stream in &streams {
+            let text = if round % 2 == 0 { "Thank you" } else { "Hello again" };
+            let post = ConversationCommand::PostMessage {
+                author: Author::Customer,
+                text: Some(MessageText::parse(text).unwrap()),
+                client_message_id: None,
+                attachments: vec![],
+            };
+            commands.execute::<Conversation>(stream, &post, &CommandContext::new(tenant.clone(), chrono::Utc::now())).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let customer_messages = |events: &[jamuna_commands::RecordedEvent]| {
+        events.iter().filter(|e| e.event_type == "MessagePosted").map(|e| e.version).collect::<Vec<_>>()
+    };
+    tokio::time::timeout(Duration::from_secs(60), async {
+        for stream in &streams {
+            loop {
+                if responses(&log, &commands, stream).await.len() == ROUNDS + 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    })
+    .await
+    .expect("every message is answered");
+    stop_tx.send_replace(true);
+    task.await.unwrap();
+    for stream in &streams {
+        let asked = customer_messages(&log.read_stream(stream, 0).await.unwrap());
+        let answered: Vec<String> = responses(&log, &commands, stream).await.into_iter().map(|(_, what)| what).collect();
+        assert_eq!(answered, asked.iter().map(|v| format!("answers {v}")).collect::<Vec<_>>(), "{stream}");
+    }
+    // The checkpoints stored on stopping cover every message: all answered.
+    let last_message = posted(&log).await.last().map(|e| e.position).unwrap();
+    let checkpoints = Checkpoint::in_dir(dir.path().to_path_buf());
+    for stream in &streams {
+        let key = jamuna_ai_worker::worker::checkpoint_key(jamuna_projections::work_share::partition_of(stream.id()));
+        assert!(checkpoints.load(&key).await.unwrap() >= last_message, "{key}");
+    }
 }
