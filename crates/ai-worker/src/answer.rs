@@ -43,6 +43,10 @@ pub use crate::decision::{AnswerConfig, Decision};
 pub struct Read {
     pub embedding: Vec<f32>,
     pub intent: Option<(crate::Prediction, Option<String>)>,
+    /// A follow-up read after its conversation's previous question, in the same
+    /// batch ([`Answerer::read_in_context`](crate::answer::Answerer::read_in_context)):
+    /// that question, as the session held it then, and the reading of the two together.
+    pub in_context: Option<(String, Box<Read>)>,
 }
 
 /// The tenants' knowledge, embedded, and the model that embeds messages.
@@ -119,7 +123,7 @@ impl Answerer {
         let intents = Arc::clone(&self.intents);
         tokio::task::spawn_blocking(move || {
             let predicted = intents.predict_all(&reads);
-            reads.into_iter().zip(predicted).map(|((_, embedding), intent)| Read { embedding, intent }).collect()
+            reads.into_iter().zip(predicted).map(|((_, embedding), intent)| Read { embedding, intent, in_context: None }).collect()
         })
         .await
         .map_err(|e| EmbedError::Task(e.to_string()))

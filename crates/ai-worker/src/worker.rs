@@ -454,10 +454,17 @@ impl Worker {
         if live.is_empty() {
             return;
         }
-        let messages = live.iter().map(|(a, _)| (a.recorded.stream.tenant().clone(), a.text.clone())).collect();
-        // The wave's texts embedded together, and each tenant's intent model over all
-        // of its messages at once (the "embed" stage counts both).
-        let reads = match self.answerer.read_all(messages).await {
+        let messages = live
+            .iter()
+            .map(|(a, _)| {
+                let stream = &a.recorded.stream;
+                (stream.tenant().clone(), jamuna_domain::ConversationId::parse(stream.id()).ok(), a.text.clone())
+            })
+            .collect();
+        // The wave's texts embedded together (with each follow-up after the question
+        // before it), and each tenant's intent model over all of its messages at once
+        // (the "embed" stage counts both).
+        let reads = match self.answerer.read_in_context(messages).await {
             Ok(q) if q.len() == live.len() => q,
             Ok(_) | Err(_) => {
                 tracing::error!(messages = live.len(), "ai-worker cannot embed messages");

@@ -70,6 +70,46 @@ async fn a_follow_up_that_alone_would_be_handed_off_is_answered_in_context() {
     assert!(matches!(d, Decision::Handoff { .. }), "{d:?}");
 }
 
+/// The worker reads a wave's follow-ups after their conversation's previous
+/// question in the same batch; decided with that reading, a follow-up gets the
+/// decision it gets read alone.
+#[tokio::test]
+async fn a_follow_up_read_in_its_batch_is_decided_as_when_read_alone() {
+    let answerer = answerer_with_articles().await.with_sessions(Arc::new(MemorySessions::new()));
+    let customer = UserId::parse("u1").unwrap();
+    let first = "How do I send money to another country?";
+    let follow_up = "and how long does that take?";
+    let alone = ConversationId::parse("alone").unwrap();
+    let batched = ConversationId::parse("batched").unwrap();
+    for c in [&alone, &batched] {
+        answerer.decide_in_session(&tenant(), c, &customer, first).await.unwrap();
+    }
+    let expected = answerer.decide_in_session(&tenant(), &alone, &customer, follow_up).await.unwrap();
+
+    let reads = answerer
+        .read_in_context(vec![
+            (tenant(), Some(batched.clone()), follow_up.to_string()),
+            (tenant(), Some(ConversationId::parse("fresh").unwrap()), follow_up.to_string()),
+            (tenant(), Some(batched.clone()), "How do I change the PIN of my debit card?".to_string()),
+        ])
+        .await
+        .unwrap();
+    let (previous, _) = reads[0].in_context.as_ref().expect("the follow-up is read after the question before it");
+    assert_eq!(previous, first);
+    assert!(reads[1].in_context.is_none(), "a conversation without a previous question");
+    assert!(reads[2].in_context.is_none(), "a question that is not a follow-up");
+
+    let got = answerer.decide_in_session_embedded(&tenant(), &batched, &customer, follow_up, Some(&reads[0])).await.unwrap();
+    assert_eq!(cited(&got), Some("international-transfers"), "{got:?}");
+    let (Decision::Answer { confidence: a, why: why_got, .. }, Decision::Answer { confidence: b, why: why_expected, .. }) =
+        (&got, &expected)
+    else {
+        panic!("{got:?} / {expected:?}")
+    };
+    assert_eq!((cited(&got), why_got.basis), (cited(&expected), why_expected.basis));
+    assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+}
+
 fn fixture_examples() -> Vec<LabelledExample> {
     read_examples(&fixture("intents_train.csv")).unwrap().into_iter().map(|e| LabelledExample { text: e.text, intent: e.intent }).collect()
 }
