@@ -486,7 +486,10 @@ impl Worker {
                 let span = tracing::info_span!("ai_worker.handle", otel.kind = "consumer", trace_id = %recorded.meta.trace_id_hex(), parent_id = %recorded.meta.span_id_hex(), event_type = %recorded.event_type, position = recorded.position, batch);
                 let (commands, answerer, text) = (self.commands.clone(), self.answerer.clone(), asked.text);
                 tokio::spawn(tracing::Instrument::instrument(
-                    async move { decide_and_respond(&commands, &answerer, &recorded, &text, customer.as_ref(), &read).await },
+                    async move {
+                        decide_and_respond(&commands, &answerer, &recorded, &text, customer.as_ref(), &read).await;
+                        Instant::now()
+                    },
                     span,
                 ))
             })
@@ -503,22 +506,28 @@ impl Worker {
 /// that changes what the bot knows, a checkpoint, a rebalance, a stop).
 #[derive(Default)]
 struct Answers {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// When the tasks were started (the `decide_append` stage ends when they are in).
+    /// Each task answers when it finished.
+    tasks: Vec<tokio::task::JoinHandle<Instant>>,
+    /// When the tasks were started.
     started: Option<Instant>,
 }
 
 impl Answers {
     /// Waits until every answer started is appended (or has failed, logged).
+    /// The `decide_append` stage runs from the tasks' start to the last one's
+    /// end, not to this wait (which comes after the next batch's embedding).
     async fn settle(&mut self) {
         let tasks = std::mem::take(&mut self.tasks);
+        let mut last = None;
         for done in futures::future::join_all(tasks).await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "ai-worker's answering task failed");
+            match done {
+                Ok(at) => last = last.max(Some(at)),
+                Err(e) => tracing::error!(error = %e, "ai-worker's answering task failed"),
             }
         }
-        if let Some(started) = self.started.take() {
-            stage("decide_append", started);
+        if let (Some(started), Some(last)) = (self.started.take(), last) {
+            metrics::histogram!("jamuna_ai_worker_stage_seconds", "stage" => "decide_append")
+                .record(last.saturating_duration_since(started).as_secs_f64());
         }
     }
 }
