@@ -55,8 +55,10 @@ export interface GapGroup {
 export interface ModelStatus {
   examples: number;
   intents: string[];
-  state: 'untrained' | 'training' | 'trained' | 'stale';
+  state: 'untrained' | 'training' | 'trained' | 'stale' | 'failed';
   requested_at: string | null;
+  /** Why the last training failed (`state: 'failed'`); an older server leaves it out. */
+  failure?: { reason: string; failed_at: string } | null;
   /** The last model trained, with its held-out trade-off (`operating_points`). */
   trained: { threshold: number; retention?: number; operating_points?: OperatingPoint[] } | null;
 }
@@ -68,6 +70,7 @@ export const kb = {
   addExample: (text: string, intent: string): Promise<{ added: boolean; training: boolean }> =>
     api.request('POST', '/api/v1/kb/examples', { body: { text, intent } }),
   model: (): Promise<ModelStatus> => kbModel(),
+  /** Asks for a model of the current examples (nothing new if one is asked for already). */
   train: (): Promise<ModelStatus> => api.request('POST', '/api/v1/kb/train', { body: {} }),
 };
 /** The tenant's settings as `PUT /api/v1/tenant/settings` takes them (every field: a left-out

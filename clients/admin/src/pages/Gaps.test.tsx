@@ -81,6 +81,40 @@ describe('the gaps tab', () => {
     expect(kb.model).toHaveBeenCalledTimes(4);
   });
 
+  it('offers to train a model behind its examples, and follows the training it asks for', async () => {
+    kb.gaps.mockResolvedValue({ groups: [] });
+    kb.model.mockResolvedValueOnce(model('stale')).mockResolvedValue(model('trained'));
+    kb.train.mockResolvedValue(model('training'));
+    render(<Gaps onMakeArticle={() => {}} />);
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toBe('The bot has not learnt your latest examples yet.'));
+    fireEvent.click(screen.getByRole('button', { name: 'Train now' }));
+    await waitFor(() => expect(kb.train).toHaveBeenCalledTimes(1));
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toBe('Retraining the bot…'));
+    expect(screen.queryByRole('button', { name: 'Train now' })).toBeNull();
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toMatch(/^The bot has learnt it/), { timeout: 5000 });
+  });
+
+  it('says why a training failed and offers to train again', async () => {
+    kb.gaps.mockResolvedValue({ groups: [] });
+    kb.model.mockResolvedValue({ ...model('failed'), failure: { reason: 'the encoder failed: out of memory', failed_at: '2026-12-05T10:00:00Z' } });
+    kb.train.mockResolvedValue(model('training'));
+    render(<Gaps onMakeArticle={() => {}} />);
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toBe('Training failed: the encoder failed: out of memory'));
+    fireEvent.click(screen.getByRole('button', { name: 'Train again' }));
+    await waitFor(() => expect(kb.train).toHaveBeenCalledTimes(1));
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toBe('Retraining the bot…'));
+  });
+
+  it('says nothing of a trained model it did not see train', async () => {
+    kb.gaps.mockResolvedValue({ groups: [] });
+    kb.model.mockResolvedValue(model('trained'));
+    render(<Gaps onMakeArticle={() => {}} />);
+    expect(await screen.findByText(/No gaps/)).toBeTruthy();
+    await waitFor(() => expect(kb.model).toHaveBeenCalled());
+    expect(screen.queryByTestId('training-status')).toBeNull();
+    expect(screen.queryByRole('button', { name: /Train/ })).toBeNull();
+  });
+
   it('says so when there are no gaps, and when the server has no gaps report', async () => {
     kb.gaps.mockResolvedValue({ groups: [] });
     kb.model.mockResolvedValue(model('trained'));

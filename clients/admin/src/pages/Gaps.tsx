@@ -4,7 +4,9 @@
  * fixed in one click: the agent's reply becomes a new article (the article
  * editor opens prefilled), or the customer's question becomes a labelled
  * example of an intent — the bot then retrains in the background, and a
- * status line follows the training until it is done.
+ * status line follows the training until it is done. The same line says
+ * when the model is behind the examples or its training failed, with a
+ * button that asks for a training (`POST /api/v1/kb/train`).
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from '@jamuna/protocol';
@@ -30,14 +32,46 @@ export function titleFrom(question: string): string {
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
+/** What the status line says of the model, and whether it offers to train. */
+function describe(m: ModelStatus, followed: boolean): { text: string | null; tone: 'notice' | 'notice-ok' | 'error'; train: string | null } {
+  switch (m.state) {
+    case 'training':
+      return { text: 'Retraining the bot…', tone: 'notice', train: null };
+    case 'trained':
+      return { text: followed ? `The bot has learnt it (trained ${clock(new Date())}).` : null, tone: 'notice-ok', train: null };
+    case 'stale':
+      return { text: 'The bot has not learnt your latest examples yet.', tone: 'notice', train: 'Train now' };
+    case 'failed':
+      return { text: `Training failed${m.failure ? `: ${m.failure.reason}` : '.'}`, tone: 'error', train: 'Train again' };
+    default:
+      return { text: m.intents.length >= 2 && m.examples > 0 ? 'The bot has not been trained on your examples yet.' : null, tone: 'notice', train: m.intents.length >= 2 && m.examples > 0 ? 'Train now' : null };
+  }
+}
+
 export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: string) => void }) {
   const [groups, setGroups] = useState<GapGroup[] | null>(null);
   const [intents, setIntents] = useState<string[]>([]);
   const [chosen, setChosen] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
-  const [status, setStatus] = useState<string | null>(null);
-  const [training, setTraining] = useState(false);
+  const [status, setStatus] = useState<ReturnType<typeof describe> | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  /** A training was seen running since the tab opened: its end is news. */
+  const followed = useRef(false);
+
+  const follow = useCallback((m: ModelStatus) => {
+    setIntents(m.intents);
+    if (m.state === 'training') followed.current = true;
+    setStatus(describe(m, followed.current));
+    if (m.state === 'training') {
+      timer.current = setTimeout(() => {
+        kb.model()
+          .then(follow)
+          .catch((e: unknown) => setError(e instanceof Error ? e.message : 'Could not read the model.'));
+      }, POLL_MS);
+    } else {
+      followed.current = false;
+    }
+  }, []);
 
   useEffect(() => {
     kb.gaps()
@@ -47,28 +81,12 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
         setError(e instanceof ApiError && e.status === 404 ? 'The gaps report is not available on this server yet.' : e instanceof Error ? e.message : 'Could not load the gaps.');
       });
     kb.model()
-      .then((m) => setIntents(m.intents))
+      .then(follow)
       .catch(() => setIntents([]));
     return () => {
       if (timer.current) clearTimeout(timer.current);
     };
-  }, []);
-
-  const follow = useCallback((m: ModelStatus) => {
-    setIntents(m.intents);
-    if (m.state === 'training') {
-      setTraining(true);
-      setStatus('Retraining the bot…');
-      timer.current = setTimeout(() => {
-        kb.model()
-          .then(follow)
-          .catch((e: unknown) => setError(e instanceof Error ? e.message : 'Could not read the model.'));
-      }, POLL_MS);
-    } else {
-      setTraining(false);
-      setStatus(m.state === 'trained' ? `The bot has learnt it (trained ${clock(new Date())}).` : null);
-    }
-  }, []);
+  }, [follow]);
 
   const addExample = async (question: string, key: string): Promise<void> => {
     const intent = chosen[key] ?? intents[0];
@@ -76,21 +94,37 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
     try {
       const r = await kb.addExample(question, intent);
       setError(null);
-      if (!r.added) setStatus(`The bot already had this question as an example of ${intent}.`);
-      follow(await kb.model());
+      const m = await kb.model();
+      follow(m);
+      if (!r.added) setStatus({ text: `The bot already had this question as an example of ${intent}.`, tone: 'notice-ok', train: null });
     } catch (e) {
       setError(e instanceof Error ? e.message : 'Could not add the example.');
+    }
+  };
+
+  const train = async (): Promise<void> => {
+    try {
+      if (timer.current) clearTimeout(timer.current);
+      follow(await kb.train());
+      setError(null);
+    } catch (e) {
+      setError(e instanceof Error ? `Could not ask for training: ${e.message}` : 'Could not ask for training.');
     }
   };
 
   return (
     <section aria-label="Gaps">
       <p className="muted">Questions the bot handed off or got a 👎 for, most frequent first. Fix one in a click: make an article from the agent's reply, or teach the bot the question as an example of an intent.</p>
-      <div aria-live="polite">
-        {status && (
-          <p className={training ? 'notice' : 'notice-ok'} data-testid="training-status">
-            {status}
+      <div aria-live="polite" className="row">
+        {status?.text && (
+          <p className={status.tone} data-testid="training-status">
+            {status.text}
           </p>
+        )}
+        {status?.train && (
+          <button type="button" onClick={() => void train()}>
+            {status.train}
+          </button>
         )}
       </div>
       {error && (

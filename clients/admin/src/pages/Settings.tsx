@@ -21,7 +21,7 @@ function Implication({ model, retention }: { model: ModelStatus | null | 'error'
   if (model === 'error' || !model.trained || model.state === 'untrained') {
     return (
       <p data-testid="handoff-implication">
-        Train the bot first (Knowledge › intents): the trade-off is measured on your own examples.
+        Train the bot first (Knowledge base › Gaps › Train now): the trade-off is measured on your own examples.
       </p>
     );
   }
@@ -38,7 +38,7 @@ function Implication({ model, retention }: { model: ModelStatus | null | 'error'
     <p data-testid="handoff-implication">
       On your own examples: keeps {pct(p.in_scope_retention)} of answerable questions, {pct(right)} of them answered right; hands off{' '}
       {pct(p.oos_recall)} of questions it does not know.
-      {model.state === 'stale' && ' (Measured before your latest examples: train again to update.)'}
+      {model.state === 'stale' && ' (Measured before your latest examples: train again from Knowledge base › Gaps to update.)'}
     </p>
   );
 }
