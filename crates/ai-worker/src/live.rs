@@ -107,11 +107,13 @@ impl LiveIntents {
                     tokio::spawn(async move { this.train_pending(tenant).await });
                 }
             }
-            // A training asked for: crate::retrain trains it (on one replica).
+            // A training asked for (crate::retrain trains it, on one replica) or
+            // given up on: the model in use stays.
             KnowledgeBaseEvent::ArticleAdded { .. }
             | KnowledgeBaseEvent::ArticleUpdated { .. }
             | KnowledgeBaseEvent::ArticleRemoved { .. }
-            | KnowledgeBaseEvent::IntentTrainingRequested { .. } => {}
+            | KnowledgeBaseEvent::IntentTrainingRequested { .. }
+            | KnowledgeBaseEvent::IntentTrainingFailed { .. } => {}
         }
     }
 

@@ -22,6 +22,23 @@
 //!   through the shared embedder, between customers' messages, and the head
 //!   is fitted on the blocking pool ([`learn::train_async`]); one training
 //!   runs at a time in the process, and one per tenant.
+//! * **A training that keeps failing is given up, and says so.** When the
+//!   training itself fails (the encoder or the fit returns an error), the
+//!   worker tries the same examples again after [`RETRY`], [`ATTEMPTS`]
+//!   times in all, then records `IntentTrainingFailed` with the error
+//!   (`KnowledgeBaseCommand::FailIntentTraining`): the request is no longer
+//!   pending and the model state is `failed`, with the reason, until an
+//!   admin asks again or the examples change. When the domain refuses the
+//!   trained model itself (its figures not finite, its operating points out
+//!   of range), the failure is recorded at once: the same examples train the
+//!   same model ([`learn`] trains deterministically), so trying again would
+//!   only be refused again. Should the examples have changed meanwhile
+//!   (`examples_changed`), the worker trains the new ones instead; should the
+//!   request be gone (`no_training_requested`), it stops.
+//! * **The log being unavailable is not a training failure.** Loading the
+//!   knowledge base, reading its examples or appending the outcome failing
+//!   is retried every [`RETRY`] for as long as it takes, and nothing is
+//!   recorded (nothing could be).
 //!
 //! The model is written to the [`ModelCache`] before it is recorded, so
 //! every worker of the same data directory loads it when it reads the
@@ -31,6 +48,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
 use jamuna_commands::{RecordedEvent, seal};
 use jamuna_domain::knowledge_base::{
@@ -40,6 +58,8 @@ use jamuna_domain::{AggregateKind, StreamId, TenantId};
 use jamuna_projections::work_share::{WorkShare, partition_of, partition_unit};
 use tokio::sync::Semaphore;
 
+use crate::embed::AsyncEmbedder;
+use crate::intent::{Example, IntentError};
 use crate::learn;
 use crate::live::LiveIntents;
 
@@ -47,7 +67,48 @@ use crate::live::LiveIntents;
 /// a replay of the log reaches the request's completion meanwhile.
 const SETTLE: Duration = Duration::from_millis(300);
 /// How long it waits after a failure (the log unavailable, the encoder failing).
-const RETRY: Duration = Duration::from_secs(5);
+pub const RETRY: Duration = Duration::from_secs(5);
+/// How many times the same examples are trained, when training fails,
+/// before the request is given up (`IntentTrainingFailed`).
+pub const ATTEMPTS: u32 = 3;
+
+/// How the retrainer trains a model on examples (in canonical order). The
+/// product trains with [`learn::train_async`] through the worker's shared
+/// encoder: [`AsyncEmbedder`] implements it so.
+#[async_trait]
+pub trait Train: Send + Sync {
+    async fn train(&self, examples: Vec<Example>) -> Result<learn::Trained, IntentError>;
+}
+
+#[async_trait]
+impl Train for AsyncEmbedder {
+    async fn train(&self, examples: Vec<Example>) -> Result<learn::Trained, IntentError> {
+        learn::train_async(self, examples).await
+    }
+}
+
+/// The failed training attempts of one set of examples, in a tenant's task.
+#[derive(Default)]
+struct Attempts {
+    /// The examples' fingerprint, and how many attempts of them failed.
+    failed: Option<(String, u32)>,
+}
+
+impl Attempts {
+    /// Counts a failed attempt of `fingerprint`; returns how many failed in a row.
+    fn fail(&mut self, fingerprint: &str) -> u32 {
+        match &mut self.failed {
+            Some((fp, n)) if fp == fingerprint => {
+                *n += 1;
+                *n
+            }
+            _ => {
+                self.failed = Some((fingerprint.to_owned(), 1));
+                1
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 struct Tenant {
@@ -62,6 +123,9 @@ pub struct Retrainer {
     commands: Arc<CommandHandler>,
     intents: Arc<LiveIntents>,
     share: Arc<WorkShare>,
+    train: Arc<dyn Train>,
+    /// How long to wait after a failure ([`RETRY`]).
+    retry: Duration,
     tenants: Mutex<HashMap<TenantId, Tenant>>,
     /// Tenants whose request is pending, as far as the log was read.
     pending: Mutex<HashSet<TenantId>>,
@@ -70,19 +134,35 @@ pub struct Retrainer {
 }
 
 /// Whether a knowledge-base event changes what is pending: a request, a
-/// model recorded, or a change of the examples (which may make a pending
-/// request trainable again).
+/// model recorded or a training given up, or a change of the examples
+/// (which may make a pending request trainable again).
 fn concerns_training(event_type: &str) -> bool {
-    matches!(event_type, "IntentTrainingRequested" | "IntentModelTrained" | "ExamplesAdded" | "ExamplesRemoved")
+    matches!(event_type, "IntentTrainingRequested" | "IntentModelTrained" | "IntentTrainingFailed" | "ExamplesAdded" | "ExamplesRemoved")
 }
 
 impl Retrainer {
-    /// A retrainer, following the partitions `share` gives this worker.
+    /// A retrainer, following the partitions `share` gives this worker, that
+    /// trains with [`learn::train_async`] through the encoder of `intents`.
     pub fn start(commands: Arc<CommandHandler>, intents: Arc<LiveIntents>, share: Arc<WorkShare>) -> Arc<Self> {
+        let train = Arc::new(intents.embedder().clone());
+        Self::start_with(commands, intents, share, train, RETRY)
+    }
+
+    /// [`Retrainer::start`] training with `train`, and waiting `retry` after a
+    /// failure: tests make training fail, and do not wait [`RETRY`].
+    pub fn start_with(
+        commands: Arc<CommandHandler>,
+        intents: Arc<LiveIntents>,
+        share: Arc<WorkShare>,
+        train: Arc<dyn Train>,
+        retry: Duration,
+    ) -> Arc<Self> {
         let this = Arc::new(Self {
             commands,
             intents,
             share,
+            train,
+            retry,
             tenants: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
             cpu: Semaphore::new(1),
@@ -112,7 +192,7 @@ impl Retrainer {
                 "IntentTrainingRequested" => {
                     pending.insert(tenant.clone());
                 }
-                "IntentModelTrained" => {
+                "IntentModelTrained" | "IntentTrainingFailed" => {
                     pending.remove(&tenant);
                 }
                 _ if !pending.contains(&tenant) => return,
@@ -155,14 +235,15 @@ impl Retrainer {
 
     /// Trains `tenant`'s pending requests until none is left.
     async fn run(self: Arc<Self>, tenant: TenantId) {
+        let mut attempts = Attempts::default();
         loop {
             tokio::time::sleep(SETTLE).await;
             self.tenants.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant.clone()).or_default().dirty = false;
-            let done = match self.train_once(&tenant).await {
+            let done = match self.train_once(&tenant, &mut attempts).await {
                 Ok(done) => done,
                 Err(e) => {
-                    tracing::warn!(%tenant, error = %e, "cannot train the requested intent model; retrying");
-                    tokio::time::sleep(RETRY).await;
+                    tracing::warn!(%tenant, error = %e, "cannot reach the knowledge base to train the requested intent model; retrying");
+                    tokio::time::sleep(self.retry).await;
                     false
                 }
             };
@@ -176,8 +257,10 @@ impl Retrainer {
     }
 
     /// Trains and records the model of `tenant`'s pending request, if there
-    /// is one and it is this worker's. `Ok(true)`: nothing (more) to do now.
-    async fn train_once(&self, tenant: &TenantId) -> Result<bool, String> {
+    /// is one and it is this worker's, or records that its training failed.
+    /// `Ok(true)`: nothing (more) to do now. `Err`: the log or the store
+    /// failed (retried, not a training failure).
+    async fn train_once(&self, tenant: &TenantId, attempts: &mut Attempts) -> Result<bool, String> {
         let stream = StreamId::knowledge_base(tenant);
         let kb = self.commands.load::<KnowledgeBase>(&stream).await.map_err(|e| e.to_string())?;
         if kb.model_state() != ModelState::Training || !self.holds(tenant) {
@@ -187,8 +270,12 @@ impl Retrainer {
         let fingerprint = examples_fingerprint(&examples);
         let permit = self.cpu.acquire().await.map_err(|e| e.to_string())?;
         tracing::info!(%tenant, examples = examples.len(), "training the requested intent model");
-        let trained = learn::train_async(self.intents.embedder(), learn::canonical(&examples)).await.map_err(|e| e.to_string())?;
+        let trained = self.train.train(learn::canonical(&examples)).await;
         drop(permit);
+        let trained = match trained {
+            Ok(trained) => trained,
+            Err(e) => return self.attempt_failed(tenant, &stream, fingerprint, e.to_string(), true, attempts).await,
+        };
         let record = trained.record(fingerprint.clone());
         // Cached under the version it should get, so that the workers load it.
         let cache = self.intents.cache();
@@ -218,9 +305,53 @@ impl Retrainer {
             }
             // The examples changed while it trained: train again.
             Err(CommandError::Rejected(KnowledgeBaseError::ExamplesChanged)) => Ok(false),
-            // Another worker completed it, or the examples can no longer be trained on.
-            Err(CommandError::Rejected(e)) => {
+            // Another worker completed it, or the examples were cut below 2 intents.
+            Err(CommandError::Rejected(e @ KnowledgeBaseError::NoTrainingRequested)) => {
                 tracing::info!(%tenant, reason = %e, "the trained intent model is not recorded");
+                Ok(true)
+            }
+            // The model itself is refused (not finite, operating points out of
+            // range): the same examples would train it again, so no retry.
+            Err(CommandError::Rejected(e)) => {
+                let reason = format!("the trained model was refused: {e}");
+                self.attempt_failed(tenant, &stream, fingerprint, reason, false, attempts).await
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// An attempt to train the examples named by `fingerprint` failed for
+    /// `reason`. Until [`ATTEMPTS`] failed (when `retry`), waits and looks
+    /// again; then records that the training failed.
+    async fn attempt_failed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamId,
+        fingerprint: String,
+        reason: String,
+        retry: bool,
+        attempts: &mut Attempts,
+    ) -> Result<bool, String> {
+        let failed = attempts.fail(&fingerprint);
+        if retry && failed < ATTEMPTS {
+            tracing::warn!(%tenant, attempt = failed, of = ATTEMPTS, error = %reason, "training the requested intent model failed; retrying");
+            tokio::time::sleep(self.retry).await;
+            return Ok(false);
+        }
+        tracing::warn!(%tenant, attempts = failed, error = %reason, "training the requested intent model failed; giving the request up");
+        let ctx = CommandContext::new(tenant.clone(), chrono::Utc::now());
+        let command = KnowledgeBaseCommand::FailIntentTraining { examples_fingerprint: fingerprint, reason };
+        match self.commands.execute::<KnowledgeBase>(stream, &command, &ctx).await {
+            Ok(_) => {
+                attempts.failed = None;
+                // Another request may have come meanwhile: look again.
+                Ok(false)
+            }
+            // The examples changed while it trained: train the new ones.
+            Err(CommandError::Rejected(KnowledgeBaseError::ExamplesChanged)) => Ok(false),
+            // Completed by another worker, or cut below 2 intents, meanwhile.
+            Err(CommandError::Rejected(e)) => {
+                tracing::info!(%tenant, reason = %e, "the failed training is not recorded");
                 Ok(true)
             }
             Err(e) => Err(e.to_string()),

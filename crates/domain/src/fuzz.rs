@@ -417,6 +417,13 @@ pub(crate) fn kb_event() -> impl Strategy<Value = KnowledgeBaseEvent> {
             examples_fingerprint,
             requested_at: chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default(),
         }),
+        (any::<String>(), any::<String>(), 0i64..4_000_000_000).prop_map(|(examples_fingerprint, reason, secs)| {
+            E::IntentTrainingFailed {
+                examples_fingerprint,
+                reason,
+                failed_at: chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+            }
+        }),
     ]
 }
 
@@ -459,6 +466,7 @@ fn event_type() -> impl Strategy<Value = String> {
             "IntentAnswerSet",
             "IntentModelTrained",
             "IntentTrainingRequested",
+            "IntentTrainingFailed",
             "CannedReplyAdded",
             "CannedReplyChanged",
             "CannedReplyRemoved",

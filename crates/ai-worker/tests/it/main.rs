@@ -8,6 +8,7 @@ mod answer;
 mod embed;
 mod eval;
 mod intent;
+mod retrain;
 mod vectors;
 mod worker;
 

@@ -22,7 +22,11 @@
 //!   AI worker that holds the knowledge base's partition trains it in the
 //!   background and completes the request with `IntentModelTrained`
 //!   ([`KnowledgeBaseCommand::CompleteIntentTraining`], refused once the
-//!   request is completed, so one request records one model).
+//!   request is completed, so one request records one model);
+//! * `IntentTrainingFailed` — the worker gave up on the pending request
+//!   ([`KnowledgeBaseCommand::FailIntentTraining`]): it is no longer pending,
+//!   and the model state is [`ModelState::Failed`] until a new request, a
+//!   model, or a change of the examples.
 //!
 //! One labelled example at a time ([`KnowledgeBaseCommand::AddExample`]) must
 //! name an intent the knowledge base knows (it has examples or an answer), or
@@ -50,6 +54,8 @@ pub const MAX_INTENT_CHARS: usize = 100;
 pub const MAX_ANSWER_CHARS: usize = 4_000;
 /// The most examples a knowledge base holds (training time grows with them).
 pub const MAX_EXAMPLES: usize = 100_000;
+/// The longest reason a failed training records, in characters.
+pub const MAX_FAILURE_REASON_CHARS: usize = 500;
 
 /// One labelled example: a customer message and the intent it expresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -184,6 +190,15 @@ pub enum KnowledgeBaseCommand {
     CompleteIntentTraining {
         trained: TrainedModel,
     },
+    /// Gives up on the pending training request: the examples named by the
+    /// fingerprint (the current ones) could not be trained on, for `reason`
+    /// (trimmed, control characters replaced, cut to
+    /// [`MAX_FAILURE_REASON_CHARS`]). Refused when no request is pending, or
+    /// the examples changed since (train those instead).
+    FailIntentTraining {
+        examples_fingerprint: String,
+        reason: String,
+    },
 }
 
 /// Where the tenant's intent model stands, as the knowledge base knows it.
@@ -198,6 +213,16 @@ pub enum ModelState {
     Trained,
     /// The examples changed since the latest model, and no training is asked for.
     Stale,
+    /// The training of the current examples failed, and no other is asked
+    /// for ([`KnowledgeBase::training_failure`] says why).
+    Failed,
+}
+
+/// Why the training of the current examples failed, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingFailure {
+    pub reason: String,
+    pub failed_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +267,13 @@ pub enum KnowledgeBaseEvent {
         examples_fingerprint: String,
         requested_at: Timestamp,
     },
+    /// The pending training request was given up: the examples named by the
+    /// fingerprint could not be trained on, for `reason`.
+    IntentTrainingFailed {
+        examples_fingerprint: String,
+        reason: String,
+        failed_at: Timestamp,
+    },
 }
 
 impl DomainEvent for KnowledgeBaseEvent {
@@ -255,6 +287,7 @@ impl DomainEvent for KnowledgeBaseEvent {
             Self::IntentAnswerSet { .. } => "IntentAnswerSet",
             Self::IntentModelTrained { .. } => "IntentModelTrained",
             Self::IntentTrainingRequested { .. } => "IntentTrainingRequested",
+            Self::IntentTrainingFailed { .. } => "IntentTrainingFailed",
         }
     }
 
@@ -339,6 +372,9 @@ pub struct KnowledgeBase {
     trained: Option<TrainedModel>,
     /// The pending training request: the examples it names, and when.
     requested: Option<(String, Timestamp)>,
+    /// The latest failed training (since the latest request or model): the
+    /// examples it was of, and why.
+    failed: Option<(String, TrainingFailure)>,
 }
 
 /// FNV-1a, 64 bits: stable across builds and machines (it names example sets in events).
@@ -409,6 +445,13 @@ fn batches(examples: Vec<LabelledExample>) -> Vec<Vec<LabelledExample>> {
     out
 }
 
+/// A failure's reason as recorded: one trimmed line (control characters
+/// become spaces) of at most [`MAX_FAILURE_REASON_CHARS`].
+fn failure_reason(reason: &str) -> String {
+    let line: String = reason.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_FAILURE_REASON_CHARS).collect();
+    line.trim_end().to_owned()
+}
+
 fn fingerprint(title: &str, body: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (title, body).hash(&mut h);
@@ -473,12 +516,19 @@ impl KnowledgeBase {
         self.pending().map(|r| r.1)
     }
     pub fn model_state(&self) -> ModelState {
+        let current = self.examples_fingerprint();
         match (self.pending(), &self.trained) {
             (Some(_), _) => ModelState::Training,
+            (None, Some(t)) if t.examples_fingerprint == current => ModelState::Trained,
+            (None, _) if self.failed.as_ref().is_some_and(|(fp, _)| *fp == current) => ModelState::Failed,
             (None, None) => ModelState::Untrained,
-            (None, Some(t)) if t.examples_fingerprint == self.examples_fingerprint() => ModelState::Trained,
             (None, Some(_)) => ModelState::Stale,
         }
+    }
+    /// Why the training of the current examples failed, when the model state
+    /// is [`ModelState::Failed`].
+    pub fn training_failure(&self) -> Option<&TrainingFailure> {
+        self.failed.as_ref().map(|(_, f)| f).filter(|_| self.model_state() == ModelState::Failed)
     }
 
     /// The request for a model of the examples as they will be after
@@ -668,6 +718,21 @@ impl Aggregate for KnowledgeBase {
                 }
                 Ok(vec![self.record(trained)?])
             }
+            C::FailIntentTraining { examples_fingerprint, reason } => {
+                if self.pending().is_none() {
+                    return Err(KnowledgeBaseError::NoTrainingRequested);
+                }
+                // The worker trains the examples as they are (an import may
+                // have changed them since the request), as a model is recorded.
+                if *examples_fingerprint != self.examples_fingerprint() {
+                    return Err(KnowledgeBaseError::ExamplesChanged);
+                }
+                Ok(vec![V::IntentTrainingFailed {
+                    examples_fingerprint: examples_fingerprint.clone(),
+                    reason: failure_reason(reason),
+                    failed_at: now,
+                }])
+            }
         }
     }
 
@@ -707,9 +772,15 @@ impl Aggregate for KnowledgeBase {
                 self.model_version = *version;
                 self.trained = Some(trained.clone());
                 self.requested = None;
+                self.failed = None;
             }
             KnowledgeBaseEvent::IntentTrainingRequested { examples_fingerprint, requested_at } => {
                 self.requested = Some((examples_fingerprint.clone(), *requested_at));
+                self.failed = None;
+            }
+            KnowledgeBaseEvent::IntentTrainingFailed { examples_fingerprint, reason, failed_at } => {
+                self.requested = None;
+                self.failed = Some((examples_fingerprint.clone(), TrainingFailure { reason: reason.clone(), failed_at: *failed_at }));
             }
         }
     }
@@ -1051,6 +1122,126 @@ mod tests {
         let mut stale = KnowledgeBase::default();
         [two_intents(), done, imported].iter().for_each(|e| stale.apply(e));
         assert_eq!(stale.model_state(), ModelState::Stale);
+    }
+
+    fn both() -> [LabelledExample; 2] {
+        [ex("where is my card", "card_arrival"), ex("lost it", "lost_card")]
+    }
+
+    fn failed(examples: &[LabelledExample], reason: &str) -> KnowledgeBaseEvent {
+        KnowledgeBaseEvent::IntentTrainingFailed {
+            examples_fingerprint: examples_fingerprint(examples),
+            reason: reason.into(),
+            failed_at: crate::testing::now(),
+        }
+    }
+
+    fn fail(examples: &[LabelledExample], reason: &str) -> KnowledgeBaseCommand {
+        KnowledgeBaseCommand::FailIntentTraining { examples_fingerprint: examples_fingerprint(examples), reason: reason.into() }
+    }
+
+    #[test]
+    fn a_pending_training_that_fails_is_recorded_with_its_reason() {
+        let state = given::<KnowledgeBase>([two_intents(), requested(&both())])
+            .when(fail(&both(), "  the encoder failed:\nmodel: out of memory\t "))
+            .then(vec![failed(&both(), "the encoder failed: model: out of memory")]);
+        assert_eq!(state.model_state(), ModelState::Failed);
+        assert_eq!(
+            state.training_failure(),
+            Some(&TrainingFailure { reason: "the encoder failed: model: out of memory".into(), failed_at: crate::testing::now() })
+        );
+        assert_eq!(state.training_requested_at(), None);
+        assert_eq!(serde_json::to_value(ModelState::Failed).unwrap(), "failed");
+        // The reason is cut on a character boundary.
+        let long = "é".repeat(MAX_FAILURE_REASON_CHARS + 10);
+        given::<KnowledgeBase>([two_intents(), requested(&both())])
+            .when(fail(&both(), &long))
+            .then(vec![failed(&both(), &"é".repeat(MAX_FAILURE_REASON_CHARS))]);
+    }
+
+    #[test]
+    fn a_training_is_failed_only_while_pending_and_for_the_current_examples() {
+        given::<KnowledgeBase>([two_intents()]).when(fail(&both(), "x")).then_err(KnowledgeBaseError::NoTrainingRequested);
+        let done = KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(examples_fingerprint(&both())) };
+        given::<KnowledgeBase>([two_intents(), requested(&both()), done])
+            .when(fail(&both(), "x"))
+            .then_err(KnowledgeBaseError::NoTrainingRequested);
+        given::<KnowledgeBase>([two_intents(), requested(&both()), failed(&both(), "x")])
+            .when(fail(&both(), "again"))
+            .then_err(KnowledgeBaseError::NoTrainingRequested);
+        // A failure of examples that changed since is refused: train the new ones.
+        given::<KnowledgeBase>([two_intents(), requested(&both())])
+            .when(fail(&[ex("lost it", "lost_card")], "x"))
+            .then_err(KnowledgeBaseError::ExamplesChanged);
+        let imported = ex("card?", "card_arrival");
+        let now = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card"), imported.clone()];
+        let after_import = [two_intents(), requested(&both()), KnowledgeBaseEvent::ExamplesAdded { examples: vec![imported] }];
+        given::<KnowledgeBase>(after_import.clone()).when(fail(&both(), "x")).then_err(KnowledgeBaseError::ExamplesChanged);
+        // The worker trains the examples as they are now, which an import since the request changed.
+        given::<KnowledgeBase>(after_import).when(fail(&now, "x")).then(vec![failed(&now, "x")]);
+    }
+
+    #[test]
+    fn a_failed_training_is_asked_for_again() {
+        let state = given::<KnowledgeBase>([two_intents(), requested(&both()), failed(&both(), "x")])
+            .when(KnowledgeBaseCommand::RequestIntentTraining)
+            .then(vec![requested(&both())]);
+        assert_eq!(state.model_state(), ModelState::Training);
+        assert_eq!(state.training_failure(), None);
+        // Adding an example asks for a model of the new examples.
+        let added = ex("my card is late", "card_arrival");
+        let all = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card"), added.clone()];
+        given::<KnowledgeBase>([two_intents(), requested(&both()), failed(&both(), "x")])
+            .when(KnowledgeBaseCommand::AddExample { example: added.clone(), answer: None })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![added] }, requested(&all)]);
+    }
+
+    #[test]
+    fn a_failure_of_examples_changed_since_is_not_the_models_state() {
+        let imported = KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("card?", "card_arrival")] };
+        let mut state = KnowledgeBase::default();
+        [two_intents(), requested(&both()), failed(&both(), "x"), imported].iter().for_each(|e| state.apply(e));
+        assert_eq!(state.model_state(), ModelState::Untrained);
+        assert_eq!(state.training_failure(), None);
+        // With a model of older examples: failed, then stale once the examples change.
+        let done = KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(examples_fingerprint(&both())) };
+        let three = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card"), ex("card?", "card_arrival")];
+        let mut state = KnowledgeBase::default();
+        [two_intents(), done, KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("card?", "card_arrival")] }, requested(&three)]
+            .iter()
+            .chain(&[failed(&three, "x")])
+            .for_each(|e| state.apply(e));
+        assert_eq!(state.model_state(), ModelState::Failed);
+        state.apply(&KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("card!!", "card_arrival")] });
+        assert_eq!(state.model_state(), ModelState::Stale);
+        assert_eq!(state.training_failure(), None);
+    }
+
+    #[test]
+    fn a_model_trained_after_a_failure_clears_it() {
+        let fp = examples_fingerprint(&both());
+        let done = KnowledgeBaseEvent::IntentModelTrained { version: 1, trained: model(fp.clone()) };
+        let state = given::<KnowledgeBase>([two_intents(), requested(&both()), failed(&both(), "x")])
+            .when(KnowledgeBaseCommand::RecordIntentModel { trained: model(fp) })
+            .then(vec![done.clone()]);
+        assert_eq!(state.model_state(), ModelState::Trained);
+        assert_eq!(state.training_failure(), None);
+        // Back to examples that failed once, after a model of others: not failed any more.
+        let more = KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("card?", "card_arrival")] };
+        let mut state = KnowledgeBase::default();
+        [two_intents(), requested(&both()), failed(&both(), "x"), more, done].iter().for_each(|e| state.apply(e));
+        assert_eq!(state.model_state(), ModelState::Stale);
+    }
+
+    #[test]
+    fn a_log_recorded_before_failures_still_loads_and_a_failure_round_trips() {
+        let old = r#"{"type":"IntentTrainingRequested","examples_fingerprint":"2-ab","requested_at":"2024-05-01T10:00:00Z"}"#;
+        assert!(matches!(serde_json::from_str(old).unwrap(), KnowledgeBaseEvent::IntentTrainingRequested { .. }));
+        let event = failed(&both(), "the encoder failed");
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "IntentTrainingFailed");
+        assert_eq!(serde_json::from_value::<KnowledgeBaseEvent>(json).unwrap(), event);
+        assert_eq!(event.event_type(), "IntentTrainingFailed");
     }
 
     #[test]

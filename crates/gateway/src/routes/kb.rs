@@ -7,7 +7,8 @@
 //! stream per tenant), so it always shows the latest change. Training runs
 //! in the background: `POST /api/v1/kb/train` (and adding or removing an
 //! example) records `IntentTrainingRequested`; an AI worker trains and
-//! records the model; `GET /api/v1/kb/model` says `training` until then.
+//! records the model; `GET /api/v1/kb/model` says `training` until then,
+//! or `failed` (with the reason) when the worker gave up on it.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -102,7 +103,8 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Jso
             | KnowledgeBaseEvent::ExamplesRemoved { .. }
             | KnowledgeBaseEvent::IntentAnswerSet { .. }
             | KnowledgeBaseEvent::IntentModelTrained { .. }
-            | KnowledgeBaseEvent::IntentTrainingRequested { .. } => {}
+            | KnowledgeBaseEvent::IntentTrainingRequested { .. }
+            | KnowledgeBaseEvent::IntentTrainingFailed { .. } => {}
         }
     }
     let cited = citations(&state, &caller).await?;
@@ -380,6 +382,17 @@ async fn remove_example(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Why the training of the current examples failed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct TrainingFailure {
+    /// The AI worker's error: one line of at most 500 characters.
+    #[schema(max_length = 500)]
+    reason: String,
+    /// RFC 3339.
+    failed_at: String,
+}
+
 /// Where the tenant's intent model stands.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents the handler's `json!` body
@@ -388,13 +401,13 @@ struct ModelStatus {
     examples: usize,
     /// The intents known (with examples or an answer), sorted.
     intents: Vec<String>,
-    /// `untrained` (never trained, none asked for), `training` (asked for,
-    /// not yet recorded), `trained` (on the current examples) or `stale`
-    /// (the examples changed since, and no training is asked for).
-    #[schema(pattern = "^(untrained|training|trained|stale)$")]
+    #[schema(value_type = super::schema::ModelState)]
     state: String,
     /// When the pending training was asked for (RFC 3339), if one is.
     requested_at: Option<String>,
+    /// Why the training of the current examples failed, when `state` is
+    /// `failed` (`null` otherwise); `POST /api/v1/kb/train` asks again.
+    failure: Option<TrainingFailure>,
     /// The latest model's figures, as `IntentModelTrained` records them.
     #[schema(value_type = Option<Object>)]
     trained: Option<Value>,
@@ -407,11 +420,13 @@ async fn model_status(state: &AppState, caller: &Caller) -> Result<Value, ApiErr
         "intents": kb.intents(),
         "state": kb.model_state(),
         "requested_at": kb.training_requested_at(),
+        "failure": kb.training_failure().map(|f| json!({"reason": f.reason, "failed_at": f.failed_at})),
         "trained": kb.trained(),
     }))
 }
 
-/// Admins see where the intent model stands (poll it while `training`).
+/// Admins see where the intent model stands (poll it while `training`; it
+/// ends `trained`, or `failed` when the AI worker gave up).
 #[utoipa::path(get, path = "/api/v1/kb/model", tag = "kb", operation_id = "intentModel", security(("bearer" = [])),
     responses(
         (status = 200, description = "The model's state", body = ModelStatus),

@@ -8,6 +8,7 @@
 //! neither.
 
 use jamuna_domain::conversation as c;
+use jamuna_domain::knowledge_base as kb;
 use jamuna_domain::{tenant, user};
 use std::borrow::Cow;
 use utoipa::openapi::RefOr;
@@ -22,6 +23,8 @@ pub struct Channel;
 pub struct Status;
 /// `jamuna_domain::tenant::TenantSettings`.
 pub struct TenantSettings;
+/// `jamuna_domain::knowledge_base::ModelState`.
+pub struct ModelState;
 
 /// Every variant, listed by an exhaustive `match` so a new one fails to compile here.
 fn roles() -> Vec<user::Role> {
@@ -47,6 +50,17 @@ fn statuses() -> Vec<c::Status> {
     for s in &all {
         match s {
             c::Status::Open | c::Status::Pending | c::Status::Resolved => {}
+        }
+    }
+    all
+}
+
+fn model_states() -> Vec<kb::ModelState> {
+    use kb::ModelState as M;
+    let all = vec![M::Untrained, M::Training, M::Trained, M::Stale, M::Failed];
+    for s in &all {
+        match s {
+            M::Untrained | M::Training | M::Trained | M::Stale | M::Failed => {}
         }
     }
     all
@@ -85,6 +99,22 @@ impl PartialSchema for Status {
 impl ToSchema for Status {
     fn name() -> Cow<'static, str> {
         "Status".into()
+    }
+}
+
+impl PartialSchema for ModelState {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            model_states(),
+            "Where the intent model stands: `untrained` (never trained, none asked for), `training` (asked for, not yet \
+             recorded), `trained` (on the current examples), `stale` (the examples changed since, and no training is asked \
+             for) or `failed` (the training of the current examples failed: see `failure`)",
+        )
+    }
+}
+impl ToSchema for ModelState {
+    fn name() -> Cow<'static, str> {
+        "ModelState".into()
     }
 }
 

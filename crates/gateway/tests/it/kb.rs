@@ -3,6 +3,9 @@
 //! admins change it, customers neither.
 
 use crate::app::*;
+use jamuna_commands::handler::CommandContext;
+use jamuna_domain::StreamId;
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand};
 use jamuna_domain::user::Role;
 use serde_json::{Value, json};
 
@@ -201,7 +204,10 @@ async fn one_example_at_a_time_asks_for_a_model_and_the_model_endpoint_says_so()
     let app = spawn_app().await;
     let admin = &app.admin.token;
     let (s, body) = app.get("/api/v1/kb/model", admin).await;
-    assert_eq!((s, &body), (200, &json!({"examples": 0, "intents": [], "state": "untrained", "requested_at": null, "trained": null})));
+    assert_eq!(
+        (s, &body),
+        (200, &json!({"examples": 0, "intents": [], "state": "untrained", "requested_at": null, "failure": null, "trained": null}))
+    );
     let (s, body) = app.post("/api/v1/kb/train", admin, json!(null)).await;
     assert_eq!((s, code(&body)), (409, "no_examples"), "{body}");
 
@@ -233,6 +239,23 @@ async fn one_example_at_a_time_asks_for_a_model_and_the_model_endpoint_says_so()
     assert_eq!((model["examples"].as_u64(), model["state"].as_str()), (Some(2), Some("training")), "{model}");
     assert_eq!(model["intents"], json!(["card_arrival", "lost_card"]));
     assert!(model["requested_at"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()), "{model}");
+    assert_eq!(model["failure"], Value::Null);
+
+    // The worker gives up on it (as crate ai-worker's retrain does): the model endpoint says why.
+    let stream = StreamId::knowledge_base(&app.tenant);
+    let kb = app.commands.load::<KnowledgeBase>(&stream).await.unwrap();
+    let give_up = KnowledgeBaseCommand::FailIntentTraining {
+        examples_fingerprint: kb.examples_fingerprint(),
+        reason: "model: the encoder failed\n".into(),
+    };
+    app.commands.execute::<KnowledgeBase>(&stream, &give_up, &CommandContext::new(app.tenant.clone(), chrono::Utc::now())).await.unwrap();
+    let (s, model) = app.get("/api/v1/kb/model", admin).await;
+    assert_eq!((s, model["state"].as_str(), model["requested_at"].as_str()), (200, Some("failed"), None), "{model}");
+    assert_eq!(model["failure"]["reason"], "model: the encoder failed", "{model}");
+    assert!(model["failure"]["failed_at"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()), "{model}");
+    // Asking again trains again.
+    let (s, body) = app.post("/api/v1/kb/train", admin, json!(null)).await;
+    assert_eq!((s, body["state"].as_str(), &body["failure"]), (202, Some("training"), &Value::Null), "{body}");
 
     let remove = |body: Value| app.call(reqwest::Method::DELETE, "/api/v1/kb/examples", Some(admin), Some(body));
     let (s, body) = remove(example("I lost my card", "lost_card")).await;
