@@ -56,6 +56,10 @@ pub const MAX_ANSWER_CHARS: usize = 4_000;
 pub const MAX_EXAMPLES: usize = 100_000;
 /// The longest reason a failed training records, in characters.
 pub const MAX_FAILURE_REASON_CHARS: usize = 500;
+/// The reserved intent of questions the bot must hand to a person: a tenant's
+/// examples of what is out of scope (Rasa's `out_of_scope`). It needs no answer;
+/// when the intent model reads a message as this intent, the bot hands off.
+pub const OUT_OF_SCOPE_INTENT: &str = "out_of_scope";
 
 /// One labelled example: a customer message and the intent it expresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
