@@ -10,7 +10,7 @@
 //! intent column may also be called `intent` or `label`), and the answers to
 //! intents as a `category,answer` CSV.
 
-use super::{LabelledExample, MAX_ANSWER_CHARS, MAX_EXAMPLE_CHARS, MAX_INTENT_CHARS};
+use super::{LabelledExample, MAX_ANSWER_CHARS, MAX_EXAMPLE_CHARS, MAX_INTENT_CHARS, OUT_OF_SCOPE_INTENT};
 use crate::ArticleId;
 
 /// An article as a file describes it.
@@ -230,13 +230,21 @@ pub fn parse_examples(text: &str) -> Result<Vec<LabelledExample>, ImportError> {
 }
 
 /// Parses the answers to intents: a CSV with a `category` (or `intent`,
-/// `label`) column and an `answer` column. An intent named twice is an error.
+/// `label`) column and an `answer` column. An intent named twice is an error,
+/// and so is an answer for [`OUT_OF_SCOPE_INTENT`] (its questions go to a
+/// person; label them as examples instead).
 pub fn parse_answers(text: &str) -> Result<Vec<(String, String)>, ImportError> {
     let mut seen = std::collections::HashSet::new();
     two_columns(text, &["category", "intent", "label"], &["answer"], "category,answer")?
         .into_iter()
         .map(|(line, intent, answer)| {
             check_intent(line, &intent)?;
+            if intent == OUT_OF_SCOPE_INTENT {
+                return Err(err(
+                    line,
+                    format!("the category {OUT_OF_SCOPE_INTENT:?} is reserved for questions the bot hands to a person and takes no answer"),
+                ));
+            }
             if answer.is_empty() || answer.chars().count() > MAX_ANSWER_CHARS {
                 return Err(err(line, format!("the answer needs 1 to {MAX_ANSWER_CHARS} characters")));
             }
@@ -338,6 +346,15 @@ mod tests {
         assert_eq!(a, vec![("card_arrival".to_string(), "Cards arrive in 5 days, usually.".to_string())]);
         assert_eq!(parse_answers("category,answer\na,x\na,y\n").unwrap_err().line, 3);
         assert_eq!(parse_answers("category,answer\na,\n").unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn the_reserved_intent_takes_examples_but_no_answer() {
+        let e = parse_examples("text,category\nCan I get a mortgage?,out_of_scope\n").unwrap();
+        assert_eq!(e, vec![LabelledExample { text: "Can I get a mortgage?".into(), intent: OUT_OF_SCOPE_INTENT.into() }]);
+        let e = parse_answers("category,answer\ncard_arrival,In 5 days.\nout_of_scope,Ask a person.\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("reserved"), "{e}");
     }
 
     #[test]

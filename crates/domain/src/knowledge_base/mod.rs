@@ -32,6 +32,10 @@
 //! name an intent the knowledge base knows (it has examples or an answer), or
 //! bring the answer of a new intent: a typo in an intent name would otherwise
 //! make a new intent with one example and no answer.
+//!
+//! One intent is reserved: [`OUT_OF_SCOPE_INTENT`], the tenant's examples of
+//! questions the bot must hand to a person. It is known without examples and
+//! takes no answer (refused with [`KnowledgeBaseError::ReservedIntent`]).
 
 pub mod import;
 
@@ -156,7 +160,8 @@ pub enum KnowledgeBaseCommand {
         articles: Vec<import::Draft>,
     },
     /// Adds the examples not yet known and sets the answers that changed, in
-    /// batches of events of one append.
+    /// batches of events of one append. An answer for
+    /// [`OUT_OF_SCOPE_INTENT`] refuses the whole import.
     ImportExamples {
         examples: Vec<LabelledExample>,
         answers: Vec<(String, String)>,
@@ -165,6 +170,7 @@ pub enum KnowledgeBaseCommand {
     RemoveExamples {
         examples: Vec<LabelledExample>,
     },
+    /// Refused for [`OUT_OF_SCOPE_INTENT`], which takes no answer.
     SetIntentAnswer {
         intent: String,
         answer: String,
@@ -176,7 +182,8 @@ pub enum KnowledgeBaseCommand {
     },
     /// Adds one labelled example (nothing if it is known) and asks for a new
     /// model. The intent must be known, or `answer` must be given (it sets
-    /// the intent's answer, as `SetIntentAnswer` would).
+    /// the intent's answer, as `SetIntentAnswer` would). [`OUT_OF_SCOPE_INTENT`]
+    /// is always known and refuses an answer.
     AddExample {
         example: LabelledExample,
         answer: Option<String>,
@@ -329,12 +336,19 @@ pub enum KnowledgeBaseError {
     UnknownIntent(String),
     #[error("there is no such example")]
     UnknownExample,
+    /// Two intents make a classifier; [`OUT_OF_SCOPE_INTENT`] counts as one
+    /// of them, since one intent and the examples to hand off is a real
+    /// choice (answer it, or hand off).
     #[error("a model needs examples of at least 2 intents")]
     TooFewIntents,
     #[error("no training is pending")]
     NoTrainingRequested,
     #[error("a trained model's retention and operating points are shares between 0 and 1, at most {MAX_OPERATING_POINTS} points")]
     InvalidOperatingPoints,
+    /// [`OUT_OF_SCOPE_INTENT`] takes examples, never an answer: the bot hands
+    /// its questions to a person.
+    #[error("the intent {OUT_OF_SCOPE_INTENT} is reserved for questions the bot hands to a person: it takes examples, not an answer")]
+    ReservedIntent,
 }
 
 impl crate::ErrorCode for KnowledgeBaseError {
@@ -355,6 +369,7 @@ impl crate::ErrorCode for KnowledgeBaseError {
             KnowledgeBaseError::TooFewIntents => "too_few_intents",
             KnowledgeBaseError::NoTrainingRequested => "no_training_requested",
             KnowledgeBaseError::InvalidOperatingPoints => "invalid_operating_points",
+            KnowledgeBaseError::ReservedIntent => "reserved_intent",
         }
     }
 }
@@ -423,6 +438,9 @@ fn check_example(e: &LabelledExample) -> Result<(), KnowledgeBaseError> {
 }
 
 fn check_answer(intent: &str, answer: &str) -> Result<(), KnowledgeBaseError> {
+    if intent.trim() == OUT_OF_SCOPE_INTENT {
+        return Err(KnowledgeBaseError::ReservedIntent);
+    }
     let n = answer.trim().chars().count();
     if intent.trim().is_empty() || intent.chars().count() > MAX_INTENT_CHARS || n == 0 || n > MAX_ANSWER_CHARS {
         return Err(KnowledgeBaseError::InvalidAnswer);
@@ -503,8 +521,10 @@ impl KnowledgeBase {
         let names: BTreeSet<&String> = self.intents.keys().chain(self.answers.keys()).collect();
         names.into_iter().cloned().collect()
     }
+    /// An intent with examples or an answer, or the reserved
+    /// [`OUT_OF_SCOPE_INTENT`] (known by definition).
     fn knows_intent(&self, intent: &str) -> bool {
-        self.intents.contains_key(intent) || self.answers.contains_key(intent)
+        intent == OUT_OF_SCOPE_INTENT || self.intents.contains_key(intent) || self.answers.contains_key(intent)
     }
     /// The latest trained model's figures.
     pub fn trained(&self) -> Option<&TrainedModel> {
@@ -512,6 +532,8 @@ impl KnowledgeBase {
     }
     /// The pending training request, unless the examples were since cut
     /// below 2 intents (nothing can be trained on them then).
+    /// [`OUT_OF_SCOPE_INTENT`] counts as an intent here, as everywhere
+    /// ([`KnowledgeBaseError::TooFewIntents`]).
     fn pending(&self) -> Option<&(String, Timestamp)> {
         self.requested.as_ref().filter(|_| self.intents.len() >= 2)
     }
@@ -1053,6 +1075,49 @@ mod tests {
         given::<KnowledgeBase>([two_intents()])
             .when(KnowledgeBaseCommand::AddExample { example: ex("x", "new"), answer: Some(" ".into()) })
             .then_err(KnowledgeBaseError::InvalidAnswer);
+    }
+
+    #[test]
+    fn the_reserved_intent_is_known_and_takes_no_answer() {
+        let oos = ex("can I get a mortgage", OUT_OF_SCOPE_INTENT);
+        let all = [ex("where is my card", "card_arrival"), ex("lost it", "lost_card"), oos.clone()];
+        let state = given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: oos.clone(), answer: None })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![oos.clone()] }, requested(&all)]);
+        assert_eq!(state.intents(), ["card_arrival", "lost_card", OUT_OF_SCOPE_INTENT]);
+        given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::AddExample { example: oos, answer: Some("Ask a person.".into()) })
+            .then_err(KnowledgeBaseError::ReservedIntent);
+        given::<KnowledgeBase>([two_intents()])
+            .when(KnowledgeBaseCommand::SetIntentAnswer { intent: format!(" {OUT_OF_SCOPE_INTENT} "), answer: "Ask a person.".into() })
+            .then_err(KnowledgeBaseError::ReservedIntent);
+        // An import of examples labelled with it is fine; an answer for it refuses the import.
+        given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::ImportExamples { examples: vec![ex("a mortgage?", OUT_OF_SCOPE_INTENT)], answers: vec![] })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("a mortgage?", OUT_OF_SCOPE_INTENT)] }]);
+        given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::ImportExamples {
+                examples: vec![ex("lost it", "lost_card")],
+                answers: vec![("lost_card".into(), "Freeze it.".into()), (OUT_OF_SCOPE_INTENT.into(), "Ask a person.".into())],
+            })
+            .then_err(KnowledgeBaseError::ReservedIntent);
+        assert_eq!(crate::ErrorCode::code(&KnowledgeBaseError::ReservedIntent), "reserved_intent");
+    }
+
+    #[test]
+    fn one_intent_and_the_reserved_one_are_trained() {
+        // Answer it or hand off: a real choice, so a model of it is asked for.
+        let greeting = KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("hi", "greeting")] };
+        let oos = ex("can I get a mortgage", OUT_OF_SCOPE_INTENT);
+        let state = given::<KnowledgeBase>([greeting])
+            .when(KnowledgeBaseCommand::AddExample { example: oos.clone(), answer: None })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![oos.clone()] }, requested(&[ex("hi", "greeting"), oos])]);
+        assert_eq!(state.model_state(), ModelState::Training);
+        // The reserved intent alone is one intent: nothing to train.
+        let state = given::<KnowledgeBase>([])
+            .when(KnowledgeBaseCommand::AddExample { example: ex("a mortgage?", OUT_OF_SCOPE_INTENT), answer: None })
+            .then(vec![KnowledgeBaseEvent::ExamplesAdded { examples: vec![ex("a mortgage?", OUT_OF_SCOPE_INTENT)] }]);
+        assert_eq!(state.model_state(), ModelState::Untrained);
     }
 
     #[test]
