@@ -241,6 +241,7 @@ fn why() -> impl Strategy<Value = Option<DecisionWhy>> {
         Basis::LowConfidence,
         Basis::Clarify,
         Basis::Context,
+        Basis::OutOfScopeExample,
     ]);
     let scores = (score(), score(), score(), score(), score(), score(), score(), score(), score(), score()).prop_map(
         |(
@@ -297,7 +298,8 @@ pub(crate) fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
                 HandoffReason::LowConfidence,
                 HandoffReason::CustomerAsked,
                 HandoffReason::RepeatedFailure,
-                HandoffReason::NegativeFeedback
+                HandoffReason::NegativeFeedback,
+                HandoffReason::OutOfScope
             ]),
             why()
         )

@@ -105,6 +105,10 @@ pub enum HandoffReason {
     /// this variant, such handoffs were recorded as `customer_asked`; those
     /// events stay as they are.)
     AgentTookOver,
+    /// The question reads as one of the tenant's examples of what the bot
+    /// must hand to a person (the reserved intent
+    /// [`crate::knowledge_base::OUT_OF_SCOPE_INTENT`]).
+    OutOfScope,
 }
 
 impl HandoffReason {

@@ -308,6 +308,7 @@ fn handoff_reasons_keep_their_wire_names() {
     let wire = |r: HandoffReason| serde_json::to_value(r).unwrap();
     assert_eq!(wire(HandoffReason::CustomerAsked), "customer_asked");
     assert_eq!(wire(HandoffReason::AgentTookOver), "agent_took_over");
+    assert_eq!(wire(HandoffReason::OutOfScope), "out_of_scope");
     let old: ConversationEvent = serde_json::from_str(r#"{"type":"HandoffRequested","reason":"customer_asked"}"#).unwrap();
     assert_eq!(
         old,
@@ -405,6 +406,18 @@ fn events_stored_before_the_why_load_unchanged_and_new_ones_round_trip() {
     let json = serde_json::to_string(&new).unwrap();
     assert!(json.contains(r#""basis":"out_of_scope_distance""#), "{json}");
     assert_eq!(serde_json::from_str::<ConversationEvent>(&json).unwrap(), new);
+}
+
+#[test]
+fn a_handoff_for_an_out_of_scope_example_is_recorded_and_round_trips() {
+    let handed = ConversationEvent::HandoffRequested { reason: HandoffReason::OutOfScope, why: Some(why(Basis::OutOfScopeExample)) };
+    let state = given::<Conversation>([started()])
+        .when(ConversationCommand::RequestHandoff { reason: HandoffReason::OutOfScope, why: Some(why(Basis::OutOfScopeExample)) })
+        .then(vec![handed.clone()]);
+    assert_eq!(state.status(), Some(Status::Pending));
+    let json = serde_json::to_value(&handed).unwrap();
+    assert_eq!((&json["reason"], &json["why"]["basis"]), (&serde_json::json!("out_of_scope"), &serde_json::json!("out_of_scope_example")));
+    assert_eq!(serde_json::from_value::<ConversationEvent>(json).unwrap(), handed);
 }
 
 fn file(id: &str) -> crate::attachment::Attachment {

@@ -44,6 +44,10 @@ pub enum Basis {
     /// A follow-up read together with the previous question answered better
     /// than the message alone; the scores are those of the combined reading.
     Context,
+    /// The intent model read the message as the reserved `out_of_scope`
+    /// intent ([`crate::knowledge_base::OUT_OF_SCOPE_INTENT`]), the tenant's
+    /// examples of questions for a person; the scores are the model's.
+    OutOfScopeExample,
 }
 
 /// The numbers behind a decision, by name; each present only where it mattered.
