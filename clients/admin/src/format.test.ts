@@ -17,6 +17,7 @@ describe('why the bot decided', () => {
     expect(why({ basis: 'low_confidence', scores: { passage_minimum: 0.45 } })).toBe('Why: low confidence');
     expect(why({ basis: 'clarify', scores: { confidence: 0.4, threshold: 0.56 } })).toBe('Why: clarifying question — confidence 0.40 < threshold 0.56');
     expect(why({ basis: 'context', scores: { passage_score: 0.7, passage_minimum: 0.45 } })).toBe('Why: read with the previous question — best passage 0.70 ≥ minimum 0.45');
+    expect(why({ basis: 'out_of_scope_example', scores: { confidence: 0.82, threshold: 0.56 } })).toBe('Why: reads as a question to hand to a person — confidence 0.82 ≥ threshold 0.56');
     expect(why({ basis: 'small_talk', scores: { phrase_similarity: 0.853 } })).toBe('Why: small talk — phrase similarity 0.85');
     expect(why({ basis: 'customer_asked', scores: {} })).toBe('Why: the customer asked for a human — in words');
     expect(why({ basis: 'customer_asked' })).toBe('Why: the customer asked for a human — in words');

@@ -52,6 +52,7 @@ const BASIS: Record<DecisionBasis, string> = {
   low_confidence: 'low confidence',
   clarify: 'clarifying question',
   context: 'read with the previous question',
+  out_of_scope_example: 'reads as a question to hand to a person',
 };
 
 /**
@@ -77,6 +78,7 @@ export function why(w: DecisionWhy | null | undefined): string | null {
       parts = [passage, model];
       break;
     case 'intent_head':
+    case 'out_of_scope_example':
       parts = [model];
       break;
     case 'out_of_scope_distance': {

@@ -114,6 +114,14 @@ describe('foldConversation', () => {
     expect(view.messages.find((m) => m.role === 'customer')?.why).toBeUndefined();
   });
 
+  it('says why staff see a question the tenant sends to a person handed over', () => {
+    v = 0;
+    const why = { basis: 'out_of_scope_example' as const, scores: { confidence: 0.82, threshold: 0.56 } };
+    const view = foldConversation('c1', [at({ type: 'HandoffRequested', reason: 'out_of_scope', why })]);
+    expect(view.handoffReason).toBe('out_of_scope');
+    expect(view.messages.find((m) => m.notice === 'HandoffRequested')?.text).toBe('Handed over to a human: a question the bot hands to a person');
+  });
+
   it('does not show a pending message twice once its event arrived', () => {
     v = 0;
     const events = [at({ type: 'MessagePosted', author: { kind: 'customer' }, text: 'hi', client_message_id: 'm1' })];

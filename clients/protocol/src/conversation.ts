@@ -79,6 +79,7 @@ export const HANDOFF_REASONS: Record<HandoffReason, string> = {
   repeated_failure: 'the bot could not help',
   negative_feedback: 'an answer did not help',
   agent_took_over: 'an agent took over',
+  out_of_scope: 'a question the bot hands to a person',
 };
 
 /**

@@ -6,7 +6,7 @@
 export type Role = 'customer' | 'agent' | 'admin';
 export type Channel = 'web' | 'mobile' | 'api';
 export type Status = 'open' | 'pending' | 'resolved';
-export type HandoffReason = 'low_confidence' | 'customer_asked' | 'repeated_failure' | 'negative_feedback' | 'agent_took_over';
+export type HandoffReason = 'low_confidence' | 'customer_asked' | 'repeated_failure' | 'negative_feedback' | 'agent_took_over' | 'out_of_scope';
 
 /** Personal text: plain once opened by the server; erased (crypto-shredded) data reads as "[erased]". */
 export type PersonalText = string | { erased: true } | { sealed: string };
@@ -60,7 +60,7 @@ export interface Source {
 }
 
 /** Which score decided a bot answer or a bot handoff (staff only). */
-export type DecisionBasis = 'customer_asked' | 'small_talk' | 'retrieval' | 'intent_head' | 'out_of_scope_distance' | 'low_confidence' | 'clarify' | 'context';
+export type DecisionBasis = 'customer_asked' | 'small_talk' | 'retrieval' | 'intent_head' | 'out_of_scope_distance' | 'low_confidence' | 'clarify' | 'context' | 'out_of_scope_example';
 
 /** The numbers behind a bot decision, each present only where it mattered (staff only). */
 export interface DecisionScores {

@@ -81,6 +81,24 @@ describe('the gaps tab', () => {
     expect(kb.model).toHaveBeenCalledTimes(4);
   });
 
+  it('labels a question as one to hand to a person, and keeps the reserved intent out of the intents to choose', async () => {
+    kb.gaps.mockResolvedValue(GROUPS);
+    const withOos = (state: string) => ({ ...model(state), intents: ['card_arrival', 'out_of_scope', 'wearables'] });
+    kb.model.mockResolvedValueOnce(withOos('trained')).mockResolvedValueOnce(withOos('training')).mockResolvedValue(withOos('trained'));
+    kb.addExample.mockResolvedValue({ added: true, training: true });
+    render(<Gaps onMakeArticle={() => {}} />);
+    const group = (await screen.findAllByRole('article'))[0]!;
+    await waitFor(() => expect(within(group).getByRole('combobox')).toBeTruthy());
+    const options = within(group).getAllByRole('option').map((o) => o.getAttribute('value'));
+    expect(options).toEqual(['card_arrival', 'wearables']);
+    fireEvent.click(within(group).getByRole('button', { name: 'Always hand these to a person' }));
+    await waitFor(() => expect(kb.addExample).toHaveBeenCalledWith('Can I pay with my smartwatch?', 'out_of_scope'));
+    await waitFor(() => expect(screen.getByTestId('handoff-note').textContent).toBe('The bot will hand questions like this to a person once it has retrained.'));
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toBe('Retraining the bot…'));
+    await waitFor(() => expect(screen.getByTestId('training-status').textContent).toMatch(/^The bot has learnt it/), { timeout: 5000 });
+    expect(screen.getByTestId('handoff-note')).toBeTruthy();
+  });
+
   it('offers to train a model behind its examples, and follows the training it asks for', async () => {
     kb.gaps.mockResolvedValue({ groups: [] });
     kb.model.mockResolvedValueOnce(model('stale')).mockResolvedValue(model('trained'));

@@ -16,6 +16,9 @@ import { ago } from '../format';
 /** How often the model's state is asked for while it trains, in ms. */
 export const POLL_MS = 1500;
 
+/** The reserved intent of questions the bot must hand to a person (the domain's `OUT_OF_SCOPE_INTENT`): it takes examples, never an answer. */
+export const OUT_OF_SCOPE = 'out_of_scope';
+
 const REASONS: Record<string, string> = {
   low_confidence: 'not sure',
   repeated_failure: 'failed twice',
@@ -54,6 +57,8 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
   const [chosen, setChosen] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<ReturnType<typeof describe> | null>(null);
+  /** What the latest "Always hand these to a person" did, above the training status. */
+  const [handoffNote, setHandoffNote] = useState<string | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   /** A training was seen running since the tab opened: its end is news. */
   const followed = useRef(false);
@@ -88,12 +93,16 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
     };
   }, [follow]);
 
+  /** The intents an example may be added to: the reserved one has its own button. */
+  const answerable = intents.filter((n) => n !== OUT_OF_SCOPE);
+
   const addExample = async (question: string, key: string): Promise<void> => {
-    const intent = chosen[key] ?? intents[0];
+    const intent = chosen[key] ?? answerable[0];
     if (!intent) return;
     try {
       const r = await kb.addExample(question, intent);
       setError(null);
+      setHandoffNote(null);
       const m = await kb.model();
       follow(m);
       if (!r.added) setStatus({ text: `The bot already had this question as an example of ${intent}.`, tone: 'notice-ok', train: null });
@@ -102,9 +111,22 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
     }
   };
 
+  /** Labels the question as one the bot hands to a person, then follows the training as `addExample` does. */
+  const handOff = async (question: string): Promise<void> => {
+    try {
+      const r = await kb.addExample(question, OUT_OF_SCOPE);
+      setError(null);
+      setHandoffNote(r.added ? 'The bot will hand questions like this to a person once it has retrained.' : 'The bot already had this question as one to hand to a person.');
+      follow(await kb.model());
+    } catch (e) {
+      setError(e instanceof Error ? e.message : 'Could not add the example.');
+    }
+  };
+
   const train = async (): Promise<void> => {
     try {
       if (timer.current) clearTimeout(timer.current);
+      setHandoffNote(null);
       follow(await kb.train());
       setError(null);
     } catch (e) {
@@ -116,6 +138,11 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
     <section aria-label="Gaps">
       <p className="muted">Questions the bot handed off or got a 👎 for, most frequent first. Fix one in a click: make an article from the agent's reply, or teach the bot the question as an example of an intent.</p>
       <div aria-live="polite" className="row">
+        {handoffNote && (
+          <p className="notice-ok" data-testid="handoff-note">
+            {handoffNote}
+          </p>
+        )}
         {status?.text && (
           <p className={status.tone} data-testid="training-status">
             {status.text}
@@ -175,15 +202,15 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
                         Make an article from this reply
                       </button>
                     )}
-                    {intents.length > 0 && (
+                    {answerable.length > 0 && (
                       <>
                         <button type="button" onClick={() => void addExample(x.question, key)}>
                           Add as example of
                         </button>
                         <label>
                           <span className="sr">Intent</span>
-                          <select value={chosen[key] ?? intents[0]} onChange={(e) => setChosen({ ...chosen, [key]: e.target.value })}>
-                            {intents.map((n) => (
+                          <select value={chosen[key] ?? answerable[0]} onChange={(e) => setChosen({ ...chosen, [key]: e.target.value })}>
+                            {answerable.map((n) => (
                               <option key={n} value={n}>
                                 {n}
                               </option>
@@ -192,6 +219,9 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
                         </label>
                       </>
                     )}
+                    <button type="button" onClick={() => void handOff(x.question)}>
+                      Always hand these to a person
+                    </button>
                   </div>
                 </li>
               );
