@@ -2,7 +2,8 @@
 //!
 //! The read model an admin works through to teach the bot: per tenant, the
 //! customer questions that ended in a handoff because the bot was unsure
-//! (`low_confidence`, or `repeated_failure` after its clarifying question),
+//! (`low_confidence`, or `repeated_failure` after its clarifying question;
+//! not `out_of_scope`, the questions the admin's examples send to a person),
 //! and the bot answers a customer gave a 👎 (`negative_feedback`, with the
 //! answer), each with the first reply an agent wrote in that conversation
 //! afterwards — what a new article or a labelled example can be made of.
@@ -511,7 +512,13 @@ impl Fold {
                 let reason = match reason {
                     HandoffReason::LowConfidence => Some(GapReason::LowConfidence),
                     HandoffReason::RepeatedFailure => Some(GapReason::RepeatedFailure),
-                    _ => None,
+                    // Someone asked for a person; a 👎 is counted from its
+                    // feedback; and an out-of-scope question is one the
+                    // admin already said goes to a person: none is a gap.
+                    HandoffReason::CustomerAsked
+                    | HandoffReason::AgentTookOver
+                    | HandoffReason::NegativeFeedback
+                    | HandoffReason::OutOfScope => None,
                 };
                 if let (Some(r), Some(q)) = (reason, memo.last_question.clone()) {
                     gap = Some((r, q, None));

@@ -133,6 +133,25 @@ async fn no_word_of_an_erased_customer_is_left_in_the_sqlite_file() {
 }
 
 #[tokio::test]
+async fn a_question_handed_off_as_out_of_scope_is_not_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn GapStore> = Arc::new(SqliteGaps::open(dir.path().join("gaps.db")).unwrap());
+    let model = GapModel::new(store.clone(), Arc::new(BagOfWords));
+    let mut s = Script::new();
+    s.start("acme", "c1", "u1", jamuna_domain::conversation::Channel::Web);
+    s.say("acme", "c1", Author::Customer, "can I get a mortgage");
+    s.conversation("acme", "c1", ConversationEvent::HandoffRequested { reason: HandoffReason::OutOfScope, why: None });
+    s.say("acme", "c1", Author::Agent { id: user("agent") }, "Our mortgage team will call you.");
+    s.start("acme", "c2", "u2", jamuna_domain::conversation::Channel::Web);
+    s.say("acme", "c2", Author::Customer, "where is my card");
+    s.conversation("acme", "c2", ConversationEvent::HandoffRequested { reason: HandoffReason::LowConfidence, why: None });
+    feed(&model, PROJECTION, &s.events, 3).await;
+    let groups = store.groups(&tenant("acme"), 10).await.unwrap();
+    let questions: Vec<&str> = groups.iter().map(|g| g.question.as_str()).collect();
+    assert_eq!(questions, ["where is my card"]);
+}
+
+#[tokio::test]
 async fn a_replay_from_zero_rebuilds_the_same_groups() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn GapStore> = Arc::new(SqliteGaps::open(dir.path().join("gaps.db")).unwrap());
