@@ -237,6 +237,12 @@ mod tests {
             Some(json!({"type": "HandoffRequested"})),
             "why the bot handed off is staff-only"
         );
+        let why = DecisionWhy::new(Basis::OutOfScopeExample, DecisionScores { confidence: Some(0.8), ..DecisionScores::default() });
+        assert_eq!(
+            v.event("c1", &ConversationEvent::HandoffRequested { reason: HandoffReason::OutOfScope, why: Some(why) }),
+            Some(json!({"type": "HandoffRequested"})),
+            "that the tenant's examples send it to a person is staff-only too"
+        );
         let assigned = v.event("c1", &ConversationEvent::AgentAssigned { agent: agent.clone() }).unwrap();
         let alias = assigned["agent"].as_str().unwrap().to_owned();
         assert!(alias.starts_with("agent-") && !alias.contains("agent-agent"), "{alias}");

@@ -258,7 +258,8 @@ struct ConversationDetail {
     /// `event` frames: `{"type":"event","conversation_id","version","position","occurred_at","event"}`,
     /// `event` being the conversation event (`type`-tagged). A customer gets the customer view:
     /// no `position`, no `TagsChanged`, no intent, confidence, source score, handoff reason or `why`
-    /// (which score decided a bot answer or a bot handoff: staff only).
+    /// (which score decided a bot answer or a bot handoff: staff only). A `HandoffRequested`'s
+    /// `reason` is a `HandoffReason`, a `why`'s `basis` a `DecisionBasis` (see the schemas).
     events: Vec<serde_json::Value>,
 }
 

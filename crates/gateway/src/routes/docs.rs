@@ -77,8 +77,9 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         crate::ws_upgrade,
         openapi_json, docs_page,
     ),
-    // Schemas only parameters refer to (`IntoParams` does not collect them).
-    components(schemas(ErrorBody, crate::directory::View, super::schema::Search)),
+    // Schemas only parameters refer to (`IntoParams` does not collect them), and
+    // the values of events' fields that the event frames (free-form JSON) carry.
+    components(schemas(ErrorBody, crate::directory::View, super::schema::Search, super::schema::HandoffReason, super::schema::DecisionBasis)),
     modifiers(&Conventions),
     tags(
         (name = "auth", description = "Sign-in, tokens, registration, visitor identities"),
@@ -365,6 +366,17 @@ mod tests {
         assert_eq!(schemas["Role"]["enum"], serde_json::json!(["customer", "agent", "admin"]));
         assert_eq!(schemas["Channel"]["enum"], serde_json::json!(["web", "mobile", "api"]));
         assert_eq!(schemas["Status"]["enum"], serde_json::json!(["open", "pending", "resolved"]));
+        let reasons = serde_json::json!([
+            "low_confidence",
+            "customer_asked",
+            "repeated_failure",
+            "negative_feedback",
+            "agent_took_over",
+            "out_of_scope"
+        ]);
+        assert_eq!(schemas["HandoffReason"]["enum"], reasons);
+        assert_eq!(schemas["DecisionBasis"]["enum"].as_array().and_then(|a| a.last()), Some(&serde_json::json!("out_of_scope_example")));
+        assert_eq!(schemas["DecisionBasis"]["enum"].as_array().map(Vec::len), Some(9));
         let sent = serde_json::to_value(crate::routes::schema::settings_example()).unwrap();
         let keys: BTreeSet<_> = sent.as_object().unwrap().keys().cloned().collect();
         let documented: BTreeSet<_> = schemas["TenantSettings"]["properties"].as_object().unwrap().keys().cloned().collect();

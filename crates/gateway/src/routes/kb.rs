@@ -251,13 +251,14 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
 /// or — on any error, reported with its line — none of it. A CSV whose
 /// header is `text,category` holds labelled examples for the intent model
 /// (train it with `POST /api/v1/kb/train` or `jamuna kb train`); one whose header is `category,answer`
-/// holds the answers to intents.
+/// holds the answers to intents (none for `out_of_scope`, the reserved intent
+/// of questions for a person: label them as examples instead).
 #[utoipa::path(post, path = "/api/v1/kb/import", tag = "kb", operation_id = "importArticles", security(("bearer" = [])),
     request_body(description = "The file; its content type names the format", content(
         (String = "text/markdown"), (String = "text/csv"), (Object = "application/json"))),
     responses(
         (status = 200, description = "Imported", body = ImportReport),
-        (status = 400, description = "An unknown content type, a file that is not UTF-8, or a parse error (with its line)", body = ErrorBody),
+        (status = 400, description = "An unknown content type, a file that is not UTF-8, or a parse error (with its line), such as an answer for the reserved intent `out_of_scope`", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
         (status = 409, description = "`invalid_title`, `invalid_body`, `invalid_example`, `invalid_answer`, `too_many_examples`", body = ErrorBody),
     ))]
@@ -312,11 +313,14 @@ struct NewExample {
     text: String,
     /// Trimmed: 1 to 100 characters, no control characters. An intent the
     /// knowledge base knows (it has examples or an answer), or a new one
-    /// with its `answer`.
+    /// with its `answer`. `out_of_scope` is reserved: the tenant's examples
+    /// of questions the bot hands to a person, known without examples and
+    /// never given an answer.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     intent: String,
     /// The intent's answer (trimmed: 1 to 4,000 characters): required for a
-    /// new intent; for a known one it replaces the answer.
+    /// new intent; for a known one it replaces the answer. Refused for
+    /// `out_of_scope` (409 `reserved_intent`).
     #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     answer: Option<String>,
 }
@@ -351,7 +355,7 @@ fn example(text: &str, intent: &str) -> LabelledExample {
         (status = 201, description = "Added (or already known), and a training asked for", body = ExampleAdded),
         (status = 400, description = "A malformed body", body = ErrorBody),
         (status = 403, description = "Admins only", body = ErrorBody),
-        (status = 409, description = "`unknown_intent` (a new intent needs its `answer`), `invalid_example`, `invalid_answer`, `too_many_examples`", body = ErrorBody),
+        (status = 409, description = "`unknown_intent` (a new intent needs its `answer`), `reserved_intent` (an `answer` for `out_of_scope`, which hands its questions to a person), `invalid_example`, `invalid_answer`, `too_many_examples`", body = ErrorBody),
     ))]
 async fn add_example(
     State(state): State<AppState>,

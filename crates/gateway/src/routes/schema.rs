@@ -25,6 +25,10 @@ pub struct Status;
 pub struct TenantSettings;
 /// `jamuna_domain::knowledge_base::ModelState`.
 pub struct ModelState;
+/// `jamuna_domain::conversation::HandoffReason`.
+pub struct HandoffReason;
+/// `jamuna_domain::conversation::Basis` (a `why`'s `basis`).
+pub struct DecisionBasis;
 
 /// Every variant, listed by an exhaustive `match` so a new one fails to compile here.
 fn roles() -> Vec<user::Role> {
@@ -61,6 +65,46 @@ fn model_states() -> Vec<kb::ModelState> {
     for s in &all {
         match s {
             M::Untrained | M::Training | M::Trained | M::Stale | M::Failed => {}
+        }
+    }
+    all
+}
+
+fn handoff_reasons() -> Vec<c::HandoffReason> {
+    use c::HandoffReason as H;
+    let all = vec![H::LowConfidence, H::CustomerAsked, H::RepeatedFailure, H::NegativeFeedback, H::AgentTookOver, H::OutOfScope];
+    for r in &all {
+        match r {
+            H::LowConfidence | H::CustomerAsked | H::RepeatedFailure | H::NegativeFeedback | H::AgentTookOver | H::OutOfScope => {}
+        }
+    }
+    all
+}
+
+fn bases() -> Vec<c::Basis> {
+    use c::Basis as B;
+    let all = vec![
+        B::CustomerAsked,
+        B::SmallTalk,
+        B::Retrieval,
+        B::IntentHead,
+        B::OutOfScopeDistance,
+        B::LowConfidence,
+        B::Clarify,
+        B::Context,
+        B::OutOfScopeExample,
+    ];
+    for b in &all {
+        match b {
+            B::CustomerAsked
+            | B::SmallTalk
+            | B::Retrieval
+            | B::IntentHead
+            | B::OutOfScopeDistance
+            | B::LowConfidence
+            | B::Clarify
+            | B::Context
+            | B::OutOfScopeExample => {}
         }
     }
     all
@@ -115,6 +159,38 @@ impl PartialSchema for ModelState {
 impl ToSchema for ModelState {
     fn name() -> Cow<'static, str> {
         "ModelState".into()
+    }
+}
+
+impl PartialSchema for HandoffReason {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            handoff_reasons(),
+            "Why a conversation went to a human (staff only): the bot was unsure (`low_confidence`), the customer asked, its \
+             clarifying question failed (`repeated_failure`), a 👎 (`negative_feedback`), staff took it over \
+             (`agent_took_over`), or the question reads as one of the tenant's examples of what the bot must hand to a \
+             person (`out_of_scope`)",
+        )
+    }
+}
+impl ToSchema for HandoffReason {
+    fn name() -> Cow<'static, str> {
+        "HandoffReason".into()
+    }
+}
+
+impl PartialSchema for DecisionBasis {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            bases(),
+            "Which score decided a bot answer or handoff (a `why`'s `basis`, staff only); `out_of_scope_example`: the intent \
+             model read the message as the reserved `out_of_scope` intent, the tenant's examples of questions for a person",
+        )
+    }
+}
+impl ToSchema for DecisionBasis {
+    fn name() -> Cow<'static, str> {
+        "DecisionBasis".into()
     }
 }
 

@@ -196,6 +196,50 @@ async fn labelled_examples_and_intent_answers_import_from_csv_and_are_not_articl
     assert_eq!(s, 403);
 }
 
+/// `out_of_scope` is reserved for the tenant's examples of questions for a
+/// person: known without examples, it takes examples and never an answer.
+#[tokio::test]
+async fn out_of_scope_examples_need_no_answer_and_refuse_one() {
+    let app = spawn_app().await;
+    let admin = &app.admin.token;
+    let card = json!({"text": "Where is my card?", "intent": "card_arrival", "answer": "Within 5 working days."});
+    let (s, body) = app.post("/api/v1/kb/examples", admin, card).await;
+    assert_eq!((s, &body), (201, &json!({"added": true, "training": false})));
+    // One intent and the reserved one make a model: answer it, or hand off.
+    let (s, body) = app.post("/api/v1/kb/examples", admin, json!({"text": "Can I get a mortgage?", "intent": "out_of_scope"})).await;
+    assert_eq!((s, &body), (201, &json!({"added": true, "training": true})));
+    let (s, model) = app.get("/api/v1/kb/model", admin).await;
+    assert_eq!((s, model["state"].as_str(), &model["intents"]), (200, Some("training"), &json!(["card_arrival", "out_of_scope"])));
+
+    let answered = json!({"text": "Do you sell insurance?", "intent": "out_of_scope", "answer": "Ask a person."});
+    let (s, body) = app.post("/api/v1/kb/examples", admin, answered).await;
+    assert_eq!((s, code(&body)), (409, "reserved_intent"), "{body}");
+    let (s, body) = app
+        .kb_import(
+            admin,
+            "text/csv",
+            "category,answer
+card_arrival,In 5 days.
+out_of_scope,Ask a person.
+",
+        )
+        .await;
+    assert_eq!((s, code(&body)), (400, "bad_request"), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("line 3") && m.contains("reserved")), "{body}");
+    let (s, body) = app
+        .kb_import(
+            admin,
+            "text/csv",
+            "text,category
+Do you sell insurance?,out_of_scope
+",
+        )
+        .await;
+    assert_eq!((s, &body), (200, &json!({"added": 1, "updated": 0, "unchanged": 0})));
+    let (_, model) = app.get("/api/v1/kb/model", admin).await;
+    assert_eq!(model["examples"].as_u64(), Some(3), "{model}");
+}
+
 /// Admins add and remove one example at a time; each change asks for a
 /// new model, which `GET /api/v1/kb/model` shows as `training` (no worker
 /// runs here, so it stays so).
