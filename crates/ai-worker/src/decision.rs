@@ -20,6 +20,7 @@
 //! | `small_talk` | close to a greeting, thanks or goodbye (and no closer passage) |
 //! | `retrieval` | the best passage's cosine ≥ its minimum, and no confident intent with an answer |
 //! | `intent_head` | the intent model's confidence ≥ its threshold, and the intent has an answer |
+//! | `out_of_scope_example` | a handoff: the model read the message as the tenant's reserved `out_of_scope` intent (questions for a person), whatever retrieval found |
 //! | `out_of_scope_distance` | a handoff: the confidence < threshold, and it stays under even with the head certain |
 //! | `low_confidence` | a handoff otherwise (the head's doubt mattered, or no model), retrieval too weak too |
 //! | `clarify`, `context` | set by [`crate::dialogue`]: the clarifying question; a follow-up read in context |
@@ -207,6 +208,8 @@ pub const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye"];
 /// The decision once the intent model has spoken.
 ///
 /// - A request for a human and small talk stand as retrieval decided.
+/// - A message read as the tenant's `out_of_scope` intent: a handoff (`out_of_scope`),
+///   whatever retrieval found — the tenant said such questions are for a person.
 /// - A confident intent with an answer: that answer, with the intent and its confidence.
 /// - A confident intent without an answer: the retrieval decision, recording the intent.
 /// - No confident intent (out of scope, or no model): the retrieval decision.
@@ -224,6 +227,13 @@ pub fn with_intent(retrieved: Decision, prediction: Option<&Prediction>, answer:
         return retrieved;
     };
     let scores = with_model_scores(retrieved.why().scores.clone(), p);
+    if p.out_of_scope {
+        return Decision::Handoff {
+            reason: HandoffReason::OutOfScope,
+            confidence: p.confidence,
+            why: DecisionWhy::new(Basis::OutOfScopeExample, scores),
+        };
+    }
     let Some(intent) = &p.intent else {
         // Under the threshold: retrieval decides; a handoff says which part of the confidence failed.
         return match retrieved {
@@ -372,6 +382,7 @@ mod tests {
                 mahalanobis: Some(2.5),
                 confidence_if_head_certain: if_certain,
             }),
+            out_of_scope: false,
         }
     }
     fn prediction(intent: Option<&str>) -> Prediction {
@@ -507,6 +518,21 @@ mod tests {
     }
 
     #[test]
+    fn a_message_read_as_the_tenants_out_of_scope_intent_is_handed_off_whatever_retrieval_found() {
+        let read_as_out_of_scope = Prediction { confidence: 0.8, out_of_scope: true, ..predicted(None, 0.9) };
+        // A passage close enough to answer from: still a handoff, and not a low-confidence one.
+        for retrieved in [kb_answer(), low()] {
+            let d = with_intent(retrieved, Some(&read_as_out_of_scope), Some("an answer"));
+            assert!(matches!(d, Decision::Handoff { reason: HandoffReason::OutOfScope, .. }), "{d:?}");
+            assert_eq!(basis(&d), Basis::OutOfScopeExample);
+            assert_eq!(d.why().scores.confidence, Some(0.8));
+        }
+        // A request for a human stays one.
+        let asked = Decision::Handoff { reason: HandoffReason::CustomerAsked, confidence: 1.0, why: bare(Basis::CustomerAsked) };
+        assert_eq!(with_intent(asked.clone(), Some(&read_as_out_of_scope), None), asked);
+    }
+
+    #[test]
     fn why_low_confidence_without_a_model_or_without_an_answer_and_retrieval_too_weak() {
         let d = choose_among(
             "what is the meaning of life",
@@ -526,7 +552,7 @@ mod tests {
         // A confident intent with no answer, and no passage close enough.
         assert_eq!(basis(&with_intent(low(), Some(&prediction(Some("card_arrival"))), None)), Basis::LowConfidence);
         // A message the model could not score (no evidence) is not put down to the distance.
-        let unscored = Prediction { intent: None, confidence: 0.0, top: vec![], evidence: None };
+        let unscored = Prediction { intent: None, confidence: 0.0, top: vec![], evidence: None, out_of_scope: false };
         assert_eq!(basis(&with_intent(low(), Some(&unscored), None)), Basis::LowConfidence);
     }
 

@@ -53,7 +53,8 @@ use serde::Serialize;
 
 use crate::embed::Embedder;
 use crate::intent::{
-    Calibration, DEFAULT_RETENTION, Example, IntentError, IntentModel, Prediction, TrainConfig, operating_points, threshold_for_retention,
+    Calibration, DEFAULT_RETENTION, Example, IntentError, IntentModel, OUT_OF_SCOPE_INTENT, Prediction, TrainConfig, operating_points,
+    threshold_for_retention,
 };
 
 /// Why an evaluation could not run.
@@ -360,7 +361,12 @@ pub fn run(embedder: &Embedder, train_csv: &Path, test_csv: &Path, oos_label: Op
 pub fn run_with(embedder: &Embedder, train_csv: &Path, test_csv: &Path, options: &EvalOptions) -> Result<EvalRuns, EvalError> {
     let start = Instant::now();
     let oos_label = options.oos_label.as_deref();
-    let train = read_examples(train_csv)?;
+    // Training rows labelled out of scope are the tenant's examples of questions for a
+    // person: the reserved intent, as the dashboard and the API record them.
+    let train: Vec<Example> = read_examples(train_csv)?
+        .into_iter()
+        .map(|e| if Some(e.intent.as_str()) == oos_label { Example { intent: OUT_OF_SCOPE_INTENT.to_owned(), ..e } } else { e })
+        .collect();
     let known: BTreeSet<&str> = train.iter().map(|e| e.intent.as_str()).collect();
     let read_checked = |path: &Path| -> Result<Vec<(u64, Example)>, EvalError> {
         let rows = read_labelled(path)?;
@@ -445,7 +451,8 @@ fn outcomes<S: AsRef<str>>(truth: &[Option<S>], predictions: &[Prediction]) -> V
         .zip(predictions)
         .map(|(t, p)| {
             let best = p.top.first().map(|b| b.0.as_str());
-            (p.confidence, t.as_ref().map(|t| Some(t.as_ref()) == best))
+            // Read as out of scope: handed off at every threshold.
+            (if p.out_of_scope { -1.0 } else { p.confidence }, t.as_ref().map(|t| Some(t.as_ref()) == best))
         })
         .collect()
 }

@@ -224,6 +224,10 @@ fn sigmoid(x: f32) -> f32 {
 /// A held-out message: the head's logits, its nearest fitted example, and the index of
 /// the right class (`None` for a message of a hidden intent).
 struct HeldOut {
+    /// The message is one of the tenant's out-of-scope examples (hidden or not).
+    out_of_scope: bool,
+    /// The round's index of the out-of-scope class, when the round fitted it.
+    out_of_scope_class: Option<usize>,
     logits: Vec<f32>,
     /// (similarity, class) of the nearest fitted examples, most similar first.
     neighbours: Vec<(f32, usize)>,
@@ -232,8 +236,17 @@ struct HeldOut {
     class: Option<usize>,
 }
 
-pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Calibration, IntentError> {
-    let held = held_out(xs, ys, classes, config)?;
+/// `out_of_scope` is the class of the tenant's out-of-scope examples, if any: its
+/// held-out examples count as out-of-scope messages, and a message read as it is handed
+/// off (as [`super::IntentModel`] does).
+pub(super) fn calibrate(
+    xs: &[&[f32]],
+    ys: &[usize],
+    classes: usize,
+    out_of_scope: Option<usize>,
+    config: &TrainConfig,
+) -> Result<Calibration, IntentError> {
+    let held = held_out(xs, ys, classes, out_of_scope, config)?;
     if held.iter().all(|h| h.class.is_none()) {
         return Ok(Calibration::none());
     }
@@ -244,29 +257,38 @@ pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &Tr
         ..Calibration::none()
     };
     calibration.temperature = fit_temperature(&held, &calibration);
-    // (scores, right?, in scope?) for every held-out message.
-    let rows: Vec<(Scores, bool, bool)> = held
+    // (scores, right?, in scope?, read as out of scope?) for every held-out message; an
+    // answer to an out-of-scope example is never right.
+    let rows: Vec<(Scores, bool, bool, bool)> = held
         .iter()
         .map(|h| {
             let p = calibration.blend(&h.logits, &h.neighbours);
-            (Scores::new(&p, &h.neighbours, Some(h.mahalanobis)), h.class == Some(argmax(&p)), h.class.is_some())
+            let best = argmax(&p);
+            let in_scope = h.class.is_some() && !h.out_of_scope;
+            (
+                Scores::new(&p, &h.neighbours, Some(h.mahalanobis)),
+                in_scope && h.class == Some(best),
+                in_scope,
+                h.out_of_scope_class == Some(best),
+            )
         })
         .collect();
     let ln = |s: &Scores| f64::from(s.best_probability.max(1e-6)).ln();
-    let w = fit_logistic(&rows.iter().map(|(s, right, _)| ([ln(s), f64::from(s.nearest)], *right)).collect::<Vec<_>>());
+    let w = fit_logistic(&rows.iter().map(|(s, right, ..)| ([ln(s), f64::from(s.nearest)], *right)).collect::<Vec<_>>());
     calibration.weights = [w[0], w[1], w[2]];
     let w = fit_logistic(
         &rows
             .iter()
-            .map(|(s, right, _)| ([ln(s), f64::from(s.nearest), f64::from(s.knn_mean), f64::from(s.mahalanobis.unwrap_or(0.0))], *right))
+            .map(|(s, right, ..)| ([ln(s), f64::from(s.nearest), f64::from(s.knn_mean), f64::from(s.mahalanobis.unwrap_or(0.0))], *right))
             .collect::<Vec<_>>(),
     );
     calibration.distance_weights = Some([w[0], w[1], w[2], w[3], w[4]]);
-    // (confidence, right?) of in-scope messages; confidences of out-of-scope ones.
+    // (confidence, right?) of in-scope messages; confidences of out-of-scope ones. A
+    // message read as out of scope is handed off at every threshold.
     let mut scored_in = Vec::new();
     let mut scored_oos = Vec::new();
     for r in &rows {
-        let c = calibration.confidence(&r.0);
+        let c = if r.3 { -1.0 } else { calibration.confidence(&r.0) };
         if r.2 {
             scored_in.push((c, r.1));
         } else {
@@ -284,7 +306,7 @@ pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &Tr
     calibration.closed_accuracy = scored_in.iter().filter(|s| s.1).count() as f32 / scored_in.len().max(1) as f32;
     calibration.in_scope_accuracy = chosen.map_or(calibration.closed_accuracy, |p| p.in_scope_accuracy);
     calibration.oos_recall = chosen.map_or(0.0, |p| p.oos_recall);
-    calibration.expected_calibration_error = expected_calibration_error(&all);
+    calibration.expected_calibration_error = expected_calibration_error(&all.iter().map(|&(c, r)| (c.max(0.0), r)).collect::<Vec<_>>());
     calibration.in_scope_rows = scored_in.len();
     calibration.oos_rows = scored_oos.len();
     calibration.curve = curve;
@@ -292,7 +314,13 @@ pub(super) fn calibrate(xs: &[&[f32]], ys: &[usize], classes: usize, config: &Tr
 }
 
 /// Runs the calibration rounds: hide some intents and some examples, fit, score the hidden.
-fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -> Result<Vec<HeldOut>, IntentError> {
+fn held_out(
+    xs: &[&[f32]],
+    ys: &[usize],
+    classes: usize,
+    out_of_scope: Option<usize>,
+    config: &TrainConfig,
+) -> Result<Vec<HeldOut>, IntentError> {
     let mut held = Vec::new();
     let mut rng = StdRng::seed_from_u64(config.seed);
     // Intents are hidden in turn, from one shuffled order, so every intent gets its turn.
@@ -337,6 +365,8 @@ fn held_out(xs: &[&[f32]], ys: &[usize], classes: usize, config: &TrainConfig) -
         let found = neighbours(&queries, &exemplars, config.knn_neighbours.max(1))?;
         for (&i, found) in scored.iter().zip(found) {
             held.push(HeldOut {
+                out_of_scope: out_of_scope == Some(ys[i]),
+                out_of_scope_class: out_of_scope.and_then(|c| remap.get(&c).copied()),
                 logits: head.logits(xs[i]),
                 neighbours: found.into_iter().map(|(s, j)| (s, fit_y[j])).collect(),
                 mahalanobis: distance.score(xs[i]),

@@ -29,6 +29,14 @@
 //!   target *in-scope retention* (95% by default, a tenant setting in the product:
 //!   [`IntentModel::with_retention`]). Below it the bot hands the conversation to a human.
 //!
+//! **What the tenant says is out of scope.** Examples labelled with the reserved intent
+//! [`OUT_OF_SCOPE_INTENT`] are the tenant's examples of questions for a person (Rasa's
+//! `out_of_scope`). They are a class like any other for the head, the vote and the
+//! distance; when it is a message's best intent, the prediction is a handoff
+//! ([`Prediction::out_of_scope`]) whatever the confidence, and it is never offered among
+//! the [`Prediction::top`] intents. Calibration counts their held-out examples as
+//! out-of-scope messages, and a message read as the class as handed off.
+//!
 //! The final head and distance are fitted on every example, and every example's
 //! embedding is kept for the nearest-neighbour signals. A trained [`IntentModel`] is plain data (serde), so
 //! a tenant's model can be stored and loaded without retraining.
@@ -46,6 +54,8 @@ mod train;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+
+pub use jamuna_domain::knowledge_base::OUT_OF_SCOPE_INTENT;
 
 use crate::embed::{EmbedError, Embedder};
 use crate::head::LinearHead;
@@ -128,6 +138,10 @@ pub struct Prediction {
     /// ([`crate::decision`]); `None` when the message could not be scored (wrong dimension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+    /// The best intent is [`OUT_OF_SCOPE_INTENT`]: the message reads as one the tenant
+    /// said to hand to a person. `intent` is then `None` whatever the confidence.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_scope: bool,
 }
 
 /// The per-feature values behind a [`Prediction`]'s confidence.
@@ -182,6 +196,14 @@ pub struct IntentModel {
     /// The out-of-scope distance; `None` in models stored as version 1, whose confidence
     /// is computed without it.
     distance: Option<Mahalanobis>,
+    /// The index of [`OUT_OF_SCOPE_INTENT`] among `intents`, if the tenant gave examples
+    /// of it (not stored: read off the intents).
+    out_of_scope: Option<usize>,
+}
+
+/// The index of [`OUT_OF_SCOPE_INTENT`] in `intents`.
+fn out_of_scope_index(intents: &[String]) -> Option<usize> {
+    intents.iter().position(|i| i == OUT_OF_SCOPE_INTENT)
 }
 
 /// The stored form, validated on load. Exemplars (and the distance's matrices) are
@@ -263,6 +285,7 @@ impl TryFrom<ModelRepr> for IntentModel {
         };
         let exemplars = Exemplars::new(exemplars, r.head.dim).map_err(|e| IntentError::InvalidModel(format!("exemplars: {e}")))?;
         Ok(Self {
+            out_of_scope: out_of_scope_index(&r.intents),
             intents: r.intents,
             head: r.head,
             exemplars,
@@ -297,7 +320,7 @@ impl IntentModel {
     /// Classifies one embedding. An embedding of the wrong dimension is out of scope.
     pub fn predict(&self, embedding: &[f32]) -> Prediction {
         if embedding.len() != self.head.dim {
-            return Prediction { intent: None, confidence: 0.0, top: Vec::new(), evidence: None };
+            return Prediction { intent: None, confidence: 0.0, top: Vec::new(), evidence: None, out_of_scope: false };
         }
         // Every exemplar is read: in lanes, with the CPU's widest vectors.
         let sims: Vec<f32> = self.exemplars.with_values(|values| {
@@ -336,8 +359,10 @@ impl IntentModel {
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let best = ranked.first().copied().unwrap_or((0, 0.0));
-        let intent = (confidence >= self.threshold).then(|| self.intents[best.0].clone());
-        let top = ranked.into_iter().take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
+        let out_of_scope = self.out_of_scope == Some(best.0);
+        let intent = (confidence >= self.threshold && !out_of_scope).then(|| self.intents[best.0].clone());
+        let top =
+            ranked.into_iter().filter(|(i, _)| self.out_of_scope != Some(*i)).take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
         let evidence = Evidence {
             threshold: self.threshold,
             head_probability: scores.best_probability,
@@ -346,7 +371,7 @@ impl IntentModel {
             mahalanobis: scores.mahalanobis,
             confidence_if_head_certain: self.calibration.confidence(&Scores { best_probability: 1.0, ..scores }),
         };
-        Prediction { intent, confidence, top, evidence: Some(evidence) }
+        Prediction { intent, confidence, top, evidence: Some(evidence), out_of_scope }
     }
 
     /// The scores the confidence of each embedding (all of the model's dimension) is
@@ -629,6 +654,60 @@ mod tests {
         let old: IntentModel = serde_json::from_value(v).unwrap();
         assert_eq!(old.threshold_for(0.8), None);
         assert_eq!(old.with_retention(0.8).threshold(), model.threshold());
+    }
+
+    #[test]
+    fn a_message_like_the_tenants_out_of_scope_examples_is_handed_off_and_never_offered() {
+        // Five intents, the fifth the tenant's examples of questions for a person.
+        let (xs, mut ys) = blobs(5, 10, 12);
+        ys.iter_mut().filter(|y| *y == "intent_4").for_each(|y| *y = OUT_OF_SCOPE_INTENT.to_owned());
+        let model = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        assert_eq!(model.out_of_scope, model.intents().iter().position(|i| i == OUT_OF_SCOPE_INTENT));
+        let many = model.predict_many(&xs).unwrap();
+        for (p, y) in many.iter().zip(&ys) {
+            assert_eq!(p.out_of_scope, y == OUT_OF_SCOPE_INTENT, "{y}: {p:?}");
+            if p.out_of_scope {
+                // A handoff whatever the confidence, and never one of the intents offered.
+                assert_eq!(p.intent, None);
+                assert!(p.confidence >= model.threshold(), "as sure as any intent: {p:?}");
+            }
+            assert!(p.top.iter().all(|(i, _)| i != OUT_OF_SCOPE_INTENT), "{p:?}");
+        }
+        // Single predictions agree, and the flag survives the JSON of a prediction.
+        assert!(model.predict(&xs[45]).out_of_scope);
+        let json = serde_json::to_value(&many[45]).unwrap();
+        assert_eq!(json["out_of_scope"], true);
+        assert!(serde_json::to_value(&many[0]).unwrap().get("out_of_scope").is_none());
+        // The stored model knows the class again when loaded.
+        let back: IntentModel = serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+        assert_eq!(back.out_of_scope, model.out_of_scope);
+        // Without such examples nothing reads as out of scope.
+        let (xs, ys) = blobs(5, 10, 12);
+        let plain = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        assert!(plain.predict_many(&xs).unwrap().iter().all(|p| !p.out_of_scope));
+    }
+
+    #[test]
+    fn calibration_counts_the_out_of_scope_examples_as_out_of_scope_messages() {
+        let (xs, ys) = blobs(6, 10, 12);
+        let plain = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
+        let mut marked = ys.clone();
+        marked.iter_mut().filter(|y| *y == "intent_5").for_each(|y| *y = OUT_OF_SCOPE_INTENT.to_owned());
+        let with = IntentModel::train_on_embeddings(&xs, &marked, &quick()).unwrap();
+        // Their held-out examples leave the in-scope rows for the out-of-scope ones (each
+        // round holds out 2 of the class's 10 examples when it does not hide it).
+        let (p, w) = (plain.calibration(), with.calibration());
+        assert_eq!(p.in_scope_rows + p.oos_rows, w.in_scope_rows + w.oos_rows);
+        assert!(
+            w.in_scope_rows < p.in_scope_rows && w.oos_rows > p.oos_rows,
+            "{} {} / {} {}",
+            p.in_scope_rows,
+            p.oos_rows,
+            w.in_scope_rows,
+            w.oos_rows
+        );
+        // Read as the class, they are handed off at every threshold: all caught.
+        assert_eq!(w.curve.first().map(|c| c.oos_recall), Some(1.0), "{:?}", w.curve.first());
     }
 
     #[test]

@@ -49,7 +49,8 @@ impl IntentModel {
         let ys: Vec<usize> = intents.iter().map(|i| index[i.as_ref()]).collect();
         let xs: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
 
-        let calibration = calibrate(&xs, &ys, names.len(), config)?;
+        let out_of_scope = super::out_of_scope_index(&names);
+        let calibration = calibrate(&xs, &ys, names.len(), out_of_scope, config)?;
         let head = head::fit(&xs, &ys, names.len(), &fit_params(config, dim, 0))?;
         let distance = Mahalanobis::fit(&xs, &ys, names.len())?;
         Ok(Self {
@@ -60,6 +61,7 @@ impl IntentModel {
             threshold: calibration.threshold,
             calibration,
             distance: Some(distance),
+            out_of_scope,
         })
     }
 }

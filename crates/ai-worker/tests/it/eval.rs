@@ -79,3 +79,34 @@ fn eval_takes_the_threshold_from_a_validation_file() {
     let err = eval::run_with(embedder(), &fixture("intents_train.csv"), &fixture("intents_test.csv"), &bad).unwrap_err();
     assert_eq!(err.to_string(), format!("{}:2: intent `greeting` is not in the training set (nor the out-of-scope label)", val.display()));
 }
+
+#[test]
+fn training_rows_labelled_out_of_scope_teach_the_model_what_to_hand_off() {
+    // The tenant's examples of questions for a person (weather, sport, cooking), labelled
+    // with the eval's out-of-scope label: trained as the reserved `out_of_scope` intent.
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.csv");
+    let mut text = std::fs::read_to_string(fixture("intents_train.csv")).unwrap();
+    for q in [
+        "What will the weather be like this weekend?",
+        "Is it going to rain on Friday?",
+        "How hot will it be in the afternoon?",
+        "Which team won the cricket match?",
+        "What was the score of the game yesterday?",
+        "Who is top of the football league?",
+        "How do I bake bread at home?",
+        "Give me a recipe for a lemon cake",
+        "How long do I boil an egg?",
+    ] {
+        text.push_str(&format!("{q},oos\n"));
+    }
+    std::fs::write(&train, text).unwrap();
+    let taught = eval::run_with(embedder(), &train, &fixture("intents_test.csv"), &options(false, 1)).unwrap().runs.remove(0);
+    println!("{taught}");
+    assert!(taught.calibration.oos_rows > 0);
+    assert!(taught.per_intent.iter().all(|i| i.intent != jamuna_ai_worker::intent::OUT_OF_SCOPE_INTENT), "never scored as an intent");
+    // The fixture's three off-topic test questions are handed off, and the banking ones
+    // still answered right.
+    assert_eq!(taught.oos_recall, Some(1.0), "{taught}");
+    assert!(taught.in_scope_accuracy >= 0.8, "{taught}");
+}
