@@ -131,3 +131,82 @@ async fn a_training_lost_in_a_crash_is_done_after_the_restart() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Questions the tenant marks "hand these to a person" (the reserved intent
+/// `out_of_scope`, from the dashboard's Gaps tab) are handed off at once, with
+/// that reason, instead of getting a clarifying question or a guess.
+#[tokio::test]
+async fn questions_marked_for_a_person_are_handed_off_at_once_with_that_reason() {
+    const MORTGAGE: &str = "Could I get a mortgage to buy a flat?";
+    const MARKED: [&str; 6] = [
+        "Do you offer mortgages?",
+        "I want a home loan to buy a house",
+        "What is your mortgage interest rate?",
+        "Can I borrow money to buy an apartment?",
+        "How much can I borrow for a house?",
+        "I'd like to remortgage my home",
+    ];
+    let app = spawn_app().await;
+    let admin = app.login_admin().await;
+    import(&app, &admin, EXAMPLES).await;
+    import(&app, &admin, ANSWERS).await;
+    let trained = |version: u64| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            poll("the model trained", async || {
+                let (_, m) = app.get("/api/v1/kb/model", Some(admin)).await;
+                (m["state"] == "trained" && m["trained"]["examples"].as_u64() == Some(15 + version)).then_some(())
+            })
+            .await
+        }
+    };
+    let (s, body) = app.post("/api/v1/kb/train", Some(&admin), json!(null)).await;
+    assert_eq!(s, 202, "{body}");
+    trained(0).await;
+
+    // The bot's first turn on the question, as staff see it.
+    let first_turn = async |question: &str| -> Value {
+        let (visitor, _) = app.visitor().await;
+        let conversation = app.start_conversation(&visitor).await;
+        let (s, b) = app
+            .post(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                Some(&visitor),
+                json!({"client_message_id": "q1", "text": question}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        poll("the bot's turn", async || {
+            let (_, d) = app.get(&format!("/api/v1/conversations/{conversation}"), Some(&admin)).await;
+            let events = d["events"].as_array().cloned().unwrap_or_default();
+            events.into_iter().map(|e| e["event"].clone()).find(|e| matches!(e["type"].as_str(), Some("BotAnswered" | "HandoffRequested")))
+        })
+        .await
+    };
+    let before = first_turn(MORTGAGE).await;
+    assert_ne!(before["reason"], "out_of_scope", "nothing is marked yet: {before}");
+
+    // The admin marks such questions, one click each (`POST /api/v1/kb/examples`).
+    for text in MARKED {
+        let (s, body) = app.post("/api/v1/kb/examples", Some(&admin), json!({"text": text, "intent": "out_of_scope"})).await;
+        assert_eq!(s, 201, "{body}");
+    }
+    trained(MARKED.len() as u64).await;
+    let (_, model) = app.get("/api/v1/kb/model", Some(&admin)).await;
+    assert!(model["intents"].as_array().unwrap().contains(&json!("out_of_scope")), "{model}");
+
+    // Every worker installs the model; then the question is handed off at once.
+    let after = poll("a handoff for the marked kind of question", async || {
+        let turn = first_turn(MORTGAGE).await;
+        (turn["reason"] == "out_of_scope").then_some(turn)
+    })
+    .await;
+    assert_eq!(
+        (after["type"].as_str(), after["why"]["basis"].as_str()),
+        (Some("HandoffRequested"), Some("out_of_scope_example")),
+        "{after}"
+    );
+    // The taught intents are still answered.
+    let card = first_turn("Where is my new card?").await;
+    assert_eq!((card["type"].as_str(), card["intent"].as_str()), (Some("BotAnswered"), Some("card_arrival")), "{card}");
+}
