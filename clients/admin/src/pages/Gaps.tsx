@@ -136,7 +136,7 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
 
   return (
     <section aria-label="Gaps">
-      <p className="muted">Questions the bot handed off or got a 👎 for, most frequent first. Fix one in a click: make an article from the agent's reply, or teach the bot the question as an example of an intent.</p>
+      <p className="muted">Questions the bot handed off or got a 👎 for, most frequent first. Fix one in a click: make an article from the agent's reply, teach the bot the question as an example of an intent, or tell it to hand such questions to a person.</p>
       <div aria-live="polite" className="row">
         {handoffNote && (
           <p className="notice-ok" data-testid="handoff-note">
