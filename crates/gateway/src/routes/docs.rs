@@ -67,7 +67,7 @@ use super::{analytics, attachments, auth, canned, conversations, customers, heal
         users::me, users::create, users::list, users::change_role, users::erase,
         tenants::show, tenants::change, tenants::rotate_widget_key,
         customers::rotate_secret, customers::identify, customers::give_details, customers::contact_panel,
-        kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::add_example, kb::remove_example, kb::train, kb::model,
+        kb::list, kb::add, kb::update, kb::remove, kb::import_file, kb::list_examples, kb::add_example, kb::remove_example, kb::train, kb::model,
         analytics::range,
         analytics::gaps,
         canned::list, canned::add, canned::change, canned::remove,
@@ -422,6 +422,12 @@ mod tests {
         let param = |name: &str| list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["schema"].clone();
         assert!(refers(&param("status"), "Status") && refers(&param("channel"), "Channel"), "{list}");
         assert!(refers(&param("tag"), "Tag") && refers(&param("q"), "Search"), "{list}");
+        let list = &doc["paths"]["/api/v1/kb/examples"]["get"]["parameters"];
+        let param = |name: &str| list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["schema"].clone();
+        assert_eq!(param("q")["maxLength"], super::kb::MAX_EXAMPLE_SEARCH_CHARS, "{list}");
+        assert_eq!((param("limit")["minimum"].clone(), param("limit")["maximum"].clone()), (1.into(), super::kb::MAX_EXAMPLES_PAGE.into()));
+        let max_offset = jamuna_domain::knowledge_base::MAX_EXAMPLES;
+        assert_eq!((param("offset")["minimum"].clone(), param("offset")["maximum"].clone()), (0.into(), max_offset.into()));
     }
 
     #[test]

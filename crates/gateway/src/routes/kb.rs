@@ -1,10 +1,11 @@
 //! `/api/v1/kb`: the tenant's knowledge base — list, add, edit, remove,
-//! import a file; add or remove one labelled example; ask for a new intent
-//! model and see where it stands. Staff read the articles; admins change
-//! them and teach the bot.
+//! import a file; list the labelled examples, add or remove one; ask for a
+//! new intent model and see where it stands. Staff read the articles; admins
+//! change them and teach the bot.
 //!
-//! The list is folded from the knowledge base's stream in the log (one
-//! stream per tenant), so it always shows the latest change. Training runs
+//! The lists (of articles and of examples) are folded from the knowledge
+//! base's stream in the log (one stream per tenant), so they always show the
+//! latest change. Training runs
 //! in the background: `POST /api/v1/kb/train` (and adding or removing an
 //! example) records `IntentTrainingRequested`; an AI worker trains and
 //! records the model; `GET /api/v1/kb/model` says `training` until then,
@@ -20,18 +21,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use jamuna_commands::seal;
 use jamuna_domain::knowledge_base::import::{self, Draft, Format};
-use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent, LabelledExample};
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent, LabelledExample, MAX_EXAMPLES};
 use jamuna_domain::{ArticleId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/kb/articles", get(list).post(add))
         .route("/api/v1/kb/articles/{id}", put(update).delete(remove))
         .route("/api/v1/kb/import", post(import_file))
-        .route("/api/v1/kb/examples", post(add_example).delete(remove_example))
+        .route("/api/v1/kb/examples", get(list_examples).post(add_example).delete(remove_example))
         .route("/api/v1/kb/train", post(train))
         .route("/api/v1/kb/model", get(model))
 }
@@ -302,6 +303,119 @@ async fn import_file(
     let changed = run(&state, &caller, KnowledgeBaseCommand::Import { tenant: caller.tenant.clone(), articles: drafts }).await?;
     let added = total - existing;
     Ok(axum::Json(json!({"added": added, "updated": changed.saturating_sub(added), "unchanged": total - changed})))
+}
+
+/// The most examples one page of `GET /api/v1/kb/examples` holds.
+pub const MAX_EXAMPLES_PAGE: usize = 200;
+/// The longest `q` of `GET /api/v1/kb/examples`, in characters.
+pub const MAX_EXAMPLE_SEARCH_CHARS: usize = 200;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExamplesQuery {
+    /// Only the examples of this intent (its exact name).
+    intent: Option<String>,
+    /// Only the examples whose text contains this, ignoring case: at most
+    /// 200 characters.
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// How many matching examples to skip, 0 to 100,000 (the most a
+    /// knowledge base holds; default 0).
+    #[param(minimum = 0, maximum = 100000)]
+    offset: Option<usize>,
+    /// How many to answer, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<usize>,
+}
+
+/// One labelled example, as `GET /api/v1/kb/examples` lists it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ListedExample {
+    text: String,
+    /// `out_of_scope`: a question the bot hands to a person.
+    intent: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the handler's `json!` body
+struct ExampleList {
+    /// A page of the matching examples, by intent then text.
+    items: Vec<ListedExample>,
+    /// How many examples match (on every page).
+    total: usize,
+    /// Every intent with examples, and how many it has (whatever the filters).
+    intents: BTreeMap<String, usize>,
+}
+
+/// The labelled examples, as `(intent, text)`: folded from the stream, as
+/// the aggregate keeps only their hashes.
+async fn examples(state: &AppState, caller: &Caller) -> Result<BTreeSet<(String, String)>, ApiError> {
+    let stream = StreamId::knowledge_base(&caller.tenant);
+    let mut examples = BTreeSet::new();
+    for recorded in state.commands.log().read_stream(&stream, 0).await? {
+        match seal::decode::<KnowledgeBaseEvent>(&recorded).map_err(ApiError::internal)? {
+            KnowledgeBaseEvent::ExamplesAdded { examples: added } => {
+                examples.extend(added.into_iter().map(|e| (e.intent, e.text)));
+            }
+            KnowledgeBaseEvent::ExamplesRemoved { examples: removed } => {
+                for e in removed {
+                    examples.remove(&(e.intent, e.text));
+                }
+            }
+            KnowledgeBaseEvent::ArticleAdded { .. }
+            | KnowledgeBaseEvent::ArticleUpdated { .. }
+            | KnowledgeBaseEvent::ArticleRemoved { .. }
+            | KnowledgeBaseEvent::IntentAnswerSet { .. }
+            | KnowledgeBaseEvent::IntentModelTrained { .. }
+            | KnowledgeBaseEvent::IntentTrainingRequested { .. }
+            | KnowledgeBaseEvent::IntentTrainingFailed { .. } => {}
+        }
+    }
+    Ok(examples)
+}
+
+/// Admins list the labelled examples, by intent then text, a page at a
+/// time, with how many each intent has.
+#[utoipa::path(get, path = "/api/v1/kb/examples", tag = "kb", operation_id = "listExamples", params(ExamplesQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the matching examples", body = ExampleList),
+        (status = 400, description = "`limit` outside 1 to 200, `offset` outside 0 to 100,000, `q` over 200 characters, or an unknown or malformed parameter", body = ErrorBody),
+        (status = 403, description = "Admins only", body = ErrorBody),
+    ))]
+async fn list_examples(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::json::ApiQuery(p): super::json::ApiQuery<ExamplesQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=MAX_EXAMPLES_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit is 1 to {MAX_EXAMPLES_PAGE}")));
+    }
+    let offset = p.offset.unwrap_or(0);
+    if offset > MAX_EXAMPLES {
+        return Err(ApiError::BadRequest(format!("offset is 0 to {MAX_EXAMPLES}")));
+    }
+    if p.q.as_ref().is_some_and(|q| q.chars().count() > MAX_EXAMPLE_SEARCH_CHARS) {
+        return Err(ApiError::BadRequest(format!("q is at most {MAX_EXAMPLE_SEARCH_CHARS} characters")));
+    }
+    let q = p.q.map(|q| q.to_lowercase());
+    let examples = examples(&state, &caller).await?;
+    let mut intents: BTreeMap<&str, usize> = BTreeMap::new();
+    for (intent, _) in &examples {
+        *intents.entry(intent).or_default() += 1;
+    }
+    let matching: Vec<&(String, String)> = examples
+        .iter()
+        .filter(|(intent, text)| {
+            p.intent.as_ref().is_none_or(|want| want == intent) && q.as_ref().is_none_or(|q| text.to_lowercase().contains(q))
+        })
+        .collect();
+    let items: Vec<Value> =
+        matching.iter().skip(offset).take(limit).map(|(intent, text)| json!({"text": text, "intent": intent})).collect();
+    Ok(axum::Json(json!({"items": items, "total": matching.len(), "intents": intents})))
 }
 
 /// One labelled example: a customer's question and the intent it expresses.

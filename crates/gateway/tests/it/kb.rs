@@ -1,11 +1,11 @@
 //! `/api/v1/kb`: articles added, updated, removed and listed; files
-//! imported (articles, labelled examples, intent answers); staff read it,
-//! admins change it, customers neither.
+//! imported (articles, labelled examples, intent answers); labelled examples
+//! listed; staff read it, admins change it, customers neither.
 
 use crate::app::*;
 use jamuna_commands::handler::CommandContext;
 use jamuna_domain::StreamId;
-use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand};
+use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, OUT_OF_SCOPE_INTENT};
 use jamuna_domain::user::Role;
 use serde_json::{Value, json};
 
@@ -321,4 +321,91 @@ async fn one_example_at_a_time_asks_for_a_model_and_the_model_endpoint_says_so()
         let (s, _) = app.get("/api/v1/kb/model", token).await;
         assert_eq!(s, 403);
     }
+}
+
+/// Admins list the labelled examples (as removed ones leave them), filter
+/// them by intent or by text, and page through them by intent then text.
+#[tokio::test]
+async fn admins_list_the_examples_by_intent_then_text_filter_and_page_them() {
+    let app = spawn_app().await;
+    let admin = &app.admin.token;
+    let examples = format!(
+        "text,category\nI lost my card,lost_card\nwhere is my card,card_arrival\nCard stolen,lost_card\n\
+         my card has not come,card_arrival\nCan I get a mortgage?,{OUT_OF_SCOPE_INTENT}\nDo you sell insurance?,{OUT_OF_SCOPE_INTENT}\n"
+    );
+    let (s, body) = app.kb_import(admin, "text/csv", examples).await;
+    assert_eq!((s, &body), (200, &json!({"added": 6, "updated": 0, "unchanged": 0})));
+    let gone = json!({"text": "Card stolen", "intent": "lost_card"});
+    let (s, body) = app.call(reqwest::Method::DELETE, "/api/v1/kb/examples", Some(admin), Some(gone)).await;
+    assert_eq!(s, 204, "{body}");
+
+    let app = &app;
+    let list = |query: &str| {
+        let path = format!("/api/v1/kb/examples{query}");
+        async move { app.get(&path, admin).await }
+    };
+    let pairs = |body: &Value| -> Vec<(String, String)> {
+        let items = body["items"].as_array().expect("items");
+        items.iter().map(|e| (e["intent"].as_str().unwrap().to_owned(), e["text"].as_str().unwrap().to_owned())).collect()
+    };
+    let pair = |intent: &str, text: &str| (intent.to_owned(), text.to_owned());
+    let intents = json!({"card_arrival": 2, "lost_card": 1, OUT_OF_SCOPE_INTENT: 2});
+
+    let (s, body) = list("").await;
+    assert_eq!((s, &body["total"], &body["intents"]), (200, &json!(5), &intents), "{body}");
+    assert_eq!(
+        pairs(&body),
+        [
+            pair("card_arrival", "my card has not come"),
+            pair("card_arrival", "where is my card"),
+            pair("lost_card", "I lost my card"),
+            pair(OUT_OF_SCOPE_INTENT, "Can I get a mortgage?"),
+            pair(OUT_OF_SCOPE_INTENT, "Do you sell insurance?"),
+        ]
+    );
+    assert_eq!(body["items"][0], json!({"text": "my card has not come", "intent": "card_arrival"}), "only text and intent");
+
+    // Filters narrow the items and the total, never the intents' counts.
+    let (s, body) = list(&format!("?intent={OUT_OF_SCOPE_INTENT}")).await;
+    assert_eq!((s, &body["total"], &body["intents"]), (200, &json!(2), &intents), "{body}");
+    assert_eq!(pairs(&body), [pair(OUT_OF_SCOPE_INTENT, "Can I get a mortgage?"), pair(OUT_OF_SCOPE_INTENT, "Do you sell insurance?")]);
+    let (_, body) = list("?q=CARD").await;
+    assert_eq!(body["total"], 3, "{body}");
+    assert_eq!(
+        pairs(&body),
+        [pair("card_arrival", "my card has not come"), pair("card_arrival", "where is my card"), pair("lost_card", "I lost my card")]
+    );
+    let (_, body) = list("?q=card&intent=lost_card").await;
+    assert_eq!(pairs(&body), [pair("lost_card", "I lost my card")]);
+    let (_, body) = list("?intent=lost").await;
+    assert_eq!((&body["total"], pairs(&body)), (&json!(0), vec![]), "the intent is matched exactly: {body}");
+
+    // Pages are stable slices of the same order; the total is the whole count.
+    let (_, body) = list("?limit=2").await;
+    assert_eq!(
+        (&body["total"], pairs(&body)),
+        (&json!(5), vec![pair("card_arrival", "my card has not come"), pair("card_arrival", "where is my card")])
+    );
+    let (_, body) = list("?limit=2&offset=2").await;
+    assert_eq!(pairs(&body), [pair("lost_card", "I lost my card"), pair(OUT_OF_SCOPE_INTENT, "Can I get a mortgage?")]);
+    let (_, body) = list("?limit=2&offset=4").await;
+    assert_eq!(pairs(&body), [pair(OUT_OF_SCOPE_INTENT, "Do you sell insurance?")]);
+    let (s, body) = list("?offset=5").await;
+    assert_eq!((s, &body["total"], pairs(&body)), (200, &json!(5), vec![]), "{body}");
+    let (s, _) = list(&format!("?limit=200&offset=100000&q={}", "a".repeat(200))).await;
+    assert_eq!(s, 200, "the bounds themselves are allowed");
+
+    let long = format!("?q={}", "a".repeat(201));
+    for bad in ["?limit=0", "?limit=201", "?offset=100001", "?offset=-1", "?limit=ten", long.as_str(), "?sort=text"] {
+        let (s, body) = list(bad).await;
+        assert_eq!((s, code(&body)), (400, "bad_request"), "{bad}: {body}");
+    }
+
+    // Agents may not read them; each tenant has its own.
+    let agent = app.staff(Role::Agent, "Ana").await;
+    let (s, body) = app.get("/api/v1/kb/examples", &agent.token).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+    let other = app.other_tenant_admin("globex").await;
+    let (s, body) = app.get("/api/v1/kb/examples", &other.token).await;
+    assert_eq!((s, &body), (200, &json!({"items": [], "total": 0, "intents": {}})));
 }
