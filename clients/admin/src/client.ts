@@ -63,12 +63,48 @@ export interface ModelStatus {
   trained: { threshold: number; retention?: number; operating_points?: OperatingPoint[] } | null;
 }
 
+/** One labelled example: a customer's question and the intent it expresses. */
+export interface LabelledExample {
+  text: string;
+  intent: string;
+}
+
+/** What `GET /api/v1/kb/examples` filters by and which page it answers. */
+export interface ExamplesQuery {
+  /** Only this intent (its exact name). */
+  intent?: string;
+  /** Only texts containing this, ignoring case (at most 200 characters). */
+  q?: string;
+  /** 0 to 100,000 (default 0). */
+  offset?: number;
+  /** 1 to 200 (default 50). */
+  limit?: number;
+}
+
+/** A page of labelled examples, by intent then text. */
+export interface ExamplePage {
+  items: LabelledExample[];
+  /** How many examples match the filters. */
+  total: number;
+  /** Every intent with examples and how many it has, whatever the filters. */
+  intents: Record<string, number>;
+}
+
 /** Teaching the bot: the gaps report, labelled examples, the model's training. */
 export const kb = {
   gaps: (): Promise<{ groups: GapGroup[] }> => api.request('GET', '/api/v1/analytics/gaps'),
   /** Adds one labelled example (the intent must be known); the bot retrains in the background. */
   addExample: (text: string, intent: string): Promise<{ added: boolean; training: boolean }> =>
     api.request('POST', '/api/v1/kb/examples', { body: { text, intent } }),
+  /** A page of the labelled examples (admins only). */
+  examples: (query: ExamplesQuery = {}): Promise<ExamplePage> => {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+    const qs = params.toString();
+    return api.request('GET', `/api/v1/kb/examples${qs ? `?${qs}` : ''}`);
+  },
+  /** Removes one labelled example (the exact pair); the bot retrains in the background. */
+  removeExample: (text: string, intent: string): Promise<void> => api.request('DELETE', '/api/v1/kb/examples', { body: { text, intent } }),
   model: (): Promise<ModelStatus> => kbModel(),
   /** Asks for a model of the current examples (nothing new if one is asked for already). */
   train: (): Promise<ModelStatus> => api.request('POST', '/api/v1/kb/train', { body: {} }),

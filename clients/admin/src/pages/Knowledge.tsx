@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, type Article, type ImportResult } from '@jamuna/protocol';
 import { api } from '../client';
 import { ago } from '../format';
+import { Examples } from './Examples';
 import { Gaps } from './Gaps';
 
 type Editing = { id?: string; title: string; body: string } | null;
@@ -13,7 +14,7 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
   const [editing, setEditing] = useState<Editing>(null);
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<'cited' | 'title' | 'updated'>('cited');
-  const [tab, setTab] = useState<'articles' | 'gaps'>('articles');
+  const [tab, setTab] = useState<'articles' | 'gaps' | 'examples'>('articles');
   const file = useRef<HTMLInputElement>(null);
 
   const load = useCallback(() => {
@@ -99,9 +100,9 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
       <p className="muted">The bot answers from these articles. Import Markdown (one article per <code># heading</code>), CSV (<code>title,body</code>) or JSON.</p>
       {canEdit && (
         <div className="views" role="tablist" aria-label="Knowledge">
-          {(['articles', 'gaps'] as const).map((t) => (
+          {(['articles', 'gaps', 'examples'] as const).map((t) => (
             <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'active' : ''} onClick={() => setTab(t)}>
-              {t === 'articles' ? 'Articles' : 'Gaps'}
+              {t === 'articles' ? 'Articles' : t === 'gaps' ? 'Gaps' : 'Examples'}
             </button>
           ))}
         </div>
@@ -142,6 +143,7 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
         </form>
       )}
       {tab === 'gaps' && <Gaps onMakeArticle={(title, body) => setEditing({ title, body })} />}
+      {tab === 'examples' && <Examples />}
       {tab === 'articles' && (
         <>
           <div className="row filters">
