@@ -57,8 +57,12 @@ describe('the examples tab', () => {
     await waitFor(() => expect(kb.examples).toHaveBeenLastCalledWith({ intent: 'out_of_scope', q: undefined, offset: 0, limit: PAGE }));
     await waitFor(() => expect(rows()).toEqual(['Can I get a mortgage? | hand to a person']));
     kb.examples.mockResolvedValue({ items: [], total: 0, intents: INTENTS });
-    fireEvent.change(screen.getByRole('searchbox', { name: 'Search examples' }), { target: { value: 'card' } });
+    const calls = kb.examples.mock.calls.length;
+    // Typed quickly: one search, once typing pauses.
+    const search = screen.getByRole('searchbox', { name: 'Search examples' });
+    for (const value of ['c', 'ca', 'car', 'card']) fireEvent.change(search, { target: { value } });
     await waitFor(() => expect(kb.examples).toHaveBeenLastCalledWith({ intent: 'out_of_scope', q: 'card', offset: 0, limit: PAGE }));
+    expect(kb.examples.mock.calls.length).toBe(calls + 1);
     expect(await screen.findByText('No examples match.')).toBeTruthy();
   });
 

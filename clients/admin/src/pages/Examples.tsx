@@ -18,6 +18,9 @@ export const PAGE = 50;
 /** The most characters the search takes (the API's limit on `q`). */
 const MAX_SEARCH = 200;
 
+/** How long typing pauses before the search is sent, in ms (each search reads the knowledge base's log). */
+export const SEARCH_PAUSE_MS = 250;
+
 /** An intent as admins read it: the reserved one says what it does. */
 export function intentLabel(intent: string): string {
   return intent === OUT_OF_SCOPE ? 'hand to a person' : intent;
@@ -26,6 +29,8 @@ export function intentLabel(intent: string): string {
 export function Examples() {
   const [intent, setIntent] = useState('');
   const [q, setQ] = useState('');
+  /** `q` once typing paused: what is searched. */
+  const [query, setQuery] = useState('');
   const [offset, setOffset] = useState(0);
   /** Bumped to load the same page again (after a removal). */
   const [reloads, setReloads] = useState(0);
@@ -34,9 +39,14 @@ export function Examples() {
   const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
-    // Only the latest request's answer is shown (typing sends one a key).
+    const t = setTimeout(() => setQuery(q), SEARCH_PAUSE_MS);
+    return () => clearTimeout(t);
+  }, [q]);
+
+  useEffect(() => {
+    // Only the latest request's answer is shown.
     let current = true;
-    kb.examples({ intent: intent || undefined, q: q || undefined, offset, limit: PAGE })
+    kb.examples({ intent: intent || undefined, q: query || undefined, offset, limit: PAGE })
       .then((p) => {
         if (!current) return;
         // The last page emptied by a removal: show the one before.
@@ -53,7 +63,7 @@ export function Examples() {
     return () => {
       current = false;
     };
-  }, [intent, q, offset, reloads]);
+  }, [intent, query, offset, reloads]);
 
   const remove = async (x: LabelledExample): Promise<void> => {
     if (!window.confirm(`Remove the example “${x.text}” of ${intentLabel(x.intent)}? The bot will retrain without it.`)) return;
