@@ -3,6 +3,7 @@ import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContai
 import { ApiError, type Analytics } from '@jamuna/protocol';
 import { api } from '../client';
 import { duration, isoDate, percent } from '../format';
+import { ErrorLine } from '../status';
 
 const DAY = 86_400_000;
 
@@ -108,11 +109,7 @@ export function AnalyticsPage() {
           </button>
         </form>
       </header>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section className="kpis" aria-label="Totals" aria-busy={loading}>
         <Kpi label="Conversations" value={String(totals.started)} testid="kpi-conversations" />
         <Kpi label="Bot containment" value={percent(totals.containment)} hint="resolved without a human" />

@@ -6,6 +6,7 @@
  */
 import { useEffect, useState } from 'react';
 import { type CannedReply, PLACEHOLDERS, canned, unknownPlaceholders } from '../canned';
+import { ErrorLine, NoticeLine } from '../status';
 
 const SHORTCUT = /^[a-z0-9_-]{1,32}$/;
 
@@ -133,12 +134,8 @@ export function CannedReplies() {
           )}
         </div>
       </form>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-      <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
+      <ErrorLine error={error} />
+      <NoticeLine notice={notice} />
     </section>
   );
 }

@@ -10,6 +10,7 @@ import { customerNameOf } from '../canned';
 import { ContactPanel } from './ContactPanel';
 import { loadContact, useCustomerNames } from '../contact';
 import { NoteBox } from './NoteBox';
+import { ErrorLine } from '../status';
 
 export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: () => void; onSeen: (id: string, version: number) => void }) {
   const people = usePeople();
@@ -251,11 +252,7 @@ export function ConversationPane({ id, onBack, onSeen }: { id: string; onBack: (
 
       {view.customer && <ContactPanel customerId={view.customer} conversationId={id} />}
 
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
 
       <div className="thread" ref={list} role="log" aria-live="polite" aria-relevant="additions" aria-label="Messages" tabIndex={0}>
         {!loaded && !error && <p className="muted">Loading…</p>}

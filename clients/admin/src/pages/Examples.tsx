@@ -11,6 +11,7 @@ import { useEffect, useState } from 'react';
 import { ApiError } from '@jamuna/protocol';
 import { kb, type ExamplePage, type LabelledExample } from '../client';
 import { OUT_OF_SCOPE } from './Gaps';
+import { ErrorLine, NoticeLine } from '../status';
 
 /** Examples a page. */
 export const PAGE = 50;
@@ -121,12 +122,8 @@ export function Examples() {
           />
         </label>
       </div>
-      <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <NoticeLine notice={notice} />
+      <ErrorLine error={error} />
       <table className="table">
         <thead>
           <tr>

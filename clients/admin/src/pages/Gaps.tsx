@@ -12,6 +12,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from '@jamuna/protocol';
 import { kb, type GapGroup, type ModelStatus } from '../client';
 import { ago } from '../format';
+import { ErrorLine } from '../status';
 
 /** How often the model's state is asked for while it trains, in ms. */
 export const POLL_MS = 1500;
@@ -154,11 +155,7 @@ export function Gaps({ onMakeArticle }: { onMakeArticle: (title: string, body: s
           </button>
         )}
       </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {groups !== null && groups.length === 0 && !error && <p className="empty">No gaps: every question lately was answered, or handed over for a reason no article could fix.</p>}
       {(groups ?? []).map((g) => (
         <article key={g.id} className="card gap" aria-label={g.question}>

@@ -4,6 +4,7 @@ import { api } from '../client';
 import { ago } from '../format';
 import { Examples } from './Examples';
 import { Gaps } from './Gaps';
+import { ErrorLine } from '../status';
 
 type Editing = { id?: string; title: string; body: string } | null;
 
@@ -110,11 +111,7 @@ export function Knowledge({ canEdit }: { canEdit: boolean }) {
       <div aria-live="polite">
         {notice && <p className="notice-ok">{notice}</p>}
       </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {editing && (
         <form
           className="card editor"

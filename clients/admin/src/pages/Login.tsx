@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { ApiError, type Me } from '@jamuna/protocol';
 import { api } from '../client';
+import { ErrorLine } from '../status';
 
 export function Login({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
   const [tenant, setTenant] = useState(() => localStorage.getItem('jamuna.admin.tenant') ?? 'demo');
@@ -49,11 +50,7 @@ export function Login({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
           Password
           <input name="password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} required autoComplete="current-password" />
         </label>
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit" className="primary" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>

@@ -11,6 +11,7 @@ import { href } from '../router';
 import { ago, shortId } from '../format';
 import { usePeople } from '../people';
 import { byConversation, isMentionOf } from './mentioned';
+import { ErrorLine } from '../status';
 
 export { isMentionOf };
 
@@ -66,11 +67,7 @@ export function MentionsList({ current }: { current?: string }) {
 
   return (
     <>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <ul className="conversations mentions" aria-busy={loading} aria-label="Mentions">
         {byConversation(items).map((g) => (
           <li key={g.conversation_id}>

@@ -3,6 +3,7 @@ import { type PrechatMode, type Tenant } from '@jamuna/protocol';
 import { DEFAULT_RETENTION, type ModelStatus, api, kbModel, pointFor, saveSettings, settingsOf } from '../client';
 import { CannedReplies } from './CannedReplies';
 import { href } from '../router';
+import { ErrorLine, NoticeLine } from '../status';
 
 /** From "rarely hands off" to "hands off readily": the share of answerable questions kept. */
 const PRESETS: { label: string; retention: number }[] = [
@@ -108,11 +109,7 @@ export function Settings() {
         <h1>Install & settings</h1>
         <a href={href('settings', 'webhooks')}>Webhooks ›</a>
       </header>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section className="card">
         <h2>Add the chat widget to your site</h2>
         <p>Paste this tag before <code>&lt;/body&gt;</code> on every page that should show the chat:</p>
@@ -253,7 +250,7 @@ export function Settings() {
           </p>
         )}
       </form>
-      <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
+      <NoticeLine notice={notice} />
       <CannedReplies />
     </div>
   );

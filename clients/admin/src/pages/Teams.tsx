@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { teams as teamsApi, type TeamList } from '../teams';
 import { usePeople } from '../people';
+import { ErrorLine } from '../status';
 
 /** Teams: admins create, rename and remove them and choose members; agents see them. Each shows who waits for a human. */
 export function Teams({ canEdit }: { canEdit: boolean }) {
@@ -56,11 +57,7 @@ export function Teams({ canEdit }: { canEdit: boolean }) {
           </button>
         </form>
       )}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {list?.teams.length === 0 && <p className="muted">No teams yet: every handoff goes to any online agent.</p>}
       {list?.teams.map((t) => (
         <section key={t.id} className="card" aria-label={`Team ${t.name}`} data-team={t.id}>

@@ -3,6 +3,7 @@ import { type Role } from '@jamuna/protocol';
 import { api } from '../client';
 import { usePeople } from '../people';
 import { ago } from '../format';
+import { ErrorLine, NoticeLine } from '../status';
 
 export function Users() {
   const people = usePeople();
@@ -59,12 +60,8 @@ export function Users() {
           Add user
         </button>
       </form>
-      <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <NoticeLine notice={notice} />
+      <ErrorLine error={error} />
       <div className="row filters">
         <label>
           Show{' '}

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { api } from '../client';
 import { href } from '../router';
 import { ago } from '../format';
+import { ErrorLine, NoticeLine } from '../status';
 
 /** One webhook, as `GET /api/v1/webhooks` lists it (never its secret). */
 export interface Webhook {
@@ -100,11 +101,7 @@ export function Webhooks() {
         <code>t=&lt;unix&gt;,v1=&lt;HMAC-SHA256 of &quot;t.body&quot;&gt;</code>), with the delivery&apos;s id in{' '}
         <code>X-Jamuna-Delivery</code>. Failed deliveries are retried with back-off; a delivery may arrive twice, with the same id.
       </p>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {secret && (
         <section className="card" aria-label="Signing secret">
           <h2>Signing secret</h2>
@@ -153,7 +150,7 @@ export function Webhooks() {
         </button>
         {hooks.length >= max && <p className="muted">A tenant has at most {max} webhooks.</p>}
       </form>
-      <div aria-live="polite">{notice && <p className="notice-ok">{notice}</p>}</div>
+      <NoticeLine notice={notice} />
       {hooks.length === 0 ? (
         <p className="muted">No webhooks yet.</p>
       ) : (
