@@ -53,6 +53,7 @@ use jamuna_commands::handler::{CommandContext, CommandError, CommandHandler};
 use jamuna_commands::{RecordedEvent, seal};
 use jamuna_domain::knowledge_base::{
     KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseError, KnowledgeBaseEvent, LabelledExample, ModelState, examples_fingerprint,
+    held_examples,
 };
 use jamuna_domain::{AggregateKind, StreamId, TenantId};
 use jamuna_projections::work_share::{WorkShare, partition_of, partition_unit};
@@ -360,16 +361,8 @@ impl Retrainer {
 
     /// The examples as the log holds them now.
     async fn examples(&self, stream: &StreamId) -> Result<HashSet<LabelledExample>, String> {
-        let mut held = HashSet::new();
-        for recorded in self.commands.log().read_stream(stream, 0).await.map_err(|e| e.to_string())? {
-            match seal::decode::<KnowledgeBaseEvent>(&recorded).map_err(|e| e.to_string())? {
-                KnowledgeBaseEvent::ExamplesAdded { examples } => held.extend(examples),
-                KnowledgeBaseEvent::ExamplesRemoved { examples } => examples.iter().for_each(|e| {
-                    held.remove(e);
-                }),
-                _ => {}
-            }
-        }
-        Ok(held)
+        let recorded = self.commands.log().read_stream(stream, 0).await.map_err(|e| e.to_string())?;
+        let events = recorded.iter().map(seal::decode::<KnowledgeBaseEvent>).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        Ok(held_examples(events))
     }
 }

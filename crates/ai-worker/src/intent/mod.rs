@@ -196,12 +196,9 @@ pub struct IntentModel {
     /// The out-of-scope distance; `None` in models stored as version 1, whose confidence
     /// is computed without it.
     distance: Option<Mahalanobis>,
-    /// The index of [`OUT_OF_SCOPE_INTENT`] among `intents`, if the tenant gave examples
-    /// of it (not stored: read off the intents).
-    out_of_scope: Option<usize>,
 }
 
-/// The index of [`OUT_OF_SCOPE_INTENT`] in `intents`.
+/// The index of [`OUT_OF_SCOPE_INTENT`] in `intents`, if the tenant gave examples of it.
 fn out_of_scope_index(intents: &[String]) -> Option<usize> {
     intents.iter().position(|i| i == OUT_OF_SCOPE_INTENT)
 }
@@ -285,7 +282,6 @@ impl TryFrom<ModelRepr> for IntentModel {
         };
         let exemplars = Exemplars::new(exemplars, r.head.dim).map_err(|e| IntentError::InvalidModel(format!("exemplars: {e}")))?;
         Ok(Self {
-            out_of_scope: out_of_scope_index(&r.intents),
             intents: r.intents,
             head: r.head,
             exemplars,
@@ -359,10 +355,10 @@ impl IntentModel {
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let best = ranked.first().copied().unwrap_or((0, 0.0));
-        let out_of_scope = self.out_of_scope == Some(best.0);
+        let reserved = out_of_scope_index(&self.intents);
+        let out_of_scope = reserved == Some(best.0);
         let intent = (confidence >= self.threshold && !out_of_scope).then(|| self.intents[best.0].clone());
-        let top =
-            ranked.into_iter().filter(|(i, _)| self.out_of_scope != Some(*i)).take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
+        let top = ranked.into_iter().filter(|(i, _)| reserved != Some(*i)).take(3).map(|(i, p)| (self.intents[i].clone(), p)).collect();
         let evidence = Evidence {
             threshold: self.threshold,
             head_probability: scores.best_probability,
@@ -662,7 +658,6 @@ mod tests {
         let (xs, mut ys) = blobs(5, 10, 12);
         ys.iter_mut().filter(|y| *y == "intent_4").for_each(|y| *y = OUT_OF_SCOPE_INTENT.to_owned());
         let model = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();
-        assert_eq!(model.out_of_scope, model.intents().iter().position(|i| i == OUT_OF_SCOPE_INTENT));
         let many = model.predict_many(&xs).unwrap();
         for (p, y) in many.iter().zip(&ys) {
             assert_eq!(p.out_of_scope, y == OUT_OF_SCOPE_INTENT, "{y}: {p:?}");
@@ -680,7 +675,7 @@ mod tests {
         assert!(serde_json::to_value(&many[0]).unwrap().get("out_of_scope").is_none());
         // The stored model knows the class again when loaded.
         let back: IntentModel = serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
-        assert_eq!(back.out_of_scope, model.out_of_scope);
+        assert!(back.predict(&xs[45]).out_of_scope);
         // Without such examples nothing reads as out of scope.
         let (xs, ys) = blobs(5, 10, 12);
         let plain = IntentModel::train_on_embeddings(&xs, &ys, &quick()).unwrap();

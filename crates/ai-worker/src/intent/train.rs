@@ -49,8 +49,7 @@ impl IntentModel {
         let ys: Vec<usize> = intents.iter().map(|i| index[i.as_ref()]).collect();
         let xs: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
 
-        let out_of_scope = super::out_of_scope_index(&names);
-        let calibration = calibrate(&xs, &ys, names.len(), out_of_scope, config)?;
+        let calibration = calibrate(&xs, &ys, names.len(), super::out_of_scope_index(&names), config)?;
         let head = head::fit(&xs, &ys, names.len(), &fit_params(config, dim, 0))?;
         let distance = Mahalanobis::fit(&xs, &ys, names.len())?;
         Ok(Self {
@@ -61,7 +60,6 @@ impl IntentModel {
             threshold: calibration.threshold,
             calibration,
             distance: Some(distance),
-            out_of_scope,
         })
     }
 }

@@ -416,6 +416,23 @@ fn example_hash(e: &LabelledExample) -> u64 {
     fnv1a(&[&e.intent, &e.text])
 }
 
+/// The examples a knowledge base holds after `events` (its stream, in log
+/// order): those added and not removed since. The aggregate keeps only their
+/// hashes; the worker that trains and the admins' list read the texts so.
+pub fn held_examples(events: impl IntoIterator<Item = KnowledgeBaseEvent>) -> HashSet<LabelledExample> {
+    let mut held = HashSet::new();
+    for event in events {
+        match event {
+            KnowledgeBaseEvent::ExamplesAdded { examples } => held.extend(examples),
+            KnowledgeBaseEvent::ExamplesRemoved { examples } => examples.iter().for_each(|e| {
+                held.remove(e);
+            }),
+            _ => {}
+        }
+    }
+    held
+}
+
 /// Names a set of examples, whatever their order: the same set, the same name.
 pub fn examples_fingerprint<'a>(examples: impl IntoIterator<Item = &'a LabelledExample>) -> String {
     let hashes: HashSet<u64> = examples.into_iter().map(example_hash).collect();
@@ -904,6 +921,19 @@ mod tests {
         given::<KnowledgeBase>([])
             .when(KnowledgeBaseCommand::Import { tenant, articles: vec![draft("a2", "ok"), draft("a3", " ")] })
             .then_err(KnowledgeBaseError::InvalidBody);
+    }
+
+    #[test]
+    fn the_examples_held_are_those_added_and_not_removed_since() {
+        let added = |e: Vec<LabelledExample>| KnowledgeBaseEvent::ExamplesAdded { examples: e };
+        let removed = |e: Vec<LabelledExample>| KnowledgeBaseEvent::ExamplesRemoved { examples: e };
+        let held = held_examples([
+            added(vec![ex("where is my card", "card_arrival"), ex("I lost my card", "lost_card")]),
+            removed(vec![ex("I lost my card", "lost_card"), ex("never added", "lost_card")]),
+            added(vec![ex("I lost my card", "lost_card"), ex("new PIN", "change_pin")]),
+            removed(vec![ex("new PIN", "change_pin")]),
+        ]);
+        assert_eq!(held, HashSet::from([ex("where is my card", "card_arrival"), ex("I lost my card", "lost_card")]));
     }
 
     fn ex(text: &str, intent: &str) -> LabelledExample {

@@ -21,7 +21,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use jamuna_commands::seal;
 use jamuna_domain::knowledge_base::import::{self, Draft, Format};
-use jamuna_domain::knowledge_base::{KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent, LabelledExample, MAX_EXAMPLES};
+use jamuna_domain::knowledge_base::{
+    KnowledgeBase, KnowledgeBaseCommand, KnowledgeBaseEvent, LabelledExample, MAX_EXAMPLES, held_examples,
+};
 use jamuna_domain::{ArticleId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -352,28 +354,9 @@ struct ExampleList {
 /// The labelled examples, as `(intent, text)`: folded from the stream, as
 /// the aggregate keeps only their hashes.
 async fn examples(state: &AppState, caller: &Caller) -> Result<BTreeSet<(String, String)>, ApiError> {
-    let stream = StreamId::knowledge_base(&caller.tenant);
-    let mut examples = BTreeSet::new();
-    for recorded in state.commands.log().read_stream(&stream, 0).await? {
-        match seal::decode::<KnowledgeBaseEvent>(&recorded).map_err(ApiError::internal)? {
-            KnowledgeBaseEvent::ExamplesAdded { examples: added } => {
-                examples.extend(added.into_iter().map(|e| (e.intent, e.text)));
-            }
-            KnowledgeBaseEvent::ExamplesRemoved { examples: removed } => {
-                for e in removed {
-                    examples.remove(&(e.intent, e.text));
-                }
-            }
-            KnowledgeBaseEvent::ArticleAdded { .. }
-            | KnowledgeBaseEvent::ArticleUpdated { .. }
-            | KnowledgeBaseEvent::ArticleRemoved { .. }
-            | KnowledgeBaseEvent::IntentAnswerSet { .. }
-            | KnowledgeBaseEvent::IntentModelTrained { .. }
-            | KnowledgeBaseEvent::IntentTrainingRequested { .. }
-            | KnowledgeBaseEvent::IntentTrainingFailed { .. } => {}
-        }
-    }
-    Ok(examples)
+    let recorded = state.commands.log().read_stream(&StreamId::knowledge_base(&caller.tenant), 0).await?;
+    let events = recorded.iter().map(seal::decode::<KnowledgeBaseEvent>).collect::<Result<Vec<_>, _>>().map_err(ApiError::internal)?;
+    Ok(held_examples(events).into_iter().map(|e| (e.intent, e.text)).collect())
 }
 
 /// Admins list the labelled examples, by intent then text, a page at a
