@@ -133,6 +133,25 @@ impl App {
         (body["access_token"].as_str().expect("token").into(), body["user_id"].as_str().expect("id").into())
     }
 
+    /// `token` writes `text` in `conversation` (REST), with the client message id `id`.
+    pub async fn say(&self, token: &str, conversation: &str, id: &str, text: &str) {
+        let (s, b) = self
+            .post(&format!("/api/v1/conversations/{conversation}/messages"), Some(token), json!({"client_message_id": id, "text": text}))
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+
+    /// The conversation's events (as staff see them) once the bot has had its turn after `after` events.
+    pub async fn bot_turn(&self, admin: &str, conversation: &str, after: usize) -> Vec<Value> {
+        poll("the bot's turn", async || {
+            let (_, d) = self.get(&format!("/api/v1/conversations/{conversation}"), Some(admin)).await;
+            let events = d["events"].as_array().cloned().unwrap_or_default();
+            let done = events.iter().skip(after).any(|e| matches!(e["event"]["type"].as_str(), Some("BotAnswered" | "HandoffRequested")));
+            done.then_some(events)
+        })
+        .await
+    }
+
     pub async fn start_conversation(&self, token: &str) -> String {
         let (s, body) = self.post("/api/v1/conversations", Some(token), json!({"channel": "web"})).await;
         assert_eq!(s, 201, "{body}");

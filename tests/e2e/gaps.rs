@@ -3,38 +3,20 @@
 //! a 👎 on an answer hands the conversation to a human and shows up too.
 
 use crate::app::*;
-use serde_json::{Value, json};
-
-async fn say(app: &App, token: &str, conversation: &str, id: &str, text: &str) {
-    let (s, b) = app
-        .post(&format!("/api/v1/conversations/{conversation}/messages"), Some(token), json!({"client_message_id": id, "text": text}))
-        .await;
-    assert_eq!(s, 201, "{b}");
-}
-
-/// The conversation's events (as staff see them) once the bot has had its turn after `after` events.
-async fn bot_turn(app: &App, admin: &str, conversation: &str, after: usize) -> Vec<Value> {
-    poll("the bot's turn", async || {
-        let (_, d) = app.get(&format!("/api/v1/conversations/{conversation}"), Some(admin)).await;
-        let events = d["events"].as_array().cloned().unwrap_or_default();
-        let done = events.iter().skip(after).any(|e| matches!(e["event"]["type"].as_str(), Some("BotAnswered" | "HandoffRequested")));
-        done.then_some(events)
-    })
-    .await
-}
+use serde_json::json;
 
 /// Asks an out-of-scope question until the bot hands off (it may first ask
 /// to clarify, once): the reason it gave.
 async fn ask_until_handed_off(app: &App, admin: &str, customer: &str, conversation: &str, questions: [&str; 2]) -> String {
-    say(app, customer, conversation, "q1", questions[0]).await;
-    let events = bot_turn(app, admin, conversation, 1).await;
+    app.say(customer, conversation, "q1", questions[0]).await;
+    let events = app.bot_turn(admin, conversation, 1).await;
     let last = &events.last().expect("an event")["event"];
     let handoff = if last["type"] == "HandoffRequested" {
         last.clone()
     } else {
         assert_eq!(last["intent"], "clarify", "the bot does not answer an out-of-scope question: {last}");
-        say(app, customer, conversation, "q2", questions[1]).await;
-        let events = bot_turn(app, admin, conversation, events.len()).await;
+        app.say(customer, conversation, "q2", questions[1]).await;
+        let events = app.bot_turn(admin, conversation, events.len()).await;
         events.last().expect("an event")["event"].clone()
     };
     assert_eq!(handoff["type"], "HandoffRequested", "{handoff}");
@@ -71,13 +53,13 @@ async fn unknown_questions_and_a_thumbs_down_show_up_grouped_with_counts_and_the
         assert!(r == "low_confidence" || r == "repeated_failure", "{r}");
     }
     // An agent answers the first.
-    say(&app, &admin, &c1, "a1", "Iguanas travel in the hold; ask your airline.").await;
+    app.say(&admin, &c1, "a1", "Iguanas travel in the hold; ask your airline.").await;
 
     // A third customer gets an answer from the knowledge base and gives it a 👎.
     let (third, _) = app.visitor().await;
     let c3 = app.start_conversation(&third).await;
-    say(&app, &third, &c3, "q1", "When will my new card arrive?").await;
-    let events = bot_turn(&app, &admin, &c3, 1).await;
+    app.say(&third, &c3, "q1", "When will my new card arrive?").await;
+    let events = app.bot_turn(&admin, &c3, 1).await;
     let answer = events.iter().find(|e| e["event"]["type"] == "BotAnswered").expect("the bot answers from the knowledge base");
     let version = answer["version"].as_u64().expect("a version");
     let (s, b) = app

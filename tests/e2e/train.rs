@@ -168,20 +168,13 @@ async fn questions_marked_for_a_person_are_handed_off_at_once_with_that_reason()
     let first_turn = async |question: &str| -> Value {
         let (visitor, _) = app.visitor().await;
         let conversation = app.start_conversation(&visitor).await;
-        let (s, b) = app
-            .post(
-                &format!("/api/v1/conversations/{conversation}/messages"),
-                Some(&visitor),
-                json!({"client_message_id": "q1", "text": question}),
-            )
-            .await;
-        assert_eq!(s, 201, "{b}");
-        poll("the bot's turn", async || {
-            let (_, d) = app.get(&format!("/api/v1/conversations/{conversation}"), Some(&admin)).await;
-            let events = d["events"].as_array().cloned().unwrap_or_default();
-            events.into_iter().map(|e| e["event"].clone()).find(|e| matches!(e["type"].as_str(), Some("BotAnswered" | "HandoffRequested")))
-        })
-        .await
+        app.say(&visitor, &conversation, "q1", question).await;
+        let events = app.bot_turn(&admin, &conversation, 1).await;
+        events
+            .into_iter()
+            .map(|e| e["event"].clone())
+            .find(|e| matches!(e["type"].as_str(), Some("BotAnswered" | "HandoffRequested")))
+            .expect("the bot's turn")
     };
     let before = first_turn(MORTGAGE).await;
     assert_ne!(before["reason"], "out_of_scope", "nothing is marked yet: {before}");
