@@ -47,8 +47,11 @@ function describe(m: ModelStatus, followed: boolean): { text: string | null; ton
       return { text: 'The bot has not learnt your latest examples yet.', tone: 'notice', train: 'Train now' };
     case 'failed':
       return { text: `Training failed${m.failure ? `: ${m.failure.reason}` : '.'}`, tone: 'error', train: 'Train again' };
-    default:
-      return { text: m.intents.length >= 2 && m.examples > 0 ? 'The bot has not been trained on your examples yet.' : null, tone: 'notice', train: m.intents.length >= 2 && m.examples > 0 ? 'Train now' : null };
+    default: {
+      // Untrained: worth a training once there are examples of 2 intents.
+      const trainable = m.intents.length >= 2 && m.examples > 0;
+      return { text: trainable ? 'The bot has not been trained on your examples yet.' : null, tone: 'notice', train: trainable ? 'Train now' : null };
+    }
   }
 }
 
